@@ -1,0 +1,82 @@
+//! Content digests: modules and inputs are addressed by their SHA-256.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+/// A SHA-256 digest, shown and parsed as 64 lower-case hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Sha256(#[serde(with = "serde_bytes")] [u8; 32]);
+
+impl Sha256 {
+    /// Hashes `data`.
+    pub fn of(data: &[u8]) -> Self {
+        Self(sha2::Sha256::digest(data).into())
+    }
+
+    /// Wraps raw digest bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw digest bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The digest as 64 lower-case hex characters.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({})", self.to_hex())
+    }
+}
+
+/// A string is not a valid hex SHA-256 digest.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid sha256 {input:?}: expected 64 hex characters")]
+pub struct DigestParseError {
+    input: String,
+}
+
+impl FromStr for Sha256 {
+    type Err = DigestParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || DigestParseError {
+            input: s.chars().take(80).collect(),
+        };
+        let bytes = hex::decode(s).map_err(|_| err())?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| err())?;
+        Ok(Self(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vector_and_round_trip() {
+        let d = Sha256::of(b"abc");
+        assert_eq!(
+            d.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(d.to_hex().parse::<Sha256>().unwrap(), d);
+        assert!("abc".parse::<Sha256>().is_err());
+        assert!("zz".repeat(32).parse::<Sha256>().is_err());
+    }
+}

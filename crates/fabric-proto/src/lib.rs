@@ -1,0 +1,29 @@
+//! Fabric's shared vocabulary: ids, task specs, limits, manifests, outcomes,
+//! signed envelopes and the length-prefixed CBOR framing used on the wire.
+//!
+//! This crate does no I/O beyond `std::io::Read` helpers and has no async
+//! runtime: every other crate depends on it, so it stays small and
+//! deterministic. Anything that is signed is signed over the exact CBOR bytes
+//! that travel, so verification never depends on re-encoding.
+
+mod codec;
+mod digest;
+mod event;
+mod frame;
+mod id;
+mod limits;
+mod manifest;
+mod outcome;
+mod signed;
+mod spec;
+
+pub use codec::{CodecError, from_cbor, to_cbor};
+pub use digest::{DigestParseError, Sha256};
+pub use event::{GuestEvent, LogLevel};
+pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame, read_frame};
+pub use id::{IdParseError, TaskId};
+pub use limits::{LimitCaps, LimitError, Limits};
+pub use manifest::{Manifest, ManifestError};
+pub use outcome::{TaskOutcome, TaskStatus};
+pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
+pub use spec::{Priority, PriorityParseError, TaskKind, TaskSpec};

@@ -1,0 +1,125 @@
+//! Resource limits of one task, and the cluster-wide caps they must fit under.
+
+use serde::{Deserialize, Serialize};
+
+/// What one task may consume. Every field has a default and a cluster-wide
+/// maximum ([`LimitCaps`]) that a task cannot raise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wasm fuel (roughly one unit per instruction).
+    pub fuel: u64,
+    /// Linear memory a wasm task may grow to, in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock time from start to result, in milliseconds.
+    pub timeout_ms: u64,
+    /// Bytes kept of each of stdout and stderr; the rest is cut and flagged.
+    pub output_bytes: u64,
+}
+
+impl Limits {
+    /// Default fuel: ten billion units, a few seconds of busy compute.
+    pub const DEFAULT_FUEL: u64 = 10_000_000_000;
+    /// Default memory: 256 MiB.
+    pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+    /// Default timeout: 30 s.
+    pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+    /// Default output cap per stream: 4 MiB.
+    pub const DEFAULT_OUTPUT_BYTES: u64 = 4 << 20;
+
+    /// Checks every field against `caps`, naming the first that is out of range.
+    pub fn check_within(&self, caps: &LimitCaps) -> Result<(), LimitError> {
+        let fields = [
+            ("fuel", self.fuel, caps.max.fuel),
+            ("memory_bytes", self.memory_bytes, caps.max.memory_bytes),
+            ("timeout_ms", self.timeout_ms, caps.max.timeout_ms),
+            ("output_bytes", self.output_bytes, caps.max.output_bytes),
+        ];
+        for (field, value, max) in fields {
+            if value == 0 {
+                return Err(LimitError::Zero { field });
+            }
+            if value > max {
+                return Err(LimitError::AboveMaximum { field, value, max });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            fuel: Self::DEFAULT_FUEL,
+            memory_bytes: Self::DEFAULT_MEMORY_BYTES,
+            timeout_ms: Self::DEFAULT_TIMEOUT_MS,
+            output_bytes: Self::DEFAULT_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// Cluster-wide maxima for [`Limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitCaps {
+    /// The largest value each field of a task's limits may take.
+    pub max: Limits,
+}
+
+impl Default for LimitCaps {
+    fn default() -> Self {
+        Self {
+            max: Limits {
+                fuel: 1_000_000_000_000,
+                memory_bytes: 4 << 30,
+                timeout_ms: 60 * 60 * 1000,
+                output_bytes: 64 << 20,
+            },
+        }
+    }
+}
+
+/// A limit is outside what the cluster allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// A limit was zero, which would make every task fail.
+    #[error("limit {field} must be greater than zero")]
+    Zero {
+        /// The offending field.
+        field: &'static str,
+    },
+    /// A limit exceeded the cluster maximum.
+    #[error("limit {field} = {value} exceeds the cluster maximum of {max}")]
+    AboveMaximum {
+        /// The offending field.
+        field: &'static str,
+        /// The requested value.
+        value: u64,
+        /// The cluster maximum.
+        max: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fit_default_caps_and_excess_is_named() {
+        let caps = LimitCaps::default();
+        Limits::default().check_within(&caps).unwrap();
+        let too_much = Limits {
+            memory_bytes: 8 << 30,
+            ..Limits::default()
+        };
+        let err = too_much.check_within(&caps).unwrap_err();
+        assert!(err.to_string().contains("memory_bytes"), "{err}");
+        let zero = Limits {
+            fuel: 0,
+            ..Limits::default()
+        };
+        assert_eq!(
+            zero.check_within(&caps).unwrap_err(),
+            LimitError::Zero { field: "fuel" }
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! How a task ended, in the same words the CLI and REST use.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The final status of a task. The names are part of the user contract
+/// (`--json`, REST): lower-case snake case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Ran to an exit with code 0.
+    Succeeded,
+    /// Ran to an exit with a non-zero code of its own.
+    Failed,
+    /// Used up its fuel.
+    FuelExhausted,
+    /// Tried to grow memory (or a table) past its limit.
+    MemoryExceeded,
+    /// Ran past its wall-clock timeout.
+    TimedOut,
+    /// Hit a wasm trap (unreachable, stack overflow, out-of-bounds access, ...).
+    Trapped,
+    /// Cancelled before it finished.
+    Cancelled,
+    /// Refused before it ran (invalid module, missing import, bad limits).
+    Rejected,
+}
+
+impl TaskStatus {
+    /// The process exit code the CLI uses for a task that ended this way,
+    /// given the task's own exit code when it had one.
+    pub fn cli_exit_code(self, task_exit: Option<i32>) -> i32 {
+        match self {
+            Self::Succeeded | Self::Failed => task_exit.unwrap_or(1),
+            Self::TimedOut => 124,
+            Self::FuelExhausted => 125,
+            Self::MemoryExceeded => 126,
+            Self::Trapped => 127,
+            Self::Rejected => 2,
+            Self::Cancelled => 1,
+        }
+    }
+
+    /// The contract name, e.g. `fuel_exhausted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::FuelExhausted => "fuel_exhausted",
+            Self::MemoryExceeded => "memory_exceeded",
+            Self::TimedOut => "timed_out",
+            Self::Trapped => "trapped",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything recorded about one finished run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskOutcome {
+    /// How it ended.
+    pub status: TaskStatus,
+    /// The task's own exit code, when it exited (WASI `proc_exit` or return
+    /// from `_start`, which is 0).
+    pub exit_code: Option<i32>,
+    /// Captured stdout, up to the output cap.
+    #[serde(with = "serde_bytes")]
+    pub stdout: Vec<u8>,
+    /// Captured stderr, up to the output cap.
+    #[serde(with = "serde_bytes")]
+    pub stderr: Vec<u8>,
+    /// Stdout was longer than the cap and was cut.
+    pub stdout_truncated: bool,
+    /// Stderr was longer than the cap and was cut.
+    pub stderr_truncated: bool,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Wall time of the run, in milliseconds.
+    pub duration_ms: u64,
+    /// Largest linear memory the task reached, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Why it ended when that was not a plain exit: the trap, the limit hit,
+    /// or the rejection reason.
+    pub message: Option<String>,
+}
+
+impl TaskOutcome {
+    /// An outcome for a task refused before it ran.
+    pub fn rejected(message: impl Into<String>) -> Self {
+        Self {
+            status: TaskStatus::Rejected,
+            exit_code: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            fuel_used: 0,
+            duration_ms: 0,
+            peak_memory_bytes: 0,
+            message: Some(message.into()),
+        }
+    }
+
+    /// The exit code the CLI should end with for this outcome.
+    pub fn cli_exit_code(&self) -> i32 {
+        self.status.cli_exit_code(self.exit_code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        assert_eq!(TaskStatus::Succeeded.cli_exit_code(Some(0)), 0);
+        assert_eq!(TaskStatus::Failed.cli_exit_code(Some(3)), 3);
+        assert_eq!(TaskStatus::TimedOut.cli_exit_code(None), 124);
+        assert_eq!(TaskStatus::FuelExhausted.cli_exit_code(None), 125);
+        assert_eq!(TaskStatus::MemoryExceeded.cli_exit_code(None), 126);
+        assert_eq!(TaskStatus::Trapped.cli_exit_code(None), 127);
+        assert_eq!(TaskStatus::Rejected.cli_exit_code(None), 2);
+        assert_eq!(TaskStatus::Cancelled.cli_exit_code(None), 1);
+    }
+
+    #[test]
+    fn status_names_match_serde() {
+        for s in [
+            TaskStatus::Succeeded,
+            TaskStatus::Failed,
+            TaskStatus::FuelExhausted,
+            TaskStatus::MemoryExceeded,
+            TaskStatus::TimedOut,
+            TaskStatus::Trapped,
+            TaskStatus::Cancelled,
+            TaskStatus::Rejected,
+        ] {
+            let mut cbor = Vec::new();
+            ciborium::into_writer(&s, &mut cbor).unwrap();
+            let v: ciborium::Value = ciborium::from_reader(&cbor[..]).unwrap();
+            assert_eq!(v.as_text(), Some(s.as_str()));
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Where untrusted work runs.
+//!
+//! The wasm side hosts wasmtime with WASI preview 1: every task gets fuel, a
+//! memory and table ceiling, a wall-clock deadline, capped stdout/stderr, and
+//! nothing of the host unless the task is given it (no files, no network, no
+//! inherited environment). One [`WasmRuntime`] per process owns the engine,
+//! the pooling allocator and the compiled-module cache, so a warm task costs
+//! an instantiation from a pre-linked module and not a compilation.
+//!
+//! Every way a task can end maps onto one [`fabric_proto::TaskStatus`]; a
+//! guest's own non-zero exit is `failed` and never confused with a trap or a
+//! limit.
+
+mod error;
+mod host;
+mod limiter;
+mod output;
+mod run;
+mod runtime;
+mod ticker;
+
+pub use error::SandboxError;
+pub use run::{SCRATCH_GUEST_PATH, WasmTask};
+pub use runtime::{PreparedModule, WasmRuntime, WasmRuntimeConfig};

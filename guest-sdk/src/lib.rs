@@ -1,0 +1,272 @@
+//! The Fabric guest SDK: what a task author links to write a task in a few
+//! lines.
+//!
+//! A task reads its input from stdin, writes its result to stdout, and may
+//! report progress and structured log lines to the worker running it. The SDK
+//! wraps those in typed helpers and an entry point, [`run`], that maps a
+//! `Result` onto the process exit code.
+//!
+//! ```no_run
+//! use fabric_guest::{Json, run};
+//! use std::process::ExitCode;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Request { n: u64 }
+//!
+//! fn main() -> ExitCode {
+//!     run(|req: Json<Request>| -> Result<String, String> {
+//!         fabric_guest::info("squaring");
+//!         Ok(format!("{}\n", req.0.n * req.0.n))
+//!     })
+//! }
+//! ```
+//!
+//! The same code builds for `wasm32-wasip1` (where progress and logs go to the
+//! host through the `fabric` import module) and for the host (where logs go to
+//! stderr and progress is ignored), so a task can be unit-tested natively with
+//! `cargo test`. A module that never calls [`progress`] or a log function
+//! imports nothing beyond WASI.
+
+use std::fmt::Display;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+mod imports;
+
+pub use imports::LogLevel;
+
+/// Why reading the input or writing the output failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading stdin or writing stdout failed.
+    Io(std::io::Error),
+    /// The input is not valid UTF-8 text.
+    Utf8(std::string::FromUtf8Error),
+    /// The input is not the JSON the task expects.
+    Json(serde_json::Error),
+    /// The input is not the CBOR the task expects.
+    Cbor(String),
+}
+
+impl Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+            Self::Utf8(e) => write!(f, "input is not valid UTF-8: {e}"),
+            Self::Json(e) => write!(f, "input is not valid JSON for this task: {e}"),
+            Self::Cbor(e) => write!(f, "input is not valid CBOR for this task: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Reads the whole task input (stdin) as bytes.
+pub fn input_bytes() -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    std::io::stdin().read_to_end(&mut buf).map_err(Error::Io)?;
+    Ok(buf)
+}
+
+/// Reads the whole task input as UTF-8 text.
+pub fn input_text() -> Result<String, Error> {
+    String::from_utf8(input_bytes()?).map_err(Error::Utf8)
+}
+
+/// Reads the task input as JSON.
+pub fn input_json<T: DeserializeOwned>() -> Result<T, Error> {
+    serde_json::from_slice(&input_bytes()?).map_err(Error::Json)
+}
+
+/// Reads the task input as CBOR.
+pub fn input_cbor<T: DeserializeOwned>() -> Result<T, Error> {
+    ciborium::from_reader(&input_bytes()?[..]).map_err(|e| Error::Cbor(e.to_string()))
+}
+
+/// Writes bytes to the task output (stdout).
+pub fn output_bytes(bytes: &[u8]) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(Error::Io)
+}
+
+/// Writes a value to the task output as pretty JSON plus a newline.
+pub fn output_json<T: Serialize>(value: &T) -> Result<(), Error> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(Error::Json)?;
+    text.push(b'\n');
+    output_bytes(&text)
+}
+
+/// Writes a value to the task output as CBOR.
+pub fn output_cbor<T: Serialize>(value: &T) -> Result<(), Error> {
+    let mut buf = Vec::new();
+    ciborium::into_writer(value, &mut buf).map_err(|e| Error::Cbor(e.to_string()))?;
+    output_bytes(&buf)
+}
+
+/// The task's arguments, without the program name.
+pub fn args() -> Vec<String> {
+    std::env::args().skip(1).collect()
+}
+
+/// Reports that `done` of `total` units of work are complete (`total` 0 when
+/// unknown). Cheap: call it as often as is useful.
+pub fn progress(done: u64, total: u64) {
+    imports::progress(done, total);
+}
+
+/// Sends a structured log line at `level` to the worker.
+pub fn log(level: LogLevel, message: &str) {
+    imports::log(level, message);
+}
+
+/// Logs at error level.
+pub fn error(message: &str) {
+    log(LogLevel::Error, message);
+}
+
+/// Logs at warn level.
+pub fn warn(message: &str) {
+    log(LogLevel::Warn, message);
+}
+
+/// Logs at info level.
+pub fn info(message: &str) {
+    log(LogLevel::Info, message);
+}
+
+/// Logs at debug level.
+pub fn debug(message: &str) {
+    log(LogLevel::Debug, message);
+}
+
+/// Input decoded as JSON (`Json<T>` as a [`run`] parameter) or output encoded
+/// as JSON (as its return value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Json<T>(pub T);
+
+/// Input decoded as CBOR or output encoded as CBOR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cbor<T>(pub T);
+
+/// A type a task's input can be read as.
+pub trait FromInput: Sized {
+    /// Reads and decodes stdin.
+    fn from_input() -> Result<Self, Error>;
+}
+
+impl FromInput for () {
+    fn from_input() -> Result<Self, Error> {
+        Ok(())
+    }
+}
+
+impl FromInput for Vec<u8> {
+    fn from_input() -> Result<Self, Error> {
+        input_bytes()
+    }
+}
+
+impl FromInput for String {
+    fn from_input() -> Result<Self, Error> {
+        input_text()
+    }
+}
+
+impl<T: DeserializeOwned> FromInput for Json<T> {
+    fn from_input() -> Result<Self, Error> {
+        input_json().map(Json)
+    }
+}
+
+impl<T: DeserializeOwned> FromInput for Cbor<T> {
+    fn from_input() -> Result<Self, Error> {
+        input_cbor().map(Cbor)
+    }
+}
+
+/// A type a task's result can be written as.
+pub trait IntoOutput {
+    /// Encodes and writes to stdout.
+    fn write_output(self) -> Result<(), Error>;
+}
+
+impl IntoOutput for () {
+    fn write_output(self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl IntoOutput for Vec<u8> {
+    fn write_output(self) -> Result<(), Error> {
+        output_bytes(&self)
+    }
+}
+
+impl IntoOutput for String {
+    fn write_output(self) -> Result<(), Error> {
+        output_bytes(self.as_bytes())
+    }
+}
+
+impl<T: Serialize> IntoOutput for Json<T> {
+    fn write_output(self) -> Result<(), Error> {
+        output_json(&self.0)
+    }
+}
+
+impl<T: Serialize> IntoOutput for Cbor<T> {
+    fn write_output(self) -> Result<(), Error> {
+        output_cbor(&self.0)
+    }
+}
+
+/// Runs a task: reads its input as `I`, calls `task`, writes the `O` it
+/// returns. An error (from decoding the input or from `task`) is logged,
+/// printed to stderr as `error: ...`, and ends the task with exit code 1,
+/// which Fabric reports as `failed`.
+pub fn run<I, O, E, F>(task: F) -> ExitCode
+where
+    I: FromInput,
+    O: IntoOutput,
+    E: Display,
+    F: FnOnce(I) -> Result<O, E>,
+{
+    let result = match I::from_input() {
+        Ok(input) => task(input).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+    .and_then(|out| out.write_output().map_err(|e| e.to_string()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error(&message);
+            let _ = writeln!(std::io::stderr(), "error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_encode_as_documented() {
+        // Host build: these write to the test's stdout; check they succeed.
+        Json(serde_json::json!({"a": 1})).write_output().unwrap();
+        String::from("text\n").write_output().unwrap();
+        Cbor(vec![1u8, 2]).write_output().unwrap();
+        progress(1, 2);
+        info("host logging goes to stderr");
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = Error::Json(serde_json::from_str::<u8>("x").unwrap_err());
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+    }
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `fabric` binary on real guests.
+
+mod exec_examples;
+mod exec_hostile;
+mod exec_usage;
