@@ -21,7 +21,11 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn warm_once(tokio: &tokio::runtime::Runtime, runtime: &fabric_sandbox::WasmRuntime, module: &fabric_sandbox::PreparedModule) {
+fn warm_once(
+    tokio: &tokio::runtime::Runtime,
+    runtime: &fabric_sandbox::WasmRuntime,
+    module: &fabric_sandbox::PreparedModule,
+) {
     let outcome = tokio.block_on(runtime.run(module, task(), |_| {}));
     assert_eq!(outcome.status, TaskStatus::Succeeded);
     black_box(outcome);
@@ -55,14 +59,25 @@ fn main() {
     let warm = mean(20_000, || warm_once(&tokio, &runtime, &module));
     let cold = mean(30, || cold_once(&tokio, &wasm));
     println!("wasm_task summary");
-    println!("  warm per task: {:>10.1} µs  (cached module, pooling allocator)", warm.as_secs_f64() * 1e6);
-    println!("  cold per task: {:>10.1} µs  (fresh engine + compile every task)", cold.as_secs_f64() * 1e6);
-    println!("  ratio cold/warm: {:.0}x  (target: >= 20x, warm < 100 µs)", cold.as_secs_f64() / warm.as_secs_f64());
+    println!(
+        "  warm per task: {:>10.1} µs  (cached module, pooling allocator)",
+        warm.as_secs_f64() * 1e6
+    );
+    println!(
+        "  cold per task: {:>10.1} µs  (fresh engine + compile every task)",
+        cold.as_secs_f64() * 1e6
+    );
+    println!(
+        "  ratio cold/warm: {:.0}x  (target: >= 20x, warm < 100 µs)",
+        cold.as_secs_f64() / warm.as_secs_f64()
+    );
 
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("wasm_task");
     group.bench_function("warm", |b| b.iter(|| warm_once(&tokio, &runtime, &module)));
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     group.bench_function("cold", |b| b.iter(|| cold_once(&tokio, &wasm)));
     group.finish();
     c.final_summary();

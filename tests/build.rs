@@ -11,8 +11,13 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip1";
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("tests/ lives in the workspace root").to_path_buf();
+    let manifest_dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
+    let root = manifest_dir
+        .parent()
+        .expect("tests/ lives in the workspace root")
+        .to_path_buf();
     for dir in ["examples", "guest-sdk/src", "guest-sdk/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
@@ -57,8 +62,14 @@ fn main() {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()
         .unwrap_or_else(|e| panic!("cannot run {rustc}: {e}"));
-    assert!(status.success(), "rustc --target {TARGET} examples/plain-wasi/src/main.rs failed");
-    println!("cargo:rustc-env=FABRIC_PLAIN_RUSTC_WASM={}", plain.display());
+    assert!(
+        status.success(),
+        "rustc --target {TARGET} examples/plain-wasi/src/main.rs failed"
+    );
+    println!(
+        "cargo:rustc-env=FABRIC_PLAIN_RUSTC_WASM={}",
+        plain.display()
+    );
 }
 
 fn check_target_installed(rustc: &str) {

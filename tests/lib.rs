@@ -15,7 +15,11 @@ pub const PLAIN_RUSTC_WASM: &str = env!("FABRIC_PLAIN_RUSTC_WASM");
 /// Path to a guest built from `examples/`, e.g. `guest("wordfreq")`.
 pub fn guest(name: &str) -> PathBuf {
     let p = Path::new(GUESTS_DIR).join(format!("{name}.wasm"));
-    assert!(p.exists(), "guest {} was not built by tests/build.rs", p.display());
+    assert!(
+        p.exists(),
+        "guest {} was not built by tests/build.rs",
+        p.display()
+    );
     p
 }
 

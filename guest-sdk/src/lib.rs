@@ -90,7 +90,9 @@ pub fn input_cbor<T: DeserializeOwned>() -> Result<T, Error> {
 /// Writes bytes to the task output (stdout).
 pub fn output_bytes(bytes: &[u8]) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes).and_then(|()| out.flush()).map_err(Error::Io)
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(Error::Io)
 }
 
 /// Writes a value to the task output as pretty JSON plus a newline.

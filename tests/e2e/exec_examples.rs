@@ -28,7 +28,9 @@ fn wordfreq_counts_words_and_streams_logs() {
     assert_eq!(report["top"][1], serde_json::json!(["cat", 2]));
     let logs = v["logs"].as_array().unwrap();
     assert!(
-        logs.iter().any(|l| l["level"] == "info" && l["message"].as_str().unwrap().contains("counting words")),
+        logs.iter()
+            .any(|l| l["level"] == "info"
+                && l["message"].as_str().unwrap().contains("counting words")),
         "guest log line missing: {logs:?}"
     );
 }
@@ -47,7 +49,12 @@ fn wordfreq_bad_argument_is_a_failed_task_with_its_message() {
     let v = json_of(&out);
     assert_eq!(v["status"], "failed");
     assert_eq!(v["exit_code"], 1);
-    assert!(v["stderr"].as_str().unwrap().contains("--top takes a whole number"));
+    assert!(
+        v["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("--top takes a whole number")
+    );
 }
 
 #[test]
@@ -56,7 +63,10 @@ fn mandelbrot_writes_a_binary_image() {
     let spec = br#"{"width": 16, "height": 8, "max_iter": 50}"#;
     // JSON mode: binary stdout comes back as base64.
     let out = run_with_input(
-        sb.fabric().arg("exec").arg(guest("mandelbrot")).args(["--input", "-", "--json"]),
+        sb.fabric()
+            .arg("exec")
+            .arg(guest("mandelbrot"))
+            .args(["--input", "-", "--json"]),
         spec,
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -72,7 +82,13 @@ fn mandelbrot_writes_a_binary_image() {
     let pixels = &image[header.len()..];
     assert!(pixels.contains(&0) && pixels.iter().any(|&p| p > 200));
     // Human mode: the raw image on stdout, nothing else.
-    let raw = run_with_input(sb.fabric().arg("exec").arg(guest("mandelbrot")).args(["--input", "-", "-q"]), spec);
+    let raw = run_with_input(
+        sb.fabric()
+            .arg("exec")
+            .arg(guest("mandelbrot"))
+            .args(["--input", "-", "-q"]),
+        spec,
+    );
     assert_eq!(raw.status.code(), Some(0), "{}", describe(&raw));
     assert_eq!(raw.stdout, image);
 }
@@ -81,11 +97,15 @@ fn mandelbrot_writes_a_binary_image() {
 fn primes_counts_primes() {
     let sb = Sandbox::new();
     let out = run_with_input(
-        sb.fabric().arg("exec").arg(guest("primes")).args(["--input", "-", "--json"]),
+        sb.fabric()
+            .arg("exec")
+            .arg(guest("primes"))
+            .args(["--input", "-", "--json"]),
         br#"{"limit": 100000}"#,
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let answer: serde_json::Value = serde_json::from_str(json_of(&out)["stdout"].as_str().unwrap()).unwrap();
+    let answer: serde_json::Value =
+        serde_json::from_str(json_of(&out)["stdout"].as_str().unwrap()).unwrap();
     assert_eq!(answer["count"], 9592);
     assert_eq!(answer["largest"], 99991);
     assert_eq!(answer["sum"], 454396537u64);
@@ -95,7 +115,10 @@ fn primes_counts_primes() {
 fn primes_rejects_malformed_input_clearly() {
     let sb = Sandbox::new();
     let out = run_with_input(
-        sb.fabric().arg("exec").arg(guest("primes")).args(["--input", "-"]),
+        sb.fabric()
+            .arg("exec")
+            .arg(guest("primes"))
+            .args(["--input", "-"]),
         b"{\"limit\": \"ten\"}",
     );
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
@@ -132,21 +155,32 @@ fn json_transform_groups_and_sums() {
 fn check_plain(module: &std::path::Path) {
     let sb = Sandbox::new();
     let out = run_with_input(
-        sb.fabric()
-            .arg("exec")
-            .arg(module)
-            .args(["--input", "-", "--env", "GREETING=hello", "--json", "--", "a", "b c"]),
+        sb.fabric().arg("exec").arg(module).args([
+            "--input",
+            "-",
+            "--env",
+            "GREETING=hello",
+            "--json",
+            "--",
+            "a",
+            "b c",
+        ]),
         b"shout this\n",
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let v = json_of(&out);
     assert_eq!(
-        v["stdout"],
-        "args: a b c\ngreeting: hello\nenv vars: 1\nSHOUT THIS\n",
+        v["stdout"], "args: a b c\ngreeting: hello\nenv vars: 1\nSHOUT THIS\n",
         "{v}"
     );
     // Its own exit code comes back as ours, and as `failed`.
-    let out = sb.fabric().arg("exec").arg(module).args(["--json", "--", "--exit", "3"]).output().unwrap();
+    let out = sb
+        .fabric()
+        .arg("exec")
+        .arg(module)
+        .args(["--json", "--", "--exit", "3"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let v = json_of(&out);
     assert_eq!(v["status"], "failed");
@@ -169,7 +203,13 @@ fn nothing_of_the_host_is_visible_and_scratch_is_opt_in() {
     let sb = Sandbox::new();
     let plain = guest("plain-wasi");
     // HOME and PATH are set for fabric itself; the guest must see none of it.
-    let out = sb.fabric().arg("exec").arg(&plain).args(["--json", "--", "--probe"]).output().unwrap();
+    let out = sb
+        .fabric()
+        .arg("exec")
+        .arg(&plain)
+        .args(["--json", "--", "--probe"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stdout = json_of(&out)["stdout"].as_str().unwrap().to_owned();
     assert!(stdout.contains("env vars: 0"), "{stdout}");
@@ -214,5 +254,8 @@ fn compiled_modules_are_cached_on_disk_and_a_corrupt_cache_is_recompiled() {
     let out = run();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("args: x"));
-    assert!(std::fs::metadata(&cached[0]).unwrap().len() > 100, "cache entry was not rewritten");
+    assert!(
+        std::fs::metadata(&cached[0]).unwrap().len() > 100,
+        "cache entry was not rewritten"
+    );
 }

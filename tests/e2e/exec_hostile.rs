@@ -39,7 +39,11 @@ fn busy_loop_runs_out_of_fuel() {
 
 #[test]
 fn busy_loop_with_plenty_of_fuel_times_out() {
-    let (code, v) = exec_wat("busy", BUSY_LOOP, &["--fuel", "1000000000000", "--timeout", "300ms"]);
+    let (code, v) = exec_wat(
+        "busy",
+        BUSY_LOOP,
+        &["--fuel", "1000000000000", "--timeout", "300ms"],
+    );
     assert_eq!(code, Some(124), "{v}");
     assert_eq!(v["status"], "timed_out");
     let ms = v["duration_ms"].as_u64().unwrap();
@@ -113,7 +117,10 @@ fn deep_recursion_is_a_stack_overflow_trap() {
     let (code, v) = exec_wat("recurse", wat, &[]);
     assert_eq!(code, Some(127), "{v}");
     assert_eq!(v["status"], "trapped");
-    assert!(v["message"].as_str().unwrap().contains("stack overflow"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("stack overflow"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -122,7 +129,10 @@ fn unreachable_is_a_trap_with_its_message() {
     let (code, v) = exec_wat("unreachable", wat, &[]);
     assert_eq!(code, Some(127), "{v}");
     assert_eq!(v["status"], "trapped");
-    assert!(v["message"].as_str().unwrap().contains("unreachable"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("unreachable"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -163,17 +173,35 @@ fn proc_exit_code_is_failed_not_a_trap() {
 fn invalid_bytes_are_rejected() {
     let sb = Sandbox::new();
     let module = sb.write("junk.wasm", b"\0asm\x01\0\0\0this is not a module");
-    let out = sb.fabric().arg("exec").arg(&module).arg("--json").output().unwrap();
+    let out = sb
+        .fabric()
+        .arg("exec")
+        .arg(&module)
+        .arg("--json")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let v = json_of(&out);
     assert_eq!(v["status"], "rejected");
-    assert!(v["message"].as_str().unwrap().contains("invalid wasm module"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid wasm module"),
+        "{v}"
+    );
     // Human mode names the problem on stderr, without a panic or backtrace.
     let out = sb.fabric().arg("exec").arg(&module).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("junk.wasm") && stderr.contains("invalid wasm module"), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{stderr}");
+    assert!(
+        stderr.contains("junk.wasm") && stderr.contains("invalid wasm module"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -185,7 +213,10 @@ fn missing_import_is_rejected_and_named() {
     let (code, v) = exec_wat("missing", wat, &[]);
     assert_eq!(code, Some(2), "{v}");
     assert_eq!(v["status"], "rejected");
-    assert!(v["message"].as_str().unwrap().contains("launch_missiles"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("launch_missiles"),
+        "{v}"
+    );
 }
 
 #[test]

@@ -7,7 +7,10 @@ fn usage_error(args: &[&str], expect: &str) {
     let out = sb.fabric().args(args).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{:?}: {}", args, describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(expect), "{args:?}: expected {expect:?} in {stderr}");
+    assert!(
+        stderr.contains(expect),
+        "{args:?}: expected {expect:?} in {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -21,13 +24,19 @@ fn bad_sizes_durations_and_limits() {
     let m = guest("plain-wasi");
     let m = m.to_str().unwrap();
     usage_error(&["exec", m, "--memory", "lots"], "invalid size \"lots\"");
-    usage_error(&["exec", m, "--timeout", "soon"], "invalid duration \"soon\"");
+    usage_error(
+        &["exec", m, "--timeout", "soon"],
+        "invalid duration \"soon\"",
+    );
     usage_error(&["exec", m, "--timeout", "0s"], "greater than zero");
     usage_error(&["exec", m, "--memory", "64GiB"], "memory_bytes");
     usage_error(&["exec", m, "--fuel", "0"], "fuel");
-    usage_error(&["exec", m, "--fuel", "-5"], "--fuel");
+    usage_error(&["exec", m, "--fuel=-5"], "--fuel");
     usage_error(&["exec", m, "--env", "=x"], "--env");
-    usage_error(&["exec", m, "--input", "/nonexistent/input"], "/nonexistent/input");
+    usage_error(
+        &["exec", m, "--input", "/nonexistent/input"],
+        "/nonexistent/input",
+    );
     usage_error(&["exec", m, "--frobnicate"], "--frobnicate");
     usage_error(&["exec"], "MODULE.wasm");
 }
@@ -38,6 +47,9 @@ fn help_shows_examples() {
     let out = sb.fabric().args(["exec", "--help"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Examples:") && text.contains("fabric exec"), "{text}");
+    assert!(
+        text.contains("Examples:") && text.contains("fabric exec"),
+        "{text}"
+    );
     assert!(text.contains("124 timed out"), "{text}");
 }

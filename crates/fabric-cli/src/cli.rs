@@ -11,7 +11,9 @@ use crate::units;
 /// Fabric: run untrusted work, sandboxed, across the machines of a LAN.
 #[derive(Debug, Parser)]
 #[command(name = "fabric", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Examples:\n  fabric exec job.wasm --input data.txt -- --top 5\n  fabric exec job.wasm --fuel 1000000 --memory 64MiB --timeout 2s --json\n\nLogging: -v for info, -vv for debug, or FABRIC_LOG=<filter>.")]
+#[command(
+    after_help = "Examples:\n  fabric exec job.wasm --input data.txt -- --top 5\n  fabric exec job.wasm --fuel 1000000 --memory 64MiB --timeout 2s --json\n\nLogging: -v for info, -vv for debug, or FABRIC_LOG=<filter>."
+)]
 pub(crate) struct Cli {
     /// More log output on stderr (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -31,8 +31,10 @@ impl Report {
         } else {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         };
@@ -64,7 +66,11 @@ impl Report {
                         .push((level, message));
                 } else {
                     bar.suspend(|| {
-                        let _ = writeln!(std::io::stderr().lock(), "[task {}] {message}", level.as_str());
+                        let _ = writeln!(
+                            std::io::stderr().lock(),
+                            "[task {}] {message}",
+                            level.as_str()
+                        );
                     });
                 }
             }
@@ -143,7 +149,11 @@ fn put_bytes(map: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
 }
 
 /// The JSON object of the user contract for one outcome.
-pub(crate) fn outcome_json(o: &TaskOutcome, module: Option<Sha256>, logs: &[(LogLevel, String)]) -> Value {
+pub(crate) fn outcome_json(
+    o: &TaskOutcome,
+    module: Option<Sha256>,
+    logs: &[(LogLevel, String)],
+) -> Value {
     let mut map = Map::new();
     map.insert("status".into(), json!(o.status.as_str()));
     map.insert("exit_code".into(), json!(o.exit_code));

@@ -16,7 +16,10 @@ fn version_and_help() {
     let out = fabric().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("exec") && text.contains("Examples:"), "{text}");
+    assert!(
+        text.contains("exec") && text.contains("Examples:"),
+        "{text}"
+    );
 }
 
 #[test]

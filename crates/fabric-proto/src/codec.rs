@@ -25,7 +25,8 @@ pub fn to_cbor<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> 
 /// different byte strings never decode to the same signed value.
 pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let mut cursor = std::io::Cursor::new(bytes);
-    let value = ciborium::from_reader(&mut cursor).map_err(|e| CodecError::Decode(e.to_string()))?;
+    let value =
+        ciborium::from_reader(&mut cursor).map_err(|e| CodecError::Decode(e.to_string()))?;
     let used = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
     if used != bytes.len() {
         return Err(CodecError::Decode(format!(

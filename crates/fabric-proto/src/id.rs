@@ -55,9 +55,11 @@ impl FromStr for TaskId {
     type Err = IdParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        uuid::Uuid::parse_str(s).map(Self).map_err(|_| IdParseError {
-            input: s.chars().take(80).collect(),
-        })
+        uuid::Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|_| IdParseError {
+                input: s.chars().take(80).collect(),
+            })
     }
 }
 

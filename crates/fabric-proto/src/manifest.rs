@@ -85,7 +85,10 @@ impl Manifest {
 #[non_exhaustive]
 pub enum ManifestError {
     /// The manifest's format version is not one this build knows.
-    #[error("unsupported manifest version {found} (this build speaks {})", Manifest::VERSION)]
+    #[error(
+        "unsupported manifest version {found} (this build speaks {})",
+        Manifest::VERSION
+    )]
     Version {
         /// The version found.
         found: u16,

@@ -9,8 +9,8 @@
 
 use std::marker::PhantomData;
 
-pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use ed25519_dalek::{Signature, Signer as _};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::codec::{CodecError, from_cbor, to_cbor};

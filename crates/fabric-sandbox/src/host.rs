@@ -34,7 +34,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<
     linker.func_wrap(
         MODULE,
         "log",
-        |mut caller: Caller<'_, TaskState>, level: i32, ptr: i32, len: i32| -> wasmtime::Result<()> {
+        |mut caller: Caller<'_, TaskState>,
+         level: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<()> {
             let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
                 return Err(wasmtime::Error::msg("fabric.log: module exports no memory"));
             };
@@ -43,7 +47,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<
             let bytes = memory
                 .data(&caller)
                 .get(start..start.saturating_add(len))
-                .ok_or_else(|| wasmtime::Error::msg("fabric.log: message is out of bounds of guest memory"))?;
+                .ok_or_else(|| {
+                    wasmtime::Error::msg("fabric.log: message is out of bounds of guest memory")
+                })?;
             let message = String::from_utf8_lossy(bytes).into_owned();
             let state = caller.data_mut();
             if state.charge_log(message.len()) {

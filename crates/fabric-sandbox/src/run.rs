@@ -131,9 +131,7 @@ impl WasmRuntime {
             .stdout(stdout.clone())
             .stderr(stderr.clone());
         if let Some(dir) = &scratch {
-            if let Err(e) =
-                wasi.preopened_dir(dir.path(), SCRATCH_GUEST_PATH, FsPerms::ReadWrite)
-            {
+            if let Err(e) = wasi.preopened_dir(dir.path(), SCRATCH_GUEST_PATH, FsPerms::ReadWrite) {
                 return TaskOutcome::rejected(format!("cannot preopen scratch dir: {e:#}"));
             }
         }
@@ -219,7 +217,11 @@ async fn run_start(
     start.call_async(&mut *store, ()).await
 }
 
-fn classify(e: &wasmtime::Error, phase: Phase, limits: &Limits) -> (TaskStatus, Option<i32>, Option<String>) {
+fn classify(
+    e: &wasmtime::Error,
+    phase: Phase,
+    limits: &Limits,
+) -> (TaskStatus, Option<i32>, Option<String>) {
     if let Some(I32Exit(code)) = e.downcast_ref::<I32Exit>() {
         let status = if *code == 0 {
             TaskStatus::Succeeded
@@ -250,11 +252,20 @@ fn classify(e: &wasmtime::Error, phase: Phase, limits: &Limits) -> (TaskStatus, 
                 None,
                 Some(format!("timed out after {} ms", limits.timeout_ms)),
             ),
-            other => (TaskStatus::Trapped, None, Some(format!("wasm trap: {other}"))),
+            Trap::StackOverflow => (
+                TaskStatus::Trapped,
+                None,
+                Some("wasm trap: stack overflow (call stack exhausted)".into()),
+            ),
+            other => (TaskStatus::Trapped, None, Some(other.to_string())),
         };
     }
     match phase {
-        Phase::Instantiate => (TaskStatus::Rejected, None, Some(format!("cannot instantiate module: {e:#}"))),
+        Phase::Instantiate => (
+            TaskStatus::Rejected,
+            None,
+            Some(format!("cannot instantiate module: {e:#}")),
+        ),
         Phase::Run => (TaskStatus::Trapped, None, Some(format!("{e:#}"))),
     }
 }

@@ -15,10 +15,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut exit = 0;
     if let Some(pos) = args.iter().position(|a| a == "--exit") {
-        exit = args
-            .get(pos + 1)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
+        exit = args.get(pos + 1).and_then(|n| n.parse().ok()).unwrap_or(1);
     }
     let mut input = String::new();
     if let Err(e) = std::io::stdin().read_to_string(&mut input) {

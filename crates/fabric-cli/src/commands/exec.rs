@@ -34,7 +34,11 @@ pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
     let report = Report::new(args.json, args.quiet);
     let module = match runtime.prepare(&wasm) {
         Ok(m) => m,
-        Err(e @ (SandboxError::InvalidModule(_) | SandboxError::Link(_) | SandboxError::NoEntryPoint)) => {
+        Err(
+            e @ (SandboxError::InvalidModule(_)
+            | SandboxError::Link(_)
+            | SandboxError::NoEntryPoint),
+        ) => {
             let outcome = TaskOutcome::rejected(format!("{}: {e}", args.module.display()));
             report.outcome(&outcome, None);
             return Ok(outcome.cli_exit_code());

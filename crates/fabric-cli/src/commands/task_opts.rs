@@ -64,7 +64,8 @@ pub(crate) fn input(opts: &TaskOpts) -> anyhow::Result<Vec<u8>> {
                 .context("reading --input from stdin")?;
             Ok(buf)
         }
-        Some(p) => std::fs::read(p)
-            .map_err(|e| usage(format!("cannot read --input {}: {e}", p.display()))),
+        Some(p) => {
+            std::fs::read(p).map_err(|e| usage(format!("cannot read --input {}: {e}", p.display())))
+        }
     }
 }

@@ -37,7 +37,11 @@ fn parse_args(args: &[String]) -> Result<(String, String), String> {
         match flag.as_str() {
             "--group-by" => group_by = Some(value.clone()),
             "--sum" => sum = Some(value.clone()),
-            other => return Err(format!("unknown argument {other:?}; usage: --group-by KEY --sum FIELD")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: --group-by KEY --sum FIELD"
+                ));
+            }
         }
     }
     Ok((
@@ -60,7 +64,10 @@ fn transform(records: &[Value], group_by: &str, field: &str) -> Result<Report, S
         let obj = rec
             .as_object()
             .ok_or_else(|| format!("record {i} is not an object"))?;
-        let key = obj.get(group_by).map(key_of).unwrap_or_else(|| "(missing)".into());
+        let key = obj
+            .get(group_by)
+            .map(key_of)
+            .unwrap_or_else(|| "(missing)".into());
         let amount = obj
             .get(field)
             .and_then(Value::as_f64)
@@ -85,10 +92,12 @@ fn transform(records: &[Value], group_by: &str, field: &str) -> Result<Report, S
 }
 
 fn main() -> ExitCode {
-    run(|Json(records): Json<Vec<Value>>| -> Result<Json<Report>, String> {
-        let (group_by, field) = parse_args(&fabric_guest::args())?;
-        transform(&records, &group_by, &field).map(Json)
-    })
+    run(
+        |Json(records): Json<Vec<Value>>| -> Result<Json<Report>, String> {
+            let (group_by, field) = parse_args(&fabric_guest::args())?;
+            transform(&records, &group_by, &field).map(Json)
+        },
+    )
 }
 
 #[cfg(test)]
@@ -97,10 +106,9 @@ mod tests {
 
     #[test]
     fn groups_and_sums() {
-        let recs: Vec<Value> = serde_json::from_str(
-            r#"[{"r":"eu","a":2},{"r":"us","a":5},{"r":"eu","a":3.5}]"#,
-        )
-        .unwrap();
+        let recs: Vec<Value> =
+            serde_json::from_str(r#"[{"r":"eu","a":2},{"r":"us","a":5},{"r":"eu","a":3.5}]"#)
+                .unwrap();
         let rep = transform(&recs, "r", "a").unwrap();
         assert_eq!(rep.groups["eu"].count, 2);
         assert_eq!(rep.groups["eu"].sum, 5.5);
