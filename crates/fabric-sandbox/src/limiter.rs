@@ -86,7 +86,7 @@ impl ResourceLimiter for TaskLimiter {
                 desired,
             }));
         }
-        Ok(!maximum.is_some_and(|max| desired > max))
+        Ok(maximum.is_none_or(|max| desired <= max))
     }
 }
 

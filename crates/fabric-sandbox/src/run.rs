@@ -130,10 +130,10 @@ impl WasmRuntime {
             .stdin(MemoryInputPipe::new(task.stdin))
             .stdout(stdout.clone())
             .stderr(stderr.clone());
-        if let Some(dir) = &scratch {
-            if let Err(e) = wasi.preopened_dir(dir.path(), SCRATCH_GUEST_PATH, FsPerms::ReadWrite) {
-                return TaskOutcome::rejected(format!("cannot preopen scratch dir: {e:#}"));
-            }
+        if let Some(dir) = &scratch
+            && let Err(e) = wasi.preopened_dir(dir.path(), SCRATCH_GUEST_PATH, FsPerms::ReadWrite)
+        {
+            return TaskOutcome::rejected(format!("cannot preopen scratch dir: {e:#}"));
         }
 
         let timeout = Duration::from_millis(limits.timeout_ms);
