@@ -22,3 +22,6 @@ mod ticker;
 pub use error::SandboxError;
 pub use run::{SCRATCH_GUEST_PATH, WasmTask};
 pub use runtime::{PreparedModule, WasmRuntime, WasmRuntimeConfig};
+
+#[cfg(test)]
+mod tests;

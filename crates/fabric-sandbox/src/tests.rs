@@ -1,0 +1,133 @@
+//! Runtime tests on small WAT modules (the end-to-end suite covers the CLI).
+
+use std::sync::{Arc, Mutex};
+
+use fabric_proto::{GuestEvent, Limits, LogLevel, TaskStatus};
+
+use crate::{WasmRuntime, WasmRuntimeConfig, WasmTask};
+
+fn runtime() -> WasmRuntime {
+    WasmRuntime::new(WasmRuntimeConfig {
+        max_concurrent: 2,
+        ..WasmRuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+fn run(
+    rt: &WasmRuntime,
+    wat: &str,
+    task: WasmTask,
+) -> (fabric_proto::TaskOutcome, Vec<GuestEvent>) {
+    let module = rt.prepare(&wat::parse_str(wat).unwrap()).unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let outcome = tokio.block_on(rt.run(&module, task, move |e| sink.lock().unwrap().push(e)));
+    let events = events.lock().unwrap().clone();
+    (outcome, events)
+}
+
+const LOGGER: &str = r#"(module
+  (import "fabric" "log" (func $log (param i32 i32 i32)))
+  (import "fabric" "progress" (func $progress (param i64 i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello host")
+  (func (export "_start")
+    (call $progress (i64.const 3) (i64.const 10))
+    (call $log (i32.const 2) (i32.const 16) (i32.const 10))))"#;
+
+#[test]
+fn guest_events_reach_the_sink() {
+    let rt = runtime();
+    let (outcome, events) = run(&rt, LOGGER, WasmTask::default());
+    assert_eq!(outcome.status, TaskStatus::Succeeded);
+    assert_eq!(
+        events,
+        vec![
+            GuestEvent::Progress { done: 3, total: 10 },
+            GuestEvent::Log {
+                level: LogLevel::Info,
+                message: "hello host".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn log_budget_cuts_a_flooding_guest() {
+    let rt = runtime();
+    let task = WasmTask {
+        limits: Limits {
+            output_bytes: 25,
+            ..Limits::default()
+        },
+        ..WasmTask::default()
+    };
+    let wat = LOGGER.replace(
+        "(call $log (i32.const 2) (i32.const 16) (i32.const 10))",
+        "(call $log (i32.const 2) (i32.const 16) (i32.const 10))
+         (call $log (i32.const 2) (i32.const 16) (i32.const 10))
+         (call $log (i32.const 2) (i32.const 16) (i32.const 10))
+         (call $log (i32.const 2) (i32.const 16) (i32.const 10))",
+    );
+    let (outcome, events) = run(&rt, &wat, task);
+    assert_eq!(outcome.status, TaskStatus::Succeeded);
+    let logs: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, GuestEvent::Log { .. }))
+        .collect();
+    // Two fit in 25 bytes, then one warning about the cut, then nothing.
+    assert_eq!(logs.len(), 3, "{logs:?}");
+    assert!(matches!(
+        logs[2],
+        GuestEvent::Log {
+            level: LogLevel::Warn,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn log_pointer_outside_memory_traps() {
+    let rt = runtime();
+    let wat = LOGGER.replace(
+        "(i32.const 16) (i32.const 10))))",
+        "(i32.const 65530) (i32.const 100))))",
+    );
+    let (outcome, _) = run(&rt, &wat, WasmTask::default());
+    assert_eq!(outcome.status, TaskStatus::Trapped);
+    assert!(outcome.message.unwrap().contains("out of bounds"));
+}
+
+#[test]
+fn prepared_modules_are_cached_by_digest() {
+    let rt = runtime();
+    let bytes = wat::parse_str(LOGGER).unwrap();
+    let a = rt.prepare(&bytes).unwrap();
+    assert!(rt.cached(&a.sha256()).is_some());
+    let b = rt.prepare(&bytes).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a.pre, &b.pre));
+}
+
+#[test]
+fn memory_limit_above_runtime_maximum_is_rejected() {
+    let rt = WasmRuntime::new(WasmRuntimeConfig {
+        max_concurrent: 1,
+        max_memory_bytes: 1 << 20,
+        ..WasmRuntimeConfig::default()
+    })
+    .unwrap();
+    let task = WasmTask {
+        limits: Limits {
+            memory_bytes: 2 << 20,
+            ..Limits::default()
+        },
+        ..WasmTask::default()
+    };
+    let (outcome, _) = run(&rt, LOGGER, task);
+    assert_eq!(outcome.status, TaskStatus::Rejected);
+}
