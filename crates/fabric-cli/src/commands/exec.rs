@@ -50,7 +50,7 @@ pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
             .module
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "task.wasm".into()),
+            .unwrap_or_default(),
         args: args.args,
         env,
         stdin,
