@@ -16,6 +16,8 @@ mod manifest;
 mod outcome;
 mod signed;
 mod spec;
+mod task;
+pub mod wire;
 
 pub use codec::{CodecError, from_cbor, to_cbor};
 pub use digest::{DigestParseError, Sha256};
@@ -27,3 +29,4 @@ pub use manifest::{Manifest, ManifestError};
 pub use outcome::{TaskOutcome, TaskStatus};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use spec::{Priority, PriorityParseError, TaskKind, TaskSpec};
+pub use task::{TaskInfo, TaskRecord, TaskState, TaskStateParseError};

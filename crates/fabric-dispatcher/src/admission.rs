@@ -1,0 +1,140 @@
+//! Checks a submission must pass before anything is stored.
+
+use fabric_proto::wire::{ErrorBody, ErrorCode};
+use fabric_proto::{LimitCaps, TaskKind, TaskSpec};
+
+/// Cluster-wide caps on what a task may ask for.
+#[derive(Clone, Debug)]
+pub struct AdmissionCaps {
+    /// Maximum limits.
+    pub limits: LimitCaps,
+    /// Largest stdin, bytes.
+    pub max_input_bytes: usize,
+    /// Largest module, bytes.
+    pub max_module_bytes: usize,
+    /// Most bytes of args plus env.
+    pub max_args_bytes: usize,
+    /// Most retries a task may ask for.
+    pub max_retries: u32,
+}
+
+impl Default for AdmissionCaps {
+    fn default() -> Self {
+        Self {
+            limits: LimitCaps::default(),
+            max_input_bytes: 8 << 20,
+            max_module_bytes: 15 << 20,
+            max_args_bytes: 64 << 10,
+            max_retries: 20,
+        }
+    }
+}
+
+fn bad(message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadRequest, message)
+}
+
+/// Validates a task spec against the caps. Whether its module is stored is
+/// checked by the caller.
+pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody> {
+    if let TaskKind::Command { program } = &spec.kind {
+        return Err(bad(format!(
+            "native command tasks ({program:?}) are not available yet: this cluster runs wasm tasks only"
+        )));
+    }
+    spec.limits
+        .check_within(&caps.limits)
+        .map_err(|e| bad(format!("limits: {e}")))?;
+    if spec.input.len() > caps.max_input_bytes {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!(
+                "input is {} bytes; the cluster allows at most {}",
+                spec.input.len(),
+                caps.max_input_bytes
+            ),
+        ));
+    }
+    let args_bytes: usize = spec.args.iter().map(String::len).sum::<usize>()
+        + spec.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    if args_bytes > caps.max_args_bytes {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!(
+                "args and env are {args_bytes} bytes; the cluster allows at most {}",
+                caps.max_args_bytes
+            ),
+        ));
+    }
+    if let Some((k, _)) = spec.env.iter().find(|(k, _)| k.is_empty() || k.contains('=')) {
+        return Err(bad(format!("env name {k:?} is empty or contains '='")));
+    }
+    if spec.retries > caps.max_retries {
+        return Err(bad(format!(
+            "retries {} is over the cluster maximum {}",
+            spec.retries, caps.max_retries
+        )));
+    }
+    Ok(())
+}
+
+/// Validates a module upload.
+pub fn check_module(bytes: &[u8], caps: &AdmissionCaps) -> Result<(), ErrorBody> {
+    if bytes.len() > caps.max_module_bytes {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!(
+                "module is {} bytes; the cluster allows at most {}",
+                bytes.len(),
+                caps.max_module_bytes
+            ),
+        ));
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(bad(
+            "module is not a WebAssembly binary (it does not start with \\0asm)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use fabric_proto::{Limits, Priority, Sha256};
+
+    use super::*;
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            kind: TaskKind::Wasm {
+                module: Sha256::of(b"m"),
+            },
+            args: vec![],
+            env: vec![],
+            input: vec![],
+            limits: Limits::default(),
+            priority: Priority::Normal,
+            retries: 0,
+        }
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let caps = AdmissionCaps::default();
+        assert!(check_spec(&spec(), &caps).is_ok());
+        let mut s = spec();
+        s.limits.fuel = u64::MAX;
+        assert!(check_spec(&s, &caps).unwrap_err().message.contains("fuel"));
+        let mut s = spec();
+        s.input = vec![0; caps.max_input_bytes + 1];
+        assert_eq!(check_spec(&s, &caps).unwrap_err().code, ErrorCode::TooLarge);
+        let mut s = spec();
+        s.env = vec![("A=B".into(), "x".into())];
+        assert!(check_spec(&s, &caps).unwrap_err().message.contains("A=B"));
+        let mut s = spec();
+        s.retries = 1000;
+        assert!(check_spec(&s, &caps).unwrap_err().message.contains("retries"));
+        assert!(check_module(b"hello", &caps).unwrap_err().message.contains("\\0asm"));
+        assert!(check_module(b"\0asm\x01\0\0\0", &caps).is_ok());
+    }
+}

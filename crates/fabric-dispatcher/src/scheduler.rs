@@ -1,0 +1,457 @@
+//! The scheduler: a plain state machine over live tasks and workers.
+//!
+//! No I/O, no clocks, no threads: every method takes `now` (ms since the
+//! epoch) and returns the task records it changed, which the service then
+//! writes to the store. Property tests drive it directly.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use fabric_proto::wire::WorkerInfo;
+use fabric_proto::{Priority, TaskId, TaskKind, TaskRecord, TaskState, TaskStatus};
+
+/// A worker, by public key.
+pub type WorkerKey = [u8; 32];
+
+/// Scheduling knobs.
+#[derive(Clone, Debug)]
+pub struct SchedConfig {
+    /// Workers send a heartbeat this often.
+    pub heartbeat_ms: u64,
+    /// A worker that misses this many heartbeats is dead.
+    pub missed_heartbeats: u32,
+    /// First retry delay; doubles per failure.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// A task lost with its worker this many times is dead-lettered.
+    pub max_lost: u32,
+}
+
+impl Default for SchedConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 1_000,
+            missed_heartbeats: 3,
+            backoff_base_ms: 250,
+            backoff_max_ms: 30_000,
+            max_lost: 5,
+        }
+    }
+}
+
+/// What [`Scheduler::complete`] decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Record this result; the task is finished.
+    Final(TaskRecord),
+    /// The attempt failed and will be retried after a backoff.
+    Retry(TaskRecord),
+    /// The report is for an attempt that no longer holds the lease: drop it.
+    Stale,
+}
+
+/// A record that changed, and whether the change finished the task.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Save the record; the task lives on.
+    Save(TaskRecord),
+    /// The task is finished without a result from a worker (lost too many
+    /// times); record a synthetic outcome with this message.
+    Give(TaskRecord, String),
+}
+
+#[derive(Debug)]
+struct Worker {
+    slots: u32,
+    memory: u64,
+    used_memory: u64,
+    wasm: bool,
+    commands: HashSet<String>,
+    last_seen: u64,
+    leases: HashSet<TaskId>,
+    draining: bool,
+}
+
+impl Worker {
+    fn free_slots(&self) -> u32 {
+        self.slots.saturating_sub(self.leases.len() as u32)
+    }
+
+    fn fits(&self, rec: &TaskRecord) -> bool {
+        if self.draining || self.free_slots() == 0 {
+            return false;
+        }
+        if self.used_memory + rec.spec.limits.memory_bytes > self.memory {
+            return false;
+        }
+        match &rec.spec.kind {
+            TaskKind::Wasm { .. } => self.wasm,
+            TaskKind::Command { program } => self.commands.contains(program),
+        }
+    }
+}
+
+type QueueKey = (u8, u64, TaskId);
+
+fn prio(p: Priority) -> u8 {
+    match p {
+        Priority::High => 0,
+        Priority::Normal => 1,
+        Priority::Low => 2,
+    }
+}
+
+fn queue_key(rec: &TaskRecord) -> QueueKey {
+    (prio(rec.spec.priority), rec.seq, rec.id)
+}
+
+/// Live tasks, the queue, workers and leases.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    cfg: SchedConfig,
+    tasks: HashMap<TaskId, TaskRecord>,
+    ready: BTreeSet<QueueKey>,
+    delayed: BTreeSet<(u64, TaskId)>,
+    workers: HashMap<WorkerKey, Worker>,
+}
+
+impl Scheduler {
+    /// An empty scheduler.
+    pub fn new(cfg: SchedConfig) -> Self {
+        Self {
+            cfg,
+            ..Self::default()
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SchedConfig {
+        &self.cfg
+    }
+
+    /// Reloads unfinished tasks after a restart. Leases held before the
+    /// restart are void (their workers have to re-register); those tasks go
+    /// back to the queue, and the changed records are returned.
+    pub fn restore(&mut self, records: Vec<TaskRecord>, now: u64) -> Vec<TaskRecord> {
+        let mut changed = Vec::new();
+        for mut rec in records {
+            if rec.state == TaskState::Running {
+                rec.state = TaskState::Queued;
+                rec.worker = None;
+                rec.lost += 1;
+                rec.updated_ms = now;
+                changed.push(rec.clone());
+            }
+            self.enqueue(rec);
+        }
+        changed
+    }
+
+    fn enqueue(&mut self, rec: TaskRecord) {
+        if rec.not_before_ms > 0 {
+            self.delayed.insert((rec.not_before_ms, rec.id));
+        } else {
+            self.ready.insert(queue_key(&rec));
+        }
+        self.tasks.insert(rec.id, rec);
+    }
+
+    /// Adds a newly admitted task (state `Queued`).
+    pub fn submit(&mut self, rec: TaskRecord) {
+        debug_assert_eq!(rec.state, TaskState::Queued);
+        self.enqueue(rec);
+    }
+
+    /// A live task.
+    pub fn task(&self, id: &TaskId) -> Option<&TaskRecord> {
+        self.tasks.get(id)
+    }
+
+    /// Number of live (queued or running) tasks.
+    pub fn live(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Number of tasks waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.ready.len() + self.delayed.len()
+    }
+
+    /// Registers (or re-registers) a worker.
+    pub fn add_worker(&mut self, key: WorkerKey, info: &WorkerInfo, now: u64) {
+        let leases = self
+            .workers
+            .remove(&key)
+            .map(|w| w.leases)
+            .unwrap_or_default();
+        let used_memory = leases
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .map(|r| r.spec.limits.memory_bytes)
+            .sum();
+        self.workers.insert(
+            key,
+            Worker {
+                slots: info.slots,
+                memory: info.memory_bytes,
+                used_memory,
+                wasm: info.wasm,
+                commands: info.commands.iter().cloned().collect(),
+                last_seen: now,
+                leases,
+                draining: false,
+            },
+        );
+    }
+
+    /// Records a heartbeat; false for an unknown worker.
+    pub fn heartbeat(&mut self, key: &WorkerKey, now: u64) -> bool {
+        match self.workers.get_mut(key) {
+            Some(w) => {
+                w.last_seen = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops placing new work on a worker.
+    pub fn drain_worker(&mut self, key: &WorkerKey) {
+        if let Some(w) = self.workers.get_mut(key) {
+            w.draining = true;
+        }
+    }
+
+    /// Registered workers: key, slots, running, last heartbeat.
+    pub fn workers(&self) -> impl Iterator<Item = (&WorkerKey, u32, u32, u64)> {
+        self.workers
+            .iter()
+            .map(|(k, w)| (k, w.slots, w.leases.len() as u32, w.last_seen))
+    }
+
+    /// Whether a worker is registered.
+    pub fn has_worker(&self, key: &WorkerKey) -> bool {
+        self.workers.contains_key(key)
+    }
+
+    /// Forgets a worker; its leased tasks go back to the queue (or, lost
+    /// too often, finish as failed).
+    pub fn remove_worker(&mut self, key: &WorkerKey, now: u64) -> Vec<Change> {
+        let Some(worker) = self.workers.remove(key) else {
+            return Vec::new();
+        };
+        let mut lost: Vec<_> = worker.leases.into_iter().collect();
+        lost.sort();
+        let mut changes = Vec::new();
+        for id in lost {
+            let Some(mut rec) = self.tasks.remove(&id) else {
+                continue;
+            };
+            rec.lost += 1;
+            rec.worker = None;
+            rec.updated_ms = now;
+            if rec.lost >= self.cfg.max_lost {
+                rec.state = TaskState::Done;
+                rec.status = Some(TaskStatus::Failed);
+                rec.dead_letter = true;
+                let msg = format!("lost with its worker {} times", rec.lost);
+                changes.push(Change::Give(rec, msg));
+            } else {
+                rec.state = TaskState::Queued;
+                rec.not_before_ms = 0;
+                changes.push(Change::Save(rec.clone()));
+                self.enqueue(rec);
+            }
+        }
+        changes
+    }
+
+    /// Advances time: workers silent for too long are removed (their tasks
+    /// requeued); retry delays that ran out make tasks ready.
+    pub fn tick(&mut self, now: u64) -> Vec<Change> {
+        let limit = self.cfg.heartbeat_ms * u64::from(self.cfg.missed_heartbeats);
+        let mut dead: Vec<WorkerKey> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| now.saturating_sub(w.last_seen) > limit)
+            .map(|(k, _)| *k)
+            .collect();
+        dead.sort();
+        let mut changes = Vec::new();
+        for key in dead {
+            tracing::warn!(worker = %hex::encode(&key[..6]), "worker missed {} heartbeats; requeueing its tasks", self.cfg.missed_heartbeats);
+            changes.extend(self.remove_worker(&key, now));
+        }
+        while let Some(&(at, id)) = self.delayed.first() {
+            if at > now {
+                break;
+            }
+            self.delayed.pop_first();
+            if let Some(rec) = self.tasks.get_mut(&id) {
+                rec.not_before_ms = 0;
+                self.ready.insert(queue_key(rec));
+            }
+        }
+        changes
+    }
+
+    /// Places ready tasks on workers with room, highest priority first and
+    /// FIFO within a priority. Returns the leased records (state
+    /// `Running`, attempt incremented, worker set).
+    pub fn place(&mut self, now: u64) -> Vec<TaskRecord> {
+        let mut leased = Vec::new();
+        let mut skipped = 0usize;
+        let keys: Vec<QueueKey> = self.ready.iter().copied().collect();
+        for key in keys {
+            if !self.workers.values().any(|w| w.free_slots() > 0 && !w.draining) {
+                break;
+            }
+            if skipped > 1024 {
+                break;
+            }
+            let rec = &self.tasks[&key.2];
+            let best = self
+                .workers
+                .iter()
+                .filter(|(_, w)| w.fits(rec))
+                .max_by_key(|(k, w)| (w.free_slots(), std::cmp::Reverse(**k)))
+                .map(|(k, _)| *k);
+            let Some(wk) = best else {
+                skipped += 1;
+                continue;
+            };
+            self.ready.remove(&key);
+            let rec = self.tasks.get_mut(&key.2).expect("queued task is live");
+            rec.state = TaskState::Running;
+            rec.attempt += 1;
+            rec.worker = Some(hex::encode(wk));
+            rec.updated_ms = now;
+            let w = self.workers.get_mut(&wk).expect("chosen worker exists");
+            w.leases.insert(rec.id);
+            w.used_memory += rec.spec.limits.memory_bytes;
+            leased.push(rec.clone());
+        }
+        leased
+    }
+
+    fn release(&mut self, id: &TaskId, worker: &WorkerKey) {
+        if let Some(w) = self.workers.get_mut(worker)
+            && w.leases.remove(id)
+            && let Some(rec) = self.tasks.get(id)
+        {
+            w.used_memory = w.used_memory.saturating_sub(rec.spec.limits.memory_bytes);
+        }
+    }
+
+    fn holds_lease(&self, id: &TaskId, attempt: u32, worker: &WorkerKey) -> bool {
+        self.tasks.get(id).is_some_and(|r| {
+            r.state == TaskState::Running
+                && r.attempt == attempt
+                && r.worker.as_deref() == Some(hex::encode(worker).as_str())
+        })
+    }
+
+    /// A worker reports how an attempt ended.
+    pub fn complete(
+        &mut self,
+        id: &TaskId,
+        attempt: u32,
+        worker: &WorkerKey,
+        status: TaskStatus,
+        now: u64,
+    ) -> Completion {
+        if !self.holds_lease(id, attempt, worker) {
+            return Completion::Stale;
+        }
+        self.release(id, worker);
+        let mut rec = self.tasks.remove(id).expect("leased task is live");
+        rec.worker = None;
+        rec.updated_ms = now;
+        if status != TaskStatus::Succeeded && rec.failures < rec.spec.retries {
+            rec.failures += 1;
+            rec.state = TaskState::Queued;
+            let shift = (rec.failures - 1).min(20);
+            let delay = (self.cfg.backoff_base_ms << shift).min(self.cfg.backoff_max_ms);
+            rec.not_before_ms = now + delay.max(1);
+            self.enqueue(rec.clone());
+            return Completion::Retry(rec);
+        }
+        rec.state = TaskState::Done;
+        rec.status = Some(status);
+        rec.dead_letter = status != TaskStatus::Succeeded;
+        Completion::Final(rec)
+    }
+
+    /// The assignment stream of an attempt broke while its worker stays
+    /// connected: the attempt counts as lost and the task is requeued.
+    /// `None` when the attempt no longer holds the lease.
+    pub fn abandon(&mut self, id: &TaskId, attempt: u32, worker: &WorkerKey, now: u64) -> Option<Change> {
+        if !self.holds_lease(id, attempt, worker) {
+            return None;
+        }
+        self.release(id, worker);
+        let mut rec = self.tasks.remove(id).expect("leased task is live");
+        rec.lost += 1;
+        rec.worker = None;
+        rec.updated_ms = now;
+        if rec.lost >= self.cfg.max_lost {
+            rec.state = TaskState::Done;
+            rec.status = Some(TaskStatus::Failed);
+            rec.dead_letter = true;
+            let msg = format!("attempt lost {} times", rec.lost);
+            return Some(Change::Give(rec, msg));
+        }
+        rec.state = TaskState::Queued;
+        rec.not_before_ms = 0;
+        self.enqueue(rec.clone());
+        Some(Change::Save(rec))
+    }
+
+    /// Cancels a live task. Returns its final record and, if it was
+    /// running, the worker and attempt to tell.
+    pub fn cancel(&mut self, id: &TaskId, now: u64) -> Option<(TaskRecord, Option<(WorkerKey, u32)>)> {
+        let mut rec = self.tasks.remove(id)?;
+        self.ready.remove(&queue_key(&rec));
+        self.delayed.remove(&(rec.not_before_ms, rec.id));
+        let mut running = None;
+        if rec.state == TaskState::Running
+            && let Some(wk) = rec
+                .worker
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            // release() needs the record for its memory; put it back briefly.
+            self.tasks.insert(rec.id, rec.clone());
+            self.release(id, &wk);
+            self.tasks.remove(id);
+            running = Some((wk, rec.attempt));
+        }
+        rec.state = TaskState::Cancelled;
+        rec.status = Some(TaskStatus::Cancelled);
+        rec.worker = None;
+        rec.updated_ms = now;
+        Some((rec, running))
+    }
+
+    /// Leases held now: (task, attempt, worker). For checks and tests.
+    pub fn leases(&self) -> Vec<(TaskId, u32, WorkerKey)> {
+        let mut out = Vec::new();
+        for (wk, w) in &self.workers {
+            for id in &w.leases {
+                if let Some(r) = self.tasks.get(id) {
+                    out.push((*id, r.attempt, *wk));
+                }
+            }
+        }
+        out
+    }
+
+    /// Ids of live tasks. For checks and tests.
+    pub fn live_ids(&self) -> impl Iterator<Item = &TaskId> {
+        self.tasks.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests;

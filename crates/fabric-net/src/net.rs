@@ -1,0 +1,93 @@
+//! quinn endpoints.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::CertificateDer;
+
+use crate::{Identity, NetError, PublicKey, tls};
+
+/// Transport settings shared by all endpoints.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Largest frame accepted.
+    pub max_frame: usize,
+    /// QUIC keep-alive interval.
+    pub keep_alive: Duration,
+    /// A connection silent this long is closed.
+    pub idle_timeout: Duration,
+    /// Concurrent bidirectional streams a peer may open.
+    pub max_streams: u32,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            max_frame: fabric_proto::DEFAULT_MAX_FRAME,
+            keep_alive: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(15),
+            max_streams: 4096,
+        }
+    }
+}
+
+fn transport(cfg: &NetConfig) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(cfg.keep_alive));
+    t.max_idle_timeout(cfg.idle_timeout.try_into().ok());
+    t.max_concurrent_bidi_streams(cfg.max_streams.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    Arc::new(t)
+}
+
+fn client_cfg(id: &Identity, pinned: Vec<PublicKey>, cfg: &NetConfig) -> Result<quinn::ClientConfig, NetError> {
+    let tls = tls::client_config(id, pinned)?;
+    let quic = QuicClientConfig::try_from(tls)
+        .map_err(|e| NetError::Tls(rustls::Error::General(e.to_string())))?;
+    let mut c = quinn::ClientConfig::new(Arc::new(quic));
+    c.transport_config(transport(cfg));
+    Ok(c)
+}
+
+fn bind_err(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> NetError {
+    move |source| NetError::Bind { addr, source }
+}
+
+/// A listening endpoint that presents `id` and accepts any ed25519 client
+/// (the application decides what each key may do).
+pub fn server_endpoint(id: &Identity, addr: SocketAddr, cfg: &NetConfig) -> Result<quinn::Endpoint, NetError> {
+    let tls = tls::server_config(id)?;
+    let quic = QuicServerConfig::try_from(tls)
+        .map_err(|e| NetError::Tls(rustls::Error::General(e.to_string())))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    server.transport_config(transport(cfg));
+    quinn::Endpoint::server(server, addr).map_err(bind_err(addr))
+}
+
+/// Connects to `addr`, trusting only `pinned`; presents `id`.
+pub async fn connect(
+    id: &Identity,
+    pinned: Vec<PublicKey>,
+    addr: SocketAddr,
+    cfg: &NetConfig,
+) -> Result<quinn::Connection, NetError> {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let endpoint = quinn::Endpoint::client(bind).map_err(bind_err(bind))?;
+    let connecting = endpoint
+        .connect_with(client_cfg(id, pinned, cfg)?, addr, "fabric")
+        .map_err(|source| NetError::Connect { addr, source })?;
+    Ok(connecting.await?)
+}
+
+/// The ed25519 key the peer of `conn` proved in the handshake.
+pub fn peer_key(conn: &quinn::Connection) -> Option<PublicKey> {
+    let identity = conn.peer_identity()?;
+    let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    tls::cert_key(certs.first()?).ok()
+}

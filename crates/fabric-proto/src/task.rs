@@ -1,0 +1,155 @@
+//! A task as the dispatcher records it and clients see it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Priority, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskStatus};
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for a worker (possibly in retry backoff).
+    Queued,
+    /// Leased to a worker.
+    Running,
+    /// Finished with a recorded result (which may be a failure).
+    Done,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+impl TaskState {
+    /// The name used by `fabric tasks --state` and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether nothing more will happen to the task.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Done | Self::Cancelled)
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string is not a task state.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid task state {0:?}: expected queued, running, done or cancelled")]
+pub struct TaskStateParseError(String);
+
+impl FromStr for TaskState {
+    type Err = TaskStateParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "queued" => Ok(Self::Queued),
+            "running" => Ok(Self::Running),
+            "done" => Ok(Self::Done),
+            "cancelled" | "canceled" => Ok(Self::Cancelled),
+            _ => Err(TaskStateParseError(s.to_owned())),
+        }
+    }
+}
+
+/// The durable record of one task. The outcome is stored beside it, not in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// The task.
+    pub id: TaskId,
+    /// What was submitted.
+    pub spec: TaskSpec,
+    /// Submission order within the dispatcher (FIFO inside a priority).
+    pub seq: u64,
+    /// Current state.
+    pub state: TaskState,
+    /// Attempts started so far; the next manifest carries `attempt + 1`.
+    pub attempt: u32,
+    /// Failed attempts that counted against `spec.retries`.
+    pub failures: u32,
+    /// Attempts lost with their worker (these do not use the retry budget).
+    pub lost: u32,
+    /// Earliest instant (ms since the epoch) the task may be placed again.
+    pub not_before_ms: u64,
+    /// Key (hex) of the worker holding the current lease.
+    pub worker: Option<String>,
+    /// When it was submitted (ms since the epoch).
+    pub submitted_ms: u64,
+    /// When its state last changed (ms since the epoch).
+    pub updated_ms: u64,
+    /// Final status once done or cancelled.
+    pub status: Option<TaskStatus>,
+    /// The task was moved to the dead-letter set.
+    pub dead_letter: bool,
+}
+
+/// What clients are told about a task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// The task.
+    pub id: TaskId,
+    /// Current state.
+    pub state: TaskState,
+    /// Its priority.
+    pub priority: Priority,
+    /// What it runs.
+    pub kind: TaskKind,
+    /// Attempts started.
+    pub attempt: u32,
+    /// Retry budget.
+    pub retries: u32,
+    /// Worker holding the lease, if running.
+    pub worker: Option<String>,
+    /// Submitted at (ms since the epoch).
+    pub submitted_ms: u64,
+    /// Last change (ms since the epoch).
+    pub updated_ms: u64,
+    /// Final status, once there is one.
+    pub status: Option<TaskStatus>,
+    /// In the dead-letter set (failed with its retries used up).
+    pub dead_letter: bool,
+    /// The recorded result, when asked for and present.
+    pub outcome: Option<TaskOutcome>,
+}
+
+impl TaskRecord {
+    /// The client view, with or without the outcome.
+    pub fn info(&self, outcome: Option<TaskOutcome>) -> TaskInfo {
+        TaskInfo {
+            id: self.id,
+            state: self.state,
+            priority: self.spec.priority,
+            kind: self.spec.kind.clone(),
+            attempt: self.attempt,
+            retries: self.spec.retries,
+            worker: self.worker.clone(),
+            submitted_ms: self.submitted_ms,
+            updated_ms: self.updated_ms,
+            status: self.status,
+            dead_letter: self.dead_letter,
+            outcome,
+        }
+    }
+}
+
+impl TaskInfo {
+    /// The one word for `status` in JSON: the final status when there is
+    /// one, else the state (`queued`, `running`).
+    pub fn status_word(&self) -> &'static str {
+        match self.status {
+            Some(s) => s.as_str(),
+            None => self.state.as_str(),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Messages that cross QUIC streams.
+//!
+//! One bidirectional stream per request or per task assignment. Every frame
+//! carries an [`Envelope`] with the protocol version, so a peer that speaks a
+//! different version answers [`ErrorCode::Unsupported`] instead of failing
+//! to parse. Streams:
+//!
+//! - client or worker → dispatcher: one [`Request`], then one or more
+//!   [`Response`] frames (several only for [`Request::Wait`]). A
+//!   [`Request::Register`] stream stays open as the worker's control stream:
+//!   the worker sends [`WorkerMsg::Heartbeat`] frames on it.
+//! - dispatcher → worker: one [`Assign`]; the worker answers with
+//!   [`Report`] frames, the last one [`Report::Done`] or [`Report::Refused`],
+//!   and the dispatcher closes with one [`Ack`].
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{
+    CodecError, GuestEvent, Manifest, Sha256, Signed, TaskId, TaskInfo, TaskOutcome, TaskSpec,
+    TaskState, from_cbor, to_cbor,
+};
+
+/// The wire protocol version this build speaks.
+pub const WIRE_VERSION: u16 = 1;
+
+/// The QUIC ALPN protocol id.
+pub const ALPN: &[u8] = b"fabric/1";
+
+/// Every frame's body: the version and the message.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Protocol version of the sender.
+    pub v: u16,
+    /// The message.
+    pub msg: T,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    v: u16,
+}
+
+/// A frame could not be understood.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The peer speaks another protocol version.
+    #[error("peer speaks protocol version {0}, this build speaks {WIRE_VERSION}")]
+    Unsupported(u16),
+    /// The frame is not a valid message.
+    #[error("malformed message: {0}")]
+    Malformed(#[source] CodecError),
+}
+
+/// Encodes `msg` in an envelope of this build's version.
+pub fn encode_msg<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
+    to_cbor(&Envelope {
+        v: WIRE_VERSION,
+        msg,
+    })
+}
+
+/// Decodes an envelope body, telling a version mismatch from garbage.
+pub fn decode_msg<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    match from_cbor::<Envelope<T>>(bytes) {
+        Ok(env) if env.v == WIRE_VERSION => Ok(env.msg),
+        Ok(env) => Err(WireError::Unsupported(env.v)),
+        Err(e) => match from_cbor::<VersionOnly>(bytes) {
+            Ok(VersionOnly { v }) if v != WIRE_VERSION => Err(WireError::Unsupported(v)),
+            _ => Err(WireError::Malformed(e)),
+        },
+    }
+}
+
+/// What a worker offers the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Human name (host name by default).
+    pub name: String,
+    /// Tasks it runs at once.
+    pub slots: u32,
+    /// Memory it can give tasks in all, in bytes.
+    pub memory_bytes: u64,
+    /// Free-form labels.
+    pub labels: Vec<String>,
+    /// Whether it runs wasm tasks.
+    pub wasm: bool,
+    /// Native programs on its allow-list (names as submitted).
+    pub commands: Vec<String>,
+}
+
+/// What clients are told about a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerSummary {
+    /// The worker's public key, hex.
+    pub key: String,
+    /// Its address as the dispatcher sees it.
+    pub addr: String,
+    /// What it registered.
+    pub info: WorkerInfo,
+    /// Tasks leased to it now.
+    pub running: u32,
+    /// Last heartbeat (ms since the epoch).
+    pub last_seen_ms: u64,
+}
+
+/// A request to the dispatcher.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// A worker proves the join secret; the dispatcher remembers its key.
+    Join {
+        /// The secret from the join token.
+        #[serde(with = "serde_bytes")]
+        secret: Vec<u8>,
+    },
+    /// A (joined) worker offers capacity; the stream stays open for
+    /// heartbeats.
+    Register(WorkerInfo),
+    /// Stores a content-addressed blob (a module).
+    PutBlob {
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Asks whether a blob is stored.
+    HasBlob {
+        /// Its digest.
+        sha: Sha256,
+    },
+    /// Fetches a blob (workers fetch modules this way).
+    GetBlob {
+        /// Its digest.
+        sha: Sha256,
+    },
+    /// Queues a task.
+    Submit {
+        /// What to run.
+        spec: TaskSpec,
+    },
+    /// A task's state.
+    Status {
+        /// The task.
+        id: TaskId,
+    },
+    /// A task's state with its recorded outcome.
+    Result {
+        /// The task.
+        id: TaskId,
+    },
+    /// Streams a task's events until it finishes, then its result.
+    Wait {
+        /// The task.
+        id: TaskId,
+    },
+    /// Lists tasks, newest first.
+    List {
+        /// Only tasks in this state.
+        state: Option<TaskState>,
+        /// At most this many.
+        limit: u32,
+        /// Only tasks older than this one (paging).
+        before: Option<TaskId>,
+    },
+    /// Lists registered workers.
+    Workers,
+    /// Cancels a queued or running task.
+    Cancel {
+        /// The task.
+        id: TaskId,
+    },
+}
+
+/// A dispatcher's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// The join secret was right; the worker's key is now trusted.
+    Joined,
+    /// Registration accepted; send a heartbeat at least this often.
+    Registered {
+        /// Heartbeat interval, ms.
+        heartbeat_ms: u64,
+    },
+    /// A blob's digest.
+    Blob {
+        /// Its digest.
+        sha: Sha256,
+    },
+    /// Whether a blob is stored.
+    HasBlob(bool),
+    /// A blob's bytes.
+    BlobBytes {
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// A task was queued.
+    Submitted {
+        /// Its id.
+        id: TaskId,
+    },
+    /// One task.
+    Task(Box<TaskInfo>),
+    /// Progress or a log line of a task being waited on.
+    Event(GuestEvent),
+    /// Several tasks.
+    Tasks(Vec<TaskInfo>),
+    /// The workers.
+    Workers(Vec<WorkerSummary>),
+    /// The request failed.
+    Error(ErrorBody),
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message} ({})", code.as_str())]
+pub struct ErrorBody {
+    /// A stable code.
+    pub code: ErrorCode,
+    /// A message for people.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// Builds an error body.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Stable error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The peer's key is not allowed to do this.
+    Unauthorized,
+    /// The request is not valid.
+    BadRequest,
+    /// No such task or blob.
+    NotFound,
+    /// Something is over a size cap.
+    TooLarge,
+    /// Another protocol version.
+    Unsupported,
+    /// The frame could not be decoded.
+    Malformed,
+    /// The state does not allow it (e.g. cancelling a finished task).
+    Conflict,
+    /// The dispatcher failed.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::BadRequest => "bad_request",
+            Self::NotFound => "not_found",
+            Self::TooLarge => "too_large",
+            Self::Unsupported => "unsupported",
+            Self::Malformed => "malformed",
+            Self::Conflict => "conflict",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// Worker → dispatcher, on the control stream after registration.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerMsg {
+    /// I am alive; this many tasks are running here.
+    Heartbeat {
+        /// Running tasks.
+        running: u32,
+    },
+    /// I am draining: send me nothing new.
+    Draining,
+}
+
+/// Dispatcher → worker, first frame of a stream the dispatcher opens.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assign {
+    /// Run this attempt.
+    Run {
+        /// The signed manifest.
+        manifest: Signed<Manifest>,
+        /// The task's stdin.
+        #[serde(with = "serde_bytes")]
+        input: Vec<u8>,
+    },
+    /// Stop this attempt if it is running.
+    Cancel {
+        /// The task.
+        id: TaskId,
+        /// The attempt.
+        attempt: u32,
+    },
+}
+
+/// Worker → dispatcher, on an assignment stream.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Report {
+    /// Progress or a log line.
+    Event(GuestEvent),
+    /// The attempt finished.
+    Done(Box<TaskOutcome>),
+    /// The worker would not run it.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Dispatcher → worker: the result was recorded (or dropped as stale).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Ack {
+    /// Whether this result became the task's recorded result.
+    pub recorded: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let bytes = encode_msg(&Request::Workers).unwrap();
+        assert!(matches!(
+            decode_msg::<Request>(&bytes).unwrap(),
+            Request::Workers
+        ));
+    }
+
+    #[test]
+    fn other_version_is_unsupported_not_malformed() {
+        let bytes = to_cbor(&Envelope {
+            v: 9,
+            msg: "something new",
+        })
+        .unwrap();
+        assert!(matches!(
+            decode_msg::<Request>(&bytes),
+            Err(WireError::Unsupported(9))
+        ));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        assert!(matches!(
+            decode_msg::<Request>(b"\xff\x00garbage"),
+            Err(WireError::Malformed(_))
+        ));
+        let unknown = to_cbor(&Envelope {
+            v: WIRE_VERSION,
+            msg: "no_such_request",
+        })
+        .unwrap();
+        assert!(matches!(
+            decode_msg::<Request>(&unknown),
+            Err(WireError::Malformed(_))
+        ));
+    }
+}

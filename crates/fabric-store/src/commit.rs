@@ -1,0 +1,70 @@
+//! Group commit: many writers, one flush.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{Notify, watch};
+
+use crate::{Store, StoreError};
+
+/// Batches durability waits: every caller of [`GroupCommit::durable`]
+/// returns once a flush that started after its call has finished, and
+/// callers that arrive while a flush runs share the next one.
+#[derive(Clone, Debug)]
+pub struct GroupCommit {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    requested: AtomicU64,
+    wake: Notify,
+    done: watch::Sender<(u64, Option<String>)>,
+}
+
+impl GroupCommit {
+    /// Starts the flusher task on the current tokio runtime.
+    pub fn start(store: Store) -> Self {
+        let (done, _) = watch::channel((0, None));
+        let inner = Arc::new(Inner {
+            requested: AtomicU64::new(0),
+            wake: Notify::new(),
+            done,
+        });
+        let worker = inner.clone();
+        tokio::spawn(async move {
+            let mut flushed = 0;
+            loop {
+                let target = worker.requested.load(Ordering::Acquire);
+                if target == flushed {
+                    worker.wake.notified().await;
+                    continue;
+                }
+                let err = store.flush().await.err().map(|e| e.to_string());
+                if let Some(e) = &err {
+                    tracing::error!(error = %e, "store flush failed");
+                }
+                flushed = target;
+                worker.done.send_replace((flushed, err));
+            }
+        });
+        Self { inner }
+    }
+
+    /// Waits until everything written before this call is on disk.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        let ticket = self.inner.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut rx = self.inner.done.subscribe();
+        self.inner.wake.notify_one();
+        let seen = rx
+            .wait_for(|(flushed, _)| *flushed >= ticket)
+            .await
+            .map_err(|_| StoreError::Sled(sled::Error::ReportableBug("flusher stopped".into())))?;
+        match &seen.1 {
+            Some(e) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                e.clone(),
+            )))),
+            None => Ok(()),
+        }
+    }
+}

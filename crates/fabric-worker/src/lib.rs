@@ -1,0 +1,1 @@
+//! The Fabric worker: registration, manifest verification, module cache, execution and result reporting.
