@@ -1,1 +1,209 @@
-//! Async Rust client for a Fabric dispatcher over QUIC.
+//! Async client for a Fabric dispatcher over QUIC.
+//!
+//! ```no_run
+//! # async fn demo(client: fabric_client::Client, wasm: Vec<u8>) -> Result<(), fabric_client::ClientError> {
+//! use fabric_proto::{Limits, Priority, TaskKind, TaskSpec};
+//! let module = client.upload_module(&wasm).await?;
+//! let id = client
+//!     .submit(TaskSpec {
+//!         kind: TaskKind::Wasm { module },
+//!         args: vec![],
+//!         env: vec![],
+//!         input: b"hello".to_vec(),
+//!         limits: Limits::default(),
+//!         priority: Priority::Normal,
+//!         retries: 2,
+//!     })
+//!     .await?;
+//! let done = client.wait(id, |_event| {}).await?;
+//! println!("{}", done.status_word());
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use fabric_net::{Identity, NetConfig, NetError, PublicKey, framed};
+use fabric_proto::wire::{ErrorBody, ErrorCode, Request, Response, WorkerSummary};
+use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskSpec, TaskState};
+
+/// A client call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The dispatcher could not be reached or the stream broke.
+    #[error("cannot talk to the dispatcher at {addr}: {source}")]
+    Net {
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: NetError,
+    },
+    /// The dispatcher answered with an error.
+    #[error("dispatcher: {}", .0.message)]
+    Remote(ErrorBody),
+    /// The dispatcher answered something that does not fit the request.
+    #[error("unexpected answer from the dispatcher: {0}")]
+    Unexpected(String),
+}
+
+impl ClientError {
+    /// The dispatcher's error code, when it answered with one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Remote(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// A connection to one dispatcher, authenticated by this client's key and
+/// pinned to the dispatcher's.
+#[derive(Debug)]
+pub struct Client {
+    conn: quinn::Connection,
+    addr: SocketAddr,
+    max_frame: usize,
+    known_blobs: Mutex<HashSet<Sha256>>,
+}
+
+impl Client {
+    /// Connects to the dispatcher at `addr` whose key must be `dispatcher`.
+    pub async fn connect(
+        identity: &Identity,
+        dispatcher: PublicKey,
+        addr: SocketAddr,
+    ) -> Result<Self, ClientError> {
+        let net = NetConfig::default();
+        let conn = fabric_net::connect(identity, vec![dispatcher], addr, &net)
+            .await
+            .map_err(|source| ClientError::Net { addr, source })?;
+        Ok(Self {
+            conn,
+            addr,
+            max_frame: net.max_frame,
+            known_blobs: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn net(&self) -> impl FnOnce(NetError) -> ClientError + '_ {
+        move |source| ClientError::Net {
+            addr: self.addr,
+            source,
+        }
+    }
+
+    /// Sends one request and reads one answer; errors become
+    /// [`ClientError::Remote`].
+    async fn call(&self, req: &Request) -> Result<Response, ClientError> {
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| self.net()(e.into()))?;
+        framed::send(&mut send, req).await.map_err(self.net())?;
+        let _ = send.finish();
+        match framed::expect(&mut recv, self.max_frame).await.map_err(self.net())? {
+            Response::Error(e) => Err(ClientError::Remote(e)),
+            other => Ok(other),
+        }
+    }
+
+    /// Uploads a module unless the dispatcher has it; returns its digest.
+    pub async fn upload_module(&self, wasm: &[u8]) -> Result<Sha256, ClientError> {
+        let sha = Sha256::of(wasm);
+        if self.known_blobs.lock().unwrap_or_else(|p| p.into_inner()).contains(&sha) {
+            return Ok(sha);
+        }
+        let has = match self.call(&Request::HasBlob { sha }).await? {
+            Response::HasBlob(b) => b,
+            other => return Err(unexpected(other)),
+        };
+        if !has {
+            match self.call(&Request::PutBlob { bytes: wasm.to_vec() }).await? {
+                Response::Blob { sha: stored } if stored == sha => {}
+                other => return Err(unexpected(other)),
+            }
+        }
+        self.known_blobs.lock().unwrap_or_else(|p| p.into_inner()).insert(sha);
+        Ok(sha)
+    }
+
+    /// Queues a task; the id comes back once it is stored durably.
+    pub async fn submit(&self, spec: TaskSpec) -> Result<TaskId, ClientError> {
+        match self.call(&Request::Submit { spec }).await? {
+            Response::Submitted { id } => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A task's state.
+    pub async fn status(&self, id: TaskId) -> Result<TaskInfo, ClientError> {
+        self.task(&Request::Status { id }).await
+    }
+
+    /// A task's state with its recorded outcome (if finished).
+    pub async fn result(&self, id: TaskId) -> Result<TaskInfo, ClientError> {
+        self.task(&Request::Result { id }).await
+    }
+
+    /// Cancels a queued or running task.
+    pub async fn cancel(&self, id: TaskId) -> Result<TaskInfo, ClientError> {
+        self.task(&Request::Cancel { id }).await
+    }
+
+    async fn task(&self, req: &Request) -> Result<TaskInfo, ClientError> {
+        match self.call(req).await? {
+            Response::Task(info) => Ok(*info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Waits for a task to finish, passing its progress and log events to
+    /// `on_event`; returns the task with its outcome.
+    pub async fn wait(
+        &self,
+        id: TaskId,
+        mut on_event: impl FnMut(GuestEvent),
+    ) -> Result<TaskInfo, ClientError> {
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| self.net()(e.into()))?;
+        framed::send(&mut send, &Request::Wait { id }).await.map_err(self.net())?;
+        let _ = send.finish();
+        loop {
+            match framed::expect(&mut recv, self.max_frame).await.map_err(self.net())? {
+                Response::Event(e) => on_event(e),
+                Response::Task(info) => return Ok(*info),
+                Response::Error(e) => return Err(ClientError::Remote(e)),
+                other => return Err(unexpected(other)),
+            }
+        }
+    }
+
+    /// Tasks, newest first.
+    pub async fn list(
+        &self,
+        state: Option<TaskState>,
+        limit: u32,
+        before: Option<TaskId>,
+    ) -> Result<Vec<TaskInfo>, ClientError> {
+        match self.call(&Request::List { state, limit, before }).await? {
+            Response::Tasks(t) => Ok(t),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Registered workers.
+    pub async fn workers(&self) -> Result<Vec<WorkerSummary>, ClientError> {
+        match self.call(&Request::Workers).await? {
+            Response::Workers(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Closes the connection politely.
+    pub fn close(&self) {
+        self.conn.close(0u32.into(), b"bye");
+    }
+}
+
+fn unexpected(r: Response) -> ClientError {
+    ClientError::Unexpected(format!("{r:?}").chars().take(200).collect())
+}

@@ -178,7 +178,10 @@ fn missed_heartbeats_requeue_the_lease_with_a_higher_attempt() {
     assert_eq!(rec.state, TaskState::Queued);
     assert_eq!(rec.worker, None);
     assert_eq!(rec.lost, 1);
-    assert_eq!(rec.failures, 0, "a lost attempt does not use the retry budget");
+    assert_eq!(
+        rec.failures, 0,
+        "a lost attempt does not use the retry budget"
+    );
     assert_eq!(s.task(&tid(1)), Some(rec));
     assert!(!s.has_worker(&key(0)));
     assert!(!s.heartbeat(&key(0), 4_001));
@@ -209,7 +212,11 @@ fn stale_completions_are_dropped() {
     let placed = s.place(0);
     assert_eq!(placed.len(), 1);
     let wk = key(0);
-    assert_eq!(placed[0].worker, worker_hex(&wk), "ties go to the lower key");
+    assert_eq!(
+        placed[0].worker,
+        worker_hex(&wk),
+        "ties go to the lower key"
+    );
     let other = key(1);
     let before = s.task(&tid(1)).cloned();
 
@@ -224,7 +231,11 @@ fn stale_completions_are_dropped() {
         s.complete(&tid(99), 1, &wk, TaskStatus::Succeeded, 1),
         Completion::Stale
     );
-    assert_eq!(s.task(&tid(1)).cloned(), before, "stale reports change nothing");
+    assert_eq!(
+        s.task(&tid(1)).cloned(),
+        before,
+        "stale reports change nothing"
+    );
     assert_eq!(s.leases(), vec![(tid(1), 1, wk)]);
 
     let Completion::Final(rec) = s.complete(&tid(1), 1, &wk, TaskStatus::Succeeded, 2) else {
@@ -429,7 +440,11 @@ fn memory_in_use_limits_placement_until_released() {
     for seq in 1..=3 {
         s.submit(wasm_task(seq, Priority::Normal, 100 * MIB, 0));
     }
-    assert_eq!(seqs(&s.place(0)), vec![1, 2], "a third would exceed 256 MiB");
+    assert_eq!(
+        seqs(&s.place(0)),
+        vec![1, 2],
+        "a third would exceed 256 MiB"
+    );
     assert!(matches!(
         s.complete(&tid(1), 1, &key(0), TaskStatus::Succeeded, 1),
         Completion::Final(_)
@@ -451,7 +466,8 @@ fn command_tasks_go_only_to_workers_that_allow_the_program() {
     s.submit(command_task(5, "sort"));
 
     let placed = s.place(0);
-    let on: HashMap<u64, Option<String>> = placed.iter().map(|r| (r.seq, r.worker.clone())).collect();
+    let on: HashMap<u64, Option<String>> =
+        placed.iter().map(|r| (r.seq, r.worker.clone())).collect();
     assert_eq!(on.len(), 4, "{placed:?}");
     assert_eq!(on[&1], worker_hex(&b));
     assert_eq!(on[&2], worker_hex(&a));
@@ -633,7 +649,11 @@ impl Model {
     }
 
     /// The changes of a removal name exactly the leases the dead workers held.
-    fn check_removal(before: &[(TaskId, u32, WorkerKey)], dead: &[WorkerKey], changes: &[Change]) -> Check {
+    fn check_removal(
+        before: &[(TaskId, u32, WorkerKey)],
+        dead: &[WorkerKey],
+        changes: &[Change],
+    ) -> Check {
         let mut expected: Vec<TaskId> = before
             .iter()
             .filter(|l| dead.contains(&l.2))
@@ -926,7 +946,11 @@ impl Model {
                 s => prop_assert!(false, "live task {id:?} is {s}"),
             }
         }
-        prop_assert_eq!(self.sched.queued(), queued, "queue holds each queued task once");
+        prop_assert_eq!(
+            self.sched.queued(),
+            queued,
+            "queue holds each queued task once"
+        );
         // No hidden leases: each worker's running count is what leases() shows.
         for (k, _, running, _) in self.sched.workers() {
             let shown = leases.iter().filter(|l| l.2 == *k).count();
