@@ -18,6 +18,10 @@ pub(crate) struct Cli {
     /// More log output on stderr (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Cluster profile: where the dispatcher is and which keys to use
+    /// [default: ~/.config/fabric/cluster.toml].
+    #[arg(long, env = "FABRIC_CLUSTER", value_name = "FILE", global = true)]
+    pub cluster: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -27,6 +31,232 @@ pub(crate) enum Command {
     /// Run a wasm32-wasip1 module locally, in the same sandbox a worker uses.
     #[command(after_help = EXEC_EXAMPLES)]
     Exec(ExecArgs),
+    /// Start an embedded cluster in a temp dir, run the example jobs, exit.
+    #[command(after_help = "Example:\n  fabric demo\n  fabric demo --workers 3 --json")]
+    Demo(DemoArgs),
+    /// Run a dispatcher and N local workers in one process.
+    #[command(after_help = UP_EXAMPLES)]
+    Up(UpArgs),
+    /// Run a dispatcher (for a cluster across machines).
+    #[command(after_help = DISPATCHER_EXAMPLES)]
+    Dispatcher(DispatcherArgs),
+    /// Run a worker that joins a dispatcher.
+    #[command(after_help = WORKER_EXAMPLES)]
+    Worker(WorkerArgs),
+    /// Manage join tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Queue a wasm task on the cluster; prints its id, or its result with --wait.
+    #[command(after_help = SUBMIT_EXAMPLES)]
+    Submit(SubmitArgs),
+    /// Show a task's state.
+    #[command(after_help = "Example:\n  fabric status 0190c7a2-3b4c-7d5e-8f60-123456789abc --json")]
+    Status(IdArgs),
+    /// Show a task's result (its output when finished).
+    #[command(
+        after_help = "Example:\n  fabric result 0190c7a2-3b4c-7d5e-8f60-123456789abc > out.txt"
+    )]
+    Result(IdArgs),
+    /// Cancel a queued or running task.
+    #[command(after_help = "Example:\n  fabric cancel 0190c7a2-3b4c-7d5e-8f60-123456789abc")]
+    Cancel(IdArgs),
+    /// List tasks, newest first.
+    #[command(
+        after_help = "Examples:\n  fabric tasks\n  fabric tasks --state queued --limit 100 --json"
+    )]
+    Tasks(TasksArgs),
+    /// List the workers registered with the dispatcher.
+    #[command(after_help = "Example:\n  fabric workers --json")]
+    Workers(JsonArg),
+}
+
+const UP_EXAMPLES: &str = "\
+Examples:
+  fabric up                       # dispatcher + 2 workers on 127.0.0.1:7070
+  fabric up --workers 4 --data-dir /var/lib/fabric
+  fabric submit job.wasm --wait   # in another terminal: the profile is written for you
+
+It writes the cluster profile (see --cluster) and <data-dir>/join-token, prints
+`ready` when serving, and stops cleanly on Ctrl-C or SIGTERM.";
+
+const DISPATCHER_EXAMPLES: &str = "\
+Examples:
+  fabric dispatcher --listen 0.0.0.0:7070 --data-dir /var/lib/fabric
+  fabric dispatcher --no-mdns --config /etc/fabric/dispatcher.toml
+
+Workers on other machines join with the token printed at start (also in
+<data-dir>/join-token; `fabric token create` mints more). Configuration comes
+from flags, then FABRIC_* environment variables, then the --config TOML file
+(keys as the long flag names with `_`, e.g. listen = \"0.0.0.0:7070\").";
+
+const WORKER_EXAMPLES: &str = "\
+Examples:
+  fabric worker --join fabric1.AbC...            # find the dispatcher by mDNS
+  fabric worker --join fabric1.AbC... --dispatcher 192.168.1.10:7070 --slots 8
+  fabric worker --dispatcher-key <hex> --dispatcher 10.0.0.5:7070   # key already trusted
+
+SIGTERM or Ctrl-C drains: running tasks finish and report before it exits.";
+
+const SUBMIT_EXAMPLES: &str = "\
+Examples:
+  fabric submit wordfreq.wasm --input book.txt -- --top 5
+  fabric submit primes.wasm --input req.json --wait --json
+  fabric submit job.wasm --priority high --retries 3 --timeout 10s
+
+With --wait the exit code follows `fabric exec`: the task's own code, or 124
+timed out, 125 fuel exhausted, 126 memory exceeded, 127 trapped, 2 rejected.";
+
+/// Flags of the commands that run a dispatcher.
+#[derive(Debug, Args)]
+pub(crate) struct ServeOpts {
+    /// Data directory: keys, the sled store, the join token
+    /// [default: $XDG_DATA_HOME/fabric or ~/.local/share/fabric].
+    #[arg(long, env = "FABRIC_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// QUIC address to listen on.
+    #[arg(long, env = "FABRIC_LISTEN", value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Announce on mDNS on this interface (`all`, `loopback` or a name).
+    #[arg(long, env = "FABRIC_MDNS_INTERFACE", value_name = "IFACE")]
+    pub mdns_interface: Option<String>,
+    /// Do not announce on mDNS.
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Worker heartbeat interval; a worker silent for 3 of these is dead.
+    #[arg(long, env = "FABRIC_HEARTBEAT", value_name = "DUR", value_parser = units::parse_duration)]
+    pub heartbeat: Option<Duration>,
+    /// TOML file with defaults for these flags.
+    #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DispatcherArgs {
+    #[command(flatten)]
+    pub serve: ServeOpts,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    pub serve: ServeOpts,
+    /// Local workers to run.
+    #[arg(long, env = "FABRIC_WORKERS", value_name = "N")]
+    pub workers: Option<u32>,
+    /// Task slots per local worker.
+    #[arg(long, env = "FABRIC_SLOTS", value_name = "N")]
+    pub slots: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// Join token from the dispatcher (`fabric token create`).
+    #[arg(long, env = "FABRIC_JOIN", value_name = "TOKEN")]
+    pub join: Option<String>,
+    /// Dispatcher address; without it the worker looks on mDNS.
+    #[arg(long, env = "FABRIC_DISPATCHER", value_name = "ADDR")]
+    pub dispatcher: Option<String>,
+    /// The dispatcher's public key, when not joining with a token.
+    #[arg(long, env = "FABRIC_DISPATCHER_KEY", value_name = "HEX")]
+    pub dispatcher_key: Option<String>,
+    /// Tasks to run at once [default: number of CPUs].
+    #[arg(long, env = "FABRIC_SLOTS", value_name = "N")]
+    pub slots: Option<u32>,
+    /// Memory offered to tasks in all [default: half of this machine's RAM].
+    #[arg(long, env = "FABRIC_MEMORY_TOTAL", value_name = "SIZE", value_parser = units::parse_size)]
+    pub memory_total: Option<u64>,
+    /// Name shown in `fabric workers` [default: host name].
+    #[arg(long, env = "FABRIC_NAME")]
+    pub name: Option<String>,
+    /// Label (repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// Data directory (key, compiled-module cache).
+    #[arg(long, env = "FABRIC_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Browse mDNS on this interface (`all`, `loopback` or a name).
+    #[arg(long, env = "FABRIC_MDNS_INTERFACE", value_name = "IFACE")]
+    pub mdns_interface: Option<String>,
+    /// TOML file with defaults for these flags.
+    #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Mint a join token for a new worker (asks the running dispatcher).
+    #[command(after_help = "Example:\n  fabric worker --join \"$(fabric token create)\"")]
+    Create,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonArg {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdArgs {
+    /// The task id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TasksArgs {
+    /// Only tasks in this state: queued, running, done, cancelled.
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Only tasks older than this id (paging).
+    #[arg(long, value_name = "ID")]
+    pub before: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubmitArgs {
+    /// The module to run (a wasm32-wasip1 binary).
+    #[arg(value_name = "MODULE.wasm")]
+    pub module: PathBuf,
+    #[command(flatten)]
+    pub task: TaskOpts,
+    /// high, normal or low.
+    #[arg(long, default_value = "normal")]
+    pub priority: String,
+    /// Retries after a failed attempt (exponential backoff).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Wait for the result and print it (exit code as `fabric exec`).
+    #[arg(long)]
+    pub wait: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print the summary line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Arguments for the task, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Local workers.
+    #[arg(long, default_value_t = 2)]
+    pub workers: u32,
+    /// Print one JSON object per job instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const EXEC_EXAMPLES: &str = "\

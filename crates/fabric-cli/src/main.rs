@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod output;
+mod profile;
 mod units;
 
 use std::process::ExitCode;

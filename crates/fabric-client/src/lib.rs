@@ -98,10 +98,17 @@ impl Client {
     /// Sends one request and reads one answer; errors become
     /// [`ClientError::Remote`].
     async fn call(&self, req: &Request) -> Result<Response, ClientError> {
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| self.net()(e.into()))?;
+        let (mut send, mut recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| self.net()(e.into()))?;
         framed::send(&mut send, req).await.map_err(self.net())?;
         let _ = send.finish();
-        match framed::expect(&mut recv, self.max_frame).await.map_err(self.net())? {
+        match framed::expect(&mut recv, self.max_frame)
+            .await
+            .map_err(self.net())?
+        {
             Response::Error(e) => Err(ClientError::Remote(e)),
             other => Ok(other),
         }
@@ -110,7 +117,12 @@ impl Client {
     /// Uploads a module unless the dispatcher has it; returns its digest.
     pub async fn upload_module(&self, wasm: &[u8]) -> Result<Sha256, ClientError> {
         let sha = Sha256::of(wasm);
-        if self.known_blobs.lock().unwrap_or_else(|p| p.into_inner()).contains(&sha) {
+        if self
+            .known_blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&sha)
+        {
             return Ok(sha);
         }
         let has = match self.call(&Request::HasBlob { sha }).await? {
@@ -118,12 +130,20 @@ impl Client {
             other => return Err(unexpected(other)),
         };
         if !has {
-            match self.call(&Request::PutBlob { bytes: wasm.to_vec() }).await? {
+            match self
+                .call(&Request::PutBlob {
+                    bytes: wasm.to_vec(),
+                })
+                .await?
+            {
                 Response::Blob { sha: stored } if stored == sha => {}
                 other => return Err(unexpected(other)),
             }
         }
-        self.known_blobs.lock().unwrap_or_else(|p| p.into_inner()).insert(sha);
+        self.known_blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sha);
         Ok(sha)
     }
 
@@ -164,11 +184,20 @@ impl Client {
         id: TaskId,
         mut on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| self.net()(e.into()))?;
-        framed::send(&mut send, &Request::Wait { id }).await.map_err(self.net())?;
+        let (mut send, mut recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| self.net()(e.into()))?;
+        framed::send(&mut send, &Request::Wait { id })
+            .await
+            .map_err(self.net())?;
         let _ = send.finish();
         loop {
-            match framed::expect(&mut recv, self.max_frame).await.map_err(self.net())? {
+            match framed::expect(&mut recv, self.max_frame)
+                .await
+                .map_err(self.net())?
+            {
                 Response::Event(e) => on_event(e),
                 Response::Task(info) => return Ok(*info),
                 Response::Error(e) => return Err(ClientError::Remote(e)),
@@ -184,7 +213,14 @@ impl Client {
         limit: u32,
         before: Option<TaskId>,
     ) -> Result<Vec<TaskInfo>, ClientError> {
-        match self.call(&Request::List { state, limit, before }).await? {
+        match self
+            .call(&Request::List {
+                state,
+                limit,
+                before,
+            })
+            .await?
+        {
             Response::Tasks(t) => Ok(t),
             other => Err(unexpected(other)),
         }
@@ -194,6 +230,14 @@ impl Client {
     pub async fn workers(&self) -> Result<Vec<WorkerSummary>, ClientError> {
         match self.call(&Request::Workers).await? {
             Response::Workers(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Mints a join token for a new worker.
+    pub async fn create_join_token(&self) -> Result<String, ClientError> {
+        match self.call(&Request::CreateJoinToken).await? {
+            Response::JoinToken { token } => Ok(token),
             other => Err(unexpected(other)),
         }
     }

@@ -56,7 +56,11 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
         ));
     }
     let args_bytes: usize = spec.args.iter().map(String::len).sum::<usize>()
-        + spec.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        + spec
+            .env
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
     if args_bytes > caps.max_args_bytes {
         return Err(ErrorBody::new(
             ErrorCode::TooLarge,
@@ -66,7 +70,11 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
             ),
         ));
     }
-    if let Some((k, _)) = spec.env.iter().find(|(k, _)| k.is_empty() || k.contains('=')) {
+    if let Some((k, _)) = spec
+        .env
+        .iter()
+        .find(|(k, _)| k.is_empty() || k.contains('='))
+    {
         return Err(bad(format!("env name {k:?} is empty or contains '='")));
     }
     if spec.retries > caps.max_retries {
@@ -133,8 +141,18 @@ mod tests {
         assert!(check_spec(&s, &caps).unwrap_err().message.contains("A=B"));
         let mut s = spec();
         s.retries = 1000;
-        assert!(check_spec(&s, &caps).unwrap_err().message.contains("retries"));
-        assert!(check_module(b"hello", &caps).unwrap_err().message.contains("\\0asm"));
+        assert!(
+            check_spec(&s, &caps)
+                .unwrap_err()
+                .message
+                .contains("retries")
+        );
+        assert!(
+            check_module(b"hello", &caps)
+                .unwrap_err()
+                .message
+                .contains("\\0asm")
+        );
         assert!(check_module(b"\0asm\x01\0\0\0", &caps).is_ok());
     }
 }

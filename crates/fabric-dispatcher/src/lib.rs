@@ -9,7 +9,7 @@
 //! (group commit).
 
 mod admission;
-mod service;
 pub mod scheduler;
+mod service;
 
 pub use service::{Dispatcher, DispatcherConfig, DispatcherError};

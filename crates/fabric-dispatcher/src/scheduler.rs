@@ -300,15 +300,28 @@ impl Scheduler {
     /// `Running`, attempt incremented, worker set).
     pub fn place(&mut self, now: u64) -> Vec<TaskRecord> {
         let mut leased = Vec::new();
-        let mut skipped = 0usize;
-        let keys: Vec<QueueKey> = self.ready.iter().copied().collect();
-        for key in keys {
-            if !self.workers.values().any(|w| w.free_slots() > 0 && !w.draining) {
+        let mut cursor: Option<QueueKey> = None;
+        loop {
+            if !self
+                .workers
+                .values()
+                .any(|w| w.free_slots() > 0 && !w.draining)
+            {
                 break;
             }
-            if skipped > 1024 {
+            // Walk the queue in order without copying it; tasks that fit no
+            // worker stay where they are and do not block those behind.
+            let next = match cursor {
+                None => self.ready.iter().next(),
+                Some(c) => self
+                    .ready
+                    .range((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
+                    .next(),
+            };
+            let Some(&key) = next else {
                 break;
-            }
+            };
+            cursor = Some(key);
             let rec = &self.tasks[&key.2];
             let best = self
                 .workers
@@ -317,7 +330,6 @@ impl Scheduler {
                 .max_by_key(|(k, w)| (w.free_slots(), std::cmp::Reverse(**k)))
                 .map(|(k, _)| *k);
             let Some(wk) = best else {
-                skipped += 1;
                 continue;
             };
             self.ready.remove(&key);
@@ -365,9 +377,9 @@ impl Scheduler {
         }
         self.release(id, worker);
         let mut rec = self.tasks.remove(id).expect("leased task is live");
-        rec.worker = None;
         rec.updated_ms = now;
         if status != TaskStatus::Succeeded && rec.failures < rec.spec.retries {
+            rec.worker = None;
             rec.failures += 1;
             rec.state = TaskState::Queued;
             let shift = (rec.failures - 1).min(20);
@@ -376,6 +388,7 @@ impl Scheduler {
             self.enqueue(rec.clone());
             return Completion::Retry(rec);
         }
+        // The record keeps the worker that produced the result.
         rec.state = TaskState::Done;
         rec.status = Some(status);
         rec.dead_letter = status != TaskStatus::Succeeded;
@@ -385,7 +398,13 @@ impl Scheduler {
     /// The assignment stream of an attempt broke while its worker stays
     /// connected: the attempt counts as lost and the task is requeued.
     /// `None` when the attempt no longer holds the lease.
-    pub fn abandon(&mut self, id: &TaskId, attempt: u32, worker: &WorkerKey, now: u64) -> Option<Change> {
+    pub fn abandon(
+        &mut self,
+        id: &TaskId,
+        attempt: u32,
+        worker: &WorkerKey,
+        now: u64,
+    ) -> Option<Change> {
         if !self.holds_lease(id, attempt, worker) {
             return None;
         }
@@ -409,7 +428,11 @@ impl Scheduler {
 
     /// Cancels a live task. Returns its final record and, if it was
     /// running, the worker and attempt to tell.
-    pub fn cancel(&mut self, id: &TaskId, now: u64) -> Option<(TaskRecord, Option<(WorkerKey, u32)>)> {
+    pub fn cancel(
+        &mut self,
+        id: &TaskId,
+        now: u64,
+    ) -> Option<(TaskRecord, Option<(WorkerKey, u32)>)> {
         let mut rec = self.tasks.remove(id)?;
         self.ready.remove(&queue_key(&rec));
         self.delayed.remove(&(rec.not_before_ms, rec.id));

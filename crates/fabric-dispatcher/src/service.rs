@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fabric_net::mdns::{Announcer, Interfaces};
 use fabric_net::{Identity, JoinToken, NetConfig, NetError, PublicKey, framed, peer_key};
 use fabric_proto::wire::{
-    Ack, Assign, ErrorBody, ErrorCode, Report, Request, Response, WireError, WorkerInfo,
-    WorkerMsg, WorkerSummary,
+    Ack, Assign, ErrorBody, ErrorCode, Report, Request, Response, WireError, WorkerInfo, WorkerMsg,
+    WorkerSummary,
 };
 use fabric_proto::{
     GuestEvent, Manifest, Sha256, Signed, TaskId, TaskInfo, TaskKind, TaskOutcome, TaskRecord,
@@ -181,9 +181,7 @@ impl Dispatcher {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.endpoint
-            .local_addr()
-            .unwrap_or(self.shared.cfg.listen)
+        self.endpoint.local_addr().unwrap_or(self.shared.cfg.listen)
     }
 
     /// Its public key.
@@ -193,13 +191,7 @@ impl Dispatcher {
 
     /// Mints a join token; its secret's digest is stored and flushed.
     pub async fn create_join_token(&self) -> Result<JoinToken, StoreError> {
-        let token = JoinToken::generate(self.public_key());
-        let digest = JoinToken::secret_digest(&token.secret);
-        self.shared
-            .store
-            .set_meta(&format!("join/{}", hex::encode(digest)), b"1")?;
-        self.shared.commit.durable().await?;
-        Ok(token)
+        mint_token(&self.shared).await
     }
 
     /// Trusts a client key (flushed before returning).
@@ -220,7 +212,8 @@ impl Dispatcher {
 
     /// Stops accepting connections and flushes the store.
     pub async fn shutdown(&self) {
-        self.endpoint.close(0u32.into(), b"dispatcher shutting down");
+        self.endpoint
+            .close(0u32.into(), b"dispatcher shutting down");
         if let Err(e) = self.shared.commit.durable().await {
             tracing::error!(error = %e, "final flush failed");
         }
@@ -319,6 +312,17 @@ impl Shared {
     }
 }
 
+async fn mint_token(shared: &Shared) -> Result<JoinToken, StoreError> {
+    let token = JoinToken::generate(shared.identity.public());
+    let digest = JoinToken::secret_digest(&token.secret);
+    shared
+        .store
+        .set_meta(&format!("join/{}", hex::encode(digest)), b"1")?;
+    shared.event(None, "token_created", String::new());
+    shared.commit.durable().await?;
+    Ok(token)
+}
+
 async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
         let shared = shared.clone();
@@ -363,7 +367,11 @@ async fn reply(send: &mut SendStream, resp: &Response) -> Result<(), NetError> {
     framed::send(send, resp).await
 }
 
-async fn reply_error(send: &mut SendStream, code: ErrorCode, msg: impl Into<String>) -> Result<(), NetError> {
+async fn reply_error(
+    send: &mut SendStream,
+    code: ErrorCode,
+    msg: impl Into<String>,
+) -> Result<(), NetError> {
     reply(send, &Response::Error(ErrorBody::new(code, msg))).await?;
     send.finish()?;
     Ok(())
@@ -391,18 +399,36 @@ async fn serve_stream(
             Ok(r) => r,
             Err(WireError::Unsupported(v)) => {
                 tracing::warn!(%addr, version = v, "peer speaks another protocol version");
-                return reply_error(&mut send, ErrorCode::Unsupported, format!("protocol version {v} is not supported; this dispatcher speaks {}", fabric_proto::wire::WIRE_VERSION)).await;
+                return reply_error(
+                    &mut send,
+                    ErrorCode::Unsupported,
+                    format!(
+                        "protocol version {v} is not supported; this dispatcher speaks {}",
+                        fabric_proto::wire::WIRE_VERSION
+                    ),
+                )
+                .await;
             }
             Err(e) => {
                 tracing::warn!(%addr, key = %key.short(), error = %e, "malformed request");
-                return reply_error(&mut send, ErrorCode::Malformed, format!("malformed request: {e}")).await;
+                return reply_error(
+                    &mut send,
+                    ErrorCode::Malformed,
+                    format!("malformed request: {e}"),
+                )
+                .await;
             }
         },
         Ok(None) => return Ok(()),
         Err(NetError::FrameTooLarge { len, max }) => {
             tracing::warn!(%addr, key = %key.short(), len, max, "refused oversized frame");
             let _ = recv.stop(1u32.into());
-            return reply_error(&mut send, ErrorCode::TooLarge, format!("frame of {len} bytes is over the {max}-byte cap")).await;
+            return reply_error(
+                &mut send,
+                ErrorCode::TooLarge,
+                format!("frame of {len} bytes is over the {max}-byte cap"),
+            )
+            .await;
         }
         Err(e) => return Err(e),
     };
@@ -430,9 +456,18 @@ async fn serve_stream(
                 .is_some();
             if !known {
                 tracing::warn!(%addr, key = %key.short(), "worker presented a wrong join token");
-                return reply_error(&mut send, ErrorCode::Unauthorized, "join token secret is not valid for this dispatcher").await;
+                return reply_error(
+                    &mut send,
+                    ErrorCode::Unauthorized,
+                    "join token secret is not valid for this dispatcher",
+                )
+                .await;
             }
-            if let Err(e) = shared.store.add_peer(PeerRole::Worker, &key.to_bytes(), &addr.to_string()) {
+            if let Err(e) =
+                shared
+                    .store
+                    .add_peer(PeerRole::Worker, &key.to_bytes(), &addr.to_string())
+            {
                 return reply_error(&mut send, ErrorCode::Internal, e.to_string()).await;
             }
             shared.event(None, "worker_joined", format!("{key} from {addr}"));
@@ -446,7 +481,12 @@ async fn serve_stream(
         Request::Register(info) => {
             if !is_worker {
                 tracing::warn!(%addr, key = %key.short(), "unjoined worker tried to register");
-                return reply_error(&mut send, ErrorCode::Unauthorized, deny("register as a worker")).await;
+                return reply_error(
+                    &mut send,
+                    ErrorCode::Unauthorized,
+                    deny("register as a worker"),
+                )
+                .await;
             }
             control_stream(shared, conn, key, info, send, recv).await?;
         }
@@ -456,7 +496,10 @@ async fn serve_stream(
             }
             match shared.store.blob(&sha) {
                 Ok(Some(bytes)) => reply(&mut send, &Response::BlobBytes { bytes }).await?,
-                Ok(None) => return reply_error(&mut send, ErrorCode::NotFound, format!("no blob {sha}")).await,
+                Ok(None) => {
+                    return reply_error(&mut send, ErrorCode::NotFound, format!("no blob {sha}"))
+                        .await;
+                }
                 Err(e) => return reply_error(&mut send, ErrorCode::Internal, e.to_string()).await,
             }
             send.finish()?;
@@ -464,7 +507,12 @@ async fn serve_stream(
         other => {
             if !is_client {
                 tracing::warn!(%addr, key = %key.short(), "request from a key that is not a client");
-                return reply_error(&mut send, ErrorCode::Unauthorized, deny("use the client API")).await;
+                return reply_error(
+                    &mut send,
+                    ErrorCode::Unauthorized,
+                    deny("use the client API"),
+                )
+                .await;
             }
             client_request(shared, other, &mut send).await?;
             send.finish()?;
@@ -473,7 +521,11 @@ async fn serve_stream(
     Ok(())
 }
 
-async fn client_request(shared: &Arc<Shared>, request: Request, send: &mut SendStream) -> Result<(), NetError> {
+async fn client_request(
+    shared: &Arc<Shared>,
+    request: Request,
+    send: &mut SendStream,
+) -> Result<(), NetError> {
     let resp = match request {
         Request::PutBlob { bytes } => match admission::check_module(&bytes, &shared.cfg.caps) {
             Err(e) => Response::Error(e),
@@ -493,14 +545,24 @@ async fn client_request(shared: &Arc<Shared>, request: Request, send: &mut SendS
         Request::Status { id } => lookup(shared, &id, false),
         Request::Result { id } => lookup(shared, &id, true),
         Request::Wait { id } => return wait(shared, id, send).await,
-        Request::List { state, limit, before } => {
+        Request::List {
+            state,
+            limit,
+            before,
+        } => {
             let limit = (limit as usize).clamp(1, 10_000);
             match shared.store.list(state, limit, before.as_ref()) {
                 Ok(recs) => Response::Tasks(
                     recs.into_iter()
                         .map(|r| {
                             // The scheduler's copy is fresher for live tasks.
-                            shared.core().sched.task(&r.id).cloned().unwrap_or(r).info(None)
+                            shared
+                                .core()
+                                .sched
+                                .task(&r.id)
+                                .cloned()
+                                .unwrap_or(r)
+                                .info(None)
                         })
                         .collect(),
                 ),
@@ -509,6 +571,12 @@ async fn client_request(shared: &Arc<Shared>, request: Request, send: &mut SendS
         }
         Request::Workers => Response::Workers(workers(shared)),
         Request::Cancel { id } => cancel(shared, id).await,
+        Request::CreateJoinToken => match mint_token(shared).await {
+            Ok(token) => Response::JoinToken {
+                token: token.to_string(),
+            },
+            Err(e) => internal(e),
+        },
         Request::Join { .. } | Request::Register(_) | Request::GetBlob { .. } => {
             unreachable!("handled by serve_stream")
         }
@@ -613,7 +681,11 @@ async fn wait(shared: &Arc<Shared>, id: TaskId, send: &mut SendStream) -> Result
         }
         Ok(Some(_)) => {}
         Ok(None) => {
-            return reply(send, &Response::Error(ErrorBody::new(ErrorCode::NotFound, format!("no task {id}")))).await;
+            return reply(
+                send,
+                &Response::Error(ErrorBody::new(ErrorCode::NotFound, format!("no task {id}"))),
+            )
+            .await;
         }
         Err(e) => return reply(send, &internal(e)).await,
     }
@@ -637,7 +709,9 @@ async fn cancel(shared: &Arc<Shared>, id: TaskId) -> Response {
                     rec.status.map_or(rec.state.as_str(), |s| s.as_str())
                 ),
             )),
-            Ok(None) => Response::Error(ErrorBody::new(ErrorCode::NotFound, format!("no task {id}"))),
+            Ok(None) => {
+                Response::Error(ErrorBody::new(ErrorCode::NotFound, format!("no task {id}")))
+            }
             Err(e) => internal(e),
         };
     };
@@ -646,7 +720,18 @@ async fn cancel(shared: &Arc<Shared>, id: TaskId) -> Response {
     if let Err(e) = shared.store.record_result(&rec, &outcome) {
         return internal(e);
     }
-    shared.event(Some(id), "cancelled", format!("was {}", if running.is_some() { "running" } else { "queued" }));
+    shared.event(
+        Some(id),
+        "cancelled",
+        format!(
+            "was {}",
+            if running.is_some() {
+                "running"
+            } else {
+                "queued"
+            }
+        ),
+    );
     let info = rec.info(Some(outcome));
     if let Err(e) = shared.durable_then_announce(vec![info.clone()]).await {
         return internal(e);
@@ -738,7 +823,9 @@ async fn control_stream(
         }
     };
     tracing::info!(key = %key.short(), reason = %ended, requeued = changes.len(), "worker gone");
-    let finished = shared.apply(changes).map_err(|e| NetError::Unexpected(e.to_string()))?;
+    let finished = shared
+        .apply(changes)
+        .map_err(|e| NetError::Unexpected(e.to_string()))?;
     shared
         .durable_then_announce(finished)
         .await
@@ -757,7 +844,8 @@ async fn place_loop(shared: Arc<Shared>) {
             leased
                 .into_iter()
                 .filter_map(|rec| {
-                    let wk: WorkerKey = hex::decode(rec.worker.as_deref()?).ok()?.try_into().ok()?;
+                    let wk: WorkerKey =
+                        hex::decode(rec.worker.as_deref()?).ok()?.try_into().ok()?;
                     let conn = core.conns.get(&wk)?.conn.clone();
                     Some((rec, conn, wk))
                 })
@@ -905,7 +993,11 @@ async fn complete(
     match decision {
         Completion::Stale => {
             tracing::warn!(task = %id, attempt, worker = %hex::encode(&wk[..6]), "dropping a result from a stale attempt");
-            shared.event(Some(id), "stale_result", format!("attempt {attempt} from {}", hex::encode(wk)));
+            shared.event(
+                Some(id),
+                "stale_result",
+                format!("attempt {attempt} from {}", hex::encode(wk)),
+            );
             Ok(false)
         }
         Completion::Retry(rec) => {

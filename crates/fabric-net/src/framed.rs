@@ -47,7 +47,10 @@ pub async fn recv_raw(stream: &mut RecvStream, max: usize) -> Result<Option<Vec<
 }
 
 /// Reads and decodes one message; `None` on a clean end of stream.
-pub async fn recv<T: DeserializeOwned>(stream: &mut RecvStream, max: usize) -> Result<Option<T>, NetError> {
+pub async fn recv<T: DeserializeOwned>(
+    stream: &mut RecvStream,
+    max: usize,
+) -> Result<Option<T>, NetError> {
     match recv_raw(stream, max).await? {
         Some(bytes) => Ok(Some(decode_msg(&bytes)?)),
         None => Ok(None),
@@ -55,6 +58,9 @@ pub async fn recv<T: DeserializeOwned>(stream: &mut RecvStream, max: usize) -> R
 }
 
 /// Reads one message, treating the end of the stream as an error.
-pub async fn expect<T: DeserializeOwned>(stream: &mut RecvStream, max: usize) -> Result<T, NetError> {
+pub async fn expect<T: DeserializeOwned>(
+    stream: &mut RecvStream,
+    max: usize,
+) -> Result<T, NetError> {
     recv(stream, max).await?.ok_or(NetError::Eof)
 }

@@ -227,7 +227,10 @@ mod tests {
         let path = dir.path().join("node.key");
         std::fs::write(&path, "not a key").unwrap();
         let err = Identity::load_or_create(&path).unwrap_err().to_string();
-        assert!(err.contains("node.key") && err.contains("not a Fabric key"), "{err}");
+        assert!(
+            err.contains("node.key") && err.contains("not a Fabric key"),
+            "{err}"
+        );
     }
 
     #[test]

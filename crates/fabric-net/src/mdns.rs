@@ -53,7 +53,8 @@ fn daemon(ifaces: &Interfaces) -> Result<ServiceDaemon, NetError> {
         }
         Interfaces::Named(name) => {
             d.disable_interface(IfKind::All).map_err(mdns_err)?;
-            d.enable_interface(IfKind::Name(name.clone())).map_err(mdns_err)?;
+            d.enable_interface(IfKind::Name(name.clone()))
+                .map_err(mdns_err)?;
         }
     }
     Ok(d)
@@ -100,7 +101,11 @@ pub fn announce(key: &PublicKey, port: u16, ifaces: &Interfaces) -> Result<Annou
 /// Browses for a dispatcher with key `want` (any dispatcher when `None`)
 /// until one resolves or `timeout` passes. Blocking; call it from
 /// `spawn_blocking`.
-pub fn discover(want: Option<&PublicKey>, ifaces: &Interfaces, timeout: Duration) -> Result<(SocketAddr, PublicKey), NetError> {
+pub fn discover(
+    want: Option<&PublicKey>,
+    ifaces: &Interfaces,
+    timeout: Duration,
+) -> Result<(SocketAddr, PublicKey), NetError> {
     let daemon = daemon(ifaces)?;
     let events = daemon.browse(SERVICE_TYPE).map_err(mdns_err)?;
     let deadline = Instant::now() + timeout;
@@ -132,5 +137,8 @@ pub fn discover(want: Option<&PublicKey>, ifaces: &Interfaces, timeout: Duration
         }
     };
     let _ = daemon.shutdown();
-    found.ok_or(NetError::Timeout(timeout, "looking for a dispatcher on mDNS"))
+    found.ok_or(NetError::Timeout(
+        timeout,
+        "looking for a dispatcher on mDNS",
+    ))
 }

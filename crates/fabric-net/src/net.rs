@@ -42,7 +42,11 @@ fn transport(cfg: &NetConfig) -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
-fn client_cfg(id: &Identity, pinned: Vec<PublicKey>, cfg: &NetConfig) -> Result<quinn::ClientConfig, NetError> {
+fn client_cfg(
+    id: &Identity,
+    pinned: Vec<PublicKey>,
+    cfg: &NetConfig,
+) -> Result<quinn::ClientConfig, NetError> {
     let tls = tls::client_config(id, pinned)?;
     let quic = QuicClientConfig::try_from(tls)
         .map_err(|e| NetError::Tls(rustls::Error::General(e.to_string())))?;
@@ -57,7 +61,11 @@ fn bind_err(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> NetError {
 
 /// A listening endpoint that presents `id` and accepts any ed25519 client
 /// (the application decides what each key may do).
-pub fn server_endpoint(id: &Identity, addr: SocketAddr, cfg: &NetConfig) -> Result<quinn::Endpoint, NetError> {
+pub fn server_endpoint(
+    id: &Identity,
+    addr: SocketAddr,
+    cfg: &NetConfig,
+) -> Result<quinn::Endpoint, NetError> {
     let tls = tls::server_config(id)?;
     let quic = QuicServerConfig::try_from(tls)
         .map_err(|e| NetError::Tls(rustls::Error::General(e.to_string())))?;

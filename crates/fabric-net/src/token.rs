@@ -37,7 +37,12 @@ impl JoinToken {
     /// Whether `secret` hashes to `digest`, compared in constant time.
     pub fn secret_matches(secret: &[u8], digest: &[u8]) -> bool {
         let got = Self::secret_digest(secret);
-        digest.len() == 32 && got.iter().zip(digest).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        digest.len() == 32
+            && got
+                .iter()
+                .zip(digest)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 
@@ -52,7 +57,11 @@ impl fmt::Display for JoinToken {
 
 impl fmt::Debug for JoinToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JoinToken(dispatcher {}, secret hidden)", self.dispatcher.short())
+        write!(
+            f,
+            "JoinToken(dispatcher {}, secret hidden)",
+            self.dispatcher.short()
+        )
     }
 }
 
@@ -60,7 +69,9 @@ impl fmt::Debug for JoinToken {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// Wrong prefix.
-    #[error("not a Fabric join token (it should start with {PREFIX:?}; get one with `fabric token create`)")]
+    #[error(
+        "not a Fabric join token (it should start with {PREFIX:?}; get one with `fabric token create`)"
+    )]
     Prefix,
     /// Not base64 of the right length.
     #[error("join token is damaged (expected 86 base64url characters after {PREFIX:?})")]
@@ -100,8 +111,14 @@ mod tests {
         let t = JoinToken::generate(id.public());
         let back: JoinToken = t.to_string().parse().unwrap();
         assert_eq!(back, t);
-        assert!(matches!("xyz".parse::<JoinToken>(), Err(TokenError::Prefix)));
-        assert!(matches!("fabric1.abc".parse::<JoinToken>(), Err(TokenError::Encoding)));
+        assert!(matches!(
+            "xyz".parse::<JoinToken>(),
+            Err(TokenError::Prefix)
+        ));
+        assert!(matches!(
+            "fabric1.abc".parse::<JoinToken>(),
+            Err(TokenError::Encoding)
+        ));
         let d = JoinToken::secret_digest(&t.secret);
         assert!(JoinToken::secret_matches(&t.secret, &d));
         assert!(!JoinToken::secret_matches(&[0; 32], &d));

@@ -168,6 +168,8 @@ pub enum Request {
         /// The task.
         id: TaskId,
     },
+    /// Mints a new join token for workers.
+    CreateJoinToken,
 }
 
 /// A dispatcher's answer.
@@ -207,6 +209,11 @@ pub enum Response {
     Tasks(Vec<TaskInfo>),
     /// The workers.
     Workers(Vec<WorkerSummary>),
+    /// A new join token.
+    JoinToken {
+        /// The token text (`fabric1.`...).
+        token: String,
+    },
     /// The request failed.
     Error(ErrorBody),
 }

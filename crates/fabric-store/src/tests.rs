@@ -57,10 +57,18 @@ fn live_tasks_come_back_in_queue_order_after_reopen() {
         futures_flush(&store);
     }
     let store = Store::open(dir.path()).unwrap();
-    let live: Vec<_> = store.live_tasks().unwrap().into_iter().map(|r| r.id).collect();
+    let live: Vec<_> = store
+        .live_tasks()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(live, vec![high.id, low.id]);
     assert_eq!(store.result(&normal.id).unwrap().unwrap(), outcome());
-    assert_eq!(store.task(&normal.id).unwrap().unwrap().state, TaskState::Done);
+    assert_eq!(
+        store.task(&normal.id).unwrap().unwrap().state,
+        TaskState::Done
+    );
 }
 
 fn futures_flush(store: &Store) {
@@ -98,7 +106,10 @@ fn list_filters_and_pages_newest_first() {
     cancelled.state = TaskState::Cancelled;
     store.save_task(&cancelled).unwrap();
     let page = store.list(None, 2, None).unwrap();
-    assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), vec![recs[4].id, recs[3].id]);
+    assert_eq!(
+        page.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![recs[4].id, recs[3].id]
+    );
     let next = store.list(None, 10, Some(&recs[3].id)).unwrap();
     assert_eq!(next.len(), 3);
     let only = store.list(Some(TaskState::Cancelled), 10, None).unwrap();

@@ -145,7 +145,12 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         };
         match result {
             Ok(()) => failures = 0,
-            Err(e @ (WorkerError::Join(_) | WorkerError::Refused(_) | WorkerError::Identity(_) | WorkerError::Sandbox(_))) => return Err(e),
+            Err(
+                e @ (WorkerError::Join(_)
+                | WorkerError::Refused(_)
+                | WorkerError::Identity(_)
+                | WorkerError::Sandbox(_)),
+            ) => return Err(e),
             Err(e) => {
                 failures += 1;
                 if state.cfg.max_reconnects.is_some_and(|m| failures > m) {
@@ -175,9 +180,16 @@ async fn drain(state: &Arc<State>) {
     }
     let left = state.active.load(Ordering::SeqCst);
     if left > 0 {
-        tracing::warn!(left, "drain timed out; the dispatcher will requeue these tasks");
+        tracing::warn!(
+            left,
+            "drain timed out; the dispatcher will requeue these tasks"
+        );
     }
-    let conn = state.control.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let conn = state
+        .control
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
     if let Some(conn) = conn {
         conn.close(0u32.into(), b"worker shutting down");
     }
@@ -190,18 +202,24 @@ async fn find_dispatcher(state: &State) -> Result<SocketAddr, WorkerError> {
     let key = state.cfg.dispatcher_key;
     let ifaces = state.cfg.mdns.clone();
     let timeout = state.cfg.discover_timeout;
-    let found = tokio::task::spawn_blocking(move || fabric_net::mdns::discover(Some(&key), &ifaces, timeout))
-        .await
-        .map_err(|e| WorkerError::Unreachable {
-            addr: None,
-            source: NetError::Mdns(e.to_string()),
-        })?;
+    let found = tokio::task::spawn_blocking(move || {
+        fabric_net::mdns::discover(Some(&key), &ifaces, timeout)
+    })
+    .await
+    .map_err(|e| WorkerError::Unreachable {
+        addr: None,
+        source: NetError::Mdns(e.to_string()),
+    })?;
     let (addr, _) = found.map_err(|source| WorkerError::Unreachable { addr: None, source })?;
     tracing::info!(%addr, "found the dispatcher on mDNS");
     Ok(addr)
 }
 
-async fn request(conn: &Connection, req: &Request, max: usize) -> Result<(SendStream, RecvStream, Response), NetError> {
+async fn request(
+    conn: &Connection,
+    req: &Request,
+    max: usize,
+) -> Result<(SendStream, RecvStream, Response), NetError> {
     let (mut send, mut recv) = conn.open_bi().await?;
     framed::send(&mut send, req).await?;
     let resp: Response = framed::expect(&mut recv, max).await?;
@@ -215,14 +233,25 @@ async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerErro
         addr: Some(addr),
         source,
     };
-    let conn = fabric_net::connect(&state.identity, vec![state.cfg.dispatcher_key], addr, &state.cfg.net)
-        .await
-        .map_err(unreachable)?;
+    let conn = fabric_net::connect(
+        &state.identity,
+        vec![state.cfg.dispatcher_key],
+        addr,
+        &state.cfg.net,
+    )
+    .await
+    .map_err(unreachable)?;
     let max = state.cfg.net.max_frame;
     if !*joined && let Some(secret) = state.cfg.join_secret {
-        let (_, _, resp) = request(&conn, &Request::Join { secret: secret.to_vec() }, max)
-            .await
-            .map_err(unreachable)?;
+        let (_, _, resp) = request(
+            &conn,
+            &Request::Join {
+                secret: secret.to_vec(),
+            },
+            max,
+        )
+        .await
+        .map_err(unreachable)?;
         match resp {
             Response::Joined => {
                 tracing::info!(%addr, "joined the cluster");
@@ -299,12 +328,21 @@ async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerErro
     result.map_err(unreachable)
 }
 
-async fn assignment(state: &Arc<State>, conn: &Connection, mut send: SendStream, mut recv: RecvStream) -> Result<(), NetError> {
+async fn assignment(
+    state: &Arc<State>,
+    conn: &Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), NetError> {
     let max = state.cfg.net.max_frame;
     let assign: Assign = framed::expect(&mut recv, max).await?;
     let (signed, input) = match assign {
         Assign::Cancel { id, attempt } => {
-            let tx = state.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&(id, attempt));
+            let tx = state
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(id, attempt));
             match tx {
                 Some(tx) => {
                     tracing::info!(task = %id, attempt, "cancelling on request");
@@ -321,7 +359,13 @@ async fn assignment(state: &Arc<State>, conn: &Connection, mut send: SendStream,
     }
     let verified = {
         let mut replay = state.replay.lock().unwrap_or_else(|p| p.into_inner());
-        verify_manifest(&signed, &input, &[state.cfg.dispatcher_key.0], now_ms(), &mut replay)
+        verify_manifest(
+            &signed,
+            &input,
+            &[state.cfg.dispatcher_key.0],
+            now_ms(),
+            &mut replay,
+        )
     };
     let manifest = match verified {
         Ok(m) => m,
@@ -343,7 +387,12 @@ async fn assignment(state: &Arc<State>, conn: &Connection, mut send: SendStream,
     let outcome = execute(state, &manifest, module, input, &mut send).await;
     tracing::debug!(task = %manifest.task_id, attempt = manifest.attempt, status = %outcome.status, "task finished");
     framed::send(&mut send, &Report::Done(Box::new(outcome))).await?;
-    match tokio::time::timeout(Duration::from_secs(30), framed::expect::<Ack>(&mut recv, max)).await {
+    match tokio::time::timeout(
+        Duration::from_secs(30),
+        framed::expect::<Ack>(&mut recv, max),
+    )
+    .await
+    {
         Ok(Ok(ack)) => {
             if !ack.recorded {
                 tracing::debug!(task = %manifest.task_id, "result acknowledged but not recorded (stale or retried)");
@@ -351,7 +400,10 @@ async fn assignment(state: &Arc<State>, conn: &Connection, mut send: SendStream,
             Ok(())
         }
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(NetError::Timeout(Duration::from_secs(30), "waiting for the result ack")),
+        Err(_) => Err(NetError::Timeout(
+            Duration::from_secs(30),
+            "waiting for the result ack",
+        )),
     }
 }
 
@@ -363,13 +415,22 @@ impl Drop for ActiveGuard {
     }
 }
 
-async fn refuse(send: &mut SendStream, recv: &mut RecvStream, reason: String, max: usize) -> Result<(), NetError> {
+async fn refuse(
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    reason: String,
+    max: usize,
+) -> Result<(), NetError> {
     framed::send(send, &Report::Refused { reason }).await?;
     let _ = tokio::time::timeout(Duration::from_secs(10), framed::expect::<Ack>(recv, max)).await;
     Ok(())
 }
 
-async fn module_for(state: &Arc<State>, conn: &Connection, m: &Manifest) -> Result<PreparedModule, String> {
+async fn module_for(
+    state: &Arc<State>,
+    conn: &Connection,
+    m: &Manifest,
+) -> Result<PreparedModule, String> {
     let TaskKind::Wasm { module: sha } = &m.kind else {
         return Err("this worker runs wasm tasks only".into());
     };
@@ -393,7 +454,8 @@ async fn module_for(state: &Arc<State>, conn: &Connection, m: &Manifest) -> Resu
             Response::Error(e) => return Err(format!("cannot fetch module {sha}: {}", e.message)),
             other => return Err(format!("unexpected answer to a module fetch: {other:?}")),
         };
-        m.check_module(&bytes).map_err(|e| format!("manifest rejected: {e}"))?;
+        m.check_module(&bytes)
+            .map_err(|e| format!("manifest rejected: {e}"))?;
         let runtime = state.runtime.clone();
         tokio::task::spawn_blocking(move || runtime.prepare(&bytes))
             .await
@@ -413,7 +475,11 @@ async fn execute(
 ) -> TaskOutcome {
     let (cancel_tx, mut cancel_rx) = oneshot::channel();
     let key = (m.task_id, m.attempt);
-    state.running.lock().unwrap_or_else(|p| p.into_inner()).insert(key, cancel_tx);
+    state
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, cancel_tx);
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let task = WasmTask {
         program_name: String::new(),
@@ -453,6 +519,10 @@ async fn execute(
             stream_ok = false;
         }
     }
-    state.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    state
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&key);
     outcome
 }

@@ -94,7 +94,8 @@ mod tests {
         let k = key(1);
         let mut guard = ReplayGuard::default();
         let s = Signed::sign(&k, &manifest(b"in", 100)).unwrap();
-        let err = verify_manifest(&s, b"in", &[key(2).verifying_key()], 10, &mut guard).unwrap_err();
+        let err =
+            verify_manifest(&s, b"in", &[key(2).verifying_key()], 10, &mut guard).unwrap_err();
         assert!(err.contains("untrusted key"), "{err}");
         let err = verify_manifest(&s, b"in", &[k.verifying_key()], 100, &mut guard).unwrap_err();
         assert!(err.contains("expired"), "{err}");
@@ -103,7 +104,8 @@ mod tests {
         let mut tampered = s.clone();
         let last = tampered.body_mut().len() - 1;
         tampered.body_mut()[last] ^= 1;
-        let err = verify_manifest(&tampered, b"in", &[k.verifying_key()], 10, &mut guard).unwrap_err();
+        let err =
+            verify_manifest(&tampered, b"in", &[k.verifying_key()], 10, &mut guard).unwrap_err();
         assert!(err.contains("signature"), "{err}");
         let m = manifest(b"in", 100);
         let err = m.check_module(b"not the module").unwrap_err().to_string();

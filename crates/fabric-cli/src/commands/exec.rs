@@ -66,7 +66,7 @@ pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
     Ok(outcome.cli_exit_code())
 }
 
-fn read_module(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_module(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     let meta = std::fs::metadata(path)
         .map_err(|e| usage(format!("cannot read module {}: {e}", path.display())))?;
     if !meta.is_file() {

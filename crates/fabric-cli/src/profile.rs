@@ -1,0 +1,119 @@
+//! The cluster profile: where the dispatcher is and which keys to use.
+
+use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use fabric_client::Client;
+use fabric_net::{Identity, PublicKey};
+use serde::{Deserialize, Serialize};
+
+use crate::usage;
+
+/// `cluster.toml`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Profile {
+    /// Dispatcher QUIC address, host:port.
+    pub dispatcher: String,
+    /// The dispatcher's public key (hex), pinned.
+    pub dispatcher_key: String,
+    /// This client's secret key (hex); the dispatcher knows its public half.
+    pub client_key: String,
+}
+
+/// `--cluster`, else `$XDG_CONFIG_HOME/fabric/cluster.toml`, else
+/// `~/.config/fabric/cluster.toml`.
+pub(crate) fn path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.to_owned());
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })
+        .ok_or_else(|| usage("no --cluster given and neither XDG_CONFIG_HOME nor HOME is set"))?;
+    Ok(base.join("fabric/cluster.toml"))
+}
+
+/// Writes the profile with mode 0600.
+pub(crate) fn save(path: &Path, profile: &Profile) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = toml::to_string(profile).context("encoding the cluster profile")?;
+    let tmp = path.with_extension("toml.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(b"# Fabric cluster profile (written by the dispatcher; keep it private)\n")?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads and checks the profile.
+pub(crate) fn load(flag: Option<&Path>) -> anyhow::Result<(Profile, PathBuf)> {
+    let path = path(flag)?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(usage(format!(
+                "no cluster profile at {}: start a cluster with `fabric up` (it writes one), or pass --cluster FILE",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(usage(format!(
+                "cannot read cluster profile {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let profile: Profile = toml::from_str(&text).map_err(|e| {
+        usage(format!(
+            "cluster profile {} is invalid: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((profile, path))
+}
+
+/// Resolves host:port.
+pub(crate) fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .map_err(|e| usage(format!("cannot resolve dispatcher address {addr:?}: {e}")))?
+        .next()
+        .ok_or_else(|| usage(format!("dispatcher address {addr:?} resolves to nothing")))
+}
+
+/// Connects with the profile's keys.
+pub(crate) async fn connect(flag: Option<&Path>) -> anyhow::Result<Client> {
+    let (profile, path) = load(flag)?;
+    let bad = |what: &str| {
+        usage(format!(
+            "cluster profile {}: {what} is not valid",
+            path.display()
+        ))
+    };
+    let key: PublicKey = profile
+        .dispatcher_key
+        .parse()
+        .map_err(|_| bad("dispatcher_key"))?;
+    let me = Identity::from_secret_hex(&profile.client_key).ok_or_else(|| bad("client_key"))?;
+    let addr = resolve(&profile.dispatcher)?;
+    Client::connect(&me, key, addr)
+        .await
+        .with_context(|| format!("using cluster profile {}", path.display()))
+}
