@@ -3,6 +3,8 @@
 
 #![allow(clippy::print_stderr)]
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `fabric` binary on real guests.
 
+mod cluster_faults;
+mod cluster_up;
 mod exec_examples;
 mod exec_hostile;
 mod exec_usage;

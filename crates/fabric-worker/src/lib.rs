@@ -79,6 +79,15 @@ pub enum WorkerError {
     /// The dispatcher refused the registration.
     #[error("the dispatcher refused this worker: {0}")]
     Refused(String),
+    /// The TLS handshake failed: the peer is not the pinned dispatcher, or
+    /// does not speak Fabric.
+    #[error("the TLS handshake with {addr} failed: {reason} (check --join / --dispatcher-key)")]
+    Handshake {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
     /// The dispatcher could not be reached.
     #[error("cannot reach the dispatcher{}: {source}", addr.map(|a| format!(" at {a}")).unwrap_or_default())]
     Unreachable {
@@ -148,6 +157,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
             Err(
                 e @ (WorkerError::Join(_)
                 | WorkerError::Refused(_)
+                | WorkerError::Handshake { .. }
                 | WorkerError::Identity(_)
                 | WorkerError::Sandbox(_)),
             ) => return Err(e),
@@ -233,14 +243,24 @@ async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerErro
         addr: Some(addr),
         source,
     };
-    let conn = fabric_net::connect(
+    let connected = fabric_net::connect(
         &state.identity,
         vec![state.cfg.dispatcher_key],
         addr,
         &state.cfg.net,
     )
-    .await
-    .map_err(unreachable)?;
+    .await;
+    let conn = match connected {
+        Ok(c) => c,
+        // A failed handshake (wrong key, wrong protocol) will not fix itself.
+        Err(NetError::Connection(quinn::ConnectionError::TransportError(e))) => {
+            return Err(WorkerError::Handshake {
+                addr,
+                reason: e.to_string(),
+            });
+        }
+        Err(e) => return Err(unreachable(e)),
+    };
     let max = state.cfg.net.max_frame;
     if !*joined && let Some(secret) = state.cfg.join_secret {
         let (_, _, resp) = request(

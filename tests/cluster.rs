@@ -1,0 +1,275 @@
+//! Harness for cluster tests: real `fabric dispatcher` and `fabric worker`
+//! processes on loopback (or inside a network namespace the test made),
+//! readiness read from their output, never fixed sleeps.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fabric_client::Client;
+use fabric_net::{Identity, PublicKey};
+
+use crate::{Sandbox, fabric_bin};
+
+/// A child process killed (SIGKILL) when dropped; its stderr goes to a file.
+pub struct Proc {
+    /// What it is, for messages.
+    pub name: String,
+    child: Child,
+    stderr: PathBuf,
+    lines: Option<mpsc::Receiver<String>>,
+}
+
+impl Proc {
+    /// Spawns `cmd` with stdout piped (read line by line) and stderr to a file.
+    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Self {
+        let stderr = dir.join(format!("{name}.stderr"));
+        let file = std::fs::File::create(&stderr).expect("stderr file");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let out = child.stdout.take().expect("stdout pipe");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            name: name.to_owned(),
+            child,
+            stderr,
+            lines: Some(rx),
+        }
+    }
+
+    /// Reads stdout lines until one equals `marker`; returns the lines before it.
+    pub fn wait_for_line(&mut self, marker: &str, timeout: Duration) -> Vec<String> {
+        let rx = self.lines.as_ref().expect("stdout reader");
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line == marker => return seen,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "{} did not print {marker:?} within {timeout:?}; stdout so far: {seen:?}\nstderr:\n{}",
+                    self.name,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to `timeout` for it to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.child.id());
+        self.wait(timeout)
+    }
+
+    /// Waits up to `timeout` for it to exit on its own.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running dispatcher process and what it printed at start.
+pub struct DispatcherProc {
+    /// The process.
+    pub proc: Proc,
+    /// Its QUIC address.
+    pub addr: SocketAddr,
+    /// Its key (hex).
+    pub key: String,
+    /// The join token it printed.
+    pub token: String,
+    /// The cluster profile it wrote.
+    pub profile: PathBuf,
+}
+
+fn field<'a>(lines: &'a [String], prefix: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in {lines:?}"))
+}
+
+/// A `fabric` command in the sandbox's home, optionally inside a netns.
+pub fn fabric_cmd(sb: &Sandbox, netns: Option<&str>) -> Command {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(fabric_bin());
+            c
+        }
+        None => Command::new(fabric_bin()),
+    };
+    cmd.env_clear()
+        .env("HOME", sb.dir.path())
+        .env("XDG_DATA_HOME", sb.dir.path().join("data"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("FABRIC_LOG", "info")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Starts `fabric dispatcher` with its data in `<home>/<name>` and waits for
+/// its readiness line.
+pub fn start_dispatcher(
+    sb: &Sandbox,
+    name: &str,
+    listen: &str,
+    extra: &[&str],
+    netns: Option<&str>,
+) -> DispatcherProc {
+    let profile = sb.dir.path().join(format!("{name}.cluster.toml"));
+    let mut cmd = fabric_cmd(sb, netns);
+    cmd.arg("dispatcher")
+        .arg("--data-dir")
+        .arg(sb.dir.path().join(name))
+        .args(["--listen", listen, "--heartbeat", "200ms"])
+        .arg("--cluster")
+        .arg(&profile)
+        .args(extra);
+    let mut proc = Proc::spawn(name, cmd, sb.dir.path());
+    let lines = proc.wait_for_line("ready", Duration::from_secs(60));
+    let addr = field(&lines, "dispatcher listening on ")
+        .split_whitespace()
+        .next()
+        .expect("address")
+        .parse()
+        .expect("socket address");
+    DispatcherProc {
+        addr,
+        key: field(&lines, "dispatcher key ").to_owned(),
+        token: field(&lines, "join token ").to_owned(),
+        profile,
+        proc,
+    }
+}
+
+/// Starts `fabric worker --join TOKEN --dispatcher ADDR`.
+pub fn start_worker(sb: &Sandbox, name: &str, d: &DispatcherProc, slots: u32) -> Proc {
+    let mut cmd = fabric_cmd(sb, None);
+    cmd.arg("worker")
+        .args(["--join", &d.token, "--dispatcher", &d.addr.to_string()])
+        .args(["--slots", &slots.to_string(), "--name", name])
+        .arg("--data-dir")
+        .arg(sb.dir.path().join(name));
+    Proc::spawn(name, cmd, sb.dir.path())
+}
+
+/// Connects a client with the keys of a cluster profile.
+pub async fn client(profile: &Path) -> Client {
+    let text = std::fs::read_to_string(profile).expect("read profile");
+    let v: toml::Table = toml::from_str(&text).expect("profile is TOML");
+    let s = |k: &str| v[k].as_str().expect("string field").to_owned();
+    let key: PublicKey = s("dispatcher_key").parse().expect("key");
+    let me = Identity::from_secret_hex(&s("client_key")).expect("client key");
+    let addr: SocketAddr = s("dispatcher").parse().expect("addr");
+    Client::connect(&me, key, addr)
+        .await
+        .expect("connect client")
+}
+
+/// Polls until `n` workers are registered.
+pub async fn wait_workers(client: &Client, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = client.workers().await.expect("list workers").len();
+        if got >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {got} of {n} workers registered within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A free UDP port on 127.0.0.1 (for a dispatcher that must come back on
+/// the same address).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A module that exits 0 at once.
+pub const TRIVIAL_WAT: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+/// A module that counts down from `n` and exits 0 (runs for a while).
+pub fn countdown_wat(n: u32) -> String {
+    format!(
+        r#"(module (memory (export "memory") 1)
+  (func (export "_start") (local $i i32)
+    (local.set $i (i32.const {n}))
+    (loop $l
+      (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+      (br_if $l (local.get $i)))))"#
+    )
+}
+
+/// A wasm task spec for `module` with default limits.
+pub fn spec(module: fabric_proto::Sha256) -> fabric_proto::TaskSpec {
+    fabric_proto::TaskSpec {
+        kind: fabric_proto::TaskKind::Wasm { module },
+        args: vec![],
+        env: vec![],
+        input: vec![],
+        limits: fabric_proto::Limits::default(),
+        priority: fabric_proto::Priority::Normal,
+        retries: 0,
+    }
+}

@@ -1,0 +1,174 @@
+//! Many tasks, and processes killed with SIGKILL: nothing acknowledged is
+//! lost and every result is recorded exactly once.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use fabric_proto::{TaskId, TaskState, TaskStatus};
+use fabric_store::Store;
+use fabric_tests::Sandbox;
+use fabric_tests::cluster::{
+    TRIVIAL_WAT, client, countdown_wat, free_udp_port, spec, start_dispatcher, start_worker,
+    wait_workers,
+};
+
+/// Opens the dispatcher's store (after it stopped) and checks every id has
+/// exactly one recorded result, succeeded.
+fn check_recorded_once(data: &std::path::Path, ids: &[TaskId]) {
+    let store = Store::open(&data.join("store")).expect("open store after the dispatcher stopped");
+    let counts = store.counts().expect("counts");
+    assert_eq!(
+        counts.results as usize,
+        ids.len(),
+        "results recorded: {counts:?}"
+    );
+    assert_eq!(counts.live, 0, "unfinished tasks remain: {counts:?}");
+    for id in ids {
+        let rec = store.task(id).expect("read").expect("task stored");
+        assert_eq!(rec.state, TaskState::Done, "{id}");
+        let outcome = store.result(id).expect("read").expect("result stored");
+        assert_eq!(outcome.status, TaskStatus::Succeeded, "{id}: {outcome:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_tasks_each_recorded_once() {
+    let sb = Sandbox::new();
+    let mut d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
+    let _w1 = start_worker(&sb, "w1", &d, 4);
+    let _w2 = start_worker(&sb, "w2", &d, 4);
+    let c = std::sync::Arc::new(client(&d.profile).await);
+    wait_workers(&c, 2, Duration::from_secs(30)).await;
+    let module = c
+        .upload_module(&wat::parse_str(TRIVIAL_WAT).unwrap())
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..1000 {
+        let c = c.clone();
+        handles.push(tokio::spawn(async move {
+            let id = c.submit(spec(module)).await.expect("submit");
+            let info = c.wait(id, |_| {}).await.expect("wait");
+            (id, info)
+        }));
+    }
+    let mut ids = Vec::new();
+    let mut workers = HashSet::new();
+    for h in handles {
+        let (id, info) = h.await.unwrap();
+        assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
+        workers.insert(info.worker.clone());
+        ids.push(id);
+    }
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1000);
+    assert_eq!(workers.len(), 2, "both workers took work: {workers:?}");
+    c.close();
+    let status = d.proc.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "dispatcher exit {status:?}: {}",
+        d.proc.stderr()
+    );
+    check_recorded_once(&sb.dir.path().join("d"), &ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_task_loses_nothing() {
+    let sb = Sandbox::new();
+    let mut d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
+    let mut w1 = start_worker(&sb, "w1", &d, 2);
+    let _w2 = start_worker(&sb, "w2", &d, 2);
+    let c = std::sync::Arc::new(client(&d.profile).await);
+    wait_workers(&c, 2, Duration::from_secs(30)).await;
+    let module = c
+        .upload_module(&wat::parse_str(countdown_wat(40_000_000)).unwrap())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..24 {
+        ids.push(c.submit(spec(module)).await.unwrap());
+    }
+    // Wait until w1 is running something, then SIGKILL it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ws = c.workers().await.unwrap();
+        if ws.iter().any(|w| w.info.name == "w1" && w.running > 0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "w1 never ran a task: {ws:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w1.kill9();
+    let mut retried = 0;
+    for id in &ids {
+        let info = tokio::time::timeout(Duration::from_secs(120), c.wait(*id, |_| {}))
+            .await
+            .expect("task finishes after the kill")
+            .unwrap();
+        assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
+        if info.attempt > 1 {
+            retried += 1;
+        }
+    }
+    assert!(retried > 0, "no task was requeued after killing w1");
+    assert!(
+        d.proc.stderr().contains("missed 3 heartbeats") || d.proc.stderr().contains("worker gone"),
+        "{}",
+        d.proc.stderr()
+    );
+    c.close();
+    d.proc.terminate(Duration::from_secs(30));
+    check_recorded_once(&sb.dir.path().join("d"), &ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_killed_and_restarted_keeps_every_acknowledged_task() {
+    let sb = Sandbox::new();
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut d = start_dispatcher(&sb, "d", &listen, &["--no-mdns"], None);
+    let _w = start_worker(&sb, "w1", &d, 1);
+    let ids = {
+        let c = client(&d.profile).await;
+        wait_workers(&c, 1, Duration::from_secs(30)).await;
+        let module = c
+            .upload_module(&wat::parse_str(countdown_wat(20_000_000)).unwrap())
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..30 {
+            // Each id came back acknowledged: it must survive the kill.
+            ids.push(c.submit(spec(module)).await.unwrap());
+        }
+        ids
+    };
+    d.proc.kill9();
+    let mut d = start_dispatcher(&sb, "d", &listen, &["--no-mdns"], None);
+    let c = client(&d.profile).await;
+    for id in &ids {
+        let info = c
+            .status(*id)
+            .await
+            .expect("acknowledged task is still there");
+        assert!(
+            matches!(
+                info.state,
+                TaskState::Queued | TaskState::Running | TaskState::Done
+            ),
+            "{info:?}"
+        );
+    }
+    // The worker reconnects by itself and the queue drains.
+    for id in &ids {
+        let info = tokio::time::timeout(Duration::from_secs(120), c.wait(*id, |_| {}))
+            .await
+            .expect("task finishes after the restart")
+            .unwrap();
+        assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
+    }
+    c.close();
+    d.proc.terminate(Duration::from_secs(30));
+    check_recorded_once(&sb.dir.path().join("d"), &ids);
+}
