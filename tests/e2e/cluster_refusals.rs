@@ -1,0 +1,335 @@
+//! Refusals at every trust boundary, each with a clear error or log line.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fabric_net::{Identity, JoinToken, NetConfig, framed};
+use fabric_proto::wire::{
+    Ack, Assign, Envelope, ErrorCode, Report, Request, Response, WIRE_VERSION,
+};
+use fabric_proto::{Limits, Manifest, Sha256, Signed, TaskId, TaskKind, TaskStatus};
+use fabric_tests::Sandbox;
+use fabric_tests::cluster::{Proc, TRIVIAL_WAT, client, fabric_cmd, start_dispatcher};
+use quinn::Connection;
+
+const MAX: usize = fabric_proto::DEFAULT_MAX_FRAME;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn a_worker_with_a_wrong_join_secret_is_refused() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
+    let real: JoinToken = d.token.parse().unwrap();
+    let forged = JoinToken::generate(real.dispatcher).to_string();
+    let out = fabric_cmd(&sb, None)
+        .args([
+            "worker",
+            "--join",
+            &forged,
+            "--dispatcher",
+            &d.addr.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(sb.dir.path().join("w"))
+        .output()
+        .expect("run worker");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("join token secret is not valid"), "{err}");
+    assert!(
+        d.proc.stderr().contains("wrong join token"),
+        "{}",
+        d.proc.stderr()
+    );
+}
+
+#[test]
+fn a_worker_refuses_a_dispatcher_whose_key_it_did_not_pin() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
+    let stranger = Identity::generate().unwrap();
+    let token = JoinToken::generate(stranger.public()).to_string();
+    let out = fabric_cmd(&sb, None)
+        .args([
+            "worker",
+            "--join",
+            &token,
+            "--dispatcher",
+            &d.addr.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(sb.dir.path().join("w"))
+        .output()
+        .expect("run worker");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not the pinned key"), "{err}");
+}
+
+/// A dispatcher played by the test: it accepts one worker and hands it
+/// hand-made manifests.
+struct FakeDispatcher {
+    key: Identity,
+    conn: Connection,
+    _worker: Proc,
+}
+
+impl FakeDispatcher {
+    async fn start(sb: &Sandbox, blobs: HashMap<Sha256, Vec<u8>>) -> Self {
+        let key = Identity::generate().unwrap();
+        let ep = fabric_net::server_endpoint(
+            &key,
+            "127.0.0.1:0".parse().unwrap(),
+            &NetConfig::default(),
+        )
+        .unwrap();
+        let addr: SocketAddr = ep.local_addr().unwrap();
+        let mut cmd = fabric_cmd(sb, None);
+        cmd.args(["worker", "--dispatcher-key", &key.public().to_string()])
+            .args([
+                "--dispatcher",
+                &addr.to_string(),
+                "--slots",
+                "1",
+                "--name",
+                "w",
+            ])
+            .arg("--data-dir")
+            .arg(sb.dir.path().join("w"));
+        let worker = Proc::spawn("worker", cmd, sb.dir.path());
+        let conn = tokio::time::timeout(Duration::from_secs(30), async {
+            ep.accept().await.unwrap().await.unwrap()
+        })
+        .await
+        .expect("worker connects");
+        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+        let req: Request = framed::expect(&mut recv, MAX).await.unwrap();
+        assert!(matches!(req, Request::Register(_)), "{req:?}");
+        framed::send(&mut send, &Response::Registered { heartbeat_ms: 1000 })
+            .await
+            .unwrap();
+        // Heartbeats: keep reading them; blob fetches: serve from `blobs`.
+        tokio::spawn(async move {
+            let _keep = send;
+            while let Ok(Some(_)) =
+                framed::recv::<fabric_proto::wire::WorkerMsg>(&mut recv, MAX).await
+            {}
+        });
+        let blobs = Arc::new(blobs);
+        let c = conn.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, mut r)) = c.accept_bi().await {
+                let req: Request = framed::expect(&mut r, MAX).await.unwrap();
+                let resp = match req {
+                    Request::GetBlob { sha } => Response::BlobBytes {
+                        bytes: blobs.get(&sha).cloned().unwrap_or_default(),
+                    },
+                    other => panic!("unexpected request {other:?}"),
+                };
+                framed::send(&mut s, &resp).await.unwrap();
+                let _ = s.finish();
+            }
+        });
+        Self {
+            key,
+            conn,
+            _worker: worker,
+        }
+    }
+
+    async fn assign(&self, manifest: Signed<Manifest>, input: &[u8]) -> Report {
+        let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
+        framed::send(
+            &mut send,
+            &Assign::Run {
+                manifest,
+                input: input.to_vec(),
+            },
+        )
+        .await
+        .unwrap();
+        loop {
+            let report: Report = framed::expect(&mut recv, MAX).await.unwrap();
+            if matches!(report, Report::Event(_)) {
+                continue;
+            }
+            framed::send(&mut send, &Ack { recorded: true })
+                .await
+                .unwrap();
+            let _ = send.finish();
+            return report;
+        }
+    }
+}
+
+fn manifest(module: Sha256, input: &[u8]) -> Manifest {
+    Manifest {
+        version: Manifest::VERSION,
+        task_id: TaskId::new(),
+        attempt: 1,
+        kind: TaskKind::Wasm { module },
+        args: vec![],
+        env: vec![],
+        input_digest: Sha256::of(input),
+        limits: Limits::default(),
+        issued_at_ms: now_ms(),
+        expires_at_ms: now_ms() + 60_000,
+    }
+}
+
+fn refused(report: Report) -> String {
+    match report {
+        Report::Refused { reason } => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_tampered_replayed_expired_foreign_and_mismatched_manifests() {
+    let sb = Sandbox::new();
+    let good = wat::parse_str(TRIVIAL_WAT).unwrap();
+    let other =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start") nop))"#)
+            .unwrap();
+    let good_sha = Sha256::of(&good);
+    let lying_sha = Sha256::of(&other);
+    // The fake serves the wrong bytes under `lying_sha`.
+    let blobs = HashMap::from([(good_sha, good.clone()), (lying_sha, good.clone())]);
+    let fake = FakeDispatcher::start(&sb, blobs).await;
+    let sign = |m: &Manifest| Signed::sign(fake.key.signing_key(), m).unwrap();
+
+    // A proper manifest runs.
+    let ok = sign(&manifest(good_sha, b"in"));
+    match fake.assign(ok.clone(), b"in").await {
+        Report::Done(o) => assert_eq!(o.status, TaskStatus::Succeeded, "{o:?}"),
+        other => panic!("good manifest not run: {other:?}"),
+    }
+    // The same manifest again is a replay.
+    assert!(refused(fake.assign(ok, b"in").await).contains("replay"));
+    // Tampered body.
+    let mut tampered = sign(&manifest(good_sha, b"in"));
+    let n = tampered.body_mut().len();
+    tampered.body_mut()[n - 1] ^= 0x01;
+    assert!(refused(fake.assign(tampered, b"in").await).contains("signature does not verify"));
+    // Expired.
+    let mut m = manifest(good_sha, b"in");
+    m.expires_at_ms = now_ms() - 1;
+    assert!(refused(fake.assign(sign(&m), b"in").await).contains("expired"));
+    // Signed by a key the worker did not pin.
+    let stranger = Identity::generate().unwrap();
+    let foreign = Signed::sign(stranger.signing_key(), &manifest(good_sha, b"in")).unwrap();
+    assert!(refused(fake.assign(foreign, b"in").await).contains("untrusted key"));
+    // Input that is not the input the manifest names.
+    assert!(
+        refused(
+            fake.assign(sign(&manifest(good_sha, b"in")), b"other")
+                .await
+        )
+        .contains("input bytes hash")
+    );
+    // Module bytes that do not hash to the manifest's digest.
+    let reason = refused(fake.assign(sign(&manifest(lying_sha, b"")), b"").await);
+    assert!(reason.contains("module bytes hash"), "{reason}");
+    assert!(
+        fake._worker.stderr().contains("refusing an assignment"),
+        "{}",
+        fake._worker.stderr()
+    );
+}
+
+async fn raw_exchange(conn: &Connection, bytes: &[u8]) -> Response {
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(bytes).await.unwrap();
+    let _ = send.finish();
+    framed::expect(&mut recv, MAX).await.unwrap()
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_are_refused_and_the_dispatcher_keeps_serving() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
+    let text = std::fs::read_to_string(&d.profile).unwrap();
+    let v: toml::Table = toml::from_str(&text).unwrap();
+    let admin = Identity::from_secret_hex(v["client_key"].as_str().unwrap()).unwrap();
+    let key = d.key.parse().unwrap();
+    let conn = fabric_net::connect(&admin, vec![key], d.addr, &NetConfig::default())
+        .await
+        .unwrap();
+
+    // A header announcing 1 GiB: refused before anything is allocated.
+    let resp = raw_exchange(&conn, &(1u32 << 30).to_be_bytes()).await;
+    assert!(
+        matches!(&resp, Response::Error(e) if e.code == ErrorCode::TooLarge && e.message.contains("over the")),
+        "{resp:?}"
+    );
+    // Garbage CBOR.
+    let resp = raw_exchange(&conn, &frame(b"\xff\xfe not cbor")).await;
+    assert!(
+        matches!(&resp, Response::Error(e) if e.code == ErrorCode::Malformed),
+        "{resp:?}"
+    );
+    // A newer protocol version.
+    let newer = fabric_proto::to_cbor(&Envelope {
+        v: WIRE_VERSION + 1,
+        msg: "from the future",
+    })
+    .unwrap();
+    let resp = raw_exchange(&conn, &frame(&newer)).await;
+    assert!(
+        matches!(&resp, Response::Error(e) if e.code == ErrorCode::Unsupported),
+        "{resp:?}"
+    );
+    // The same connection, and another client, are still served.
+    let ok = raw_exchange(
+        &conn,
+        &frame(&fabric_proto::wire::encode_msg(&Request::Workers).unwrap()),
+    )
+    .await;
+    assert!(matches!(ok, Response::Workers(_)), "{ok:?}");
+    let c = client(&d.profile).await;
+    let module = c
+        .upload_module(&wat::parse_str(TRIVIAL_WAT).unwrap())
+        .await
+        .unwrap();
+    assert!(c.submit(fabric_tests::cluster::spec(module)).await.is_ok());
+    let log = d.proc.stderr();
+    assert!(
+        log.contains("refused oversized frame") && log.contains("malformed request"),
+        "{log}"
+    );
+
+    // A key the dispatcher does not know gets nothing.
+    let stranger = Identity::generate().unwrap();
+    let conn = fabric_net::connect(&stranger, vec![key], d.addr, &NetConfig::default())
+        .await
+        .unwrap();
+    let resp = raw_exchange(
+        &conn,
+        &frame(&fabric_proto::wire::encode_msg(&Request::Workers).unwrap()),
+    )
+    .await;
+    assert!(
+        matches!(&resp, Response::Error(e) if e.code == ErrorCode::Unauthorized),
+        "{resp:?}"
+    );
+    // And a module that is not wasm is refused by name.
+    let err = c.upload_module(b"#!/bin/sh\necho hi\n").await.unwrap_err();
+    assert!(
+        err.to_string().contains("not a WebAssembly binary"),
+        "{err}"
+    );
+}
