@@ -273,3 +273,44 @@ pub fn spec(module: fabric_proto::Sha256) -> fabric_proto::TaskSpec {
         retries: 0,
     }
 }
+
+/// A network namespace made for one test (deleted on drop), with only a
+/// loopback interface, multicast on: mDNS in it never reaches a real
+/// interface.
+pub struct Netns {
+    /// Its name.
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates it. Needs root and iproute2 (`.ci/run` installs it).
+    pub fn new(tag: &str) -> Self {
+        let name = format!("fabric-{tag}-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
+                panic!("cannot run `ip` ({e}): the mDNS test needs iproute2 (apt-get install iproute2; .ci/run does this)")
+            });
+            assert!(
+                out.status.success(),
+                "`ip {}` failed (the mDNS test needs root to make a network namespace): {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        let ns = Self { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ip(&["-n", &ns.name, "link", "set", "lo", "multicast", "on"]);
+        ip(&["-n", &ns.name, "route", "add", "224.0.0.0/4", "dev", "lo"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}

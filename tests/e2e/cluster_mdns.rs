@@ -1,0 +1,105 @@
+//! mDNS discovery, inside a network namespace the test made (loopback only,
+//! multicast on), never on the machine's real interfaces.
+
+use std::time::Duration;
+
+use fabric_tests::cluster::{Netns, Proc, fabric_cmd, start_dispatcher};
+use fabric_tests::{Sandbox, describe, json_of};
+
+#[test]
+fn a_worker_finds_the_dispatcher_by_mdns() {
+    let ns = Netns::new("mdns");
+    let sb = Sandbox::new();
+    let mut d = start_dispatcher(
+        &sb,
+        "d",
+        "127.0.0.1:0",
+        &["--mdns-interface", "loopback"],
+        Some(&ns.name),
+    );
+    // No --dispatcher: the worker browses for the key in its token.
+    let mut cmd = fabric_cmd(&sb, Some(&ns.name));
+    cmd.args([
+        "worker",
+        "--join",
+        &d.token,
+        "--mdns-interface",
+        "loopback",
+        "--name",
+        "found-by-mdns",
+    ])
+    .arg("--data-dir")
+    .arg(sb.dir.path().join("w"));
+    let mut worker = Proc::spawn("worker", cmd, sb.dir.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = fabric_cmd(&sb, Some(&ns.name))
+            .args(["workers", "--json", "--cluster"])
+            .arg(&d.profile)
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", describe(&out));
+        let names: Vec<String> = json_of(&out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_owned())
+            .collect();
+        if names == ["found-by-mdns"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker did not register via mDNS; worker stderr:\n{}",
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        worker.stderr().contains("found the dispatcher on mDNS"),
+        "{}",
+        worker.stderr()
+    );
+    worker.terminate(Duration::from_secs(30));
+    d.proc.terminate(Duration::from_secs(30));
+}
+
+#[test]
+fn a_worker_ignores_an_announced_dispatcher_with_another_key() {
+    let ns = Netns::new("mdns-key");
+    let sb = Sandbox::new();
+    let _d = start_dispatcher(
+        &sb,
+        "d",
+        "127.0.0.1:0",
+        &["--mdns-interface", "loopback"],
+        Some(&ns.name),
+    );
+    let other = fabric_net::JoinToken::generate(fabric_net::Identity::generate().unwrap().public())
+        .to_string();
+    let mut cmd = fabric_cmd(&sb, Some(&ns.name));
+    cmd.args(["worker", "--join", &other, "--mdns-interface", "loopback"])
+        .arg("--data-dir")
+        .arg(sb.dir.path().join("w"))
+        .env("FABRIC_LOG", "debug");
+    let mut worker = Proc::spawn("worker", cmd, sb.dir.path());
+    // It sees the announcement, refuses to trust it, and keeps looking.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !worker
+        .stderr()
+        .contains("ignoring a dispatcher with another key")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sign of the foreign dispatcher being ignored:\n{}",
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !worker.stderr().contains("joined the cluster"),
+        "{}",
+        worker.stderr()
+    );
+    worker.kill9();
+}
