@@ -1,8 +1,12 @@
 //! Build-script helpers shared by `fabric-cli` (which embeds the example
 //! guests for `fabric demo`) and `fabric-tests` (which runs them).
 //!
+//!
 //! Guests build in their own target directory (`target/guests`): the outer
-//! cargo holds the lock on the main one while build scripts run.
+//! cargo holds the lock on the main one while build scripts run. Build
+//! scripts talk to cargo on stdout, so printing is this crate's job.
+
+#![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
