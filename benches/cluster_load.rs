@@ -1,0 +1,214 @@
+//! Load generator: end-to-end throughput and latency of trivial tasks on a
+//! dispatcher with 2 local workers (loopback QUIC, sled on disk, every
+//! result flushed before it is acknowledged), beside the in-process
+//! `fabric exec` rate (same sandbox, no cluster) as the ceiling.
+//!
+//! `cargo bench -p fabric-benches --bench cluster_load`. Knobs (env):
+//! `FABRIC_BENCH_TASKS` (default 20000), `FABRIC_BENCH_INFLIGHT` (512),
+//! `FABRIC_BENCH_SECONDS` for the half-rate latency run (5). Every phase is
+//! bounded in count and in time.
+
+#![allow(clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fabric_benches::{runtime, task, trivial_wasm};
+use fabric_client::Client;
+use fabric_dispatcher::{Dispatcher, DispatcherConfig};
+use fabric_net::mdns::Interfaces;
+use fabric_net::{Identity, NetConfig};
+use fabric_proto::{Limits, Priority, Sha256, TaskKind, TaskSpec, TaskStatus};
+use fabric_worker::WorkerConfig;
+
+const PHASE_LIMIT: Duration = Duration::from_secs(180);
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn spec(module: Sha256) -> TaskSpec {
+    TaskSpec {
+        kind: TaskKind::Wasm { module },
+        args: vec![],
+        env: vec![],
+        input: vec![],
+        limits: Limits {
+            memory_bytes: 16 << 20,
+            ..Limits::default()
+        },
+        priority: Priority::Normal,
+        retries: 0,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// The ceiling: the same trivial task run in-process, one after another.
+fn exec_ceiling(n: u32) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let runtime = runtime();
+    let module = runtime.prepare(&trivial_wasm()).expect("prepare");
+    let start = Instant::now();
+    for _ in 0..n {
+        let o = rt.block_on(runtime.run(&module, task(), |_| {}));
+        assert_eq!(o.status, TaskStatus::Succeeded);
+    }
+    f64::from(n) / start.elapsed().as_secs_f64()
+}
+
+async fn one(client: &Client, module: Sha256) -> Duration {
+    let start = Instant::now();
+    let id = client.submit(spec(module)).await.expect("submit");
+    let info = client.wait(id, |_| {}).await.expect("wait");
+    assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
+    start.elapsed()
+}
+
+async fn closed_loop(
+    clients: &[Arc<Client>],
+    module: Sha256,
+    n: u64,
+    inflight: u64,
+) -> (Duration, Vec<Duration>) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(inflight as usize));
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore");
+        let c = clients[i as usize % clients.len()].clone();
+        handles.push(tokio::spawn(async move {
+            let d = one(&c, module).await;
+            drop(permit);
+            d
+        }));
+    }
+    let mut lat = Vec::with_capacity(n as usize);
+    for h in handles {
+        lat.push(h.await.expect("task"));
+    }
+    (start.elapsed(), lat)
+}
+
+async fn open_loop(
+    clients: &[Arc<Client>],
+    module: Sha256,
+    rate: f64,
+    seconds: u64,
+) -> Vec<Duration> {
+    let n = (rate * seconds as f64) as u64;
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let start = tokio::time::Instant::now();
+    let mut handles = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        tokio::time::sleep_until(start + gap * i as u32).await;
+        let c = clients[i as usize % clients.len()].clone();
+        handles.push(tokio::spawn(async move { one(&c, module).await }));
+    }
+    let mut lat = Vec::with_capacity(n as usize);
+    for h in handles {
+        lat.push(h.await.expect("task"));
+    }
+    lat
+}
+
+fn main() {
+    let tasks = env_u64("FABRIC_BENCH_TASKS", 20_000);
+    let inflight = env_u64("FABRIC_BENCH_INFLIGHT", 512);
+    let seconds = env_u64("FABRIC_BENCH_SECONDS", 5);
+    let ceiling = exec_ceiling(20_000);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = DispatcherConfig::new(dir.path().join("d"), "127.0.0.1:0".parse().expect("addr"));
+        cfg.sched.heartbeat_ms = 1_000;
+        let d = Dispatcher::start(cfg).await.expect("dispatcher");
+        let token = d.create_join_token().await.expect("token");
+        let me = Identity::generate().expect("identity");
+        d.add_client(&me.public(), "bench").await.expect("client");
+        for i in 0..2 {
+            let cfg = WorkerConfig {
+                data_dir: dir.path().join(format!("w{i}")),
+                dispatcher: Some(d.local_addr()),
+                dispatcher_key: d.public_key(),
+                join_secret: Some(token.secret),
+                name: format!("w{i}"),
+                slots: 8,
+                memory_bytes: 8 << 30,
+                labels: vec![],
+                net: NetConfig::default(),
+                mdns: Interfaces::Loopback,
+                discover_timeout: Duration::from_secs(5),
+                drain_timeout: Duration::from_secs(5),
+                max_reconnects: Some(0),
+            };
+            tokio::spawn(fabric_worker::run(cfg, std::future::pending()));
+        }
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            clients.push(Arc::new(Client::connect(&me, d.public_key(), d.local_addr()).await.expect("connect")));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while clients[0].workers().await.expect("workers").len() < 2 {
+            assert!(Instant::now() < deadline, "workers did not register");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let module = clients[0].upload_module(&trivial_wasm()).await.expect("upload");
+        // Warm-up: compile the module on both workers, fill caches.
+        tokio::time::timeout(PHASE_LIMIT, closed_loop(&clients, module, 500, 64)).await.expect("warm-up in time");
+
+        let (took, mut lat) = tokio::time::timeout(PHASE_LIMIT, closed_loop(&clients, module, tasks, inflight))
+            .await
+            .expect("throughput phase in time");
+        lat.sort();
+        let rate = tasks as f64 / took.as_secs_f64();
+
+        let half = (rate / 2.0).max(1.0);
+        let mut lat_half = tokio::time::timeout(PHASE_LIMIT, open_loop(&clients, module, half, seconds))
+            .await
+            .expect("latency phase in time");
+        lat_half.sort();
+
+        println!("cluster_load summary (dispatcher + 2 workers, loopback QUIC, sled, 2-core box)");
+        println!("  in-process exec ceiling:    {ceiling:>9.0} tasks/s  (same sandbox, no cluster)");
+        println!(
+            "  end to end, closed loop:    {rate:>9.0} tasks/s  ({tasks} tasks, {inflight} in flight, {:.2} s)",
+            took.as_secs_f64()
+        );
+        println!(
+            "    submit-to-recorded:       p50 {:>7.2} ms   p99 {:>7.2} ms",
+            percentile(&lat, 0.50).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3
+        );
+        println!(
+            "  at half that rate ({half:.0}/s, open loop, {seconds} s, {} tasks):",
+            lat_half.len()
+        );
+        println!(
+            "    submit-to-recorded:       p50 {:>7.2} ms   p99 {:>7.2} ms   (target p99 < 10 ms)",
+            percentile(&lat_half, 0.50).as_secs_f64() * 1e3,
+            percentile(&lat_half, 0.99).as_secs_f64() * 1e3
+        );
+        println!("  ratio end-to-end / ceiling: {:.3}  (target: >= 5000 tasks/s end to end)", rate / ceiling);
+        for c in &clients {
+            c.close();
+        }
+        d.shutdown().await;
+    });
+}
