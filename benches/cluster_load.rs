@@ -18,7 +18,7 @@ use fabric_client::Client;
 use fabric_dispatcher::{Dispatcher, DispatcherConfig};
 use fabric_net::mdns::Interfaces;
 use fabric_net::{Identity, NetConfig};
-use fabric_proto::{Limits, Priority, Sha256, TaskKind, TaskSpec, TaskStatus};
+use fabric_proto::{Sha256, TaskSpec, TaskStatus};
 use fabric_worker::WorkerConfig;
 
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
@@ -31,18 +31,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 fn spec(module: Sha256) -> TaskSpec {
-    TaskSpec {
-        kind: TaskKind::Wasm { module },
-        args: vec![],
-        env: vec![],
-        input: vec![],
-        limits: Limits {
-            memory_bytes: 16 << 20,
-            ..Limits::default()
-        },
-        priority: Priority::Normal,
-        retries: 0,
-    }
+    let mut spec = TaskSpec::wasm(module);
+    spec.limits.memory_bytes = 16 << 20;
+    spec
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -263,15 +263,7 @@ pub fn countdown_wat(n: u32) -> String {
 
 /// A wasm task spec for `module` with default limits.
 pub fn spec(module: fabric_proto::Sha256) -> fabric_proto::TaskSpec {
-    fabric_proto::TaskSpec {
-        kind: fabric_proto::TaskKind::Wasm { module },
-        args: vec![],
-        env: vec![],
-        input: vec![],
-        limits: fabric_proto::Limits::default(),
-        priority: fabric_proto::Priority::Normal,
-        retries: 0,
-    }
+    fabric_proto::TaskSpec::wasm(module)
 }
 
 /// A network namespace made for one test (deleted on drop), with only a

@@ -10,8 +10,10 @@ use fabric_proto::wire::{
     Ack, Assign, Envelope, ErrorCode, Report, Request, Response, WIRE_VERSION,
 };
 use fabric_proto::{Limits, Manifest, Sha256, Signed, TaskId, TaskKind, TaskStatus};
-use fabric_tests::Sandbox;
-use fabric_tests::cluster::{Proc, TRIVIAL_WAT, client, fabric_cmd, start_dispatcher};
+use fabric_tests::cluster::{
+    DispatcherProc, Proc, TRIVIAL_WAT, client, fabric_cmd, start_dispatcher,
+};
+use fabric_tests::{Sandbox, describe};
 use quinn::Connection;
 
 const MAX: usize = fabric_proto::DEFAULT_MAX_FRAME;
@@ -23,17 +25,13 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-#[test]
-fn a_worker_with_a_wrong_join_secret_is_refused() {
-    let sb = Sandbox::new();
-    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
-    let real: JoinToken = d.token.parse().unwrap();
-    let forged = JoinToken::generate(real.dispatcher).to_string();
-    let out = fabric_cmd(&sb, None)
+/// Runs a worker with `token` against `d`; it must exit 1. Returns stderr.
+fn worker_fails(sb: &Sandbox, d: &DispatcherProc, token: &str) -> String {
+    let out = fabric_cmd(sb, None)
         .args([
             "worker",
             "--join",
-            &forged,
+            token,
             "--dispatcher",
             &d.addr.to_string(),
         ])
@@ -41,8 +39,17 @@ fn a_worker_with_a_wrong_join_secret_is_refused() {
         .arg(sb.dir.path().join("w"))
         .output()
         .expect("run worker");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_worker_with_a_wrong_join_secret_is_refused() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
+    let real: JoinToken = d.token.parse().unwrap();
+    let forged = JoinToken::generate(real.dispatcher).to_string();
+    let err = worker_fails(&sb, &d, &forged);
     assert!(err.contains("join token secret is not valid"), "{err}");
     assert!(
         d.proc.stderr().contains("wrong join token"),
@@ -57,20 +64,7 @@ fn a_worker_refuses_a_dispatcher_whose_key_it_did_not_pin() {
     let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
     let stranger = Identity::generate().unwrap();
     let token = JoinToken::generate(stranger.public()).to_string();
-    let out = fabric_cmd(&sb, None)
-        .args([
-            "worker",
-            "--join",
-            &token,
-            "--dispatcher",
-            &d.addr.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(sb.dir.path().join("w"))
-        .output()
-        .expect("run worker");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = worker_fails(&sb, &d, &token);
     assert!(err.contains("is not the pinned key"), "{err}");
 }
 

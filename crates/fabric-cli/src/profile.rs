@@ -42,25 +42,15 @@ pub(crate) fn path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// Writes the profile with mode 0600.
 pub(crate) fn save(path: &Path, profile: &Profile) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let text = toml::to_string(profile).context("encoding the cluster profile")?;
-    let tmp = path.with_extension("toml.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(b"# Fabric cluster profile (written by the dispatcher; keep it private)\n")?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    fabric_net::write_private(
+        path,
+        &format!("# Fabric cluster profile (written by the dispatcher; keep it private)\n{text}"),
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads and checks the profile.

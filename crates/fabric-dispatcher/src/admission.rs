@@ -108,22 +108,12 @@ pub fn check_module(bytes: &[u8], caps: &AdmissionCaps) -> Result<(), ErrorBody>
 
 #[cfg(test)]
 mod tests {
-    use fabric_proto::{Limits, Priority, Sha256};
+    use fabric_proto::Sha256;
 
     use super::*;
 
     fn spec() -> TaskSpec {
-        TaskSpec {
-            kind: TaskKind::Wasm {
-                module: Sha256::of(b"m"),
-            },
-            args: vec![],
-            env: vec![],
-            input: vec![],
-            limits: Limits::default(),
-            priority: Priority::Normal,
-            retries: 0,
-        }
+        TaskSpec::wasm(Sha256::of(b"m"))
     }
 
     #[test]

@@ -244,24 +244,10 @@ impl Scheduler {
         lost.sort();
         let mut changes = Vec::new();
         for id in lost {
-            let Some(mut rec) = self.tasks.remove(&id) else {
+            let Some(rec) = self.tasks.remove(&id) else {
                 continue;
             };
-            rec.lost += 1;
-            rec.worker = None;
-            rec.updated_ms = now;
-            if rec.lost >= self.cfg.max_lost {
-                rec.state = TaskState::Done;
-                rec.status = Some(TaskStatus::Failed);
-                rec.dead_letter = true;
-                let msg = format!("lost with its worker {} times", rec.lost);
-                changes.push(Change::Give(rec, msg));
-            } else {
-                rec.state = TaskState::Queued;
-                rec.not_before_ms = 0;
-                changes.push(Change::Save(rec.clone()));
-                self.enqueue(rec);
-            }
+            changes.push(self.lose(rec, now));
         }
         changes
     }
@@ -409,7 +395,14 @@ impl Scheduler {
             return None;
         }
         self.release(id, worker);
-        let mut rec = self.tasks.remove(id).expect("leased task is live");
+        let rec = self.tasks.remove(id).expect("leased task is live");
+        Some(self.lose(rec, now))
+    }
+
+    /// An attempt was lost (with its worker or its stream): requeue the
+    /// task without using its retry budget, or give it up when lost too
+    /// often.
+    fn lose(&mut self, mut rec: TaskRecord, now: u64) -> Change {
         rec.lost += 1;
         rec.worker = None;
         rec.updated_ms = now;
@@ -417,13 +410,16 @@ impl Scheduler {
             rec.state = TaskState::Done;
             rec.status = Some(TaskStatus::Failed);
             rec.dead_letter = true;
-            let msg = format!("attempt lost {} times", rec.lost);
-            return Some(Change::Give(rec, msg));
+            let msg = format!(
+                "attempt lost {} times (worker died or stream broke)",
+                rec.lost
+            );
+            return Change::Give(rec, msg);
         }
         rec.state = TaskState::Queued;
         rec.not_before_ms = 0;
         self.enqueue(rec.clone());
-        Some(Change::Save(rec))
+        Change::Save(rec)
     }
 
     /// Cancels a live task. Returns its final record and, if it was

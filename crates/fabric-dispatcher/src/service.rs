@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fabric_net::mdns::{Announcer, Interfaces};
 use fabric_net::{Identity, JoinToken, NetConfig, NetError, PublicKey, framed, peer_key};
@@ -14,7 +14,7 @@ use fabric_proto::wire::{
 };
 use fabric_proto::{
     GuestEvent, Manifest, Sha256, Signed, TaskId, TaskInfo, TaskKind, TaskOutcome, TaskRecord,
-    TaskSpec, TaskState, TaskStatus,
+    TaskSpec, TaskStatus, now_ms,
 };
 use fabric_store::{GroupCommit, PeerRole, Store, StoreError, StoredEvent};
 use quinn::{Connection, RecvStream, SendStream};
@@ -70,13 +70,6 @@ pub enum DispatcherError {
     /// The network failed.
     #[error(transparent)]
     Net(#[from] NetError),
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 enum WaitMsg {
@@ -637,22 +630,7 @@ async fn submit(shared: &Arc<Shared>, spec: TaskSpec) -> Response {
         Ok(s) => s,
         Err(e) => return internal(e),
     };
-    let now = now_ms();
-    let rec = TaskRecord {
-        id: TaskId::new(),
-        spec,
-        seq,
-        state: TaskState::Queued,
-        attempt: 0,
-        failures: 0,
-        lost: 0,
-        not_before_ms: 0,
-        worker: None,
-        submitted_ms: now,
-        updated_ms: now,
-        status: None,
-        dead_letter: false,
-    };
+    let rec = TaskRecord::queued(TaskId::new(), spec, seq, now_ms());
     if let Err(e) = shared.store.save_task(&rec) {
         return internal(e);
     }
@@ -854,21 +832,13 @@ async fn place_loop(shared: Arc<Shared>) {
         if leased.is_empty() {
             continue;
         }
-        let mut failed = false;
+        // Leases are written but not flushed before the manifest goes out:
+        // a restart voids every lease anyway, and a re-issued attempt
+        // number is told apart by its manifest's signing instant.
         for (rec, _, _) in &leased {
             if let Err(e) = shared.store.save_task(rec) {
                 tracing::error!(error = %e, "cannot record a lease");
-                failed = true;
             }
-        }
-        if let Err(e) = shared.commit.durable().await {
-            tracing::error!(error = %e, "cannot flush leases");
-            failed = true;
-        }
-        if failed {
-            // The tick loop will find these leases again only through their
-            // workers; drop the connection state so they requeue now.
-            continue;
         }
         for (rec, conn, wk) in leased {
             tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));

@@ -138,8 +138,9 @@ fn parse_secret(text: &str) -> Option<SigningKey> {
     Some(SigningKey::from_bytes(&bytes))
 }
 
-/// Writes `text` to `path` with mode 0600, atomically.
-pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes `text` (plus a newline) to `path` with mode 0600, atomically:
+/// key files, tokens and profiles go through here.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()

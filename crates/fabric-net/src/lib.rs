@@ -20,6 +20,6 @@ pub mod tls;
 mod token;
 
 pub use error::NetError;
-pub use identity::{Identity, IdentityError, PublicKey};
+pub use identity::{Identity, IdentityError, PublicKey, write_private};
 pub use net::{NetConfig, connect, peer_key, server_endpoint};
 pub use token::{JoinToken, TokenError};

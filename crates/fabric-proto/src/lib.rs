@@ -29,4 +29,4 @@ pub use manifest::{Manifest, ManifestError};
 pub use outcome::{TaskOutcome, TaskStatus};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use spec::{Priority, PriorityParseError, TaskKind, TaskSpec};
-pub use task::{TaskInfo, TaskRecord, TaskState, TaskStateParseError};
+pub use task::{TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms};

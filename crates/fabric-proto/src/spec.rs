@@ -85,3 +85,19 @@ pub struct TaskSpec {
     /// How many times a failed attempt is retried.
     pub retries: u32,
 }
+
+impl TaskSpec {
+    /// A wasm task for `module` with no args, env or input, default limits,
+    /// normal priority and no retries.
+    pub fn wasm(module: Sha256) -> Self {
+        Self {
+            kind: TaskKind::Wasm { module },
+            args: Vec::new(),
+            env: Vec::new(),
+            input: Vec::new(),
+            limits: Limits::default(),
+            priority: Priority::Normal,
+            retries: 0,
+        }
+    }
+}

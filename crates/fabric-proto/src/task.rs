@@ -123,7 +123,34 @@ pub struct TaskInfo {
     pub outcome: Option<TaskOutcome>,
 }
 
+/// Milliseconds since the Unix epoch, by this machine's clock (0 if the
+/// clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 impl TaskRecord {
+    /// A freshly admitted task: queued, no attempts yet.
+    pub fn queued(id: TaskId, spec: TaskSpec, seq: u64, now_ms: u64) -> Self {
+        Self {
+            id,
+            spec,
+            seq,
+            state: TaskState::Queued,
+            attempt: 0,
+            failures: 0,
+            lost: 0,
+            not_before_ms: 0,
+            worker: None,
+            submitted_ms: now_ms,
+            updated_ms: now_ms,
+            status: None,
+            dead_letter: false,
+        }
+    }
+
     /// The client view, with or without the outcome.
     pub fn info(&self, outcome: Option<TaskOutcome>) -> TaskInfo {
         TaskInfo {

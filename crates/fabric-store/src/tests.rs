@@ -1,33 +1,11 @@
-use fabric_proto::{Limits, TaskKind, TaskSpec, TaskStatus};
+use fabric_proto::{TaskSpec, TaskStatus};
 
 use super::*;
 
 fn record(seq: u64, priority: Priority) -> TaskRecord {
-    TaskRecord {
-        id: TaskId::new(),
-        spec: TaskSpec {
-            kind: TaskKind::Wasm {
-                module: Sha256::of(b"m"),
-            },
-            args: vec![],
-            env: vec![],
-            input: vec![],
-            limits: Limits::default(),
-            priority,
-            retries: 0,
-        },
-        seq,
-        state: TaskState::Queued,
-        attempt: 0,
-        failures: 0,
-        lost: 0,
-        not_before_ms: 0,
-        worker: None,
-        submitted_ms: 1,
-        updated_ms: 1,
-        status: None,
-        dead_letter: false,
-    }
+    let mut spec = TaskSpec::wasm(Sha256::of(b"m"));
+    spec.priority = priority;
+    TaskRecord::queued(TaskId::new(), spec, seq, 1)
 }
 
 fn outcome() -> TaskOutcome {

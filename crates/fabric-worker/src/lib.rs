@@ -17,14 +17,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fabric_net::mdns::Interfaces;
 use fabric_net::{Identity, NetConfig, NetError, PublicKey, framed};
 use fabric_proto::wire::{
     Ack, Assign, ErrorCode, Report, Request, Response, WorkerInfo, WorkerMsg,
 };
-use fabric_proto::{Manifest, Sha256, TaskId, TaskKind, TaskOutcome, TaskStatus};
+use fabric_proto::{Manifest, Sha256, TaskId, TaskKind, TaskOutcome, TaskStatus, now_ms};
 use fabric_sandbox::{PreparedModule, WasmRuntime, WasmRuntimeConfig, WasmTask};
 use quinn::{Connection, RecvStream, SendStream};
 use tokio::sync::{OnceCell, mpsc, oneshot};
@@ -97,13 +97,6 @@ pub enum WorkerError {
         #[source]
         source: NetError,
     },
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 struct State {

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 
 use fabric_proto::{Manifest, Signed, TaskId, VerifyingKey};
 
-/// Remembers which (task, attempt) pairs ran here until their manifests
-/// expire; an expired manifest is refused anyway, so that is long enough.
+/// Remembers which manifests ran here (task, attempt and signing instant:
+/// a replayed manifest repeats all three) until they expire; an expired
+/// manifest is refused anyway, so that is long enough.
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
-    seen: HashMap<(TaskId, u32), u64>,
+    seen: HashMap<(TaskId, u32, u64), u64>,
 }
 
 impl ReplayGuard {
@@ -17,7 +18,7 @@ impl ReplayGuard {
         if self.seen.len() > 4096 {
             self.seen.retain(|_, exp| *exp > now_ms);
         }
-        match self.seen.entry((m.task_id, m.attempt)) {
+        match self.seen.entry((m.task_id, m.attempt, m.issued_at_ms)) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(m.expires_at_ms);

@@ -134,7 +134,8 @@ pub(crate) async fn serve(
         Some(t) => t,
         None => {
             let t = dispatcher.create_join_token().await?;
-            write_private(&token_path, &t.to_string())?;
+            fabric_net::write_private(&token_path, &t.to_string())
+                .with_context(|| format!("writing {}", token_path.display()))?;
             t
         }
     };
@@ -156,20 +157,6 @@ pub(crate) async fn serve(
         token,
         local_addr,
     })
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    writeln!(f, "{text}")?;
-    Ok(())
 }
 
 pub(crate) fn dispatcher(args: DispatcherArgs, cluster: Option<PathBuf>) -> anyhow::Result<i32> {

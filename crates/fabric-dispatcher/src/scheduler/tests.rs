@@ -43,21 +43,7 @@ fn spec(kind: TaskKind, priority: Priority, memory_bytes: u64, retries: u32) -> 
 
 /// A record as the dispatcher builds it on admission.
 fn record(seq: u64, spec: TaskSpec, now: u64) -> TaskRecord {
-    TaskRecord {
-        id: tid(seq),
-        spec,
-        seq,
-        state: TaskState::Queued,
-        attempt: 0,
-        failures: 0,
-        lost: 0,
-        not_before_ms: 0,
-        worker: None,
-        submitted_ms: now,
-        updated_ms: now,
-        status: None,
-        dead_letter: false,
-    }
+    TaskRecord::queued(tid(seq), spec, seq, now)
 }
 
 fn wasm_kind() -> TaskKind {
@@ -324,7 +310,8 @@ fn exhausted_retries_are_final_and_dead_lettered() {
         assert_eq!(rec.state, TaskState::Done);
         assert_eq!(rec.status, Some(status));
         assert_eq!(rec.dead_letter, dead, "{status}");
-        assert_eq!(rec.worker, None);
+        // The final record names the worker that produced the result.
+        assert_eq!(rec.worker, Some(hex::encode(key(0))));
         assert_eq!(rec.updated_ms, 5);
     }
     assert_eq!(s.live(), 0);
