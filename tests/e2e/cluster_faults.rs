@@ -172,3 +172,83 @@ async fn a_dispatcher_killed_and_restarted_keeps_every_acknowledged_task() {
     d.proc.terminate(Duration::from_secs(30));
     check_recorded_once(&sb.dir.path().join("d"), &ids);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_worker_without_losing_its_running_task() {
+    let sb = Sandbox::new();
+    let mut d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
+    let mut w = start_worker(&sb, "w1", &d, 1);
+    let c = client(&d.profile).await;
+    wait_workers(&c, 1, Duration::from_secs(30)).await;
+    // Long enough to span many heartbeat periods (200 ms each).
+    let module = c
+        .upload_module(&wat::parse_str(countdown_wat(1_500_000_000)).unwrap())
+        .await
+        .unwrap();
+    let id = c.submit(spec(module)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while c.status(id).await.unwrap().state != TaskState::Running {
+        assert!(std::time::Instant::now() < deadline, "task never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let status = w.terminate(Duration::from_secs(120));
+    assert!(status.success(), "worker exit {status:?}: {}", w.stderr());
+    let info = c.result(id).await.unwrap();
+    assert_eq!(
+        info.status,
+        Some(TaskStatus::Succeeded),
+        "{info:?}\n{}",
+        w.stderr()
+    );
+    assert_eq!(
+        info.attempt, 1,
+        "the drained task must not be requeued: {info:?}"
+    );
+    assert!(w.stderr().contains("draining"), "{}", w.stderr());
+    c.close();
+    d.proc.terminate(Duration::from_secs(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_running_task_frees_its_slot() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
+    let _w = start_worker(&sb, "w1", &d, 1);
+    let c = client(&d.profile).await;
+    wait_workers(&c, 1, Duration::from_secs(30)).await;
+    let endless = c
+        .upload_module(
+            &wat::parse_str(
+                r#"(module (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let quick = c
+        .upload_module(&wat::parse_str(TRIVIAL_WAT).unwrap())
+        .await
+        .unwrap();
+    let stuck = c.submit(spec(endless)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while c.status(stuck).await.unwrap().state != TaskState::Running {
+        assert!(std::time::Instant::now() < deadline, "task never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let info = c.cancel(stuck).await.unwrap();
+    assert_eq!(info.status, Some(TaskStatus::Cancelled));
+    // The one slot is free again: the next task runs at once, not after
+    // the endless loop's 30 s timeout.
+    let next = c.submit(spec(quick)).await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(15), c.wait(next, |_| {}))
+        .await
+        .expect("the slot was freed")
+        .unwrap();
+    assert_eq!(done.status, Some(TaskStatus::Succeeded));
+    let again = c.result(stuck).await.unwrap();
+    assert_eq!(
+        again.status,
+        Some(TaskStatus::Cancelled),
+        "recorded once, as cancelled"
+    );
+}

@@ -103,14 +103,14 @@ impl Client {
             .open_bi()
             .await
             .map_err(|e| self.net()(e.into()))?;
-        framed::send(&mut send, req).await.map_err(self.net())?;
+        let sent = framed::send(&mut send, req).await;
         let _ = send.finish();
-        match framed::expect(&mut recv, self.max_frame)
-            .await
-            .map_err(self.net())?
-        {
-            Response::Error(e) => Err(ClientError::Remote(e)),
-            other => Ok(other),
+        // Read the answer even if sending failed: a dispatcher that refuses
+        // a request (say, a frame over its cap) stops reading and says why.
+        match (sent, framed::expect(&mut recv, self.max_frame).await) {
+            (_, Ok(Response::Error(e))) => Err(ClientError::Remote(e)),
+            (Ok(()), Ok(other)) => Ok(other),
+            (Err(e), _) | (Ok(()), Err(e)) => Err(self.net()(e)),
         }
     }
 

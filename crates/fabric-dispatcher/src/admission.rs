@@ -45,6 +45,14 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
     spec.limits
         .check_within(&caps.limits)
         .map_err(|e| bad(format!("limits: {e}")))?;
+    // stdout and stderr travel back in one frame.
+    let frame_budget = (fabric_proto::DEFAULT_MAX_FRAME as u64 - (1 << 20)) / 2;
+    if spec.limits.output_bytes > frame_budget {
+        return Err(bad(format!(
+            "limits: output_bytes {} is over what a result can carry ({frame_budget} bytes per stream)",
+            spec.limits.output_bytes
+        )));
+    }
     if spec.input.len() > caps.max_input_bytes {
         return Err(ErrorBody::new(
             ErrorCode::TooLarge,
@@ -129,6 +137,14 @@ mod tests {
         let mut s = spec();
         s.env = vec![("A=B".into(), "x".into())];
         assert!(check_spec(&s, &caps).unwrap_err().message.contains("A=B"));
+        let mut s = spec();
+        s.limits.output_bytes = 32 << 20;
+        assert!(
+            check_spec(&s, &caps)
+                .unwrap_err()
+                .message
+                .contains("output_bytes")
+        );
         let mut s = spec();
         s.retries = 1000;
         assert!(

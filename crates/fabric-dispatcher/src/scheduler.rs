@@ -247,7 +247,7 @@ impl Scheduler {
             let Some(rec) = self.tasks.remove(&id) else {
                 continue;
             };
-            changes.push(self.lose(rec, now));
+            changes.push(self.lose(rec, "its worker died", now));
         }
         changes
     }
@@ -381,14 +381,16 @@ impl Scheduler {
         Completion::Final(rec)
     }
 
-    /// The assignment stream of an attempt broke while its worker stays
-    /// connected: the attempt counts as lost and the task is requeued.
+    /// An attempt ended without a result of the task's own (its stream
+    /// broke, or the worker refused it): the attempt counts as lost, not as
+    /// a failure, and the task is requeued.
     /// `None` when the attempt no longer holds the lease.
     pub fn abandon(
         &mut self,
         id: &TaskId,
         attempt: u32,
         worker: &WorkerKey,
+        reason: &str,
         now: u64,
     ) -> Option<Change> {
         if !self.holds_lease(id, attempt, worker) {
@@ -396,13 +398,13 @@ impl Scheduler {
         }
         self.release(id, worker);
         let rec = self.tasks.remove(id).expect("leased task is live");
-        Some(self.lose(rec, now))
+        Some(self.lose(rec, reason, now))
     }
 
     /// An attempt was lost (with its worker or its stream): requeue the
     /// task without using its retry budget, or give it up when lost too
     /// often.
-    fn lose(&mut self, mut rec: TaskRecord, now: u64) -> Change {
+    fn lose(&mut self, mut rec: TaskRecord, reason: &str, now: u64) -> Change {
         rec.lost += 1;
         rec.worker = None;
         rec.updated_ms = now;
@@ -411,7 +413,7 @@ impl Scheduler {
             rec.status = Some(TaskStatus::Failed);
             rec.dead_letter = true;
             let msg = format!(
-                "attempt lost {} times (worker died or stream broke)",
+                "gave up after {} lost attempts; the last: {reason}",
                 rec.lost
             );
             return Change::Give(rec, msg);

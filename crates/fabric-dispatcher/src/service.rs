@@ -40,6 +40,8 @@ pub struct DispatcherConfig {
     pub net: NetConfig,
     /// Announce on mDNS on these interfaces (`None`: do not announce).
     pub mdns: Option<Interfaces>,
+    /// How long a store flush waits for more writers to share it.
+    pub commit_linger: Duration,
 }
 
 impl DispatcherConfig {
@@ -53,6 +55,7 @@ impl DispatcherConfig {
             manifest_ttl: Duration::from_secs(60),
             net: NetConfig::default(),
             mdns: None,
+            commit_linger: Duration::ZERO,
         }
     }
 }
@@ -119,7 +122,7 @@ impl Dispatcher {
     pub async fn start(cfg: DispatcherConfig) -> Result<Self, DispatcherError> {
         let identity = Identity::load_or_create(&cfg.data_dir.join("node.key"))?;
         let store = Store::open(&cfg.data_dir.join("store"))?;
-        let commit = GroupCommit::start(store.clone());
+        let commit = GroupCommit::start(store.clone(), cfg.commit_linger);
         let started = std::time::Instant::now();
         let mut sched = Scheduler::new(cfg.sched.clone());
         let live = store.live_tasks()?;
@@ -251,6 +254,17 @@ impl Shared {
         }
     }
 
+    /// Drops waiters of `id` whose receivers are gone.
+    fn prune_waiters(&self, id: &TaskId) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = waiters.get_mut(id) {
+            list.retain(|tx| !tx.is_closed());
+            if list.is_empty() {
+                waiters.remove(id);
+            }
+        }
+    }
+
     /// Applies scheduler changes to the store. Returns the finished tasks'
     /// infos to announce once durable.
     fn apply(&self, changes: Vec<Change>) -> Result<Vec<TaskInfo>, StoreError> {
@@ -356,6 +370,10 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection) {
     }
 }
 
+/// Frame cap for keys that are neither a worker nor a client (a join
+/// request is a few dozen bytes).
+const UNKNOWN_PEER_MAX_FRAME: usize = 4096;
+
 async fn reply(send: &mut SendStream, resp: &Response) -> Result<(), NetError> {
     framed::send(send, resp).await
 }
@@ -386,7 +404,17 @@ async fn serve_stream(
     mut recv: RecvStream,
 ) -> Result<(), NetError> {
     let addr = conn.remote_address();
-    let max = shared.cfg.net.max_frame;
+    let (is_worker, is_client) = match role_of(shared, &key) {
+        Ok(r) => r,
+        Err(e) => return reply_error(&mut send, ErrorCode::Internal, e.to_string()).await,
+    };
+    // A key with no role may only join: it gets a small frame cap, so it
+    // cannot make the dispatcher buffer large frames.
+    let max = if is_worker || is_client {
+        shared.cfg.net.max_frame
+    } else {
+        UNKNOWN_PEER_MAX_FRAME
+    };
     let request: Request = match framed::recv_raw(&mut recv, max).await {
         Ok(Some(bytes)) => match fabric_proto::wire::decode_msg(&bytes) {
             Ok(r) => r,
@@ -424,10 +452,6 @@ async fn serve_stream(
             .await;
         }
         Err(e) => return Err(e),
-    };
-    let (is_worker, is_client) = match role_of(shared, &key) {
-        Ok(r) => r,
-        Err(e) => return reply_error(&mut send, ErrorCode::Internal, e.to_string()).await,
     };
     let deny = |what: &str| {
         format!(
@@ -653,19 +677,19 @@ async fn wait(shared: &Arc<Shared>, id: TaskId, send: &mut SendStream) -> Result
         .or_default()
         .push(tx);
     // Registered first, then checked: a finish in between is not missed.
-    match shared.task_info(&id, true) {
-        Ok(Some(info)) if info.state.is_terminal() => {
-            return reply(send, &Response::Task(Box::new(info))).await;
-        }
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return reply(
-                send,
-                &Response::Error(ErrorBody::new(ErrorCode::NotFound, format!("no task {id}"))),
-            )
-            .await;
-        }
-        Err(e) => return reply(send, &internal(e)).await,
+    let early = match shared.task_info(&id, true) {
+        Ok(Some(info)) if info.state.is_terminal() => Some(Response::Task(Box::new(info))),
+        Ok(Some(_)) => None,
+        Ok(None) => Some(Response::Error(ErrorBody::new(
+            ErrorCode::NotFound,
+            format!("no task {id}"),
+        ))),
+        Err(e) => Some(internal(e)),
+    };
+    if let Some(resp) = early {
+        drop(rx);
+        shared.prune_waiters(&id);
+        return reply(send, &resp).await;
     }
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -886,35 +910,42 @@ fn manifest_for(shared: &Shared, rec: &TaskRecord) -> Manifest {
 async fn run_assignment(shared: Arc<Shared>, rec: TaskRecord, conn: Connection, wk: WorkerKey) {
     let id = rec.id;
     let attempt = rec.attempt;
-    match assignment_exchange(&shared, &rec, &conn, wk).await {
-        Ok(()) => {}
+    let lost = match assignment_exchange(&shared, &rec, &conn, wk).await {
+        Ok(None) => return,
+        Ok(Some(reason)) => format!("refused by the worker: {reason}"),
         Err(e) => {
             tracing::warn!(task = %id, attempt, error = %e, "assignment stream failed");
-            if conn.close_reason().is_none() {
-                // The worker is still there; this attempt is lost.
-                let change = shared.core().sched.abandon(&id, attempt, &wk, now_ms());
-                if let Some(change) = change {
-                    match shared.apply(vec![change]) {
-                        Ok(finished) => {
-                            let _ = shared.durable_then_announce(finished).await;
-                        }
-                        Err(e) => tracing::error!(error = %e, "cannot requeue a lost attempt"),
-                    }
-                    shared.place.notify_one();
+            format!("assignment stream failed: {e}")
+        }
+    };
+    // The attempt ended without a result of the task's own. Requeue it now
+    // whether or not the connection is gone: if the worker re-registered on
+    // a new connection meanwhile, nobody else would. (A no-op when the
+    // lease was already given away.)
+    let change = shared
+        .core()
+        .sched
+        .abandon(&id, attempt, &wk, &lost, now_ms());
+    if let Some(change) = change {
+        match shared.apply(vec![change]) {
+            Ok(finished) => {
+                if let Err(e) = shared.durable_then_announce(finished).await {
+                    tracing::error!(error = %e, "cannot flush a requeued attempt");
                 }
             }
-            // Otherwise the connection is gone: the control stream ends
-            // and the worker's leases are requeued there.
+            Err(e) => tracing::error!(error = %e, "cannot requeue a lost attempt"),
         }
+        shared.place.notify_one();
     }
 }
 
+/// Runs one assignment; `Some(reason)` when the worker refused it.
 async fn assignment_exchange(
     shared: &Arc<Shared>,
     rec: &TaskRecord,
     conn: &Connection,
     wk: WorkerKey,
-) -> Result<(), NetError> {
+) -> Result<Option<String>, NetError> {
     let manifest = Signed::sign(shared.identity.signing_key(), &manifest_for(shared, rec))
         .map_err(|e| NetError::Unexpected(e.to_string()))?;
     let (mut send, mut recv) = conn.open_bi().await?;
@@ -936,8 +967,10 @@ async fn assignment_exchange(
             }
             Report::Done(outcome) => *outcome,
             Report::Refused { reason } => {
-                tracing::warn!(task = %rec.id, attempt = rec.attempt, %reason, "worker refused the manifest");
-                TaskOutcome::rejected(format!("worker refused: {reason}"))
+                tracing::warn!(task = %rec.id, attempt = rec.attempt, %reason, "worker refused the assignment");
+                framed::send(&mut send, &Ack { recorded: false }).await?;
+                send.finish()?;
+                return Ok(Some(reason));
             }
         };
         let recorded = complete(shared, rec.id, rec.attempt, wk, outcome)
@@ -945,7 +978,7 @@ async fn assignment_exchange(
             .map_err(|e| NetError::Unexpected(e.to_string()))?;
         framed::send(&mut send, &Ack { recorded }).await?;
         send.finish()?;
-        return Ok(());
+        return Ok(None);
     }
 }
 
@@ -988,10 +1021,16 @@ async fn complete(
                 shared.event(Some(id), "dead_letter", format!("ended {}", outcome.status));
             }
             let recorded = shared.store.record_result(&rec, &outcome)?;
-            if !recorded {
+            let info = if recorded {
+                rec.info(Some(outcome))
+            } else {
+                // Only the recorded result is ever announced.
                 tracing::warn!(task = %id, "a result was already recorded; dropping this one");
-            }
-            let info = rec.info(Some(outcome));
+                match (shared.store.task(&id)?, shared.store.result(&id)?) {
+                    (Some(stored), Some(o)) => stored.info(Some(o)),
+                    _ => rec.info(None),
+                }
+            };
             shared.durable_then_announce(vec![info]).await?;
             shared.place.notify_one();
             Ok(recorded)

@@ -23,8 +23,10 @@ struct Inner {
 }
 
 impl GroupCommit {
-    /// Starts the flusher task on the current tokio runtime.
-    pub fn start(store: Store) -> Self {
+    /// Starts the flusher task on the current tokio runtime. After the first
+    /// request it waits `linger` for more writers to join the same flush
+    /// (zero: flush at once).
+    pub fn start(store: Store, linger: std::time::Duration) -> Self {
         let (done, _) = watch::channel((0, None));
         let inner = Arc::new(Inner {
             requested: AtomicU64::new(0),
@@ -40,6 +42,10 @@ impl GroupCommit {
                     worker.wake.notified().await;
                     continue;
                 }
+                if !linger.is_zero() {
+                    tokio::time::sleep(linger).await;
+                }
+                let target = worker.requested.load(Ordering::Acquire);
                 let err = store.flush().await.err().map(|e| e.to_string());
                 if let Some(e) = &err {
                     tracing::error!(error = %e, "store flush failed");

@@ -194,13 +194,19 @@ impl Store {
     }
 
     /// Writes a task record; keeps the `live` index in step with its state.
-    pub fn save_task(&self, rec: &TaskRecord) -> Result<()> {
+    /// Once a task has a recorded result its record is final: a late write
+    /// (a lease or retry decided before the result) is ignored, and the
+    /// return value says whether the write happened.
+    pub fn save_task(&self, rec: &TaskRecord) -> Result<bool> {
         let value = enc("task", rec)?;
         let key = live_key(rec);
         let terminal = rec.state.is_terminal();
         let dead_letter = rec.dead_letter;
-        (&self.tasks, &self.live, &self.dead)
-            .transaction(|(tasks, live, dead)| {
+        (&self.tasks, &self.live, &self.dead, &self.results)
+            .transaction(|(tasks, live, dead, results)| {
+                if results.get(rec.id.as_bytes())?.is_some() {
+                    return Ok(false);
+                }
                 tasks.insert(rec.id.as_bytes(), value.as_slice())?;
                 if terminal {
                     live.remove(&key[..])?;
@@ -210,7 +216,7 @@ impl Store {
                 if dead_letter {
                     dead.insert(rec.id.as_bytes(), &[][..])?;
                 }
-                Ok::<_, ConflictableTransactionError<()>>(())
+                Ok::<_, ConflictableTransactionError<()>>(true)
             })
             .map_err(tx_err)
     }
@@ -225,6 +231,8 @@ impl Store {
         (&self.tasks, &self.live, &self.results, &self.dead)
             .transaction(|(tasks, live, results, dead)| {
                 if results.get(rec.id.as_bytes())?.is_some() {
+                    // Already final; make sure nothing keeps it live.
+                    live.remove(&key[..])?;
                     return Ok(false);
                 }
                 results.insert(rec.id.as_bytes(), result.as_slice())?;

@@ -51,6 +51,7 @@ fn live_tasks_come_back_in_queue_order_after_reopen() {
 
 fn futures_flush(store: &Store) {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap()
         .block_on(store.flush())
@@ -127,14 +128,36 @@ fn group_commit_returns_after_flush() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     rt.block_on(async {
-        let gc = GroupCommit::start(store.clone());
+        let gc = GroupCommit::start(store.clone(), std::time::Duration::from_millis(1));
         store.save_task(&record(1, Priority::Normal)).unwrap();
         let waits: Vec<_> = (0..8).map(|_| gc.durable()).collect();
         for w in waits {
             w.await.unwrap();
         }
     });
+}
+
+#[test]
+fn a_late_write_cannot_revive_a_finished_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = record(1, Priority::Normal);
+    store.save_task(&r).unwrap();
+    let mut done = r.clone();
+    done.state = TaskState::Cancelled;
+    done.status = Some(TaskStatus::Cancelled);
+    assert!(store.record_result(&done, &outcome()).unwrap());
+    // A lease decided before the cancel lands after it: ignored.
+    let mut running = r.clone();
+    running.state = TaskState::Running;
+    assert!(!store.save_task(&running).unwrap());
+    assert_eq!(
+        store.task(&r.id).unwrap().unwrap().state,
+        TaskState::Cancelled
+    );
+    assert!(store.live_tasks().unwrap().is_empty());
 }

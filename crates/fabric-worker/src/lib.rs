@@ -109,6 +109,10 @@ struct State {
     active: AtomicU32,
     draining: AtomicBool,
     control: Mutex<Option<Connection>>,
+    /// Set when a session registered (resets the reconnect count).
+    registered: AtomicBool,
+    /// Cancels that arrived before their task started running.
+    cancelled: Mutex<std::collections::HashSet<(TaskId, u32)>>,
 }
 
 /// Runs a worker until `shutdown` resolves (then drains) or a fatal error.
@@ -129,6 +133,8 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         active: AtomicU32::new(0),
         draining: AtomicBool::new(false),
         control: Mutex::new(None),
+        registered: AtomicBool::new(false),
+        cancelled: Mutex::new(std::collections::HashSet::new()),
         cfg,
     });
     tracing::info!(key = %state.identity.public(), slots = state.cfg.slots, "worker starting");
@@ -141,12 +147,22 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         let result = tokio::select! {
             r = &mut session => r,
             () = &mut shutdown => {
-                drain(&state).await;
+                // Keep the session (heartbeats, result reports) going while
+                // running tasks finish; it tells the dispatcher we drain.
+                tokio::select! {
+                    () = drain(&state) => {}
+                    _ = &mut session => {
+                        tracing::warn!("lost the dispatcher while draining");
+                    }
+                }
                 return Ok(());
             }
         };
+        if state.registered.swap(false, Ordering::SeqCst) {
+            failures = 0;
+        }
         match result {
-            Ok(()) => failures = 0,
+            Ok(()) => {}
             Err(
                 e @ (WorkerError::Join(_)
                 | WorkerError::Refused(_)
@@ -245,8 +261,12 @@ async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerErro
     .await;
     let conn = match connected {
         Ok(c) => c,
-        // A failed handshake (wrong key, wrong protocol) will not fix itself.
-        Err(NetError::Connection(quinn::ConnectionError::TransportError(e))) => {
+        // A failed handshake (wrong key, wrong protocol) at an address the
+        // operator gave will not fix itself. One found on mDNS may be a
+        // stale or spoofed announcement: keep looking.
+        Err(NetError::Connection(quinn::ConnectionError::TransportError(e)))
+            if state.cfg.dispatcher.is_some() =>
+        {
             return Err(WorkerError::Handshake {
                 addr,
                 reason: e.to_string(),
@@ -297,6 +317,7 @@ async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerErro
         other => return Err(WorkerError::Refused(format!("unexpected answer {other:?}"))),
     };
     *state.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
+    state.registered.store(true, Ordering::SeqCst);
     tracing::info!(%addr, dispatcher = %state.cfg.dispatcher_key.short(), "worker registered");
     let heartbeats = {
         let state = state.clone();
@@ -351,22 +372,31 @@ async fn assignment(
     let assign: Assign = framed::expect(&mut recv, max).await?;
     let (signed, input) = match assign {
         Assign::Cancel { id, attempt } => {
-            let tx = state
-                .running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&(id, attempt));
-            match tx {
+            // Both maps under the `running` lock, so a cancel cannot slip
+            // between a task's registration and its check.
+            let mut running = state.running.lock().unwrap_or_else(|p| p.into_inner());
+            match running.remove(&(id, attempt)) {
                 Some(tx) => {
                     tracing::info!(task = %id, attempt, "cancelling on request");
                     let _ = tx.send(());
                 }
-                None => tracing::debug!(task = %id, attempt, "cancel for a task not running here"),
+                None => {
+                    tracing::debug!(task = %id, attempt, "cancel before the task started here");
+                    let mut cancelled = state.cancelled.lock().unwrap_or_else(|p| p.into_inner());
+                    if cancelled.len() > 10_000 {
+                        cancelled.clear();
+                    }
+                    cancelled.insert((id, attempt));
+                }
             }
             return Ok(());
         }
         Assign::Run { manifest, input } => (manifest, input),
     };
+    // Counted from arrival until the ack, so a drain waits for assignments
+    // still fetching their module and for the report too.
+    state.active.fetch_add(1, Ordering::SeqCst);
+    let _active = ActiveGuard(state.clone());
     if state.draining.load(Ordering::SeqCst) {
         return refuse(&mut send, &mut recv, "worker is draining".into(), max).await;
     }
@@ -394,9 +424,6 @@ async fn assignment(
             return refuse(&mut send, &mut recv, reason, max).await;
         }
     };
-    // Counted until the ack arrives, so a drain waits for the report too.
-    state.active.fetch_add(1, Ordering::SeqCst);
-    let _active = ActiveGuard(state.clone());
     let outcome = execute(state, &manifest, module, input, &mut send).await;
     tracing::debug!(task = %manifest.task_id, attempt = manifest.attempt, status = %outcome.status, "task finished");
     framed::send(&mut send, &Report::Done(Box::new(outcome))).await?;
@@ -488,11 +515,19 @@ async fn execute(
 ) -> TaskOutcome {
     let (cancel_tx, mut cancel_rx) = oneshot::channel();
     let key = (m.task_id, m.attempt);
-    state
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, cancel_tx);
+    {
+        let mut running = state.running.lock().unwrap_or_else(|p| p.into_inner());
+        let cancelled_early = state
+            .cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        if cancelled_early {
+            let _ = cancel_tx.send(());
+        } else {
+            running.insert(key, cancel_tx);
+        }
+    }
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let task = WasmTask {
         program_name: String::new(),

@@ -229,6 +229,9 @@ pub(crate) fn up(args: UpArgs, cluster: Option<PathBuf>) -> anyhow::Result<i32> 
     let file = file_config(args.serve.config.as_deref())?;
     let n = args.workers.or(file.workers).unwrap_or(2);
     let slots = args.slots.or(file.slots).unwrap_or_else(default_slots);
+    if slots == 0 {
+        return Err(usage("--slots must be at least 1"));
+    }
     runtime()?.block_on(async {
         let served = serve(
             &args.serve,
