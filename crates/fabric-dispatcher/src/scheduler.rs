@@ -468,6 +468,11 @@ impl Scheduler {
         out
     }
 
+    /// Records of live tasks (queued or running), in no particular order.
+    pub fn live_records(&self) -> impl Iterator<Item = &TaskRecord> {
+        self.tasks.values()
+    }
+
     /// Ids of live tasks. For checks and tests.
     pub fn live_ids(&self) -> impl Iterator<Item = &TaskId> {
         self.tasks.keys()

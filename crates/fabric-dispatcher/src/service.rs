@@ -14,7 +14,7 @@ use fabric_proto::wire::{
 };
 use fabric_proto::{
     GuestEvent, Manifest, Sha256, Signed, TaskId, TaskInfo, TaskKind, TaskOutcome, TaskRecord,
-    TaskSpec, TaskStatus, now_ms,
+    TaskSpec, TaskState, TaskStatus, now_ms,
 };
 use fabric_store::{GroupCommit, PeerRole, Store, StoreError, StoredEvent};
 use quinn::{Connection, RecvStream, SendStream};
@@ -568,23 +568,7 @@ async fn client_request(
             before,
         } => {
             let limit = (limit as usize).clamp(1, 10_000);
-            match shared.store.list(state, limit, before.as_ref()) {
-                Ok(recs) => Response::Tasks(
-                    recs.into_iter()
-                        .map(|r| {
-                            // The scheduler's copy is fresher for live tasks.
-                            shared
-                                .core()
-                                .sched
-                                .task(&r.id)
-                                .cloned()
-                                .unwrap_or(r)
-                                .info(None)
-                        })
-                        .collect(),
-                ),
-                Err(e) => internal(e),
-            }
+            list(shared, state, limit, before.as_ref())
         }
         Request::Workers => Response::Workers(workers(shared)),
         Request::Cancel { id } => cancel(shared, id).await,
@@ -599,6 +583,47 @@ async fn client_request(
         }
     };
     reply(send, &resp).await
+}
+
+/// Tasks newest first. Unfinished tasks come from the scheduler (the store
+/// does not track leases: a restart voids them), finished ones from the
+/// store.
+fn list(
+    shared: &Shared,
+    state: Option<TaskState>,
+    limit: usize,
+    before: Option<&TaskId>,
+) -> Response {
+    let live: Vec<TaskRecord> = {
+        let core = shared.core();
+        core.sched
+            .live_records()
+            .filter(|r| state.is_none_or(|s| s == r.state))
+            .filter(|r| before.is_none_or(|b| r.id < *b))
+            .cloned()
+            .collect()
+    };
+    let stored = match state {
+        Some(TaskState::Queued | TaskState::Running) => Vec::new(),
+        _ => match shared.store.list(state, limit, before) {
+            Ok(recs) => recs,
+            Err(e) => return internal(e),
+        },
+    };
+    let mut by_id: std::collections::BTreeMap<TaskId, TaskRecord> = stored
+        .into_iter()
+        .filter(|r| r.state.is_terminal())
+        .map(|r| (r.id, r))
+        .collect();
+    by_id.extend(live.into_iter().map(|r| (r.id, r)));
+    Response::Tasks(
+        by_id
+            .into_values()
+            .rev()
+            .take(limit)
+            .map(|r| r.info(None))
+            .collect(),
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -856,14 +881,9 @@ async fn place_loop(shared: Arc<Shared>) {
         if leased.is_empty() {
             continue;
         }
-        // Leases are written but not flushed before the manifest goes out:
-        // a restart voids every lease anyway, and a re-issued attempt
-        // number is told apart by its manifest's signing instant.
-        for (rec, _, _) in &leased {
-            if let Err(e) = shared.store.save_task(rec) {
-                tracing::error!(error = %e, "cannot record a lease");
-            }
-        }
+        // Leases live in memory only: a restart voids every lease anyway
+        // (those tasks requeue), and a re-issued attempt number is told
+        // apart by its manifest's signing instant.
         for (rec, conn, wk) in leased {
             tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
         }

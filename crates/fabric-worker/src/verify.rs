@@ -10,13 +10,16 @@ use fabric_proto::{Manifest, Signed, TaskId, VerifyingKey};
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
     seen: HashMap<(TaskId, u32, u64), u64>,
+    next_prune_ms: u64,
 }
 
 impl ReplayGuard {
     /// Marks a manifest as run; false if it already was.
     pub fn first_use(&mut self, m: &Manifest, now_ms: u64) -> bool {
-        if self.seen.len() > 4096 {
+        // Forget expired entries about once a second, not on every call.
+        if now_ms >= self.next_prune_ms {
             self.seen.retain(|_, exp| *exp > now_ms);
+            self.next_prune_ms = now_ms + 1_000;
         }
         match self.seen.entry((m.task_id, m.attempt, m.issued_at_ms)) {
             std::collections::hash_map::Entry::Occupied(_) => false,
@@ -78,6 +81,18 @@ mod tests {
 
     fn key(n: u8) -> SigningKey {
         SigningKey::from_bytes(&[n; 32])
+    }
+
+    #[test]
+    fn expired_entries_are_forgotten() {
+        let mut guard = ReplayGuard::default();
+        let m = manifest(b"", 100);
+        assert!(guard.first_use(&m, 10));
+        assert!(!guard.first_use(&m, 20));
+        // Past its expiry (and a prune), the entry is gone; such a manifest
+        // is refused as expired before the guard is asked.
+        assert!(guard.first_use(&manifest(b"", 5_000), 2_000));
+        assert_eq!(guard.seen.len(), 1);
     }
 
     #[test]
