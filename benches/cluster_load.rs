@@ -62,8 +62,10 @@ fn exec_ceiling(n: u32) -> f64 {
 
 async fn one(client: &Client, module: Sha256) -> Duration {
     let start = Instant::now();
-    let id = client.submit(spec(module)).await.expect("submit");
-    let info = client.wait(id, |_| {}).await.expect("wait");
+    let info = client
+        .submit_and_wait(spec(module), |_| {}, |_| {})
+        .await
+        .expect("submit and wait");
     assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
     start.elapsed()
 }

@@ -12,7 +12,7 @@ use crate::units;
 #[derive(Debug, Parser)]
 #[command(name = "fabric", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  fabric exec job.wasm --input data.txt -- --top 5\n  fabric exec job.wasm --fuel 1000000 --memory 64MiB --timeout 2s --json\n\nLogging: -v for info, -vv for debug, or FABRIC_LOG=<filter>."
+    after_help = "Examples:\n  fabric demo                                  # a local cluster runs the example jobs\n  fabric exec job.wasm --input data.txt -- --top 5\n  fabric up                                    # dispatcher + 2 workers on this machine\n  fabric submit job.wasm --input data.txt --wait\n\nLogging: -v for info, -vv for debug, or FABRIC_LOG=<filter>."
 )]
 pub(crate) struct Cli {
     /// More log output on stderr (repeat for more).

@@ -149,7 +149,7 @@ impl Client {
 
     /// Queues a task; the id comes back once it is stored durably.
     pub async fn submit(&self, spec: TaskSpec) -> Result<TaskId, ClientError> {
-        match self.call(&Request::Submit { spec }).await? {
+        match self.call(&Request::Submit { spec, wait: false }).await? {
             Response::Submitted { id } => Ok(id),
             other => Err(unexpected(other)),
         }
@@ -182,7 +182,7 @@ impl Client {
     pub async fn wait(
         &self,
         id: TaskId,
-        mut on_event: impl FnMut(GuestEvent),
+        on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
         let (mut send, mut recv) = self
             .conn
@@ -193,8 +193,42 @@ impl Client {
             .await
             .map_err(self.net())?;
         let _ = send.finish();
+        self.follow(&mut recv, on_event).await
+    }
+
+    /// Queues a task and waits for it on the same stream (one round trip
+    /// fewer than [`Client::submit`] then [`Client::wait`]); `on_submitted`
+    /// hears the id as soon as the task is stored.
+    pub async fn submit_and_wait(
+        &self,
+        spec: TaskSpec,
+        on_submitted: impl FnOnce(TaskId),
+        on_event: impl FnMut(GuestEvent),
+    ) -> Result<TaskInfo, ClientError> {
+        let (mut send, mut recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| self.net()(e.into()))?;
+        let sent = framed::send(&mut send, &Request::Submit { spec, wait: true }).await;
+        let _ = send.finish();
+        match (sent, framed::expect(&mut recv, self.max_frame).await) {
+            (_, Ok(Response::Submitted { id })) => on_submitted(id),
+            (_, Ok(Response::Error(e))) => return Err(ClientError::Remote(e)),
+            (Ok(()), Ok(other)) => return Err(unexpected(other)),
+            (Err(e), _) | (Ok(()), Err(e)) => return Err(self.net()(e)),
+        }
+        self.follow(&mut recv, on_event).await
+    }
+
+    /// Reads events until the task's final state.
+    async fn follow(
+        &self,
+        recv: &mut quinn::RecvStream,
+        mut on_event: impl FnMut(GuestEvent),
+    ) -> Result<TaskInfo, ClientError> {
         loop {
-            match framed::expect(&mut recv, self.max_frame)
+            match framed::expect(recv, self.max_frame)
                 .await
                 .map_err(self.net())?
             {

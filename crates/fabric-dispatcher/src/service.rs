@@ -558,7 +558,14 @@ async fn client_request(
             Ok(b) => Response::HasBlob(b),
             Err(e) => internal(e),
         },
-        Request::Submit { spec } => submit(shared, spec).await,
+        Request::Submit { spec, wait: false } => submit(shared, spec).await,
+        Request::Submit { spec, wait: true } => match submit(shared, spec).await {
+            Response::Submitted { id } => {
+                reply(send, &Response::Submitted { id }).await?;
+                return wait(shared, id, send).await;
+            }
+            other => other,
+        },
         Request::Status { id } => lookup(shared, &id, false),
         Request::Result { id } => lookup(shared, &id, true),
         Request::Wait { id } => return wait(shared, id, send).await,

@@ -132,10 +132,14 @@ pub enum Request {
         /// Its digest.
         sha: Sha256,
     },
-    /// Queues a task.
+    /// Queues a task. With `wait`, the stream then carries the task's
+    /// events and its final state, as for [`Request::Wait`].
     Submit {
         /// What to run.
         spec: TaskSpec,
+        /// Stream the task's events and result after the id.
+        #[serde(default)]
+        wait: bool,
     },
     /// A task's state.
     Status {

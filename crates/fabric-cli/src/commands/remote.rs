@@ -26,25 +26,25 @@ pub(crate) fn submit(args: SubmitArgs, cluster: Option<PathBuf>) -> anyhow::Resu
     block_on(async move {
         let client = profile::connect(cluster.as_deref()).await?;
         let module = client.upload_module(&wasm).await?;
-        let id = client
-            .submit(TaskSpec {
-                kind: TaskKind::Wasm { module },
-                args: args.args,
-                env,
-                input,
-                limits,
-                priority,
-                retries: args.retries,
-            })
-            .await?;
+        let spec = TaskSpec {
+            kind: TaskKind::Wasm { module },
+            args: args.args,
+            env,
+            input,
+            limits,
+            priority,
+            retries: args.retries,
+        };
         if !args.wait {
+            let id = client.submit(spec).await?;
             output::submitted(&id, args.json);
             client.close();
             return Ok(0);
         }
         let report = Report::new(args.json, args.quiet);
-        report.waiting(&id);
-        let info = client.wait(id, report.event_sink()).await?;
+        let info = client
+            .submit_and_wait(spec, |id| report.waiting(&id), report.event_sink())
+            .await?;
         client.close();
         Ok(report.task(&info))
     })
