@@ -5,7 +5,9 @@
 //!
 //! `cargo bench -p fabric-benches --bench cluster_load`. Knobs (env):
 //! `FABRIC_BENCH_TASKS` (default 20000), `FABRIC_BENCH_INFLIGHT` (512),
-//! `FABRIC_BENCH_SECONDS` for the half-rate latency run (5). Every phase is
+//! `FABRIC_BENCH_SECONDS` for the half-rate latency run (5),
+//! `FABRIC_BENCH_THREADS` tokio worker threads (4, as `fabric` uses on a
+//! 2-core box: store calls block briefly, so a few spare threads pay). Every phase is
 //! bounded in count and in time.
 
 #![allow(clippy::print_stdout)]
@@ -123,7 +125,9 @@ fn main() {
     let seconds = env_u64("FABRIC_BENCH_SECONDS", 5);
     let ceiling = exec_ceiling(20_000);
 
+    let threads = env_u64("FABRIC_BENCH_THREADS", 4) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
         .enable_all()
         .build()
         .expect("runtime");

@@ -69,7 +69,13 @@ pub(crate) async fn shutdown_signal() {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // Store calls (sled) block briefly inside async code; a few threads
+    // beyond the core count keep the network moving meanwhile.
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(4);
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
         .context("starting the async runtime")
