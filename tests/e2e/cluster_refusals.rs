@@ -327,3 +327,63 @@ async fn bad_frames_are_refused_and_the_dispatcher_keeps_serving() {
         "{err}"
     );
 }
+
+#[test]
+fn allow_listed_worker_keys_need_no_token_and_others_are_refused() {
+    let sb = Sandbox::new();
+    // The worker's identity, made ahead so its key can be allow-listed.
+    let listed = Identity::generate().unwrap();
+    let key_file = sb.dir.path().join("listed/worker/node.key");
+    std::fs::create_dir_all(key_file.parent().unwrap()).unwrap();
+    std::fs::write(&key_file, listed.secret_hex()).unwrap();
+    let d = start_dispatcher(
+        &sb,
+        "d",
+        "127.0.0.1:0",
+        &["--no-mdns", "--worker-key", &listed.public().to_string()],
+        None,
+    );
+    let worker = |name: &str| {
+        let mut cmd = fabric_cmd(&sb, None);
+        cmd.args([
+            "worker",
+            "--dispatcher-key",
+            &d.key,
+            "--dispatcher",
+            &d.addr.to_string(),
+        ])
+        .args(["--name", name])
+        .arg("--data-dir")
+        .arg(sb.dir.path().join(name));
+        cmd
+    };
+    // Not listed, no token: refused at registration, with a hint.
+    let out = worker("stranger").output().expect("run worker");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not allowed to register") && err.contains("--join"),
+        "{err}"
+    );
+    // Listed: registers without a token.
+    let _w = Proc::spawn("listed", worker("listed"), sb.dir.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = fabric_cmd(&sb, None)
+            .args(["workers", "--json", "--cluster"])
+            .arg(&d.profile)
+            .output()
+            .expect("run");
+        let v = fabric_tests::json_of(&out);
+        if v.as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["name"] == "listed")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "listed worker never registered: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -125,6 +125,10 @@ pub(crate) struct ServeOpts {
     /// Worker heartbeat interval; a worker silent for 3 of these is dead.
     #[arg(long, env = "FABRIC_HEARTBEAT", value_name = "DUR", value_parser = units::parse_duration)]
     pub heartbeat: Option<Duration>,
+    /// Trust this worker key without a join token (repeatable; hex, as
+    /// `fabric worker` logs it at start).
+    #[arg(long = "worker-key", value_name = "HEX")]
+    pub worker_keys: Vec<String>,
     /// TOML file with defaults for these flags.
     #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

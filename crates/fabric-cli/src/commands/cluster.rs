@@ -34,6 +34,7 @@ struct FileConfig {
     memory_total: Option<String>,
     name: Option<String>,
     labels: Option<Vec<String>>,
+    worker_keys: Option<Vec<String>>,
 }
 
 fn file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -129,6 +130,12 @@ pub(crate) async fn serve(
     } else {
         local
     };
+    let mut worker_keys = opts.worker_keys.clone();
+    worker_keys.extend(file.worker_keys.unwrap_or_default());
+    for k in &worker_keys {
+        let key: PublicKey = k.parse().map_err(|e| usage(format!("--worker-key: {e}")))?;
+        dispatcher.add_worker_key(&key, "allow-listed").await?;
+    }
     let admin = Identity::load_or_create(&data_dir.join("admin.key"))?;
     dispatcher.add_client(&admin.public(), "admin").await?;
     let token_path = data_dir.join("join-token");

@@ -116,6 +116,7 @@ pub(crate) fn execute(args: DemoArgs) -> anyhow::Result<i32> {
             mdns_interface: None,
             no_mdns: true,
             heartbeat: Some(Duration::from_millis(500)),
+            worker_keys: Vec::new(),
             config: None,
         };
         let cluster = dir.path().join("cluster.toml");
