@@ -306,3 +306,16 @@ impl Drop for Netns {
             .output();
     }
 }
+
+/// Polls until task `id` is leased to a worker.
+pub async fn wait_running(client: &Client, id: fabric_proto::TaskId, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let info = client.status(id).await.expect("status");
+        if info.state == fabric_proto::TaskState::Running {
+            return;
+        }
+        assert!(Instant::now() < deadline, "task never started: {info:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -9,7 +9,7 @@ use fabric_store::Store;
 use fabric_tests::Sandbox;
 use fabric_tests::cluster::{
     TRIVIAL_WAT, client, countdown_wat, free_udp_port, spec, start_dispatcher, start_worker,
-    wait_workers,
+    wait_running, wait_workers,
 };
 
 /// Opens the dispatcher's store (after it stopped) and checks every id has
@@ -186,11 +186,7 @@ async fn sigterm_drains_a_worker_without_losing_its_running_task() {
         .await
         .unwrap();
     let id = c.submit(spec(module)).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while c.status(id).await.unwrap().state != TaskState::Running {
-        assert!(std::time::Instant::now() < deadline, "task never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_running(&c, id, Duration::from_secs(30)).await;
     let status = w.terminate(Duration::from_secs(120));
     assert!(status.success(), "worker exit {status:?}: {}", w.stderr());
     let info = c.result(id).await.unwrap();
@@ -230,11 +226,7 @@ async fn cancelling_a_running_task_frees_its_slot() {
         .await
         .unwrap();
     let stuck = c.submit(spec(endless)).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while c.status(stuck).await.unwrap().state != TaskState::Running {
-        assert!(std::time::Instant::now() < deadline, "task never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_running(&c, stuck, Duration::from_secs(30)).await;
     let info = c.cancel(stuck).await.unwrap();
     assert_eq!(info.status, Some(TaskStatus::Cancelled));
     // The one slot is free again: the next task runs at once, not after

@@ -95,9 +95,13 @@ impl Client {
         }
     }
 
-    /// Sends one request and reads one answer; errors become
-    /// [`ClientError::Remote`].
-    async fn call(&self, req: &Request) -> Result<Response, ClientError> {
+    /// Opens a stream, sends `req` and reads the first answer. The answer
+    /// is read even if sending failed: a dispatcher that refuses a request
+    /// (say, a frame over its cap) stops reading and says why.
+    async fn first_answer(
+        &self,
+        req: &Request,
+    ) -> Result<(Response, quinn::RecvStream), ClientError> {
         let (mut send, mut recv) = self
             .conn
             .open_bi()
@@ -105,13 +109,17 @@ impl Client {
             .map_err(|e| self.net()(e.into()))?;
         let sent = framed::send(&mut send, req).await;
         let _ = send.finish();
-        // Read the answer even if sending failed: a dispatcher that refuses
-        // a request (say, a frame over its cap) stops reading and says why.
         match (sent, framed::expect(&mut recv, self.max_frame).await) {
             (_, Ok(Response::Error(e))) => Err(ClientError::Remote(e)),
-            (Ok(()), Ok(other)) => Ok(other),
+            (Ok(()), Ok(other)) => Ok((other, recv)),
             (Err(e), _) | (Ok(()), Err(e)) => Err(self.net()(e)),
         }
+    }
+
+    /// Sends one request and reads one answer; errors become
+    /// [`ClientError::Remote`].
+    async fn call(&self, req: &Request) -> Result<Response, ClientError> {
+        Ok(self.first_answer(req).await?.0)
     }
 
     /// Uploads a module unless the dispatcher has it; returns its digest.
@@ -184,16 +192,8 @@ impl Client {
         id: TaskId,
         on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
-        let (mut send, mut recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| self.net()(e.into()))?;
-        framed::send(&mut send, &Request::Wait { id })
-            .await
-            .map_err(self.net())?;
-        let _ = send.finish();
-        self.follow(&mut recv, on_event).await
+        let (first, mut recv) = self.first_answer(&Request::Wait { id }).await?;
+        self.follow(first, &mut recv, on_event).await
     }
 
     /// Queues a task and waits for it on the same stream (one round trip
@@ -205,38 +205,37 @@ impl Client {
         on_submitted: impl FnOnce(TaskId),
         on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
-        let (mut send, mut recv) = self
-            .conn
-            .open_bi()
+        let (first, mut recv) = self
+            .first_answer(&Request::Submit { spec, wait: true })
+            .await?;
+        let Response::Submitted { id } = first else {
+            return Err(unexpected(first));
+        };
+        on_submitted(id);
+        let next = framed::expect(&mut recv, self.max_frame)
             .await
-            .map_err(|e| self.net()(e.into()))?;
-        let sent = framed::send(&mut send, &Request::Submit { spec, wait: true }).await;
-        let _ = send.finish();
-        match (sent, framed::expect(&mut recv, self.max_frame).await) {
-            (_, Ok(Response::Submitted { id })) => on_submitted(id),
-            (_, Ok(Response::Error(e))) => return Err(ClientError::Remote(e)),
-            (Ok(()), Ok(other)) => return Err(unexpected(other)),
-            (Err(e), _) | (Ok(()), Err(e)) => return Err(self.net()(e)),
-        }
-        self.follow(&mut recv, on_event).await
+            .map_err(self.net())?;
+        self.follow(next, &mut recv, on_event).await
     }
 
-    /// Reads events until the task's final state.
+    /// Reads events (starting with `first`) until the task's final state.
     async fn follow(
         &self,
+        first: Response,
         recv: &mut quinn::RecvStream,
         mut on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
+        let mut next = first;
         loop {
-            match framed::expect(recv, self.max_frame)
-                .await
-                .map_err(self.net())?
-            {
+            match next {
                 Response::Event(e) => on_event(e),
                 Response::Task(info) => return Ok(*info),
                 Response::Error(e) => return Err(ClientError::Remote(e)),
                 other => return Err(unexpected(other)),
             }
+            next = framed::expect(recv, self.max_frame)
+                .await
+                .map_err(self.net())?;
         }
     }
 
