@@ -23,3 +23,6 @@ pub use error::NetError;
 pub use identity::{Identity, IdentityError, PublicKey, write_private};
 pub use net::{NetConfig, connect, peer_key, server_endpoint};
 pub use token::{JoinToken, TokenError};
+
+#[cfg(test)]
+mod tests;
