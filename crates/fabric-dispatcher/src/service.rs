@@ -14,7 +14,7 @@ use fabric_proto::wire::{
 };
 use fabric_proto::{
     GuestEvent, Manifest, Sha256, Signed, TaskId, TaskInfo, TaskKind, TaskOutcome, TaskRecord,
-    TaskSpec, TaskState, TaskStatus, now_ms,
+    TaskSpec, TaskState, TaskStatus,
 };
 use fabric_store::{GroupCommit, PeerRole, Store, StoreError, StoredEvent};
 use quinn::{Connection, RecvStream, SendStream};
@@ -75,6 +75,15 @@ pub enum DispatcherError {
     Net(#[from] NetError),
 }
 
+/// The dispatcher's clock: the wall clock read once at start, advanced by
+/// a monotonic clock. Timestamps stay epoch milliseconds, but a wall-clock
+/// step (NTP) while running cannot make every worker look dead at once.
+fn clock_ms() -> u64 {
+    static START: std::sync::OnceLock<(std::time::Instant, u64)> = std::sync::OnceLock::new();
+    let (at, wall) = START.get_or_init(|| (std::time::Instant::now(), fabric_proto::now_ms()));
+    wall + at.elapsed().as_millis() as u64
+}
+
 enum WaitMsg {
     Event(GuestEvent),
     Done(Box<TaskInfo>),
@@ -127,7 +136,7 @@ impl Dispatcher {
         let mut sched = Scheduler::new(cfg.sched.clone());
         let live = store.live_tasks()?;
         let count = live.len();
-        for rec in sched.restore(live, now_ms()) {
+        for rec in sched.restore(live, clock_ms()) {
             store.save_task(&rec)?;
         }
         commit.durable().await?;
@@ -223,7 +232,7 @@ impl Shared {
 
     fn event(&self, task: Option<TaskId>, kind: &str, detail: String) {
         let ev = StoredEvent {
-            at_ms: now_ms(),
+            at_ms: clock_ms(),
             task,
             kind: kind.to_owned(),
             detail,
@@ -686,7 +695,7 @@ async fn submit(shared: &Arc<Shared>, spec: TaskSpec) -> Response {
         Ok(s) => s,
         Err(e) => return internal(e),
     };
-    let rec = TaskRecord::queued(TaskId::new(), spec, seq, now_ms());
+    let rec = TaskRecord::queued(TaskId::new(), spec, seq, clock_ms());
     if let Err(e) = shared.store.save_task(&rec) {
         return internal(e);
     }
@@ -733,7 +742,7 @@ async fn wait(shared: &Arc<Shared>, id: TaskId, send: &mut SendStream) -> Result
 }
 
 async fn cancel(shared: &Arc<Shared>, id: TaskId) -> Response {
-    let cancelled = shared.core().sched.cancel(&id, now_ms());
+    let cancelled = shared.core().sched.cancel(&id, clock_ms());
     let Some((rec, running)) = cancelled else {
         return match shared.store.task(&id) {
             Ok(Some(rec)) => Response::Error(ErrorBody::new(
@@ -803,7 +812,7 @@ async fn control_stream(
     let addr = conn.remote_address();
     {
         let mut core = shared.core();
-        core.sched.add_worker(wk, &info, now_ms());
+        core.sched.add_worker(wk, &info, clock_ms());
         core.conns.insert(
             wk,
             WorkerConn {
@@ -826,10 +835,10 @@ async fn control_stream(
         match framed::recv::<WorkerMsg>(&mut recv, max).await {
             Ok(Some(WorkerMsg::Heartbeat { .. })) => {
                 let mut core = shared.core();
-                if !core.sched.heartbeat(&wk, now_ms()) {
+                if !core.sched.heartbeat(&wk, clock_ms()) {
                     // Declared dead meanwhile; it is back.
                     tracing::info!(key = %key.short(), "worker came back; re-registering");
-                    core.sched.add_worker(wk, &info, now_ms());
+                    core.sched.add_worker(wk, &info, clock_ms());
                     drop(core);
                     shared.place.notify_one();
                 }
@@ -851,7 +860,7 @@ async fn control_stream(
             .is_some_and(|c| c.conn.stable_id() == conn.stable_id());
         if current {
             core.conns.remove(&wk);
-            core.sched.remove_worker(&wk, now_ms())
+            core.sched.remove_worker(&wk, clock_ms())
         } else {
             Vec::new()
         }
@@ -871,7 +880,7 @@ async fn control_stream(
 async fn place_loop(shared: Arc<Shared>) {
     loop {
         shared.place.notified().await;
-        let now = now_ms();
+        let now = clock_ms();
         let leased: Vec<(TaskRecord, Connection, WorkerKey)> = {
             let mut core = shared.core();
             let leased = core.sched.place(now);
@@ -903,7 +912,7 @@ async fn tick_loop(shared: Arc<Shared>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let changes = shared.core().sched.tick(now_ms());
+        let changes = shared.core().sched.tick(clock_ms());
         if !changes.is_empty() {
             match shared.apply(changes) {
                 Ok(finished) => {
@@ -919,7 +928,7 @@ async fn tick_loop(shared: Arc<Shared>) {
 }
 
 fn manifest_for(shared: &Shared, rec: &TaskRecord) -> Manifest {
-    let now = now_ms();
+    let now = clock_ms();
     Manifest {
         version: Manifest::VERSION,
         task_id: rec.id,
@@ -952,7 +961,7 @@ async fn run_assignment(shared: Arc<Shared>, rec: TaskRecord, conn: Connection, 
     let change = shared
         .core()
         .sched
-        .abandon(&id, attempt, &wk, &lost, now_ms());
+        .abandon(&id, attempt, &wk, &lost, clock_ms());
     if let Some(change) = change {
         match shared.apply(vec![change]) {
             Ok(finished) => {
@@ -1019,7 +1028,7 @@ async fn complete(
     let decision = shared
         .core()
         .sched
-        .complete(&id, attempt, &wk, outcome.status, now_ms());
+        .complete(&id, attempt, &wk, outcome.status, clock_ms());
     match decision {
         Completion::Stale => {
             tracing::warn!(task = %id, attempt, worker = %hex::encode(&wk[..6]), "dropping a result from a stale attempt");
