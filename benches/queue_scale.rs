@@ -1,0 +1,163 @@
+//! Queue scale: a dispatcher with no workers takes `FABRIC_BENCH_QUEUE`
+//! tasks (default 100,000); its memory is read with them all queued, then a
+//! fresh process restarts on the same store and the time until it serves
+//! again is measured, beside the time to start on an empty store.
+//!
+//! Each phase runs in its own child process (this binary, re-executed), so
+//! memory figures are that process's own and the store's lock is free for
+//! the restart. Targets (DESIGN.md): RSS under 200 MB with 100,000 queued;
+//! restart and resume in under 5 s.
+
+#![allow(clippy::print_stdout)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fabric_benches::trivial_wasm;
+use fabric_client::Client;
+use fabric_dispatcher::{Dispatcher, DispatcherConfig};
+use fabric_net::Identity;
+use fabric_proto::TaskSpec;
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn start(dir: &Path) -> (Dispatcher, Duration) {
+    let t = Instant::now();
+    let cfg = DispatcherConfig::new(dir.to_owned(), "127.0.0.1:0".parse().expect("addr"));
+    let d = Dispatcher::start(cfg).await.expect("dispatcher starts");
+    (d, t.elapsed())
+}
+
+/// Child: fill the queue, report memory.
+fn fill(dir: &Path, n: u64) {
+    runtime().block_on(async {
+        let (d, _) = start(dir).await;
+        let me = Identity::generate().expect("identity");
+        d.add_client(&me.public(), "bench").await.expect("client");
+        let c = Arc::new(
+            Client::connect(&me, d.public_key(), d.local_addr())
+                .await
+                .expect("connect"),
+        );
+        let module = c.upload_module(&trivial_wasm()).await.expect("upload");
+        let base = rss_mb();
+        let sem = Arc::new(tokio::sync::Semaphore::new(256));
+        let t = Instant::now();
+        let mut handles = Vec::new();
+        for _ in 0..n {
+            let permit = sem.clone().acquire_owned().await.expect("permit");
+            let c = c.clone();
+            handles.push(tokio::spawn(async move {
+                c.submit(TaskSpec::wasm(module)).await.expect("submit");
+                drop(permit);
+            }));
+        }
+        for h in handles {
+            h.await.expect("submit task");
+        }
+        let took = t.elapsed();
+        println!(
+            "fill {n} {:.1} {:.1} {:.2}",
+            base,
+            rss_mb(),
+            took.as_secs_f64()
+        );
+        d.shutdown().await;
+    });
+}
+
+/// Child: restart on the store, report time to serve and memory.
+fn restart(dir: &Path) {
+    runtime().block_on(async {
+        let (d, took) = start(dir).await;
+        let me = Identity::load_or_create(&dir.join("bench-client.key")).expect("identity");
+        d.add_client(&me.public(), "bench").await.expect("client");
+        let c = Client::connect(&me, d.public_key(), d.local_addr())
+            .await
+            .expect("connect");
+        let queued = c
+            .list(Some(fabric_proto::TaskState::Queued), 10, None)
+            .await
+            .expect("list")
+            .len();
+        println!("restart {:.3} {:.1} {queued}", took.as_secs_f64(), rss_mb());
+        d.shutdown().await;
+    });
+}
+
+fn child(args: &[&str]) -> String {
+    let out = Command::new(std::env::current_exe().expect("exe"))
+        .args(args)
+        .output()
+        .expect("run child");
+    assert!(
+        out.status.success(),
+        "child {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn field(line: &str, i: usize) -> f64 {
+    line.split_whitespace()
+        .nth(i)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("fill") => return fill(Path::new(&args[2]), args[3].parse().expect("count")),
+        Some("restart") => return restart(Path::new(&args[2])),
+        _ => {}
+    }
+    let n: u64 = std::env::var("FABRIC_BENCH_QUEUE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let empty = tempfile::tempdir().expect("temp dir");
+    let full = tempfile::tempdir().expect("temp dir");
+    let baseline = child(&["restart", &empty.path().to_string_lossy()]);
+    let filled = child(&["fill", &full.path().to_string_lossy(), &n.to_string()]);
+    let restarted = child(&["restart", &full.path().to_string_lossy()]);
+    let (fl, bl, rl) = (filled.trim(), baseline.trim(), restarted.trim());
+    println!("queue_scale summary ({n} tasks queued, no workers)");
+    println!(
+        "  fill: {:.0} submits/s; RSS {:.0} MB before, {:.0} MB with all queued (target < 200 MB)",
+        n as f64 / field(fl, 4),
+        field(fl, 2),
+        field(fl, 3)
+    );
+    println!(
+        "  start on an empty store:   {:>7.3} s  (RSS {:.0} MB)",
+        field(bl, 1),
+        field(bl, 2)
+    );
+    println!(
+        "  restart with {n} queued: {:>7.3} s  (RSS {:.0} MB; target < 5 s)",
+        field(rl, 1),
+        field(rl, 2)
+    );
+    println!(
+        "  ratio restart / empty start: {:.1}x",
+        field(rl, 1) / field(bl, 1).max(1e-6)
+    );
+}
