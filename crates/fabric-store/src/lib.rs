@@ -145,6 +145,8 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .flush_every_ms(Some(200))
+            // sled's default page cache is 1 GiB; the hot set is small.
+            .cache_capacity(64 << 20)
             .open()
             .map_err(|source| StoreError::Open {
                 path: dir.display().to_string(),
