@@ -6,7 +6,7 @@
 //! `cargo bench -p fabric-benches --bench cluster_load`. Knobs (env):
 //! `FABRIC_BENCH_TASKS` (default 20000), `FABRIC_BENCH_INFLIGHT` (512),
 //! `FABRIC_BENCH_SECONDS` for the half-rate latency run (5),
-//! `FABRIC_BENCH_THREADS` tokio worker threads (4, as `fabric` uses on a
+//! `FABRIC_BENCH_WORKERS` (2), `FABRIC_BENCH_THREADS` tokio worker threads (4, as `fabric` uses on a
 //! 2-core box: store calls block briefly, so a few spare threads pay). Every phase is
 //! bounded in count and in time.
 
@@ -139,7 +139,8 @@ fn main() {
         let token = d.create_join_token().await.expect("token");
         let me = Identity::generate().expect("identity");
         d.add_client(&me.public(), "bench").await.expect("client");
-        for i in 0..2 {
+        let workers = env_u64("FABRIC_BENCH_WORKERS", 2);
+        for i in 0..workers {
             let cfg = WorkerConfig {
                 data_dir: dir.path().join(format!("w{i}")),
                 dispatcher: Some(d.local_addr()),
@@ -162,7 +163,7 @@ fn main() {
             clients.push(Arc::new(Client::connect(&me, d.public_key(), d.local_addr()).await.expect("connect")));
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        while clients[0].workers().await.expect("workers").len() < 2 {
+        while (clients[0].workers().await.expect("workers").len() as u64) < workers {
             assert!(Instant::now() < deadline, "workers did not register");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
