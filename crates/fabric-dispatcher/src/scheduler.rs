@@ -332,10 +332,10 @@ impl Scheduler {
         leased
     }
 
-    fn release(&mut self, id: &TaskId, worker: &WorkerKey) {
+    /// Frees the worker's slot and memory held by the lease of `rec`.
+    fn release(&mut self, rec: &TaskRecord, worker: &WorkerKey) {
         if let Some(w) = self.workers.get_mut(worker)
-            && w.leases.remove(id)
-            && let Some(rec) = self.tasks.get(id)
+            && w.leases.remove(&rec.id)
         {
             w.used_memory = w.used_memory.saturating_sub(rec.spec.limits.memory_bytes);
         }
@@ -361,8 +361,8 @@ impl Scheduler {
         if !self.holds_lease(id, attempt, worker) {
             return Completion::Stale;
         }
-        self.release(id, worker);
         let mut rec = self.tasks.remove(id).expect("leased task is live");
+        self.release(&rec, worker);
         rec.updated_ms = now;
         if status != TaskStatus::Succeeded && rec.failures < rec.spec.retries {
             rec.worker = None;
@@ -396,8 +396,8 @@ impl Scheduler {
         if !self.holds_lease(id, attempt, worker) {
             return None;
         }
-        self.release(id, worker);
         let rec = self.tasks.remove(id).expect("leased task is live");
+        self.release(&rec, worker);
         Some(self.lose(rec, reason, now))
     }
 
@@ -442,10 +442,7 @@ impl Scheduler {
                 .and_then(|h| hex::decode(h).ok())
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
         {
-            // release() needs the record for its memory; put it back briefly.
-            self.tasks.insert(rec.id, rec.clone());
-            self.release(id, &wk);
-            self.tasks.remove(id);
+            self.release(&rec, &wk);
             running = Some((wk, rec.attempt));
         }
         rec.state = TaskState::Cancelled;
