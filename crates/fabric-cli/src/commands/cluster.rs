@@ -190,13 +190,7 @@ pub(crate) fn dispatcher(args: DispatcherArgs, cluster: Option<PathBuf>) -> anyh
 }
 
 /// Worker settings for a local worker of `fabric up` or `fabric demo`.
-pub(crate) fn local_worker(
-    dir: PathBuf,
-    served: &Served,
-    name: String,
-    slots: u32,
-    heartbeat_hint: Duration,
-) -> WorkerConfig {
+fn local_worker(dir: PathBuf, served: &Served, name: String, slots: u32) -> WorkerConfig {
     WorkerConfig {
         data_dir: dir,
         dispatcher: Some(served.local_addr),
@@ -209,7 +203,7 @@ pub(crate) fn local_worker(
         net: NetConfig::default(),
         mdns: Interfaces::Loopback,
         discover_timeout: Duration::from_secs(5),
-        drain_timeout: heartbeat_hint.max(Duration::from_secs(30)),
+        drain_timeout: Duration::from_secs(30),
         max_reconnects: Some(3),
     }
 }
@@ -228,7 +222,6 @@ pub(crate) fn spawn_workers(
                 served,
                 format!("local-{i}"),
                 slots,
-                Duration::from_secs(30),
             );
             let mut stop = stop.clone();
             tokio::spawn(fabric_worker::run(cfg, async move {
