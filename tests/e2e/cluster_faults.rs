@@ -57,7 +57,7 @@ async fn a_thousand_tasks_each_recorded_once() {
     for h in handles {
         let (id, info) = h.await.unwrap();
         assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
-        workers.insert(info.worker.clone());
+        workers.insert(info.worker);
         ids.push(id);
     }
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1000);

@@ -233,9 +233,8 @@ fn age(ms: u64) -> String {
     }
 }
 
-fn short(key: &Option<String>) -> String {
-    key.as_deref()
-        .map_or("-".into(), |k| k.chars().take(12).collect())
+fn short(key: &Option<fabric_proto::WorkerKey>) -> String {
+    key.as_ref().map_or("-".into(), |k| k.short())
 }
 
 /// One task's state.
@@ -313,7 +312,7 @@ pub(crate) fn workers(workers: &[WorkerSummary], json: bool) {
         out.push_str(&format!(
             "{:<16}  {:<12}  {:<22}  {:>5}  {:>7}  {:>9}  {:>9}\n",
             w.info.name,
-            &w.key[..12.min(w.key.len())],
+            w.key.short(),
             w.addr,
             w.info.slots,
             w.running,
@@ -375,8 +374,8 @@ fn preview(o: &TaskOutcome) -> String {
 pub(crate) fn demo_line(job: &DemoLine, info: &TaskInfo, o: &TaskOutcome, json: bool) {
     let worker = info
         .worker
-        .as_deref()
-        .map_or("-".into(), |w| w.chars().take(8).collect::<String>());
+        .as_ref()
+        .map_or("-".into(), |w| w.to_string().chars().take(8).collect::<String>());
     if json {
         let mut v = task_json(info);
         if let Value::Object(m) = &mut v {

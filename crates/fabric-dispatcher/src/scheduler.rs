@@ -7,10 +7,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use fabric_proto::wire::WorkerInfo;
-use fabric_proto::{Priority, TaskId, TaskKind, TaskRecord, TaskState, TaskStatus};
-
-/// A worker, by public key.
-pub type WorkerKey = [u8; 32];
+pub use fabric_proto::WorkerKey;
+use fabric_proto::{TaskId, TaskKind, TaskRecord, TaskState, TaskStatus};
 
 /// Scheduling knobs.
 #[derive(Clone, Debug)]
@@ -93,16 +91,8 @@ impl Worker {
 
 type QueueKey = (u8, u64, TaskId);
 
-fn prio(p: Priority) -> u8 {
-    match p {
-        Priority::High => 0,
-        Priority::Normal => 1,
-        Priority::Low => 2,
-    }
-}
-
 fn queue_key(rec: &TaskRecord) -> QueueKey {
-    (prio(rec.spec.priority), rec.seq, rec.id)
+    (rec.spec.priority.rank(), rec.seq, rec.id)
 }
 
 /// Live tasks, the queue, workers and leases.
@@ -265,7 +255,7 @@ impl Scheduler {
         dead.sort();
         let mut changes = Vec::new();
         for key in dead {
-            tracing::warn!(worker = %hex::encode(&key[..6]), "worker missed {} heartbeats; requeueing its tasks", self.cfg.missed_heartbeats);
+            tracing::warn!(worker = %key.short(), "worker missed {} heartbeats; requeueing its tasks", self.cfg.missed_heartbeats);
             changes.extend(self.remove_worker(&key, now));
         }
         while let Some(&(at, id)) = self.delayed.first() {
@@ -322,7 +312,7 @@ impl Scheduler {
             let rec = self.tasks.get_mut(&key.2).expect("queued task is live");
             rec.state = TaskState::Running;
             rec.attempt += 1;
-            rec.worker = Some(hex::encode(wk));
+            rec.worker = Some(wk);
             rec.updated_ms = now;
             let w = self.workers.get_mut(&wk).expect("chosen worker exists");
             w.leases.insert(rec.id);
@@ -345,7 +335,7 @@ impl Scheduler {
         self.tasks.get(id).is_some_and(|r| {
             r.state == TaskState::Running
                 && r.attempt == attempt
-                && r.worker.as_deref() == Some(hex::encode(worker).as_str())
+                && r.worker.as_ref() == Some(worker)
         })
     }
 
@@ -436,11 +426,7 @@ impl Scheduler {
         self.delayed.remove(&(rec.not_before_ms, rec.id));
         let mut running = None;
         if rec.state == TaskState::Running
-            && let Some(wk) = rec
-                .worker
-                .as_deref()
-                .and_then(|h| hex::decode(h).ok())
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            && let Some(wk) = rec.worker
         {
             self.release(&rec, &wk);
             running = Some((wk, rec.attempt));

@@ -663,7 +663,7 @@ fn workers(shared: &Shared) -> Vec<WorkerSummary> {
         .filter_map(|(key, _slots, running, last_seen)| {
             let c = core.conns.get(key)?;
             Some(WorkerSummary {
-                key: hex::encode(key),
+                key: *key,
                 addr: c.conn.remote_address().to_string(),
                 info: c.info.clone(),
                 running,
@@ -808,7 +808,7 @@ async fn control_stream(
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), NetError> {
-    let wk = key.to_bytes();
+    let wk = WorkerKey(key.to_bytes());
     let addr = conn.remote_address();
     {
         let mut core = shared.core();
@@ -887,8 +887,7 @@ async fn place_loop(shared: Arc<Shared>) {
             leased
                 .into_iter()
                 .filter_map(|rec| {
-                    let wk: WorkerKey =
-                        hex::decode(rec.worker.as_deref()?).ok()?.try_into().ok()?;
+                    let wk = rec.worker?;
                     let conn = core.conns.get(&wk)?.conn.clone();
                     Some((rec, conn, wk))
                 })
@@ -1031,11 +1030,11 @@ async fn complete(
         .complete(&id, attempt, &wk, outcome.status, clock_ms());
     match decision {
         Completion::Stale => {
-            tracing::warn!(task = %id, attempt, worker = %hex::encode(&wk[..6]), "dropping a result from a stale attempt");
+            tracing::warn!(task = %id, attempt, worker = %wk.short(), "dropping a result from a stale attempt");
             shared.event(
                 Some(id),
                 "stale_result",
-                format!("attempt {attempt} from {}", hex::encode(wk)),
+                format!("attempt {attempt} from {wk}"),
             );
             Ok(false)
         }

@@ -6,6 +6,7 @@
 //! deterministic. Anything that is signed is signed over the exact CBOR bytes
 //! that travel, so verification never depends on re-encoding.
 
+mod clock;
 mod codec;
 mod digest;
 mod event;
@@ -18,7 +19,9 @@ mod signed;
 mod spec;
 mod task;
 pub mod wire;
+mod worker_key;
 
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use codec::{CodecError, from_cbor, to_cbor};
 pub use digest::{DigestParseError, Sha256};
 pub use event::{GuestEvent, LogLevel};
@@ -30,3 +33,4 @@ pub use outcome::{TaskOutcome, TaskStatus};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use spec::{Priority, PriorityParseError, TaskKind, TaskSpec};
 pub use task::{TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms};
+pub use worker_key::{WorkerKey, WorkerKeyParseError};

@@ -93,10 +93,12 @@ pub struct TaskOutcome {
 }
 
 impl TaskOutcome {
-    /// An outcome for a task refused before it ran.
-    pub fn rejected(message: impl Into<String>) -> Self {
+    /// An outcome for a task that ended without running to an exit of its
+    /// own (refused, cancelled, given up): nothing ran, so nothing was
+    /// used, and `message` says why.
+    pub fn ended(status: TaskStatus, message: impl Into<String>) -> Self {
         Self {
-            status: TaskStatus::Rejected,
+            status,
             exit_code: None,
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -107,6 +109,11 @@ impl TaskOutcome {
             peak_memory_bytes: 0,
             message: Some(message.into()),
         }
+    }
+
+    /// An outcome for a task refused before it ran.
+    pub fn rejected(message: impl Into<String>) -> Self {
+        Self::ended(TaskStatus::Rejected, message)
     }
 
     /// The exit code the CLI should end with for this outcome.

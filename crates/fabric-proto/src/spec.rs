@@ -38,6 +38,18 @@ pub enum Priority {
     Low,
 }
 
+impl Priority {
+    /// Queue rank: lower runs first. The scheduler's queue and the store's
+    /// `live` index both order by it.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::High => 0,
+            Self::Normal => 1,
+            Self::Low => 2,
+        }
+    }
+}
+
 impl fmt::Display for Priority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Priority, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskStatus};
+use crate::{Priority, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskStatus, WorkerKey};
 
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -82,8 +82,9 @@ pub struct TaskRecord {
     pub lost: u32,
     /// Earliest instant (ms since the epoch) the task may be placed again.
     pub not_before_ms: u64,
-    /// Key (hex) of the worker holding the current lease.
-    pub worker: Option<String>,
+    /// The worker holding the current lease (or, once done, the one that
+    /// produced the result).
+    pub worker: Option<WorkerKey>,
     /// When it was submitted (ms since the epoch).
     pub submitted_ms: u64,
     /// When its state last changed (ms since the epoch).
@@ -109,8 +110,8 @@ pub struct TaskInfo {
     pub attempt: u32,
     /// Retry budget.
     pub retries: u32,
-    /// Worker holding the lease, if running.
-    pub worker: Option<String>,
+    /// Worker holding the lease, if running; the one that ran it, if done.
+    pub worker: Option<WorkerKey>,
     /// Submitted at (ms since the epoch).
     pub submitted_ms: u64,
     /// Last change (ms since the epoch).
@@ -160,7 +161,7 @@ impl TaskRecord {
             kind: self.spec.kind.clone(),
             attempt: self.attempt,
             retries: self.spec.retries,
-            worker: self.worker.clone(),
+            worker: self.worker,
             submitted_ms: self.submitted_ms,
             updated_ms: self.updated_ms,
             status: self.status,

@@ -91,8 +91,8 @@ pub struct WorkerInfo {
 /// What clients are told about a worker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerSummary {
-    /// The worker's public key, hex.
-    pub key: String,
+    /// The worker's public key.
+    pub key: crate::WorkerKey,
     /// Its address as the dispatcher sees it.
     pub addr: String,
     /// What it registered.

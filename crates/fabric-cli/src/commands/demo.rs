@@ -198,7 +198,7 @@ pub(crate) fn execute(args: DemoArgs) -> anyhow::Result<i32> {
             if info.status == Some(TaskStatus::Succeeded) {
                 fan_ok += 1;
             }
-            let worker = info.worker.clone().unwrap_or_else(|| "?".into());
+            let worker = info.worker.map_or_else(|| "?".into(), |w| w.to_string());
             *per_worker.entry(worker).or_default() += 1;
         }
         let stored = client

@@ -23,7 +23,7 @@ fn tid(n: u64) -> TaskId {
 }
 
 fn key(idx: u8) -> WorkerKey {
-    [idx + 1; 32]
+    WorkerKey([idx + 1; 32])
 }
 
 fn spec(kind: TaskKind, priority: Priority, memory_bytes: u64, retries: u32) -> TaskSpec {
@@ -86,8 +86,8 @@ fn seqs(recs: &[TaskRecord]) -> Vec<u64> {
     recs.iter().map(|r| r.seq).collect()
 }
 
-fn worker_hex(k: &WorkerKey) -> Option<String> {
-    Some(hex::encode(k))
+fn worker_hex(k: &WorkerKey) -> Option<WorkerKey> {
+    Some(*k)
 }
 
 fn running_on(s: &Scheduler, k: &WorkerKey) -> u32 {
@@ -311,7 +311,7 @@ fn exhausted_retries_are_final_and_dead_lettered() {
         assert_eq!(rec.status, Some(status));
         assert_eq!(rec.dead_letter, dead, "{status}");
         // The final record names the worker that produced the result.
-        assert_eq!(rec.worker, Some(hex::encode(key(0))));
+        assert_eq!(rec.worker, Some(key(0)));
         assert_eq!(rec.updated_ms, 5);
     }
     assert_eq!(s.live(), 0);
@@ -556,16 +556,9 @@ struct Model {
 
 type Check = Result<(), TestCaseError>;
 
-fn key_of(hex_key: &str) -> WorkerKey {
-    hex::decode(hex_key)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .expect("a worker field is a hex key")
-}
-
 fn other_key(k: &WorkerKey) -> WorkerKey {
     // Keys are key(i) = [i + 1; 32]; this is key((i + 1) % WORKERS).
-    key(k[0] % WORKERS)
+    key(k.0[0] % WORKERS)
 }
 
 impl Model {
@@ -779,7 +772,7 @@ impl Model {
                     .sched
                     .task(&id)
                     .filter(|r| r.state == TaskState::Running)
-                    .map(|r| (r.attempt, key_of(r.worker.as_deref().expect("running"))));
+                    .map(|r| (r.attempt, r.worker.expect("running")));
                 let (attempt, wk) = match (current, self.last_lease.get(&id)) {
                     (Some((a, w)), _) if *other_worker => (a, other_key(&w)),
                     (Some((a, w)), _) => (a.saturating_sub(*attempt_off), w),
@@ -858,7 +851,7 @@ impl Model {
                 prop_assert!(prev < k, "placed out of order: {prev:?} then {k:?}");
             }
             last = Some(k);
-            let wk = key_of(rec.worker.as_deref().expect("placed on a worker"));
+            let wk = rec.worker.expect("placed on a worker");
             self.last_lease.insert(rec.id, (rec.attempt, wk));
         }
         let remaining: Vec<(Priority, u64)> = self
@@ -877,7 +870,7 @@ impl Model {
                 prop_assert!(
                     running >= slots,
                     "{first:?} left queued while worker {} has {} of {} slots busy",
-                    hex::encode(&k[..4]),
+                    k.short(),
                     running,
                     slots
                 );
