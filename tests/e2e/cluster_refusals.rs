@@ -104,31 +104,29 @@ impl FakeDispatcher {
         })
         .await
         .expect("worker connects");
-        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
-        let req: Request = framed::expect(&mut recv, MAX).await.unwrap();
+        let (mut send, mut recv) = framed::accept(&conn, MAX).await.unwrap();
+        let req: Request = recv.expect().await.unwrap();
         assert!(matches!(req, Request::Register(_)), "{req:?}");
-        framed::send(&mut send, &Response::Registered { heartbeat_ms: 1000 })
+        send.send(&Response::Registered { heartbeat_ms: 1000 })
             .await
             .unwrap();
         // Heartbeats: keep reading them; blob fetches: serve from `blobs`.
         tokio::spawn(async move {
             let _keep = send;
-            while let Ok(Some(_)) =
-                framed::recv::<fabric_proto::wire::WorkerMsg>(&mut recv, MAX).await
-            {}
+            while let Ok(Some(_)) = recv.recv::<fabric_proto::wire::WorkerMsg>().await {}
         });
         let blobs = Arc::new(blobs);
         let c = conn.clone();
         tokio::spawn(async move {
-            while let Ok((mut s, mut r)) = c.accept_bi().await {
-                let req: Request = framed::expect(&mut r, MAX).await.unwrap();
+            while let Ok((mut s, mut r)) = framed::accept(&c, MAX).await {
+                let req: Request = r.expect().await.unwrap();
                 let resp = match req {
                     Request::GetBlob { sha } => Response::BlobBytes {
                         bytes: blobs.get(&sha).cloned().unwrap_or_default(),
                     },
                     other => panic!("unexpected request {other:?}"),
                 };
-                framed::send(&mut s, &resp).await.unwrap();
+                s.send(&resp).await.unwrap();
                 let _ = s.finish();
             }
         });
@@ -140,24 +138,19 @@ impl FakeDispatcher {
     }
 
     async fn assign(&self, manifest: Signed<Manifest>, input: &[u8]) -> Report {
-        let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
-        framed::send(
-            &mut send,
-            &Assign::Run {
-                manifest,
-                input: input.to_vec(),
-            },
-        )
+        let (mut send, mut recv) = framed::open(&self.conn, MAX).await.unwrap();
+        send.send(&Assign::Run {
+            manifest,
+            input: input.to_vec(),
+        })
         .await
         .unwrap();
         loop {
-            let report: Report = framed::expect(&mut recv, MAX).await.unwrap();
+            let report: Report = recv.expect().await.unwrap();
             if matches!(report, Report::Event(_)) {
                 continue;
             }
-            framed::send(&mut send, &Ack { recorded: true })
-                .await
-                .unwrap();
+            send.send(&Ack { recorded: true }).await.unwrap();
             let _ = send.finish();
             return report;
         }
@@ -240,10 +233,10 @@ async fn a_worker_refuses_tampered_replayed_expired_foreign_and_mismatched_manif
 }
 
 async fn raw_exchange(conn: &Connection, bytes: &[u8]) -> Response {
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let (mut send, recv) = conn.open_bi().await.unwrap();
     send.write_all(bytes).await.unwrap();
     let _ = send.finish();
-    framed::expect(&mut recv, MAX).await.unwrap()
+    framed::FramedRecv::new(recv, MAX).expect().await.unwrap()
 }
 
 fn frame(body: &[u8]) -> Vec<u8> {

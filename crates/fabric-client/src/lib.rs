@@ -24,7 +24,8 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use fabric_net::{Identity, NetConfig, NetError, PublicKey, framed};
+use fabric_net::framed::{self, FramedRecv};
+use fabric_net::{Identity, NetConfig, NetError, PublicKey};
 use fabric_proto::wire::{ErrorBody, ErrorCode, Request, Response, WorkerSummary};
 use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskSpec, TaskState};
 
@@ -79,7 +80,10 @@ impl Client {
         let net = NetConfig::default();
         let conn = fabric_net::connect(identity, vec![dispatcher], addr, &net)
             .await
-            .map_err(|source| ClientError::Net { addr, source })?;
+            .map_err(|source| ClientError::Net {
+                addr,
+                source: source.into(),
+            })?;
         Ok(Self {
             conn,
             addr,
@@ -88,10 +92,10 @@ impl Client {
         })
     }
 
-    fn net(&self) -> impl FnOnce(NetError) -> ClientError + '_ {
+    fn net<E: Into<NetError>>(&self) -> impl FnOnce(E) -> ClientError + '_ {
         move |source| ClientError::Net {
             addr: self.addr,
-            source,
+            source: source.into(),
         }
     }
 
@@ -101,15 +105,13 @@ impl Client {
     async fn first_answer(
         &self,
         req: &Request,
-    ) -> Result<(Response, quinn::RecvStream), ClientError> {
-        let (mut send, mut recv) = self
-            .conn
-            .open_bi()
+    ) -> Result<(Response, FramedRecv), ClientError> {
+        let (mut send, mut recv) = framed::open(&self.conn, self.max_frame)
             .await
-            .map_err(|e| self.net()(e.into()))?;
-        let sent = framed::send(&mut send, req).await;
+            .map_err(self.net())?;
+        let sent = send.send(req).await;
         let _ = send.finish();
-        match (sent, framed::expect(&mut recv, self.max_frame).await) {
+        match (sent, recv.expect().await) {
             (_, Ok(Response::Error(e))) => Err(ClientError::Remote(e)),
             (Ok(()), Ok(other)) => Ok((other, recv)),
             (Err(e), _) | (Ok(()), Err(e)) => Err(self.net()(e)),
@@ -212,9 +214,7 @@ impl Client {
             return Err(unexpected(first));
         };
         on_submitted(id);
-        let next = framed::expect(&mut recv, self.max_frame)
-            .await
-            .map_err(self.net())?;
+        let next = recv.expect().await.map_err(self.net())?;
         self.follow(next, &mut recv, on_event).await
     }
 
@@ -222,7 +222,7 @@ impl Client {
     async fn follow(
         &self,
         first: Response,
-        recv: &mut quinn::RecvStream,
+        recv: &mut FramedRecv,
         mut on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
         let mut next = first;
@@ -233,9 +233,7 @@ impl Client {
                 Response::Error(e) => return Err(ClientError::Remote(e)),
                 other => return Err(unexpected(other)),
             }
-            next = framed::expect(recv, self.max_frame)
-                .await
-                .map_err(self.net())?;
+            next = recv.expect().await.map_err(self.net())?;
         }
     }
 

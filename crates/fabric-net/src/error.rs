@@ -1,51 +1,74 @@
-use fabric_proto::wire::{ErrorBody, WireError};
+//! Network errors, one enum per area: endpoints (bind, TLS, connect,
+//! handshake), streams (framing and the QUIC stream under it) and mDNS.
+//! [`NetError`] gathers them for callers that do all three.
 
-/// A network operation failed.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fabric_proto::wire::WireError;
+
+/// Setting up an endpoint or a connection failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum NetError {
-    /// Socket setup failed.
+pub enum EndpointError {
+    /// The UDP socket could not be bound.
     #[error("cannot bind {addr}: {source}")]
     Bind {
         /// The address.
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         /// Why.
         #[source]
         source: std::io::Error,
     },
-    /// TLS configuration failed.
+    /// The TLS configuration could not be built.
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
-    /// The connection attempt failed before it started.
+    /// The connection attempt could not start (bad address, no endpoint).
     #[error("cannot connect to {addr}: {source}")]
     Connect {
         /// The address.
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         /// Why.
         #[source]
         source: quinn::ConnectError,
     },
-    /// The connection failed or was closed.
-    #[error("connection failed: {0}")]
+    /// The handshake failed: nobody answered, the peer is not the pinned
+    /// key, or it does not speak Fabric.
+    #[error("connection to {addr} failed: {source}")]
+    Handshake {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: quinn::ConnectionError,
+    },
+}
+
+/// Exchanging frames on a stream failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The connection under the stream failed or was closed.
+    #[error("connection lost: {0}")]
     Connection(#[from] quinn::ConnectionError),
-    /// Writing to a stream failed.
+    /// Writing failed.
     #[error("stream write failed: {0}")]
     Write(#[from] quinn::WriteError),
-    /// Reading from a stream failed.
+    /// Reading failed.
     #[error("stream read failed: {0}")]
-    Read(#[from] quinn::ReadExactError),
+    Read(#[from] quinn::ReadError),
     /// The stream was already finished.
     #[error("stream already closed")]
-    ClosedStream(#[from] quinn::ClosedStream),
-    /// The peer announced a frame over the cap.
+    Closed(#[from] quinn::ClosedStream),
+    /// A frame (announced by the peer, or about to be sent) is over the cap.
     #[error("frame of {len} bytes is over the {max}-byte cap")]
     FrameTooLarge {
-        /// Announced length.
+        /// Its length.
         len: u64,
         /// The cap.
         max: usize,
     },
-    /// The stream ended before a frame did.
+    /// The stream ended inside a frame.
     #[error("stream ended in the middle of a frame")]
     Truncated,
     /// The stream ended where a message was expected.
@@ -57,19 +80,31 @@ pub enum NetError {
     /// A message could not be encoded.
     #[error("cannot encode message: {0}")]
     Encode(#[from] fabric_proto::CodecError),
-    /// The peer answered with an error.
-    #[error("{0}")]
-    Remote(ErrorBody),
-    /// The peer sent a message that does not fit the exchange.
-    #[error("unexpected message from peer: {0}")]
-    Unexpected(String),
-    /// The peer did not present an ed25519 identity.
-    #[error("peer presented no usable ed25519 identity")]
-    NoPeerKey,
-    /// mDNS failed.
+}
+
+/// mDNS announce or browse failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MdnsError {
+    /// The mDNS daemon failed.
     #[error("mDNS: {0}")]
-    Mdns(String),
-    /// Timed out.
-    #[error("timed out after {0:?} {1}")]
-    Timeout(std::time::Duration, &'static str),
+    Daemon(String),
+    /// No matching dispatcher answered in time.
+    #[error("no dispatcher answered on mDNS within {0:?}")]
+    NotFound(Duration),
+}
+
+/// Any network failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// An endpoint or connection could not be set up.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// A stream exchange failed.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// mDNS failed.
+    #[error(transparent)]
+    Mdns(#[from] MdnsError),
 }

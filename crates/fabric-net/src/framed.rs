@@ -1,66 +1,145 @@
-//! Length-prefixed CBOR frames on QUIC streams.
+//! Length-prefixed CBOR frames on QUIC streams: a thin adapter over
+//! fabric-proto's frame encoder and sans-IO decoder, so there is one framing
+//! implementation. Both directions are capped: a peer's header announcing
+//! more than the cap is refused before its body is buffered, and a message
+//! over the cap is never sent.
 
-use fabric_proto::wire::{decode_msg, encode_msg};
-use quinn::{ReadExactError, RecvStream, SendStream};
+use fabric_proto::wire::{Envelope, WIRE_VERSION, decode_msg};
+use fabric_proto::{FrameDecoder, FrameError, encode_frame};
+use quinn::{RecvStream, SendStream};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::NetError;
+use crate::StreamError;
 
-/// Sends one message as a frame.
-pub async fn send<T: Serialize>(stream: &mut SendStream, msg: &T) -> Result<(), NetError> {
-    let body = encode_msg(msg)?;
-    let len = u32::try_from(body.len()).map_err(|_| NetError::FrameTooLarge {
-        len: body.len() as u64,
-        max: u32::MAX as usize,
-    })?;
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&body);
-    stream.write_all(&frame).await?;
-    Ok(())
-}
+/// Bytes read from the stream per step; also the most a decoder buffers
+/// past a header before it can check the announced length.
+const READ_CHUNK: usize = 64 << 10;
 
-/// Reads one frame's bytes; `None` when the stream ended cleanly between
-/// frames. A header announcing more than `max` bytes is refused before any
-/// allocation.
-pub async fn recv_raw(stream: &mut RecvStream, max: usize) -> Result<Option<Vec<u8>>, NetError> {
-    let mut header = [0u8; 4];
-    match stream.read_exact(&mut header).await {
-        Ok(()) => {}
-        Err(ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(ReadExactError::FinishedEarly(_)) => return Err(NetError::Truncated),
-        Err(e) => return Err(e.into()),
-    }
-    let len = u32::from_be_bytes(header) as usize;
-    if len > max {
-        return Err(NetError::FrameTooLarge {
+fn frame_err(e: FrameError) -> StreamError {
+    match e {
+        FrameError::TooLarge { len, max } => StreamError::FrameTooLarge {
             len: len as u64,
             max,
-        });
-    }
-    let mut body = vec![0u8; len];
-    match stream.read_exact(&mut body).await {
-        Ok(()) => Ok(Some(body)),
-        Err(ReadExactError::FinishedEarly(_)) => Err(NetError::Truncated),
-        Err(e) => Err(e.into()),
+        },
+        FrameError::Codec(c) => StreamError::Encode(c),
+        // The decoder reports nothing else; the blocking reader's I/O and
+        // truncation errors both mean the frame did not arrive whole.
+        _ => StreamError::Truncated,
     }
 }
 
-/// Reads and decodes one message; `None` on a clean end of stream.
-pub async fn recv<T: DeserializeOwned>(
-    stream: &mut RecvStream,
+/// The sending half of a framed stream.
+#[derive(Debug)]
+pub struct FramedSend {
+    stream: SendStream,
     max: usize,
-) -> Result<Option<T>, NetError> {
-    match recv_raw(stream, max).await? {
-        Some(bytes) => Ok(Some(decode_msg(&bytes)?)),
-        None => Ok(None),
+}
+
+impl FramedSend {
+    /// Frames on `stream`, none over `max` bytes.
+    pub fn new(stream: SendStream, max: usize) -> Self {
+        Self { stream, max }
+    }
+
+    /// Sends one message in this build's envelope.
+    pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), StreamError> {
+        let frame = encode_frame(
+            &Envelope {
+                v: WIRE_VERSION,
+                msg,
+            },
+            self.max,
+        )
+        .map_err(frame_err)?;
+        self.stream.write_all(&frame).await?;
+        Ok(())
+    }
+
+    /// Sends already encoded bytes as one frame (tests speak raw bytes).
+    pub async fn send_raw(&mut self, body: &[u8]) -> Result<(), StreamError> {
+        if body.len() > self.max || u32::try_from(body.len()).is_err() {
+            return Err(StreamError::FrameTooLarge {
+                len: body.len() as u64,
+                max: self.max,
+            });
+        }
+        self.stream
+            .write_all(&(body.len() as u32).to_be_bytes())
+            .await?;
+        self.stream.write_all(body).await?;
+        Ok(())
+    }
+
+    /// Ends the stream after what was sent.
+    pub fn finish(&mut self) -> Result<(), StreamError> {
+        Ok(self.stream.finish()?)
     }
 }
 
-/// Reads one message, treating the end of the stream as an error.
-pub async fn expect<T: DeserializeOwned>(
-    stream: &mut RecvStream,
+/// The receiving half of a framed stream.
+#[derive(Debug)]
+pub struct FramedRecv {
+    stream: RecvStream,
+    decoder: FrameDecoder,
+}
+
+impl FramedRecv {
+    /// Frames from `stream`, none over `max` bytes.
+    pub fn new(stream: RecvStream, max: usize) -> Self {
+        Self {
+            stream,
+            decoder: FrameDecoder::new(max),
+        }
+    }
+
+    /// Reads one frame's body; `None` when the stream ended cleanly between
+    /// frames.
+    pub async fn recv_raw(&mut self) -> Result<Option<Vec<u8>>, StreamError> {
+        loop {
+            if let Some(body) = self.decoder.poll_frame().map_err(frame_err)? {
+                return Ok(Some(body));
+            }
+            match self.stream.read_chunk(READ_CHUNK, true).await? {
+                Some(chunk) => self.decoder.handle_bytes(&chunk.bytes).map_err(frame_err)?,
+                None if self.decoder.buffered() == 0 => return Ok(None),
+                None => return Err(StreamError::Truncated),
+            }
+        }
+    }
+
+    /// Reads and decodes one message; `None` on a clean end of stream.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, StreamError> {
+        match self.recv_raw().await? {
+            Some(bytes) => Ok(Some(decode_msg(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads one message, treating the end of the stream as an error.
+    pub async fn expect<T: DeserializeOwned>(&mut self) -> Result<T, StreamError> {
+        self.recv().await?.ok_or(StreamError::Eof)
+    }
+
+    /// Tells the peer to stop sending (after a refused frame).
+    pub fn stop(&mut self) {
+        let _ = self.stream.stop(1u32.into());
+    }
+}
+
+/// Opens a bidirectional stream on `conn` as a framed pair.
+pub async fn open(
+    conn: &quinn::Connection,
     max: usize,
-) -> Result<T, NetError> {
-    recv(stream, max).await?.ok_or(NetError::Eof)
+) -> Result<(FramedSend, FramedRecv), StreamError> {
+    let (send, recv) = conn.open_bi().await?;
+    Ok((FramedSend::new(send, max), FramedRecv::new(recv, max)))
+}
+
+/// Accepts the next bidirectional stream the peer of `conn` opens, framed.
+pub async fn accept(
+    conn: &quinn::Connection,
+    max: usize,
+) -> Result<(FramedSend, FramedRecv), StreamError> {
+    let (send, recv) = conn.accept_bi().await?;
+    Ok((FramedSend::new(send, max), FramedRecv::new(recv, max)))
 }

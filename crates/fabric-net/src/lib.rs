@@ -5,8 +5,8 @@
 //! - [`tls`]: rustls configurations that verify peers by pinned public key,
 //!   never by a CA or a host name; TLS 1.3 and ed25519 only.
 //! - [`Net`]: quinn endpoints (ALPN `fabric/1`) and [`peer_key`].
-//! - [`framed`]: u32-length-prefixed CBOR frames on QUIC streams, with the
-//!   size cap checked before anything is allocated.
+//! - [`framed`]: u32-length-prefixed CBOR frames on QUIC streams (the
+//!   proto crate's encoder and decoder), capped both ways.
 //! - [`JoinToken`]: the dispatcher key plus a secret, as one string.
 //! - [`mdns`]: dispatchers announce `_fabric._udp.local.`; workers and
 //!   clients browse for it.
@@ -19,7 +19,7 @@ mod net;
 pub mod tls;
 mod token;
 
-pub use error::NetError;
+pub use error::{EndpointError, MdnsError, NetError, StreamError};
 pub use identity::{Identity, IdentityError, PublicKey, write_private};
 pub use net::{NetConfig, connect, peer_key, server_endpoint};
 pub use token::{JoinToken, TokenError};

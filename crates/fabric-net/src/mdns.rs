@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent, ServiceInfo};
 
-use crate::{NetError, PublicKey};
+use crate::{MdnsError, PublicKey};
 
 /// The DNS-SD service type.
 pub const SERVICE_TYPE: &str = "_fabric._udp.local.";
@@ -39,11 +39,11 @@ impl FromStr for Interfaces {
     }
 }
 
-fn mdns_err(e: mdns_sd::Error) -> NetError {
-    NetError::Mdns(e.to_string())
+fn mdns_err(e: mdns_sd::Error) -> MdnsError {
+    MdnsError::Daemon(e.to_string())
 }
 
-fn daemon(ifaces: &Interfaces) -> Result<ServiceDaemon, NetError> {
+fn daemon(ifaces: &Interfaces) -> Result<ServiceDaemon, MdnsError> {
     let d = ServiceDaemon::new().map_err(mdns_err)?;
     match ifaces {
         Interfaces::All => {}
@@ -78,7 +78,7 @@ impl Drop for Announcer {
 }
 
 /// Announces a dispatcher listening on `port`.
-pub fn announce(key: &PublicKey, port: u16, ifaces: &Interfaces) -> Result<Announcer, NetError> {
+pub fn announce(key: &PublicKey, port: u16, ifaces: &Interfaces) -> Result<Announcer, MdnsError> {
     let daemon = daemon(ifaces)?;
     let short = key.short();
     let host = format!("fabric-{short}.local.");
@@ -105,7 +105,7 @@ pub fn discover(
     want: Option<&PublicKey>,
     ifaces: &Interfaces,
     timeout: Duration,
-) -> Result<(SocketAddr, PublicKey), NetError> {
+) -> Result<(SocketAddr, PublicKey), MdnsError> {
     let daemon = daemon(ifaces)?;
     let events = daemon.browse(SERVICE_TYPE).map_err(mdns_err)?;
     let deadline = Instant::now() + timeout;
@@ -137,8 +137,5 @@ pub fn discover(
         }
     };
     let _ = daemon.shutdown();
-    found.ok_or(NetError::Timeout(
-        timeout,
-        "looking for a dispatcher on mDNS",
-    ))
+    found.ok_or(MdnsError::NotFound(timeout))
 }

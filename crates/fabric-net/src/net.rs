@@ -7,7 +7,7 @@ use std::time::Duration;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::pki_types::CertificateDer;
 
-use crate::{Identity, NetError, PublicKey, tls};
+use crate::{EndpointError, Identity, PublicKey, tls};
 
 /// Transport settings shared by all endpoints.
 #[derive(Clone, Debug)]
@@ -46,17 +46,17 @@ fn client_cfg(
     id: &Identity,
     pinned: Vec<PublicKey>,
     cfg: &NetConfig,
-) -> Result<quinn::ClientConfig, NetError> {
+) -> Result<quinn::ClientConfig, EndpointError> {
     let tls = tls::client_config(id, pinned)?;
     let quic = QuicClientConfig::try_from(tls)
-        .map_err(|e| NetError::Tls(rustls::Error::General(e.to_string())))?;
+        .map_err(|e| EndpointError::Tls(rustls::Error::General(e.to_string())))?;
     let mut c = quinn::ClientConfig::new(Arc::new(quic));
     c.transport_config(transport(cfg));
     Ok(c)
 }
 
-fn bind_err(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> NetError {
-    move |source| NetError::Bind { addr, source }
+fn bind_err(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> EndpointError {
+    move |source| EndpointError::Bind { addr, source }
 }
 
 /// A listening endpoint that presents `id` and accepts any ed25519 client
@@ -65,10 +65,10 @@ pub fn server_endpoint(
     id: &Identity,
     addr: SocketAddr,
     cfg: &NetConfig,
-) -> Result<quinn::Endpoint, NetError> {
+) -> Result<quinn::Endpoint, EndpointError> {
     let tls = tls::server_config(id)?;
     let quic = QuicServerConfig::try_from(tls)
-        .map_err(|e| NetError::Tls(rustls::Error::General(e.to_string())))?;
+        .map_err(|e| EndpointError::Tls(rustls::Error::General(e.to_string())))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(transport(cfg));
     quinn::Endpoint::server(server, addr).map_err(bind_err(addr))
@@ -80,7 +80,7 @@ pub async fn connect(
     pinned: Vec<PublicKey>,
     addr: SocketAddr,
     cfg: &NetConfig,
-) -> Result<quinn::Connection, NetError> {
+) -> Result<quinn::Connection, EndpointError> {
     let bind: SocketAddr = if addr.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -89,8 +89,10 @@ pub async fn connect(
     let endpoint = quinn::Endpoint::client(bind).map_err(bind_err(bind))?;
     let connecting = endpoint
         .connect_with(client_cfg(id, pinned, cfg)?, addr, "fabric")
-        .map_err(|source| NetError::Connect { addr, source })?;
-    Ok(connecting.await?)
+        .map_err(|source| EndpointError::Connect { addr, source })?;
+    connecting
+        .await
+        .map_err(|source| EndpointError::Handshake { addr, source })
 }
 
 /// The ed25519 key the peer of `conn` proved in the handshake.

@@ -1,16 +1,16 @@
 use std::time::Duration;
 
-use crate::{Identity, NetConfig, NetError, connect, framed, peer_key, server_endpoint};
+use crate::framed::{FramedRecv, FramedSend};
+use crate::{EndpointError, Identity, NetConfig, StreamError, connect, framed, peer_key, server_endpoint};
 
 async fn serve_once(ep: quinn::Endpoint) -> Option<crate::PublicKey> {
     let conn = ep.accept().await?.await.ok()?;
     let key = peer_key(&conn);
     // Echo one frame so the client can see the stream works.
-    if let Ok((mut s, mut r)) = conn.accept_bi().await
-        && let Ok(Some(bytes)) = framed::recv_raw(&mut r, 1024).await
+    if let Ok((mut s, mut r)) = framed::accept(&conn, 1024).await
+        && let Ok(Some(bytes)) = r.recv_raw().await
     {
-        let _ = s.write_all(&(bytes.len() as u32).to_be_bytes()).await;
-        let _ = s.write_all(&bytes).await;
+        let _ = s.send_raw(&bytes).await;
         let _ = s.finish();
         let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
     }
@@ -29,12 +29,10 @@ async fn pinned_key_connects_and_both_sides_learn_the_peer_key() {
         .await
         .unwrap();
     assert_eq!(peer_key(&conn), Some(server.public()));
-    let (mut s, mut r) = conn.open_bi().await.unwrap();
-    framed::send(&mut s, &fabric_proto::wire::Request::Workers)
-        .await
-        .unwrap();
+    let (mut s, mut r) = framed::open(&conn, 1024).await.unwrap();
+    s.send(&fabric_proto::wire::Request::Workers).await.unwrap();
     s.finish().unwrap();
-    let echoed: fabric_proto::wire::Request = framed::expect(&mut r, 1024).await.unwrap();
+    let echoed: fabric_proto::wire::Request = r.expect().await.unwrap();
     assert!(matches!(echoed, fabric_proto::wire::Request::Workers));
     conn.close(0u32.into(), b"done");
     assert_eq!(task.await.unwrap(), Some(client.public()));
@@ -56,7 +54,7 @@ async fn a_server_with_another_key_fails_the_handshake() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, NetError::Connection(_)), "{err}");
+    assert!(matches!(err, EndpointError::Handshake { .. }), "{err}");
     assert!(err.to_string().contains("is not the pinned key"), "{err}");
 }
 
@@ -68,8 +66,8 @@ async fn an_oversized_frame_is_refused_from_its_header() {
     let addr = ep.local_addr().unwrap();
     let task = tokio::spawn(async move {
         let conn = ep.accept().await.unwrap().await.unwrap();
-        let (_s, mut r) = conn.accept_bi().await.unwrap();
-        framed::recv_raw(&mut r, 1024).await
+        let (_s, r) = conn.accept_bi().await.unwrap();
+        FramedRecv::new(r, 1024).recv_raw().await
     });
     let conn = connect(
         &Identity::generate().unwrap(),
@@ -83,7 +81,40 @@ async fn an_oversized_frame_is_refused_from_its_header() {
     s.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
     let got = task.await.unwrap();
     assert!(
-        matches!(got, Err(NetError::FrameTooLarge { len, max: 1024 }) if len == u64::from(u32::MAX)),
+        matches!(got, Err(StreamError::FrameTooLarge { len, max: 1024 }) if len == u64::from(u32::MAX)),
         "{got:?}"
     );
+}
+
+#[tokio::test]
+async fn a_message_over_the_cap_is_never_sent() {
+    let server = Identity::generate().unwrap();
+    let cfg = NetConfig::default();
+    let ep = server_endpoint(&server, "127.0.0.1:0".parse().unwrap(), &cfg).unwrap();
+    let addr = ep.local_addr().unwrap();
+    tokio::spawn(serve_once(ep));
+    let conn = connect(
+        &Identity::generate().unwrap(),
+        vec![server.public()],
+        addr,
+        &cfg,
+    )
+    .await
+    .unwrap();
+    let (s, r) = conn.open_bi().await.unwrap();
+    let mut s = FramedSend::new(s, 64);
+    let big = fabric_proto::wire::Request::PutBlob {
+        bytes: vec![7; 1000],
+    };
+    let err = s.send(&big).await.unwrap_err();
+    assert!(
+        matches!(err, StreamError::FrameTooLarge { max: 64, .. }),
+        "{err}"
+    );
+    // Nothing went out, so a small frame on the same stream still arrives
+    // whole and is echoed back.
+    s.send(&fabric_proto::wire::Request::Workers).await.unwrap();
+    s.finish().unwrap();
+    let echoed: fabric_proto::wire::Request = FramedRecv::new(r, 1024).expect().await.unwrap();
+    assert!(matches!(echoed, fabric_proto::wire::Request::Workers));
 }
