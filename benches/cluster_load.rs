@@ -155,6 +155,7 @@ fn main() {
                 discover_timeout: Duration::from_secs(5),
                 drain_timeout: Duration::from_secs(5),
                 max_reconnects: Some(0),
+                clock: fabric_proto::SystemClock::shared(),
             };
             tokio::spawn(fabric_worker::run(cfg, std::future::pending()));
         }

@@ -372,10 +372,9 @@ fn preview(o: &TaskOutcome) -> String {
 }
 
 pub(crate) fn demo_line(job: &DemoLine, info: &TaskInfo, o: &TaskOutcome, json: bool) {
-    let worker = info
-        .worker
-        .as_ref()
-        .map_or("-".into(), |w| w.to_string().chars().take(8).collect::<String>());
+    let worker = info.worker.as_ref().map_or("-".into(), |w| {
+        w.to_string().chars().take(8).collect::<String>()
+    });
     if json {
         let mut v = task_json(info);
         if let Value::Object(m) = &mut v {

@@ -102,10 +102,7 @@ impl Client {
     /// Opens a stream, sends `req` and reads the first answer. The answer
     /// is read even if sending failed: a dispatcher that refuses a request
     /// (say, a frame over its cap) stops reading and says why.
-    async fn first_answer(
-        &self,
-        req: &Request,
-    ) -> Result<(Response, FramedRecv), ClientError> {
+    async fn first_answer(&self, req: &Request) -> Result<(Response, FramedRecv), ClientError> {
         let (mut send, mut recv) = framed::open(&self.conn, self.max_frame)
             .await
             .map_err(self.net())?;

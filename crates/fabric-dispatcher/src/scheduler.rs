@@ -6,8 +6,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use fabric_proto::wire::WorkerInfo;
 pub use fabric_proto::WorkerKey;
+use fabric_proto::wire::WorkerInfo;
 use fabric_proto::{TaskId, TaskKind, TaskRecord, TaskState, TaskStatus};
 
 /// Scheduling knobs.

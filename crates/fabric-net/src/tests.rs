@@ -1,7 +1,9 @@
 use std::time::Duration;
 
 use crate::framed::{FramedRecv, FramedSend};
-use crate::{EndpointError, Identity, NetConfig, StreamError, connect, framed, peer_key, server_endpoint};
+use crate::{
+    EndpointError, Identity, NetConfig, StreamError, connect, framed, peer_key, server_endpoint,
+};
 
 async fn serve_once(ep: quinn::Endpoint) -> Option<crate::PublicKey> {
     let conn = ep.accept().await?.await.ok()?;

@@ -73,8 +73,7 @@ impl ManualClock {
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        self.now
-            .fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+        self.now.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
     }
 }
 

@@ -80,6 +80,37 @@ pub enum PeerRole {
     Client = 2,
 }
 
+/// What an event log line is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A task was admitted.
+    Submitted,
+    /// A task was leased to a worker.
+    Leased,
+    /// An attempt was lost with its worker or stream.
+    Lost,
+    /// A worker refused an attempt.
+    Refused,
+    /// A failed attempt will be retried.
+    Retry,
+    /// A result was recorded.
+    Recorded,
+    /// A task moved to the dead-letter set.
+    DeadLetter,
+    /// A task was cancelled.
+    Cancelled,
+    /// A result from a stale attempt was dropped.
+    StaleResult,
+    /// A worker joined with a token.
+    WorkerJoined,
+    /// A worker left or died.
+    WorkerGone,
+    /// A join token was minted.
+    TokenCreated,
+}
+
 /// One line of the dispatcher's event log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {
@@ -87,9 +118,8 @@ pub struct StoredEvent {
     pub at_ms: u64,
     /// The task, if the event is about one.
     pub task: Option<TaskId>,
-    /// What happened, one word: `submitted`, `retry`, `lost`, `recorded`,
-    /// `dead_letter`, `cancelled`, `stale_result`, `worker_joined`, ...
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// Details for people.
     pub detail: String,
 }
@@ -375,6 +405,18 @@ impl Store {
     /// Reads a metadata value.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.meta.get(name)?.map(|v| v.to_vec()))
+    }
+
+    /// Remembers a join token's secret digest.
+    pub fn add_join_secret(&self, digest: &[u8; 32]) -> Result<()> {
+        self.set_meta(&format!("join/{}", hex::encode(digest)), b"1")
+    }
+
+    /// Whether a digest belongs to a minted join token.
+    pub fn is_join_secret(&self, digest: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .meta(&format!("join/{}", hex::encode(digest)))?
+            .is_some())
     }
 
     /// Writes a metadata value.

@@ -1,8 +1,51 @@
-//! What a worker checks before it runs anything.
+//! What a worker checks before it runs anything, and why it refuses.
 
 use std::collections::HashMap;
 
-use fabric_proto::{Manifest, Signed, TaskId, VerifyingKey};
+use fabric_proto::{Manifest, ManifestError, Sha256, Signed, TaskId, VerifyError, VerifyingKey};
+
+/// Why a worker refused an assignment. Sent to the dispatcher as text; a
+/// refusal is not a failure of the task (it goes elsewhere).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The signature or the signer's key did not check out.
+    #[error("manifest rejected: {0}")]
+    Signature(#[from] VerifyError),
+    /// The manifest is expired, of another version, or names other bytes.
+    #[error("manifest rejected: {0}")]
+    Manifest(#[from] ManifestError),
+    /// This manifest already ran here.
+    #[error("manifest rejected: task {task} attempt {attempt} already ran here (replay)")]
+    Replay {
+        /// The task.
+        task: TaskId,
+        /// The attempt.
+        attempt: u32,
+    },
+    /// The worker is shutting down.
+    #[error("worker is draining")]
+    Draining,
+    /// The task is not a wasm task.
+    #[error("this worker runs wasm tasks only")]
+    NotWasm,
+    /// The module could not be fetched from the dispatcher.
+    #[error("cannot fetch module {sha}: {reason}")]
+    ModuleFetch {
+        /// The module.
+        sha: Sha256,
+        /// Why.
+        reason: String,
+    },
+    /// The module did not compile or link here.
+    #[error("module {sha} does not load: {reason}")]
+    ModuleLoad {
+        /// The module.
+        sha: Sha256,
+        /// Why.
+        reason: String,
+    },
+}
 
 /// Remembers which manifests ran here (task, attempt and signing instant:
 /// a replayed manifest repeats all three) until they expire; an expired
@@ -39,19 +82,15 @@ pub fn verify_manifest(
     trusted: &[VerifyingKey],
     now_ms: u64,
     replay: &mut ReplayGuard,
-) -> Result<Manifest, String> {
-    let m = signed
-        .verify(trusted)
-        .map_err(|e| format!("manifest rejected: {e}"))?;
-    m.check_current(now_ms)
-        .map_err(|e| format!("manifest rejected: {e}"))?;
-    m.check_input(input)
-        .map_err(|e| format!("manifest rejected: {e}"))?;
+) -> Result<Manifest, Refusal> {
+    let m = signed.verify(trusted)?;
+    m.check_current(now_ms)?;
+    m.check_input(input)?;
     if !replay.first_use(&m, now_ms) {
-        return Err(format!(
-            "manifest rejected: task {} attempt {} already ran here (replay)",
-            m.task_id, m.attempt
-        ));
+        return Err(Refusal::Replay {
+            task: m.task_id,
+            attempt: m.attempt,
+        });
     }
     Ok(m)
 }
@@ -102,7 +141,8 @@ mod tests {
         let mut guard = ReplayGuard::default();
         verify_manifest(&s, b"in", &[k.verifying_key()], 10, &mut guard).unwrap();
         let err = verify_manifest(&s, b"in", &[k.verifying_key()], 10, &mut guard).unwrap_err();
-        assert!(err.contains("replay"), "{err}");
+        assert!(matches!(err, Refusal::Replay { attempt: 1, .. }), "{err}");
+        assert!(err.to_string().contains("replay"), "{err}");
     }
 
     #[test]
@@ -110,18 +150,24 @@ mod tests {
         let k = key(1);
         let mut guard = ReplayGuard::default();
         let s = Signed::sign(&k, &manifest(b"in", 100)).unwrap();
-        let err =
-            verify_manifest(&s, b"in", &[key(2).verifying_key()], 10, &mut guard).unwrap_err();
+        let err = verify_manifest(&s, b"in", &[key(2).verifying_key()], 10, &mut guard)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("untrusted key"), "{err}");
-        let err = verify_manifest(&s, b"in", &[k.verifying_key()], 100, &mut guard).unwrap_err();
+        let err = verify_manifest(&s, b"in", &[k.verifying_key()], 100, &mut guard)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expired"), "{err}");
-        let err = verify_manifest(&s, b"other", &[k.verifying_key()], 10, &mut guard).unwrap_err();
+        let err = verify_manifest(&s, b"other", &[k.verifying_key()], 10, &mut guard)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("input bytes hash"), "{err}");
         let mut tampered = s.clone();
         let last = tampered.body_mut().len() - 1;
         tampered.body_mut()[last] ^= 1;
-        let err =
-            verify_manifest(&tampered, b"in", &[k.verifying_key()], 10, &mut guard).unwrap_err();
+        let err = verify_manifest(&tampered, b"in", &[k.verifying_key()], 10, &mut guard)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("signature"), "{err}");
         let m = manifest(b"in", 100);
         let err = m.check_module(b"not the module").unwrap_err().to_string();

@@ -205,6 +205,7 @@ fn local_worker(dir: PathBuf, served: &Served, name: String, slots: u32) -> Work
         discover_timeout: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(30),
         max_reconnects: Some(3),
+        clock: fabric_proto::SystemClock::shared(),
     }
 }
 
@@ -353,6 +354,7 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
         discover_timeout: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(60),
         max_reconnects: None,
+        clock: fabric_proto::SystemClock::shared(),
     };
     runtime()?.block_on(async {
         fabric_worker::run(cfg, shutdown_signal())

@@ -453,8 +453,7 @@ fn command_tasks_go_only_to_workers_that_allow_the_program() {
     s.submit(command_task(5, "sort"));
 
     let placed = s.place(0);
-    let on: HashMap<u64, Option<String>> =
-        placed.iter().map(|r| (r.seq, r.worker.clone())).collect();
+    let on: HashMap<u64, Option<WorkerKey>> = placed.iter().map(|r| (r.seq, r.worker)).collect();
     assert_eq!(on.len(), 4, "{placed:?}");
     assert_eq!(on[&1], worker_hex(&b));
     assert_eq!(on[&2], worker_hex(&a));
@@ -908,7 +907,7 @@ impl Model {
             let rec = self.sched.task(id).expect("leases name live tasks");
             prop_assert_eq!(rec.attempt, *attempt);
             prop_assert_eq!(rec.state, TaskState::Running);
-            prop_assert_eq!(rec.worker.clone(), worker_hex(wk));
+            prop_assert_eq!(rec.worker, worker_hex(wk));
             prop_assert!(self.sched.has_worker(wk));
         }
         let mut queued = 0;

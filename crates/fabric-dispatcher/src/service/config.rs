@@ -1,0 +1,52 @@
+//! How a dispatcher runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fabric_net::NetConfig;
+use fabric_net::mdns::Interfaces;
+use fabric_proto::{SharedClock, SystemClock};
+
+use crate::admission::AdmissionCaps;
+use crate::scheduler::SchedConfig;
+
+/// How a dispatcher runs.
+#[derive(Clone, Debug)]
+pub struct DispatcherConfig {
+    /// Where the key, the store and the join token live.
+    pub data_dir: PathBuf,
+    /// QUIC listen address.
+    pub listen: SocketAddr,
+    /// Scheduling knobs.
+    pub sched: SchedConfig,
+    /// Admission caps.
+    pub caps: AdmissionCaps,
+    /// How long a signed manifest stays valid.
+    pub manifest_ttl: Duration,
+    /// Transport settings.
+    pub net: NetConfig,
+    /// Announce on mDNS on these interfaces (`None`: do not announce).
+    pub mdns: Option<Interfaces>,
+    /// How long a store flush waits for more writers to share it.
+    pub commit_linger: Duration,
+    /// Where "now" comes from: the system clock, or a manual one in tests.
+    pub clock: SharedClock,
+}
+
+impl DispatcherConfig {
+    /// Defaults for a data dir and listen address.
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        Self {
+            data_dir,
+            listen,
+            sched: SchedConfig::default(),
+            caps: AdmissionCaps::default(),
+            manifest_ttl: Duration::from_secs(60),
+            net: NetConfig::default(),
+            mdns: None,
+            commit_linger: Duration::ZERO,
+            clock: SystemClock::shared(),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The dispatcher's I/O around the scheduler state machine.
+//!
+//! | room | holds |
+//! | --- | --- |
+//! | [`config`] | [`DispatcherConfig`] |
+//! | `state` | shared state and the one commit path (write, flush, announce, wake placement) |
+//! | `waiters` | clients waiting for a task's events and end |
+//! | `routing` | accepting connections, authenticating keys into roles, handing each stream to its room |
+//! | `requests` | one function per client request, errors mapped to the wire in one place |
+//! | `join` | join tokens: minting them and checking a worker's secret |
+//! | `control` | a worker's control stream: registration, heartbeats, drain |
+//! | `assign` | the placement loop, manifests, the assignment exchange, completion, cancels sent to workers |
+//! | `ticker` | heartbeat deadlines and retry delays, driven by the clock |
+
+mod assign;
+pub mod config;
+mod control;
+mod error;
+mod join;
+mod requests;
+mod routing;
+mod state;
+mod ticker;
+mod waiters;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fabric_net::mdns::Announcer;
+use fabric_net::{EndpointError, Identity, JoinToken, PublicKey};
+use fabric_store::{GroupCommit, PeerRole, Store, StoreError};
+
+pub use config::DispatcherConfig;
+pub use error::DispatcherError;
+pub(crate) use error::ServiceError;
+use state::Shared;
+
+use crate::scheduler::Scheduler;
+
+/// A running dispatcher. Dropping it does not stop it; call
+/// [`Dispatcher::shutdown`].
+#[derive(Clone)]
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    _announcer: Option<Arc<Announcer>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("key", &self.shared.identity.public())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
+    /// Opens the data dir, recovers state and starts serving.
+    pub async fn start(cfg: DispatcherConfig) -> Result<Self, DispatcherError> {
+        let identity = Identity::load_or_create(&cfg.data_dir.join("node.key"))?;
+        let store = Store::open(&cfg.data_dir.join("store"))?;
+        let commit = GroupCommit::start(store.clone(), cfg.commit_linger);
+        let sched = recover(&cfg, &store, &commit).await?;
+        let endpoint = fabric_net::server_endpoint(&identity, cfg.listen, &cfg.net)?;
+        let port = endpoint
+            .local_addr()
+            .map_err(|source| EndpointError::Bind {
+                addr: cfg.listen,
+                source,
+            })?
+            .port();
+        let announcer = match &cfg.mdns {
+            Some(ifaces) => Some(Arc::new(fabric_net::mdns::announce(
+                &identity.public(),
+                port,
+                ifaces,
+            )?)),
+            None => None,
+        };
+        let shared = Arc::new(Shared::new(cfg, identity, store, commit, sched));
+        tokio::spawn(routing::accept_loop(shared.clone(), endpoint.clone()));
+        tokio::spawn(assign::place_loop(shared.clone()));
+        tokio::spawn(ticker::tick_loop(shared.clone()));
+        shared.place.notify_one();
+        Ok(Self {
+            shared,
+            endpoint,
+            _announcer: announcer,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint.local_addr().unwrap_or(self.shared.cfg.listen)
+    }
+
+    /// Its public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.identity.public()
+    }
+
+    /// Mints a join token; its secret's digest is stored and flushed.
+    pub async fn create_join_token(&self) -> Result<JoinToken, StoreError> {
+        join::mint(&self.shared).await
+    }
+
+    /// Trusts a client key (flushed before returning).
+    pub async fn add_client(&self, key: &PublicKey, name: &str) -> Result<(), StoreError> {
+        self.add_peer(PeerRole::Client, key, name).await
+    }
+
+    /// Trusts a worker key without a join token (static allow-list).
+    pub async fn add_worker_key(&self, key: &PublicKey, name: &str) -> Result<(), StoreError> {
+        self.add_peer(PeerRole::Worker, key, name).await
+    }
+
+    async fn add_peer(
+        &self,
+        role: PeerRole,
+        key: &PublicKey,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        self.shared.store.add_peer(role, &key.to_bytes(), name)?;
+        self.shared.commit.durable().await
+    }
+
+    /// Stops accepting connections and flushes the store.
+    pub async fn shutdown(&self) {
+        self.endpoint
+            .close(0u32.into(), b"dispatcher shutting down");
+        if let Err(e) = self.shared.commit.durable().await {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+}
+
+/// Reloads unfinished tasks into a fresh scheduler. Leases do not survive a
+/// restart: tasks that were running go back to the queue (recorded, and
+/// flushed before serving).
+async fn recover(
+    cfg: &DispatcherConfig,
+    store: &Store,
+    commit: &GroupCommit,
+) -> Result<Scheduler, StoreError> {
+    let started = std::time::Instant::now();
+    let mut sched = Scheduler::new(cfg.sched.clone());
+    let live = store.live_tasks()?;
+    let count = live.len();
+    for rec in sched.restore(live, cfg.clock.now_ms()) {
+        store.save_task(&rec)?;
+    }
+    commit.durable().await?;
+    tracing::info!(
+        tasks = count,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "recovered unfinished tasks"
+    );
+    Ok(sched)
+}

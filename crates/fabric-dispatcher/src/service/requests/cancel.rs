@@ -1,0 +1,39 @@
+//! Cancelling a queued or running task.
+
+use fabric_proto::wire::Response;
+use fabric_proto::{TaskId, TaskOutcome, TaskStatus};
+use fabric_store::EventKind;
+
+use super::{Answer, RequestError};
+use crate::service::assign;
+use crate::service::state::Shared;
+
+/// Cancels a live task: records it as cancelled (durably, then announced),
+/// and tells its worker when it was running.
+pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
+    let now = shared.now();
+    let cancelled = shared.core().sched.cancel(&id, now);
+    let Some((rec, running)) = cancelled else {
+        return match shared.store.task(&id)? {
+            Some(rec) => Err(RequestError::Conflict(format!(
+                "task {id} already finished ({})",
+                rec.status.map_or(rec.state.as_str(), |s| s.as_str())
+            ))),
+            None => Err(RequestError::no_task(&id)),
+        };
+    };
+    let outcome = TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by request");
+    shared.store.record_result(&rec, &outcome)?;
+    let was = if running.is_some() {
+        "running"
+    } else {
+        "queued"
+    };
+    shared.event(Some(id), EventKind::Cancelled, format!("was {was}"));
+    let info = rec.info(Some(outcome));
+    shared.announce(vec![info.clone()]).await?;
+    if let Some((worker, attempt)) = running {
+        assign::send_cancel(shared, worker, id, attempt);
+    }
+    Ok(Response::Task(Box::new(info)))
+}

@@ -1,0 +1,119 @@
+//! Client requests: one function per request, each returning
+//! `Result<Response, RequestError>`; [`RequestError::into_body`] is the one
+//! place that maps failures onto the wire.
+
+pub(crate) mod blobs;
+mod cancel;
+mod query;
+mod submit;
+mod wait;
+
+use std::sync::Arc;
+
+use fabric_net::framed::FramedSend;
+use fabric_proto::TaskId;
+use fabric_proto::wire::{ErrorBody, ErrorCode, Request, Response};
+use fabric_store::StoreError;
+
+use super::state::Shared;
+use super::{ServiceError, join};
+
+/// Why a client request failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    /// Admission refused it; the body carries the code and reason.
+    #[error("{0}")]
+    Refused(ErrorBody),
+    /// What it names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// It conflicts with the task's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RequestError {
+    /// The task does not exist.
+    pub(crate) fn no_task(id: &TaskId) -> Self {
+        Self::NotFound(format!("no task {id}"))
+    }
+
+    /// The wire error for this failure.
+    pub(crate) fn into_body(self) -> ErrorBody {
+        match self {
+            Self::Refused(body) => body,
+            Self::NotFound(m) => ErrorBody::new(ErrorCode::NotFound, m),
+            Self::Conflict(m) => ErrorBody::new(ErrorCode::Conflict, m),
+            Self::Store(e) => {
+                tracing::error!(error = %e, "request failed");
+                ErrorBody::new(ErrorCode::Internal, e.to_string())
+            }
+        }
+    }
+}
+
+/// A request's answer.
+pub(crate) type Answer = Result<Response, RequestError>;
+
+/// Sends the answer (or its error) and ends the stream.
+pub(crate) async fn respond(send: &mut FramedSend, answer: Answer) -> Result<(), ServiceError> {
+    let resp = answer.unwrap_or_else(|e| Response::Error(e.into_body()));
+    send.send(&resp).await?;
+    send.finish()?;
+    Ok(())
+}
+
+/// Whether [`serve`] handles this request (joins, registrations and blob
+/// fetches are routed elsewhere).
+pub(crate) fn is_client_request(request: &Request) -> bool {
+    !matches!(
+        request,
+        Request::Join { .. } | Request::Register(_) | Request::GetBlob { .. }
+    )
+}
+
+/// Serves one client request on its stream.
+pub(crate) async fn serve(
+    shared: &Arc<Shared>,
+    request: Request,
+    send: &mut FramedSend,
+) -> Result<(), ServiceError> {
+    let answer = match request {
+        Request::PutBlob { bytes } => blobs::put(shared, &bytes).await,
+        Request::HasBlob { sha } => blobs::has(shared, &sha),
+        Request::Submit { spec, wait } => match submit::submit(shared, spec).await {
+            Ok(id) if wait => {
+                send.send(&Response::Submitted { id }).await?;
+                return wait::follow(shared, id, send).await;
+            }
+            Ok(id) => Ok(Response::Submitted { id }),
+            Err(e) => Err(e),
+        },
+        Request::Status { id } => query::task(shared, &id, false),
+        Request::Result { id } => query::task(shared, &id, true),
+        Request::Wait { id } => return wait::follow(shared, id, send).await,
+        Request::List {
+            state,
+            limit,
+            before,
+        } => query::list(shared, state, limit, before.as_ref()),
+        Request::Workers => Ok(query::workers(shared)),
+        Request::Cancel { id } => cancel::cancel(shared, id).await,
+        Request::CreateJoinToken => join::mint(shared)
+            .await
+            .map(|token| Response::JoinToken {
+                token: token.to_string(),
+            })
+            .map_err(RequestError::from),
+        Request::Join { .. } | Request::Register(_) | Request::GetBlob { .. } => {
+            Err(RequestError::Refused(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "not a client request",
+            )))
+        }
+    };
+    respond(send, answer).await
+}

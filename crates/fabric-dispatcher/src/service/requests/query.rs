@@ -1,0 +1,79 @@
+//! Read-only requests: one task, a page of tasks, the workers.
+
+use std::collections::BTreeMap;
+
+use fabric_proto::wire::{Response, WorkerSummary};
+use fabric_proto::{TaskId, TaskRecord, TaskState};
+
+use super::{Answer, RequestError};
+use crate::service::state::Shared;
+
+/// The most tasks one page may ask for.
+const MAX_PAGE: usize = 10_000;
+
+/// One task (`Status`), or with its recorded outcome (`Result`).
+pub(crate) fn task(shared: &Shared, id: &TaskId, with_outcome: bool) -> Answer {
+    match shared.task_info(id, with_outcome)? {
+        Some(info) => Ok(Response::Task(Box::new(info))),
+        None => Err(RequestError::no_task(id)),
+    }
+}
+
+/// Tasks newest first. Unfinished tasks come from the scheduler (the store
+/// does not track leases: a restart voids them), finished ones from the
+/// store.
+pub(crate) fn list(
+    shared: &Shared,
+    state: Option<TaskState>,
+    limit: u32,
+    before: Option<&TaskId>,
+) -> Answer {
+    let limit = (limit as usize).clamp(1, MAX_PAGE);
+    let live: Vec<TaskRecord> = shared
+        .core()
+        .sched
+        .live_records()
+        .filter(|r| state.is_none_or(|s| s == r.state))
+        .filter(|r| before.is_none_or(|b| r.id < *b))
+        .cloned()
+        .collect();
+    let stored = match state {
+        Some(TaskState::Queued | TaskState::Running) => Vec::new(),
+        _ => shared.store.list(state, limit, before)?,
+    };
+    let mut by_id: BTreeMap<TaskId, TaskRecord> = stored
+        .into_iter()
+        .filter(|r| r.state.is_terminal())
+        .map(|r| (r.id, r))
+        .collect();
+    by_id.extend(live.into_iter().map(|r| (r.id, r)));
+    Ok(Response::Tasks(
+        by_id
+            .into_values()
+            .rev()
+            .take(limit)
+            .map(|r| r.info(None))
+            .collect(),
+    ))
+}
+
+/// Registered workers with a live connection, by name.
+pub(crate) fn workers(shared: &Shared) -> Response {
+    let core = shared.core();
+    let mut out: Vec<WorkerSummary> = core
+        .sched
+        .workers()
+        .filter_map(|(key, _slots, running, last_seen)| {
+            let c = core.conns.get(key)?;
+            Some(WorkerSummary {
+                key: *key,
+                addr: c.conn.remote_address().to_string(),
+                info: c.info.clone(),
+                running,
+                last_seen_ms: last_seen,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.info.name.cmp(&b.info.name).then(a.key.cmp(&b.key)));
+    Response::Workers(out)
+}

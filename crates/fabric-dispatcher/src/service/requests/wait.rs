@@ -1,0 +1,39 @@
+//! Following a task: its guest events, then its final state, on one stream.
+
+use fabric_net::framed::FramedSend;
+use fabric_proto::TaskId;
+use fabric_proto::wire::Response;
+
+use super::{RequestError, respond};
+use crate::service::ServiceError;
+use crate::service::state::Shared;
+use crate::service::waiters::WaitMsg;
+
+/// Streams `id`'s events until it ends, then its final state; at once when
+/// it already ended.
+pub(crate) async fn follow(
+    shared: &Shared,
+    id: TaskId,
+    send: &mut FramedSend,
+) -> Result<(), ServiceError> {
+    // Registered first, then checked: an end in between is not missed.
+    let mut rx = shared.waiters.register(id);
+    let early = match shared.task_info(&id, true) {
+        Ok(Some(info)) if info.state.is_terminal() => Some(Ok(Response::Task(Box::new(info)))),
+        Ok(Some(_)) => None,
+        Ok(None) => Some(Err(RequestError::no_task(&id))),
+        Err(e) => Some(Err(e.into())),
+    };
+    if let Some(answer) = early {
+        drop(rx);
+        shared.waiters.prune(&id);
+        return respond(send, answer).await;
+    }
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            WaitMsg::Event(e) => send.send(&Response::Event(e)).await?,
+            WaitMsg::Done(info) => return respond(send, Ok(Response::Task(info))).await,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Accepting connections, telling what each key may do, and handing every
+//! stream to the room that serves its first request.
+
+use std::sync::Arc;
+
+use fabric_net::framed::{FramedRecv, FramedSend};
+use fabric_net::{PublicKey, StreamError, peer_key};
+use fabric_proto::wire::{ErrorBody, ErrorCode, Request, Response, WIRE_VERSION, WireError};
+use fabric_store::{PeerRole, Store, StoreError};
+use quinn::Connection;
+use tracing::Instrument as _;
+
+use super::join::{self, Joined};
+use super::state::Shared;
+use super::{ServiceError, control, requests};
+
+/// Frame cap for keys that are neither a worker nor a client (a join
+/// request is a few dozen bytes), so they cannot make the dispatcher
+/// buffer large frames.
+const UNKNOWN_PEER_MAX_FRAME: usize = 4096;
+
+/// Accepts connections until the endpoint closes.
+pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let addr = incoming.remote_address();
+            match incoming.await {
+                Ok(conn) => serve_connection(shared, conn).await,
+                Err(e) => tracing::warn!(%addr, error = %e, "handshake failed"),
+            }
+        });
+    }
+}
+
+/// Serves every stream of one connection, inside a span naming the peer.
+async fn serve_connection(shared: Arc<Shared>, conn: Connection) {
+    let addr = conn.remote_address();
+    let Some(key) = peer_key(&conn) else {
+        tracing::warn!(%addr, "peer without an ed25519 key; closing");
+        conn.close(1u32.into(), b"no identity");
+        return;
+    };
+    let span = tracing::info_span!("peer", %addr, key = %key.short());
+    async move {
+        tracing::debug!("connection");
+        loop {
+            match conn.accept_bi().await {
+                Ok((send, recv)) => {
+                    let shared = shared.clone();
+                    let conn = conn.clone();
+                    let stream = async move {
+                        if let Err(e) = serve_stream(&shared, &conn, key, send, recv).await {
+                            tracing::debug!(error = %e, "stream ended with an error");
+                        }
+                    };
+                    tokio::spawn(stream.in_current_span());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection closed");
+                    return;
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// What a key may do, from the trusted-peer lists in the store.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Roles {
+    /// A worker that joined or is allow-listed.
+    pub worker: bool,
+    /// A client with a cluster profile.
+    pub client: bool,
+}
+
+impl Roles {
+    fn of(store: &Store, key: &PublicKey) -> Result<Self, StoreError> {
+        let k = key.to_bytes();
+        Ok(Self {
+            worker: store.is_peer(PeerRole::Worker, &k)?,
+            client: store.is_peer(PeerRole::Client, &k)?,
+        })
+    }
+
+    fn any(self) -> bool {
+        self.worker || self.client
+    }
+
+    /// The largest frame this peer may send.
+    fn frame_cap(self, max: usize) -> usize {
+        if self.any() {
+            max
+        } else {
+            UNKNOWN_PEER_MAX_FRAME
+        }
+    }
+
+    /// Why `key` may not do `what`, with a hint for a key with no role.
+    fn deny(self, key: &PublicKey, what: &str) -> String {
+        let hint = if self.any() {
+            "it has another role"
+        } else {
+            "workers join with `fabric worker --join TOKEN`, clients need a cluster profile from `fabric up`/`fabric dispatcher`"
+        };
+        format!("key {key} is not allowed to {what}; {hint}")
+    }
+}
+
+async fn serve_stream(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    key: PublicKey,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) -> Result<(), ServiceError> {
+    let max = shared.cfg.net.max_frame;
+    let mut send = FramedSend::new(send, max);
+    let roles = match Roles::of(&shared.store, &key) {
+        Ok(r) => r,
+        Err(e) => return reply_error(&mut send, ErrorCode::Internal, e.to_string()).await,
+    };
+    let mut recv = FramedRecv::new(recv, roles.frame_cap(max));
+    let Some(request) = read_request(&mut send, &mut recv).await? else {
+        return Ok(());
+    };
+    match request {
+        Request::Join { secret } => {
+            match join::join(shared, &key, conn.remote_address(), &secret).await? {
+                Joined::Trusted => {
+                    send.send(&Response::Joined).await?;
+                    send.finish()?;
+                    Ok(())
+                }
+                Joined::WrongSecret => {
+                    let msg = "join token secret is not valid for this dispatcher";
+                    reply_error(&mut send, ErrorCode::Unauthorized, msg).await
+                }
+            }
+        }
+        Request::Register(info) if roles.worker => {
+            control::serve(shared, conn, key, info, send, recv).await
+        }
+        Request::GetBlob { sha } if roles.any() => {
+            requests::respond(&mut send, requests::blobs::get(shared, &sha)).await
+        }
+        request if roles.client && requests::is_client_request(&request) => {
+            requests::serve(shared, request, &mut send).await
+        }
+        request => {
+            let what = match request {
+                Request::Register(_) => "register as a worker",
+                Request::GetBlob { .. } => "fetch blobs",
+                _ => "use the client API",
+            };
+            tracing::warn!(what, "request from a key without that role");
+            reply_error(&mut send, ErrorCode::Unauthorized, roles.deny(&key, what)).await
+        }
+    }
+}
+
+/// Reads the stream's first request. What cannot be read (another protocol
+/// version, garbage, a frame over the cap) is answered here, and `None`
+/// returned; the connection keeps serving other streams.
+async fn read_request(
+    send: &mut FramedSend,
+    recv: &mut FramedRecv,
+) -> Result<Option<Request>, ServiceError> {
+    let (code, message) = match recv.recv_raw().await {
+        Ok(Some(bytes)) => match fabric_proto::wire::decode_msg(&bytes) {
+            Ok(r) => return Ok(Some(r)),
+            Err(WireError::Unsupported(v)) => {
+                tracing::warn!(version = v, "peer speaks another protocol version");
+                (
+                    ErrorCode::Unsupported,
+                    format!(
+                        "protocol version {v} is not supported; this dispatcher speaks {WIRE_VERSION}"
+                    ),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed request");
+                (ErrorCode::Malformed, format!("malformed request: {e}"))
+            }
+        },
+        Ok(None) => return Ok(None),
+        Err(StreamError::FrameTooLarge { len, max }) => {
+            tracing::warn!(len, max, "refused oversized frame");
+            recv.stop();
+            (
+                ErrorCode::TooLarge,
+                format!("frame of {len} bytes is over the {max}-byte cap"),
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    reply_error(send, code, message).await?;
+    Ok(None)
+}
+
+/// Answers with one error and ends the stream.
+pub(crate) async fn reply_error(
+    send: &mut FramedSend,
+    code: ErrorCode,
+    message: impl Into<String>,
+) -> Result<(), ServiceError> {
+    send.send(&Response::Error(ErrorBody::new(code, message)))
+        .await?;
+    send.finish()?;
+    Ok(())
+}

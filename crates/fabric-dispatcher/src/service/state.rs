@@ -1,0 +1,168 @@
+//! The dispatcher's shared state and its one commit path: scheduler
+//! changes are written, flushed, announced to waiters, and placement is
+//! woken — in that order, so nobody hears of a change that a crash could
+//! undo.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use fabric_net::Identity;
+use fabric_proto::wire::WorkerInfo;
+use fabric_proto::{TaskId, TaskInfo, TaskOutcome, TaskStatus, WorkerKey};
+use fabric_store::{EventKind, GroupCommit, Store, StoreError, StoredEvent};
+use quinn::Connection;
+use tokio::sync::Notify;
+
+use super::DispatcherConfig;
+use super::waiters::Waiters;
+use crate::scheduler::{Change, Scheduler};
+
+/// A registered worker's live connection.
+pub(crate) struct WorkerConn {
+    /// The QUIC connection assignments and cancels go out on.
+    pub conn: Connection,
+    /// What it registered.
+    pub info: WorkerInfo,
+}
+
+/// What the scheduler lock guards: the state machine and the connections
+/// it places work on.
+pub(crate) struct Core {
+    /// The scheduler.
+    pub sched: Scheduler,
+    /// Registered workers' connections.
+    pub conns: HashMap<WorkerKey, WorkerConn>,
+}
+
+/// Everything the dispatcher's tasks share.
+pub(crate) struct Shared {
+    /// The configuration.
+    pub cfg: DispatcherConfig,
+    /// The dispatcher's key: QUIC certificate and manifest signatures.
+    pub identity: Identity,
+    /// The durable history.
+    pub store: Store,
+    /// Batched flushes of the store.
+    pub commit: GroupCommit,
+    core: Mutex<Core>,
+    /// Wakes the placement loop.
+    pub place: Notify,
+    /// Clients waiting for tasks.
+    pub waiters: Waiters,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        cfg: DispatcherConfig,
+        identity: Identity,
+        store: Store,
+        commit: GroupCommit,
+        sched: Scheduler,
+    ) -> Self {
+        Self {
+            cfg,
+            identity,
+            store,
+            commit,
+            core: Mutex::new(Core {
+                sched,
+                conns: HashMap::new(),
+            }),
+            place: Notify::new(),
+            waiters: Waiters::default(),
+        }
+    }
+
+    /// Now, by the dispatcher's clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.cfg.clock.now_ms()
+    }
+
+    /// The scheduler and connections, locked. Hold it briefly: never across
+    /// an await.
+    pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends to the event log (flushed with the next commit).
+    pub(crate) fn event(&self, task: Option<TaskId>, kind: EventKind, detail: impl Into<String>) {
+        let ev = StoredEvent {
+            at_ms: self.now(),
+            task,
+            kind,
+            detail: detail.into(),
+        };
+        if let Err(e) = self.store.append_event(&ev) {
+            tracing::error!(error = %e, "cannot append to the event log");
+        }
+    }
+
+    /// A task's client view: live tasks from the scheduler, finished ones
+    /// from the store (with the outcome when asked).
+    pub(crate) fn task_info(
+        &self,
+        id: &TaskId,
+        with_outcome: bool,
+    ) -> Result<Option<TaskInfo>, StoreError> {
+        let live = self.core().sched.task(id).cloned();
+        let rec = match live {
+            Some(r) => r,
+            None => match self.store.task(id)? {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+        };
+        let outcome = if with_outcome && rec.state.is_terminal() {
+            self.store.result(id)?
+        } else {
+            None
+        };
+        Ok(Some(rec.info(outcome)))
+    }
+
+    /// The commit path for scheduler changes: writes each changed record,
+    /// then [`Shared::announce`]s the tasks that finished.
+    pub(crate) async fn settle(&self, changes: Vec<Change>) -> Result<(), StoreError> {
+        let mut finished = Vec::new();
+        for change in changes {
+            match change {
+                Change::Save(rec) => {
+                    self.event(
+                        Some(rec.id),
+                        EventKind::Lost,
+                        format!("attempt {} lost; requeued", rec.attempt),
+                    );
+                    self.store.save_task(&rec)?;
+                }
+                Change::Give(rec, message) => {
+                    let outcome = TaskOutcome::ended(TaskStatus::Failed, message.clone());
+                    self.event(Some(rec.id), EventKind::DeadLetter, message);
+                    self.store.record_result(&rec, &outcome)?;
+                    finished.push(rec.info(Some(outcome)));
+                }
+            }
+        }
+        self.announce(finished).await
+    }
+
+    /// Waits until everything written so far is durable, then tells the
+    /// waiters of `finished` and wakes placement (slots may have freed).
+    pub(crate) async fn announce(&self, finished: Vec<TaskInfo>) -> Result<(), StoreError> {
+        self.commit.durable().await?;
+        for info in &finished {
+            self.waiters.done(info);
+        }
+        self.place.notify_one();
+        Ok(())
+    }
+
+    /// [`Shared::settle`] for loops that cannot return the error: logs it.
+    pub(crate) async fn settle_or_log(&self, changes: Vec<Change>, what: &str) {
+        if changes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.settle(changes).await {
+            tracing::error!(error = %e, "cannot record {what}");
+        }
+    }
+}

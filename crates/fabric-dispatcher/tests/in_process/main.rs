@@ -1,0 +1,11 @@
+//! In-process tests: a real dispatcher and real workers in one process,
+//! talking QUIC over loopback, driven through `fabric-client`, with a
+//! manual clock that the tests move instead of sleeping through heartbeat
+//! deadlines and retry delays.
+
+mod harness;
+
+mod cancel;
+mod lifecycle;
+mod retry;
+mod worker_death;

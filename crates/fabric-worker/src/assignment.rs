@@ -1,0 +1,120 @@
+//! One assignment stream from the dispatcher: a cancel, or a run — verify
+//! the manifest, get the module, execute, report, wait for the ack.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fabric_net::StreamError;
+use fabric_net::framed::{FramedRecv, FramedSend};
+use fabric_proto::wire::{Ack, Assign, Report};
+use fabric_proto::{Manifest, Signed};
+use quinn::Connection;
+use tracing::Instrument as _;
+
+use crate::State;
+use crate::execute::execute;
+use crate::verify::{Refusal, verify_manifest};
+
+/// How long a report waits for the dispatcher's ack.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refusal waits for its ack.
+const REFUSAL_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one stream the dispatcher opened.
+pub(crate) async fn serve(
+    state: &Arc<State>,
+    conn: &Connection,
+    mut send: FramedSend,
+    mut recv: FramedRecv,
+) -> Result<(), StreamError> {
+    let (signed, input) = match recv.expect::<Assign>().await? {
+        Assign::Cancel { id, attempt } => {
+            if state.slots.cancel((id, attempt)) {
+                tracing::info!(task = %id, attempt, "cancelling on request");
+            } else {
+                tracing::debug!(task = %id, attempt, "cancel before the task started here");
+            }
+            return Ok(());
+        }
+        Assign::Run { manifest, input } => (manifest, input),
+    };
+    // Counted from arrival until the ack, so a drain waits for assignments
+    // still fetching their module and for the report too.
+    let _active = state.slots.arrive();
+    if state.slots.is_draining() {
+        return refuse(&mut send, &mut recv, Refusal::Draining).await;
+    }
+    let manifest = match verify(state, &signed, &input) {
+        Ok(m) => m,
+        Err(refusal) => {
+            tracing::warn!(reason = %refusal, "refusing an assignment");
+            return refuse(&mut send, &mut recv, refusal).await;
+        }
+    };
+    let span = tracing::info_span!("task", task_id = %manifest.task_id, attempt = manifest.attempt);
+    run(state, conn, manifest, input, send, recv)
+        .instrument(span)
+        .await
+}
+
+fn verify(state: &State, signed: &Signed<Manifest>, input: &[u8]) -> Result<Manifest, Refusal> {
+    let now = state.cfg.clock.now_ms();
+    let mut replay = state.replay.lock().unwrap_or_else(|p| p.into_inner());
+    verify_manifest(
+        signed,
+        input,
+        &[state.cfg.dispatcher_key.0],
+        now,
+        &mut replay,
+    )
+}
+
+/// A verified attempt: module, execution, report and ack.
+async fn run(
+    state: &Arc<State>,
+    conn: &Connection,
+    manifest: Manifest,
+    input: Vec<u8>,
+    mut send: FramedSend,
+    mut recv: FramedRecv,
+) -> Result<(), StreamError> {
+    let module = match state.modules.module_for(conn, &manifest).await {
+        Ok(m) => m,
+        Err(refusal) => {
+            tracing::warn!(reason = %refusal, "refusing an assignment");
+            return refuse(&mut send, &mut recv, refusal).await;
+        }
+    };
+    let (handle, cancelled) = state.slots.start((manifest.task_id, manifest.attempt));
+    let runtime = state.modules.runtime();
+    let outcome = execute(runtime, &manifest, module, input, cancelled, &mut send).await;
+    state.slots.finish(handle);
+    tracing::debug!(status = %outcome.status, "task finished");
+    send.send(&Report::Done(Box::new(outcome))).await?;
+    match tokio::time::timeout(ACK_TIMEOUT, recv.expect::<Ack>()).await {
+        Ok(Ok(ack)) => {
+            if !ack.recorded {
+                tracing::debug!("result acknowledged but not recorded (stale or retried)");
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => {
+            tracing::warn!("no ack for the result within {ACK_TIMEOUT:?}");
+            Ok(())
+        }
+    }
+}
+
+async fn refuse(
+    send: &mut FramedSend,
+    recv: &mut FramedRecv,
+    refusal: Refusal,
+) -> Result<(), StreamError> {
+    send.send(&Report::Refused {
+        reason: refusal.to_string(),
+    })
+    .await?;
+    let _ = tokio::time::timeout(REFUSAL_ACK_TIMEOUT, recv.expect::<Ack>()).await;
+    Ok(())
+}

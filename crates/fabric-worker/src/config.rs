@@ -1,0 +1,107 @@
+//! How a worker runs, and how it stops.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fabric_net::mdns::Interfaces;
+use fabric_net::{EndpointError, MdnsError, NetConfig, PublicKey, StreamError};
+use fabric_proto::SharedClock;
+
+/// How a worker runs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Key and module cache live here.
+    pub data_dir: PathBuf,
+    /// Dispatcher address; `None` finds it by mDNS.
+    pub dispatcher: Option<SocketAddr>,
+    /// The dispatcher's key, pinned.
+    pub dispatcher_key: PublicKey,
+    /// Join secret to prove on first contact.
+    pub join_secret: Option<[u8; 32]>,
+    /// Name shown in `fabric workers`.
+    pub name: String,
+    /// Tasks run at once.
+    pub slots: u32,
+    /// Memory offered to tasks in all.
+    pub memory_bytes: u64,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Transport settings.
+    pub net: NetConfig,
+    /// Interfaces to browse on when no address is given.
+    pub mdns: Interfaces,
+    /// How long to browse before giving up on one try.
+    pub discover_timeout: Duration,
+    /// How long shutdown waits for running tasks.
+    pub drain_timeout: Duration,
+    /// Give up after this many failed connection attempts in a row
+    /// (`None`: keep trying).
+    pub max_reconnects: Option<u32>,
+    /// Where "now" comes from when checking manifest expiry: the system
+    /// clock, or the dispatcher's manual clock in in-process tests.
+    pub clock: SharedClock,
+}
+
+/// The worker stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The identity could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] fabric_net::IdentityError),
+    /// The sandbox could not start.
+    #[error(transparent)]
+    Sandbox(#[from] fabric_sandbox::SandboxError),
+    /// The dispatcher refused the join secret.
+    #[error("the dispatcher refused to let this worker join: {0}")]
+    Join(String),
+    /// The dispatcher refused the registration.
+    #[error("the dispatcher refused this worker: {0}")]
+    Refused(String),
+    /// The TLS handshake failed: the peer is not the pinned dispatcher, or
+    /// does not speak Fabric.
+    #[error("the TLS handshake with {addr} failed: {reason} (check --join / --dispatcher-key)")]
+    Handshake {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// No dispatcher was found on mDNS.
+    #[error("cannot find the dispatcher: {0}")]
+    NotFound(#[source] MdnsError),
+    /// The dispatcher could not be reached.
+    #[error("cannot reach the dispatcher at {addr}: {source}")]
+    Unreachable {
+        /// Where it was looked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: EndpointError,
+    },
+    /// The connection to the dispatcher broke.
+    #[error("lost the dispatcher at {addr}: {source}")]
+    Lost {
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: StreamError,
+    },
+}
+
+impl WorkerError {
+    /// Whether retrying cannot help (wrong secret, wrong key, broken
+    /// identity or sandbox): the worker stops instead of reconnecting.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Join(_)
+                | Self::Refused(_)
+                | Self::Handshake { .. }
+                | Self::Identity(_)
+                | Self::Sandbox(_)
+        )
+    }
+}

@@ -1,0 +1,92 @@
+//! Modules by digest: fetched from the dispatcher once, checked against the
+//! manifest, compiled once (concurrent assignments of the same module wait
+//! for the first), and kept by the sandbox's in-memory and disk caches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use fabric_net::framed;
+use fabric_proto::wire::{Request, Response};
+use fabric_proto::{Manifest, Sha256, TaskKind};
+use fabric_sandbox::{PreparedModule, WasmRuntime};
+use quinn::Connection;
+use tokio::sync::OnceCell;
+
+use crate::verify::Refusal;
+
+/// The worker's modules.
+pub(crate) struct ModuleCache {
+    runtime: Arc<WasmRuntime>,
+    loading: Mutex<HashMap<Sha256, Arc<OnceCell<PreparedModule>>>>,
+    max_frame: usize,
+}
+
+impl ModuleCache {
+    pub(crate) fn new(runtime: Arc<WasmRuntime>, max_frame: usize) -> Self {
+        Self {
+            runtime,
+            loading: Mutex::new(HashMap::new()),
+            max_frame,
+        }
+    }
+
+    /// The sandbox the modules are compiled for.
+    pub(crate) fn runtime(&self) -> &Arc<WasmRuntime> {
+        &self.runtime
+    }
+
+    /// The manifest's module, ready to instantiate.
+    pub(crate) async fn module_for(
+        &self,
+        conn: &Connection,
+        m: &Manifest,
+    ) -> Result<PreparedModule, Refusal> {
+        let TaskKind::Wasm { module: sha } = &m.kind else {
+            return Err(Refusal::NotWasm);
+        };
+        if let Some(p) = self.runtime.cached(sha) {
+            return Ok(p);
+        }
+        let cell = self
+            .loading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(*sha)
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.load(conn, m, *sha))
+            .await
+            .cloned()
+    }
+
+    async fn load(
+        &self,
+        conn: &Connection,
+        m: &Manifest,
+        sha: Sha256,
+    ) -> Result<PreparedModule, Refusal> {
+        let bytes = self.fetch(conn, sha).await?;
+        m.check_module(&bytes)?;
+        let runtime = self.runtime.clone();
+        let load = |reason: String| Refusal::ModuleLoad { sha, reason };
+        tokio::task::spawn_blocking(move || runtime.prepare(&bytes))
+            .await
+            .map_err(|e| load(format!("compilation panicked: {e}")))?
+            .map_err(|e| load(e.to_string()))
+    }
+
+    async fn fetch(&self, conn: &Connection, sha: Sha256) -> Result<Vec<u8>, Refusal> {
+        let fetch = |reason: String| Refusal::ModuleFetch { sha, reason };
+        let (mut send, mut recv) = framed::open(conn, self.max_frame)
+            .await
+            .map_err(|e| fetch(e.to_string()))?;
+        send.send(&Request::GetBlob { sha })
+            .await
+            .map_err(|e| fetch(e.to_string()))?;
+        match recv.expect().await.map_err(|e| fetch(e.to_string()))? {
+            Response::BlobBytes { bytes } => Ok(bytes),
+            Response::Error(e) => Err(fetch(e.message)),
+            other => Err(fetch(format!("unexpected answer {other:?}"))),
+        }
+    }
+}

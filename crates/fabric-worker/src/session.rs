@@ -1,0 +1,161 @@
+//! One connection's life: find the dispatcher, connect pinning its key,
+//! join once, register, then heartbeat and serve assignment streams until
+//! the connection drops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fabric_net::framed::{self, FramedSend};
+use fabric_net::{EndpointError, StreamError};
+use fabric_proto::wire::{ErrorCode, Request, Response, WorkerInfo, WorkerMsg};
+use quinn::Connection;
+
+use crate::{State, WorkerError, assignment};
+
+/// Finds the dispatcher: the configured address, or the first mDNS answer
+/// carrying the pinned key.
+async fn find_dispatcher(state: &State) -> Result<SocketAddr, WorkerError> {
+    if let Some(addr) = state.cfg.dispatcher {
+        return Ok(addr);
+    }
+    let key = state.cfg.dispatcher_key;
+    let ifaces = state.cfg.mdns.clone();
+    let timeout = state.cfg.discover_timeout;
+    let found = tokio::task::spawn_blocking(move || {
+        fabric_net::mdns::discover(Some(&key), &ifaces, timeout)
+    })
+    .await
+    .map_err(|e| {
+        WorkerError::NotFound(fabric_net::MdnsError::Daemon(format!(
+            "browse task failed: {e}"
+        )))
+    })?;
+    let (addr, _) = found.map_err(WorkerError::NotFound)?;
+    tracing::info!(%addr, "found the dispatcher on mDNS");
+    Ok(addr)
+}
+
+/// Sends one request on a new stream and reads the first answer; the
+/// sending half stays open (a registration's becomes the control stream).
+async fn request(
+    conn: &Connection,
+    req: &Request,
+    max: usize,
+) -> Result<(FramedSend, Response), StreamError> {
+    let (mut send, mut recv) = framed::open(conn, max).await?;
+    send.send(req).await?;
+    let resp = recv.expect().await?;
+    Ok((send, resp))
+}
+
+/// Runs one session; `joined` is set once the join secret was accepted, so
+/// a reconnect does not prove it again.
+pub(crate) async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerError> {
+    let addr = find_dispatcher(state).await?;
+    let lost = |source| WorkerError::Lost { addr, source };
+    let conn = connect(state, addr).await?;
+    let max = state.cfg.net.max_frame;
+    if !*joined && let Some(secret) = state.cfg.join_secret {
+        let join = Request::Join {
+            secret: secret.to_vec(),
+        };
+        match request(&conn, &join, max).await.map_err(lost)?.1 {
+            Response::Joined => {
+                tracing::info!(%addr, "joined the cluster");
+                *joined = true;
+            }
+            Response::Error(e) => return Err(WorkerError::Join(e.message)),
+            other => return Err(WorkerError::Join(format!("unexpected answer {other:?}"))),
+        }
+    }
+    let info = WorkerInfo {
+        name: state.cfg.name.clone(),
+        slots: state.cfg.slots,
+        memory_bytes: state.cfg.memory_bytes,
+        labels: state.cfg.labels.clone(),
+        wasm: true,
+        commands: Vec::new(),
+    };
+    let (control, resp) = request(&conn, &Request::Register(info), max)
+        .await
+        .map_err(lost)?;
+    let heartbeat_ms = match resp {
+        Response::Registered { heartbeat_ms } => heartbeat_ms,
+        Response::Error(e) if e.code == ErrorCode::Unauthorized => {
+            return Err(WorkerError::Refused(format!(
+                "{} (start the worker with --join TOKEN)",
+                e.message
+            )));
+        }
+        Response::Error(e) => return Err(WorkerError::Refused(e.message)),
+        other => return Err(WorkerError::Refused(format!("unexpected answer {other:?}"))),
+    };
+    state.registered(conn.clone());
+    tracing::info!(%addr, dispatcher = %state.cfg.dispatcher_key.short(), "worker registered");
+    let result = tokio::select! {
+        r = heartbeats(state, control, Duration::from_millis(heartbeat_ms.max(10))) => r,
+        r = accept(state, &conn) => r,
+    };
+    result.map_err(lost)
+}
+
+async fn connect(state: &State, addr: SocketAddr) -> Result<Connection, WorkerError> {
+    let connected = fabric_net::connect(
+        &state.identity,
+        vec![state.cfg.dispatcher_key],
+        addr,
+        &state.cfg.net,
+    )
+    .await;
+    match connected {
+        Ok(c) => Ok(c),
+        // A failed handshake (wrong key, wrong protocol) at an address the
+        // operator gave will not fix itself. One found on mDNS may be a
+        // stale or spoofed announcement: keep looking.
+        Err(EndpointError::Handshake {
+            source: quinn::ConnectionError::TransportError(e),
+            ..
+        }) if state.cfg.dispatcher.is_some() => Err(WorkerError::Handshake {
+            addr,
+            reason: e.to_string(),
+        }),
+        Err(source) => Err(WorkerError::Unreachable { addr, source }),
+    }
+}
+
+/// Heartbeats on the control stream; the first one after a drain started
+/// is preceded by `Draining`.
+async fn heartbeats(
+    state: &State,
+    mut control: FramedSend,
+    period: Duration,
+) -> Result<(), StreamError> {
+    let mut interval = tokio::time::interval(period);
+    let mut told_draining = false;
+    loop {
+        interval.tick().await;
+        if state.slots.is_draining() && !told_draining {
+            control.send(&WorkerMsg::Draining).await?;
+            told_draining = true;
+        }
+        let running = state.slots.active();
+        control.send(&WorkerMsg::Heartbeat { running }).await?;
+    }
+}
+
+/// Serves every assignment stream the dispatcher opens, each in its own
+/// task.
+async fn accept(state: &Arc<State>, conn: &Connection) -> Result<(), StreamError> {
+    let max = state.cfg.net.max_frame;
+    loop {
+        let (send, recv) = framed::accept(conn, max).await?;
+        let state = state.clone();
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            if let Err(e) = assignment::serve(&state, &conn, send, recv).await {
+                tracing::warn!(error = %e, "assignment stream failed");
+            }
+        });
+    }
+}
