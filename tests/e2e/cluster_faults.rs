@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use fabric_proto::{TaskId, TaskState, TaskStatus};
 use fabric_store::Store;
-use fabric_tests::Sandbox;
-use fabric_tests::cluster::{
+use fabric_tests::harness::cluster::{
     TRIVIAL_WAT, client, countdown_wat, free_udp_port, spec, start_dispatcher, start_worker,
     wait_running, wait_workers,
 };
+use fabric_tests::harness::sandbox::Sandbox;
 
 /// Opens the dispatcher's store (after it stopped) and checks every id has
 /// exactly one recorded result, succeeded.

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use fabric_tests::cluster::{Netns, Proc, fabric_cmd, start_dispatcher};
-use fabric_tests::{Sandbox, describe, json_of};
+use fabric_tests::harness::cluster::{Netns, fabric_cmd, start_dispatcher};
+use fabric_tests::harness::process::Proc;
+use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
 #[test]
 fn a_worker_finds_the_dispatcher_by_mdns() {

@@ -1,29 +1,21 @@
 //! Refusals at every trust boundary, each with a clear error or log line.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fabric_net::{Identity, JoinToken, NetConfig, framed};
-use fabric_proto::wire::{
-    Ack, Assign, Envelope, ErrorCode, Report, Request, Response, WIRE_VERSION,
+use fabric_proto::wire::{Envelope, ErrorCode, Report, Request, Response, WIRE_VERSION};
+use fabric_proto::{Manifest, Sha256, Signed, TaskStatus, now_ms};
+use fabric_tests::harness::cluster::{
+    DispatcherProc, TRIVIAL_WAT, client, fabric_cmd, pinned_worker_cmd, read_profile, spec,
+    start_dispatcher,
 };
-use fabric_proto::{Limits, Manifest, Sha256, Signed, TaskId, TaskKind, TaskStatus};
-use fabric_tests::cluster::{
-    DispatcherProc, Proc, TRIVIAL_WAT, client, fabric_cmd, start_dispatcher,
-};
-use fabric_tests::{Sandbox, describe};
+use fabric_tests::harness::fake_dispatcher::{FakeDispatcher, manifest, refused};
+use fabric_tests::harness::process::Proc;
+use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 use quinn::Connection;
 
 const MAX: usize = fabric_proto::DEFAULT_MAX_FRAME;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// Runs a worker with `token` against `d`; it must exit 1. Returns stderr.
 fn worker_fails(sb: &Sandbox, d: &DispatcherProc, token: &str) -> String {
@@ -68,117 +60,6 @@ fn a_worker_refuses_a_dispatcher_whose_key_it_did_not_pin() {
     assert!(err.contains("is not the pinned key"), "{err}");
 }
 
-/// A dispatcher played by the test: it accepts one worker and hands it
-/// hand-made manifests.
-struct FakeDispatcher {
-    key: Identity,
-    conn: Connection,
-    _worker: Proc,
-}
-
-impl FakeDispatcher {
-    async fn start(sb: &Sandbox, blobs: HashMap<Sha256, Vec<u8>>) -> Self {
-        let key = Identity::generate().unwrap();
-        let ep = fabric_net::server_endpoint(
-            &key,
-            "127.0.0.1:0".parse().unwrap(),
-            &NetConfig::default(),
-        )
-        .unwrap();
-        let addr: SocketAddr = ep.local_addr().unwrap();
-        let mut cmd = fabric_cmd(sb, None);
-        cmd.args(["worker", "--dispatcher-key", &key.public().to_string()])
-            .args([
-                "--dispatcher",
-                &addr.to_string(),
-                "--slots",
-                "1",
-                "--name",
-                "w",
-            ])
-            .arg("--data-dir")
-            .arg(sb.dir.path().join("w"));
-        let worker = Proc::spawn("worker", cmd, sb.dir.path());
-        let conn = tokio::time::timeout(Duration::from_secs(30), async {
-            ep.accept().await.unwrap().await.unwrap()
-        })
-        .await
-        .expect("worker connects");
-        let (mut send, mut recv) = framed::accept(&conn, MAX).await.unwrap();
-        let req: Request = recv.expect().await.unwrap();
-        assert!(matches!(req, Request::Register(_)), "{req:?}");
-        send.send(&Response::Registered { heartbeat_ms: 1000 })
-            .await
-            .unwrap();
-        // Heartbeats: keep reading them; blob fetches: serve from `blobs`.
-        tokio::spawn(async move {
-            let _keep = send;
-            while let Ok(Some(_)) = recv.recv::<fabric_proto::wire::WorkerMsg>().await {}
-        });
-        let blobs = Arc::new(blobs);
-        let c = conn.clone();
-        tokio::spawn(async move {
-            while let Ok((mut s, mut r)) = framed::accept(&c, MAX).await {
-                let req: Request = r.expect().await.unwrap();
-                let resp = match req {
-                    Request::GetBlob { sha } => Response::BlobBytes {
-                        bytes: blobs.get(&sha).cloned().unwrap_or_default(),
-                    },
-                    other => panic!("unexpected request {other:?}"),
-                };
-                s.send(&resp).await.unwrap();
-                let _ = s.finish();
-            }
-        });
-        Self {
-            key,
-            conn,
-            _worker: worker,
-        }
-    }
-
-    async fn assign(&self, manifest: Signed<Manifest>, input: &[u8]) -> Report {
-        let (mut send, mut recv) = framed::open(&self.conn, MAX).await.unwrap();
-        send.send(&Assign::Run {
-            manifest,
-            input: input.to_vec(),
-        })
-        .await
-        .unwrap();
-        loop {
-            let report: Report = recv.expect().await.unwrap();
-            if matches!(report, Report::Event(_)) {
-                continue;
-            }
-            send.send(&Ack { recorded: true }).await.unwrap();
-            let _ = send.finish();
-            return report;
-        }
-    }
-}
-
-fn manifest(module: Sha256, input: &[u8]) -> Manifest {
-    Manifest {
-        version: Manifest::VERSION,
-        task_id: TaskId::new(),
-        attempt: 1,
-        kind: TaskKind::Wasm { module },
-        args: vec![],
-        env: vec![],
-        input_digest: Sha256::of(input),
-        limits: Limits::default(),
-        issued_at_ms: now_ms(),
-        expires_at_ms: now_ms() + 60_000,
-    }
-}
-
-fn refused(report: Report) -> String {
-    match report {
-        Report::Refused { reason } => reason,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_refuses_tampered_replayed_expired_foreign_and_mismatched_manifests() {
     let sb = Sandbox::new();
@@ -191,7 +72,7 @@ async fn a_worker_refuses_tampered_replayed_expired_foreign_and_mismatched_manif
     // The fake serves the wrong bytes under `lying_sha`.
     let blobs = HashMap::from([(good_sha, good.clone()), (lying_sha, good.clone())]);
     let fake = FakeDispatcher::start(&sb, blobs).await;
-    let sign = |m: &Manifest| Signed::sign(fake.key.signing_key(), m).unwrap();
+    let sign = |m: &Manifest| fake.sign(m);
 
     // A proper manifest runs.
     let ok = sign(&manifest(good_sha, b"in"));
@@ -226,9 +107,9 @@ async fn a_worker_refuses_tampered_replayed_expired_foreign_and_mismatched_manif
     let reason = refused(fake.assign(sign(&manifest(lying_sha, b"")), b"").await);
     assert!(reason.contains("module bytes hash"), "{reason}");
     assert!(
-        fake._worker.stderr().contains("refusing an assignment"),
+        fake.worker.stderr().contains("refusing an assignment"),
         "{}",
-        fake._worker.stderr()
+        fake.worker.stderr()
     );
 }
 
@@ -249,9 +130,7 @@ fn frame(body: &[u8]) -> Vec<u8> {
 async fn bad_frames_are_refused_and_the_dispatcher_keeps_serving() {
     let sb = Sandbox::new();
     let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--no-mdns"], None);
-    let text = std::fs::read_to_string(&d.profile).unwrap();
-    let v: toml::Table = toml::from_str(&text).unwrap();
-    let admin = Identity::from_secret_hex(v["client_key"].as_str().unwrap()).unwrap();
+    let admin = read_profile(&d.profile).client;
     let key = d.key.parse().unwrap();
     let conn = fabric_net::connect(&admin, vec![key], d.addr, &NetConfig::default())
         .await
@@ -292,7 +171,7 @@ async fn bad_frames_are_refused_and_the_dispatcher_keeps_serving() {
         .upload_module(&wat::parse_str(TRIVIAL_WAT).unwrap())
         .await
         .unwrap();
-    assert!(c.submit(fabric_tests::cluster::spec(module)).await.is_ok());
+    assert!(c.submit(spec(module)).await.is_ok());
     let log = d.proc.stderr();
     assert!(
         log.contains("refused oversized frame") && log.contains("malformed request"),
@@ -336,20 +215,7 @@ fn allow_listed_worker_keys_need_no_token_and_others_are_refused() {
         &["--no-mdns", "--worker-key", &listed.public().to_string()],
         None,
     );
-    let worker = |name: &str| {
-        let mut cmd = fabric_cmd(&sb, None);
-        cmd.args([
-            "worker",
-            "--dispatcher-key",
-            &d.key,
-            "--dispatcher",
-            &d.addr.to_string(),
-        ])
-        .args(["--name", name])
-        .arg("--data-dir")
-        .arg(sb.dir.path().join(name));
-        cmd
-    };
+    let worker = |name: &str| pinned_worker_cmd(&sb, &d.key, d.addr, name);
     // Not listed, no token: refused at registration, with a hint.
     let out = worker("stranger").output().expect("run worker");
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
@@ -367,7 +233,7 @@ fn allow_listed_worker_keys_need_no_token_and_others_are_refused() {
             .arg(&d.profile)
             .output()
             .expect("run");
-        let v = fabric_tests::json_of(&out);
+        let v = json_of(&out);
         if v.as_array()
             .is_some_and(|a| a.len() == 1 && a[0]["name"] == "listed")
         {

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use fabric_tests::cluster::{Proc, fabric_cmd};
-use fabric_tests::{Sandbox, describe, guest, json_of};
+use fabric_tests::harness::cluster::fabric_cmd;
+use fabric_tests::harness::process::Proc;
+use fabric_tests::harness::sandbox::{Sandbox, describe, guest, json_of};
 
 #[test]
 fn up_with_two_workers_serves_the_client_commands() {

@@ -1,7 +1,9 @@
 //! `fabric exec` on the SDK examples and on plain WASI programs.
 
 use base64::Engine as _;
-use fabric_tests::{PLAIN_RUSTC_WASM, Sandbox, describe, guest, json_of, run_with_input};
+use fabric_tests::harness::sandbox::{
+    PLAIN_RUSTC_WASM, Sandbox, describe, guest, json_of, run_with_input,
+};
 
 #[test]
 fn wordfreq_counts_words_and_streams_logs() {

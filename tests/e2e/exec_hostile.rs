@@ -1,7 +1,7 @@
 //! Hostile modules: each limit and failure is reported distinctly, with the
 //! contract's exit code, and never takes the host down.
 
-use fabric_tests::{Sandbox, describe, json_of};
+use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
 /// Runs a WAT fixture with extra flags; returns (exit code, JSON outcome).
 fn exec_wat(name: &str, wat: &str, flags: &[&str]) -> (Option<i32>, serde_json::Value) {

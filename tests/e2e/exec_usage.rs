@@ -1,6 +1,6 @@
 //! Bad usage: exit 2 and a message that names the problem, never a panic.
 
-use fabric_tests::{Sandbox, describe, guest};
+use fabric_tests::harness::sandbox::{Sandbox, describe, guest};
 
 fn usage_error(args: &[&str], expect: &str) {
     let sb = Sandbox::new();

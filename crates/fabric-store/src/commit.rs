@@ -74,3 +74,29 @@ impl GroupCommit {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fabric_proto::{Sha256, TaskId, TaskRecord, TaskSpec};
+
+    use super::GroupCommit;
+    use crate::testing::temp_store;
+
+    #[test]
+    fn group_commit_returns_after_flush() {
+        let (_dir, store) = temp_store();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let gc = GroupCommit::start(store.clone(), std::time::Duration::from_millis(1));
+            let rec = TaskRecord::queued(TaskId::new(), TaskSpec::wasm(Sha256::of(b"m")), 1, 1);
+            store.save_task(&rec).unwrap();
+            let waits: Vec<_> = (0..8).map(|_| gc.durable()).collect();
+            for w in waits {
+                w.await.unwrap();
+            }
+        });
+    }
+}

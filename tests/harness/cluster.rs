@@ -1,125 +1,18 @@
-//! Harness for cluster tests: real `fabric dispatcher` and `fabric worker`
-//! processes on loopback (or inside a network namespace the test made),
-//! readiness read from their output, never fixed sleeps.
+//! Cluster helpers: real `fabric dispatcher` and `fabric worker` processes
+//! on loopback (or inside a network namespace the test made), readiness
+//! read from their output, clients on the profile the dispatcher wrote, and
+//! task fixtures.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fabric_client::Client;
 use fabric_net::{Identity, PublicKey};
 
-use crate::{Sandbox, fabric_bin};
-
-/// A child process killed (SIGKILL) when dropped; its stderr goes to a file.
-pub struct Proc {
-    /// What it is, for messages.
-    pub name: String,
-    child: Child,
-    stderr: PathBuf,
-    lines: Option<mpsc::Receiver<String>>,
-}
-
-impl Proc {
-    /// Spawns `cmd` with stdout piped (read line by line) and stderr to a file.
-    pub fn spawn(name: &str, mut cmd: Command, dir: &Path) -> Self {
-        let stderr = dir.join(format!("{name}.stderr"));
-        let file = std::fs::File::create(&stderr).expect("stderr file");
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let out = child.stdout.take().expect("stdout pipe");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            name: name.to_owned(),
-            child,
-            stderr,
-            lines: Some(rx),
-        }
-    }
-
-    /// Reads stdout lines until one equals `marker`; returns the lines before it.
-    pub fn wait_for_line(&mut self, marker: &str, timeout: Duration) -> Vec<String> {
-        let rx = self.lines.as_ref().expect("stdout reader");
-        let deadline = Instant::now() + timeout;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line == marker => return seen,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!(
-                    "{} did not print {marker:?} within {timeout:?}; stdout so far: {seen:?}\nstderr:\n{}",
-                    self.name,
-                    self.stderr()
-                ),
-            }
-        }
-    }
-
-    /// What it wrote to stderr so far.
-    pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// Its pid.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL and reap.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then waits up to `timeout` for it to exit.
-    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed", self.child.id());
-        self.wait(timeout)
-    }
-
-    /// Waits up to `timeout` for it to exit on its own.
-    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit within {timeout:?}; stderr:\n{}",
-                self.name,
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use super::process::Proc;
+use super::sandbox::{Sandbox, fabric_bin};
 
 /// A running dispatcher process and what it printed at start.
 pub struct DispatcherProc {
@@ -142,7 +35,8 @@ fn field<'a>(lines: &'a [String], prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line starting {prefix:?} in {lines:?}"))
 }
 
-/// A `fabric` command in the sandbox's home, optionally inside a netns.
+/// A `fabric` command in the sandbox's home, optionally inside a netns,
+/// logging at `info`.
 pub fn fabric_cmd(sb: &Sandbox, netns: Option<&str>) -> Command {
     let mut cmd = match netns {
         Some(ns) => {
@@ -152,12 +46,8 @@ pub fn fabric_cmd(sb: &Sandbox, netns: Option<&str>) -> Command {
         }
         None => Command::new(fabric_bin()),
     };
-    cmd.env_clear()
-        .env("HOME", sb.dir.path())
-        .env("XDG_DATA_HOME", sb.dir.path().join("data"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("FABRIC_LOG", "info")
-        .stdin(Stdio::null());
+    sb.isolate(&mut cmd);
+    cmd.env("FABRIC_LOG", "info");
     cmd
 }
 
@@ -207,15 +97,50 @@ pub fn start_worker(sb: &Sandbox, name: &str, d: &DispatcherProc, slots: u32) ->
     Proc::spawn(name, cmd, sb.dir.path())
 }
 
-/// Connects a client with the keys of a cluster profile.
-pub async fn client(profile: &Path) -> Client {
-    let text = std::fs::read_to_string(profile).expect("read profile");
+/// A `fabric worker` command that pins `dispatcher_key` (hex) and dials
+/// `addr` without a join token, named `name`, with its data in
+/// `<home>/<name>`.
+pub fn pinned_worker_cmd(
+    sb: &Sandbox,
+    dispatcher_key: &str,
+    addr: SocketAddr,
+    name: &str,
+) -> Command {
+    let mut cmd = fabric_cmd(sb, None);
+    cmd.args(["worker", "--dispatcher-key", dispatcher_key])
+        .args(["--dispatcher", &addr.to_string()])
+        .args(["--name", name])
+        .arg("--data-dir")
+        .arg(sb.dir.path().join(name));
+    cmd
+}
+
+/// What a cluster profile holds.
+pub struct Profile {
+    /// The dispatcher's address.
+    pub dispatcher: SocketAddr,
+    /// The dispatcher's key.
+    pub dispatcher_key: PublicKey,
+    /// The client identity the profile carries (an admin client).
+    pub client: Identity,
+}
+
+/// Reads a cluster profile the dispatcher wrote.
+pub fn read_profile(path: &Path) -> Profile {
+    let text = std::fs::read_to_string(path).expect("read profile");
     let v: toml::Table = toml::from_str(&text).expect("profile is TOML");
     let s = |k: &str| v[k].as_str().expect("string field").to_owned();
-    let key: PublicKey = s("dispatcher_key").parse().expect("key");
-    let me = Identity::from_secret_hex(&s("client_key")).expect("client key");
-    let addr: SocketAddr = s("dispatcher").parse().expect("addr");
-    Client::connect(&me, key, addr)
+    Profile {
+        dispatcher: s("dispatcher").parse().expect("addr"),
+        dispatcher_key: s("dispatcher_key").parse().expect("key"),
+        client: Identity::from_secret_hex(&s("client_key")).expect("client key"),
+    }
+}
+
+/// Connects a client with the keys of a cluster profile.
+pub async fn client(profile: &Path) -> Client {
+    let p = read_profile(profile);
+    Client::connect(&p.client, p.dispatcher_key, p.dispatcher)
         .await
         .expect("connect client")
 }
@@ -233,6 +158,19 @@ pub async fn wait_workers(client: &Client, n: usize, timeout: Duration) {
             "only {got} of {n} workers registered within {timeout:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls until task `id` is leased to a worker.
+pub async fn wait_running(client: &Client, id: fabric_proto::TaskId, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let info = client.status(id).await.expect("status");
+        if info.state == fabric_proto::TaskState::Running {
+            return;
+        }
+        assert!(Instant::now() < deadline, "task never started: {info:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -304,18 +242,5 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
-    }
-}
-
-/// Polls until task `id` is leased to a worker.
-pub async fn wait_running(client: &Client, id: fabric_proto::TaskId, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let info = client.status(id).await.expect("status");
-        if info.state == fabric_proto::TaskState::Running {
-            return;
-        }
-        assert!(Instant::now() < deadline, "task never started: {info:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -1,6 +1,10 @@
-use fabric_proto::{TaskSpec, TaskStatus};
+use fabric_proto::{
+    Priority, Sha256, TaskId, TaskOutcome, TaskRecord, TaskSpec, TaskState, TaskStatus,
+};
 
-use super::*;
+use crate::Store;
+use crate::live_key;
+use crate::testing::{flush, temp_store};
 
 fn record(seq: u64, priority: Priority) -> TaskRecord {
     let mut spec = TaskSpec::wasm(Sha256::of(b"m"));
@@ -32,7 +36,7 @@ fn live_tasks_come_back_in_queue_order_after_reopen() {
         done.state = TaskState::Done;
         done.status = Some(TaskStatus::Succeeded);
         assert!(store.record_result(&done, &outcome()).unwrap());
-        futures_flush(&store);
+        flush(&store);
     }
     let store = Store::open(dir.path()).unwrap();
     let live: Vec<_> = store
@@ -49,19 +53,45 @@ fn live_tasks_come_back_in_queue_order_after_reopen() {
     );
 }
 
-fn futures_flush(store: &Store) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
+#[test]
+fn the_live_key_is_the_shared_priority_rank_then_seq_then_id() {
+    for p in [Priority::High, Priority::Normal, Priority::Low] {
+        let r = record(0x0102_0304_0506_0708, p);
+        let k = live_key(&r);
+        assert_eq!(k[0], p.rank());
+        assert_eq!(k[1..9], [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(&k[9..], r.id.as_bytes());
+    }
+    // The bytes existing data dirs hold: High 0, Normal 1, Low 2.
+    assert_eq!(live_key(&record(9, Priority::High))[0], 0);
+    assert_eq!(live_key(&record(9, Priority::Normal))[0], 1);
+    assert_eq!(live_key(&record(9, Priority::Low))[0], 2);
+    // Priority first: a later high task sorts before an earlier low one.
+    assert!(live_key(&record(5, Priority::High)) < live_key(&record(1, Priority::Normal)));
+    assert!(live_key(&record(1, Priority::Low)) > live_key(&record(5, Priority::Normal)));
+}
+
+#[test]
+fn live_tasks_drop_index_entries_without_a_live_task() {
+    let (_dir, store) = temp_store();
+    let r = record(1, Priority::Normal);
+    store.save_task(&r).unwrap();
+    store.live.insert(b"short", &[][..]).unwrap();
+    let orphan = live_key(&record(2, Priority::Normal));
+    store.live.insert(orphan, &[][..]).unwrap();
+    let live: Vec<_> = store
+        .live_tasks()
         .unwrap()
-        .block_on(store.flush())
-        .unwrap();
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(live, vec![r.id]);
+    assert_eq!(store.counts().unwrap().live, 1);
 }
 
 #[test]
 fn a_result_is_recorded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let mut r = record(1, Priority::Normal);
     store.save_task(&r).unwrap();
     r.state = TaskState::Done;
@@ -75,8 +105,7 @@ fn a_result_is_recorded_once() {
 
 #[test]
 fn list_filters_and_pages_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let recs: Vec<_> = (0..5).map(|i| record(i, Priority::Normal)).collect();
     for r in &recs {
         store.save_task(r).unwrap();
@@ -98,53 +127,30 @@ fn list_filters_and_pages_newest_first() {
 }
 
 #[test]
-fn blobs_are_content_addressed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let sha = store.put_blob(b"module bytes").unwrap();
-    assert_eq!(sha, Sha256::of(b"module bytes"));
-    assert!(store.has_blob(&sha).unwrap());
-    assert_eq!(store.blob(&sha).unwrap().unwrap(), b"module bytes");
-    assert!(store.blob(&Sha256::of(b"other")).unwrap().is_none());
-}
-
-#[test]
-fn dead_letters_and_peers() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+fn dead_letters_are_kept_apart() {
+    let (_dir, store) = temp_store();
     let mut r = record(1, Priority::Normal);
     r.state = TaskState::Done;
     r.dead_letter = true;
     r.status = Some(TaskStatus::Failed);
     store.record_result(&r, &outcome()).unwrap();
+    store.save_task(&record(2, Priority::Normal)).unwrap();
     assert_eq!(store.dead_letters().unwrap(), vec![r.id]);
-    store.add_peer(PeerRole::Worker, &[7; 32], "w").unwrap();
-    assert!(store.is_peer(PeerRole::Worker, &[7; 32]).unwrap());
-    assert!(!store.is_peer(PeerRole::Client, &[7; 32]).unwrap());
-}
-
-#[test]
-fn group_commit_returns_after_flush() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let gc = GroupCommit::start(store.clone(), std::time::Duration::from_millis(1));
-        store.save_task(&record(1, Priority::Normal)).unwrap();
-        let waits: Vec<_> = (0..8).map(|_| gc.durable()).collect();
-        for w in waits {
-            w.await.unwrap();
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        counts,
+        crate::StoreCounts {
+            tasks: 2,
+            live: 1,
+            results: 1,
+            dead_letters: 1,
         }
-    });
+    );
 }
 
 #[test]
 fn a_late_write_cannot_revive_a_finished_task() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = temp_store();
     let r = record(1, Priority::Normal);
     store.save_task(&r).unwrap();
     let mut done = r.clone();

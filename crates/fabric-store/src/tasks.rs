@@ -1,0 +1,191 @@
+//! Tasks: records, the `live` queue index, results and dead letters.
+//!
+//! Every write here is one sled transaction over `tasks`, `live`, `results`
+//! and `dead`, so a task never sits half moved between them.
+
+use fabric_proto::{CodecError, TaskId, TaskOutcome, TaskRecord, TaskState};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::{Result, Store, StoreError, dec, enc};
+
+/// The `live` index key of a task: sorts by priority (its
+/// [`rank`](fabric_proto::Priority::rank), the scheduler's order), then
+/// submission.
+pub fn live_key(rec: &TaskRecord) -> [u8; 25] {
+    let mut k = [0u8; 25];
+    k[0] = rec.spec.priority.rank();
+    k[1..9].copy_from_slice(&rec.seq.to_be_bytes());
+    k[9..].copy_from_slice(rec.id.as_bytes());
+    k
+}
+
+/// Sizes of the main trees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreCounts {
+    /// All tasks ever recorded.
+    pub tasks: u64,
+    /// Unfinished tasks.
+    pub live: u64,
+    /// Recorded results.
+    pub results: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+}
+
+impl Store {
+    /// Writes a task record; keeps the `live` index in step with its state.
+    /// Once a task has a recorded result its record is final: a late write
+    /// (a lease or retry decided before the result) is ignored, and the
+    /// return value says whether the write happened.
+    pub fn save_task(&self, rec: &TaskRecord) -> Result<bool> {
+        let value = enc("task", rec)?;
+        let key = live_key(rec);
+        let terminal = rec.state.is_terminal();
+        let dead_letter = rec.dead_letter;
+        (&self.tasks, &self.live, &self.dead, &self.results)
+            .transaction(|(tasks, live, dead, results)| {
+                if results.get(rec.id.as_bytes())?.is_some() {
+                    return Ok(false);
+                }
+                tasks.insert(rec.id.as_bytes(), value.as_slice())?;
+                if terminal {
+                    live.remove(&key[..])?;
+                } else {
+                    live.insert(&key[..], &[][..])?;
+                }
+                if dead_letter {
+                    dead.insert(rec.id.as_bytes(), &[][..])?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(true)
+            })
+            .map_err(tx_err)
+    }
+
+    /// Records a task's result together with its final record, unless a
+    /// result is already recorded. Returns whether this call recorded it.
+    pub fn record_result(&self, rec: &TaskRecord, outcome: &TaskOutcome) -> Result<bool> {
+        let value = enc("task", rec)?;
+        let result = enc("result", outcome)?;
+        let key = live_key(rec);
+        let dead_letter = rec.dead_letter;
+        (&self.tasks, &self.live, &self.results, &self.dead)
+            .transaction(|(tasks, live, results, dead)| {
+                if results.get(rec.id.as_bytes())?.is_some() {
+                    // Already final; make sure nothing keeps it live.
+                    live.remove(&key[..])?;
+                    return Ok(false);
+                }
+                results.insert(rec.id.as_bytes(), result.as_slice())?;
+                tasks.insert(rec.id.as_bytes(), value.as_slice())?;
+                live.remove(&key[..])?;
+                if dead_letter {
+                    dead.insert(rec.id.as_bytes(), &[][..])?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(true)
+            })
+            .map_err(tx_err)
+    }
+
+    /// One task's record.
+    pub fn task(&self, id: &TaskId) -> Result<Option<TaskRecord>> {
+        self.tasks
+            .get(id.as_bytes())?
+            .map(|v| dec("task", &v))
+            .transpose()
+    }
+
+    /// One task's recorded result.
+    pub fn result(&self, id: &TaskId) -> Result<Option<TaskOutcome>> {
+        self.results
+            .get(id.as_bytes())?
+            .map(|v| dec("result", &v))
+            .transpose()
+    }
+
+    /// Every unfinished task, in queue order (priority, then submission).
+    /// This is what a dispatcher reloads on start.
+    pub fn live_tasks(&self) -> Result<Vec<TaskRecord>> {
+        let mut out = Vec::new();
+        for entry in self.live.iter() {
+            let (key, _) = entry?;
+            let Some(id_bytes) = key.get(9..25) else {
+                tracing::warn!("dropping malformed live-index key");
+                self.live.remove(&key)?;
+                continue;
+            };
+            let id = TaskId::from_bytes(id_bytes.try_into().expect("16 bytes"));
+            match self.task(&id)? {
+                Some(rec) if !rec.state.is_terminal() => out.push(rec),
+                _ => {
+                    // Index entry outlived its task's terminal write.
+                    self.live.remove(&key)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tasks, newest first, optionally in one state, older than `before`.
+    pub fn list(
+        &self,
+        state: Option<TaskState>,
+        limit: usize,
+        before: Option<&TaskId>,
+    ) -> Result<Vec<TaskRecord>> {
+        let iter = match before {
+            Some(b) => self.tasks.range(..b.as_bytes().to_vec()),
+            None => self.tasks.range::<Vec<u8>, _>(..),
+        };
+        let mut out = Vec::new();
+        for entry in iter.rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = entry?;
+            let rec: TaskRecord = dec("task", &v)?;
+            if state.is_none_or(|s| s == rec.state) {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts tasks per state (scans the live index and the totals).
+    pub fn counts(&self) -> Result<StoreCounts> {
+        Ok(StoreCounts {
+            tasks: self.tasks.len() as u64,
+            live: self.live.len() as u64,
+            results: self.results.len() as u64,
+            dead_letters: self.dead.len() as u64,
+        })
+    }
+
+    /// Ids in the dead-letter set.
+    pub fn dead_letters(&self) -> Result<Vec<TaskId>> {
+        self.dead
+            .iter()
+            .keys()
+            .map(|k| {
+                let k = k?;
+                Ok(TaskId::from_bytes(k.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt {
+                        what: "dead-letter key",
+                        source: CodecError::Decode(format!("key of {} bytes", k.len())),
+                    }
+                })?))
+            })
+            .collect()
+    }
+}
+
+fn tx_err(e: TransactionError<()>) -> StoreError {
+    match e {
+        TransactionError::Storage(e) => StoreError::Sled(e),
+        TransactionError::Abort(()) => unreachable!("store transactions never abort"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,16 @@
+//! Harness for the end-to-end tests: the real `fabric` binary, run in a fresh
+//! temporary home, on guests built by `build.rs` and WAT fixtures.
+//!
+//! - [`sandbox`]: the built binary and guests, a scratch home per test, and
+//!   helpers for finished commands.
+//! - [`process`]: long-running children ([`process::Proc`]) read line by
+//!   line, killed on drop.
+//! - [`cluster`]: real `fabric dispatcher` / `fabric worker` processes,
+//!   clients on their profiles, network namespaces and task fixtures.
+//! - [`fake_dispatcher`]: a dispatcher played by the test, for driving a real
+//!   worker with hand-made manifests.
+
+pub mod cluster;
+pub mod fake_dispatcher;
+pub mod process;
+pub mod sandbox;
