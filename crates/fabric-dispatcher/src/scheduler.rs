@@ -4,11 +4,17 @@
 //! epoch) and returns the task records it changed, which the service then
 //! writes to the store. Property tests drive it directly.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 
 pub use fabric_proto::WorkerKey;
 use fabric_proto::wire::WorkerInfo;
-use fabric_proto::{TaskId, TaskKind, TaskRecord, TaskState, TaskStatus};
+use fabric_proto::{TaskId, TaskRecord, TaskState, TaskStatus};
+
+mod queue;
+mod worker;
+
+use queue::Queue;
+use worker::Worker;
 
 /// Scheduling knobs.
 #[derive(Clone, Debug)]
@@ -58,50 +64,12 @@ pub enum Change {
     Give(TaskRecord, String),
 }
 
-#[derive(Debug)]
-struct Worker {
-    slots: u32,
-    memory: u64,
-    used_memory: u64,
-    wasm: bool,
-    commands: HashSet<String>,
-    last_seen: u64,
-    leases: HashSet<TaskId>,
-    draining: bool,
-}
-
-impl Worker {
-    fn free_slots(&self) -> u32 {
-        self.slots.saturating_sub(self.leases.len() as u32)
-    }
-
-    fn fits(&self, rec: &TaskRecord) -> bool {
-        if self.draining || self.free_slots() == 0 {
-            return false;
-        }
-        if self.used_memory + rec.spec.limits.memory_bytes > self.memory {
-            return false;
-        }
-        match &rec.spec.kind {
-            TaskKind::Wasm { .. } => self.wasm,
-            TaskKind::Command { program } => self.commands.contains(program),
-        }
-    }
-}
-
-type QueueKey = (u8, u64, TaskId);
-
-fn queue_key(rec: &TaskRecord) -> QueueKey {
-    (rec.spec.priority.rank(), rec.seq, rec.id)
-}
-
 /// Live tasks, the queue, workers and leases.
 #[derive(Debug, Default)]
 pub struct Scheduler {
     cfg: SchedConfig,
     tasks: HashMap<TaskId, TaskRecord>,
-    ready: BTreeSet<QueueKey>,
-    delayed: BTreeSet<(u64, TaskId)>,
+    queue: Queue,
     workers: HashMap<WorkerKey, Worker>,
 }
 
@@ -138,11 +106,7 @@ impl Scheduler {
     }
 
     fn enqueue(&mut self, rec: TaskRecord) {
-        if rec.not_before_ms > 0 {
-            self.delayed.insert((rec.not_before_ms, rec.id));
-        } else {
-            self.ready.insert(queue_key(&rec));
-        }
+        self.queue.push(&rec);
         self.tasks.insert(rec.id, rec);
     }
 
@@ -164,7 +128,7 @@ impl Scheduler {
 
     /// Number of tasks waiting for a worker.
     pub fn queued(&self) -> usize {
-        self.ready.len() + self.delayed.len()
+        self.queue.len()
     }
 
     /// Registers (or re-registers) a worker.
@@ -179,19 +143,8 @@ impl Scheduler {
             .filter_map(|id| self.tasks.get(id))
             .map(|r| r.spec.limits.memory_bytes)
             .sum();
-        self.workers.insert(
-            key,
-            Worker {
-                slots: info.slots,
-                memory: info.memory_bytes,
-                used_memory,
-                wasm: info.wasm,
-                commands: info.commands.iter().cloned().collect(),
-                last_seen: now,
-                leases,
-                draining: false,
-            },
-        );
+        self.workers
+            .insert(key, Worker::new(info, leases, used_memory, now));
     }
 
     /// Records a heartbeat; false for an unknown worker.
@@ -258,14 +211,10 @@ impl Scheduler {
             tracing::warn!(worker = %key.short(), "worker missed {} heartbeats; requeueing its tasks", self.cfg.missed_heartbeats);
             changes.extend(self.remove_worker(&key, now));
         }
-        while let Some(&(at, id)) = self.delayed.first() {
-            if at > now {
-                break;
-            }
-            self.delayed.pop_first();
+        for id in self.queue.due(now) {
             if let Some(rec) = self.tasks.get_mut(&id) {
                 rec.not_before_ms = 0;
-                self.ready.insert(queue_key(rec));
+                self.queue.push(rec);
             }
         }
         changes
@@ -276,7 +225,7 @@ impl Scheduler {
     /// `Running`, attempt incremented, worker set).
     pub fn place(&mut self, now: u64) -> Vec<TaskRecord> {
         let mut leased = Vec::new();
-        let mut cursor: Option<QueueKey> = None;
+        let mut cursor = None;
         loop {
             if !self
                 .workers
@@ -287,14 +236,7 @@ impl Scheduler {
             }
             // Walk the queue in order without copying it; tasks that fit no
             // worker stay where they are and do not block those behind.
-            let next = match cursor {
-                None => self.ready.iter().next(),
-                Some(c) => self
-                    .ready
-                    .range((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
-                    .next(),
-            };
-            let Some(&key) = next else {
+            let Some(key) = self.queue.next_after(cursor) else {
                 break;
             };
             cursor = Some(key);
@@ -308,7 +250,7 @@ impl Scheduler {
             let Some(wk) = best else {
                 continue;
             };
-            self.ready.remove(&key);
+            self.queue.take(&key);
             let rec = self.tasks.get_mut(&key.2).expect("queued task is live");
             rec.state = TaskState::Running;
             rec.attempt += 1;
@@ -422,8 +364,7 @@ impl Scheduler {
         now: u64,
     ) -> Option<(TaskRecord, Option<(WorkerKey, u32)>)> {
         let mut rec = self.tasks.remove(id)?;
-        self.ready.remove(&queue_key(&rec));
-        self.delayed.remove(&(rec.not_before_ms, rec.id));
+        self.queue.remove(&rec);
         let mut running = None;
         if rec.state == TaskState::Running
             && let Some(wk) = rec.worker

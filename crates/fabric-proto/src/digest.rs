@@ -55,13 +55,20 @@ impl FromStr for Sha256 {
     type Err = DigestParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || DigestParseError {
-            input: s.chars().take(80).collect(),
-        };
-        let bytes = hex::decode(s).map_err(|_| err())?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| err())?;
-        Ok(Self(bytes))
+        hex32(s).map(Self).ok_or_else(|| DigestParseError {
+            input: excerpt(s),
+        })
     }
+}
+
+/// 32 bytes from 64 hex characters (digests and keys are shown so).
+pub(crate) fn hex32(s: &str) -> Option<[u8; 32]> {
+    hex::decode(s).ok()?.try_into().ok()
+}
+
+/// The start of a bad input, for an error message.
+pub(crate) fn excerpt(s: &str) -> String {
+    s.chars().take(80).collect()
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ impl fmt::Display for WorkerKey {
 
 impl fmt::Debug for WorkerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WorkerKey({})", self.short())
+        f.debug_tuple("WorkerKey").field(&self.short()).finish()
     }
 }
 
@@ -46,11 +46,11 @@ impl FromStr for WorkerKey {
     type Err = WorkerKeyParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || WorkerKeyParseError {
-            input: s.chars().take(80).collect(),
-        };
-        let bytes = hex::decode(s).map_err(|_| err())?;
-        Ok(Self(bytes.try_into().map_err(|_| err())?))
+        crate::digest::hex32(s)
+            .map(Self)
+            .ok_or_else(|| WorkerKeyParseError {
+                input: crate::digest::excerpt(s),
+            })
     }
 }
 

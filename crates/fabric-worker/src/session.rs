@@ -10,6 +10,7 @@ use fabric_net::framed::{self, FramedSend};
 use fabric_net::{EndpointError, StreamError};
 use fabric_proto::wire::{ErrorCode, Request, Response, WorkerInfo, WorkerMsg};
 use quinn::Connection;
+use tracing::Instrument as _;
 
 use crate::{State, WorkerError, assignment};
 
@@ -53,6 +54,12 @@ async fn request(
 /// a reconnect does not prove it again.
 pub(crate) async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerError> {
     let addr = find_dispatcher(state).await?;
+    let span = tracing::info_span!("dispatcher", %addr);
+    serve(state, addr, joined).instrument(span).await
+}
+
+/// The session with the dispatcher at `addr`, inside its span.
+async fn serve(state: &Arc<State>, addr: SocketAddr, joined: &mut bool) -> Result<(), WorkerError> {
     let lost = |source| WorkerError::Lost { addr, source };
     let conn = connect(state, addr).await?;
     let max = state.cfg.net.max_frame;
@@ -62,7 +69,7 @@ pub(crate) async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(),
         };
         match request(&conn, &join, max).await.map_err(lost)?.1 {
             Response::Joined => {
-                tracing::info!(%addr, "joined the cluster");
+                tracing::info!("joined the cluster");
                 *joined = true;
             }
             Response::Error(e) => return Err(WorkerError::Join(e.message)),
@@ -92,7 +99,7 @@ pub(crate) async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(),
         other => return Err(WorkerError::Refused(format!("unexpected answer {other:?}"))),
     };
     state.registered(conn.clone());
-    tracing::info!(%addr, dispatcher = %state.cfg.dispatcher_key.short(), "worker registered");
+    tracing::info!(dispatcher = %state.cfg.dispatcher_key.short(), "worker registered");
     let result = tokio::select! {
         r = heartbeats(state, control, Duration::from_millis(heartbeat_ms.max(10))) => r,
         r = accept(state, &conn) => r,

@@ -1,0 +1,75 @@
+//! Live tasks waiting for a worker: ready ones in priority then submission
+//! order, delayed ones (in retry backoff) by the instant they become ready.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use fabric_proto::{TaskId, TaskRecord};
+
+/// A ready task's place: priority rank, submission sequence, id.
+pub(super) type QueueKey = (u8, u64, TaskId);
+
+fn queue_key(rec: &TaskRecord) -> QueueKey {
+    (rec.spec.priority.rank(), rec.seq, rec.id)
+}
+
+/// The queue. It holds keys only; the records live in the scheduler.
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    ready: BTreeSet<QueueKey>,
+    delayed: BTreeSet<(u64, TaskId)>,
+}
+
+impl Queue {
+    /// Queues a task: delayed while `not_before_ms` is set, else ready.
+    pub(super) fn push(&mut self, rec: &TaskRecord) {
+        if rec.not_before_ms > 0 {
+            self.delayed.insert((rec.not_before_ms, rec.id));
+        } else {
+            self.ready.insert(queue_key(rec));
+        }
+    }
+
+    /// Takes a task out, wherever it waits.
+    pub(super) fn remove(&mut self, rec: &TaskRecord) {
+        self.ready.remove(&queue_key(rec));
+        self.delayed.remove(&(rec.not_before_ms, rec.id));
+    }
+
+    /// Takes a ready task out (it was leased).
+    pub(super) fn take(&mut self, key: &QueueKey) {
+        self.ready.remove(key);
+    }
+
+    /// Tasks waiting, ready or delayed.
+    pub(super) fn len(&self) -> usize {
+        self.ready.len() + self.delayed.len()
+    }
+
+    /// The first ready task after `cursor` (from the start for `None`), so
+    /// placement walks the queue in order without copying it.
+    pub(super) fn next_after(&self, cursor: Option<QueueKey>) -> Option<QueueKey> {
+        match cursor {
+            None => self.ready.iter().next().copied(),
+            Some(c) => self
+                .ready
+                .range((Bound::Excluded(c), Bound::Unbounded))
+                .next()
+                .copied(),
+        }
+    }
+
+    /// Delayed tasks whose delay ran out by `now`, taken off the delayed
+    /// set; the caller clears their delay and pushes them again.
+    pub(super) fn due(&mut self, now: u64) -> Vec<TaskId> {
+        let mut due = Vec::new();
+        while let Some(&(at, id)) = self.delayed.first() {
+            if at > now {
+                break;
+            }
+            self.delayed.pop_first();
+            due.push(id);
+        }
+        due
+    }
+}

@@ -1,0 +1,54 @@
+//! A registered worker as placement sees it: capacity, what it runs, its
+//! leases and whether it drains.
+
+use std::collections::HashSet;
+
+use fabric_proto::wire::WorkerInfo;
+use fabric_proto::{TaskId, TaskKind, TaskRecord};
+
+#[derive(Debug)]
+pub(super) struct Worker {
+    pub slots: u32,
+    pub memory: u64,
+    pub used_memory: u64,
+    pub wasm: bool,
+    pub commands: HashSet<String>,
+    pub last_seen: u64,
+    pub leases: HashSet<TaskId>,
+    pub draining: bool,
+}
+
+impl Worker {
+    /// A worker as it registered, keeping leases it already held.
+    pub(super) fn new(info: &WorkerInfo, leases: HashSet<TaskId>, used_memory: u64, now: u64) -> Self {
+        Self {
+            slots: info.slots,
+            memory: info.memory_bytes,
+            used_memory,
+            wasm: info.wasm,
+            commands: info.commands.iter().cloned().collect(),
+            last_seen: now,
+            leases,
+            draining: false,
+        }
+    }
+
+    pub(super) fn free_slots(&self) -> u32 {
+        self.slots.saturating_sub(self.leases.len() as u32)
+    }
+
+    /// Whether it can take `rec` now: not draining, a free slot, the
+    /// memory, and the kind of work.
+    pub(super) fn fits(&self, rec: &TaskRecord) -> bool {
+        if self.draining || self.free_slots() == 0 {
+            return false;
+        }
+        if self.used_memory + rec.spec.limits.memory_bytes > self.memory {
+            return false;
+        }
+        match &rec.spec.kind {
+            TaskKind::Wasm { .. } => self.wasm,
+            TaskKind::Command { program } => self.commands.contains(program),
+        }
+    }
+}
