@@ -1,5 +1,7 @@
-//! Flags and subcommands, as clap parses them. Validation that needs more
-//! than a value parser happens in each command.
+//! Flags and subcommands, as clap parses them (flags and `FABRIC_*`
+//! environment variables land in the same fields). Merging in the
+//! `--config` file happens in `config`; validation that needs more than a
+//! value parser happens there or in each command.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,12 +1,24 @@
 //! The `fabric` command line.
 //!
-//! Layers: `cli` parses flags (clap), each command in `commands/` validates
-//! and resolves them and runs, and `output` is the only module that writes to
-//! the terminal. Errors carry anyhow context; `main` maps them to the exit
-//! codes of the user contract in one place.
+//! It runs in four layers, each in its own module, and data only flows down:
+//!
+//! 1. `cli` parses flags and `FABRIC_*` environment variables (clap) into
+//!    plain structs, with value parsers for sizes and durations (`units`).
+//! 2. `config` resolves them, with the `--config` TOML file (read once,
+//!    there) and the built-in defaults, into settings structs such as
+//!    `ServeConfig` and `WorkerSettings`.
+//! 3. `commands` has one file per subcommand; its `execute` validates what
+//!    is left, runs (locally, or against the cluster named by the `profile`)
+//!    and returns the exit code of the user contract.
+//! 4. `output` is the only module that writes to the terminal: human text or
+//!    the `--json` views, progress and errors.
+//!
+//! Errors carry anyhow context; `main` maps them to exit codes in one place
+//! (2 for a [`UsageError`], 1 for anything else).
 
 mod cli;
 mod commands;
+mod config;
 mod output;
 mod profile;
 mod units;

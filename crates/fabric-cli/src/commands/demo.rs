@@ -1,13 +1,19 @@
 //! `fabric demo`: an embedded cluster in a temp dir runs the example jobs.
 
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use fabric_proto::{Limits, Priority, TaskKind, TaskSpec, TaskStatus};
+use fabric_client::Client;
+use fabric_proto::{Limits, Priority, Sha256, TaskKind, TaskSpec, TaskStatus};
 
-use super::cluster::{block_on, serve, spawn_workers};
-use crate::cli::{DemoArgs, ServeOpts};
-use crate::output::{self, DemoLine};
+use super::local_cluster::LocalCluster;
+use super::runtime;
+use crate::cli::DemoArgs;
+use crate::config::{LocalWorkers, ServeConfig};
+use crate::output::{DemoJob, FanOut, Output};
 use crate::profile;
 
 mod guests {
@@ -87,141 +93,129 @@ const JOBS: &[Job] = &[
 /// Tasks in the fan-out round at the end.
 const FAN_OUT: u32 = 200;
 
-fn spec(module: fabric_proto::Sha256, job: &Job) -> TaskSpec {
+/// Task slots of each demo worker.
+const SLOTS: u32 = 2;
+
+fn spec(module: Sha256, args: &[&str], input: &[u8], fuel: Option<u64>) -> TaskSpec {
     let mut limits = Limits::default();
-    if let Some(f) = job.fuel {
+    if let Some(f) = fuel {
         limits.fuel = f;
     }
     TaskSpec {
         kind: TaskKind::Wasm { module },
-        args: job.args.iter().map(|s| (*s).to_owned()).collect(),
+        args: args.iter().map(|s| (*s).to_owned()).collect(),
         env: Vec::new(),
-        input: job.input.as_bytes().to_vec(),
+        input: input.to_vec(),
         limits,
         priority: Priority::Normal,
         retries: 0,
     }
 }
 
-pub(crate) fn execute(args: DemoArgs) -> anyhow::Result<i32> {
+/// A throwaway dispatcher in `dir`: loopback, no mDNS, a short heartbeat.
+fn serve_config(dir: &Path) -> ServeConfig {
+    ServeConfig {
+        data_dir: dir.join("dispatcher"),
+        listen: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+        mdns: None,
+        heartbeat: Some(Duration::from_millis(500)),
+        worker_keys: Vec::new(),
+    }
+}
+
+pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
     if args.workers == 0 {
         return Err(crate::usage("--workers must be at least 1"));
     }
+    let output = Output::new(args.json);
     let dir = tempfile::tempdir().context("creating a temp dir for the demo cluster")?;
-    block_on(async move {
+    let workers = LocalWorkers {
+        count: args.workers,
+        slots: SLOTS,
+    };
+    runtime::block_on(async {
         let started = Instant::now();
-        let opts = ServeOpts {
-            data_dir: Some(dir.path().join("dispatcher")),
-            listen: Some("127.0.0.1:0".parse().expect("valid")),
-            mdns_interface: None,
-            no_mdns: true,
-            heartbeat: Some(Duration::from_millis(500)),
-            worker_keys: Vec::new(),
-            config: None,
-        };
-        let cluster = dir.path().join("cluster.toml");
-        let served = serve(
-            &opts,
-            Some(&cluster),
-            opts.listen.expect("set"),
-            None,
-            false,
-        )
-        .await?;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let workers = spawn_workers(&served, args.workers, 2, stop_rx);
-        let client = profile::connect(Some(&cluster)).await?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let n = client.workers().await?.len() as u32;
-            if n >= args.workers {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "only {n} of {} demo workers registered within 20 s",
-                args.workers
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        output::demo_header(&served.local_addr, args.workers, dir.path(), args.json);
-
-        let mut ids = Vec::new();
-        for job in JOBS {
-            let module = client.upload_module(job.wasm).await?;
-            ids.push(client.submit(spec(module, job)).await?);
-        }
-        let mut all_ok = true;
-        for (job, id) in JOBS.iter().zip(ids) {
-            let info = client.wait(id, |_| {}).await?;
-            let outcome = info
-                .outcome
-                .clone()
-                .context("finished task without an outcome")?;
-            let ok = outcome.status == job.expect;
-            all_ok &= ok;
-            output::demo_line(
-                &DemoLine {
-                    name: job.name,
-                    what: job.what,
-                    expected: job.expect,
-                    ok,
-                },
-                &info,
-                &outcome,
-                args.json,
-            );
-        }
-
-        // Fan-out: many small tasks spread over the workers.
-        let primes = client.upload_module(guests::PRIMES).await?;
-        let fan_start = Instant::now();
-        let mut pending = Vec::new();
-        for i in 0..FAN_OUT {
-            let job = Job {
-                name: "primes",
-                what: "",
-                wasm: guests::PRIMES,
-                args: &[],
-                input: "",
-                fuel: None,
-                expect: TaskStatus::Succeeded,
-            };
-            let mut s = spec(primes, &job);
-            s.input = format!("{{\"limit\": {}}}", 1000 + i).into_bytes();
-            pending.push(client.submit(s).await?);
-        }
-        let mut per_worker = std::collections::BTreeMap::<String, u32>::new();
-        let mut fan_ok = 0;
-        for id in pending {
-            let info = client.wait(id, |_| {}).await?;
-            if info.status == Some(TaskStatus::Succeeded) {
-                fan_ok += 1;
-            }
-            let worker = info.worker.map_or_else(|| "?".into(), |w| w.to_string());
-            *per_worker.entry(worker).or_default() += 1;
-        }
-        let stored = client
-            .list(None, FAN_OUT + JOBS.len() as u32 + 10, None)
-            .await?
-            .len();
-        all_ok &= fan_ok == FAN_OUT;
-        output::demo_fan_out(
-            FAN_OUT,
-            fan_ok,
-            fan_start.elapsed(),
-            &per_worker,
-            stored,
-            args.json,
-        );
-
+        let profile_path = dir.path().join("cluster.toml");
+        let local =
+            LocalCluster::start(&serve_config(dir.path()), Some(&profile_path), workers).await?;
+        let client = profile::connect(Some(&profile_path)).await?;
+        local
+            .wait_for_workers(&client, Duration::from_secs(20))
+            .await?;
+        output.demo_header(&local.served.local_addr, args.workers, dir.path());
+        let jobs_ok = run_jobs(&client, output).await?;
+        let fan_ok = fan_out(&client, output).await?;
         client.close();
-        let _ = stop_tx.send(true);
-        for w in workers {
-            let _ = w.await;
-        }
-        served.dispatcher.shutdown().await;
-        output::demo_footer(all_ok, started.elapsed(), args.json);
+        local.stop().await;
+        let all_ok = jobs_ok && fan_ok;
+        output.demo_footer(all_ok, started.elapsed());
         Ok(if all_ok { 0 } else { 1 })
     })
+}
+
+/// Submits every example job, then prints each as it finishes; true when
+/// all ended as expected.
+async fn run_jobs(client: &Client, output: Output) -> anyhow::Result<bool> {
+    let mut ids = Vec::new();
+    for job in JOBS {
+        let module = client.upload_module(job.wasm).await?;
+        let spec = spec(module, job.args, job.input.as_bytes(), job.fuel);
+        ids.push(client.submit(spec).await?);
+    }
+    let mut all_ok = true;
+    for (job, id) in JOBS.iter().zip(ids) {
+        let info = client.wait(id, |_| {}).await?;
+        let outcome = info
+            .outcome
+            .as_ref()
+            .context("finished task without an outcome")?;
+        let ok = outcome.status == job.expect;
+        all_ok &= ok;
+        let line = DemoJob {
+            name: job.name,
+            what: job.what,
+            expected: job.expect,
+            ok,
+        };
+        output.demo_job(&line, &info, outcome);
+    }
+    Ok(all_ok)
+}
+
+/// Many small tasks spread over the workers; true when all succeeded.
+async fn fan_out(client: &Client, output: Output) -> anyhow::Result<bool> {
+    let primes = client.upload_module(guests::PRIMES).await?;
+    let started = Instant::now();
+    let mut pending = Vec::new();
+    for i in 0..FAN_OUT {
+        let input = format!("{{\"limit\": {}}}", 1000 + i);
+        pending.push(
+            client
+                .submit(spec(primes, &[], input.as_bytes(), None))
+                .await?,
+        );
+    }
+    let mut per_worker = BTreeMap::<String, u32>::new();
+    let mut succeeded = 0;
+    for id in pending {
+        let info = client.wait(id, |_| {}).await?;
+        if info.status == Some(TaskStatus::Succeeded) {
+            succeeded += 1;
+        }
+        let worker = info.worker.map_or_else(|| "?".into(), |w| w.to_string());
+        *per_worker.entry(worker).or_default() += 1;
+    }
+    let took = started.elapsed();
+    let stored = client
+        .list(None, FAN_OUT + JOBS.len() as u32 + 10, None)
+        .await?
+        .len();
+    output.demo_fan_out(&FanOut {
+        tasks: FAN_OUT,
+        succeeded,
+        took,
+        per_worker,
+        stored,
+    });
+    Ok(succeeded == FAN_OUT)
 }

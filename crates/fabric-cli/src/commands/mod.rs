@@ -1,28 +1,43 @@
-//! One file per group of subcommands, each returning the exit code.
+//! One file per subcommand, each with an `execute` that returns the exit
+//! code, plus the pieces they share: the runtime and shutdown signal, the
+//! client connection, the served dispatcher and the local cluster, and the
+//! task flags.
 
-pub(crate) mod cluster;
+mod cancel;
+mod client;
 mod demo;
-pub(crate) mod exec;
-mod remote;
+mod dispatcher;
+mod exec;
+mod local_cluster;
+mod result;
+mod runtime;
+mod serve;
+mod status;
+mod submit;
 mod task_opts;
+mod tasks;
+mod token;
+mod up;
+mod worker;
+mod workers;
 
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line; returns the process exit code.
 pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
-    let cluster = cli.cluster;
+    let cluster = cli.cluster.as_deref();
     match cli.command {
         Command::Exec(args) => exec::execute(args),
-        Command::Demo(args) => demo::execute(args),
-        Command::Up(args) => cluster::up(args, cluster),
-        Command::Dispatcher(args) => cluster::dispatcher(args, cluster),
-        Command::Worker(args) => cluster::worker(args),
-        Command::Token(cmd) => cluster::token(cmd, cluster),
-        Command::Submit(args) => remote::submit(args, cluster),
-        Command::Status(args) => remote::status(args, cluster),
-        Command::Result(args) => remote::result(args, cluster),
-        Command::Cancel(args) => remote::cancel(args, cluster),
-        Command::Tasks(args) => remote::tasks(args, cluster),
-        Command::Workers(args) => remote::workers(args, cluster),
+        Command::Demo(args) => demo::execute(&args),
+        Command::Up(args) => up::execute(&args, cluster),
+        Command::Dispatcher(args) => dispatcher::execute(&args, cluster),
+        Command::Worker(args) => worker::execute(args),
+        Command::Token(cmd) => token::execute(&cmd, cluster),
+        Command::Submit(args) => submit::execute(args, cluster),
+        Command::Status(args) => status::execute(&args, cluster),
+        Command::Result(args) => result::execute(&args, cluster),
+        Command::Cancel(args) => cancel::execute(&args, cluster),
+        Command::Tasks(args) => tasks::execute(&args, cluster),
+        Command::Workers(args) => workers::execute(&args, cluster),
     }
 }

@@ -1,13 +1,39 @@
-//! Resolving the shared task flags (limits, env, input) into proto types.
+//! Resolving what every task command takes (the module file, its limits,
+//! env and input, a task id) into proto types.
 
 use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use fabric_proto::{LimitCaps, Limits};
+use fabric_proto::{LimitCaps, Limits, TaskId};
 
 use crate::cli::TaskOpts;
 use crate::usage;
+
+/// Largest module a command will read, to fail fast on a wrong path.
+const MAX_MODULE_BYTES: u64 = 256 << 20;
+
+/// The module file's bytes.
+pub(crate) fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| usage(format!("cannot read module {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(usage(format!("module {} is not a file", path.display())));
+    }
+    if meta.len() > MAX_MODULE_BYTES {
+        return Err(usage(format!(
+            "module {} is {} bytes, over the {MAX_MODULE_BYTES}-byte limit",
+            path.display(),
+            meta.len()
+        )));
+    }
+    std::fs::read(path).map_err(|e| usage(format!("cannot read module {}: {e}", path.display())))
+}
+
+/// A task id argument.
+pub(crate) fn task_id(s: &str) -> anyhow::Result<TaskId> {
+    s.parse::<TaskId>().map_err(|e| usage(e.to_string()))
+}
 
 /// Resolved limits, validated against the cluster maxima.
 pub(crate) fn limits(opts: &TaskOpts, caps: &LimitCaps) -> anyhow::Result<Limits> {

@@ -1,0 +1,100 @@
+//! Starting a dispatcher the way `fabric dispatcher`, `up` and `demo` all
+//! do: trusted worker keys added, an admin client key made and allowed, a
+//! join token kept in the data dir, and the cluster profile written so the
+//! client commands find it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use fabric_dispatcher::{Dispatcher, DispatcherConfig};
+use fabric_net::{Identity, JoinToken};
+
+use crate::config::ServeConfig;
+use crate::output;
+use crate::profile::{self, Profile};
+
+/// A started dispatcher with its admin profile and join token written.
+pub(crate) struct Served {
+    pub dispatcher: Dispatcher,
+    /// The address as bound (may be unspecified, e.g. `0.0.0.0:7070`).
+    pub bound: SocketAddr,
+    /// An address this machine reaches it on (loopback for an unspecified
+    /// bind); the profile names this one.
+    pub local_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub token: JoinToken,
+    /// Where the cluster profile was written.
+    pub profile: PathBuf,
+}
+
+impl Served {
+    /// Starts the dispatcher and writes the profile to `--cluster` (or the
+    /// default place).
+    pub(crate) async fn start(cfg: &ServeConfig, cluster: Option<&Path>) -> anyhow::Result<Self> {
+        let mut dcfg = DispatcherConfig::new(cfg.data_dir.clone(), cfg.listen);
+        dcfg.mdns = cfg.mdns.clone();
+        if let Some(hb) = cfg.heartbeat {
+            dcfg.sched.heartbeat_ms = (hb.as_millis() as u64).max(10);
+        }
+        let dispatcher = Dispatcher::start(dcfg)
+            .await
+            .with_context(|| format!("starting the dispatcher in {}", cfg.data_dir.display()))?;
+        let bound = dispatcher.local_addr();
+        let local_addr = if bound.ip().is_unspecified() {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), bound.port())
+        } else {
+            bound
+        };
+        for key in &cfg.worker_keys {
+            dispatcher.add_worker_key(key, "allow-listed").await?;
+        }
+        let admin = Identity::load_or_create(&cfg.data_dir.join("admin.key"))?;
+        dispatcher.add_client(&admin.public(), "admin").await?;
+        let token = join_token(&dispatcher, &cfg.data_dir).await?;
+        let profile = profile::path(cluster)?;
+        profile::save(
+            &profile,
+            &Profile {
+                dispatcher: local_addr.to_string(),
+                dispatcher_key: dispatcher.public_key().to_string(),
+                client_key: admin.secret_hex(),
+            },
+        )?;
+        Ok(Self {
+            dispatcher,
+            bound,
+            local_addr,
+            data_dir: cfg.data_dir.clone(),
+            token,
+            profile,
+        })
+    }
+
+    /// Tells the operator where it listens, its key and join token.
+    pub(crate) fn announce(&self) {
+        output::served(
+            &self.bound,
+            &self.dispatcher.public_key(),
+            &self.token,
+            &self.profile,
+        );
+    }
+}
+
+/// The token in `<data-dir>/join-token` if it is this dispatcher's, else a
+/// new one, saved there.
+async fn join_token(dispatcher: &Dispatcher, data_dir: &Path) -> anyhow::Result<JoinToken> {
+    let path = data_dir.join("join-token");
+    let saved = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.trim().parse::<JoinToken>().ok())
+        .filter(|t| t.dispatcher == dispatcher.public_key());
+    if let Some(t) = saved {
+        return Ok(t);
+    }
+    let t = dispatcher.create_join_token().await?;
+    fabric_net::write_private(&path, &t.to_string())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(t)
+}

@@ -1,0 +1,45 @@
+//! `fabric submit`: queue a wasm task; with `--wait`, print its result.
+
+use std::path::Path;
+
+use fabric_proto::{LimitCaps, Priority, TaskKind, TaskSpec};
+
+use super::client::with_client;
+use super::task_opts;
+use crate::cli::SubmitArgs;
+use crate::output::{Output, Reporter};
+use crate::usage;
+
+pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
+    let priority: Priority = args
+        .priority
+        .parse()
+        .map_err(|e| usage(format!("--priority: {e}")))?;
+    let limits = task_opts::limits(&args.task, &LimitCaps::default())?;
+    let env = task_opts::env(&args.task)?;
+    let wasm = task_opts::read_module(&args.module)?;
+    let input = task_opts::input(&args.task)?;
+    let output = Output::new(args.json);
+    with_client(cluster, async move |client| {
+        let module = client.upload_module(&wasm).await?;
+        let spec = TaskSpec {
+            kind: TaskKind::Wasm { module },
+            args: args.args,
+            env,
+            input,
+            limits,
+            priority,
+            retries: args.retries,
+        };
+        if !args.wait {
+            let id = client.submit(spec).await?;
+            output.submitted(&id);
+            return Ok(0);
+        }
+        let report = Reporter::new(output, args.quiet);
+        let info = client
+            .submit_and_wait(spec, |id| report.waiting(&id), report.event_sink())
+            .await?;
+        Ok(report.task(&info))
+    })
+}

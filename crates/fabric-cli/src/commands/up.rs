@@ -1,0 +1,20 @@
+//! `fabric up`: a dispatcher and N workers in this one process.
+
+use std::path::Path;
+
+use super::local_cluster::LocalCluster;
+use super::runtime::{self, shutdown_signal};
+use crate::cli::UpArgs;
+use crate::{config, output};
+
+pub(crate) fn execute(args: &UpArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
+    let cfg = config::up(args)?;
+    runtime::block_on(async {
+        let local = LocalCluster::start(&cfg.serve, cluster, cfg.workers).await?;
+        local.served.announce();
+        output::ready();
+        shutdown_signal().await;
+        local.stop().await;
+        Ok(0)
+    })
+}

@@ -1,0 +1,266 @@
+//! Settings resolved once per command, before anything runs.
+//!
+//! Precedence: flags, then `FABRIC_*` environment variables (clap reads both
+//! into the same `cli` fields), then the `--config` TOML file, then the
+//! built-in defaults. The file is read here and nowhere else: commands get
+//! the resolved structs below and never look at flags, environment or file
+//! again. List settings (`--label`, `--worker-key`) take the flags' values
+//! followed by the file's.
+
+mod file;
+mod host;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fabric_net::mdns::Interfaces;
+use fabric_net::{JoinToken, PublicKey};
+
+use crate::cli::{DispatcherArgs, ServeOpts, UpArgs, WorkerArgs};
+use crate::{profile, usage};
+use file::FileConfig;
+
+/// How to run a dispatcher (`fabric dispatcher`, `up`, `demo`).
+#[derive(Debug)]
+pub(crate) struct ServeConfig {
+    /// Keys, the store and the join token live here.
+    pub data_dir: PathBuf,
+    /// QUIC address to bind.
+    pub listen: SocketAddr,
+    /// Announce on mDNS on these interfaces; `None` does not announce.
+    pub mdns: Option<Interfaces>,
+    /// Worker heartbeat interval, when not the scheduler's default.
+    pub heartbeat: Option<Duration>,
+    /// Worker keys trusted without a join token.
+    pub worker_keys: Vec<PublicKey>,
+}
+
+/// The in-process workers of a local cluster.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LocalWorkers {
+    /// How many.
+    pub count: u32,
+    /// Task slots of each.
+    pub slots: u32,
+}
+
+/// `fabric up`: a dispatcher and its local workers.
+#[derive(Debug)]
+pub(crate) struct UpConfig {
+    /// The dispatcher.
+    pub serve: ServeConfig,
+    /// Its in-process workers.
+    pub workers: LocalWorkers,
+}
+
+/// A `fabric worker`'s settings.
+#[derive(Debug)]
+pub(crate) struct WorkerSettings {
+    /// Key and module cache live here.
+    pub data_dir: PathBuf,
+    /// Dispatcher address; `None` finds it by mDNS.
+    pub dispatcher: Option<SocketAddr>,
+    /// The dispatcher's key, pinned.
+    pub dispatcher_key: PublicKey,
+    /// The join token's secret, when joining with one.
+    pub join_secret: Option<[u8; 32]>,
+    /// Name shown in `fabric workers`.
+    pub name: String,
+    /// Tasks run at once.
+    pub slots: u32,
+    /// Memory offered to tasks in all.
+    pub memory_bytes: u64,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Interfaces to browse mDNS on.
+    pub mdns: Interfaces,
+}
+
+/// Where the dispatcher commands differ when neither flag nor file says.
+struct ServeDefaults {
+    listen: SocketAddr,
+    mdns: Option<Interfaces>,
+}
+
+/// `fabric dispatcher` serves the LAN: every interface, announced on mDNS.
+fn dispatcher_defaults() -> ServeDefaults {
+    ServeDefaults {
+        listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7070),
+        mdns: Some(Interfaces::All),
+    }
+}
+
+/// `fabric up` serves this machine: loopback, not announced.
+fn up_defaults() -> ServeDefaults {
+    ServeDefaults {
+        listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7070),
+        mdns: None,
+    }
+}
+
+/// Resolves `fabric dispatcher`.
+pub(crate) fn dispatcher(args: &DispatcherArgs) -> anyhow::Result<ServeConfig> {
+    let file = FileConfig::load(args.serve.config.as_deref())?;
+    ServeConfig::resolve(&args.serve, &file, dispatcher_defaults())
+}
+
+/// Resolves `fabric up`.
+pub(crate) fn up(args: &UpArgs) -> anyhow::Result<UpConfig> {
+    let file = FileConfig::load(args.serve.config.as_deref())?;
+    let workers = LocalWorkers {
+        count: args.workers.or(file.workers).unwrap_or(2),
+        slots: slots(args.slots, &file)?,
+    };
+    let serve = ServeConfig::resolve(&args.serve, &file, up_defaults())?;
+    Ok(UpConfig { serve, workers })
+}
+
+impl ServeConfig {
+    fn resolve(
+        opts: &ServeOpts,
+        file: &FileConfig,
+        defaults: ServeDefaults,
+    ) -> anyhow::Result<Self> {
+        let data_dir = require_data_dir(opts.data_dir.clone().or(file.data_dir.clone()))?;
+        let listen = opts.listen.or(file.listen).unwrap_or(defaults.listen);
+        let mdns = if opts.no_mdns || file.no_mdns == Some(true) {
+            None
+        } else {
+            opts.mdns_interface
+                .as_deref()
+                .or(file.mdns_interface.as_deref())
+                .map(interfaces)
+                .or(defaults.mdns)
+        };
+        let heartbeat = match opts.heartbeat {
+            Some(d) => Some(d),
+            None => file.heartbeat()?,
+        };
+        let worker_keys = opts
+            .worker_keys
+            .iter()
+            .chain(file.worker_keys.iter().flatten())
+            .map(|k| {
+                k.parse::<PublicKey>()
+                    .map_err(|e| usage(format!("--worker-key: {e}")))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            data_dir,
+            listen,
+            mdns,
+            heartbeat,
+            worker_keys,
+        })
+    }
+}
+
+/// Resolves `fabric worker`.
+pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerSettings> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    let token = args
+        .join
+        .as_deref()
+        .or(file.join.as_deref())
+        .map(|t| {
+            t.parse::<JoinToken>()
+                .map_err(|e| usage(format!("--join: {e}")))
+        })
+        .transpose()?;
+    let key = args
+        .dispatcher_key
+        .as_deref()
+        .or(file.dispatcher_key.as_deref());
+    let dispatcher_key = dispatcher_key(token.as_ref(), key)?;
+    let dispatcher = args
+        .dispatcher
+        .as_deref()
+        .or(file.dispatcher.as_deref())
+        .map(profile::resolve)
+        .transpose()?;
+    let memory_bytes = match args.memory_total {
+        Some(m) => m,
+        None => file
+            .memory_total()?
+            .unwrap_or_else(host::default_memory_total),
+    };
+    let slots = slots(args.slots, &file)?;
+    let data_dir = require_data_dir(args.data_dir.or(file.data_dir))?.join("worker");
+    let mut labels = args.labels;
+    labels.extend(file.labels.unwrap_or_default());
+    Ok(WorkerSettings {
+        data_dir,
+        dispatcher,
+        dispatcher_key,
+        join_secret: token.map(|t| t.secret),
+        name: args.name.or(file.name).unwrap_or_else(host::host_name),
+        slots,
+        memory_bytes,
+        labels,
+        mdns: args
+            .mdns_interface
+            .or(file.mdns_interface)
+            .map_or(Interfaces::All, |s| interfaces(&s)),
+    })
+}
+
+/// The key to pin: `--dispatcher-key`, which must then match the token's,
+/// or else the one in the `--join` token.
+fn dispatcher_key(token: Option<&JoinToken>, flag: Option<&str>) -> anyhow::Result<PublicKey> {
+    match (token, flag) {
+        (_, Some(k)) => {
+            let k: PublicKey = k
+                .parse()
+                .map_err(|e| usage(format!("--dispatcher-key: {e}")))?;
+            if let Some(t) = token
+                && t.dispatcher != k
+            {
+                return Err(usage(
+                    "--dispatcher-key differs from the key in the --join token",
+                ));
+            }
+            Ok(k)
+        }
+        (Some(t), None) => Ok(t.dispatcher),
+        (None, None) => Err(usage(
+            "a worker needs --join TOKEN (from `fabric token create`) or --dispatcher-key KEY",
+        )),
+    }
+}
+
+/// `--slots`, else the file's, else one per CPU; never 0.
+fn slots(flag: Option<u32>, file: &FileConfig) -> anyhow::Result<u32> {
+    let slots = flag.or(file.slots).unwrap_or_else(host::default_slots);
+    if slots == 0 {
+        return Err(usage("--slots must be at least 1"));
+    }
+    Ok(slots)
+}
+
+/// An interface name as the flags take it: `all`, `loopback` or a name.
+fn interfaces(name: &str) -> Interfaces {
+    name.parse().unwrap_or(Interfaces::All)
+}
+
+/// `--data-dir`, else `$XDG_DATA_HOME/fabric`, else `~/.local/share/fabric`.
+pub(crate) fn data_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| {
+        std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(|d| PathBuf::from(d).join("fabric"))
+    })
+    .or_else(|| {
+        std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|h| PathBuf::from(h).join(".local/share/fabric"))
+    })
+}
+
+fn require_data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    data_dir(flag)
+        .ok_or_else(|| usage("no --data-dir given and neither XDG_DATA_HOME nor HOME is set"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! The only place that writes to the terminal: task output, summaries,
+//! progress, guest logs, tables and errors, in human or JSON form.
+//!
+//! Each printable thing has a view in [`json`] (the `--json` contract) and a
+//! human renderer beside it; [`Output::emit`] picks one, so the choice
+//! between the two is made in one place. Write errors (a closed pipe) are
+//! ignored: there is nobody left to tell.
+
+mod demo;
+mod json;
+mod report;
+mod table;
+
+use std::fmt::Display;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use fabric_net::{JoinToken, PublicKey};
+use fabric_proto::wire::WorkerSummary;
+use fabric_proto::{TaskId, TaskInfo};
+use serde::Serialize;
+
+pub(crate) use demo::{DemoJob, FanOut};
+pub(crate) use report::Reporter;
+
+use json::{SubmittedView, TaskView, WorkerView};
+
+/// How a command prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Text and tables for people.
+    Human,
+    /// One JSON value per line, for scripts.
+    Json,
+}
+
+impl Output {
+    /// `Json` when `--json` was given.
+    pub(crate) fn new(json: bool) -> Self {
+        if json { Self::Json } else { Self::Human }
+    }
+
+    /// Prints `view()` as one line of JSON, or `human()` as text.
+    fn emit<V: Serialize>(self, view: impl FnOnce() -> V, human: impl FnOnce() -> String) {
+        match self {
+            Self::Json => json_line(&view()),
+            Self::Human => stdout_line(&human()),
+        }
+    }
+
+    /// Prints text that has no JSON counterpart (headers, decoration).
+    fn human(self, text: impl FnOnce() -> String) {
+        if self == Self::Human {
+            stdout_line(&text());
+        }
+    }
+
+    /// A queued task's id.
+    pub(crate) fn submitted(self, id: &TaskId) {
+        self.emit(|| SubmittedView::new(id), || id.to_string());
+    }
+
+    /// One task's state (`status`, `cancel`).
+    pub(crate) fn task(self, info: &TaskInfo) {
+        self.emit(|| TaskView::new(info), || table::status_line(info));
+    }
+
+    /// A task table.
+    pub(crate) fn tasks(self, tasks: &[TaskInfo]) {
+        self.emit(
+            || tasks.iter().map(TaskView::new).collect::<Vec<_>>(),
+            || table::tasks(tasks),
+        );
+    }
+
+    /// A worker table.
+    pub(crate) fn workers(self, workers: &[WorkerSummary]) {
+        self.emit(
+            || workers.iter().map(WorkerView::new).collect::<Vec<_>>(),
+            || table::workers(workers),
+        );
+    }
+}
+
+/// Prints an error and its causes to stderr.
+pub(crate) fn error(err: &anyhow::Error) {
+    let _ = writeln!(std::io::stderr().lock(), "error: {err:#}");
+}
+
+/// One line on stdout.
+pub(crate) fn line(text: &impl Display) {
+    stdout_line(&text.to_string());
+}
+
+/// What a starting dispatcher tells its operator.
+pub(crate) fn served(addr: &SocketAddr, key: &PublicKey, token: &JoinToken, profile: &Path) {
+    stdout_line(&format!(
+        "dispatcher listening on {addr} (QUIC, ALPN fabric/1)\n\
+         dispatcher key {key}\n\
+         join token {token}\n\
+         cluster profile written to {}",
+        profile.display()
+    ));
+}
+
+/// The readiness line tests and scripts wait for.
+pub(crate) fn ready() {
+    stdout_line("ready");
+}
+
+fn stdout_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+fn json_line(view: &impl Serialize) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, view);
+    let _ = writeln!(out);
+    let _ = out.flush();
+}

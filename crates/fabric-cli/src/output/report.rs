@@ -1,0 +1,189 @@
+//! One run's progress and outcome: `fabric exec`, `submit --wait`, `result`.
+//!
+//! Human form: a progress bar on a terminal's stderr, guest log lines on
+//! stderr, then the task's own stdout and stderr byte for byte and a summary
+//! line. JSON form: nothing until the end, then one object that also holds
+//! the log lines.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskOutcome, TaskStatus};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Output;
+use super::json::{LogView, OutcomeView, TaskView};
+use crate::units::format_size;
+
+/// Renders one task's events and outcome.
+pub(crate) struct Reporter {
+    output: Output,
+    quiet: bool,
+    bar: ProgressBar,
+    /// Guest log lines, kept for the JSON object.
+    logs: Arc<Mutex<Vec<LogView>>>,
+}
+
+impl Reporter {
+    /// `quiet` drops the summary line of a successful run.
+    pub(crate) fn new(output: Output, quiet: bool) -> Self {
+        let bar = if output == Output::Json || quiet || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        };
+        Self {
+            output,
+            quiet,
+            bar,
+            logs: Arc::default(),
+        }
+    }
+
+    /// A sink for guest events: progress drives the bar, log lines go to
+    /// stderr (human) or into the JSON object's `logs` (JSON).
+    pub(crate) fn event_sink(&self) -> impl FnMut(GuestEvent) + Send + 'static {
+        let bar = self.bar.clone();
+        let logs = self.logs.clone();
+        let output = self.output;
+        move |event| match event {
+            GuestEvent::Progress { done, total } => {
+                if total > 0 {
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            }
+            GuestEvent::Log { level, message } => match output {
+                Output::Json => logs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(LogView::new(level, message)),
+                Output::Human => bar.suspend(|| {
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "[task {}] {message}",
+                        level.as_str()
+                    );
+                }),
+            },
+        }
+    }
+
+    /// Shows that a submitted task is being waited on.
+    pub(crate) fn waiting(&self, id: &TaskId) {
+        if self.output == Output::Human && !self.quiet {
+            self.bar.suspend(|| {
+                let _ = writeln!(std::io::stderr().lock(), "fabric: submitted {id}, waiting");
+            });
+        }
+    }
+
+    /// Prints a local run's outcome; `module` is its digest, once read.
+    pub(crate) fn outcome(&self, outcome: &TaskOutcome, module: Option<Sha256>) {
+        self.finish(outcome, |logs| {
+            super::json_line(&OutcomeView::new(outcome, module, logs));
+        });
+    }
+
+    /// Prints a finished cluster task like [`Reporter::outcome`], with its
+    /// id and task fields; returns the exit code of the contract.
+    pub(crate) fn task(&self, info: &TaskInfo) -> i32 {
+        let outcome = outcome_of(info);
+        self.finish(&outcome, |logs| {
+            super::json_line(&TaskView::with_outcome(info, Some(&outcome), logs));
+        });
+        outcome.cli_exit_code()
+    }
+
+    /// Clears the bar, then prints the outcome for people, or hands the
+    /// collected log lines to `json`, which prints the object.
+    fn finish(&self, outcome: &TaskOutcome, json: impl FnOnce(&[LogView])) {
+        self.bar.finish_and_clear();
+        match self.output {
+            Output::Json => json(&self.logs.lock().unwrap_or_else(PoisonError::into_inner)),
+            Output::Human => self.human_outcome(outcome),
+        }
+    }
+
+    /// The task's own output byte for byte, then notes and the summary on
+    /// stderr.
+    fn human_outcome(&self, outcome: &TaskOutcome) {
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&outcome.stdout);
+            let _ = out.flush();
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(&outcome.stderr);
+        if outcome.stdout_truncated {
+            let _ = writeln!(err, "fabric: stdout was cut at the output limit");
+        }
+        if outcome.stderr_truncated {
+            let _ = writeln!(err, "fabric: stderr was cut at the output limit");
+        }
+        if outcome.status == TaskStatus::Succeeded && self.quiet {
+            return;
+        }
+        let _ = writeln!(err, "fabric: {}", summary(outcome));
+    }
+}
+
+/// The task's outcome, or one made up from its status when none was
+/// recorded (e.g. cancelled while queued).
+fn outcome_of(info: &TaskInfo) -> TaskOutcome {
+    info.outcome.clone().unwrap_or_else(|| {
+        TaskOutcome::ended(
+            info.status.unwrap_or(TaskStatus::Rejected),
+            format!("task is {}", info.state),
+        )
+    })
+}
+
+/// `succeeded (exit 0) in 12 ms, fuel 3400, peak memory 1.1 MiB`.
+fn summary(o: &TaskOutcome) -> String {
+    let mut s = match (o.status, o.exit_code) {
+        (TaskStatus::Succeeded | TaskStatus::Failed, Some(code)) => {
+            format!("{} (exit {code})", o.status)
+        }
+        (status, _) => status.to_string(),
+    };
+    if let Some(m) = &o.message {
+        s.push_str(": ");
+        s.push_str(m);
+    }
+    if o.status != TaskStatus::Rejected {
+        s.push_str(&format!(
+            " in {} ms, fuel {}, peak memory {}",
+            o.duration_ms,
+            o.fuel_used,
+            format_size(o.peak_memory_bytes)
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_name_the_exit_code_and_costs() {
+        let mut o = TaskOutcome::ended(TaskStatus::Failed, "bad input");
+        o.exit_code = Some(3);
+        o.duration_ms = 12;
+        o.fuel_used = 40;
+        o.peak_memory_bytes = 2048;
+        assert_eq!(
+            summary(&o),
+            "failed (exit 3): bad input in 12 ms, fuel 40, peak memory 2.0 KiB"
+        );
+        assert_eq!(summary(&TaskOutcome::rejected("no")), "rejected: no");
+    }
+}

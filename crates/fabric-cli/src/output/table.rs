@@ -1,0 +1,114 @@
+//! Human renderings of tasks and workers: the status line and the tables.
+//! Each returns the text without its last newline.
+
+use std::fmt::Write as _;
+
+use fabric_proto::wire::WorkerSummary;
+use fabric_proto::{TaskInfo, WorkerKey, now_ms};
+
+use crate::units::format_size;
+
+/// One task's state, and its message on a second line when it has one.
+pub(super) fn status_line(info: &TaskInfo) -> String {
+    let mut text = format!(
+        "{}  {}  priority {}  attempt {}  worker {}  updated {} ago",
+        info.id,
+        info.status_word(),
+        info.priority,
+        info.attempt,
+        short(info.worker.as_ref()),
+        age(now_ms(), info.updated_ms)
+    );
+    if info.dead_letter {
+        text.push_str("  (dead letter)");
+    }
+    if let Some(m) = info.outcome.as_ref().and_then(|o| o.message.as_ref()) {
+        let _ = write!(text, "\n  {m}");
+    }
+    text
+}
+
+/// Tasks, one per row.
+pub(super) fn tasks(tasks: &[TaskInfo]) -> String {
+    let now = now_ms();
+    let mut out = format!(
+        "{:<36}  {:<16}  {:<6}  {:>7}  {:<12}  {:>5}",
+        "ID", "STATUS", "PRIO", "ATTEMPT", "WORKER", "AGE"
+    );
+    for t in tasks {
+        let _ = write!(
+            out,
+            "\n{:<36}  {:<16}  {:<6}  {:>7}  {:<12}  {:>5}",
+            t.id.to_string(),
+            t.status_word(),
+            t.priority.to_string(),
+            t.attempt,
+            short(t.worker.as_ref()),
+            age(now, t.submitted_ms)
+        );
+    }
+    if tasks.is_empty() {
+        out.push_str("\n(no tasks)");
+    }
+    out
+}
+
+/// Workers, one per row.
+pub(super) fn workers(workers: &[WorkerSummary]) -> String {
+    let now = now_ms();
+    let mut out = format!(
+        "{:<16}  {:<12}  {:<22}  {:>5}  {:>7}  {:>9}  {:>9}",
+        "NAME", "KEY", "ADDR", "SLOTS", "RUNNING", "MEMORY", "SEEN"
+    );
+    for w in workers {
+        let _ = write!(
+            out,
+            "\n{:<16}  {:<12}  {:<22}  {:>5}  {:>7}  {:>9}  {:>9}",
+            w.info.name,
+            w.key.short(),
+            w.addr,
+            w.info.slots,
+            w.running,
+            format_size(w.info.memory_bytes),
+            format!("{} ago", age(now, w.last_seen_ms))
+        );
+    }
+    if workers.is_empty() {
+        out.push_str("\n(no workers registered)");
+    }
+    out
+}
+
+/// How long ago `ms` was, coarsely: `42s`, `5m`, `3h`, `2d`.
+fn age(now_ms: u64, ms: u64) -> String {
+    let s = now_ms.saturating_sub(ms) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+fn short(key: Option<&WorkerKey>) -> String {
+    key.map_or("-".into(), WorkerKey::short)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_are_coarse() {
+        assert_eq!(age(61_000, 1_000), "1m");
+        assert_eq!(age(5_000, 1_000), "4s");
+        assert_eq!(age(1_000, 5_000), "0s");
+        assert_eq!(age(3 * 86_400_000, 0), "3d");
+    }
+
+    #[test]
+    fn empty_tables_say_so() {
+        assert!(tasks(&[]).ends_with("\n(no tasks)"));
+        assert!(workers(&[]).starts_with("NAME "));
+    }
+}
