@@ -119,6 +119,50 @@ async fn open_loop(
     lat
 }
 
+/// A dispatcher and `workers` in-process workers in `dir`, and four
+/// clients, once every worker registered.
+async fn start_cluster(dir: &std::path::Path, workers: u64) -> (Dispatcher, Vec<Arc<Client>>) {
+    let mut cfg = DispatcherConfig::new(dir.join("d"), "127.0.0.1:0".parse().expect("addr"));
+    cfg.sched.heartbeat_ms = 1_000;
+    let d = Dispatcher::start(cfg).await.expect("dispatcher");
+    let token = d.create_join_token().await.expect("token");
+    let me = Identity::generate().expect("identity");
+    d.add_client(&me.public(), "bench").await.expect("client");
+    for i in 0..workers {
+        let cfg = WorkerConfig {
+            data_dir: dir.join(format!("w{i}")),
+            dispatcher: Some(d.local_addr()),
+            dispatcher_key: d.public_key(),
+            join_secret: Some(token.secret),
+            name: format!("w{i}"),
+            slots: 8,
+            memory_bytes: 8 << 30,
+            labels: vec![],
+            net: NetConfig::default(),
+            mdns: Interfaces::Loopback,
+            discover_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(5),
+            max_reconnects: Some(0),
+            clock: fabric_proto::SystemClock::shared(),
+        };
+        tokio::spawn(fabric_worker::run(cfg, std::future::pending()));
+    }
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(Arc::new(
+            Client::connect(&me, d.public_key(), d.local_addr())
+                .await
+                .expect("connect"),
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (clients[0].workers().await.expect("workers").len() as u64) < workers {
+        assert!(Instant::now() < deadline, "workers did not register");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (d, clients)
+}
+
 fn main() {
     let tasks = env_u64("FABRIC_BENCH_TASKS", 20_000);
     let inflight = env_u64("FABRIC_BENCH_INFLIGHT", 512);
@@ -133,41 +177,8 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut cfg = DispatcherConfig::new(dir.path().join("d"), "127.0.0.1:0".parse().expect("addr"));
-        cfg.sched.heartbeat_ms = 1_000;
-        let d = Dispatcher::start(cfg).await.expect("dispatcher");
-        let token = d.create_join_token().await.expect("token");
-        let me = Identity::generate().expect("identity");
-        d.add_client(&me.public(), "bench").await.expect("client");
         let workers = env_u64("FABRIC_BENCH_WORKERS", 2);
-        for i in 0..workers {
-            let cfg = WorkerConfig {
-                data_dir: dir.path().join(format!("w{i}")),
-                dispatcher: Some(d.local_addr()),
-                dispatcher_key: d.public_key(),
-                join_secret: Some(token.secret),
-                name: format!("w{i}"),
-                slots: 8,
-                memory_bytes: 8 << 30,
-                labels: vec![],
-                net: NetConfig::default(),
-                mdns: Interfaces::Loopback,
-                discover_timeout: Duration::from_secs(5),
-                drain_timeout: Duration::from_secs(5),
-                max_reconnects: Some(0),
-                clock: fabric_proto::SystemClock::shared(),
-            };
-            tokio::spawn(fabric_worker::run(cfg, std::future::pending()));
-        }
-        let mut clients = Vec::new();
-        for _ in 0..4 {
-            clients.push(Arc::new(Client::connect(&me, d.public_key(), d.local_addr()).await.expect("connect")));
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while (clients[0].workers().await.expect("workers").len() as u64) < workers {
-            assert!(Instant::now() < deadline, "workers did not register");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let (d, clients) = start_cluster(dir.path(), workers).await;
         let module = clients[0].upload_module(&trivial_wasm()).await.expect("upload");
         // Warm-up: compile the module on both workers, fill caches.
         tokio::time::timeout(PHASE_LIMIT, closed_loop(&clients, module, 500, 64)).await.expect("warm-up in time");

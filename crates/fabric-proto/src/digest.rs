@@ -55,9 +55,9 @@ impl FromStr for Sha256 {
     type Err = DigestParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        hex32(s).map(Self).ok_or_else(|| DigestParseError {
-            input: excerpt(s),
-        })
+        hex32(s)
+            .map(Self)
+            .ok_or_else(|| DigestParseError { input: excerpt(s) })
     }
 }
 

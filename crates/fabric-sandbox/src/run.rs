@@ -93,7 +93,7 @@ impl WasmRuntime {
     pub async fn run(
         &self,
         module: &PreparedModule,
-        task: WasmTask,
+        mut task: WasmTask,
         events: impl FnMut(GuestEvent) + Send + 'static,
     ) -> TaskOutcome {
         let limits = task.limits;
@@ -118,51 +118,16 @@ impl WasmRuntime {
             None
         };
 
-        let mut wasi = WasiCtxBuilder::new();
-        let program = if task.program_name.is_empty() {
-            "task.wasm".to_owned()
-        } else {
-            task.program_name.clone()
+        let wasi = match wasi_context(&mut task, &stdout, &stderr, scratch.as_ref()) {
+            Ok(w) => w,
+            Err(message) => return TaskOutcome::rejected(message),
         };
-        wasi.arg(&program)
-            .args(&task.args)
-            .envs(&task.env)
-            .stdin(MemoryInputPipe::new(task.stdin))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
-        if let Some(dir) = &scratch
-            && let Err(e) = wasi.preopened_dir(dir.path(), SCRATCH_GUEST_PATH, FsPerms::ReadWrite)
-        {
-            return TaskOutcome::rejected(format!("cannot preopen scratch dir: {e:#}"));
-        }
 
         let timeout = Duration::from_millis(limits.timeout_ms);
-        let state = TaskState {
-            wasi: wasi.build_p1(),
-            limiter: TaskLimiter::new(
-                clamp_usize(limits.memory_bytes),
-                self.config.max_table_elements,
-            ),
-            deadline: started + timeout,
-            events: Box::new(events),
-            log_budget: clamp_usize(limits.output_bytes),
-            log_dropped: false,
+        let mut store = match self.new_store(wasi, &limits, started + timeout, Box::new(events)) {
+            Ok(store) => store,
+            Err(message) => return TaskOutcome::rejected(message),
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        if let Err(e) = store.set_fuel(limits.fuel) {
-            return TaskOutcome::rejected(format!("cannot set fuel: {e:#}"));
-        }
-        // Check the deadline on every epoch tick, yielding to the executor in
-        // between so other tasks and timers make progress.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
-            if Instant::now() >= ctx.data().deadline {
-                Err(wasmtime::Error::new(DeadlineReached))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
 
         // The outer timeout covers time spent blocked in host calls (a guest
         // sleeping in `poll_oneoff`), where epochs cannot interrupt it.
@@ -180,30 +145,122 @@ impl WasmRuntime {
         drop(store);
         drop(scratch);
 
-        let (status, exit_code, message) = match result {
-            Err(_elapsed) => (
-                TaskStatus::TimedOut,
-                None,
-                Some(format!("timed out after {} ms", limits.timeout_ms)),
-            ),
-            Ok(Ok(())) => (TaskStatus::Succeeded, Some(0), None),
-            Ok(Err(e)) => classify(&e, phase, &limits),
-        };
-        let (stdout, stdout_truncated) = stdout.take();
-        let (stderr, stderr_truncated) = stderr.take();
-        TaskOutcome {
-            status,
-            exit_code,
-            stdout,
-            stderr,
-            stdout_truncated,
-            stderr_truncated,
-            fuel_used,
+        let measured = Measured {
             duration_ms,
+            fuel_used,
             peak_memory_bytes,
-            message,
-        }
+        };
+        ended(result.ok(), phase, &limits, &stdout, &stderr, measured)
     }
+}
+
+impl WasmRuntime {
+    /// A store for one task: its WASI view, memory and table ceilings,
+    /// fuel, log budget, and a deadline checked on every epoch tick.
+    fn new_store(
+        &self,
+        wasi: WasiP1Ctx,
+        limits: &Limits,
+        deadline: Instant,
+        events: Box<dyn FnMut(GuestEvent) + Send>,
+    ) -> Result<Store<TaskState>, String> {
+        let state = TaskState {
+            wasi,
+            limiter: TaskLimiter::new(
+                clamp_usize(limits.memory_bytes),
+                self.config.max_table_elements,
+            ),
+            deadline,
+            events,
+            log_budget: clamp_usize(limits.output_bytes),
+            log_dropped: false,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| format!("cannot set fuel: {e:#}"))?;
+        // Check the deadline on every epoch tick, yielding to the executor in
+        // between so other tasks and timers make progress.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(wasmtime::Error::new(DeadlineReached))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Ok(store)
+    }
+}
+
+/// What a run used.
+struct Measured {
+    duration_ms: u64,
+    fuel_used: u64,
+    peak_memory_bytes: u64,
+}
+
+/// The outcome of a run that ended with `result` (`None`: the outer
+/// timeout fired) in `phase`.
+fn ended(
+    result: Option<wasmtime::Result<()>>,
+    phase: Phase,
+    limits: &Limits,
+    stdout: &CappedPipe,
+    stderr: &CappedPipe,
+    m: Measured,
+) -> TaskOutcome {
+    let (status, exit_code, message) = match result {
+        None => (
+            TaskStatus::TimedOut,
+            None,
+            Some(format!("timed out after {} ms", limits.timeout_ms)),
+        ),
+        Some(Ok(())) => (TaskStatus::Succeeded, Some(0), None),
+        Some(Err(e)) => classify(&e, phase, limits),
+    };
+    let (stdout, stdout_truncated) = stdout.take();
+    let (stderr, stderr_truncated) = stderr.take();
+    TaskOutcome {
+        status,
+        exit_code,
+        stdout,
+        stderr,
+        stdout_truncated,
+        stderr_truncated,
+        fuel_used: m.fuel_used,
+        duration_ms: m.duration_ms,
+        peak_memory_bytes: m.peak_memory_bytes,
+        message,
+    }
+}
+
+/// The guest's WASI view: its arguments, its environment, stdin, the capped
+/// output pipes and the scratch dir; nothing of the host's.
+fn wasi_context(
+    task: &mut WasmTask,
+    stdout: &CappedPipe,
+    stderr: &CappedPipe,
+    scratch: Option<&tempfile::TempDir>,
+) -> Result<WasiP1Ctx, String> {
+    let mut wasi = WasiCtxBuilder::new();
+    let program = if task.program_name.is_empty() {
+        "task.wasm"
+    } else {
+        task.program_name.as_str()
+    };
+    wasi.arg(program)
+        .args(&task.args)
+        .envs(&task.env)
+        .stdin(MemoryInputPipe::new(std::mem::take(&mut task.stdin)))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone());
+    if let Some(dir) = scratch {
+        wasi.preopened_dir(dir.path(), SCRATCH_GUEST_PATH, FsPerms::ReadWrite)
+            .map_err(|e| format!("cannot preopen scratch dir: {e:#}"))?;
+    }
+    Ok(wasi.build_p1())
 }
 
 async fn run_start(

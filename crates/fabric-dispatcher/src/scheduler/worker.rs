@@ -20,7 +20,12 @@ pub(super) struct Worker {
 
 impl Worker {
     /// A worker as it registered, keeping leases it already held.
-    pub(super) fn new(info: &WorkerInfo, leases: HashSet<TaskId>, used_memory: u64, now: u64) -> Self {
+    pub(super) fn new(
+        info: &WorkerInfo,
+        leases: HashSet<TaskId>,
+        used_memory: u64,
+        now: u64,
+    ) -> Self {
         Self {
             slots: info.slots,
             memory: info.memory_bytes,
