@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use fabric_benches::{runtime, task, trivial_wasm};
 use fabric_client::Client;
 use fabric_dispatcher::{Dispatcher, DispatcherConfig};
+use fabric_net::Identity;
 use fabric_net::mdns::Interfaces;
-use fabric_net::{Identity, NetConfig};
 use fabric_proto::{Sha256, TaskSpec, TaskStatus};
 use fabric_worker::WorkerConfig;
 
@@ -130,20 +130,15 @@ async fn start_cluster(dir: &std::path::Path, workers: u64) -> (Dispatcher, Vec<
     d.add_client(&me.public(), "bench").await.expect("client");
     for i in 0..workers {
         let cfg = WorkerConfig {
-            data_dir: dir.join(format!("w{i}")),
             dispatcher: Some(d.local_addr()),
-            dispatcher_key: d.public_key(),
             join_secret: Some(token.secret),
             name: format!("w{i}"),
             slots: 8,
             memory_bytes: 8 << 30,
-            labels: vec![],
-            net: NetConfig::default(),
             mdns: Interfaces::Loopback,
-            discover_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(5),
             max_reconnects: Some(0),
-            clock: fabric_proto::SystemClock::shared(),
+            ..WorkerConfig::new(dir.join(format!("w{i}")), d.public_key())
         };
         tokio::spawn(fabric_worker::run(cfg, std::future::pending()));
     }

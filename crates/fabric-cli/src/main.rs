@@ -6,7 +6,7 @@
 //!    plain structs, with value parsers for sizes and durations (`units`).
 //! 2. `config` resolves them, with the `--config` TOML file (read once,
 //!    there) and the built-in defaults, into settings structs such as
-//!    `ServeConfig` and `WorkerSettings`.
+//!    `ServeConfig` and the worker's `WorkerConfig`.
 //! 3. `commands` has one file per subcommand; its `execute` validates what
 //!    is left, runs (locally, or against the cluster named by the `profile`)
 //!    and returns the exit code of the user contract.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fabric_net::mdns::Interfaces;
 use fabric_net::{EndpointError, MdnsError, NetConfig, PublicKey, StreamError};
-use fabric_proto::SharedClock;
+use fabric_proto::{SharedClock, SystemClock};
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -41,6 +41,31 @@ pub struct WorkerConfig {
     /// Where "now" comes from when checking manifest expiry: the system
     /// clock, or the dispatcher's manual clock in in-process tests.
     pub clock: SharedClock,
+}
+
+impl WorkerConfig {
+    /// Defaults for a worker keeping its key in `data_dir` and pinning
+    /// `dispatcher_key`: finds the dispatcher by mDNS on every interface,
+    /// one slot with 1 GiB, keeps reconnecting, drains for up to a minute,
+    /// on the system clock.
+    pub fn new(data_dir: PathBuf, dispatcher_key: PublicKey) -> Self {
+        Self {
+            data_dir,
+            dispatcher: None,
+            dispatcher_key,
+            join_secret: None,
+            name: "worker".to_owned(),
+            slots: 1,
+            memory_bytes: 1 << 30,
+            labels: Vec::new(),
+            net: NetConfig::default(),
+            mdns: Interfaces::All,
+            discover_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(60),
+            max_reconnects: None,
+            clock: SystemClock::shared(),
+        }
+    }
 }
 
 /// The worker stopped with an error.

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fabric_client::Client;
-use fabric_net::NetConfig;
 use fabric_net::mdns::Interfaces;
 use fabric_worker::{WorkerConfig, WorkerError};
 use tokio::sync::watch;
@@ -91,19 +90,15 @@ impl LocalCluster {
 /// Worker settings for one local worker.
 fn local_worker(dir: PathBuf, served: &Served, name: String, slots: u32) -> WorkerConfig {
     WorkerConfig {
-        data_dir: dir,
         dispatcher: Some(served.local_addr),
-        dispatcher_key: served.token.dispatcher,
         join_secret: Some(served.token.secret),
         name,
         slots,
         memory_bytes: u64::from(slots) * (1 << 30),
         labels: vec!["local".into()],
-        net: NetConfig::default(),
         mdns: Interfaces::Loopback,
-        discover_timeout: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(30),
         max_reconnects: Some(3),
-        clock: fabric_proto::SystemClock::shared(),
+        ..WorkerConfig::new(dir, served.token.dispatcher)
     }
 }

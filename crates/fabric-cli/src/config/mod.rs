@@ -17,6 +17,8 @@ use std::time::Duration;
 use fabric_net::mdns::Interfaces;
 use fabric_net::{JoinToken, PublicKey};
 
+use fabric_worker::WorkerConfig;
+
 use crate::cli::{DispatcherArgs, ServeOpts, UpArgs, WorkerArgs};
 use crate::{profile, usage};
 use file::FileConfig;
@@ -52,29 +54,6 @@ pub(crate) struct UpConfig {
     pub serve: ServeConfig,
     /// Its in-process workers.
     pub workers: LocalWorkers,
-}
-
-/// A `fabric worker`'s settings.
-#[derive(Debug)]
-pub(crate) struct WorkerSettings {
-    /// Key and module cache live here.
-    pub data_dir: PathBuf,
-    /// Dispatcher address; `None` finds it by mDNS.
-    pub dispatcher: Option<SocketAddr>,
-    /// The dispatcher's key, pinned.
-    pub dispatcher_key: PublicKey,
-    /// The join token's secret, when joining with one.
-    pub join_secret: Option<[u8; 32]>,
-    /// Name shown in `fabric workers`.
-    pub name: String,
-    /// Tasks run at once.
-    pub slots: u32,
-    /// Memory offered to tasks in all.
-    pub memory_bytes: u64,
-    /// Labels.
-    pub labels: Vec<String>,
-    /// Interfaces to browse mDNS on.
-    pub mdns: Interfaces,
 }
 
 /// Where the dispatcher commands differ when neither flag nor file says.
@@ -157,7 +136,7 @@ impl ServeConfig {
 }
 
 /// Resolves `fabric worker`.
-pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerSettings> {
+pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
     let file = FileConfig::load(args.config.as_deref())?;
     let token = args
         .join
@@ -189,10 +168,8 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerSettings> {
     let data_dir = require_data_dir(args.data_dir.or(file.data_dir))?.join("worker");
     let mut labels = args.labels;
     labels.extend(file.labels.unwrap_or_default());
-    Ok(WorkerSettings {
-        data_dir,
+    Ok(WorkerConfig {
         dispatcher,
-        dispatcher_key,
         join_secret: token.map(|t| t.secret),
         name: args.name.or(file.name).unwrap_or_else(host::host_name),
         slots,
@@ -202,6 +179,7 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerSettings> {
             .mdns_interface
             .or(file.mdns_interface)
             .map_or(Interfaces::All, |s| interfaces(&s)),
+        ..WorkerConfig::new(data_dir, dispatcher_key)
     })
 }
 

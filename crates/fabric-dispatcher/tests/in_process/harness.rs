@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use fabric_client::Client;
 use fabric_dispatcher::{Dispatcher, DispatcherConfig, SchedConfig};
 use fabric_net::mdns::Interfaces;
-use fabric_net::{Identity, JoinToken, NetConfig};
+use fabric_net::{Identity, JoinToken};
 use fabric_proto::{Limits, ManualClock, Sha256, TaskId, TaskInfo, TaskSpec, WorkerKey};
 use fabric_worker::WorkerConfig;
 use tempfile::TempDir;
@@ -106,20 +106,16 @@ impl Cluster {
         let identity = Identity::load_or_create(&data_dir.join("node.key")).expect("worker key");
         let key = WorkerKey(identity.public().to_bytes());
         let cfg = WorkerConfig {
-            data_dir,
             dispatcher: Some(self.dispatcher.local_addr()),
-            dispatcher_key: self.dispatcher.public_key(),
             join_secret: Some(self.token.secret),
             name: format!("w{}", self.workers),
             slots,
             memory_bytes: u64::from(slots) << 30,
-            labels: Vec::new(),
-            net: NetConfig::default(),
             mdns: Interfaces::Loopback,
-            discover_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(5),
             max_reconnects: Some(0),
             clock: self.clock.clone(),
+            ..WorkerConfig::new(data_dir, self.dispatcher.public_key())
         };
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(fabric_worker::run(cfg, async move {
