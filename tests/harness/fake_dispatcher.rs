@@ -54,9 +54,12 @@ impl FakeDispatcher {
         let (mut send, mut recv) = framed::accept(&conn, MAX).await.unwrap();
         let req: Request = recv.expect().await.unwrap();
         assert!(matches!(req, Request::Register(_)), "{req:?}");
-        send.send(&Response::Registered { heartbeat_ms: 1000 })
-            .await
-            .unwrap();
+        send.send(&Response::Registered {
+            heartbeat_ms: 1000,
+            cancel: Vec::new(),
+        })
+        .await
+        .unwrap();
         // Heartbeats: keep reading them; blob fetches: serve from `blobs`.
         tokio::spawn(async move {
             let _keep = send;

@@ -60,6 +60,16 @@ impl ClientError {
     }
 }
 
+/// A task the dispatcher queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Queued {
+    /// Its id.
+    pub id: TaskId,
+    /// Why it may wait a long time (no registered worker offers what it
+    /// needs), when that is so.
+    pub warning: Option<String>,
+}
+
 /// A connection to one dispatcher, authenticated by this client's key and
 /// pinned to the dispatcher's.
 #[derive(Debug)]
@@ -156,8 +166,14 @@ impl Client {
 
     /// Queues a task; the id comes back once it is stored durably.
     pub async fn submit(&self, spec: TaskSpec) -> Result<TaskId, ClientError> {
+        Ok(self.enqueue(spec).await?.id)
+    }
+
+    /// Queues a task; answers its id and, when no registered worker offers
+    /// what it needs, a warning saying what is missing.
+    pub async fn enqueue(&self, spec: TaskSpec) -> Result<Queued, ClientError> {
         match self.call(&Request::Submit { spec, wait: false }).await? {
-            Response::Submitted { id } => Ok(id),
+            Response::Submitted { id, warning } => Ok(Queued { id, warning }),
             other => Err(unexpected(other)),
         }
     }
@@ -201,16 +217,16 @@ impl Client {
     pub async fn submit_and_wait(
         &self,
         spec: TaskSpec,
-        on_submitted: impl FnOnce(TaskId),
+        on_submitted: impl FnOnce(&Queued),
         on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
         let (first, mut recv) = self
             .first_answer(&Request::Submit { spec, wait: true })
             .await?;
-        let Response::Submitted { id } = first else {
+        let Response::Submitted { id, warning } = first else {
             return Err(unexpected(first));
         };
-        on_submitted(id);
+        on_submitted(&Queued { id, warning });
         let next = recv.expect().await.map_err(self.net())?;
         self.follow(next, &mut recv, on_event).await
     }

@@ -111,7 +111,7 @@ pub fn check_module(bytes: &[u8], caps: &AdmissionCaps) -> Result<(), ErrorBody>
             "module is not a WebAssembly binary (it does not start with \\0asm)",
         ));
     }
-    Ok(())
+    fabric_sandbox::inspect_module(bytes).map_err(|e| bad(format!("module cannot run: {e}")))
 }
 
 #[cfg(test)]
@@ -159,6 +159,8 @@ mod tests {
                 .message
                 .contains("\\0asm")
         );
-        assert!(check_module(b"\0asm\x01\0\0\0", &caps).is_ok());
+        // Valid wasm, but nothing to run: refused at admission.
+        let empty = check_module(b"\0asm\x01\0\0\0", &caps).unwrap_err();
+        assert!(empty.message.contains("_start"), "{}", empty.message);
     }
 }

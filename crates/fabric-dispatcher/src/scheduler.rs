@@ -4,17 +4,20 @@
 //! epoch) and returns the task records it changed, which the service then
 //! writes to the store. Property tests drive it directly.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 pub use fabric_proto::WorkerKey;
-use fabric_proto::wire::WorkerInfo;
 use fabric_proto::{TaskId, TaskRecord, TaskState, TaskStatus};
 
+mod lost;
 mod queue;
+mod waiting;
 mod worker;
+mod workers;
 
 use queue::Queue;
 use worker::Worker;
+pub use workers::{Registration, Tick};
 
 /// Scheduling knobs.
 #[derive(Clone, Debug)]
@@ -29,6 +32,14 @@ pub struct SchedConfig {
     pub backoff_max_ms: u64,
     /// A task lost with its worker this many times is dead-lettered.
     pub max_lost: u32,
+    /// A lease lasts the task's timeout plus this grace; past it without a
+    /// report the attempt is lost.
+    pub lease_grace_ms: u64,
+    /// First wait after a worker refused an attempt; doubles per refusal in
+    /// a row (up to `backoff_max_ms`).
+    pub refusal_backoff_ms: u64,
+    /// A task refused this many times in a row is given up as failed.
+    pub max_refused: u32,
 }
 
 impl Default for SchedConfig {
@@ -39,6 +50,9 @@ impl Default for SchedConfig {
             backoff_base_ms: 250,
             backoff_max_ms: 30_000,
             max_lost: 5,
+            lease_grace_ms: 10_000,
+            refusal_backoff_ms: 100,
+            max_refused: 20,
         }
     }
 }
@@ -54,14 +68,28 @@ pub enum Completion {
     Stale,
 }
 
-/// A record that changed, and whether the change finished the task.
+/// A record that changed without a result of the task's own.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Change {
-    /// Save the record; the task lives on.
-    Save(TaskRecord),
-    /// The task is finished without a result from a worker (lost too many
-    /// times); record a synthetic outcome with this message.
+    /// The attempt was lost (its worker died, its stream broke, its lease
+    /// passed its deadline, the dispatcher restarted): requeued at once.
+    /// The text says why.
+    Lost(TaskRecord, String),
+    /// A worker refused the attempt: requeued after a backoff.
+    Refused(TaskRecord, String),
+    /// The task is finished without a result from a worker (lost or
+    /// refused too often); record a synthetic failed outcome with this
+    /// message.
     Give(TaskRecord, String),
+}
+
+impl Change {
+    /// The changed record.
+    pub fn record(&self) -> &TaskRecord {
+        match self {
+            Self::Lost(r, _) | Self::Refused(r, _) | Self::Give(r, _) => r,
+        }
+    }
 }
 
 /// Live tasks, the queue, workers and leases.
@@ -71,6 +99,9 @@ pub struct Scheduler {
     tasks: HashMap<TaskId, TaskRecord>,
     queue: Queue,
     workers: HashMap<WorkerKey, Worker>,
+    /// Lease deadlines: (deadline, task), and each leased task's deadline.
+    deadlines: BTreeSet<(u64, TaskId)>,
+    lease_deadline: HashMap<TaskId, u64>,
 }
 
 impl Scheduler {
@@ -88,19 +119,19 @@ impl Scheduler {
     }
 
     /// Reloads unfinished tasks after a restart. Leases held before the
-    /// restart are void (their workers have to re-register); those tasks go
-    /// back to the queue, and the changed records are returned.
-    pub fn restore(&mut self, records: Vec<TaskRecord>, now: u64) -> Vec<TaskRecord> {
+    /// restart are void: a task that was running lost that attempt (counted
+    /// against its lost budget, so a task that crashes the dispatcher is
+    /// given up after a few restarts) and is requeued; its next attempt
+    /// number is higher than any it was given before, because leases are
+    /// written before they are handed out.
+    pub fn restore(&mut self, records: Vec<TaskRecord>, now: u64) -> Vec<Change> {
         let mut changed = Vec::new();
-        for mut rec in records {
+        for rec in records {
             if rec.state == TaskState::Running {
-                rec.state = TaskState::Queued;
-                rec.worker = None;
-                rec.lost += 1;
-                rec.updated_ms = now;
-                changed.push(rec.clone());
+                changed.push(self.lose(rec, "the dispatcher restarted", now));
+            } else {
+                self.enqueue(rec);
             }
-            self.enqueue(rec);
         }
         changed
     }
@@ -131,95 +162,6 @@ impl Scheduler {
         self.queue.len()
     }
 
-    /// Registers (or re-registers) a worker.
-    pub fn add_worker(&mut self, key: WorkerKey, info: &WorkerInfo, now: u64) {
-        let leases = self
-            .workers
-            .remove(&key)
-            .map(|w| w.leases)
-            .unwrap_or_default();
-        let used_memory = leases
-            .iter()
-            .filter_map(|id| self.tasks.get(id))
-            .map(|r| r.spec.limits.memory_bytes)
-            .sum();
-        self.workers
-            .insert(key, Worker::new(info, leases, used_memory, now));
-    }
-
-    /// Records a heartbeat; false for an unknown worker.
-    pub fn heartbeat(&mut self, key: &WorkerKey, now: u64) -> bool {
-        match self.workers.get_mut(key) {
-            Some(w) => {
-                w.last_seen = now;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Stops placing new work on a worker.
-    pub fn drain_worker(&mut self, key: &WorkerKey) {
-        if let Some(w) = self.workers.get_mut(key) {
-            w.draining = true;
-        }
-    }
-
-    /// Registered workers: key, slots, running, last heartbeat.
-    pub fn workers(&self) -> impl Iterator<Item = (&WorkerKey, u32, u32, u64)> {
-        self.workers
-            .iter()
-            .map(|(k, w)| (k, w.slots, w.leases.len() as u32, w.last_seen))
-    }
-
-    /// Whether a worker is registered.
-    pub fn has_worker(&self, key: &WorkerKey) -> bool {
-        self.workers.contains_key(key)
-    }
-
-    /// Forgets a worker; its leased tasks go back to the queue (or, lost
-    /// too often, finish as failed).
-    pub fn remove_worker(&mut self, key: &WorkerKey, now: u64) -> Vec<Change> {
-        let Some(worker) = self.workers.remove(key) else {
-            return Vec::new();
-        };
-        let mut lost: Vec<_> = worker.leases.into_iter().collect();
-        lost.sort();
-        let mut changes = Vec::new();
-        for id in lost {
-            let Some(rec) = self.tasks.remove(&id) else {
-                continue;
-            };
-            changes.push(self.lose(rec, "its worker died", now));
-        }
-        changes
-    }
-
-    /// Advances time: workers silent for too long are removed (their tasks
-    /// requeued); retry delays that ran out make tasks ready.
-    pub fn tick(&mut self, now: u64) -> Vec<Change> {
-        let limit = self.cfg.heartbeat_ms * u64::from(self.cfg.missed_heartbeats);
-        let mut dead: Vec<WorkerKey> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| now.saturating_sub(w.last_seen) > limit)
-            .map(|(k, _)| *k)
-            .collect();
-        dead.sort();
-        let mut changes = Vec::new();
-        for key in dead {
-            tracing::warn!(worker = %key.short(), "worker missed {} heartbeats; requeueing its tasks", self.cfg.missed_heartbeats);
-            changes.extend(self.remove_worker(&key, now));
-        }
-        for id in self.queue.due(now) {
-            if let Some(rec) = self.tasks.get_mut(&id) {
-                rec.not_before_ms = 0;
-                self.queue.push(rec);
-            }
-        }
-        changes
-    }
-
     /// Places ready tasks on workers with room, highest priority first and
     /// FIFO within a priority. Returns the leased records (state
     /// `Running`, attempt incremented, worker set).
@@ -241,6 +183,12 @@ impl Scheduler {
             };
             cursor = Some(key);
             let rec = &self.tasks[&key.2];
+            // A task no registered worker could ever take leaves the ready
+            // set until a worker registers, so it costs placement nothing.
+            if !self.workers.values().any(|w| w.could_run(rec)) {
+                self.queue.park(&key);
+                continue;
+            }
             let best = self
                 .workers
                 .iter()
@@ -256,20 +204,27 @@ impl Scheduler {
             rec.attempt += 1;
             rec.worker = Some(wk);
             rec.updated_ms = now;
+            let deadline = now + rec.spec.limits.timeout_ms + self.cfg.lease_grace_ms;
             let w = self.workers.get_mut(&wk).expect("chosen worker exists");
             w.leases.insert(rec.id);
             w.used_memory += rec.spec.limits.memory_bytes;
+            self.deadlines.insert((deadline, rec.id));
+            self.lease_deadline.insert(rec.id, deadline);
             leased.push(rec.clone());
         }
         leased
     }
 
-    /// Frees the worker's slot and memory held by the lease of `rec`.
+    /// Frees the worker's slot and memory held by the lease of `rec`, and
+    /// forgets the lease's deadline.
     fn release(&mut self, rec: &TaskRecord, worker: &WorkerKey) {
         if let Some(w) = self.workers.get_mut(worker)
             && w.leases.remove(&rec.id)
         {
             w.used_memory = w.used_memory.saturating_sub(rec.spec.limits.memory_bytes);
+        }
+        if let Some(deadline) = self.lease_deadline.remove(&rec.id) {
+            self.deadlines.remove(&(deadline, rec.id));
         }
     }
 
@@ -296,6 +251,7 @@ impl Scheduler {
         let mut rec = self.tasks.remove(id).expect("leased task is live");
         self.release(&rec, worker);
         rec.updated_ms = now;
+        rec.refused = 0;
         if status != TaskStatus::Succeeded && rec.failures < rec.spec.retries {
             rec.worker = None;
             rec.failures += 1;
@@ -311,49 +267,6 @@ impl Scheduler {
         rec.status = Some(status);
         rec.dead_letter = status != TaskStatus::Succeeded;
         Completion::Final(rec)
-    }
-
-    /// An attempt ended without a result of the task's own (its stream
-    /// broke, or the worker refused it): the attempt counts as lost, not as
-    /// a failure, and the task is requeued.
-    /// `None` when the attempt no longer holds the lease.
-    pub fn abandon(
-        &mut self,
-        id: &TaskId,
-        attempt: u32,
-        worker: &WorkerKey,
-        reason: &str,
-        now: u64,
-    ) -> Option<Change> {
-        if !self.holds_lease(id, attempt, worker) {
-            return None;
-        }
-        let rec = self.tasks.remove(id).expect("leased task is live");
-        self.release(&rec, worker);
-        Some(self.lose(rec, reason, now))
-    }
-
-    /// An attempt was lost (with its worker or its stream): requeue the
-    /// task without using its retry budget, or give it up when lost too
-    /// often.
-    fn lose(&mut self, mut rec: TaskRecord, reason: &str, now: u64) -> Change {
-        rec.lost += 1;
-        rec.worker = None;
-        rec.updated_ms = now;
-        if rec.lost >= self.cfg.max_lost {
-            rec.state = TaskState::Done;
-            rec.status = Some(TaskStatus::Failed);
-            rec.dead_letter = true;
-            let msg = format!(
-                "gave up after {} lost attempts; the last: {reason}",
-                rec.lost
-            );
-            return Change::Give(rec, msg);
-        }
-        rec.state = TaskState::Queued;
-        rec.not_before_ms = 0;
-        self.enqueue(rec.clone());
-        Change::Save(rec)
     }
 
     /// Cancels a live task. Returns its final record and, if it was
@@ -403,5 +316,7 @@ impl Scheduler {
     }
 }
 
+#[cfg(test)]
+mod hardening_tests;
 #[cfg(test)]
 mod tests;

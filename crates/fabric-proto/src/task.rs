@@ -80,6 +80,10 @@ pub struct TaskRecord {
     pub failures: u32,
     /// Attempts lost with their worker (these do not use the retry budget).
     pub lost: u32,
+    /// Attempts a worker refused (draining, module did not load) since the
+    /// task last ran; these wait with a backoff and use no budget either.
+    #[serde(default)]
+    pub refused: u32,
     /// Earliest instant (ms since the epoch) the task may be placed again.
     pub not_before_ms: u64,
     /// The worker holding the current lease (or, once done, the one that
@@ -122,6 +126,10 @@ pub struct TaskInfo {
     pub dead_letter: bool,
     /// The recorded result, when asked for and present.
     pub outcome: Option<TaskOutcome>,
+    /// Why a queued task is not running yet, in people's words (no worker
+    /// offers the memory it asks for, every worker is busy, retry backoff).
+    #[serde(default)]
+    pub waiting: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock (0 if the
@@ -143,6 +151,7 @@ impl TaskRecord {
             attempt: 0,
             failures: 0,
             lost: 0,
+            refused: 0,
             not_before_ms: 0,
             worker: None,
             submitted_ms: now_ms,
@@ -167,6 +176,7 @@ impl TaskRecord {
             status: self.status,
             dead_letter: self.dead_letter,
             outcome,
+            waiting: None,
         }
     }
 }

@@ -86,6 +86,11 @@ pub struct WorkerInfo {
     pub wasm: bool,
     /// Native programs on its allow-list (names as submitted).
     pub commands: Vec<String>,
+    /// Attempts still running here from an earlier session (a reconnect):
+    /// the dispatcher adopts those it still leases here and has the worker
+    /// cancel the rest.
+    #[serde(default)]
+    pub running: Vec<(TaskId, u32)>,
 }
 
 /// What clients are told about a worker.
@@ -174,6 +179,17 @@ pub enum Request {
     },
     /// Mints a new join token for workers.
     CreateJoinToken,
+    /// A worker reports how an attempt ended after that attempt's own
+    /// stream broke (it reconnected meanwhile); answered with [`Ack`] as
+    /// [`Response::Ack`].
+    LateReport {
+        /// The task.
+        id: TaskId,
+        /// The attempt.
+        attempt: u32,
+        /// How it ended.
+        outcome: Box<TaskOutcome>,
+    },
 }
 
 /// A dispatcher's answer.
@@ -186,6 +202,9 @@ pub enum Response {
     Registered {
         /// Heartbeat interval, ms.
         heartbeat_ms: u64,
+        /// Reported runs that hold no lease here: cancel them.
+        #[serde(default)]
+        cancel: Vec<(TaskId, u32)>,
     },
     /// A blob's digest.
     Blob {
@@ -204,6 +223,10 @@ pub enum Response {
     Submitted {
         /// Its id.
         id: TaskId,
+        /// Why it may wait a long time (no registered worker offers what it
+        /// needs), when that is so.
+        #[serde(default)]
+        warning: Option<String>,
     },
     /// One task.
     Task(Box<TaskInfo>),
@@ -220,6 +243,8 @@ pub enum Response {
     },
     /// The request failed.
     Error(ErrorBody),
+    /// A late report was taken (`recorded`: it became the task's result).
+    Ack(Ack),
 }
 
 /// Why a request failed.

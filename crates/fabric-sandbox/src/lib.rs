@@ -13,6 +13,7 @@
 
 mod error;
 mod host;
+mod inspect;
 mod limiter;
 mod output;
 mod run;
@@ -20,6 +21,7 @@ mod runtime;
 mod ticker;
 
 pub use error::SandboxError;
+pub use inspect::inspect_module;
 pub use run::{SCRATCH_GUEST_PATH, WasmTask};
 pub use runtime::{PreparedModule, WasmRuntime, WasmRuntimeConfig};
 

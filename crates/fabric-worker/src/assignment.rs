@@ -7,7 +7,7 @@ use std::time::Duration;
 use fabric_net::StreamError;
 use fabric_net::framed::{FramedRecv, FramedSend};
 use fabric_proto::wire::{Ack, Assign, Report};
-use fabric_proto::{Manifest, Signed};
+use fabric_proto::{Manifest, Signed, TaskOutcome, TaskStatus};
 use quinn::Connection;
 use tracing::Instrument as _;
 
@@ -19,6 +19,9 @@ use crate::verify::{Refusal, verify_manifest};
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a refusal waits for its ack.
 const REFUSAL_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How far past its timeout a run may go before the worker stops it
+/// (the sandbox stops it at the timeout; this is the backstop).
+const RUN_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves one stream the dispatcher opened.
 pub(crate) async fn serve(
@@ -87,10 +90,35 @@ async fn run(
     };
     let (handle, cancelled) = state.slots.start((manifest.task_id, manifest.attempt));
     let runtime = state.modules.runtime();
-    let outcome = execute(runtime, &manifest, module, input, cancelled, &mut send).await;
+    // The sandbox enforces the timeout itself; this outer deadline holds
+    // whatever happens inside it.
+    let deadline = Duration::from_millis(manifest.limits.timeout_ms) + RUN_GRACE;
+    let run = execute(runtime, &manifest, module, input, cancelled, &mut send);
+    let outcome = match tokio::time::timeout(deadline, run).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::warn!("the run passed its deadline; killed by the worker");
+            TaskOutcome::ended(
+                TaskStatus::TimedOut,
+                format!(
+                    "timed out after {} ms (stopped by the worker)",
+                    manifest.limits.timeout_ms
+                ),
+            )
+        }
+    };
     state.slots.finish(handle);
     tracing::debug!(status = %outcome.status, "task finished");
-    send.send(&Report::Done(Box::new(outcome))).await?;
+    let report = Report::Done(Box::new(outcome));
+    if let Err(e) = send.send(&report).await {
+        // The stream broke (the connection went away): the result is not
+        // lost; it goes as a late report on the current or next connection.
+        tracing::warn!(error = %e, "cannot report on the assignment stream; reporting late");
+        if let Report::Done(outcome) = report {
+            crate::late::report(state, manifest.task_id, manifest.attempt, *outcome).await;
+        }
+        return Ok(());
+    }
     match tokio::time::timeout(ACK_TIMEOUT, recv.expect::<Ack>()).await {
         Ok(Ok(ack)) => {
             if !ack.recorded {

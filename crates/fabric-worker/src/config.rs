@@ -68,6 +68,9 @@ impl WorkerConfig {
     }
 }
 
+/// The close code a dispatcher uses for a worker it declared dead.
+const DECLARED_DEAD: u32 = 2;
+
 /// The worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -117,6 +120,18 @@ pub enum WorkerError {
 }
 
 impl WorkerError {
+    /// Whether the dispatcher closed the connection because it declared
+    /// this worker dead (missed heartbeats).
+    pub fn declared_dead(&self) -> bool {
+        matches!(
+            self,
+            Self::Lost {
+                source: StreamError::Connection(quinn::ConnectionError::ApplicationClosed(close)),
+                ..
+            } if close.error_code == quinn::VarInt::from_u32(DECLARED_DEAD)
+        )
+    }
+
     /// Whether retrying cannot help (wrong secret, wrong key, broken
     /// identity or sandbox): the worker stops instead of reconnecting.
     pub fn is_fatal(&self) -> bool {

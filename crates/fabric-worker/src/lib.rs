@@ -22,6 +22,7 @@
 mod assignment;
 pub mod config;
 mod execute;
+mod late;
 mod module_cache;
 mod session;
 mod slots;
@@ -52,6 +53,8 @@ struct State {
     control: Mutex<Option<Connection>>,
     /// Set when a session registered (resets the reconnect count).
     registered: std::sync::atomic::AtomicBool,
+    /// Outcomes whose report could not be sent yet (bounded).
+    unreported: late::Unreported,
 }
 
 impl State {
@@ -59,6 +62,14 @@ impl State {
         *self.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
         self.registered
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The current session's connection, if registered.
+    fn connection(&self) -> Option<Connection> {
+        self.control
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn take_registered(&self) -> bool {
@@ -83,6 +94,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         slots: Arc::new(Slots::default()),
         control: Mutex::new(None),
         registered: std::sync::atomic::AtomicBool::new(false),
+        unreported: late::Unreported::default(),
         cfg,
     });
     tracing::info!(key = %state.identity.public(), slots = state.cfg.slots, "worker starting");
@@ -109,6 +121,20 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         if state.take_registered() {
             failures = 0;
         }
+        state
+            .control
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Err(e) = &result
+            && e.declared_dead()
+        {
+            let n = state.slots.cancel_all();
+            tracing::warn!(
+                cancelled = n,
+                "the dispatcher declared this worker dead; stopped its runs, registering afresh"
+            );
+        }
         match result {
             Ok(()) => {}
             Err(e) if e.is_fatal() => return Err(e),
@@ -131,11 +157,24 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
     }
 }
 
+/// How long a drain waits for the dispatcher to be told before it refuses
+/// new work anyway.
+const TELL_DRAIN: Duration = Duration::from_secs(2);
+
 /// Refuses new work, waits (up to the drain timeout) for what is in
 /// flight, then closes the connection.
 async fn drain(state: &State) {
-    let running = state.slots.start_drain();
+    let running = state.slots.request_drain();
     tracing::info!(running, "draining: finishing running tasks before exit");
+    // The session tells the dispatcher, then refuses new work; without a
+    // session there is nobody to tell.
+    if state.connection().is_none()
+        || tokio::time::timeout(TELL_DRAIN, state.slots.refusing())
+            .await
+            .is_err()
+    {
+        state.slots.refuse_new();
+    }
     if tokio::time::timeout(state.cfg.drain_timeout, state.slots.idle())
         .await
         .is_err()

@@ -83,12 +83,17 @@ async fn serve(state: &Arc<State>, addr: SocketAddr, joined: &mut bool) -> Resul
         labels: state.cfg.labels.clone(),
         wasm: true,
         commands: Vec::new(),
+        // Runs from an earlier session: adopted or to be cancelled.
+        running: state.slots.running_keys(),
     };
     let (control, resp) = request(&conn, &Request::Register(info), max)
         .await
         .map_err(lost)?;
-    let heartbeat_ms = match resp {
-        Response::Registered { heartbeat_ms } => heartbeat_ms,
+    let (heartbeat_ms, stray) = match resp {
+        Response::Registered {
+            heartbeat_ms,
+            cancel,
+        } => (heartbeat_ms, cancel),
         Response::Error(e) if e.code == ErrorCode::Unauthorized => {
             return Err(WorkerError::Refused(format!(
                 "{} (start the worker with --join TOKEN)",
@@ -98,8 +103,13 @@ async fn serve(state: &Arc<State>, addr: SocketAddr, joined: &mut bool) -> Resul
         Response::Error(e) => return Err(WorkerError::Refused(e.message)),
         other => return Err(WorkerError::Refused(format!("unexpected answer {other:?}"))),
     };
+    for run in stray {
+        tracing::info!(task = %run.0, attempt = run.1, "cancelling a run the dispatcher no longer leases here");
+        state.slots.cancel(run);
+    }
     state.registered(conn.clone());
     tracing::info!(dispatcher = %state.cfg.dispatcher_key.short(), "worker registered");
+    crate::late::flush(state, &conn).await;
     let result = tokio::select! {
         r = heartbeats(state, control, Duration::from_millis(heartbeat_ms.max(10))) => r,
         r = accept(state, &conn) => r,
@@ -131,8 +141,9 @@ async fn connect(state: &State, addr: SocketAddr) -> Result<Connection, WorkerEr
     }
 }
 
-/// Heartbeats on the control stream; the first one after a drain started
-/// is preceded by `Draining`.
+/// Heartbeats on the control stream. A drain is told at once, before the
+/// worker refuses anything: only after `Draining` went out are new
+/// assignments refused (those already on their way still run).
 async fn heartbeats(
     state: &State,
     mut control: FramedSend,
@@ -141,10 +152,15 @@ async fn heartbeats(
     let mut interval = tokio::time::interval(period);
     let mut told_draining = false;
     loop {
-        interval.tick().await;
-        if state.slots.is_draining() && !told_draining {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = state.slots.drain_asked(), if !told_draining => {}
+        }
+        if state.slots.drain_requested() && !told_draining {
             control.send(&WorkerMsg::Draining).await?;
             told_draining = true;
+            state.slots.refuse_new();
+            tracing::info!("told the dispatcher this worker drains");
         }
         let running = state.slots.active();
         control.send(&WorkerMsg::Heartbeat { running }).await?;

@@ -19,6 +19,9 @@ const MAX_EARLY_CANCELS: usize = 10_000;
 #[derive(Debug, Default)]
 struct Inner {
     active: u32,
+    /// A drain was asked for: the dispatcher is being told.
+    drain_requested: bool,
+    /// New assignments are refused (set once the dispatcher was told).
     draining: bool,
     next_run: u64,
     running: HashMap<RunKey, (u64, oneshot::Sender<()>)>,
@@ -31,6 +34,7 @@ struct Inner {
 pub(crate) struct Slots {
     inner: Mutex<Inner>,
     idle: Notify,
+    drain: Notify,
 }
 
 /// Counts one assignment as active until dropped.
@@ -73,16 +77,73 @@ impl Slots {
         self.lock().active
     }
 
-    /// Whether the worker is draining (it refuses new work).
+    /// Whether the worker refuses new work (it drains, and the dispatcher
+    /// was told so first).
     pub(crate) fn is_draining(&self) -> bool {
         self.lock().draining
     }
 
-    /// Starts draining; returns the assignments still in flight.
-    pub(crate) fn start_drain(&self) -> u32 {
+    /// Whether a drain was asked for (the dispatcher may not know yet).
+    pub(crate) fn drain_requested(&self) -> bool {
+        self.lock().drain_requested
+    }
+
+    /// Asks for a drain: the session tells the dispatcher, then calls
+    /// [`Slots::refuse_new`]. Returns the assignments in flight.
+    pub(crate) fn request_drain(&self) -> u32 {
+        let active = {
+            let mut inner = self.lock();
+            inner.drain_requested = true;
+            inner.active
+        };
+        self.drain.notify_waiters();
+        active
+    }
+
+    /// Resolves once a drain was asked for.
+    pub(crate) async fn drain_asked(&self) {
+        self.until(Self::drain_requested).await;
+    }
+
+    /// Resolves once new assignments are refused.
+    pub(crate) async fn refusing(&self) {
+        self.until(Self::is_draining).await;
+    }
+
+    async fn until(&self, done: impl Fn(&Self) -> bool) {
+        loop {
+            let notified = self.drain.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if done(self) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// From now on new assignments are refused.
+    pub(crate) fn refuse_new(&self) {
+        self.lock().draining = true;
+        self.drain.notify_waiters();
+    }
+
+    /// Cancels every running attempt (the dispatcher declared this worker
+    /// dead: their results would be dropped).
+    pub(crate) fn cancel_all(&self) -> usize {
         let mut inner = self.lock();
-        inner.draining = true;
-        inner.active
+        let n = inner.running.len();
+        for (_, (_, tx)) in inner.running.drain() {
+            let _ = tx.send(());
+        }
+        n
+    }
+
+    /// The attempts running now.
+    pub(crate) fn running_keys(&self) -> Vec<RunKey> {
+        let mut keys: Vec<RunKey> = self.lock().running.keys().copied().collect();
+        keys.sort();
+        keys
     }
 
     /// Resolves once nothing is in flight.
@@ -197,6 +258,33 @@ mod tests {
     }
 
     #[test]
+    fn cancel_all_stops_every_run_and_lists_are_sorted() {
+        let slots = Slots::default();
+        let (_a, mut ra) = slots.start(key(5));
+        let (_b, mut rb) = slots.start(key(4));
+        assert_eq!(slots.running_keys(), vec![key(4), key(5)]);
+        assert_eq!(slots.cancel_all(), 2);
+        assert!(ra.try_recv().is_ok() && rb.try_recv().is_ok());
+        assert!(slots.running_keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_drain_request_wakes_whoever_tells_the_dispatcher() {
+        let slots = Arc::new(Slots::default());
+        let teller = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.drain_asked().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!teller.is_finished());
+        slots.request_drain();
+        tokio::time::timeout(Duration::from_secs(5), teller)
+            .await
+            .expect("woken")
+            .unwrap();
+    }
+
+    #[test]
     fn early_cancels_are_bounded() {
         let slots = Slots::default();
         for n in 0..(MAX_EARLY_CANCELS as u32 + 10) {
@@ -214,7 +302,13 @@ mod tests {
         slots.idle().await;
         let a = slots.arrive();
         let b = slots.arrive();
-        assert_eq!(slots.start_drain(), 2);
+        assert_eq!(slots.request_drain(), 2);
+        assert!(slots.drain_requested());
+        assert!(
+            !slots.is_draining(),
+            "refusing only once the dispatcher was told"
+        );
+        slots.refuse_new();
         assert!(slots.is_draining());
         let waiter = tokio::spawn({
             let slots = slots.clone();

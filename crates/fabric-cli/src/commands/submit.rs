@@ -7,7 +7,7 @@ use fabric_proto::{LimitCaps, Priority, TaskKind, TaskSpec};
 use super::client::with_client;
 use super::task_opts;
 use crate::cli::SubmitArgs;
-use crate::output::{Output, Reporter};
+use crate::output::{self, Output, Reporter};
 use crate::usage;
 
 pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
@@ -32,13 +32,16 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             retries: args.retries,
         };
         if !args.wait {
-            let id = client.submit(spec).await?;
-            output.submitted(&id);
+            let queued = client.enqueue(spec).await?;
+            if let Some(w) = &queued.warning {
+                output::warning(&format!("task {} may wait long: {w}", queued.id));
+            }
+            output.submitted(&queued.id);
             return Ok(0);
         }
         let report = Reporter::new(output, args.quiet);
         let info = client
-            .submit_and_wait(spec, |id| report.waiting(&id), report.event_sink())
+            .submit_and_wait(spec, |q| report.waiting(q), report.event_sink())
             .await?;
         Ok(report.task(&info))
     })

@@ -119,6 +119,8 @@ pub(crate) struct TaskView<'a> {
     submitted_ms: u64,
     updated_ms: u64,
     dead_letter: bool,
+    /// Why a queued task is not running yet.
+    waiting: Option<&'a str>,
     /// The module's SHA-256, for a wasm task.
     #[serde(skip_serializing_if = "Option::is_none")]
     module: Option<String>,
@@ -150,6 +152,7 @@ impl<'a> TaskView<'a> {
             submitted_ms: info.submitted_ms,
             updated_ms: info.updated_ms,
             dead_letter: info.dead_letter,
+            waiting: info.waiting.as_deref(),
             module: match &info.kind {
                 TaskKind::Wasm { module } => Some(module.to_hex()),
                 TaskKind::Command { .. } => None,
@@ -266,6 +269,7 @@ mod tests {
             status: None,
             dead_letter: false,
             outcome: None,
+            waiting: Some("no worker is registered".into()),
         }
     }
 

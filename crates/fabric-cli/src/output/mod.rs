@@ -88,6 +88,11 @@ pub(crate) fn error(err: &anyhow::Error) {
     let _ = writeln!(std::io::stderr().lock(), "error: {err:#}");
 }
 
+/// A warning on stderr: something the user should know, not a failure.
+pub(crate) fn warning(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "fabric: warning: {text}");
+}
+
 /// One line on stdout.
 pub(crate) fn line(text: &impl Display) {
     stdout_line(&text.to_string());

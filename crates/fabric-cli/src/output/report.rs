@@ -8,7 +8,8 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskOutcome, TaskStatus};
+use fabric_client::Queued;
+use fabric_proto::{GuestEvent, Sha256, TaskInfo, TaskOutcome, TaskStatus};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Output;
@@ -77,11 +78,16 @@ impl Reporter {
     }
 
     /// Shows that a submitted task is being waited on.
-    pub(crate) fn waiting(&self, id: &TaskId) {
+    pub(crate) fn waiting(&self, queued: &Queued) {
+        let id = queued.id;
         if self.output == Output::Human && !self.quiet {
             self.bar.suspend(|| {
                 let _ = writeln!(std::io::stderr().lock(), "fabric: submitted {id}, waiting");
             });
+        }
+        if let Some(w) = &queued.warning {
+            self.bar
+                .suspend(|| super::warning(&format!("task {id} may wait long: {w}")));
         }
     }
 
@@ -182,7 +188,7 @@ mod tests {
         o.peak_memory_bytes = 2048;
         assert_eq!(
             summary(&o),
-            "failed (exit 3): bad input in 12 ms, fuel 40, peak memory 2.0 KiB"
+            "failed (exit 3): bad input in 12 ms, fuel 40, peak memory 2 KiB"
         );
         assert_eq!(summary(&TaskOutcome::rejected("no")), "rejected: no");
     }

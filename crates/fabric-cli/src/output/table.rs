@@ -25,6 +25,9 @@ pub(super) fn status_line(info: &TaskInfo) -> String {
     if let Some(m) = info.outcome.as_ref().and_then(|o| o.message.as_ref()) {
         let _ = write!(text, "\n  {m}");
     }
+    if let Some(w) = &info.waiting {
+        let _ = write!(text, "\n  waiting: {w}");
+    }
     text
 }
 

@@ -18,6 +18,9 @@ fn queue_key(rec: &TaskRecord) -> QueueKey {
 pub(super) struct Queue {
     ready: BTreeSet<QueueKey>,
     delayed: BTreeSet<(u64, TaskId)>,
+    /// Ready tasks no registered worker could ever run (kind, memory):
+    /// kept out of placement's walk until a worker registers.
+    parked: BTreeSet<QueueKey>,
 }
 
 impl Queue {
@@ -33,7 +36,20 @@ impl Queue {
     /// Takes a task out, wherever it waits.
     pub(super) fn remove(&mut self, rec: &TaskRecord) {
         self.ready.remove(&queue_key(rec));
+        self.parked.remove(&queue_key(rec));
         self.delayed.remove(&(rec.not_before_ms, rec.id));
+    }
+
+    /// Moves a ready task aside: no worker could run it.
+    pub(super) fn park(&mut self, key: &QueueKey) {
+        if self.ready.remove(key) {
+            self.parked.insert(*key);
+        }
+    }
+
+    /// Makes every parked task ready again (a worker registered).
+    pub(super) fn unpark_all(&mut self) {
+        self.ready.append(&mut self.parked);
     }
 
     /// Takes a ready task out (it was leased).
@@ -41,9 +57,9 @@ impl Queue {
         self.ready.remove(key);
     }
 
-    /// Tasks waiting, ready or delayed.
+    /// Tasks waiting, ready, parked or delayed.
     pub(super) fn len(&self) -> usize {
-        self.ready.len() + self.delayed.len()
+        self.ready.len() + self.parked.len() + self.delayed.len()
     }
 
     /// The first ready task after `cursor` (from the start for `None`), so

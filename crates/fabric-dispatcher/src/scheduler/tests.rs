@@ -71,6 +71,7 @@ fn worker_info(slots: u32, memory_bytes: u64, wasm: bool, commands: &[&str]) -> 
         labels: Vec::new(),
         wasm,
         commands: commands.iter().map(|c| (*c).to_owned()).collect(),
+        running: Vec::new(),
     }
 }
 
@@ -114,7 +115,7 @@ fn priority_first_then_fifo() {
     for (i, p) in prios.iter().enumerate() {
         s.submit(wasm_task(i as u64 + 1, *p, MIB, 0));
     }
-    s.add_worker(key(0), &wasm_worker(8), 0);
+    s.add_worker(key(0), &wasm_worker(8), &[], 0);
     assert_eq!(seqs(&s.place(0)), expected);
 
     // One at a time on a single slot: the same order.
@@ -122,7 +123,7 @@ fn priority_first_then_fifo() {
     for (i, p) in prios.iter().enumerate() {
         s.submit(wasm_task(i as u64 + 1, *p, MIB, 0));
     }
-    s.add_worker(key(0), &wasm_worker(1), 0);
+    s.add_worker(key(0), &wasm_worker(1), &[], 0);
     let mut order = Vec::new();
     loop {
         let placed = s.place(0);
@@ -143,21 +144,23 @@ fn priority_first_then_fifo() {
 fn missed_heartbeats_requeue_the_lease_with_a_higher_attempt() {
     let mut s = sched();
     s.submit(wasm_task(1, Priority::Normal, MIB, 0));
-    s.add_worker(key(0), &wasm_worker(1), 0);
+    s.add_worker(key(0), &wasm_worker(1), &[], 0);
     let first = s.place(0);
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].attempt, 1);
     assert_eq!(first[0].worker, worker_hex(&key(0)));
 
     // A heartbeat keeps the worker; silence up to exactly 3 periods is fine.
-    assert!(s.heartbeat(&key(0), 1_000));
-    assert_eq!(s.tick(4_000), Vec::new());
+    assert!(s.heartbeat(&key(0), 0, 1_000));
+    assert_eq!(s.tick(4_000).changes, Vec::new());
     assert!(s.has_worker(&key(0)));
 
     // One millisecond more and the worker is gone, its task requeued.
-    let changes = s.tick(4_001);
+    let tick = s.tick(4_001);
+    assert_eq!(tick.dead, vec![key(0)], "declared dead");
+    let changes = tick.changes;
     assert_eq!(changes.len(), 1, "{changes:?}");
-    let Change::Save(rec) = &changes[0] else {
+    let Change::Lost(rec, _) = &changes[0] else {
         panic!("expected a requeue, got {changes:?}");
     };
     assert_eq!(rec.id, tid(1));
@@ -170,11 +173,11 @@ fn missed_heartbeats_requeue_the_lease_with_a_higher_attempt() {
     );
     assert_eq!(s.task(&tid(1)), Some(rec));
     assert!(!s.has_worker(&key(0)));
-    assert!(!s.heartbeat(&key(0), 4_001));
+    assert!(!s.heartbeat(&key(0), 0, 4_001));
     assert!(s.leases().is_empty());
 
     // The next worker gets a later attempt; the old one's report is stale.
-    s.add_worker(key(1), &wasm_worker(1), 4_001);
+    s.add_worker(key(1), &wasm_worker(1), &[], 4_001);
     let second = s.place(4_001);
     assert_eq!(second.len(), 1);
     assert!(second[0].attempt > first[0].attempt);
@@ -193,8 +196,8 @@ fn missed_heartbeats_requeue_the_lease_with_a_higher_attempt() {
 fn stale_completions_are_dropped() {
     let mut s = sched();
     s.submit(wasm_task(1, Priority::Normal, MIB, 3));
-    s.add_worker(key(0), &wasm_worker(1), 0);
-    s.add_worker(key(1), &wasm_worker(1), 0);
+    s.add_worker(key(0), &wasm_worker(1), &[], 0);
+    s.add_worker(key(1), &wasm_worker(1), &[], 0);
     let placed = s.place(0);
     assert_eq!(placed.len(), 1);
     let wk = key(0);
@@ -243,7 +246,7 @@ fn failed_attempts_retry_after_a_doubling_backoff() {
     let mut s = sched();
     let base = s.config().backoff_base_ms;
     s.submit(wasm_task(1, Priority::Normal, MIB, 2));
-    s.add_worker(key(0), &wasm_worker(1), 0);
+    s.add_worker(key(0), &wasm_worker(1), &[], 0);
     let wk = key(0);
 
     let mut now = 100;
@@ -267,13 +270,13 @@ fn failed_attempts_retry_after_a_doubling_backoff() {
         // Not before the backoff has run out, even with a free worker.
         assert!(s.place(now).is_empty());
         let due = rec.not_before_ms;
-        assert!(s.heartbeat(&wk, due - 1));
-        assert_eq!(s.tick(due - 1), Vec::new());
+        assert!(s.heartbeat(&wk, 0, due - 1));
+        assert_eq!(s.tick(due - 1).changes, Vec::new());
         assert!(s.place(due - 1).is_empty());
         assert_eq!(s.task(&tid(1)).map(|r| r.state), Some(TaskState::Queued));
 
         // Once tick() passes it, the task is placeable again.
-        assert_eq!(s.tick(due), Vec::new());
+        assert_eq!(s.tick(due).changes, Vec::new());
         assert_eq!(s.task(&tid(1)).map(|r| r.not_before_ms), Some(0));
         now = due;
         delay *= 2;
@@ -292,7 +295,7 @@ fn failed_attempts_retry_after_a_doubling_backoff() {
 #[test]
 fn exhausted_retries_are_final_and_dead_lettered() {
     let mut s = sched();
-    s.add_worker(key(0), &wasm_worker(4), 0);
+    s.add_worker(key(0), &wasm_worker(4), &[], 0);
     s.submit(wasm_task(1, Priority::Normal, MIB, 0));
     s.submit(wasm_task(2, Priority::Normal, MIB, 0));
     s.submit(wasm_task(3, Priority::Normal, MIB, 0));
@@ -324,14 +327,14 @@ fn a_task_lost_too_often_is_given_up() {
     let max_lost = s.config().max_lost;
     s.submit(wasm_task(1, Priority::Normal, MIB, 0));
     for i in 1..=max_lost {
-        s.add_worker(key(0), &wasm_worker(1), 0);
+        s.add_worker(key(0), &wasm_worker(1), &[], 0);
         let placed = s.place(0);
         assert_eq!(placed.len(), 1);
         assert_eq!(placed[0].attempt, i);
         let changes = s.remove_worker(&key(0), 0);
         assert_eq!(changes.len(), 1);
         match &changes[0] {
-            Change::Save(rec) if i < max_lost => {
+            Change::Lost(rec, _) if i < max_lost => {
                 assert_eq!(rec.lost, i);
                 assert_eq!(rec.state, TaskState::Queued);
             }
@@ -354,7 +357,7 @@ fn cancel_queued_delayed_and_running_tasks() {
     s.submit(wasm_task(1, Priority::High, MIB, 1));
     s.submit(wasm_task(2, Priority::Normal, MIB, 0));
     s.submit(wasm_task(3, Priority::Low, MIB, 0));
-    s.add_worker(key(0), &wasm_worker(1), 0);
+    s.add_worker(key(0), &wasm_worker(1), &[], 0);
     let wk = key(0);
 
     // Queued: gone from the queue, nobody to tell.
@@ -398,7 +401,7 @@ fn cancel_queued_delayed_and_running_tasks() {
     assert_eq!(rec.state, TaskState::Cancelled);
     assert_eq!(running, None);
     assert_eq!(s.queued(), 0);
-    assert_eq!(s.tick(2_000), Vec::new());
+    assert_eq!(s.tick(2_000).changes, Vec::new());
     assert!(s.place(2_000).is_empty());
     assert_eq!(s.live(), 0);
 }
@@ -406,8 +409,8 @@ fn cancel_queued_delayed_and_running_tasks() {
 #[test]
 fn a_task_too_big_for_every_worker_waits_without_blocking_the_queue() {
     let mut s = sched();
-    s.add_worker(key(0), &worker_info(4, 512 * MIB, true, &[]), 0);
-    s.add_worker(key(1), &worker_info(4, 256 * MIB, true, &[]), 0);
+    s.add_worker(key(0), &worker_info(4, 512 * MIB, true, &[]), &[], 0);
+    s.add_worker(key(1), &worker_info(4, 256 * MIB, true, &[]), &[], 0);
     s.submit(wasm_task(1, Priority::High, GIB, 0));
     s.submit(wasm_task(2, Priority::Normal, 64 * MIB, 0));
     s.submit(wasm_task(3, Priority::Low, 64 * MIB, 0));
@@ -423,7 +426,7 @@ fn a_task_too_big_for_every_worker_waits_without_blocking_the_queue() {
 #[test]
 fn memory_in_use_limits_placement_until_released() {
     let mut s = sched();
-    s.add_worker(key(0), &worker_info(4, 256 * MIB, true, &[]), 0);
+    s.add_worker(key(0), &worker_info(4, 256 * MIB, true, &[]), &[], 0);
     for seq in 1..=3 {
         s.submit(wasm_task(seq, Priority::Normal, 100 * MIB, 0));
     }
@@ -444,8 +447,8 @@ fn command_tasks_go_only_to_workers_that_allow_the_program() {
     let mut s = sched();
     let a = key(0);
     let b = key(1);
-    s.add_worker(a, &worker_info(4, GIB, false, &["ls"]), 0);
-    s.add_worker(b, &worker_info(4, GIB, true, &["grep", "sort"]), 0);
+    s.add_worker(a, &worker_info(4, GIB, false, &["ls"]), &[], 0);
+    s.add_worker(b, &worker_info(4, GIB, true, &["grep", "sort"]), &[], 0);
     s.submit(command_task(1, "grep"));
     s.submit(command_task(2, "ls"));
     s.submit(command_task(3, "rm"));
@@ -480,7 +483,21 @@ enum Op {
     AddWorker {
         idx: u8,
         slots: u32,
+        /// Reports the runs it holds (a reconnect that kept them), or none
+        /// (a fresh process: its old leases are lost).
+        report: bool,
     },
+    /// A task too big for every worker: it waits, costing nothing.
+    SubmitHuge,
+    Refuse {
+        lease: Index,
+    },
+    Drain {
+        idx: u8,
+    },
+    /// The dispatcher restarts: a fresh scheduler reloads the live records
+    /// as the store holds them (leases are written before they go out).
+    Restart,
     Heartbeat {
         idx: u8,
     },
@@ -522,9 +539,15 @@ fn op() -> impl Strategy<Value = Op> {
                 retries,
             }
         }),
-        2 => (0..WORKERS, 1u32..=4).prop_map(|(idx, slots)| Op::AddWorker { idx, slots }),
+        2 => (0..WORKERS, 1u32..=4, any::<bool>())
+            .prop_map(|(idx, slots, report)| Op::AddWorker { idx, slots, report }),
+        1 => Just(Op::SubmitHuge),
+        2 => any::<Index>().prop_map(|lease| Op::Refuse { lease }),
+        1 => (0..WORKERS).prop_map(|idx| Op::Drain { idx }),
+        1 => Just(Op::Restart),
         3 => (0..WORKERS).prop_map(|idx| Op::Heartbeat { idx }),
         2 => (0u64..5_000).prop_map(|ms| Op::Advance { ms }),
+        1 => (30_000u64..45_000).prop_map(|ms| Op::Advance { ms }),
         4 => Just(Op::Place),
         4 => (any::<Index>(), any::<bool>()).prop_map(|(lease, ok)| Op::Complete { lease, ok }),
         1 => (any::<Index>(), 1u32..=3, any::<bool>()).prop_map(
@@ -551,6 +574,12 @@ struct Model {
     cancelled: BTreeSet<TaskId>,
     /// The most recent lease each task was given: (attempt, worker).
     last_lease: HashMap<TaskId, (u32, WorkerKey)>,
+    /// The highest attempt each task was given, across restarts.
+    max_attempt: HashMap<TaskId, u32>,
+    /// Workers told to drain (until a restart forgets every worker).
+    drained: BTreeSet<WorkerKey>,
+    /// Tasks no worker can ever take.
+    huge: BTreeSet<TaskId>,
 }
 
 type Check = Result<(), TestCaseError>;
@@ -570,6 +599,9 @@ impl Model {
             results: HashMap::new(),
             cancelled: BTreeSet::new(),
             last_lease: HashMap::new(),
+            max_attempt: HashMap::new(),
+            drained: BTreeSet::new(),
+            huge: BTreeSet::new(),
         }
     }
 
@@ -579,14 +611,15 @@ impl Model {
         l
     }
 
-    /// Ready and placeable: queued, no backoff pending (every task in this
-    /// test fits every worker).
+    /// Ready and placeable: queued, no backoff pending, not too big (every
+    /// other task in this test fits every worker).
     fn ready(&self) -> Vec<&TaskRecord> {
         let mut ready: Vec<&TaskRecord> = self
             .sched
             .live_ids()
             .filter_map(|id| self.sched.task(id))
             .filter(|r| r.state == TaskState::Queued && r.not_before_ms == 0)
+            .filter(|r| !self.huge.contains(&r.id))
             .collect();
         ready.sort_by_key(|r| (r.spec.priority, r.seq));
         ready
@@ -605,20 +638,28 @@ impl Model {
 
     fn apply_changes(&mut self, changes: Vec<Change>) -> Check {
         let max_lost = self.sched.config().max_lost;
+        let max_refused = self.sched.config().max_refused;
         for change in changes {
             match change {
-                Change::Save(rec) => {
+                Change::Lost(rec, _) => {
                     prop_assert_eq!(rec.state, TaskState::Queued);
                     prop_assert_eq!(rec.worker.as_ref(), None);
                     prop_assert_eq!(rec.not_before_ms, 0);
                     prop_assert!(rec.lost < max_lost);
                     prop_assert_eq!(self.sched.task(&rec.id), Some(&rec));
                 }
+                Change::Refused(rec, _) => {
+                    prop_assert_eq!(rec.state, TaskState::Queued);
+                    prop_assert_eq!(rec.worker.as_ref(), None);
+                    prop_assert!(rec.not_before_ms > self.now, "a refusal waits");
+                    prop_assert!(rec.refused < max_refused);
+                    prop_assert_eq!(self.sched.task(&rec.id), Some(&rec));
+                }
                 Change::Give(rec, _msg) => {
                     prop_assert_eq!(rec.state, TaskState::Done);
                     prop_assert_eq!(rec.status, Some(TaskStatus::Failed));
                     prop_assert!(rec.dead_letter);
-                    prop_assert!(rec.lost >= max_lost);
+                    prop_assert!(rec.lost >= max_lost || rec.refused >= max_refused);
                     prop_assert!(self.sched.task(&rec.id).is_none());
                     self.record_result(rec.id)?;
                 }
@@ -633,20 +674,20 @@ impl Model {
         dead: &[WorkerKey],
         changes: &[Change],
     ) -> Check {
-        let mut expected: Vec<TaskId> = before
+        let expected: Vec<TaskId> = before
             .iter()
             .filter(|l| dead.contains(&l.2))
             .map(|l| l.0)
             .collect();
+        Self::check_changed(expected, changes, "the dead workers' leases")
+    }
+
+    /// `changes` name exactly the tasks `expected`.
+    fn check_changed(mut expected: Vec<TaskId>, changes: &[Change], what: &str) -> Check {
         expected.sort();
-        let mut got: Vec<TaskId> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Save(r) | Change::Give(r, _) => r.id,
-            })
-            .collect();
+        let mut got: Vec<TaskId> = changes.iter().map(|c| c.record().id).collect();
         got.sort();
-        prop_assert_eq!(got, expected, "the dead workers' leases, no more, no less");
+        prop_assert_eq!(got, expected, "{}, no more, no less", what);
         Ok(())
     }
 
@@ -667,21 +708,112 @@ impl Model {
                 self.submitted.push(rec.id);
                 self.sched.submit(rec);
             }
-            Op::AddWorker { idx, slots } => {
+            Op::AddWorker { idx, slots, report } => {
                 let k = key(*idx);
-                let held = running_count(&self.sched, &k).unwrap_or(0);
-                self.sched.add_worker(k, &wasm_worker(*slots), self.now);
+                let held: Vec<(TaskId, u32, WorkerKey)> = self
+                    .sorted_leases()
+                    .into_iter()
+                    .filter(|l| l.2 == k)
+                    .collect();
+                let running: Vec<(TaskId, u32)> = if *report {
+                    held.iter().map(|l| (l.0, l.1)).collect()
+                } else {
+                    Vec::new()
+                };
+                let reg = self
+                    .sched
+                    .add_worker(k, &wasm_worker(*slots), &running, self.now);
                 prop_assert!(self.sched.has_worker(&k));
+                prop_assert!(reg.stray.is_empty(), "every reported run held a lease");
+                if *report {
+                    prop_assert!(reg.changes.is_empty());
+                    prop_assert_eq!(
+                        running_count(&self.sched, &k),
+                        Some(held.len() as u32),
+                        "re-registering with its runs keeps the leases"
+                    );
+                } else {
+                    let expected = held.iter().map(|l| l.0).collect();
+                    Self::check_changed(expected, &reg.changes, "unreported leases")?;
+                    prop_assert_eq!(running_count(&self.sched, &k), Some(0));
+                    self.apply_changes(reg.changes)?;
+                }
                 prop_assert_eq!(
-                    running_count(&self.sched, &k),
-                    Some(held),
-                    "re-registering keeps the leases"
+                    self.sched.is_draining(&k),
+                    self.drained.contains(&k),
+                    "a drain sticks across a re-registration"
                 );
+            }
+            Op::SubmitHuge => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let rec = record(seq, spec(wasm_kind(), Priority::High, 2 * GIB, 0), self.now);
+                self.submitted.push(rec.id);
+                self.huge.insert(rec.id);
+                let id = rec.id;
+                self.sched.submit(rec);
+                if self.sched.workers().next().is_some() {
+                    let why = self.sched.why_waiting(&id, self.now).unwrap_or_default();
+                    prop_assert!(why.contains("2 GiB of memory"), "{}", why);
+                }
+            }
+            Op::Refuse { lease } => {
+                let leases = self.sorted_leases();
+                if leases.is_empty() {
+                    return Ok(());
+                }
+                let (id, attempt, wk) = leases[lease.index(leases.len())];
+                let before = self.sched.task(&id).cloned().expect("leased task is live");
+                let change = self.sched.refuse(&id, attempt, &wk, "draining", self.now);
+                let Some(change) = change else {
+                    return Err(TestCaseError::fail(
+                        "the lease holder's refusal was ignored",
+                    ));
+                };
+                let rec = change.record();
+                prop_assert_eq!(rec.refused, before.refused + 1);
+                prop_assert_eq!(rec.failures, before.failures, "no retry budget used");
+                prop_assert_eq!(rec.lost, before.lost, "not counted as lost");
+                self.apply_changes(vec![change])?;
+            }
+            Op::Drain { idx } => {
+                let k = key(*idx);
+                self.sched.drain_worker(&k);
+                if self.sched.has_worker(&k) {
+                    self.drained.insert(k);
+                }
+                prop_assert_eq!(self.sched.is_draining(&k), self.sched.has_worker(&k));
+            }
+            Op::Restart => {
+                let mut records: Vec<TaskRecord> = self.sched.live_records().cloned().collect();
+                records.sort_by_key(|r| (r.spec.priority, r.seq));
+                let running: Vec<TaskId> = records
+                    .iter()
+                    .filter(|r| r.state == TaskState::Running)
+                    .map(|r| r.id)
+                    .collect();
+                let attempts: HashMap<TaskId, u32> =
+                    records.iter().map(|r| (r.id, r.attempt)).collect();
+                let cfg = self.sched.config().clone();
+                self.sched = Scheduler::new(cfg);
+                self.drained.clear();
+                let changes = self.sched.restore(records, self.now);
+                Self::check_changed(running, &changes, "the tasks running at the crash")?;
+                for c in &changes {
+                    prop_assert!(!matches!(c, Change::Refused(..)));
+                }
+                self.apply_changes(changes)?;
+                for id in self.sched.live_ids() {
+                    let r = self.sched.task(id).expect("live");
+                    prop_assert_eq!(r.attempt, attempts[id], "restore keeps attempt numbers");
+                    prop_assert_eq!(r.state, TaskState::Queued);
+                }
             }
             Op::Heartbeat { idx } => {
                 let k = key(*idx);
                 let known = self.sched.has_worker(&k);
-                prop_assert_eq!(self.sched.heartbeat(&k, self.now), known);
+                let running = running_count(&self.sched, &k).unwrap_or(0);
+                prop_assert_eq!(self.sched.heartbeat(&k, running, self.now), known);
             }
             Op::Advance { ms } => {
                 self.now += ms;
@@ -702,10 +834,32 @@ impl Model {
                     .filter(|k| !dead.contains(k))
                     .collect();
                 let before = self.sorted_leases();
-                let changes = self.sched.tick(self.now);
-                Self::check_removal(&before, &dead, &changes)?;
+                let expired: Vec<TaskId> = before
+                    .iter()
+                    .filter(|l| !dead.contains(&l.2))
+                    .filter(|l| {
+                        self.sched
+                            .lease_deadline(&l.0)
+                            .is_some_and(|d| d <= self.now)
+                    })
+                    .map(|l| l.0)
+                    .collect();
+                let mut expected: Vec<TaskId> = before
+                    .iter()
+                    .filter(|l| dead.contains(&l.2))
+                    .map(|l| l.0)
+                    .collect();
+                expected.extend(expired);
+                let tick = self.sched.tick(self.now);
+                let mut sorted_dead = dead.clone();
+                sorted_dead.sort();
+                prop_assert_eq!(&tick.dead, &sorted_dead);
+                let changes = tick.changes;
+                Self::check_changed(expected, &changes, "dead workers' and expired leases")?;
                 for k in &dead {
                     prop_assert!(!self.sched.has_worker(k), "silent worker kept");
+                    // A dead worker registers afresh and says again that it drains.
+                    self.drained.remove(k);
                 }
                 for k in &alive {
                     prop_assert!(self.sched.has_worker(k), "live worker dropped");
@@ -824,6 +978,7 @@ impl Model {
                 let before = self.sorted_leases();
                 let changes = self.sched.remove_worker(&k, self.now);
                 prop_assert!(!self.sched.has_worker(&k));
+                self.drained.remove(&k);
                 Self::check_removal(&before, &[k], &changes)?;
                 self.apply_changes(changes)?;
             }
@@ -851,6 +1006,19 @@ impl Model {
             }
             last = Some(k);
             let wk = rec.worker.expect("placed on a worker");
+            prop_assert!(!self.drained.contains(&wk), "placed on a draining worker");
+            prop_assert!(
+                !self.huge.contains(&rec.id),
+                "placed a task too big for every worker"
+            );
+            let prev = self.max_attempt.insert(rec.id, rec.attempt).unwrap_or(0);
+            prop_assert!(
+                rec.attempt > prev,
+                "attempt {} of {:?} is not above every earlier one ({})",
+                rec.attempt,
+                rec.id,
+                prev
+            );
             self.last_lease.insert(rec.id, (rec.attempt, wk));
         }
         let remaining: Vec<(Priority, u64)> = self
@@ -866,6 +1034,9 @@ impl Model {
         }
         if let Some(first) = remaining.first() {
             for (k, slots, running, _) in self.sched.workers() {
+                if self.sched.is_draining(k) {
+                    continue;
+                }
                 prop_assert!(
                     running >= slots,
                     "{first:?} left queued while worker {} has {} of {} slots busy",
@@ -909,6 +1080,16 @@ impl Model {
             prop_assert_eq!(rec.state, TaskState::Running);
             prop_assert_eq!(rec.worker, worker_hex(wk));
             prop_assert!(self.sched.has_worker(wk));
+            let deadline = self.sched.lease_deadline(id);
+            prop_assert_eq!(
+                deadline,
+                Some(
+                    rec.updated_ms
+                        + rec.spec.limits.timeout_ms
+                        + self.sched.config().lease_grace_ms
+                ),
+                "every lease has its deadline: timeout plus grace"
+            );
         }
         let mut queued = 0;
         for id in &live {
@@ -921,6 +1102,8 @@ impl Model {
                     queued += 1;
                     prop_assert!(!leased.contains(id));
                     prop_assert_eq!(rec.worker.as_ref(), None);
+                    prop_assert_eq!(self.sched.lease_deadline(id), None);
+                    prop_assert!(self.sched.why_waiting(id, self.now).is_some());
                 }
                 s => prop_assert!(false, "live task {id:?} is {s}"),
             }
@@ -958,9 +1141,18 @@ proptest! {
             m.step(op)?;
             m.check_invariants()?;
         }
-        // Drain: with workers and time, everything left finishes.
+        // Wind down: a restart forgets every worker and drain, the tasks
+        // too big for anyone are cancelled, and with fresh workers and time
+        // everything left finishes.
+        m.step(&Op::Restart)?;
+        let huge: Vec<TaskId> = m.huge.iter().copied().collect();
+        for id in huge {
+            if m.sched.cancel(&id, m.now).is_some() {
+                m.cancelled.insert(id);
+            }
+        }
         for idx in 0..WORKERS {
-            m.sched.add_worker(key(idx), &wasm_worker(4), m.now);
+            m.sched.add_worker(key(idx), &wasm_worker(4), &[], m.now);
         }
         for _ in 0..1_000 {
             if m.sched.live() == 0 {

@@ -16,6 +16,10 @@ pub(super) struct Worker {
     pub last_seen: u64,
     pub leases: HashSet<TaskId>,
     pub draining: bool,
+    /// Runs the worker reported at registration that it no longer holds a
+    /// lease for (being cancelled); they occupy slots until its heartbeats
+    /// say they ended.
+    pub busy: u32,
 }
 
 impl Worker {
@@ -35,11 +39,28 @@ impl Worker {
             last_seen: now,
             leases,
             draining: false,
+            busy: 0,
         }
     }
 
     pub(super) fn free_slots(&self) -> u32 {
-        self.slots.saturating_sub(self.leases.len() as u32)
+        self.slots
+            .saturating_sub(self.leases.len() as u32)
+            .saturating_sub(self.busy)
+    }
+
+    /// Whether it could ever run `rec`: the kind of work and the memory,
+    /// whatever it is doing now.
+    pub(super) fn could_run(&self, rec: &TaskRecord) -> bool {
+        rec.spec.limits.memory_bytes <= self.memory && self.runs_kind(&rec.spec.kind)
+    }
+
+    /// Whether it runs this kind of task at all.
+    pub(super) fn runs_kind(&self, kind: &TaskKind) -> bool {
+        match kind {
+            TaskKind::Wasm { .. } => self.wasm,
+            TaskKind::Command { program } => self.commands.contains(program),
+        }
     }
 
     /// Whether it can take `rec` now: not draining, a free slot, the
@@ -51,9 +72,6 @@ impl Worker {
         if self.used_memory + rec.spec.limits.memory_bytes > self.memory {
             return false;
         }
-        match &rec.spec.kind {
-            TaskKind::Wasm { .. } => self.wasm,
-            TaskKind::Command { program } => self.commands.contains(program),
-        }
+        self.runs_kind(&rec.spec.kind)
     }
 }

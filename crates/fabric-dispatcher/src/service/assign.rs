@@ -20,27 +20,68 @@ use crate::scheduler::Completion;
 pub(crate) async fn place_loop(shared: Arc<Shared>) {
     loop {
         shared.place.notified().await;
-        // Leases live in memory only: a restart voids every lease anyway
-        // (those tasks requeue), and a re-issued attempt number is told
-        // apart by its manifest's signing instant.
-        for (rec, conn, wk) in lease_ready(&shared) {
+        let (leased, orphans) = lease_ready(&shared);
+        if leased.is_empty() && orphans.is_empty() {
+            continue;
+        }
+        // Leases are written (and flushed, one flush for the whole batch)
+        // before any manifest goes out: after a crash, the next attempt's
+        // number is higher than any attempt that may have run, and the
+        // crash counts as a lost attempt.
+        let written = leased
+            .iter()
+            .try_for_each(|(rec, ..)| shared.store.save_task(rec).map(drop));
+        shared
+            .settle_or_log(orphans, "leases without a connection")
+            .await;
+        let durable = match written {
+            Ok(()) => shared.commit.durable().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = durable {
+            tracing::error!(error = %e, "cannot record new leases; requeueing them");
+            let now = shared.now();
+            let undone: Vec<_> = {
+                let mut core = shared.core();
+                leased
+                    .iter()
+                    .filter_map(|(rec, _, wk)| {
+                        let why = "its lease could not be recorded";
+                        core.sched.abandon(&rec.id, rec.attempt, wk, why, now)
+                    })
+                    .collect()
+            };
+            shared.settle_or_log(undone, "undone leases").await;
+            continue;
+        }
+        for (rec, conn, wk) in leased {
             tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
         }
     }
 }
 
-fn lease_ready(shared: &Shared) -> Vec<(TaskRecord, Connection, WorkerKey)> {
+type Leased = (TaskRecord, Connection, WorkerKey);
+
+/// New leases with their workers' connections; a lease whose worker has no
+/// connection (it is going away) is lost at once instead of dropped.
+fn lease_ready(shared: &Shared) -> (Vec<Leased>, Vec<crate::scheduler::Change>) {
     let now = shared.now();
     let mut core = shared.core();
     let leased = core.sched.place(now);
-    leased
-        .into_iter()
-        .filter_map(|rec| {
-            let wk = rec.worker?;
-            let conn = core.conns.get(&wk)?.conn.clone();
-            Some((rec, conn, wk))
-        })
-        .collect()
+    let mut ready = Vec::with_capacity(leased.len());
+    let mut orphans = Vec::new();
+    for rec in leased {
+        let Some(wk) = rec.worker else { continue };
+        match core.conns.get(&wk).map(|c| c.conn.clone()) {
+            Some(conn) => ready.push((rec, conn, wk)),
+            None => {
+                tracing::warn!(task = %rec.id, worker = %wk.short(), "leased to a worker without a connection");
+                let reason = "its worker has no connection";
+                orphans.extend(core.sched.abandon(&rec.id, rec.attempt, &wk, reason, now));
+            }
+        }
+    }
+    (ready, orphans)
 }
 
 /// One attempt on one worker, in a span naming the task and attempt.
@@ -52,25 +93,38 @@ async fn run_assignment(shared: Arc<Shared>, rec: TaskRecord, conn: Connection, 
         worker = %wk.short()
     );
     async move {
-        let lost = match exchange(&shared, &rec, &conn, wk).await {
-            Ok(None) => return,
-            Ok(Some(reason)) => format!("refused by the worker: {reason}"),
-            Err(e) => {
-                tracing::warn!(error = %e, "assignment stream failed");
-                format!("assignment stream failed: {e}")
+        let ended = exchange(&shared, &rec, &conn, wk).await;
+        let now = shared.now();
+        let change = {
+            let mut core = shared.core();
+            match &ended {
+                Ok(None) => None,
+                Ok(Some(reason)) => core.sched.refuse(&rec.id, rec.attempt, &wk, reason, now),
+                // The worker re-registered on a newer connection and said
+                // it still runs this attempt: it reports late, or the
+                // lease deadline catches it.
+                Err(_)
+                    if core
+                        .conns
+                        .get(&wk)
+                        .is_some_and(|c| c.conn.stable_id() != conn.stable_id()) =>
+                {
+                    None
+                }
+                // The stream broke: lost. Requeue it now whether or not the
+                // connection is gone (a no-op when the lease was already
+                // given away).
+                Err(e) => {
+                    tracing::warn!(error = %e, "assignment stream failed");
+                    let reason = format!("assignment stream failed: {e}");
+                    core.sched.abandon(&rec.id, rec.attempt, &wk, &reason, now)
+                }
             }
         };
-        // The attempt ended without a result of the task's own. Requeue it
-        // now whether or not the connection is gone: if the worker
-        // re-registered on a new connection meanwhile, nobody else would.
-        // (A no-op when the lease was already given away.)
-        let now = shared.now();
-        let change = shared
-            .core()
-            .sched
-            .abandon(&rec.id, rec.attempt, &wk, &lost, now);
         if let Some(change) = change {
-            shared.settle_or_log(vec![change], "a lost attempt").await;
+            shared
+                .settle_or_log(vec![change], "an attempt that ended without a result")
+                .await;
         }
     }
     .instrument(span)
@@ -139,10 +193,36 @@ async fn complete(
     outcome: TaskOutcome,
 ) -> Result<bool, StoreError> {
     let now = shared.now();
-    let decision = shared
-        .core()
-        .sched
-        .complete(&id, attempt, &wk, outcome.status, now);
+    let (before, decision) = {
+        let mut core = shared.core();
+        let before = core.sched.task(&id).cloned();
+        let decision = core.sched.complete(&id, attempt, &wk, outcome.status, now);
+        (before, decision)
+    };
+    let recorded = record(shared, id, attempt, wk, outcome, decision).await;
+    if recorded.is_err()
+        && let Some(before) = before
+    {
+        // Memory follows the store: the lease is back as it was, and the
+        // worker hears an error (its stream breaks), so the attempt ends
+        // lost or reports again.
+        let change = shared.core().sched.reinstate(before, shared.now());
+        shared
+            .settle_or_log(change.into_iter().collect(), "an undone completion")
+            .await;
+    }
+    recorded
+}
+
+/// Writes what `complete` decided.
+async fn record(
+    shared: &Shared,
+    id: TaskId,
+    attempt: u32,
+    wk: WorkerKey,
+    outcome: TaskOutcome,
+    decision: Completion,
+) -> Result<bool, StoreError> {
     match decision {
         Completion::Stale => {
             tracing::warn!("dropping a result from a stale attempt");
@@ -155,8 +235,8 @@ async fn complete(
                 "attempt {attempt} ended {}; retry {} of {} after backoff",
                 outcome.status, rec.failures, rec.spec.retries
             );
-            shared.event(Some(id), EventKind::Retry, detail);
             shared.store.save_task(&rec)?;
+            shared.event(Some(id), EventKind::Retry, detail);
             shared.announce(Vec::new()).await?;
             Ok(false)
         }
@@ -180,6 +260,19 @@ async fn complete(
             Ok(recorded)
         }
     }
+}
+
+/// A worker's report of an attempt whose own stream broke (it reconnected
+/// and the lease was adopted): recorded like any report.
+pub(crate) async fn late_report(
+    shared: &Shared,
+    wk: WorkerKey,
+    id: TaskId,
+    attempt: u32,
+    outcome: TaskOutcome,
+) -> Result<bool, StoreError> {
+    tracing::info!(task = %id, attempt, "late report from a reconnected worker");
+    complete(shared, id, attempt, wk, outcome).await
 }
 
 /// Tells a worker to stop a running attempt (best effort, in the

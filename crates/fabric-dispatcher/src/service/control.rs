@@ -12,7 +12,7 @@ use quinn::Connection;
 
 use super::ServiceError;
 use super::state::{Shared, WorkerConn};
-use crate::scheduler::Change;
+use crate::scheduler::{Change, Registration};
 
 /// Serves a worker's control stream from its registration until it ends.
 pub(crate) async fn serve(
@@ -24,16 +24,28 @@ pub(crate) async fn serve(
     mut recv: FramedRecv,
 ) -> Result<(), ServiceError> {
     let wk = WorkerKey(key.to_bytes());
-    register(shared, conn, wk, &info);
-    tracing::info!(name = %info.name, slots = info.slots, "worker registered");
+    let registration = register(shared, conn, wk, &info);
+    tracing::info!(
+        name = %info.name,
+        slots = info.slots,
+        adopted = info.running.len() - registration.stray.len(),
+        stray = registration.stray.len(),
+        "worker registered"
+    );
+    shared.settle(registration.changes).await?;
     send.send(&Response::Registered {
         heartbeat_ms: shared.cfg.sched.heartbeat_ms,
+        cancel: registration.stray,
     })
     .await?;
     shared.place.notify_one();
     let ended = loop {
         match recv.recv::<WorkerMsg>().await {
-            Ok(Some(WorkerMsg::Heartbeat { .. })) => heartbeat(shared, wk, &info),
+            Ok(Some(WorkerMsg::Heartbeat { running })) => {
+                if !heartbeat(shared, wk, running) {
+                    break "declared dead earlier; it must register afresh".to_owned();
+                }
+            }
             Ok(Some(WorkerMsg::Draining)) => {
                 tracing::info!("worker is draining");
                 shared.core().sched.drain_worker(&wk);
@@ -49,28 +61,52 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-fn register(shared: &Shared, conn: &Connection, wk: WorkerKey, info: &WorkerInfo) {
+fn register(shared: &Shared, conn: &Connection, wk: WorkerKey, info: &WorkerInfo) -> Registration {
     let now = shared.now();
     let mut core = shared.core();
-    core.sched.add_worker(wk, info, now);
-    core.conns.insert(
+    let registration = core.sched.add_worker(wk, info, &info.running, now);
+    let old = core.conns.insert(
         wk,
         WorkerConn {
             conn: conn.clone(),
             info: info.clone(),
         },
     );
+    // One connection per worker key: an older one is closed.
+    if let Some(old) = old
+        && old.conn.stable_id() != conn.stable_id()
+    {
+        old.conn.close(
+            REPLACED.into(),
+            b"the worker registered on a new connection",
+        );
+    }
+    registration
 }
 
-fn heartbeat(shared: &Shared, wk: WorkerKey, info: &WorkerInfo) {
+/// Records a heartbeat; false when the worker was declared dead meanwhile
+/// (its connection is being closed: it must register afresh, which undoes
+/// nothing it was told before, a drain included).
+fn heartbeat(shared: &Shared, wk: WorkerKey, running: u32) -> bool {
     let now = shared.now();
+    shared.core().sched.heartbeat(&wk, running, now)
+}
+
+/// Close code for a worker declared dead (missed heartbeats): it stops what
+/// it runs and registers afresh.
+pub(crate) const DECLARED_DEAD: u32 = 2;
+/// Close code for a connection replaced by a newer one of the same worker.
+const REPLACED: u32 = 3;
+
+/// Closes the connections of workers the scheduler declared dead.
+pub(crate) fn close_dead(shared: &Shared, dead: &[WorkerKey]) {
     let mut core = shared.core();
-    if !core.sched.heartbeat(&wk, now) {
-        // Declared dead meanwhile; it is back.
-        tracing::info!("worker came back; re-registering");
-        core.sched.add_worker(wk, info, now);
-        drop(core);
-        shared.place.notify_one();
+    for wk in dead {
+        if let Some(c) = core.conns.remove(wk) {
+            tracing::warn!(worker = %wk.short(), "closing the connection of a worker declared dead");
+            c.conn
+                .close(DECLARED_DEAD.into(), b"declared dead: missed heartbeats");
+        }
     }
 }
 

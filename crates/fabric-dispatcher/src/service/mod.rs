@@ -35,7 +35,9 @@ pub use error::DispatcherError;
 pub(crate) use error::ServiceError;
 use state::Shared;
 
-use crate::scheduler::Scheduler;
+use fabric_proto::{TaskOutcome, TaskStatus};
+
+use crate::scheduler::{Change, Scheduler};
 
 /// A running dispatcher. Dropping it does not stop it; call
 /// [`Dispatcher::shutdown`].
@@ -135,8 +137,9 @@ impl Dispatcher {
 }
 
 /// Reloads unfinished tasks into a fresh scheduler. Leases do not survive a
-/// restart: tasks that were running go back to the queue (recorded, and
-/// flushed before serving).
+/// restart: tasks that were running lost that attempt and go back to the
+/// queue, or are given up when lost too often (recorded, and flushed
+/// before serving).
 async fn recover(
     cfg: &DispatcherConfig,
     store: &Store,
@@ -146,8 +149,17 @@ async fn recover(
     let mut sched = Scheduler::new(cfg.sched.clone());
     let live = store.live_tasks()?;
     let count = live.len();
-    for rec in sched.restore(live, cfg.clock.now_ms()) {
-        store.save_task(&rec)?;
+    for change in sched.restore(live, cfg.clock.now_ms()) {
+        match change {
+            Change::Lost(rec, _) | Change::Refused(rec, _) => {
+                store.save_task(&rec)?;
+            }
+            Change::Give(rec, message) => {
+                tracing::warn!(task = %rec.id, %message, "giving up a task that was running at every restart");
+                let outcome = TaskOutcome::ended(TaskStatus::Failed, message);
+                store.record_result(&rec, &outcome)?;
+            }
+        }
     }
     commit.durable().await?;
     tracing::info!(

@@ -12,7 +12,7 @@ use tracing::Instrument as _;
 
 use super::join::{self, Joined};
 use super::state::Shared;
-use super::{ServiceError, control, requests};
+use super::{ServiceError, assign, control, requests};
 
 /// Frame cap for keys that are neither a worker nor a client (a join
 /// request is a few dozen bytes), so they cannot make the dispatcher
@@ -143,6 +143,18 @@ async fn serve_stream(
         Request::Register(info) if roles.worker => {
             control::serve(shared, conn, key, info, send, recv).await
         }
+        Request::LateReport {
+            id,
+            attempt,
+            outcome,
+        } if roles.worker => {
+            let wk = fabric_proto::WorkerKey(key.to_bytes());
+            let answer = assign::late_report(shared, wk, id, attempt, *outcome)
+                .await
+                .map(|recorded| Response::Ack(fabric_proto::wire::Ack { recorded }))
+                .map_err(requests::RequestError::from);
+            requests::respond(&mut send, answer).await
+        }
         Request::GetBlob { sha } if roles.any() => {
             requests::respond(&mut send, requests::blobs::get(shared, &sha)).await
         }
@@ -151,7 +163,7 @@ async fn serve_stream(
         }
         request => {
             let what = match request {
-                Request::Register(_) => "register as a worker",
+                Request::Register(_) | Request::LateReport { .. } => "register as a worker",
                 Request::GetBlob { .. } => "fetch blobs",
                 _ => "use the client API",
             };

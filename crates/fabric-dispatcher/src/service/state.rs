@@ -104,11 +104,17 @@ impl Shared {
         id: &TaskId,
         with_outcome: bool,
     ) -> Result<Option<TaskInfo>, StoreError> {
-        let live = self.core().sched.task(id).cloned();
-        let rec = match live {
-            Some(r) => r,
+        let now = self.now();
+        let live = {
+            let core = self.core();
+            core.sched
+                .task(id)
+                .map(|r| (r.clone(), core.sched.why_waiting(id, now)))
+        };
+        let (rec, waiting) = match live {
+            Some(live) => live,
             None => match self.store.task(id)? {
-                Some(r) => r,
+                Some(r) => (r, None),
                 None => return Ok(None),
             },
         };
@@ -117,7 +123,9 @@ impl Shared {
         } else {
             None
         };
-        Ok(Some(rec.info(outcome)))
+        let mut info = rec.info(outcome);
+        info.waiting = waiting;
+        Ok(Some(info))
     }
 
     /// The commit path for scheduler changes: writes each changed record,
@@ -126,12 +134,17 @@ impl Shared {
         let mut finished = Vec::new();
         for change in changes {
             match change {
-                Change::Save(rec) => {
-                    self.event(
-                        Some(rec.id),
-                        EventKind::Lost,
-                        format!("attempt {} lost; requeued", rec.attempt),
+                Change::Lost(rec, why) => {
+                    let detail = format!("attempt {} lost ({why}); requeued", rec.attempt);
+                    self.event(Some(rec.id), EventKind::Lost, detail);
+                    self.store.save_task(&rec)?;
+                }
+                Change::Refused(rec, why) => {
+                    let detail = format!(
+                        "attempt {} refused ({why}); offered again later",
+                        rec.attempt
                     );
+                    self.event(Some(rec.id), EventKind::Refused, detail);
                     self.store.save_task(&rec)?;
                 }
                 Change::Give(rec, message) => {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::control;
 use super::state::Shared;
 
 /// Ticks the scheduler: dead workers' tasks requeue, delayed retries become
@@ -15,8 +16,9 @@ pub(crate) async fn tick_loop(shared: Arc<Shared>) {
     loop {
         interval.tick().await;
         let now = shared.now();
-        let changes = shared.core().sched.tick(now);
-        shared.settle_or_log(changes, "requeued tasks").await;
+        let tick = shared.core().sched.tick(now);
+        control::close_dead(&shared, &tick.dead);
+        shared.settle_or_log(tick.changes, "requeued tasks").await;
         shared.place.notify_one();
     }
 }

@@ -174,6 +174,28 @@ impl Cluster {
         }
     }
 
+    /// Moves the clock forward by `by` in steps of `step`, waiting after
+    /// each step until every worker in `alive` heartbeated at the new time:
+    /// those stay alive, silent ones fall behind.
+    pub async fn advance_keeping(&self, by: Duration, step: Duration, alive: &[WorkerKey]) {
+        let mut moved = Duration::ZERO;
+        while moved < by {
+            self.clock.advance(step);
+            moved += step;
+            let now = fabric_proto::Clock::now_ms(&*self.clock);
+            let client = &self.client;
+            eventually("the live workers heartbeat at the new time", || async {
+                let workers = client.workers().await.expect("workers");
+                alive.iter().all(|k| {
+                    workers
+                        .iter()
+                        .any(|w| w.key == *k && w.last_seen_ms >= now)
+                })
+            })
+            .await;
+        }
+    }
+
     /// Waits for the task's final state with its outcome.
     pub async fn finished(&self, id: TaskId) -> TaskInfo {
         tokio::time::timeout(PATIENCE, self.client.wait(id, |_| {}))

@@ -43,6 +43,7 @@ impl SilentWorker {
             labels: Vec::new(),
             wasm: true,
             commands: Vec::new(),
+            running: Vec::new(),
         };
         let (mut control, mut r) = framed::open(&conn, MAX).await.expect("stream");
         control
@@ -90,9 +91,12 @@ async fn a_silent_worker_is_declared_dead_and_its_task_requeues_to_a_live_one() 
     let held = c.client.status(id).await.expect("status");
     assert_eq!(held.state, TaskState::Running);
     assert_eq!(held.worker, Some(silent.key));
-    // Past the deadline on the clock: dead, and the task runs on the live
-    // worker as attempt 2 (the live one heartbeats, so it is back at once).
-    c.clock.advance(Duration::from_millis(301));
+    // Past the deadline on the clock (the live worker heartbeating all
+    // along): the silent one is dead, and the task runs on the live worker
+    // as attempt 2.
+    let step = Duration::from_millis(100);
+    c.advance_keeping(Duration::from_millis(400), step, &[live.key])
+        .await;
     let done = c.finished(id).await;
     assert_eq!(done.status, Some(TaskStatus::Succeeded), "{done:?}");
     assert_eq!(done.attempt, 2);
@@ -102,5 +106,16 @@ async fn a_silent_worker_is_declared_dead_and_its_task_requeues_to_a_live_one() 
         workers.iter().all(|w| w.key != silent.key),
         "the dead worker is gone: {workers:?}"
     );
+    // Its connection is closed, saying why: it must stop its runs and
+    // register afresh (a heartbeat cannot bring it back).
+    let closed = tokio::time::timeout(crate::harness::PATIENCE, silent.conn.closed())
+        .await
+        .expect("the dead worker's connection is closed");
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(c.error_code, quinn::VarInt::from_u32(2), "{c:?}");
+        }
+        other => panic!("closed for another reason: {other}"),
+    }
     live.stop().await;
 }

@@ -12,7 +12,11 @@ use crate::service::state::Shared;
 /// and tells its worker when it was running.
 pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
     let now = shared.now();
-    let cancelled = shared.core().sched.cancel(&id, now);
+    let (before, cancelled) = {
+        let mut core = shared.core();
+        let before = core.sched.task(&id).cloned();
+        (before, core.sched.cancel(&id, now))
+    };
     let Some((rec, running)) = cancelled else {
         return match shared.store.task(&id)? {
             Some(rec) => Err(RequestError::Conflict(format!(
@@ -23,7 +27,16 @@ pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
         };
     };
     let outcome = TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by request");
-    shared.store.record_result(&rec, &outcome)?;
+    if let Err(e) = shared.store.record_result(&rec, &outcome) {
+        // Memory follows the store: the task is back as it was.
+        if let Some(before) = before {
+            let change = shared.core().sched.reinstate(before, shared.now());
+            shared
+                .settle_or_log(change.into_iter().collect(), "an undone cancel")
+                .await;
+        }
+        return Err(e.into());
+    }
     let was = if running.is_some() {
         "running"
     } else {

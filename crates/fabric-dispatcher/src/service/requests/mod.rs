@@ -71,7 +71,10 @@ pub(crate) async fn respond(send: &mut FramedSend, answer: Answer) -> Result<(),
 pub(crate) fn is_client_request(request: &Request) -> bool {
     !matches!(
         request,
-        Request::Join { .. } | Request::Register(_) | Request::GetBlob { .. }
+        Request::Join { .. }
+            | Request::Register(_)
+            | Request::GetBlob { .. }
+            | Request::LateReport { .. }
     )
 }
 
@@ -85,11 +88,11 @@ pub(crate) async fn serve(
         Request::PutBlob { bytes } => blobs::put(shared, &bytes).await,
         Request::HasBlob { sha } => blobs::has(shared, &sha),
         Request::Submit { spec, wait } => match submit::submit(shared, spec).await {
-            Ok(id) if wait => {
-                send.send(&Response::Submitted { id }).await?;
+            Ok(submit::Admitted { id, warning }) if wait => {
+                send.send(&Response::Submitted { id, warning }).await?;
                 return wait::follow(shared, id, send).await;
             }
-            Ok(id) => Ok(Response::Submitted { id }),
+            Ok(submit::Admitted { id, warning }) => Ok(Response::Submitted { id, warning }),
             Err(e) => Err(e),
         },
         Request::Status { id } => query::task(shared, &id, false),
@@ -108,12 +111,13 @@ pub(crate) async fn serve(
                 token: token.to_string(),
             })
             .map_err(RequestError::from),
-        Request::Join { .. } | Request::Register(_) | Request::GetBlob { .. } => {
-            Err(RequestError::Refused(ErrorBody::new(
-                ErrorCode::BadRequest,
-                "not a client request",
-            )))
-        }
+        Request::Join { .. }
+        | Request::Register(_)
+        | Request::GetBlob { .. }
+        | Request::LateReport { .. } => Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "not a client request",
+        ))),
     };
     respond(send, answer).await
 }

@@ -6,8 +6,16 @@ use super::RequestError;
 use crate::admission;
 use crate::service::state::Shared;
 
+/// An admitted task's id, and why it may wait long, if it may.
+pub(crate) struct Admitted {
+    /// The task.
+    pub id: TaskId,
+    /// What no registered worker offers it (it stays queued until one does).
+    pub warning: Option<String>,
+}
+
 /// Admits a task; its id is answered only once the record is durable.
-pub(crate) async fn submit(shared: &Shared, spec: TaskSpec) -> Result<TaskId, RequestError> {
+pub(crate) async fn submit(shared: &Shared, spec: TaskSpec) -> Result<Admitted, RequestError> {
     admission::check_spec(&spec, &shared.cfg.caps).map_err(RequestError::Refused)?;
     if let TaskKind::Wasm { module } = &spec.kind
         && !shared.store.has_blob(module)?
@@ -21,7 +29,12 @@ pub(crate) async fn submit(shared: &Shared, spec: TaskSpec) -> Result<TaskId, Re
     shared.store.save_task(&rec)?;
     shared.commit.durable().await?;
     let id = rec.id;
-    shared.core().sched.submit(rec);
+    let warning = {
+        let mut core = shared.core();
+        let warning = core.sched.unmet_requirement(&rec);
+        core.sched.submit(rec);
+        warning
+    };
     shared.place.notify_one();
-    Ok(id)
+    Ok(Admitted { id, warning })
 }

@@ -1,0 +1,73 @@
+//! Why a queued task is not running, in the words `status` shows.
+
+use fabric_proto::{TaskId, TaskKind, TaskRecord, TaskState, format_size};
+
+use super::Scheduler;
+
+impl Scheduler {
+    /// Why a queued task waits (`None` for a task that is not queued).
+    pub fn why_waiting(&self, id: &TaskId, now: u64) -> Option<String> {
+        let rec = self.tasks.get(id)?;
+        if rec.state != TaskState::Queued {
+            return None;
+        }
+        if rec.not_before_ms > now {
+            let secs = (rec.not_before_ms - now).div_ceil(1000);
+            let why = if rec.refused > 0 {
+                format!(
+                    "a worker refused it {} time(s) in a row; offered again in {secs} s",
+                    rec.refused
+                )
+            } else {
+                format!(
+                    "retry {} of {} starts in {secs} s",
+                    rec.failures, rec.spec.retries
+                )
+            };
+            return Some(why);
+        }
+        if let Some(unmet) = self.unmet_requirement(rec) {
+            return Some(unmet);
+        }
+        let able: Vec<_> = self.workers.values().filter(|w| w.could_run(rec)).collect();
+        if able.iter().all(|w| w.draining) {
+            return Some("every worker that could run it is draining".to_owned());
+        }
+        Some(format!(
+            "waiting for a free slot: {} worker(s) can run it and are busy",
+            able.iter().filter(|w| !w.draining).count()
+        ))
+    }
+
+    /// What no registered worker offers that `rec` needs (kind of work,
+    /// memory), if anything: such a task cannot be placed until a worker
+    /// that offers it registers.
+    pub fn unmet_requirement(&self, rec: &TaskRecord) -> Option<String> {
+        if self.workers.is_empty() {
+            return Some("no worker is registered".to_owned());
+        }
+        let kind: Vec<_> = self
+            .workers
+            .values()
+            .filter(|w| w.runs_kind(&rec.spec.kind))
+            .collect();
+        if kind.is_empty() {
+            return Some(match &rec.spec.kind {
+                TaskKind::Wasm { .. } => "no registered worker runs wasm tasks".to_owned(),
+                TaskKind::Command { program } => {
+                    format!("no registered worker allows the program {program:?}")
+                }
+            });
+        }
+        let need = rec.spec.limits.memory_bytes;
+        let largest = kind.iter().map(|w| w.memory).max().unwrap_or(0);
+        if largest < need {
+            return Some(format!(
+                "no worker offers {} of memory; the largest offers {}",
+                format_size(need),
+                format_size(largest)
+            ));
+        }
+        None
+    }
+}
