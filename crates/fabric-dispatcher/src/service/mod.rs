@@ -99,6 +99,12 @@ impl Dispatcher {
         self.shared.identity.public()
     }
 
+    /// Clients waiting for a task right now. For tests.
+    #[doc(hidden)]
+    pub fn open_waits(&self) -> usize {
+        self.shared.waiters.len()
+    }
+
     /// Mints a join token; its secret's digest is stored and flushed.
     pub async fn create_join_token(&self) -> Result<JoinToken, StoreError> {
         join::mint(&self.shared).await
