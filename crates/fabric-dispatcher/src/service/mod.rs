@@ -62,17 +62,17 @@ impl Dispatcher {
         let commit = GroupCommit::start(store.clone(), cfg.commit_linger);
         let sched = recover(&cfg, &store, &commit).await?;
         let endpoint = fabric_net::server_endpoint(&identity, cfg.listen, &cfg.net)?;
-        let port = endpoint
+        let bound = endpoint
             .local_addr()
             .map_err(|source| EndpointError::Bind {
                 addr: cfg.listen,
                 source,
-            })?
-            .port();
+            })?;
+        // Only what the endpoint serves on is announced (issue 9, item 12).
         let announcer = match &cfg.mdns {
             Some(ifaces) => Some(Arc::new(fabric_net::mdns::announce(
                 &identity.public(),
-                port,
+                bound,
                 ifaces,
             )?)),
             None => None,
