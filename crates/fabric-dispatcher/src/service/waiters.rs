@@ -38,11 +38,14 @@ impl Mailbox {
     }
 }
 
+/// The waiters of each task: an id per waiter and its mailbox.
+type WaitMap = HashMap<TaskId, Vec<(u64, Arc<Mailbox>)>>;
+
 /// Every open wait, by task. An entry goes when its task ends or its last
 /// waiter hung up.
 #[derive(Debug, Default)]
 pub(crate) struct Waiters {
-    map: Mutex<HashMap<TaskId, Vec<(u64, Arc<Mailbox>)>>>,
+    map: Mutex<WaitMap>,
     next: std::sync::atomic::AtomicU64,
 }
 
@@ -85,7 +88,7 @@ impl Drop for Waiter<'_> {
 }
 
 impl Waiters {
-    fn map(&self) -> MutexGuard<'_, HashMap<TaskId, Vec<(u64, Arc<Mailbox>)>>> {
+    fn map(&self) -> MutexGuard<'_, WaitMap> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
