@@ -130,13 +130,6 @@ fn run_sampled(mut cmd: Command, limit: Duration) -> Run {
 /// same command on a trivial module (process start-up, connecting).
 fn check_flood(what: &str, run: &Run, baseline: Duration) {
     let v = &run.json;
-    eprintln!(
-        "{what}: {} in {:?} (trivial {baseline:?}), {} bytes of JSON, peak RSS {} KiB",
-        v["status"],
-        run.wall,
-        run.stdout_len,
-        run.peak_rss >> 10
-    );
     assert_eq!(v["status"], "timed_out", "{what}: {v}");
     let ms = v["duration_ms"].as_u64().expect("duration_ms");
     let limit = TIMEOUT + Duration::from_secs(1);
@@ -222,7 +215,6 @@ fn cluster_floods_end_in_time_and_leave_the_cluster_small() {
         let run = run_sampled(submit(&module), Duration::from_secs(60));
         check_flood(&format!("submit {name}"), &run, baseline.wall);
         let rss = peak_rss(up.pid()).expect("fabric up is alive");
-        eprintln!("after {name}: fabric up peak RSS {} KiB", rss >> 10);
         assert!(
             rss < HOST_ALLOWANCE + MEMORY_BYTES,
             "after {name}: fabric up (dispatcher and worker) peaked at {} MiB",
