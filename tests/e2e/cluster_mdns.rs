@@ -104,3 +104,55 @@ fn a_worker_ignores_an_announced_dispatcher_with_another_key() {
     );
     worker.kill9();
 }
+
+#[test]
+fn a_dispatcher_announces_only_the_address_it_listens_on() {
+    let ns = Netns::new("mdns-addr");
+    // A second loopback address in the namespace: the dispatcher serves on
+    // it alone, and 127.0.0.1, where nothing serves, must not be announced.
+    let out = std::process::Command::new("ip")
+        .args(["-n", &ns.name, "addr", "add", "127.0.0.53/8", "dev", "lo"])
+        .output()
+        .expect("run ip");
+    assert!(out.status.success(), "{}", describe(&out));
+    let sb = Sandbox::new();
+    let mut d = start_dispatcher(
+        &sb,
+        "d",
+        "127.0.0.53:0",
+        &["--mdns-interface", "loopback"],
+        Some(&ns.name),
+    );
+    let mut cmd = fabric_cmd(&sb, Some(&ns.name));
+    cmd.args(["worker", "--join", &d.token, "--mdns-interface", "loopback"])
+        .args(["--name", "on-53"])
+        .arg("--data-dir")
+        .arg(sb.dir.path().join("w"));
+    let mut worker = Proc::spawn("worker", cmd, sb.dir.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !worker.stderr().contains("worker registered") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker did not register via mDNS; worker stderr:\n{}",
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = worker.stderr();
+    let found = log
+        .lines()
+        .find(|l| l.contains("found the dispatcher on mDNS"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let served = format!("127.0.0.53:{}", d.addr.port());
+    assert!(found.contains(&served), "{found}");
+    assert!(
+        !found.contains("127.0.0.1:"),
+        "announced where nothing serves: {found}"
+    );
+    assert!(
+        log.contains(&format!("trying the dispatcher at {served}")),
+        "{log}"
+    );
+    worker.terminate(Duration::from_secs(30));
+    d.proc.terminate(Duration::from_secs(30));
+}

@@ -7,3 +7,4 @@ mod cluster_up;
 mod exec_examples;
 mod exec_hostile;
 mod exec_usage;
+mod guest_floods;

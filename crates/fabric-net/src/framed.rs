@@ -74,6 +74,18 @@ impl FramedSend {
     pub fn finish(&mut self) -> Result<(), StreamError> {
         Ok(self.stream.finish()?)
     }
+
+    /// Resolves once nobody reads this stream any more: the peer stopped
+    /// it (dropped its receiving half) or the connection closed, or
+    /// everything after [`FramedSend::finish`] was acknowledged. It borrows
+    /// nothing, so a server can watch it while it waits for something
+    /// else to send.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let stopped = self.stream.stopped();
+        async move {
+            let _ = stopped.await;
+        }
+    }
 }
 
 /// The receiving half of a framed stream.

@@ -62,3 +62,96 @@ pub enum GuestEvent {
         message: String,
     },
 }
+
+/// Guest events waiting for a reader that may be slower than the guest:
+/// the latest progress only, and at most `max_logs` log lines in order.
+/// Lines past that are dropped and counted, and the reader hears how many
+/// in one warning. A plain structure; each side wraps it in its own lock
+/// and wake-up.
+#[derive(Clone, Debug)]
+pub struct EventQueue {
+    progress: Option<GuestEvent>,
+    logs: std::collections::VecDeque<GuestEvent>,
+    max_logs: usize,
+    dropped: u64,
+}
+
+impl EventQueue {
+    /// An empty queue keeping at most `max_logs` log lines.
+    pub fn new(max_logs: usize) -> Self {
+        Self {
+            progress: None,
+            logs: std::collections::VecDeque::new(),
+            max_logs,
+            dropped: 0,
+        }
+    }
+
+    /// Adds an event: progress replaces the progress waiting, a log line
+    /// queues (or is dropped and counted when the queue is full).
+    pub fn push(&mut self, event: GuestEvent) {
+        match event {
+            GuestEvent::Progress { .. } => self.progress = Some(event),
+            GuestEvent::Log { .. } if self.logs.len() < self.max_logs => self.logs.push_back(event),
+            GuestEvent::Log { .. } => self.dropped += 1,
+        }
+    }
+
+    /// The next event for the reader: log lines in order, then a warning
+    /// about dropped ones, then the latest progress.
+    pub fn pop(&mut self) -> Option<GuestEvent> {
+        if let Some(log) = self.logs.pop_front() {
+            return Some(log);
+        }
+        if self.dropped > 0 {
+            let n = std::mem::take(&mut self.dropped);
+            return Some(GuestEvent::Log {
+                level: LogLevel::Warn,
+                message: format!("{n} guest log lines dropped: the reader fell behind"),
+            });
+        }
+        self.progress.take()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty() && self.dropped == 0 && self.progress.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(m: &str) -> GuestEvent {
+        GuestEvent::Log {
+            level: LogLevel::Info,
+            message: m.into(),
+        }
+    }
+
+    #[test]
+    fn a_queue_keeps_the_latest_progress_and_a_bounded_number_of_logs() {
+        let mut q = EventQueue::new(2);
+        assert!(q.is_empty());
+        for i in 0..1_000 {
+            q.push(GuestEvent::Progress { done: i, total: 0 });
+            q.push(log("x"));
+        }
+        assert_eq!(q.pop(), Some(log("x")));
+        assert_eq!(q.pop(), Some(log("x")));
+        assert!(matches!(
+            q.pop(),
+            Some(GuestEvent::Log { level: LogLevel::Warn, message }) if message.starts_with("998 ")
+        ));
+        assert_eq!(
+            q.pop(),
+            Some(GuestEvent::Progress {
+                done: 999,
+                total: 0
+            })
+        );
+        assert_eq!(q.pop(), None);
+        assert!(q.is_empty());
+    }
+}

@@ -25,7 +25,7 @@ mod worker_key;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use codec::{CodecError, from_cbor, to_cbor};
 pub use digest::{DigestParseError, Sha256};
-pub use event::{GuestEvent, LogLevel};
+pub use event::{EventQueue, GuestEvent, LogLevel};
 pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame, read_frame};
 pub use id::{IdParseError, TaskId};
 pub use limits::{LimitCaps, LimitError, Limits};

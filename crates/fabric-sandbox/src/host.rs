@@ -6,9 +6,13 @@
 //!   memory; level 0 = error ... 4 = trace.
 //!
 //! Guests cannot flood the host through these: a log message is cut to
-//! [`MAX_LOG_MESSAGE`] bytes and each task has a log byte budget.
+//! [`MAX_LOG_MESSAGE`] bytes, every log call (empty ones too) is charged
+//! against the task's budget of lines and bytes, and progress is coalesced
+//! to its latest value a few times a second (see `events.rs`).
 
-use fabric_proto::{GuestEvent, LogLevel};
+use std::time::Instant;
+
+use fabric_proto::LogLevel;
 use wasmtime::{Caller, Extern, Linker};
 
 use crate::run::TaskState;
@@ -24,11 +28,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<
         MODULE,
         "progress",
         |mut caller: Caller<'_, TaskState>, done: i64, total: i64| {
-            let event = GuestEvent::Progress {
-                done: done.max(0) as u64,
-                total: total.max(0) as u64,
-            };
-            caller.data_mut().emit(event);
+            caller.data_mut().events.progress(
+                done.max(0) as u64,
+                total.max(0) as u64,
+                Instant::now(),
+            );
         },
     )?;
     linker.func_wrap(
@@ -39,6 +43,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<
          ptr: i32,
          len: i32|
          -> wasmtime::Result<()> {
+            if caller.data().events.log_spent() {
+                return Ok(());
+            }
             let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
                 return Err(wasmtime::Error::msg("fabric.log: module exports no memory"));
             };
@@ -51,13 +58,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<
                     wasmtime::Error::msg("fabric.log: message is out of bounds of guest memory")
                 })?;
             let message = String::from_utf8_lossy(bytes).into_owned();
-            let state = caller.data_mut();
-            if state.charge_log(message.len()) {
-                state.emit(GuestEvent::Log {
-                    level: LogLevel::from_abi(level),
-                    message,
-                });
-            }
+            caller
+                .data_mut()
+                .events
+                .log(LogLevel::from_abi(level), message);
             Ok(())
         },
     )?;

@@ -12,6 +12,7 @@
 //! limit.
 
 mod error;
+mod events;
 mod host;
 mod inspect;
 mod limiter;

@@ -9,6 +9,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use crate::events::{EventBudget, GuestEvents};
 use crate::limiter::{LimitExceeded, TaskLimiter};
 use crate::output::CappedPipe;
 use crate::runtime::{PreparedModule, WasmRuntime};
@@ -50,32 +51,7 @@ pub(crate) struct TaskState {
     pub(crate) wasi: WasiP1Ctx,
     limiter: TaskLimiter,
     deadline: Instant,
-    events: Box<dyn FnMut(GuestEvent) + Send>,
-    log_budget: usize,
-    log_dropped: bool,
-}
-
-impl TaskState {
-    pub(crate) fn emit(&mut self, event: GuestEvent) {
-        (self.events)(event);
-    }
-
-    /// Takes `len` bytes from the log budget; false once it is spent (the
-    /// first refusal emits one warning so the cut is visible).
-    pub(crate) fn charge_log(&mut self, len: usize) -> bool {
-        if len <= self.log_budget {
-            self.log_budget -= len;
-            return true;
-        }
-        if !self.log_dropped {
-            self.log_dropped = true;
-            self.emit(GuestEvent::Log {
-                level: fabric_proto::LogLevel::Warn,
-                message: "log budget exhausted: further guest log lines dropped".into(),
-            });
-        }
-        false
-    }
+    pub(crate) events: GuestEvents,
 }
 
 /// Where a run stopped, to tell "refused before running" from "died running".
@@ -87,7 +63,11 @@ enum Phase {
 
 impl WasmRuntime {
     /// Runs `task` from `module` to completion and reports how it ended.
-    /// `events` receives progress and log lines as they happen.
+    /// `events` receives progress (coalesced: at most one per
+    /// [`WasmRuntimeConfig::progress_interval`](crate::WasmRuntimeConfig),
+    /// and the latest value at the end) and log lines (within the task's
+    /// budget) as they happen; it is called on the thread running the guest,
+    /// so it should not block.
     ///
     /// This never fails: every way a run can end is a [`TaskOutcome`].
     pub async fn run(
@@ -142,6 +122,7 @@ impl WasmRuntime {
             .fuel
             .saturating_sub(store.get_fuel().unwrap_or(limits.fuel));
         let peak_memory_bytes = store.data().limiter.peak_memory() as u64;
+        store.data_mut().events.flush();
         drop(store);
         drop(scratch);
 
@@ -171,9 +152,14 @@ impl WasmRuntime {
                 self.config.max_table_elements,
             ),
             deadline,
-            events,
-            log_budget: clamp_usize(limits.output_bytes),
-            log_dropped: false,
+            events: GuestEvents::new(
+                EventBudget {
+                    log_lines: self.config.max_log_lines,
+                    log_bytes: clamp_usize(limits.output_bytes),
+                    progress_interval: self.config.progress_interval,
+                },
+                events,
+            ),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

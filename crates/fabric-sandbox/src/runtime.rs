@@ -36,6 +36,12 @@ pub struct WasmRuntimeConfig {
     pub max_cached_modules: usize,
     /// Epoch tick: the granularity of timeouts and of cooperative yields.
     pub epoch_tick: Duration,
+    /// Guest log calls kept per task (empty ones count too); the task's
+    /// `output_bytes` limit is its budget of log bytes.
+    pub max_log_lines: usize,
+    /// Least time between two progress events of a task; updates in
+    /// between are coalesced to the latest value.
+    pub progress_interval: Duration,
 }
 
 impl Default for WasmRuntimeConfig {
@@ -48,6 +54,8 @@ impl Default for WasmRuntimeConfig {
             cache_dir: None,
             max_cached_modules: 256,
             epoch_tick: Duration::from_millis(10),
+            max_log_lines: 10_000,
+            progress_interval: Duration::from_millis(200),
         }
     }
 }

@@ -131,3 +131,53 @@ fn memory_limit_above_runtime_maximum_is_rejected() {
     let (outcome, _) = run(&rt, LOGGER, task);
     assert_eq!(outcome.status, TaskStatus::Rejected);
 }
+
+/// Calls `fabric.progress` and `fabric.log` with an empty message forever.
+const FLOODER: &str = r#"(module
+  (import "fabric" "log" (func $log (param i32 i32 i32)))
+  (import "fabric" "progress" (func $progress (param i64 i64)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $i i64)
+    (loop $l
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (call $progress (local.get $i) (i64.const 0))
+      (call $log (i32.const 2) (i32.const 0) (i32.const 0))
+      (br $l))))"#;
+
+#[test]
+fn a_flooding_guest_times_out_with_its_events_bounded() {
+    let rt = WasmRuntime::new(WasmRuntimeConfig {
+        max_concurrent: 1,
+        max_log_lines: 50,
+        progress_interval: std::time::Duration::from_millis(100),
+        ..WasmRuntimeConfig::default()
+    })
+    .unwrap();
+    let task = WasmTask {
+        limits: Limits {
+            timeout_ms: 500,
+            fuel: u64::MAX / 2,
+            ..Limits::default()
+        },
+        ..WasmTask::default()
+    };
+    let (outcome, events) = run(&rt, FLOODER, task);
+    assert_eq!(outcome.status, TaskStatus::TimedOut, "{outcome:?}");
+    assert!(outcome.duration_ms < 1_500, "{outcome:?}");
+    let logs = events
+        .iter()
+        .filter(|e| matches!(e, GuestEvent::Log { .. }))
+        .count();
+    assert_eq!(logs, 51, "50 empty lines and the warning");
+    let progress: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            GuestEvent::Progress { done, .. } => Some(*done),
+            _ => None,
+        })
+        .collect();
+    // About one per 100 ms of a 500 ms run, and the last one is the
+    // guest's latest value, far past the few that were passed on.
+    assert!((2..=10).contains(&progress.len()), "{progress:?}");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]), "{progress:?}");
+}

@@ -108,6 +108,14 @@ pub enum WorkerError {
         #[source]
         source: EndpointError,
     },
+    /// An address found on mDNS did not answer in time.
+    #[error("the dispatcher did not answer at {addr} within {after:?}")]
+    NoAnswer {
+        /// The address tried.
+        addr: SocketAddr,
+        /// How long it was given.
+        after: std::time::Duration,
+    },
     /// The connection to the dispatcher broke.
     #[error("lost the dispatcher at {addr}: {source}")]
     Lost {

@@ -1,11 +1,55 @@
 //! Running one verified attempt in the sandbox: guest events stream to the
 //! dispatcher while it runs, and a cancel ends it.
+//!
+//! Between the guest and the stream sits a bounded [`EventQueue`]: the
+//! sandbox's callback never blocks and never grows memory past the queue's
+//! bound, and a dispatcher that reads slowly loses intermediate progress
+//! (and, past the bound, log lines), never the result.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use fabric_net::framed::FramedSend;
 use fabric_proto::wire::Report;
-use fabric_proto::{Manifest, TaskOutcome, TaskStatus};
+use fabric_proto::{EventQueue, GuestEvent, Manifest, TaskOutcome, TaskStatus};
 use fabric_sandbox::{PreparedModule, WasmRuntime, WasmTask};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
+
+/// Log lines of one attempt buffered for the dispatcher at most.
+pub(crate) const MAX_QUEUED_LOGS: usize = 256;
+
+/// The queue shared by the guest's callback and the sender.
+#[derive(Default)]
+struct Mailbox {
+    inner: Mutex<(Option<EventQueue>, bool)>,
+    wake: Notify,
+}
+
+impl Mailbox {
+    fn push(&self, event: GuestEvent) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner
+            .0
+            .get_or_insert_with(|| EventQueue::new(MAX_QUEUED_LOGS))
+            .push(event);
+        drop(inner);
+        self.wake.notify_one();
+    }
+
+    /// The next event, or `Err(())` once closed and empty.
+    fn pop(&self) -> Result<Option<GuestEvent>, ()> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        match inner.0.as_mut().and_then(EventQueue::pop) {
+            Some(e) => Ok(Some(e)),
+            None if inner.1 => Err(()),
+            None => Ok(None),
+        }
+    }
+
+    fn close(&self) {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.wake.notify_one();
+    }
+}
 
 /// Runs the attempt; returns how it ended. Guest events go out on `send`
 /// as they come; once the stream broke they are dropped (the result still
@@ -18,7 +62,7 @@ pub(crate) async fn execute(
     mut cancelled: oneshot::Receiver<()>,
     send: &mut FramedSend,
 ) -> TaskOutcome {
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let mailbox = Arc::new(Mailbox::default());
     let task = WasmTask {
         program_name: String::new(),
         args: m.args.clone(),
@@ -27,28 +71,34 @@ pub(crate) async fn execute(
         limits: m.limits,
         scratch_dir: false,
     };
-    let run = runtime.run(&module, task, move |e| {
-        let _ = ev_tx.send(e);
-    });
-    tokio::pin!(run);
-    let mut stream_ok = true;
-    let outcome = loop {
-        tokio::select! {
-            outcome = &mut run => break outcome,
-            Some(e) = ev_rx.recv() => {
-                if stream_ok && send.send(&Report::Event(e)).await.is_err() {
-                    stream_ok = false;
-                }
-            }
+    let sink = mailbox.clone();
+    let run = runtime.run(&module, task, move |e| sink.push(e));
+    let running = async {
+        let outcome = tokio::select! {
+            outcome = run => outcome,
             Ok(()) = &mut cancelled => {
-                break TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by the dispatcher");
+                TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by the dispatcher")
+            }
+        };
+        mailbox.close();
+        outcome
+    };
+    // The sender runs beside the guest, not inside its select, so a slow
+    // stream never stalls the guest or its deadline, and a frame is never
+    // cut in half; it ends once the run closed the mailbox and it is empty.
+    let sending = async {
+        loop {
+            match mailbox.pop() {
+                Ok(Some(e)) => {
+                    if send.send(&Report::Event(e)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => mailbox.wake.notified().await,
+                Err(()) => return,
             }
         }
     };
-    while let Ok(e) = ev_rx.try_recv() {
-        if stream_ok && send.send(&Report::Event(e)).await.is_err() {
-            stream_ok = false;
-        }
-    }
+    let (outcome, ()) = tokio::join!(running, sending);
     outcome
 }

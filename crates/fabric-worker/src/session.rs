@@ -14,11 +14,15 @@ use tracing::Instrument as _;
 
 use crate::{State, WorkerError, assignment};
 
-/// Finds the dispatcher: the configured address, or the first mDNS answer
-/// carrying the pinned key.
-async fn find_dispatcher(state: &State) -> Result<SocketAddr, WorkerError> {
+/// How long one address found on mDNS gets to answer before the next is
+/// tried.
+const CANDIDATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the dispatcher may be: the configured address, or every address
+/// of the first mDNS answer carrying the pinned key.
+async fn find_dispatcher(state: &State) -> Result<Vec<SocketAddr>, WorkerError> {
     if let Some(addr) = state.cfg.dispatcher {
-        return Ok(addr);
+        return Ok(vec![addr]);
     }
     let key = state.cfg.dispatcher_key;
     let ifaces = state.cfg.mdns.clone();
@@ -32,9 +36,45 @@ async fn find_dispatcher(state: &State) -> Result<SocketAddr, WorkerError> {
             "browse task failed: {e}"
         )))
     })?;
-    let (addr, _) = found.map_err(WorkerError::NotFound)?;
-    tracing::info!(%addr, "found the dispatcher on mDNS");
-    Ok(addr)
+    let (addrs, _) = found.map_err(WorkerError::NotFound)?;
+    tracing::info!(?addrs, "found the dispatcher on mDNS");
+    Ok(addrs)
+}
+
+/// Connects to the first candidate that answers, logging each one tried
+/// and why it failed. Several candidates (from mDNS) get
+/// [`CANDIDATE_TIMEOUT`] each; a single one the QUIC idle timeout.
+async fn connect_any(
+    state: &State,
+    candidates: &[SocketAddr],
+) -> Result<(SocketAddr, Connection), WorkerError> {
+    let mut last = None;
+    for &addr in candidates {
+        tracing::info!(%addr, "trying the dispatcher at {addr}");
+        let tried = if candidates.len() > 1 {
+            tokio::time::timeout(CANDIDATE_TIMEOUT, connect(state, addr))
+                .await
+                .unwrap_or(Err(WorkerError::NoAnswer {
+                    addr,
+                    after: CANDIDATE_TIMEOUT,
+                }))
+        } else {
+            connect(state, addr).await
+        };
+        match tried {
+            Ok(conn) => return Ok((addr, conn)),
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "the dispatcher is not reachable at {addr}: {e}");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        WorkerError::NotFound(fabric_net::MdnsError::Daemon(
+            "the dispatcher announced no address".into(),
+        ))
+    }))
 }
 
 /// Sends one request on a new stream and reads the first answer; the
@@ -53,15 +93,20 @@ async fn request(
 /// Runs one session; `joined` is set once the join secret was accepted, so
 /// a reconnect does not prove it again.
 pub(crate) async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerError> {
-    let addr = find_dispatcher(state).await?;
+    let candidates = find_dispatcher(state).await?;
+    let (addr, conn) = connect_any(state, &candidates).await?;
     let span = tracing::info_span!("dispatcher", %addr);
-    serve(state, addr, joined).instrument(span).await
+    serve(state, addr, conn, joined).instrument(span).await
 }
 
 /// The session with the dispatcher at `addr`, inside its span.
-async fn serve(state: &Arc<State>, addr: SocketAddr, joined: &mut bool) -> Result<(), WorkerError> {
+async fn serve(
+    state: &Arc<State>,
+    addr: SocketAddr,
+    conn: Connection,
+    joined: &mut bool,
+) -> Result<(), WorkerError> {
     let lost = |source| WorkerError::Lost { addr, source };
-    let conn = connect(state, addr).await?;
     let max = state.cfg.net.max_frame;
     if !*joined && let Some(secret) = state.cfg.join_secret {
         let join = Request::Join {

@@ -64,17 +64,17 @@ impl Dispatcher {
         let commit = GroupCommit::start(store.clone(), cfg.commit_linger);
         let sched = recover(&cfg, &store, &commit).await?;
         let endpoint = fabric_net::server_endpoint(&identity, cfg.listen, &cfg.net)?;
-        let port = endpoint
+        let bound = endpoint
             .local_addr()
             .map_err(|source| EndpointError::Bind {
                 addr: cfg.listen,
                 source,
-            })?
-            .port();
+            })?;
+        // Only what the endpoint serves on is announced (issue 9, item 12).
         let announcer = match &cfg.mdns {
             Some(ifaces) => Some(Arc::new(fabric_net::mdns::announce(
                 &identity.public(),
-                port,
+                bound,
                 ifaces,
             )?)),
             None => None,
@@ -99,6 +99,12 @@ impl Dispatcher {
     /// Its public key.
     pub fn public_key(&self) -> PublicKey {
         self.shared.identity.public()
+    }
+
+    /// Clients waiting for a task right now. For tests.
+    #[doc(hidden)]
+    pub fn open_waits(&self) -> usize {
+        self.shared.waiters.len()
     }
 
     /// Mints a join token; its secret's digest is stored and flushed.

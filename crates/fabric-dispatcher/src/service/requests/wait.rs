@@ -10,14 +10,16 @@ use crate::service::state::Shared;
 use crate::service::waiters::WaitMsg;
 
 /// Streams `id`'s events until it ends, then its final state; at once when
-/// it already ended.
+/// it already ended. The wait ends with its client: when the client's
+/// stream or connection closes, the waiter goes even if the task never
+/// ends.
 pub(crate) async fn follow(
     shared: &Shared,
     id: TaskId,
     send: &mut FramedSend,
 ) -> Result<(), ServiceError> {
     // Registered first, then checked: an end in between is not missed.
-    let mut rx = shared.waiters.register(id);
+    let waiter = shared.waiters.register(id);
     let early = match shared.task_info(&id, true) {
         Ok(Some(info)) if info.state.is_terminal() => Some(Ok(Response::Task(Box::new(info)))),
         Ok(Some(_)) => None,
@@ -25,15 +27,24 @@ pub(crate) async fn follow(
         Err(e) => Some(Err(e.into())),
     };
     if let Some(answer) = early {
-        drop(rx);
-        shared.waiters.prune(&id);
+        drop(waiter);
         return respond(send, answer).await;
     }
-    while let Some(msg) = rx.recv().await {
+    let stopped = send.stopped();
+    tokio::pin!(stopped);
+    loop {
+        let msg = tokio::select! {
+            msg = waiter.recv() => msg,
+            () = &mut stopped => {
+                tracing::debug!(task = %id, "the waiting client went away");
+                return Ok(());
+            }
+        };
         match msg {
+            // A client that hung up mid-write makes the write fail: the
+            // waiter goes with it.
             WaitMsg::Event(e) => send.send(&Response::Event(e)).await?,
             WaitMsg::Done(info) => return respond(send, Ok(Response::Task(info))).await,
         }
     }
-    Ok(())
 }
