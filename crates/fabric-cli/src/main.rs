@@ -44,14 +44,25 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             output::error(&err);
-            if err.downcast_ref::<UsageError>().is_some() {
-                2
-            } else {
-                1
-            }
+            exit_code_of(&err)
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The contract's exit code for an error: 2 for bad usage and for anything
+/// the dispatcher rejected (a module that cannot run, limits over the
+/// maximum, an input too large), 1 for every other failure.
+fn exit_code_of(err: &anyhow::Error) -> i32 {
+    use fabric_proto::wire::ErrorCode;
+    let rejected = err.chain().any(|cause| {
+        cause.downcast_ref::<UsageError>().is_some()
+            || cause
+                .downcast_ref::<fabric_client::ClientError>()
+                .and_then(fabric_client::ClientError::code)
+                .is_some_and(|c| matches!(c, ErrorCode::BadRequest | ErrorCode::TooLarge))
+    });
+    if rejected { 2 } else { 1 }
 }
 
 fn init_tracing(verbose: u8) {

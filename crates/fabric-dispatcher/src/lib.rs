@@ -14,4 +14,4 @@ mod service;
 
 pub use admission::AdmissionCaps;
 pub use scheduler::SchedConfig;
-pub use service::{Dispatcher, DispatcherConfig, DispatcherError};
+pub use service::{Dispatcher, DispatcherConfig, DispatcherError, PeerLimits};

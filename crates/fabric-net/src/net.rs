@@ -20,6 +20,13 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     /// Concurrent bidirectional streams a peer may open.
     pub max_streams: u32,
+    /// Streams a server lets a peer open before it knows the peer's role
+    /// (it raises the limit for known keys after the handshake: QUIC stream
+    /// credit can be raised, never taken back).
+    pub unknown_peer_streams: u32,
+    /// A stream whose first request has not arrived whole by then is
+    /// closed.
+    pub request_timeout: Duration,
 }
 
 impl Default for NetConfig {
@@ -29,15 +36,17 @@ impl Default for NetConfig {
             keep_alive: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(15),
             max_streams: 4096,
+            unknown_peer_streams: 8,
+            request_timeout: Duration::from_secs(10),
         }
     }
 }
 
-fn transport(cfg: &NetConfig) -> Arc<quinn::TransportConfig> {
+fn transport(cfg: &NetConfig, streams: u32) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(cfg.keep_alive));
     t.max_idle_timeout(cfg.idle_timeout.try_into().ok());
-    t.max_concurrent_bidi_streams(cfg.max_streams.into());
+    t.max_concurrent_bidi_streams(streams.into());
     t.max_concurrent_uni_streams(0u32.into());
     Arc::new(t)
 }
@@ -51,7 +60,7 @@ fn client_cfg(
     let quic = QuicClientConfig::try_from(tls)
         .map_err(|e| EndpointError::Tls(rustls::Error::General(e.to_string())))?;
     let mut c = quinn::ClientConfig::new(Arc::new(quic));
-    c.transport_config(transport(cfg));
+    c.transport_config(transport(cfg, cfg.max_streams));
     Ok(c)
 }
 
@@ -70,7 +79,7 @@ pub fn server_endpoint(
     let quic = QuicServerConfig::try_from(tls)
         .map_err(|e| EndpointError::Tls(rustls::Error::General(e.to_string())))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(transport(cfg));
+    server.transport_config(transport(cfg, cfg.unknown_peer_streams));
     quinn::Endpoint::server(server, addr).map_err(bind_err(addr))
 }
 

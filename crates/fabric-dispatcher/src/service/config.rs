@@ -32,6 +32,35 @@ pub struct DispatcherConfig {
     pub commit_linger: Duration,
     /// Where "now" comes from: the system clock, or a manual one in tests.
     pub clock: SharedClock,
+    /// Connections and streams each kind of peer may hold open.
+    pub peers: PeerLimits,
+}
+
+/// Connections and streams each kind of peer may hold open. A key without a
+/// role (one that may only join) gets the transport's small default
+/// (`NetConfig::unknown_peer_streams`).
+#[derive(Clone, Debug)]
+pub struct PeerLimits {
+    /// Concurrent streams of a client connection.
+    pub client_streams: u32,
+    /// Concurrent streams of a worker connection (control, fetches, late
+    /// reports; assignments are streams the dispatcher opens).
+    pub worker_streams: u32,
+    /// Connections one known key may hold at once.
+    pub connections_per_key: u32,
+    /// Connections of keys without a role, in all.
+    pub unknown_connections: u32,
+}
+
+impl Default for PeerLimits {
+    fn default() -> Self {
+        Self {
+            client_streams: 1024,
+            worker_streams: 256,
+            connections_per_key: 16,
+            unknown_connections: 64,
+        }
+    }
 }
 
 impl DispatcherConfig {
@@ -47,6 +76,7 @@ impl DispatcherConfig {
             mdns: None,
             commit_linger: Duration::ZERO,
             clock: SystemClock::shared(),
+            peers: PeerLimits::default(),
         }
     }
 }

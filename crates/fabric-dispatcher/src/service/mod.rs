@@ -17,6 +17,7 @@ pub mod config;
 mod control;
 mod error;
 mod join;
+mod peers;
 mod requests;
 mod routing;
 mod state;
@@ -30,7 +31,7 @@ use fabric_net::mdns::Announcer;
 use fabric_net::{EndpointError, Identity, JoinToken, PublicKey};
 use fabric_store::{GroupCommit, PeerRole, Store, StoreError};
 
-pub use config::DispatcherConfig;
+pub use config::{DispatcherConfig, PeerLimits};
 pub use error::DispatcherError;
 pub(crate) use error::ServiceError;
 use state::Shared;

@@ -10,9 +10,13 @@ use fabric_store::{PeerRole, Store, StoreError};
 use quinn::Connection;
 use tracing::Instrument as _;
 
+use super::config::PeerLimits;
 use super::join::{self, Joined};
 use super::state::Shared;
 use super::{ServiceError, assign, control, requests};
+
+/// Close code for a connection over a per-key or per-role limit.
+const TOO_MANY: u32 = 4;
 
 /// Frame cap for keys that are neither a worker nor a client (a join
 /// request is a few dozen bytes), so they cannot make the dispatcher
@@ -44,6 +48,26 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection) {
     let span = tracing::info_span!("peer", %addr, key = %key.short());
     async move {
         tracing::debug!("connection");
+        let roles = match Roles::of(&shared.store, &key) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the peer's roles; closing");
+                conn.close(1u32.into(), b"internal error");
+                return;
+            }
+        };
+        let _counted = match shared
+            .peers
+            .admit(key.to_bytes(), roles.any(), &shared.cfg.peers)
+        {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::warn!(%why, "refusing a connection");
+                conn.close(TOO_MANY.into(), why.as_bytes());
+                return;
+            }
+        };
+        roles.open_streams(&conn, &shared.cfg.peers);
         loop {
             match conn.accept_bi().await {
                 Ok((send, recv)) => {
@@ -89,6 +113,17 @@ impl Roles {
         self.worker || self.client
     }
 
+    /// Raises the connection's stream limit from the transport's small
+    /// default (what a key without a role gets) to its role's.
+    fn open_streams(self, conn: &Connection, limits: &PeerLimits) {
+        let streams = match (self.client, self.worker) {
+            (true, _) => limits.client_streams,
+            (false, true) => limits.worker_streams,
+            (false, false) => return,
+        };
+        conn.set_max_concurrent_bi_streams(streams.into());
+    }
+
     /// The largest frame this peer may send.
     fn frame_cap(self, max: usize) -> usize {
         if self.any() {
@@ -123,13 +158,30 @@ async fn serve_stream(
         Err(e) => return reply_error(&mut send, ErrorCode::Internal, e.to_string()).await,
     };
     let mut recv = FramedRecv::new(recv, roles.frame_cap(max));
-    let Some(request) = read_request(&mut send, &mut recv).await? else {
+    let timeout = shared.cfg.net.request_timeout;
+    let read = tokio::time::timeout(timeout, read_request(&mut send, &mut recv)).await;
+    let Ok(read) = read else {
+        tracing::warn!("no whole request within {timeout:?}; closing the stream");
+        recv.stop();
+        return reply_error(
+            &mut send,
+            ErrorCode::BadRequest,
+            format!("no whole request arrived within {timeout:?}"),
+        )
+        .await;
+    };
+    let Some(request) = read? else {
         return Ok(());
     };
     match request {
         Request::Join { secret } => {
             match join::join(shared, &key, conn.remote_address(), &secret).await? {
                 Joined::Trusted => {
+                    Roles {
+                        worker: true,
+                        client: roles.client,
+                    }
+                    .open_streams(conn, &shared.cfg.peers);
                     send.send(&Response::Joined).await?;
                     send.finish()?;
                     Ok(())

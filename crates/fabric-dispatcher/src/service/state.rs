@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub place: Notify,
     /// Clients waiting for tasks.
     pub waiters: Waiters,
+    /// Open connections per key.
+    pub peers: std::sync::Arc<super::peers::PeerCount>,
 }
 
 impl Shared {
@@ -70,6 +72,7 @@ impl Shared {
             }),
             place: Notify::new(),
             waiters: Waiters::default(),
+            peers: std::sync::Arc::default(),
         }
     }
 

@@ -64,6 +64,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a dispatcher with these scheduling knobs.
     pub async fn start(sched: SchedConfig) -> Self {
+        Self::start_with(|cfg| cfg.sched = sched).await
+    }
+
+    /// Starts a dispatcher with its configuration changed by `tune`.
+    pub async fn start_with(tune: impl FnOnce(&mut DispatcherConfig)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_env("FABRIC_LOG")
@@ -77,7 +82,7 @@ impl Cluster {
             dir.path().join("dispatcher"),
             "127.0.0.1:0".parse().expect("addr"),
         );
-        cfg.sched = sched;
+        tune(&mut cfg);
         cfg.clock = clock.clone();
         let dispatcher = Dispatcher::start(cfg).await.expect("dispatcher starts");
         let me = Identity::generate().expect("client key");
@@ -186,11 +191,9 @@ impl Cluster {
             let client = &self.client;
             eventually("the live workers heartbeat at the new time", || async {
                 let workers = client.workers().await.expect("workers");
-                alive.iter().all(|k| {
-                    workers
-                        .iter()
-                        .any(|w| w.key == *k && w.last_seen_ms >= now)
-                })
+                alive
+                    .iter()
+                    .all(|k| workers.iter().any(|w| w.key == *k && w.last_seen_ms >= now))
             })
             .await;
         }

@@ -7,6 +7,7 @@ mod harness;
 
 mod cancel;
 mod lifecycle;
+mod peers;
 mod retry;
 mod waiters;
 mod worker_death;

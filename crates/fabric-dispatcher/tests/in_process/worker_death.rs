@@ -14,11 +14,12 @@ use crate::harness::{Cluster, TRIVIAL_WAT, fast_heartbeats};
 const MAX: usize = fabric_proto::DEFAULT_MAX_FRAME;
 
 /// A worker played by the test: it joins, registers, takes assignments and
-/// then says nothing, ever.
+/// then never reports (and, unless told to beat, never heartbeats either).
 struct SilentWorker {
     key: WorkerKey,
     conn: Connection,
-    _control: FramedSend,
+    _control: Option<FramedSend>,
+    _beats: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SilentWorker {
@@ -54,8 +55,28 @@ impl SilentWorker {
         Self {
             key: WorkerKey(me.public().to_bytes()),
             conn,
-            _control: control,
+            _control: Some(control),
+            _beats: None,
         }
+    }
+
+    /// The same, but it heartbeats (every few real milliseconds).
+    async fn beating(c: &Cluster) -> Self {
+        let mut w = Self::register(c).await;
+        let mut control = w._control.take().expect("control stream");
+        w._beats = Some(tokio::spawn(async move {
+            loop {
+                if control
+                    .send(&fabric_proto::wire::WorkerMsg::Heartbeat { running: 1 })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+        w
     }
 
     /// Reads the next assignment: its task and attempt, and the stream,
@@ -117,5 +138,47 @@ async fn a_silent_worker_is_declared_dead_and_its_task_requeues_to_a_live_one() 
         }
         other => panic!("closed for another reason: {other}"),
     }
+    live.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_held_past_its_timeout_plus_grace_is_lost_even_while_its_worker_heartbeats() {
+    let mut c = Cluster::start(fabric_dispatcher::SchedConfig {
+        heartbeat_ms: 100,
+        // Heartbeat deadlines out of the way: only the lease's matters.
+        missed_heartbeats: 1_000_000,
+        ..fabric_dispatcher::SchedConfig::default()
+    })
+    .await;
+    let grace = fabric_dispatcher::SchedConfig::default().lease_grace_ms;
+    let stuck = SilentWorker::beating(&c).await;
+    let module = c.module(TRIVIAL_WAT).await;
+    let limits = Limits {
+        timeout_ms: 1_000,
+        ..Limits::default()
+    };
+    let id = c.submit(module, limits, 0).await;
+    let (task, attempt, _stream) = stuck.take(&c).await;
+    assert_eq!((task, attempt), (id, 1));
+    let live = c.add_worker(1).await;
+    // Just short of timeout + grace on the clock: still leased.
+    c.clock.advance(Duration::from_millis(1_000 + grace - 1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = c.client.status(id).await.unwrap();
+    assert_eq!(
+        (held.state, held.worker),
+        (TaskState::Running, Some(stuck.key))
+    );
+    // Past it: lost, and run again elsewhere.
+    c.clock.advance(Duration::from_millis(2));
+    let done = c.finished(id).await;
+    assert_eq!(done.status, Some(TaskStatus::Succeeded), "{done:?}");
+    assert_eq!(done.attempt, 2);
+    assert_eq!(done.worker, Some(live.key));
+    let workers = c.client.workers().await.unwrap();
+    assert!(
+        workers.iter().any(|w| w.key == stuck.key),
+        "the heartbeating worker itself stays registered"
+    );
     live.stop().await;
 }

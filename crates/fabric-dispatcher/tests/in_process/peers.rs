@@ -1,0 +1,117 @@
+//! Peers that open streams and go silent, and peers over their limits.
+
+use std::time::Duration;
+
+use fabric_net::framed::FramedRecv;
+use fabric_net::{Identity, NetConfig};
+use fabric_proto::wire::{ErrorCode, Response};
+
+use crate::harness::{Cluster, PATIENCE, fast_heartbeats};
+
+const MAX: usize = fabric_proto::DEFAULT_MAX_FRAME;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_that_opens_streams_and_goes_silent_has_them_closed_and_others_are_served() {
+    let c = Cluster::start_with(|cfg| {
+        cfg.sched = fast_heartbeats();
+        cfg.net.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let stranger = Identity::generate().unwrap();
+    let conn = fabric_net::connect(
+        &stranger,
+        vec![c.dispatcher.public_key()],
+        c.dispatcher.local_addr(),
+        &NetConfig::default(),
+    )
+    .await
+    .unwrap();
+    // Streams with half a frame header each, then silence; and more empty
+    // ones up to the small limit a key without a role gets.
+    let unknown_limit = NetConfig::default().unknown_peer_streams as usize;
+    let mut silent = Vec::new();
+    for i in 0..unknown_limit {
+        let (mut send, recv) = conn.open_bi().await.unwrap();
+        if i < 3 {
+            send.write_all(&[0, 0]).await.unwrap();
+        }
+        silent.push((send, FramedRecv::new(recv, MAX)));
+    }
+    // One more cannot even be opened while those are open.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), conn.open_bi())
+            .await
+            .is_err(),
+        "a key without a role got more than {unknown_limit} streams"
+    );
+    // Others are served meanwhile.
+    assert!(c.client.workers().await.unwrap().is_empty());
+    // The half-sent streams are answered and closed once the timeout passed.
+    for (_send, recv) in silent.iter_mut().take(3) {
+        let answer = tokio::time::timeout(PATIENCE, recv.expect::<Response>())
+            .await
+            .expect("the dispatcher closes an idle stream")
+            .expect("with an answer");
+        match answer {
+            Response::Error(e) => {
+                assert_eq!(e.code, ErrorCode::BadRequest);
+                assert!(e.message.contains("no whole request"), "{}", e.message);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(c.client.workers().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_of_keys_without_a_role_are_capped() {
+    let c = Cluster::start_with(|cfg| {
+        cfg.sched = fast_heartbeats();
+        cfg.peers.unknown_connections = 2;
+    })
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let me = Identity::generate().unwrap();
+        let conn = fabric_net::connect(
+            &me,
+            vec![c.dispatcher.public_key()],
+            c.dispatcher.local_addr(),
+            &NetConfig::default(),
+        )
+        .await
+        .unwrap();
+        // A (wrong) join answered: the dispatcher serves, so counts, it.
+        let (mut send, mut recv) = fabric_net::framed::open(&conn, MAX).await.unwrap();
+        send.send(&fabric_proto::wire::Request::Join {
+            secret: vec![0; 32],
+        })
+        .await
+        .unwrap();
+        assert!(matches!(
+            recv.expect::<Response>().await,
+            Ok(Response::Error(e)) if e.code == ErrorCode::Unauthorized
+        ));
+        open.push(conn);
+    }
+    let third = fabric_net::connect(
+        &Identity::generate().unwrap(),
+        vec![c.dispatcher.public_key()],
+        c.dispatcher.local_addr(),
+        &NetConfig::default(),
+    )
+    .await
+    .unwrap();
+    let closed = tokio::time::timeout(PATIENCE, third.closed())
+        .await
+        .expect("the connection over the limit is closed");
+    assert!(
+        closed.to_string().contains("limit"),
+        "closed saying why: {closed}"
+    );
+    for conn in &open {
+        assert!(conn.close_reason().is_none(), "the first two stay open");
+    }
+    // The client role is not counted with them.
+    assert!(c.client.workers().await.unwrap().is_empty());
+}
