@@ -18,7 +18,7 @@ async fn a_sigterm_on_the_only_worker_with_a_queue_behind_it_fails_nothing() {
     let c = client(&d.profile).await;
     wait_workers(&c, 1, Duration::from_secs(30)).await;
     let module = c
-        .upload_module(&wat::parse_str(countdown_wat(50_000_000)).unwrap())
+        .upload_module(&wat::parse_str(countdown_wat(300_000_000)).unwrap())
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -26,6 +26,8 @@ async fn a_sigterm_on_the_only_worker_with_a_queue_behind_it_fails_nothing() {
         ids.push(c.submit(spec(module)).await.unwrap());
     }
     wait_running(&c, ids[0], Duration::from_secs(30)).await;
+    let queued = c.status(ids[25]).await.unwrap();
+    assert_eq!(queued.state, fabric_proto::TaskState::Queued, "a queue is behind it");
     // The only worker drains: it tells the dispatcher first, finishes what
     // it runs, and refuses nothing into failure.
     let status = w1.terminate(Duration::from_secs(120));
