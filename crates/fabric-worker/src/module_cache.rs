@@ -14,11 +14,36 @@ use tokio::sync::OnceCell;
 
 use crate::verify::Refusal;
 
+/// Modules that failed to load, remembered at most (oldest forgotten first).
+const MAX_FAILED: usize = 1024;
+
 /// The worker's modules.
 pub(crate) struct ModuleCache {
     runtime: Arc<WasmRuntime>,
     loading: Mutex<HashMap<Sha256, Arc<OnceCell<PreparedModule>>>>,
+    /// Why a module did not compile or link here: refused at once next time.
+    failed: Mutex<FailedModules>,
     max_frame: usize,
+}
+
+/// A bounded memory of modules that did not load.
+#[derive(Debug, Default)]
+struct FailedModules {
+    why: HashMap<Sha256, String>,
+    order: std::collections::VecDeque<Sha256>,
+}
+
+impl FailedModules {
+    fn remember(&mut self, sha: Sha256, why: String) {
+        if self.why.insert(sha, why).is_none() {
+            self.order.push_back(sha);
+            if self.order.len() > MAX_FAILED
+                && let Some(old) = self.order.pop_front()
+            {
+                self.why.remove(&old);
+            }
+        }
+    }
 }
 
 impl ModuleCache {
@@ -26,6 +51,7 @@ impl ModuleCache {
         Self {
             runtime,
             loading: Mutex::new(HashMap::new()),
+            failed: Mutex::default(),
             max_frame,
         }
     }
@@ -47,6 +73,19 @@ impl ModuleCache {
         if let Some(p) = self.runtime.cached(sha) {
             return Ok(p);
         }
+        let known = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .why
+            .get(sha)
+            .cloned();
+        if let Some(reason) = known {
+            return Err(Refusal::ModuleLoad {
+                sha: *sha,
+                reason: format!("{reason} (remembered from an earlier try)"),
+            });
+        }
         let cell = self
             .loading
             .lock()
@@ -54,9 +93,14 @@ impl ModuleCache {
             .entry(*sha)
             .or_default()
             .clone();
-        cell.get_or_try_init(|| self.load(conn, m, *sha))
-            .await
-            .cloned()
+        let loaded = cell.get_or_try_init(|| self.load(conn, m, *sha)).await;
+        if let Err(Refusal::ModuleLoad { reason, .. }) = &loaded {
+            self.failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remember(*sha, reason.clone());
+        }
+        loaded.cloned()
     }
 
     async fn load(
@@ -88,5 +132,23 @@ impl ModuleCache {
             Response::Error(e) => Err(fetch(e.message)),
             other => Err(fetch(format!("unexpected answer {other:?}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_modules_are_remembered_within_a_bound() {
+        let mut f = FailedModules::default();
+        for n in 0..(MAX_FAILED as u32 + 5) {
+            f.remember(Sha256::of(&n.to_be_bytes()), format!("bad {n}"));
+        }
+        assert_eq!(f.why.len(), MAX_FAILED);
+        assert_eq!(f.order.len(), MAX_FAILED);
+        assert!(!f.why.contains_key(&Sha256::of(&0u32.to_be_bytes())));
+        let last = Sha256::of(&(MAX_FAILED as u32 + 4).to_be_bytes());
+        assert_eq!(f.why.get(&last).map(String::as_str), Some("bad 1028"));
     }
 }
