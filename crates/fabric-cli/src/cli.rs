@@ -45,7 +45,7 @@ pub(crate) enum Command {
     /// Run a worker that joins a dispatcher.
     #[command(after_help = WORKER_EXAMPLES)]
     Worker(WorkerArgs),
-    /// Manage join tokens.
+    /// Manage join tokens (admin only).
     #[command(subcommand)]
     Token(TokenCommand),
     /// Queue a wasm task on the cluster; prints its id, or its result with --wait.
@@ -67,9 +67,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  fabric tasks\n  fabric tasks --state queued --limit 100 --json"
     )]
     Tasks(TasksArgs),
-    /// List the workers registered with the dispatcher.
-    #[command(after_help = "Example:\n  fabric workers --json")]
-    Workers(JsonArg),
+    /// List the workers registered with the dispatcher, or remove one.
+    #[command(
+        after_help = "Examples:\n  fabric workers --json\n  fabric workers remove 3f2a9c01b7d4",
+        args_conflicts_with_subcommands = true
+    )]
+    Workers(WorkersArgs),
 }
 
 const UP_EXAMPLES: &str = "\
@@ -131,6 +134,14 @@ pub(crate) struct ServeOpts {
     /// `fabric worker` logs it at start).
     #[arg(long = "worker-key", value_name = "HEX")]
     pub worker_keys: Vec<String>,
+    /// Most task slots a worker may claim; more is clamped (and logged)
+    /// [default: 256].
+    #[arg(long, env = "FABRIC_MAX_WORKER_SLOTS", value_name = "N")]
+    pub max_worker_slots: Option<u32>,
+    /// Most memory a worker may offer; more is clamped (and logged)
+    /// [default: 1TiB].
+    #[arg(long, env = "FABRIC_MAX_WORKER_MEMORY", value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_worker_memory: Option<u64>,
     /// TOML file with defaults for these flags.
     #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -191,8 +202,66 @@ pub(crate) struct WorkerArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
     /// Mint a join token for a new worker (asks the running dispatcher).
-    #[command(after_help = "Example:\n  fabric worker --join \"$(fabric token create)\"")]
-    Create,
+    #[command(
+        after_help = "Examples:\n  fabric worker --join \"$(fabric token create)\"\n  fabric token create --ttl 1h --uses 1"
+    )]
+    Create(TokenCreateArgs),
+    /// List join tokens: id, age, expiry, uses left (never the secret).
+    #[command(after_help = "Example:\n  fabric token list --json")]
+    List(JsonArg),
+    /// Revoke a join token by its id (or a unique prefix of it).
+    #[command(after_help = "Example:\n  fabric token revoke 9c41e0d2a7b3")]
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenCreateArgs {
+    /// How long the token is accepted.
+    #[arg(long, value_name = "DUR", default_value = "24h", value_parser = units::parse_duration)]
+    pub ttl: Duration,
+    /// How many workers may join with it [default: unlimited].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub uses: Option<u32>,
+    /// Print one JSON object (the token and its id, expiry and uses).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenRevokeArgs {
+    /// The token's id, as `fabric token list` shows it, or a unique prefix.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkersArgs {
+    #[command(subcommand)]
+    pub command: Option<WorkersCommand>,
+    #[command(flatten)]
+    pub list: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkersCommand {
+    /// Forget a worker's key, close its connection and requeue its tasks
+    /// (admin only). It must join again with a valid token to come back.
+    #[command(after_help = "Example:\n  fabric workers remove 3f2a9c01b7d4")]
+    Remove(WorkerRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerRemoveArgs {
+    /// The worker's key (hex, as `fabric workers` shows it) or a unique
+    /// prefix of it.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -14,4 +14,7 @@ mod service;
 
 pub use admission::AdmissionCaps;
 pub use scheduler::SchedConfig;
-pub use service::{Dispatcher, DispatcherConfig, DispatcherError};
+pub use service::{
+    DEFAULT_JOIN_TOKEN_TTL, DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS, Dispatcher,
+    DispatcherConfig, DispatcherError, WorkerCaps,
+};

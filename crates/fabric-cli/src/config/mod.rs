@@ -17,6 +17,7 @@ use std::time::Duration;
 use fabric_net::mdns::Interfaces;
 use fabric_net::{JoinToken, PublicKey};
 
+use fabric_dispatcher::WorkerCaps;
 use fabric_worker::WorkerConfig;
 
 use crate::cli::{DispatcherArgs, ServeOpts, UpArgs, WorkerArgs};
@@ -36,6 +37,8 @@ pub(crate) struct ServeConfig {
     pub heartbeat: Option<Duration>,
     /// Worker keys trusted without a join token.
     pub worker_keys: Vec<PublicKey>,
+    /// The most slots and memory a worker may claim.
+    pub worker_caps: WorkerCaps,
 }
 
 /// The in-process workers of a local cluster.
@@ -125,12 +128,18 @@ impl ServeConfig {
                     .map_err(|e| usage(format!("--worker-key: {e}")))
             })
             .collect::<anyhow::Result<_>>()?;
+        let defaults = WorkerCaps::default();
+        let worker_caps = WorkerCaps {
+            max_slots: opts.max_worker_slots.unwrap_or(defaults.max_slots).max(1),
+            max_memory_bytes: opts.max_worker_memory.unwrap_or(defaults.max_memory_bytes),
+        };
         Ok(Self {
             data_dir,
             listen,
             mdns,
             heartbeat,
             worker_keys,
+            worker_caps,
         })
     }
 }

@@ -8,8 +8,12 @@ use fabric_net::NetConfig;
 use fabric_net::mdns::Interfaces;
 use fabric_proto::{SharedClock, SystemClock};
 
+use super::caps::WorkerCaps;
 use crate::admission::AdmissionCaps;
 use crate::scheduler::SchedConfig;
+
+/// Default lifetime of a join token (DESIGN.md, "Trust").
+pub const DEFAULT_JOIN_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// How a dispatcher runs.
 #[derive(Clone, Debug)]
@@ -32,6 +36,10 @@ pub struct DispatcherConfig {
     pub commit_linger: Duration,
     /// Where "now" comes from: the system clock, or a manual one in tests.
     pub clock: SharedClock,
+    /// How long a join token minted without `--ttl` is accepted.
+    pub join_token_ttl: Duration,
+    /// The most slots and memory a worker may claim.
+    pub worker_caps: WorkerCaps,
 }
 
 impl DispatcherConfig {
@@ -47,6 +55,8 @@ impl DispatcherConfig {
             mdns: None,
             commit_linger: Duration::ZERO,
             clock: SystemClock::shared(),
+            join_token_ttl: DEFAULT_JOIN_TOKEN_TTL,
+            worker_caps: WorkerCaps::default(),
         }
     }
 }

@@ -8,4 +8,5 @@ mod harness;
 mod cancel;
 mod lifecycle;
 mod retry;
+mod tokens;
 mod worker_death;
