@@ -142,6 +142,23 @@ pub(crate) struct ServeOpts {
     /// [default: 1TiB].
     #[arg(long, env = "FABRIC_MAX_WORKER_MEMORY", value_name = "SIZE", value_parser = units::parse_size)]
     pub max_worker_memory: Option<u64>,
+    /// Newest events kept in the event log [default: 100000].
+    #[arg(long, env = "FABRIC_KEEP_EVENTS", value_name = "N")]
+    pub keep_events: Option<usize>,
+    /// Events older than this are removed [default: 7d].
+    #[arg(long, env = "FABRIC_EVENT_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
+    pub event_retention: Option<Duration>,
+    /// Finished tasks (record and result) are removed this long after they
+    /// finished [default: 7d].
+    #[arg(long, env = "FABRIC_RESULT_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
+    pub result_retention: Option<Duration>,
+    /// Dead letters are removed this long after they failed [default: 30d].
+    #[arg(long, env = "FABRIC_DEAD_LETTER_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
+    pub dead_letter_retention: Option<Duration>,
+    /// Modules no unfinished task uses are removed after this long
+    /// [default: 7d].
+    #[arg(long, env = "FABRIC_BLOB_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
+    pub blob_retention: Option<Duration>,
     /// TOML file with defaults for these flags.
     #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -11,6 +11,7 @@
 //! guest's own non-zero exit is `failed` and never confused with a trap or a
 //! limit.
 
+mod disk_cache;
 mod error;
 mod host;
 mod limiter;
@@ -19,6 +20,7 @@ mod run;
 mod runtime;
 mod ticker;
 
+pub use disk_cache::DEFAULT_MAX_DISK_CACHE_BYTES;
 pub use error::SandboxError;
 pub use run::{SCRATCH_GUEST_PATH, WasmTask};
 pub use runtime::{PreparedModule, WasmRuntime, WasmRuntimeConfig};

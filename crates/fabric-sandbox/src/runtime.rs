@@ -34,6 +34,9 @@ pub struct WasmRuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Compiled modules kept in memory.
     pub max_cached_modules: usize,
+    /// Most bytes of compiled artifacts kept in `cache_dir`; the least
+    /// recently used are removed past it.
+    pub max_disk_cache_bytes: u64,
     /// Epoch tick: the granularity of timeouts and of cooperative yields.
     pub epoch_tick: Duration,
 }
@@ -47,6 +50,7 @@ impl Default for WasmRuntimeConfig {
             max_wasm_stack: 512 << 10,
             cache_dir: None,
             max_cached_modules: 256,
+            max_disk_cache_bytes: crate::disk_cache::DEFAULT_MAX_DISK_CACHE_BYTES,
             epoch_tick: Duration::from_millis(10),
         }
     }
@@ -196,6 +200,7 @@ impl WasmRuntime {
         }
         match deserialize_own_artifact(&self.engine, &path) {
             Ok(module) => {
+                crate::disk_cache::touch(&path);
                 tracing::debug!(module = %sha256, "loaded compiled module from disk cache");
                 Some(module)
             }
@@ -221,6 +226,11 @@ impl WasmRuntime {
                 tmp.persist(&path).map_err(|e| e.error)?;
                 Ok(())
             });
+        if result.is_ok()
+            && let Some(dir) = path.parent()
+        {
+            crate::disk_cache::evict(dir, self.config.max_disk_cache_bytes, &path);
+        }
         if let Err(e) = result {
             // The cache is an optimisation: a failure to write it is logged,
             // never a task failure.

@@ -11,6 +11,7 @@
 //! | `blobs` | sha256 | bytes (modules) |
 //! | `events` | sequence (8, BE) | [`StoredEvent`] (CBOR) |
 //! | `peers` | role (1) + public key (32) | name (UTF-8) |
+//! | `blob_seen` | sha256 | last time (ms, BE) a live task referenced the blob ([retention](Store::sweep)) |
 //! | `meta` | name | bytes; `token/<hex sha256>` is a join token's [`JoinTokenRecord`] |
 //!
 //! Each tree has its room: [`tasks`](Store::save_task) (with `live`,
@@ -36,6 +37,7 @@ mod events;
 mod keys;
 mod peers;
 mod private;
+mod retention;
 mod tasks;
 
 use std::path::Path;
@@ -47,6 +49,7 @@ pub use commit::GroupCommit;
 pub use events::{EventKind, StoredEvent};
 pub use keys::{JoinTokenRecord, TokenRefusal};
 pub use peers::PeerRole;
+pub use retention::{RetentionPolicy, SweepCursor, Swept};
 pub use tasks::{StoreCounts, live_key};
 
 /// A store operation failed.

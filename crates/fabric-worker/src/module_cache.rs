@@ -1,6 +1,11 @@
 //! Modules by digest: fetched from the dispatcher once, checked against the
 //! manifest, compiled once (concurrent assignments of the same module wait
 //! for the first), and kept by the sandbox's in-memory and disk caches.
+//!
+//! The `loading` map holds only loads in flight: an entry is removed as soon
+//! as its load ends (loaded or failed), so the map never outgrows the
+//! assignments running at once; the sandbox's caches (bounded by count and
+//! bytes) keep the results.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,10 +19,13 @@ use tokio::sync::OnceCell;
 
 use crate::verify::Refusal;
 
+/// Loads in flight, by digest.
+type Loading = HashMap<Sha256, Arc<OnceCell<PreparedModule>>>;
+
 /// The worker's modules.
 pub(crate) struct ModuleCache {
     runtime: Arc<WasmRuntime>,
-    loading: Mutex<HashMap<Sha256, Arc<OnceCell<PreparedModule>>>>,
+    loading: Mutex<Loading>,
     max_frame: usize,
 }
 
@@ -54,9 +62,16 @@ impl ModuleCache {
             .entry(*sha)
             .or_default()
             .clone();
-        cell.get_or_try_init(|| self.load(conn, m, *sha))
+        let result = cell
+            .get_or_try_init(|| self.load(conn, m, *sha))
             .await
-            .cloned()
+            .cloned();
+        release(
+            &mut self.loading.lock().unwrap_or_else(|p| p.into_inner()),
+            sha,
+            &cell,
+        );
+        result
     }
 
     async fn load(
@@ -88,5 +103,38 @@ impl ModuleCache {
             Response::Error(e) => Err(fetch(e.message)),
             other => Err(fetch(format!("unexpected answer {other:?}"))),
         }
+    }
+}
+
+/// Forgets the load of `sha` once it ended, unless a newer load of the same
+/// module already replaced it.
+fn release(loading: &mut Loading, sha: &Sha256, cell: &Arc<OnceCell<PreparedModule>>) {
+    if loading.get(sha).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+        loading.remove(sha);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_load_is_forgotten_but_a_newer_one_kept() {
+        let mut loading = Loading::new();
+        let a = Sha256::of(b"a");
+        let b = Sha256::of(b"b");
+        let first: Arc<OnceCell<PreparedModule>> = Arc::default();
+        loading.insert(a, first.clone());
+        loading.insert(b, Arc::default());
+        release(&mut loading, &a, &first);
+        assert!(!loading.contains_key(&a));
+        assert_eq!(loading.len(), 1);
+        // A load of `b` that ended after a newer one began leaves the newer.
+        let stale: Arc<OnceCell<PreparedModule>> = Arc::default();
+        release(&mut loading, &b, &stale);
+        assert!(loading.contains_key(&b));
+        // Releasing twice is harmless.
+        release(&mut loading, &a, &first);
+        assert_eq!(loading.len(), 1);
     }
 }

@@ -121,6 +121,7 @@ fn serve_config(dir: &Path) -> ServeConfig {
         heartbeat: Some(Duration::from_millis(500)),
         worker_keys: Vec::new(),
         worker_caps: fabric_dispatcher::WorkerCaps::default(),
+        retention: fabric_dispatcher::RetentionPolicy::default(),
     }
 }
 

@@ -35,6 +35,7 @@ impl Served {
         let mut dcfg = DispatcherConfig::new(cfg.data_dir.clone(), cfg.listen);
         dcfg.mdns = cfg.mdns.clone();
         dcfg.worker_caps = cfg.worker_caps;
+        dcfg.retention.policy = cfg.retention.clone();
         if let Some(hb) = cfg.heartbeat {
             dcfg.sched.heartbeat_ms = (hb.as_millis() as u64).max(10);
         }

@@ -9,6 +9,7 @@ use fabric_net::mdns::Interfaces;
 use fabric_proto::{SharedClock, SystemClock};
 
 use super::caps::WorkerCaps;
+use super::retention::RetentionConfig;
 use crate::admission::AdmissionCaps;
 use crate::scheduler::SchedConfig;
 
@@ -40,6 +41,8 @@ pub struct DispatcherConfig {
     pub join_token_ttl: Duration,
     /// The most slots and memory a worker may claim.
     pub worker_caps: WorkerCaps,
+    /// How long events, finished tasks and blobs are kept.
+    pub retention: RetentionConfig,
 }
 
 impl DispatcherConfig {
@@ -57,6 +60,7 @@ impl DispatcherConfig {
             clock: SystemClock::shared(),
             join_token_ttl: DEFAULT_JOIN_TOKEN_TTL,
             worker_caps: WorkerCaps::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

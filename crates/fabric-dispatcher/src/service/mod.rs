@@ -12,6 +12,7 @@
 //! | `workers` | removing a worker: key, connection, leases |
 //! | `control` | a worker's control stream: registration, heartbeats, drain |
 //! | `assign` | the placement loop, manifests, the assignment exchange, completion, cancels sent to workers |
+//! | `retention` | the periodic sweep of old events, finished tasks and unused blobs |
 //! | `ticker` | heartbeat deadlines and retry delays, driven by the clock |
 
 mod assign;
@@ -21,6 +22,7 @@ mod control;
 mod error;
 mod join;
 mod requests;
+mod retention;
 mod routing;
 mod state;
 mod ticker;
@@ -38,6 +40,7 @@ pub use caps::{DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS, WorkerCaps};
 pub use config::{DEFAULT_JOIN_TOKEN_TTL, DispatcherConfig};
 pub use error::DispatcherError;
 pub(crate) use error::ServiceError;
+pub use retention::RetentionConfig;
 use state::Shared;
 
 use crate::scheduler::Scheduler;
@@ -92,6 +95,7 @@ impl Dispatcher {
         tokio::spawn(routing::accept_loop(shared.clone(), endpoint.clone()));
         tokio::spawn(assign::place_loop(shared.clone()));
         tokio::spawn(ticker::tick_loop(shared.clone()));
+        tokio::spawn(retention::retention_loop(shared.clone()));
         shared.place.notify_one();
         Ok(Self {
             shared,

@@ -64,6 +64,12 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a dispatcher with these scheduling knobs.
     pub async fn start(sched: SchedConfig) -> Self {
+        Self::start_with(sched, |_| {}).await
+    }
+
+    /// Starts a dispatcher with these scheduling knobs and `tune` applied to
+    /// the rest of its configuration.
+    pub async fn start_with(sched: SchedConfig, tune: impl FnOnce(&mut DispatcherConfig)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_env("FABRIC_LOG")
@@ -79,6 +85,7 @@ impl Cluster {
         );
         cfg.sched = sched;
         cfg.clock = clock.clone();
+        tune(&mut cfg);
         let dispatcher = Dispatcher::start(cfg).await.expect("dispatcher starts");
         let me = Identity::generate().expect("client key");
         dispatcher

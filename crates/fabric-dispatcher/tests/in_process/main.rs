@@ -7,6 +7,7 @@ mod harness;
 
 mod cancel;
 mod lifecycle;
+mod retention;
 mod retry;
 mod tokens;
 mod worker_death;
