@@ -124,4 +124,32 @@ mod tests {
         assert!(a.exists());
         assert_eq!(evict(dir.path(), 0, &a), 0, "the one just written stays");
     }
+
+    #[test]
+    fn the_runtime_keeps_its_disk_cache_under_the_byte_cap() {
+        use crate::{WasmRuntime, WasmRuntimeConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let rt = WasmRuntime::new(WasmRuntimeConfig {
+            max_concurrent: 1,
+            cache_dir: Some(dir.path().to_owned()),
+            max_disk_cache_bytes: 1,
+            ..WasmRuntimeConfig::default()
+        })
+        .unwrap();
+        let module = |n: u32| {
+            wat::parse_str(format!(
+                r#"(module (memory (export "memory") 1) (func (export "_start") i32.const {n} drop))"#
+            ))
+            .unwrap()
+        };
+        let a = rt.prepare(&module(1)).unwrap();
+        let b = rt.prepare(&module(2)).unwrap();
+        let names: Vec<String> = artifacts(dir.path())
+            .iter()
+            .map(|e| e.0.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        // Only the newest artifact is left; the older one was evicted.
+        assert_eq!(names, vec![format!("{}.cwasm", b.sha256())]);
+        assert_ne!(a.sha256(), b.sha256());
+    }
 }
