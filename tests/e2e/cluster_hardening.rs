@@ -27,7 +27,11 @@ async fn a_sigterm_on_the_only_worker_with_a_queue_behind_it_fails_nothing() {
     }
     wait_running(&c, ids[0], Duration::from_secs(30)).await;
     let queued = c.status(ids[25]).await.unwrap();
-    assert_eq!(queued.state, fabric_proto::TaskState::Queued, "a queue is behind it");
+    assert_eq!(
+        queued.state,
+        fabric_proto::TaskState::Queued,
+        "a queue is behind it"
+    );
     // The only worker drains: it tells the dispatcher first, finishes what
     // it runs, and refuses nothing into failure.
     let status = w1.terminate(Duration::from_secs(120));

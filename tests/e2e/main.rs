@@ -4,6 +4,7 @@ mod cluster_faults;
 mod cluster_hardening;
 mod cluster_mdns;
 mod cluster_refusals;
+mod cluster_tokens;
 mod cluster_up;
 mod exec_examples;
 mod exec_hostile;

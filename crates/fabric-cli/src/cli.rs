@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::units;
 
+mod admin;
+
+pub(crate) use admin::{TokenCommand, WorkerRemoveArgs, WorkersArgs, WorkersCommand};
+
 /// Fabric: run untrusted work, sandboxed, across the machines of a LAN.
 #[derive(Debug, Parser)]
 #[command(name = "fabric", version, about, long_about = None, propagate_version = true)]
@@ -45,7 +49,7 @@ pub(crate) enum Command {
     /// Run a worker that joins a dispatcher.
     #[command(after_help = WORKER_EXAMPLES)]
     Worker(WorkerArgs),
-    /// Manage join tokens.
+    /// Manage join tokens (admin only).
     #[command(subcommand)]
     Token(TokenCommand),
     /// Queue a wasm task on the cluster; prints its id, or its result with --wait.
@@ -67,9 +71,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  fabric tasks\n  fabric tasks --state queued --limit 100 --json"
     )]
     Tasks(TasksArgs),
-    /// List the workers registered with the dispatcher.
-    #[command(after_help = "Example:\n  fabric workers --json")]
-    Workers(JsonArg),
+    /// List the workers registered with the dispatcher, or remove one.
+    #[command(
+        after_help = "Examples:\n  fabric workers --json\n  fabric workers remove 3f2a9c01b7d4",
+        args_conflicts_with_subcommands = true
+    )]
+    Workers(WorkersArgs),
 }
 
 const UP_EXAMPLES: &str = "\
@@ -131,6 +138,31 @@ pub(crate) struct ServeOpts {
     /// `fabric worker` logs it at start).
     #[arg(long = "worker-key", value_name = "HEX")]
     pub worker_keys: Vec<String>,
+    /// Most task slots a worker may claim; more is clamped (and logged)
+    /// [default: 256].
+    #[arg(long, env = "FABRIC_MAX_WORKER_SLOTS", value_name = "N")]
+    pub max_worker_slots: Option<u32>,
+    /// Most memory a worker may offer; more is clamped (and logged)
+    /// [default: 1TiB].
+    #[arg(long, env = "FABRIC_MAX_WORKER_MEMORY", value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_worker_memory: Option<u64>,
+    /// Newest events kept in the event log [default: 100000].
+    #[arg(long, env = "FABRIC_KEEP_EVENTS", value_name = "N")]
+    pub keep_events: Option<usize>,
+    /// Events older than this are removed [default: 7d].
+    #[arg(long, env = "FABRIC_EVENT_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
+    pub event_retention: Option<Duration>,
+    /// Finished tasks (record and result) are removed this long after they
+    /// finished [default: 7d].
+    #[arg(long, env = "FABRIC_RESULT_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
+    pub result_retention: Option<Duration>,
+    /// Dead letters are removed this long after they failed [default: 30d].
+    #[arg(long, env = "FABRIC_DEAD_LETTER_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
+    pub dead_letter_retention: Option<Duration>,
+    /// Modules no unfinished task uses are removed after this long
+    /// [default: 7d].
+    #[arg(long, env = "FABRIC_BLOB_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
+    pub blob_retention: Option<Duration>,
     /// TOML file with defaults for these flags.
     #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -186,13 +218,6 @@ pub(crate) struct WorkerArgs {
     /// TOML file with defaults for these flags.
     #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum TokenCommand {
-    /// Mint a join token for a new worker (asks the running dispatcher).
-    #[command(after_help = "Example:\n  fabric worker --join \"$(fabric token create)\"")]
-    Create,
 }
 
 #[derive(Debug, Args)]

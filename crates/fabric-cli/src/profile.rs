@@ -40,10 +40,13 @@ pub(crate) fn path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(base.join("fabric/cluster.toml"))
 }
 
-/// Writes the profile with mode 0600.
+/// Writes the profile with mode 0600; a directory made for it is 0700.
 pub(crate) fn save(path: &Path, profile: &Profile) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        fabric_net::create_private_dir(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     let text = toml::to_string(profile).context("encoding the cluster profile")?;
     fabric_net::write_private(

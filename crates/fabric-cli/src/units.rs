@@ -8,7 +8,8 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
         .map_err(|e| format!("invalid size {s:?} ({e}); use e.g. 64MiB, 1GiB or 1048576"))
 }
 
-/// Parses a duration such as `1.5s`, `500ms`, `2m`, `1h` or `30` (seconds).
+/// Parses a duration such as `1.5s`, `500ms`, `2m`, `1h`, `7d` or `30`
+/// (seconds).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let err = || format!("invalid duration {s:?}; use e.g. 500ms, 1.5s, 2m or 1h");
     let t = s.trim();
@@ -22,6 +23,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" | "sec" | "secs" => 1.0,
         "m" | "min" | "mins" => 60.0,
         "h" | "hr" | "hrs" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
         _ => return Err(err()),
     };
     let secs = value * scale;

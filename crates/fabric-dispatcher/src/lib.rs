@@ -13,5 +13,9 @@ pub mod scheduler;
 mod service;
 
 pub use admission::AdmissionCaps;
+pub use fabric_store::RetentionPolicy;
 pub use scheduler::SchedConfig;
-pub use service::{Dispatcher, DispatcherConfig, DispatcherError, PeerLimits};
+pub use service::{
+    DEFAULT_JOIN_TOKEN_TTL, DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS, Dispatcher,
+    DispatcherConfig, DispatcherError, PeerLimits, RetentionConfig, WorkerCaps,
+};

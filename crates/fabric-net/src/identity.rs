@@ -91,8 +91,12 @@ impl Identity {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let id = Self::generate()?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io)?;
+                // A directory made here is private; an existing one is the
+                // caller's to choose.
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && !dir.exists()
+                {
+                    create_private_dir(dir).map_err(io)?;
                 }
                 write_private(path, &id.secret_hex()).map_err(io)?;
                 tracing::info!(path = %path.display(), key = %id.public(), "created identity");
@@ -136,6 +140,18 @@ impl Identity {
 fn parse_secret(text: &str) -> Option<SigningKey> {
     let bytes: [u8; 32] = hex::decode(text).ok()?.try_into().ok()?;
     Some(SigningKey::from_bytes(&bytes))
+}
+
+/// Creates `dir` and its missing parents owner-only (mode 0700), and makes
+/// `dir` itself 0700 if it already existed: data dirs hold keys and the
+/// store. Existing parents are left as they are.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// Writes `text` (plus a newline) to `path` with mode 0600, atomically:

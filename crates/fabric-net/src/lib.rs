@@ -20,7 +20,7 @@ pub mod tls;
 mod token;
 
 pub use error::{EndpointError, MdnsError, NetError, StreamError};
-pub use identity::{Identity, IdentityError, PublicKey, write_private};
+pub use identity::{Identity, IdentityError, PublicKey, create_private_dir, write_private};
 pub use net::{NetConfig, connect, peer_key, server_endpoint};
 pub use token::{JoinToken, TokenError};
 

@@ -177,7 +177,8 @@ pub enum Request {
         /// The task.
         id: TaskId,
     },
-    /// Mints a new join token for workers.
+    /// Mints a new join token for workers with the default lifetime and
+    /// uses (admin only).
     CreateJoinToken,
     /// A worker reports how an attempt ended after that attempt's own
     /// stream broke (it reconnected meanwhile); answered with [`Ack`] as
@@ -190,6 +191,42 @@ pub enum Request {
         /// How it ended.
         outcome: Box<TaskOutcome>,
     },
+    /// Mints a join token (admin only).
+    CreateToken {
+        /// How long it is accepted, ms; `None`: the dispatcher's default.
+        ttl_ms: Option<u64>,
+        /// How many joins it allows; `None`: unlimited.
+        uses: Option<u32>,
+    },
+    /// Lists join tokens, never their secrets (admin only).
+    ListTokens,
+    /// Revokes the join token with this id or unique id prefix (admin only).
+    RevokeToken {
+        /// Its id (hex) or a unique prefix of it.
+        id: String,
+    },
+    /// Forgets a worker's key, closes its connection and requeues its
+    /// leases (admin only).
+    RemoveWorker {
+        /// Its key (hex) or a unique prefix of it.
+        key: String,
+    },
+}
+
+/// What clients are told about a join token; never its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    /// The first hex characters of the secret's sha256: names the token in
+    /// `list` and `revoke`, and reveals nothing of the secret.
+    pub id: String,
+    /// When it was minted (ms since the epoch; 0 if not recorded).
+    pub created_ms: u64,
+    /// When it stops being accepted; `None`: never.
+    pub expires_ms: Option<u64>,
+    /// Joins it still allows; `None`: unlimited.
+    pub uses_left: Option<u32>,
+    /// Revoked by an operator.
+    pub revoked: bool,
 }
 
 /// A dispatcher's answer.
@@ -245,6 +282,26 @@ pub enum Response {
     Error(ErrorBody),
     /// A late report was taken (`recorded`: it became the task's result).
     Ack(Ack),
+    /// A join token was minted.
+    TokenCreated {
+        /// The token text (`fabric1.`...): shown once, never stored.
+        token: String,
+        /// What `list` will show of it.
+        info: TokenSummary,
+    },
+    /// The join tokens.
+    Tokens(Vec<TokenSummary>),
+    /// A join token was revoked.
+    TokenRevoked(TokenSummary),
+    /// A worker was removed.
+    WorkerRemoved {
+        /// Its key.
+        key: crate::WorkerKey,
+        /// Whether it was connected (its connection is now closed).
+        connected: bool,
+        /// Tasks it held that went back to the queue.
+        requeued: u32,
+    },
 }
 
 /// Why a request failed.

@@ -11,6 +11,7 @@
 //! guest's own non-zero exit is `failed` and never confused with a trap or a
 //! limit.
 
+mod disk_cache;
 mod error;
 mod events;
 mod host;
@@ -21,6 +22,7 @@ mod run;
 mod runtime;
 mod ticker;
 
+pub use disk_cache::DEFAULT_MAX_DISK_CACHE_BYTES;
 pub use error::SandboxError;
 pub use inspect::inspect_module;
 pub use run::{SCRATCH_GUEST_PATH, WasmTask};

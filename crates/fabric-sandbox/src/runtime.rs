@@ -34,6 +34,9 @@ pub struct WasmRuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Compiled modules kept in memory.
     pub max_cached_modules: usize,
+    /// Most bytes of compiled artifacts kept in `cache_dir`; the least
+    /// recently used are removed past it.
+    pub max_disk_cache_bytes: u64,
     /// Epoch tick: the granularity of timeouts and of cooperative yields.
     pub epoch_tick: Duration,
     /// Guest log calls kept per task (empty ones count too); the task's
@@ -53,6 +56,7 @@ impl Default for WasmRuntimeConfig {
             max_wasm_stack: 512 << 10,
             cache_dir: None,
             max_cached_modules: 256,
+            max_disk_cache_bytes: crate::disk_cache::DEFAULT_MAX_DISK_CACHE_BYTES,
             epoch_tick: Duration::from_millis(10),
             max_log_lines: 10_000,
             progress_interval: Duration::from_millis(200),
@@ -204,6 +208,7 @@ impl WasmRuntime {
         }
         match deserialize_own_artifact(&self.engine, &path) {
             Ok(module) => {
+                crate::disk_cache::touch(&path);
                 tracing::debug!(module = %sha256, "loaded compiled module from disk cache");
                 Some(module)
             }
@@ -229,6 +234,11 @@ impl WasmRuntime {
                 tmp.persist(&path).map_err(|e| e.error)?;
                 Ok(())
             });
+        if result.is_ok()
+            && let Some(dir) = path.parent()
+        {
+            crate::disk_cache::evict(dir, self.config.max_disk_cache_bytes, &path);
+        }
         if let Err(e) = result {
             // The cache is an optimisation: a failure to write it is logged,
             // never a task failure.

@@ -39,6 +39,10 @@ pub enum EventKind {
     WorkerGone,
     /// A join token was minted.
     TokenCreated,
+    /// A join token was revoked.
+    TokenRevoked,
+    /// An operator removed a worker's key.
+    WorkerRemoved,
 }
 
 impl EventKind {
@@ -57,6 +61,8 @@ impl EventKind {
             Self::WorkerJoined => "worker_joined",
             Self::WorkerGone => "worker_gone",
             Self::TokenCreated => "token_created",
+            Self::TokenRevoked => "token_revoked",
+            Self::WorkerRemoved => "worker_removed",
         }
     }
 }

@@ -11,12 +11,16 @@
 //! | `blobs` | sha256 | bytes (modules) |
 //! | `events` | sequence (8, BE) | [`StoredEvent`] (CBOR) |
 //! | `peers` | role (1) + public key (32) | name (UTF-8) |
-//! | `meta` | name | bytes; `join/<hex sha256>` marks a join-token secret |
+//! | `blob_seen` | sha256 | last time (ms, BE) a live task referenced the blob ([retention](Store::sweep)) |
+//! | `meta` | name | bytes; `token/<hex sha256>` is a join token's [`JoinTokenRecord`] |
 //!
 //! Each tree has its room: [`tasks`](Store::save_task) (with `live`,
 //! `results` and `dead`), [blobs](Store::put_blob),
 //! [events](Store::append_event), [peers](Store::add_peer) and
-//! [keys](Store::add_join_secret) (the `meta` tree).
+//! [keys](Store::add_join_token) (the `meta` tree).
+//!
+//! The store's directory is made mode 0700 and its files 0600: it holds
+//! task inputs and outputs and the digests of join secrets.
 //!
 //! Task writes go through one sled transaction over `tasks`, `live`,
 //! `results` and `dead`, so a crash never leaves a task half moved. Nothing
@@ -32,6 +36,8 @@ mod commit;
 mod events;
 mod keys;
 mod peers;
+mod private;
+mod retention;
 mod tasks;
 
 use std::path::Path;
@@ -41,7 +47,9 @@ use serde::Serialize;
 
 pub use commit::GroupCommit;
 pub use events::{EventKind, StoredEvent};
+pub use keys::{JoinTokenRecord, TokenRefusal};
 pub use peers::PeerRole;
+pub use retention::{RetentionPolicy, SweepCursor, Swept};
 pub use tasks::{StoreCounts, live_key};
 
 /// A store operation failed.
@@ -56,6 +64,15 @@ pub enum StoreError {
         /// Why.
         #[source]
         source: sled::Error,
+    },
+    /// The store's directory or files could not be made private.
+    #[error("cannot restrict access to {path}: {source}")]
+    Permissions {
+        /// The file or directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// sled failed.
     #[error("store I/O failed: {0}")]
@@ -106,6 +123,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
+        private::create_dir(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .flush_every_ms(Some(200))
@@ -116,7 +134,7 @@ impl Store {
                 path: dir.display().to_string(),
                 source,
             })?;
-        Ok(Self {
+        let store = Self {
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
             results: db.open_tree("results")?,
@@ -126,7 +144,10 @@ impl Store {
             peers: db.open_tree("peers")?,
             meta: db.open_tree("meta")?,
             db,
-        })
+        };
+        store.migrate_join_secrets()?;
+        private::restrict_tree(dir)?;
+        Ok(store)
     }
 
     /// Flushes everything written so far to disk.

@@ -1,4 +1,10 @@
 //! Peers: public keys trusted in a role, keyed by role byte + key.
+//!
+//! An admin client is stored twice: as a [`PeerRole::Client`] (what older
+//! versions read) and as a [`PeerRole::Admin`], which only adds the right to
+//! manage join tokens and workers. Stores written before the admin role
+//! existed stay readable: their clients are plain clients until the
+//! dispatcher marks its profile key admin again at start.
 
 use crate::{Result, Store};
 
@@ -9,6 +15,9 @@ pub enum PeerRole {
     Worker = 1,
     /// A client allowed to submit and inspect.
     Client = 2,
+    /// A client that may also mint, list and revoke join tokens and remove
+    /// workers.
+    Admin = 3,
 }
 
 impl Store {
@@ -21,6 +30,34 @@ impl Store {
     /// Whether a key is trusted in a role.
     pub fn is_peer(&self, role: PeerRole, key: &[u8; 32]) -> Result<bool> {
         Ok(self.peers.contains_key(peer_key(role, key))?)
+    }
+}
+
+impl Store {
+    /// Forgets a peer key in a role; returns whether it was trusted.
+    pub fn remove_peer(&self, role: PeerRole, key: &[u8; 32]) -> Result<bool> {
+        Ok(self.peers.remove(peer_key(role, key))?.is_some())
+    }
+
+    /// The keys trusted in a role, with their names.
+    pub fn peers(&self, role: PeerRole) -> Result<Vec<([u8; 32], String)>> {
+        self.peers
+            .scan_prefix([role as u8])
+            .map(|kv| {
+                let (k, v) = kv?;
+                let key: [u8; 32] =
+                    k.get(1..).and_then(|b| b.try_into().ok()).ok_or_else(|| {
+                        crate::StoreError::Corrupt {
+                            what: "peer key",
+                            source: fabric_proto::CodecError::Decode(format!(
+                                "key of {} bytes",
+                                k.len()
+                            )),
+                        }
+                    })?;
+                Ok((key, String::from_utf8_lossy(&v).into_owned()))
+            })
+            .collect()
     }
 }
 
@@ -43,6 +80,22 @@ mod tests {
         assert!(store.is_peer(PeerRole::Worker, &[7; 32]).unwrap());
         assert!(!store.is_peer(PeerRole::Client, &[7; 32]).unwrap());
         assert!(!store.is_peer(PeerRole::Worker, &[8; 32]).unwrap());
+    }
+
+    #[test]
+    fn peers_are_listed_per_role_and_removed() {
+        let (_dir, store) = temp_store();
+        store.add_peer(PeerRole::Worker, &[1; 32], "a").unwrap();
+        store.add_peer(PeerRole::Worker, &[2; 32], "b").unwrap();
+        store.add_peer(PeerRole::Client, &[3; 32], "c").unwrap();
+        store.add_peer(PeerRole::Admin, &[3; 32], "c").unwrap();
+        let workers = store.peers(PeerRole::Worker).unwrap();
+        assert_eq!(workers, vec![([1; 32], "a".into()), ([2; 32], "b".into())]);
+        assert!(store.is_peer(PeerRole::Admin, &[3; 32]).unwrap());
+        assert!(store.remove_peer(PeerRole::Worker, &[1; 32]).unwrap());
+        assert!(!store.remove_peer(PeerRole::Worker, &[1; 32]).unwrap());
+        assert!(!store.is_peer(PeerRole::Worker, &[1; 32]).unwrap());
+        assert_eq!(store.peers(PeerRole::Worker).unwrap().len(), 1);
     }
 
     #[test]

@@ -180,7 +180,7 @@ impl Store {
     }
 }
 
-fn tx_err(e: TransactionError<()>) -> StoreError {
+pub(crate) fn tx_err(e: TransactionError<()>) -> StoreError {
     match e {
         TransactionError::Storage(e) => StoreError::Sled(e),
         TransactionError::Abort(()) => unreachable!("store transactions never abort"),

@@ -32,7 +32,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fabric_net::Identity;
+use fabric_net::{Identity, IdentityError};
 use fabric_sandbox::{WasmRuntime, WasmRuntimeConfig};
 use quinn::Connection;
 
@@ -80,6 +80,11 @@ impl State {
 
 /// Runs a worker until `shutdown` resolves (then drains) or a fatal error.
 pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+    // The data dir holds the key and compiled modules: owner-only.
+    fabric_net::create_private_dir(&cfg.data_dir).map_err(|source| IdentityError::Io {
+        path: cfg.data_dir.clone(),
+        source,
+    })?;
     let identity = Identity::load_or_create(&cfg.data_dir.join("node.key"))?;
     let runtime = WasmRuntime::new(WasmRuntimeConfig {
         max_concurrent: cfg.slots.max(1),

@@ -1,6 +1,11 @@
 //! Modules by digest: fetched from the dispatcher once, checked against the
 //! manifest, compiled once (concurrent assignments of the same module wait
 //! for the first), and kept by the sandbox's in-memory and disk caches.
+//!
+//! The `loading` map holds only loads in flight: an entry is removed as soon
+//! as its load ends (loaded or failed), so the map never outgrows the
+//! assignments running at once; the sandbox's caches (bounded by count and
+//! bytes) keep the results.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,11 +21,13 @@ use crate::verify::Refusal;
 
 /// Modules that failed to load, remembered at most (oldest forgotten first).
 const MAX_FAILED: usize = 1024;
+/// Loads in flight, by digest.
+type Loading = HashMap<Sha256, Arc<OnceCell<PreparedModule>>>;
 
 /// The worker's modules.
 pub(crate) struct ModuleCache {
     runtime: Arc<WasmRuntime>,
-    loading: Mutex<HashMap<Sha256, Arc<OnceCell<PreparedModule>>>>,
+    loading: Mutex<Loading>,
     /// Why a module did not compile or link here: refused at once next time.
     failed: Mutex<FailedModules>,
     max_frame: usize,
@@ -93,14 +100,22 @@ impl ModuleCache {
             .entry(*sha)
             .or_default()
             .clone();
-        let loaded = cell.get_or_try_init(|| self.load(conn, m, *sha)).await;
-        if let Err(Refusal::ModuleLoad { reason, .. }) = &loaded {
+        let result = cell
+            .get_or_try_init(|| self.load(conn, m, *sha))
+            .await
+            .cloned();
+        release(
+            &mut self.loading.lock().unwrap_or_else(|p| p.into_inner()),
+            sha,
+            &cell,
+        );
+        if let Err(Refusal::ModuleLoad { reason, .. }) = &result {
             self.failed
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remember(*sha, reason.clone());
         }
-        loaded.cloned()
+        result
     }
 
     async fn load(
@@ -135,6 +150,14 @@ impl ModuleCache {
     }
 }
 
+/// Forgets the load of `sha` once it ended, unless a newer load of the same
+/// module already replaced it.
+fn release(loading: &mut Loading, sha: &Sha256, cell: &Arc<OnceCell<PreparedModule>>) {
+    if loading.get(sha).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+        loading.remove(sha);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +173,25 @@ mod tests {
         assert!(!f.why.contains_key(&Sha256::of(&0u32.to_be_bytes())));
         let last = Sha256::of(&(MAX_FAILED as u32 + 4).to_be_bytes());
         assert_eq!(f.why.get(&last).map(String::as_str), Some("bad 1028"));
+    }
+
+    #[test]
+    fn a_finished_load_is_forgotten_but_a_newer_one_kept() {
+        let mut loading = Loading::new();
+        let a = Sha256::of(b"a");
+        let b = Sha256::of(b"b");
+        let first: Arc<OnceCell<PreparedModule>> = Arc::default();
+        loading.insert(a, first.clone());
+        loading.insert(b, Arc::default());
+        release(&mut loading, &a, &first);
+        assert!(!loading.contains_key(&a));
+        assert_eq!(loading.len(), 1);
+        // A load of `b` that ended after a newer one began leaves the newer.
+        let stale: Arc<OnceCell<PreparedModule>> = Arc::default();
+        release(&mut loading, &b, &stale);
+        assert!(loading.contains_key(&b));
+        // Releasing twice is harmless.
+        release(&mut loading, &a, &first);
+        assert_eq!(loading.len(), 1);
     }
 }

@@ -120,6 +120,8 @@ fn serve_config(dir: &Path) -> ServeConfig {
         mdns: None,
         heartbeat: Some(Duration::from_millis(500)),
         worker_keys: Vec::new(),
+        worker_caps: fabric_dispatcher::WorkerCaps::default(),
+        retention: fabric_dispatcher::RetentionPolicy::default(),
     }
 }
 

@@ -19,6 +19,7 @@ mod tasks;
 mod token;
 mod up;
 mod worker;
+mod worker_remove;
 mod workers;
 
 use crate::cli::{Cli, Command};

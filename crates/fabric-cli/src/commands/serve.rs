@@ -34,6 +34,8 @@ impl Served {
     pub(crate) async fn start(cfg: &ServeConfig, cluster: Option<&Path>) -> anyhow::Result<Self> {
         let mut dcfg = DispatcherConfig::new(cfg.data_dir.clone(), cfg.listen);
         dcfg.mdns = cfg.mdns.clone();
+        dcfg.worker_caps = cfg.worker_caps;
+        dcfg.retention.policy = cfg.retention.clone();
         if let Some(hb) = cfg.heartbeat {
             dcfg.sched.heartbeat_ms = (hb.as_millis() as u64).max(10);
         }
@@ -50,7 +52,7 @@ impl Served {
             dispatcher.add_worker_key(key, "allow-listed").await?;
         }
         let admin = Identity::load_or_create(&cfg.data_dir.join("admin.key"))?;
-        dispatcher.add_client(&admin.public(), "admin").await?;
+        dispatcher.add_admin(&admin.public(), "admin").await?;
         let token = join_token(&dispatcher, &cfg.data_dir).await?;
         let profile = profile::path(cluster)?;
         profile::save(
@@ -82,15 +84,18 @@ impl Served {
     }
 }
 
-/// The token in `<data-dir>/join-token` if it is this dispatcher's, else a
-/// new one, saved there.
+/// The token in `<data-dir>/join-token` if it is this dispatcher's and
+/// still accepted (not expired, used up or revoked), else a new one (24 h,
+/// unlimited uses), saved there.
 async fn join_token(dispatcher: &Dispatcher, data_dir: &Path) -> anyhow::Result<JoinToken> {
     let path = data_dir.join("join-token");
     let saved = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| t.trim().parse::<JoinToken>().ok())
         .filter(|t| t.dispatcher == dispatcher.public_key());
-    if let Some(t) = saved {
+    if let Some(t) = saved
+        && dispatcher.join_token_is_valid(&t)?
+    {
         return Ok(t);
     }
     let t = dispatcher.create_join_token().await?;

@@ -17,6 +17,7 @@ use std::time::Duration;
 use fabric_net::mdns::Interfaces;
 use fabric_net::{JoinToken, PublicKey};
 
+use fabric_dispatcher::{RetentionPolicy, WorkerCaps};
 use fabric_worker::WorkerConfig;
 
 use crate::cli::{DispatcherArgs, ServeOpts, UpArgs, WorkerArgs};
@@ -36,6 +37,10 @@ pub(crate) struct ServeConfig {
     pub heartbeat: Option<Duration>,
     /// Worker keys trusted without a join token.
     pub worker_keys: Vec<PublicKey>,
+    /// The most slots and memory a worker may claim.
+    pub worker_caps: WorkerCaps,
+    /// How long events, finished tasks and modules are kept.
+    pub retention: RetentionPolicy,
 }
 
 /// The in-process workers of a local cluster.
@@ -125,13 +130,38 @@ impl ServeConfig {
                     .map_err(|e| usage(format!("--worker-key: {e}")))
             })
             .collect::<anyhow::Result<_>>()?;
+        let defaults = WorkerCaps::default();
+        let worker_caps = WorkerCaps {
+            max_slots: opts.max_worker_slots.unwrap_or(defaults.max_slots).max(1),
+            max_memory_bytes: opts.max_worker_memory.unwrap_or(defaults.max_memory_bytes),
+        };
         Ok(Self {
             data_dir,
             listen,
             mdns,
             heartbeat,
             worker_keys,
+            worker_caps,
+            retention: retention(opts),
         })
+    }
+}
+
+/// The retention flags over the defaults.
+fn retention(opts: &ServeOpts) -> RetentionPolicy {
+    let ms = |d: Option<Duration>, default: u64| {
+        d.map_or(default, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+        })
+    };
+    let d = RetentionPolicy::default();
+    RetentionPolicy {
+        events_keep: opts.keep_events.unwrap_or(d.events_keep),
+        events_max_age_ms: ms(opts.event_retention, d.events_max_age_ms),
+        results_max_age_ms: ms(opts.result_retention, d.results_max_age_ms),
+        dead_letters_max_age_ms: ms(opts.dead_letter_retention, d.dead_letters_max_age_ms),
+        blobs_unused_ms: ms(opts.blob_retention, d.blobs_unused_ms),
+        max_per_pass: d.max_per_pass,
     }
 }
 

@@ -6,12 +6,12 @@
 //! between the two is made in one place. Write errors (a closed pipe) are
 //! ignored: there is nobody left to tell.
 
+mod admin;
 mod demo;
 mod json;
 mod report;
 mod table;
 
-use std::fmt::Display;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -93,9 +93,9 @@ pub(crate) fn warning(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "fabric: warning: {text}");
 }
 
-/// One line on stdout.
-pub(crate) fn line(text: &impl Display) {
-    stdout_line(&text.to_string());
+/// One line on stderr, beside the result on stdout.
+pub(crate) fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// What a starting dispatcher tells its operator.

@@ -83,7 +83,7 @@ pub(super) fn workers(workers: &[WorkerSummary]) -> String {
 }
 
 /// How long ago `ms` was, coarsely: `42s`, `5m`, `3h`, `2d`.
-fn age(now_ms: u64, ms: u64) -> String {
+pub(super) fn age(now_ms: u64, ms: u64) -> String {
     let s = now_ms.saturating_sub(ms) / 1000;
     match s {
         0..60 => format!("{s}s"),

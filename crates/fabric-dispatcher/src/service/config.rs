@@ -8,8 +8,13 @@ use fabric_net::NetConfig;
 use fabric_net::mdns::Interfaces;
 use fabric_proto::{SharedClock, SystemClock};
 
+use super::caps::WorkerCaps;
+use super::retention::RetentionConfig;
 use crate::admission::AdmissionCaps;
 use crate::scheduler::SchedConfig;
+
+/// Default lifetime of a join token (DESIGN.md, "Trust").
+pub const DEFAULT_JOIN_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// How a dispatcher runs.
 #[derive(Clone, Debug)]
@@ -32,6 +37,12 @@ pub struct DispatcherConfig {
     pub commit_linger: Duration,
     /// Where "now" comes from: the system clock, or a manual one in tests.
     pub clock: SharedClock,
+    /// How long a join token minted without `--ttl` is accepted.
+    pub join_token_ttl: Duration,
+    /// The most slots and memory a worker may claim.
+    pub worker_caps: WorkerCaps,
+    /// How long events, finished tasks and blobs are kept.
+    pub retention: RetentionConfig,
     /// Connections and streams each kind of peer may hold open.
     pub peers: PeerLimits,
 }
@@ -77,6 +88,9 @@ impl DispatcherConfig {
             commit_linger: Duration::ZERO,
             clock: SystemClock::shared(),
             peers: PeerLimits::default(),
+            join_token_ttl: DEFAULT_JOIN_TOKEN_TTL,
+            worker_caps: WorkerCaps::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

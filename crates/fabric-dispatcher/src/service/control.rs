@@ -23,6 +23,7 @@ pub(crate) async fn serve(
     mut send: FramedSend,
     mut recv: FramedRecv,
 ) -> Result<(), ServiceError> {
+    let info = super::caps::admit_registration(shared, info);
     let wk = WorkerKey(key.to_bytes());
     let registration = register(shared, conn, wk, &info);
     tracing::info!(

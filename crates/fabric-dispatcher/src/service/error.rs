@@ -8,6 +8,15 @@ use fabric_store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DispatcherError {
+    /// The data dir could not be created or made private.
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The identity could not be loaded.
     #[error(transparent)]
     Identity(#[from] IdentityError),

@@ -7,22 +7,28 @@
 //! | `waiters` | clients waiting for a task's events and end |
 //! | `routing` | accepting connections, authenticating keys into roles, handing each stream to its room |
 //! | `requests` | one function per client request, errors mapped to the wire in one place |
-//! | `join` | join tokens: minting them and checking a worker's secret |
+//! | `join` | join tokens: minting, listing, revoking, checking a worker's secret |
+//! | `caps` | what a worker may claim at registration |
+//! | `workers` | removing a worker: key, connection, leases |
 //! | `control` | a worker's control stream: registration, heartbeats, drain |
 //! | `assign` | the placement loop, manifests, the assignment exchange, completion, cancels sent to workers |
+//! | `retention` | the periodic sweep of old events, finished tasks and unused blobs |
 //! | `ticker` | heartbeat deadlines and retry delays, driven by the clock |
 
 mod assign;
+mod caps;
 pub mod config;
 mod control;
 mod error;
 mod join;
 mod peers;
 mod requests;
+mod retention;
 mod routing;
 mod state;
 mod ticker;
 mod waiters;
+mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,9 +37,11 @@ use fabric_net::mdns::Announcer;
 use fabric_net::{EndpointError, Identity, JoinToken, PublicKey};
 use fabric_store::{GroupCommit, PeerRole, Store, StoreError};
 
-pub use config::{DispatcherConfig, PeerLimits};
+pub use caps::{DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS, WorkerCaps};
+pub use config::{DEFAULT_JOIN_TOKEN_TTL, DispatcherConfig, PeerLimits};
 pub use error::DispatcherError;
 pub(crate) use error::ServiceError;
+pub use retention::RetentionConfig;
 use state::Shared;
 
 use fabric_proto::{TaskOutcome, TaskStatus};
@@ -60,6 +68,12 @@ impl std::fmt::Debug for Dispatcher {
 impl Dispatcher {
     /// Opens the data dir, recovers state and starts serving.
     pub async fn start(cfg: DispatcherConfig) -> Result<Self, DispatcherError> {
+        fabric_net::create_private_dir(&cfg.data_dir).map_err(|source| {
+            DispatcherError::DataDir {
+                path: cfg.data_dir.clone(),
+                source,
+            }
+        })?;
         let identity = Identity::load_or_create(&cfg.data_dir.join("node.key"))?;
         let store = Store::open(&cfg.data_dir.join("store"))?;
         let commit = GroupCommit::start(store.clone(), cfg.commit_linger);
@@ -84,6 +98,7 @@ impl Dispatcher {
         tokio::spawn(routing::accept_loop(shared.clone(), endpoint.clone()));
         tokio::spawn(assign::place_loop(shared.clone()));
         tokio::spawn(ticker::tick_loop(shared.clone()));
+        tokio::spawn(retention::retention_loop(shared.clone()));
         shared.place.notify_one();
         Ok(Self {
             shared,
@@ -108,14 +123,42 @@ impl Dispatcher {
         self.shared.waiters.len()
     }
 
-    /// Mints a join token; its secret's digest is stored and flushed.
+    /// Mints a join token with the default lifetime and unlimited uses; its
+    /// record is stored and flushed.
     pub async fn create_join_token(&self) -> Result<JoinToken, StoreError> {
-        join::mint(&self.shared).await
+        self.create_join_token_with(None, None).await
+    }
+
+    /// Mints a join token accepted for `ttl` (default
+    /// [`DispatcherConfig::join_token_ttl`]) and `uses` joins (default
+    /// unlimited).
+    pub async fn create_join_token_with(
+        &self,
+        ttl: Option<std::time::Duration>,
+        uses: Option<u32>,
+    ) -> Result<JoinToken, StoreError> {
+        let req = join::TokenRequest { ttl, uses };
+        Ok(join::mint(&self.shared, req).await?.0)
+    }
+
+    /// Whether this token would be accepted now (not expired, used up or
+    /// revoked).
+    pub fn join_token_is_valid(&self, token: &JoinToken) -> Result<bool, StoreError> {
+        join::is_valid(&self.shared, token)
     }
 
     /// Trusts a client key (flushed before returning).
     pub async fn add_client(&self, key: &PublicKey, name: &str) -> Result<(), StoreError> {
         self.add_peer(PeerRole::Client, key, name).await
+    }
+
+    /// Trusts an admin client key: a client that may also manage join
+    /// tokens and remove workers.
+    pub async fn add_admin(&self, key: &PublicKey, name: &str) -> Result<(), StoreError> {
+        self.shared
+            .store
+            .add_peer(PeerRole::Client, &key.to_bytes(), name)?;
+        self.add_peer(PeerRole::Admin, key, name).await
     }
 
     /// Trusts a worker key without a join token (static allow-list).

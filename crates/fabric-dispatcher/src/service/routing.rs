@@ -23,6 +23,9 @@ const TOO_MANY: u32 = 4;
 /// buffer large frames.
 const UNKNOWN_PEER_MAX_FRAME: usize = 4096;
 
+/// What only admin clients may do, as a refusal names it.
+const ADMIN_WHAT: &str = "manage join tokens and workers";
+
 /// Accepts connections until the endpoint closes.
 pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
@@ -98,6 +101,8 @@ pub(crate) struct Roles {
     pub worker: bool,
     /// A client with a cluster profile.
     pub client: bool,
+    /// A client that may manage join tokens and workers.
+    pub admin: bool,
 }
 
 impl Roles {
@@ -106,6 +111,7 @@ impl Roles {
         Ok(Self {
             worker: store.is_peer(PeerRole::Worker, &k)?,
             client: store.is_peer(PeerRole::Client, &k)?,
+            admin: store.is_peer(PeerRole::Admin, &k)?,
         })
     }
 
@@ -135,7 +141,9 @@ impl Roles {
 
     /// Why `key` may not do `what`, with a hint for a key with no role.
     fn deny(self, key: &PublicKey, what: &str) -> String {
-        let hint = if self.any() {
+        let hint = if self.client && what == ADMIN_WHAT {
+            "only the admin key (the profile written by `fabric up`/`fabric dispatcher`) may"
+        } else if self.any() {
             "it has another role"
         } else {
             "workers join with `fabric worker --join TOKEN`, clients need a cluster profile from `fabric up`/`fabric dispatcher`"
@@ -179,17 +187,14 @@ async fn serve_stream(
                 Joined::Trusted => {
                     Roles {
                         worker: true,
-                        client: roles.client,
+                        ..roles
                     }
                     .open_streams(conn, &shared.cfg.peers);
                     send.send(&Response::Joined).await?;
                     send.finish()?;
                     Ok(())
                 }
-                Joined::WrongSecret => {
-                    let msg = "join token secret is not valid for this dispatcher";
-                    reply_error(&mut send, ErrorCode::Unauthorized, msg).await
-                }
+                Joined::Refused(msg) => reply_error(&mut send, ErrorCode::Unauthorized, msg).await,
             }
         }
         Request::Register(info) if roles.worker => {
@@ -210,13 +215,18 @@ async fn serve_stream(
         Request::GetBlob { sha } if roles.any() => {
             requests::respond(&mut send, requests::blobs::get(shared, &sha)).await
         }
-        request if roles.client && requests::is_client_request(&request) => {
+        request
+            if roles.client
+                && requests::is_client_request(&request)
+                && (roles.admin || !requests::is_admin_request(&request)) =>
+        {
             requests::serve(shared, request, &mut send).await
         }
         request => {
             let what = match request {
                 Request::Register(_) | Request::LateReport { .. } => "register as a worker",
                 Request::GetBlob { .. } => "fetch blobs",
+                r if requests::is_admin_request(&r) => ADMIN_WHAT,
                 _ => "use the client API",
             };
             tracing::warn!(what, "request from a key without that role");

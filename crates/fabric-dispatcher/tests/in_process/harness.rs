@@ -64,11 +64,12 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a dispatcher with these scheduling knobs.
     pub async fn start(sched: SchedConfig) -> Self {
-        Self::start_with(|cfg| cfg.sched = sched).await
+        Self::start_with(sched, |_| {}).await
     }
 
-    /// Starts a dispatcher with its configuration changed by `tune`.
-    pub async fn start_with(tune: impl FnOnce(&mut DispatcherConfig)) -> Self {
+    /// Starts a dispatcher with these scheduling knobs and `tune` applied to
+    /// the rest of its configuration.
+    pub async fn start_with(sched: SchedConfig, tune: impl FnOnce(&mut DispatcherConfig)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_env("FABRIC_LOG")
@@ -82,8 +83,9 @@ impl Cluster {
             dir.path().join("dispatcher"),
             "127.0.0.1:0".parse().expect("addr"),
         );
-        tune(&mut cfg);
+        cfg.sched = sched;
         cfg.clock = clock.clone();
+        tune(&mut cfg);
         let dispatcher = Dispatcher::start(cfg).await.expect("dispatcher starts");
         let me = Identity::generate().expect("client key");
         dispatcher

@@ -8,6 +8,8 @@ mod harness;
 mod cancel;
 mod lifecycle;
 mod peers;
+mod retention;
 mod retry;
+mod tokens;
 mod waiters;
 mod worker_death;

@@ -12,8 +12,7 @@ const MAX: usize = fabric_proto::DEFAULT_MAX_FRAME;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_peer_that_opens_streams_and_goes_silent_has_them_closed_and_others_are_served() {
-    let c = Cluster::start_with(|cfg| {
-        cfg.sched = fast_heartbeats();
+    let c = Cluster::start_with(fast_heartbeats(), |cfg| {
         cfg.net.request_timeout = Duration::from_millis(300);
     })
     .await;
@@ -65,8 +64,7 @@ async fn a_peer_that_opens_streams_and_goes_silent_has_them_closed_and_others_ar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connections_of_keys_without_a_role_are_capped() {
-    let c = Cluster::start_with(|cfg| {
-        cfg.sched = fast_heartbeats();
+    let c = Cluster::start_with(fast_heartbeats(), |cfg| {
         cfg.peers.unknown_connections = 2;
     })
     .await;

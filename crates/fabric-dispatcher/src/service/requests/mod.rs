@@ -2,6 +2,7 @@
 //! `Result<Response, RequestError>`; [`RequestError::into_body`] is the one
 //! place that maps failures onto the wire.
 
+mod admin;
 pub(crate) mod blobs;
 mod cancel;
 mod query;
@@ -78,6 +79,18 @@ pub(crate) fn is_client_request(request: &Request) -> bool {
     )
 }
 
+/// Whether only admin clients may make this request.
+pub(crate) fn is_admin_request(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::CreateJoinToken
+            | Request::CreateToken { .. }
+            | Request::ListTokens
+            | Request::RevokeToken { .. }
+            | Request::RemoveWorker { .. }
+    )
+}
+
 /// Serves one client request on its stream.
 pub(crate) async fn serve(
     shared: &Arc<Shared>,
@@ -105,12 +118,16 @@ pub(crate) async fn serve(
         } => query::list(shared, state, limit, before.as_ref()),
         Request::Workers => Ok(query::workers(shared)),
         Request::Cancel { id } => cancel::cancel(shared, id).await,
-        Request::CreateJoinToken => join::mint(shared)
+        Request::CreateJoinToken => join::mint(shared, join::TokenRequest::default())
             .await
-            .map(|token| Response::JoinToken {
+            .map(|(token, _)| Response::JoinToken {
                 token: token.to_string(),
             })
             .map_err(RequestError::from),
+        Request::CreateToken { ttl_ms, uses } => admin::create_token(shared, ttl_ms, uses).await,
+        Request::ListTokens => admin::list_tokens(shared),
+        Request::RevokeToken { id } => admin::revoke_token(shared, &id).await,
+        Request::RemoveWorker { key } => admin::remove_worker(shared, &key).await,
         Request::Join { .. }
         | Request::Register(_)
         | Request::GetBlob { .. }
