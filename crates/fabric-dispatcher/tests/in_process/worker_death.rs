@@ -20,6 +20,7 @@ struct SilentWorker {
     conn: Connection,
     _control: Option<FramedSend>,
     _beats: Option<tokio::task::JoinHandle<()>>,
+    drain: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl SilentWorker {
@@ -57,6 +58,7 @@ impl SilentWorker {
             conn,
             _control: Some(control),
             _beats: None,
+            drain: None,
         }
     }
 
@@ -64,19 +66,29 @@ impl SilentWorker {
     async fn beating(c: &Cluster) -> Self {
         let mut w = Self::register(c).await;
         let mut control = w._control.take().expect("control stream");
+        let (drain, mut drained) = tokio::sync::watch::channel(false);
+        w.drain = Some(drain);
         w._beats = Some(tokio::spawn(async move {
+            let mut told = false;
             loop {
-                if control
-                    .send(&fabric_proto::wire::WorkerMsg::Heartbeat { running: 1 })
-                    .await
-                    .is_err()
-                {
+                let msg = if *drained.borrow_and_update() && !told {
+                    told = true;
+                    fabric_proto::wire::WorkerMsg::Draining
+                } else {
+                    fabric_proto::wire::WorkerMsg::Heartbeat { running: 1 }
+                };
+                if control.send(&msg).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }));
         w
+    }
+
+    /// Tells the dispatcher (on the heartbeat stream) that it drains.
+    fn start_draining(&self) {
+        let _ = self.drain.as_ref().expect("a beating worker").send(true);
     }
 
     /// Reads the next assignment: its task and attempt, and the stream,
@@ -160,6 +172,8 @@ async fn a_lease_held_past_its_timeout_plus_grace_is_lost_even_while_its_worker_
     let id = c.submit(module, limits, 0).await;
     let (task, attempt, _stream) = stuck.take(&c).await;
     assert_eq!((task, attempt), (id, 1));
+    // It drains, so the rerun cannot land on it; its lease is untouched.
+    stuck.start_draining();
     let live = c.add_worker(1).await;
     // Just short of timeout + grace on the clock: still leased.
     c.clock.advance(Duration::from_millis(1_000 + grace - 1));
