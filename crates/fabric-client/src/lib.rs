@@ -10,6 +10,7 @@
 //!         args: vec![],
 //!         env: vec![],
 //!         input: b"hello".to_vec(),
+//!         input_blob: None,
 //!         limits: Limits::default(),
 //!         priority: Priority::Normal,
 //!         retries: 2,
@@ -19,6 +20,11 @@
 //! println!("{}", done.status_word());
 //! # Ok(()) }
 //! ```
+//!
+//! An input over [`fabric_proto::INLINE_INPUT_MAX`] is uploaded as a
+//! chunked blob first ([`Client::upload_input`]); the spec then names it.
+
+mod blobs;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -156,6 +162,7 @@ impl Client {
 
     /// Queues a task; the id comes back once it is stored durably.
     pub async fn submit(&self, spec: TaskSpec) -> Result<TaskId, ClientError> {
+        let spec = self.prepare(spec).await?;
         match self.call(&Request::Submit { spec, wait: false }).await? {
             Response::Submitted { id } => Ok(id),
             other => Err(unexpected(other)),
@@ -204,6 +211,7 @@ impl Client {
         on_submitted: impl FnOnce(TaskId),
         on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
+        let spec = self.prepare(spec).await?;
         let (first, mut recv) = self
             .first_answer(&Request::Submit { spec, wait: true })
             .await?;

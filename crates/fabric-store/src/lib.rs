@@ -9,6 +9,8 @@
 //! | `results` | task id | [`TaskOutcome`] (CBOR), written once |
 //! | `dead` | task id | empty: the dead-letter set |
 //! | `blobs` | sha256 | bytes (modules) |
+//! | `chunks` | sha256 (32) + piece index (8, BE) | one piece of a chunked blob (task inputs), [`BLOB_CHUNK`](fabric_proto::BLOB_CHUNK) bytes but the last |
+//! | `chunked` | sha256 | length (8, BE): the chunked blob is whole and checked |
 //! | `events` | sequence (8, BE) | [`StoredEvent`] (CBOR) |
 //! | `peers` | role (1) + public key (32) | name (UTF-8) |
 //! | `meta` | name | bytes; `join/<hex sha256>` marks a join-token secret |
@@ -39,6 +41,7 @@ use std::path::Path;
 use fabric_proto::{CodecError, from_cbor, to_cbor};
 use serde::Serialize;
 
+pub use blobs::{ChunkError, ChunkProgress};
 pub use commit::GroupCommit;
 pub use events::{EventKind, StoredEvent};
 pub use peers::PeerRole;
@@ -92,6 +95,8 @@ pub struct Store {
     results: sled::Tree,
     dead: sled::Tree,
     blobs: sled::Tree,
+    chunks: sled::Tree,
+    chunked: sled::Tree,
     events: sled::Tree,
     peers: sled::Tree,
     meta: sled::Tree,
@@ -122,6 +127,8 @@ impl Store {
             results: db.open_tree("results")?,
             dead: db.open_tree("dead")?,
             blobs: db.open_tree("blobs")?,
+            chunks: db.open_tree("chunks")?,
+            chunked: db.open_tree("chunked")?,
             events: db.open_tree("events")?,
             peers: db.open_tree("peers")?,
             meta: db.open_tree("meta")?,

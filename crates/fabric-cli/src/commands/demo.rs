@@ -106,6 +106,7 @@ fn spec(module: Sha256, args: &[&str], input: &[u8], fuel: Option<u64>) -> TaskS
         args: args.iter().map(|s| (*s).to_owned()).collect(),
         env: Vec::new(),
         input: input.to_vec(),
+        input_blob: None,
         limits,
         priority: Priority::Normal,
         retries: 0,
@@ -120,6 +121,7 @@ fn serve_config(dir: &Path) -> ServeConfig {
         mdns: None,
         heartbeat: Some(Duration::from_millis(500)),
         worker_keys: Vec::new(),
+        max_queued: None,
     }
 }
 

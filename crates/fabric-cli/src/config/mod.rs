@@ -36,6 +36,8 @@ pub(crate) struct ServeConfig {
     pub heartbeat: Option<Duration>,
     /// Worker keys trusted without a join token.
     pub worker_keys: Vec<PublicKey>,
+    /// Queue depth, when not the dispatcher's default.
+    pub max_queued: Option<usize>,
 }
 
 /// The in-process workers of a local cluster.
@@ -131,6 +133,7 @@ impl ServeConfig {
             mdns,
             heartbeat,
             worker_keys,
+            max_queued: opts.max_queued.or(file.max_queued),
         })
     }
 }

@@ -146,13 +146,17 @@ async fn serve_stream(
         Request::GetBlob { sha } if roles.any() => {
             requests::respond(&mut send, requests::blobs::get(shared, &sha)).await
         }
+        Request::GetBlobRange { sha, offset, len } if roles.any() => {
+            let answer = requests::blobs::get_range(shared, &sha, offset, len);
+            requests::respond(&mut send, answer).await
+        }
         request if roles.client && requests::is_client_request(&request) => {
             requests::serve(shared, request, &mut send).await
         }
         request => {
             let what = match request {
                 Request::Register(_) => "register as a worker",
-                Request::GetBlob { .. } => "fetch blobs",
+                Request::GetBlob { .. } | Request::GetBlobRange { .. } => "fetch blobs",
                 _ => "use the client API",
             };
             tracing::warn!(what, "request from a key without that role");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fabric_client::Client;
-use fabric_dispatcher::{Dispatcher, DispatcherConfig, SchedConfig};
+use fabric_dispatcher::{AdmissionCaps, Dispatcher, DispatcherConfig, SchedConfig};
 use fabric_net::mdns::Interfaces;
 use fabric_net::{Identity, JoinToken};
 use fabric_proto::{Limits, ManualClock, Sha256, TaskId, TaskInfo, TaskSpec, WorkerKey};
@@ -64,6 +64,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a dispatcher with these scheduling knobs.
     pub async fn start(sched: SchedConfig) -> Self {
+        Self::start_with(sched, AdmissionCaps::default()).await
+    }
+
+    /// Starts a dispatcher with these scheduling knobs and admission caps.
+    pub async fn start_with(sched: SchedConfig, caps: AdmissionCaps) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_env("FABRIC_LOG")
@@ -78,6 +83,7 @@ impl Cluster {
             "127.0.0.1:0".parse().expect("addr"),
         );
         cfg.sched = sched;
+        cfg.caps = caps;
         cfg.clock = clock.clone();
         let dispatcher = Dispatcher::start(cfg).await.expect("dispatcher starts");
         let me = Identity::generate().expect("client key");

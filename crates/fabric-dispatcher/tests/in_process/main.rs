@@ -6,6 +6,7 @@
 mod harness;
 
 mod cancel;
+mod inputs;
 mod lifecycle;
 mod retry;
 mod worker_death;

@@ -71,7 +71,10 @@ pub(crate) async fn respond(send: &mut FramedSend, answer: Answer) -> Result<(),
 pub(crate) fn is_client_request(request: &Request) -> bool {
     !matches!(
         request,
-        Request::Join { .. } | Request::Register(_) | Request::GetBlob { .. }
+        Request::Join { .. }
+            | Request::Register(_)
+            | Request::GetBlob { .. }
+            | Request::GetBlobRange { .. }
     )
 }
 
@@ -84,6 +87,12 @@ pub(crate) async fn serve(
     let answer = match request {
         Request::PutBlob { bytes } => blobs::put(shared, &bytes).await,
         Request::HasBlob { sha } => blobs::has(shared, &sha),
+        Request::PutBlobChunk {
+            sha,
+            offset,
+            bytes,
+            last,
+        } => blobs::put_chunk(shared, &sha, offset, &bytes, last).await,
         Request::Submit { spec, wait } => match submit::submit(shared, spec).await {
             Ok(id) if wait => {
                 send.send(&Response::Submitted { id }).await?;
@@ -108,12 +117,13 @@ pub(crate) async fn serve(
                 token: token.to_string(),
             })
             .map_err(RequestError::from),
-        Request::Join { .. } | Request::Register(_) | Request::GetBlob { .. } => {
-            Err(RequestError::Refused(ErrorBody::new(
-                ErrorCode::BadRequest,
-                "not a client request",
-            )))
-        }
+        Request::Join { .. }
+        | Request::Register(_)
+        | Request::GetBlob { .. }
+        | Request::GetBlobRange { .. } => Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "not a client request",
+        ))),
     };
     respond(send, answer).await
 }
