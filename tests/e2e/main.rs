@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `fabric` binary on real guests.
 
 mod cluster_faults;
+mod cluster_inputs;
 mod cluster_mdns;
 mod cluster_refusals;
 mod cluster_up;
