@@ -9,8 +9,7 @@
 //! | `results` | task id | [`TaskOutcome`] (CBOR), written once |
 //! | `dead` | task id | empty: the dead-letter set |
 //! | `blobs` | sha256 | bytes (modules) |
-//! | `chunks` | sha256 (32) + piece index (8, BE) | one piece of a chunked blob (task inputs), [`BLOB_CHUNK`](fabric_proto::BLOB_CHUNK) bytes but the last |
-//! | `chunked` | sha256 | length (8, BE): the chunked blob is whole and checked |
+//! | `chunked` | sha256 | length (8, BE): the chunked blob (a task input) is whole and checked; its bytes are the file `inputs/<sha>` beside the trees |
 //! | `events` | sequence (8, BE) | [`StoredEvent`] (CBOR) |
 //! | `peers` | role (1) + public key (32) | name (UTF-8) |
 //! | `meta` | name | bytes; `join/<hex sha256>` marks a join-token secret |
@@ -63,6 +62,9 @@ pub enum StoreError {
     /// sled failed.
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    /// A blob file could not be read or written.
+    #[error("store file I/O failed: {0}")]
+    Io(#[from] std::io::Error),
     /// A stored value does not decode (the file was damaged or written by an
     /// incompatible version).
     #[error("stored {what} is corrupt: {source}")]
@@ -90,12 +92,13 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Chunked blobs (task inputs), one file each.
+    inputs_dir: std::path::PathBuf,
     tasks: sled::Tree,
     live: sled::Tree,
     results: sled::Tree,
     dead: sled::Tree,
     blobs: sled::Tree,
-    chunks: sled::Tree,
     chunked: sled::Tree,
     events: sled::Tree,
     peers: sled::Tree,
@@ -121,13 +124,15 @@ impl Store {
                 path: dir.display().to_string(),
                 source,
             })?;
+        let inputs_dir = dir.join("inputs");
+        std::fs::create_dir_all(&inputs_dir)?;
         Ok(Self {
+            inputs_dir,
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
             results: db.open_tree("results")?,
             dead: db.open_tree("dead")?,
             blobs: db.open_tree("blobs")?,
-            chunks: db.open_tree("chunks")?,
             chunked: db.open_tree("chunked")?,
             events: db.open_tree("events")?,
             peers: db.open_tree("peers")?,

@@ -52,10 +52,24 @@ pub(crate) fn has(shared: &Shared, sha: &Sha256) -> Answer {
     Ok(Response::HasBlob(shared.store.has_blob(sha)?))
 }
 
-/// A blob's bytes (workers fetch modules this way).
+/// A blob's bytes (workers fetch modules this way). A module whose bytes
+/// were first uploaded in pieces (as an input) is read back whole too, up
+/// to the module cap; anything larger is fetched by range.
 pub(crate) fn get(shared: &Shared, sha: &Sha256) -> Answer {
-    match shared.store.blob(sha)? {
-        Some(bytes) => Ok(Response::BlobBytes { bytes }),
+    if let Some(bytes) = shared.store.blob(sha)? {
+        return Ok(Response::BlobBytes { bytes });
+    }
+    match shared.store.blob_len(sha)? {
+        Some(len) if len <= shared.cfg.caps.max_module_bytes as u64 => {
+            match shared.store.blob_range(sha, 0, len)? {
+                Some((bytes, _)) => Ok(Response::BlobBytes { bytes }),
+                None => Err(RequestError::NotFound(format!("no blob {sha}"))),
+            }
+        }
+        Some(len) => Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!("blob {sha} is {len} bytes; fetch it in pieces"),
+        ))),
         None => Err(RequestError::NotFound(format!("no blob {sha}"))),
     }
 }
