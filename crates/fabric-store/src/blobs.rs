@@ -139,7 +139,7 @@ impl Store {
         }
         let step = BLOB_CHUNK as u64;
         let full = bytes.len() == BLOB_CHUNK;
-        if offset % step != 0 || bytes.len() > BLOB_CHUNK || (!last && !full) {
+        if !offset.is_multiple_of(step) || bytes.len() > BLOB_CHUNK || (!last && !full) {
             return Err(ChunkError::Misplaced {
                 offset,
                 len: bytes.len(),
@@ -148,6 +148,8 @@ impl Store {
         let path = self.piece_path(sha, true);
         let file = OpenOptions::new()
             .create(true)
+            // Earlier pieces of this upload are kept.
+            .truncate(false)
             .write(true)
             .read(true)
             .open(&path)?;
