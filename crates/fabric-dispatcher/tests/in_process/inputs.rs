@@ -93,3 +93,38 @@ async fn an_input_of_several_pieces_reaches_the_guest_whole() {
     assert_eq!(err.code(), Some(ErrorCode::NotFound), "{err}");
     w.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_inline_input_over_the_inline_size_is_stored_as_a_blob_at_admission() {
+    use fabric_net::framed;
+    use fabric_proto::wire::{Request, Response};
+
+    let mut c = Cluster::start(fast_heartbeats()).await;
+    let w = c.add_worker(1).await;
+    let module = c.module(COUNT_STDIN_WAT).await;
+    // An older client sends a large input inline, bypassing `upload_input`.
+    let me = fabric_net::Identity::generate().expect("key");
+    c.dispatcher
+        .add_client(&me.public(), "old")
+        .await
+        .expect("trust");
+    let net = fabric_net::NetConfig::default();
+    let key = c.dispatcher.public_key();
+    let conn = fabric_net::connect(&me, vec![key], c.dispatcher.local_addr(), &net)
+        .await
+        .expect("connect");
+    let (mut send, mut recv) = framed::open(&conn, net.max_frame).await.expect("stream");
+    let mut spec = TaskSpec::wasm(module);
+    spec.input = vec![b'x'; fabric_proto::INLINE_INPUT_MAX * 3];
+    send.send(&Request::Submit { spec, wait: false })
+        .await
+        .expect("send");
+    let id = match recv.expect::<Response>().await.expect("answer") {
+        Response::Submitted { id } => id,
+        other => panic!("{other:?}"),
+    };
+    let outcome = c.finished(id).await.outcome.expect("outcome");
+    let want = format!("{}\n", fabric_proto::INLINE_INPUT_MAX * 3);
+    assert_eq!(String::from_utf8_lossy(&outcome.stdout), want);
+    w.stop().await;
+}
