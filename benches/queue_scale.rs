@@ -7,6 +7,12 @@
 //! memory figures are that process's own and the store's lock is free for
 //! the restart. Targets (DESIGN.md): RSS under 200 MB with 100,000 queued;
 //! restart and resume in under 5 s.
+//!
+//! A second phase queues `FABRIC_BENCH_INPUT_TASKS` tasks (default 1,000)
+//! with `FABRIC_BENCH_INPUT_MIB` MiB of random input each (default 8, so
+//! they do not dedupe), then restarts on that store: the inputs live in the
+//! store as chunked blobs, so neither figure grows with them (issue 9, item
+//! 5; the same targets).
 
 #![allow(clippy::print_stdout)]
 
@@ -83,6 +89,62 @@ fn fill(dir: &Path, n: u64) {
     });
 }
 
+/// `len` bytes no other task's input shares (splitmix64 of `seed`).
+fn random_input(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Child: queue `n` tasks with `mib` MiB of input each, report memory.
+fn fill_inputs(dir: &Path, n: u64, mib: usize) {
+    runtime().block_on(async {
+        let (d, _) = start(dir).await;
+        let me = Identity::load_or_create(&dir.join("bench-client.key")).expect("identity");
+        d.add_client(&me.public(), "bench").await.expect("client");
+        let c = Arc::new(
+            Client::connect(&me, d.public_key(), d.local_addr())
+                .await
+                .expect("connect"),
+        );
+        let module = c.upload_module(&trivial_wasm()).await.expect("upload");
+        let base = rss_mb();
+        // A few uploads in flight: the client's own buffers stay small.
+        let sem = Arc::new(tokio::sync::Semaphore::new(4));
+        let t = Instant::now();
+        let mut handles = Vec::new();
+        for i in 0..n {
+            let permit = sem.clone().acquire_owned().await.expect("permit");
+            let c = c.clone();
+            handles.push(tokio::spawn(async move {
+                let mut spec = TaskSpec::wasm(module);
+                spec.input = random_input(i, mib << 20);
+                c.submit(spec).await.expect("submit");
+                drop(permit);
+            }));
+        }
+        for h in handles {
+            h.await.expect("submit task");
+        }
+        let took = t.elapsed();
+        println!(
+            "fill {n} {:.1} {:.1} {:.2}",
+            base,
+            rss_mb(),
+            took.as_secs_f64()
+        );
+        d.shutdown().await;
+    });
+}
+
 /// Child: restart on the store, report time to serve and memory.
 fn restart(dir: &Path) {
     runtime().block_on(async {
@@ -127,6 +189,13 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("fill") => return fill(Path::new(&args[2]), args[3].parse().expect("count")),
         Some("restart") => return restart(Path::new(&args[2])),
+        Some("fill-inputs") => {
+            let (n, mib) = (
+                args[3].parse().expect("count"),
+                args[4].parse().expect("MiB"),
+            );
+            return fill_inputs(Path::new(&args[2]), n, mib);
+        }
         _ => {}
     }
     let n: u64 = std::env::var("FABRIC_BENCH_QUEUE")
@@ -159,5 +228,44 @@ fn main() {
     println!(
         "  ratio restart / empty start: {:.1}x",
         field(rl, 1) / field(bl, 1).max(1e-6)
+    );
+    inputs_phase(field(bl, 1));
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Tasks with large inputs queued, then a restart on that store.
+fn inputs_phase(empty_start: f64) {
+    let n: u64 = env_or("FABRIC_BENCH_INPUT_TASKS", 1_000);
+    let mib: usize = env_or("FABRIC_BENCH_INPUT_MIB", 8);
+    if n == 0 {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().to_string_lossy();
+    let filled = child(&["fill-inputs", &d, &n.to_string(), &mib.to_string()]);
+    let restarted = child(&["restart", &d]);
+    let (fl, rl) = (filled.trim(), restarted.trim());
+    println!("queue_scale inputs ({n} tasks queued with {mib} MiB of random input each)");
+    println!(
+        "  fill: {:.1} submits/s ({:.0} MB/s of input); RSS {:.0} MB before, {:.0} MB with all queued",
+        n as f64 / field(fl, 4),
+        (n as f64 * mib as f64 * 1.048_576) / field(fl, 4),
+        field(fl, 2),
+        field(fl, 3)
+    );
+    println!(
+        "  restart with {n} queued:  {:>7.3} s  (dispatcher RSS {:.0} MB; targets < 5 s, < 200 MB)",
+        field(rl, 1),
+        field(rl, 2)
+    );
+    println!(
+        "  ratio restart / empty start: {:.1}x",
+        field(rl, 1) / empty_start.max(1e-6)
     );
 }

@@ -2,6 +2,7 @@
 
 mod cluster_faults;
 mod cluster_hardening;
+mod cluster_inputs;
 mod cluster_mdns;
 mod cluster_refusals;
 mod cluster_tokens;

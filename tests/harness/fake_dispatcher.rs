@@ -100,6 +100,7 @@ impl FakeDispatcher {
         send.send(&Assign::Run {
             manifest,
             input: input.to_vec(),
+            input_blob: None,
         })
         .await
         .unwrap();

@@ -134,6 +134,10 @@ pub(crate) struct ServeOpts {
     /// Worker heartbeat interval; a worker silent for 3 of these is dead.
     #[arg(long, env = "FABRIC_HEARTBEAT", value_name = "DUR", value_parser = units::parse_duration)]
     pub heartbeat: Option<Duration>,
+    /// Most tasks waiting in the queue; a submit beyond it is refused
+    /// ("the queue is full") [default: 100000].
+    #[arg(long, env = "FABRIC_MAX_QUEUED", value_name = "N")]
+    pub max_queued: Option<usize>,
     /// Trust this worker key without a join token (repeatable; hex, as
     /// `fabric worker` logs it at start).
     #[arg(long = "worker-key", value_name = "HEX")]

@@ -10,6 +10,7 @@
 //!         args: vec![],
 //!         env: vec![],
 //!         input: b"hello".to_vec(),
+//!         input_blob: None,
 //!         limits: Limits::default(),
 //!         priority: Priority::Normal,
 //!         retries: 2,
@@ -19,6 +20,11 @@
 //! println!("{}", done.status_word());
 //! # Ok(()) }
 //! ```
+//!
+//! An input over [`fabric_proto::INLINE_INPUT_MAX`] is uploaded as a
+//! chunked blob first ([`Client::upload_input`]); the spec then names it.
+
+mod blobs;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -173,6 +179,7 @@ impl Client {
     /// Queues a task; answers its id and, when no registered worker offers
     /// what it needs, a warning saying what is missing.
     pub async fn enqueue(&self, spec: TaskSpec) -> Result<Queued, ClientError> {
+        let spec = self.prepare(spec).await?;
         match self.call(&Request::Submit { spec, wait: false }).await? {
             Response::Submitted { id, warning } => Ok(Queued { id, warning }),
             other => Err(unexpected(other)),
@@ -221,6 +228,7 @@ impl Client {
         on_submitted: impl FnOnce(&Queued),
         on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
+        let spec = self.prepare(spec).await?;
         let (first, mut recv) = self
             .first_answer(&Request::Submit { spec, wait: true })
             .await?;

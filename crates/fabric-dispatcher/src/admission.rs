@@ -8,8 +8,12 @@ use fabric_proto::{LimitCaps, TaskKind, TaskSpec};
 pub struct AdmissionCaps {
     /// Maximum limits.
     pub limits: LimitCaps,
-    /// Largest stdin, bytes.
+    /// Largest stdin, bytes (inputs over [`fabric_proto::INLINE_INPUT_MAX`]
+    /// are stored as chunked blobs, not held in memory).
     pub max_input_bytes: usize,
+    /// Most tasks waiting in the queue; a submit beyond it is refused with
+    /// [`ErrorCode::QueueFull`].
+    pub max_queued: usize,
     /// Largest module, bytes.
     pub max_module_bytes: usize,
     /// Most bytes of args plus env.
@@ -22,7 +26,8 @@ impl Default for AdmissionCaps {
     fn default() -> Self {
         Self {
             limits: LimitCaps::default(),
-            max_input_bytes: 8 << 20,
+            max_input_bytes: 64 << 20,
+            max_queued: 100_000,
             max_module_bytes: 15 << 20,
             max_args_bytes: 64 << 10,
             max_retries: 20,
@@ -53,16 +58,12 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
             spec.limits.output_bytes
         )));
     }
-    if spec.input.len() > caps.max_input_bytes {
-        return Err(ErrorBody::new(
-            ErrorCode::TooLarge,
-            format!(
-                "input is {} bytes; the cluster allows at most {}",
-                spec.input.len(),
-                caps.max_input_bytes
-            ),
+    if spec.input_blob.is_some() && !spec.input.is_empty() {
+        return Err(bad(
+            "a task has either an inline input or an input blob, not both",
         ));
     }
+    check_input_len(spec.input_len(), caps)?;
     let args_bytes: usize = spec.args.iter().map(String::len).sum::<usize>()
         + spec
             .env
@@ -92,6 +93,46 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
         )));
     }
     Ok(())
+}
+
+/// Checks an input's (or an input blob's) length against the cap.
+pub fn check_input_len(len: u64, caps: &AdmissionCaps) -> Result<(), ErrorBody> {
+    if len > caps.max_input_bytes as u64 {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!(
+                "input is {} MiB ({len} bytes); the cluster allows at most {} MiB",
+                len.div_ceil(1 << 20),
+                caps.max_input_bytes >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal of a submit while the queue holds `max` tasks.
+pub fn queue_full(max: usize) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::QueueFull,
+        format!(
+            "the queue is full ({} {}); try again later",
+            thousands(max),
+            if max == 1 { "task" } else { "tasks" }
+        ),
+    )
+}
+
+/// `100000` as `100,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Validates a module upload.
@@ -162,5 +203,40 @@ mod tests {
         // Valid wasm, but nothing to run: refused at admission.
         let empty = check_module(b"\0asm\x01\0\0\0", &caps).unwrap_err();
         assert!(empty.message.contains("_start"), "{}", empty.message);
+    }
+
+    #[test]
+    fn input_blobs_are_capped_and_exclusive() {
+        let caps = AdmissionCaps::default();
+        let mut s = spec();
+        s.input_blob = Some(fabric_proto::BlobRef {
+            sha: Sha256::of(b"x"),
+            len: caps.max_input_bytes as u64 + 1,
+        });
+        let err = check_spec(&s, &caps).unwrap_err();
+        assert_eq!(err.code, ErrorCode::TooLarge);
+        assert!(err.message.contains("64 MiB"), "{}", err.message);
+        s.input_blob = Some(fabric_proto::BlobRef::of(b"x"));
+        assert!(check_spec(&s, &caps).is_ok());
+        s.input = b"x".to_vec();
+        assert!(
+            check_spec(&s, &caps)
+                .unwrap_err()
+                .message
+                .contains("not both")
+        );
+    }
+
+    #[test]
+    fn a_full_queue_says_so_in_plain_numbers() {
+        let err = queue_full(100_000);
+        assert_eq!(err.code, ErrorCode::QueueFull);
+        assert_eq!(
+            err.message,
+            "the queue is full (100,000 tasks); try again later"
+        );
+        assert!(queue_full(1).message.contains("(1 task)"));
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -16,6 +16,11 @@ impl Sha256 {
         Self(sha2::Sha256::digest(data).into())
     }
 
+    /// A hasher for bytes that arrive in pieces.
+    pub fn hasher() -> Sha256Hasher {
+        Sha256Hasher(sha2::Sha256::new())
+    }
+
     /// Wraps raw digest bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
@@ -29,6 +34,29 @@ impl Sha256 {
     /// The digest as 64 lower-case hex characters.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
+    }
+}
+
+/// Hashes bytes piece by piece; [`Sha256Hasher::finish`] gives the same
+/// digest as [`Sha256::of`] on the whole.
+#[derive(Clone, Default)]
+pub struct Sha256Hasher(sha2::Sha256);
+
+impl Sha256Hasher {
+    /// Adds the next piece.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.0.update(piece);
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> Sha256 {
+        Sha256(self.0.finalize().into())
+    }
+}
+
+impl fmt::Debug for Sha256Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sha256Hasher")
     }
 }
 
@@ -74,6 +102,14 @@ pub(crate) fn excerpt(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pieces_hash_like_the_whole() {
+        let mut h = Sha256::hasher();
+        h.update(b"hello ");
+        h.update(b"world");
+        assert_eq!(h.finish(), Sha256::of(b"hello world"));
+    }
 
     #[test]
     fn known_vector_and_round_trip() {

@@ -6,6 +6,7 @@
 //! deterministic. Anything that is signed is signed over the exact CBOR bytes
 //! that travel, so verification never depends on re-encoding.
 
+mod blob;
 mod clock;
 mod codec;
 mod digest;
@@ -22,9 +23,10 @@ mod task;
 pub mod wire;
 mod worker_key;
 
+pub use blob::{BLOB_CHUNK, BlobRef, INLINE_INPUT_MAX};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use codec::{CodecError, from_cbor, to_cbor};
-pub use digest::{DigestParseError, Sha256};
+pub use digest::{DigestParseError, Sha256, Sha256Hasher};
 pub use event::{EventQueue, GuestEvent, LogLevel};
 pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame, read_frame};
 pub use id::{IdParseError, TaskId};

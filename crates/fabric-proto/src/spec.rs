@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Limits, Sha256};
+use crate::{BlobRef, Limits, Sha256};
 
 /// The two kinds of work Fabric runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,9 +87,15 @@ pub struct TaskSpec {
     pub args: Vec<String>,
     /// Environment, exactly as given: nothing is inherited.
     pub env: Vec<(String, String)>,
-    /// Bytes fed to the task's stdin.
+    /// Bytes fed to the task's stdin, when small enough to travel inline
+    /// (see [`crate::INLINE_INPUT_MAX`]); empty when `input_blob` is set.
     #[serde(with = "serde_bytes")]
     pub input: Vec<u8>,
+    /// The task's stdin as a stored blob, for inputs over the inline size.
+    /// The dispatcher keeps only this reference in memory; the worker
+    /// fetches the bytes by digest. Absent in records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_blob: Option<BlobRef>,
     /// Resource limits.
     pub limits: Limits,
     /// Scheduling priority.
@@ -107,9 +113,75 @@ impl TaskSpec {
             args: Vec::new(),
             env: Vec::new(),
             input: Vec::new(),
+            input_blob: None,
             limits: Limits::default(),
             priority: Priority::Normal,
             retries: 0,
         }
+    }
+
+    /// SHA-256 of the task's stdin, whether inline or a blob.
+    pub fn input_digest(&self) -> Sha256 {
+        match &self.input_blob {
+            Some(b) => b.sha,
+            None => Sha256::of(&self.input),
+        }
+    }
+
+    /// Length of the task's stdin, whether inline or a blob.
+    pub fn input_len(&self) -> u64 {
+        match &self.input_blob {
+            Some(b) => b.len,
+            None => self.input.len() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spec as written before `input_blob` existed.
+    #[derive(Serialize)]
+    struct OldSpec {
+        kind: TaskKind,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        #[serde(with = "serde_bytes")]
+        input: Vec<u8>,
+        limits: Limits,
+        priority: Priority,
+        retries: u32,
+    }
+
+    #[test]
+    fn old_specs_still_decode_and_inline_specs_do_not_grow() {
+        let module = Sha256::of(b"m");
+        let old = OldSpec {
+            kind: TaskKind::Wasm { module },
+            args: vec![],
+            env: vec![],
+            input: b"hi".to_vec(),
+            limits: Limits::default(),
+            priority: Priority::Normal,
+            retries: 0,
+        };
+        let old_bytes = crate::to_cbor(&old).unwrap();
+        let spec: TaskSpec = crate::from_cbor(&old_bytes).unwrap();
+        assert_eq!(spec.input, b"hi");
+        assert_eq!(spec.input_blob, None);
+        assert_eq!(spec.input_digest(), Sha256::of(b"hi"));
+        assert_eq!(crate::to_cbor(&spec).unwrap(), old_bytes);
+    }
+
+    #[test]
+    fn blob_input_names_its_digest_and_length() {
+        let mut spec = TaskSpec::wasm(Sha256::of(b"m"));
+        let blob = BlobRef::of(&[7; 10_000]);
+        spec.input_blob = Some(blob);
+        assert_eq!(spec.input_digest(), blob.sha);
+        assert_eq!(spec.input_len(), 10_000);
+        let back: TaskSpec = crate::from_cbor(&crate::to_cbor(&spec).unwrap()).unwrap();
+        assert_eq!(back, spec);
     }
 }

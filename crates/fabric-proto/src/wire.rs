@@ -16,8 +16,8 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    CodecError, GuestEvent, Manifest, Sha256, Signed, TaskId, TaskInfo, TaskOutcome, TaskSpec,
-    TaskState, from_cbor, to_cbor,
+    BlobRef, CodecError, GuestEvent, Manifest, Sha256, Signed, TaskId, TaskInfo, TaskOutcome,
+    TaskSpec, TaskState, from_cbor, to_cbor,
 };
 
 /// The wire protocol version this build speaks.
@@ -180,6 +180,30 @@ pub enum Request {
     /// Mints a new join token for workers with the default lifetime and
     /// uses (admin only).
     CreateJoinToken,
+    /// Stores one piece of a blob too big for one frame (a task input).
+    /// Pieces go in order; `offset` is a multiple of [`crate::BLOB_CHUNK`]
+    /// and every piece but the `last` is exactly that long. The last one
+    /// makes the blob whole once its bytes hash to `sha`.
+    PutBlobChunk {
+        /// Digest of the whole blob.
+        sha: Sha256,
+        /// Where this piece starts.
+        offset: u64,
+        /// The piece.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+        /// Whether this is the final piece.
+        last: bool,
+    },
+    /// Fetches part of a stored blob (workers fetch large inputs this way).
+    GetBlobRange {
+        /// Its digest.
+        sha: Sha256,
+        /// First byte wanted.
+        offset: u64,
+        /// Bytes wanted (at most [`crate::BLOB_CHUNK`]).
+        len: u64,
+    },
     /// A worker reports how an attempt ended after that attempt's own
     /// stream broke (it reconnected meanwhile); answered with [`Ack`] as
     /// [`Response::Ack`].
@@ -280,6 +304,21 @@ pub enum Response {
     },
     /// The request failed.
     Error(ErrorBody),
+    /// A piece of a chunked upload was stored.
+    BlobChunkStored {
+        /// Bytes of the blob stored so far.
+        received: u64,
+        /// The blob is whole (and its digest checked).
+        complete: bool,
+    },
+    /// Part of a blob's bytes.
+    BlobRange {
+        /// The whole blob's length.
+        total: u64,
+        /// The bytes from the requested offset.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
     /// A late report was taken (`recorded`: it became the task's result).
     Ack(Ack),
     /// A join token was minted.
@@ -344,6 +383,8 @@ pub enum ErrorCode {
     Conflict,
     /// The dispatcher failed.
     Internal,
+    /// The queue holds as many tasks as it may; try again later.
+    QueueFull,
 }
 
 impl ErrorCode {
@@ -358,6 +399,7 @@ impl ErrorCode {
             Self::Malformed => "malformed",
             Self::Conflict => "conflict",
             Self::Internal => "internal",
+            Self::QueueFull => "queue_full",
         }
     }
 }
@@ -383,9 +425,13 @@ pub enum Assign {
     Run {
         /// The signed manifest.
         manifest: Signed<Manifest>,
-        /// The task's stdin.
+        /// The task's stdin, when inline (empty when `input_blob` is set).
         #[serde(with = "serde_bytes")]
         input: Vec<u8>,
+        /// The task's stdin as a blob to fetch by digest (with
+        /// [`Request::GetBlobRange`]); the manifest's `input_digest` binds it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_blob: Option<BlobRef>,
     },
     /// Stop this attempt if it is running.
     Cancel {
@@ -419,45 +465,4 @@ pub struct Ack {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip() {
-        let bytes = encode_msg(&Request::Workers).unwrap();
-        assert!(matches!(
-            decode_msg::<Request>(&bytes).unwrap(),
-            Request::Workers
-        ));
-    }
-
-    #[test]
-    fn other_version_is_unsupported_not_malformed() {
-        let bytes = to_cbor(&Envelope {
-            v: 9,
-            msg: "something new",
-        })
-        .unwrap();
-        assert!(matches!(
-            decode_msg::<Request>(&bytes),
-            Err(WireError::Unsupported(9))
-        ));
-    }
-
-    #[test]
-    fn garbage_is_malformed() {
-        assert!(matches!(
-            decode_msg::<Request>(b"\xff\x00garbage"),
-            Err(WireError::Malformed(_))
-        ));
-        let unknown = to_cbor(&Envelope {
-            v: WIRE_VERSION,
-            msg: "no_such_request",
-        })
-        .unwrap();
-        assert!(matches!(
-            decode_msg::<Request>(&unknown),
-            Err(WireError::Malformed(_))
-        ));
-    }
-}
+mod tests;

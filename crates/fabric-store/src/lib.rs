@@ -9,6 +9,7 @@
 //! | `results` | task id | [`TaskOutcome`] (CBOR), written once |
 //! | `dead` | task id | empty: the dead-letter set |
 //! | `blobs` | sha256 | bytes (modules) |
+//! | `chunked` | sha256 | length (8, BE): the chunked blob (a task input) is whole and checked; its bytes are the file `inputs/<sha>` beside the trees |
 //! | `events` | sequence (8, BE) | [`StoredEvent`] (CBOR) |
 //! | `peers` | role (1) + public key (32) | name (UTF-8) |
 //! | `blob_seen` | sha256 | last time (ms, BE) a live task referenced the blob ([retention](Store::sweep)) |
@@ -45,6 +46,7 @@ use std::path::Path;
 use fabric_proto::{CodecError, from_cbor, to_cbor};
 use serde::Serialize;
 
+pub use blobs::{ChunkError, ChunkProgress};
 pub use commit::GroupCommit;
 pub use events::{EventKind, StoredEvent};
 pub use keys::{JoinTokenRecord, TokenRefusal};
@@ -77,6 +79,9 @@ pub enum StoreError {
     /// sled failed.
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    /// A blob file could not be read or written.
+    #[error("store file I/O failed: {0}")]
+    Io(#[from] std::io::Error),
     /// A stored value does not decode (the file was damaged or written by an
     /// incompatible version).
     #[error("stored {what} is corrupt: {source}")]
@@ -104,11 +109,14 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Chunked blobs (task inputs), one file each.
+    inputs_dir: std::path::PathBuf,
     tasks: sled::Tree,
     live: sled::Tree,
     results: sled::Tree,
     dead: sled::Tree,
     blobs: sled::Tree,
+    chunked: sled::Tree,
     events: sled::Tree,
     peers: sled::Tree,
     meta: sled::Tree,
@@ -134,12 +142,16 @@ impl Store {
                 path: dir.display().to_string(),
                 source,
             })?;
+        let inputs_dir = dir.join("inputs");
+        private::create_dir(&inputs_dir)?;
         let store = Self {
+            inputs_dir,
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
             results: db.open_tree("results")?,
             dead: db.open_tree("dead")?,
             blobs: db.open_tree("blobs")?,
+            chunked: db.open_tree("chunked")?,
             events: db.open_tree("events")?,
             peers: db.open_tree("peers")?,
             meta: db.open_tree("meta")?,

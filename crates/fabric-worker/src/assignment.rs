@@ -1,5 +1,6 @@
 //! One assignment stream from the dispatcher: a cancel, or a run — verify
-//! the manifest, get the module, execute, report, wait for the ack.
+//! the manifest, fetch a large input, get the module, execute, report, wait
+//! for the ack.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tracing::Instrument as _;
 
 use crate::State;
 use crate::execute::execute;
+use crate::inputs;
 use crate::verify::{Refusal, verify_manifest};
 
 /// How long a report waits for the dispatcher's ack.
@@ -30,7 +32,7 @@ pub(crate) async fn serve(
     mut send: FramedSend,
     mut recv: FramedRecv,
 ) -> Result<(), StreamError> {
-    let (signed, input) = match recv.expect::<Assign>().await? {
+    let (signed, input, input_blob) = match recv.expect::<Assign>().await? {
         Assign::Cancel { id, attempt } => {
             if state.slots.cancel((id, attempt)) {
                 tracing::info!(task = %id, attempt, "cancelling on request");
@@ -39,7 +41,11 @@ pub(crate) async fn serve(
             }
             return Ok(());
         }
-        Assign::Run { manifest, input } => (manifest, input),
+        Assign::Run {
+            manifest,
+            input,
+            input_blob,
+        } => (manifest, input, input_blob),
     };
     // Counted from arrival until the ack, so a drain waits for assignments
     // still fetching their module and for the report too.
@@ -47,7 +53,8 @@ pub(crate) async fn serve(
     if state.slots.is_draining() {
         return refuse(&mut send, &mut recv, Refusal::Draining).await;
     }
-    let manifest = match verify(state, &signed, &input) {
+    let inline = input_blob.is_none().then_some(input.as_slice());
+    let manifest = match verify(state, &signed, inline) {
         Ok(m) => m,
         Err(refusal) => {
             tracing::warn!(reason = %refusal, "refusing an assignment");
@@ -55,12 +62,32 @@ pub(crate) async fn serve(
         }
     };
     let span = tracing::info_span!("task", task_id = %manifest.task_id, attempt = manifest.attempt);
+    let input = match input_blob {
+        None => input,
+        Some(blob) => {
+            let max = state.cfg.net.max_frame;
+            match inputs::fetch(conn, max, &manifest, blob)
+                .instrument(span.clone())
+                .await
+            {
+                Ok(bytes) => bytes,
+                Err(refusal) => {
+                    tracing::warn!(reason = %refusal, "refusing an assignment");
+                    return refuse(&mut send, &mut recv, refusal).await;
+                }
+            }
+        }
+    };
     run(state, conn, manifest, input, send, recv)
         .instrument(span)
         .await
 }
 
-fn verify(state: &State, signed: &Signed<Manifest>, input: &[u8]) -> Result<Manifest, Refusal> {
+fn verify(
+    state: &State,
+    signed: &Signed<Manifest>,
+    input: Option<&[u8]>,
+) -> Result<Manifest, Refusal> {
     let now = state.cfg.clock.now_ms();
     let mut replay = state.replay.lock().unwrap_or_else(|p| p.into_inner());
     verify_manifest(

@@ -15,6 +15,7 @@
 //! | `session` | connect, join, register, heartbeats, accepting assignment streams |
 //! | `assignment` | one assignment: cancel, or verify → module → execute → report → ack |
 //! | [`verify`] | manifest checks and the replay guard; [`Refusal`] |
+//! | `inputs` | large inputs fetched by digest, one piece per stream, checked |
 //! | `module_cache` | modules fetched by digest once and kept compiled |
 //! | `execute` | one run in the sandbox, events streamed, cancel honoured |
 //! | `slots` | assignments in flight, cancel handles, early cancels, drain |
@@ -22,6 +23,7 @@
 mod assignment;
 pub mod config;
 mod execute;
+mod inputs;
 mod late;
 mod module_cache;
 mod session;

@@ -37,6 +37,14 @@ pub enum Refusal {
         /// Why.
         reason: String,
     },
+    /// The task's input could not be fetched from the dispatcher.
+    #[error("cannot fetch input {sha}: {reason}")]
+    InputFetch {
+        /// The input blob.
+        sha: Sha256,
+        /// Why.
+        reason: String,
+    },
     /// The module did not compile or link here.
     #[error("module {sha} does not load: {reason}")]
     ModuleLoad {
@@ -75,17 +83,20 @@ impl ReplayGuard {
 }
 
 /// Checks signature (by a pinned dispatcher key), version, expiry, input
-/// digest and replay. The module hash is checked when the module arrives.
+/// digest and replay. The module hash is checked when the module arrives,
+/// and so is the input's when it comes as a blob (`input` is `None`).
 pub fn verify_manifest(
     signed: &Signed<Manifest>,
-    input: &[u8],
+    input: Option<&[u8]>,
     trusted: &[VerifyingKey],
     now_ms: u64,
     replay: &mut ReplayGuard,
 ) -> Result<Manifest, Refusal> {
     let m = signed.verify(trusted)?;
     m.check_current(now_ms)?;
-    m.check_input(input)?;
+    if let Some(input) = input {
+        m.check_input(input)?;
+    }
     if !replay.first_use(&m, now_ms) {
         return Err(Refusal::Replay {
             task: m.task_id,
@@ -139,8 +150,9 @@ mod tests {
         let k = key(1);
         let s = Signed::sign(&k, &manifest(b"in", 100)).unwrap();
         let mut guard = ReplayGuard::default();
-        verify_manifest(&s, b"in", &[k.verifying_key()], 10, &mut guard).unwrap();
-        let err = verify_manifest(&s, b"in", &[k.verifying_key()], 10, &mut guard).unwrap_err();
+        verify_manifest(&s, Some(b"in"), &[k.verifying_key()], 10, &mut guard).unwrap();
+        let err =
+            verify_manifest(&s, Some(b"in"), &[k.verifying_key()], 10, &mut guard).unwrap_err();
         assert!(matches!(err, Refusal::Replay { attempt: 1, .. }), "{err}");
         assert!(err.to_string().contains("replay"), "{err}");
     }
@@ -150,22 +162,22 @@ mod tests {
         let k = key(1);
         let mut guard = ReplayGuard::default();
         let s = Signed::sign(&k, &manifest(b"in", 100)).unwrap();
-        let err = verify_manifest(&s, b"in", &[key(2).verifying_key()], 10, &mut guard)
+        let err = verify_manifest(&s, Some(b"in"), &[key(2).verifying_key()], 10, &mut guard)
             .unwrap_err()
             .to_string();
         assert!(err.contains("untrusted key"), "{err}");
-        let err = verify_manifest(&s, b"in", &[k.verifying_key()], 100, &mut guard)
+        let err = verify_manifest(&s, Some(b"in"), &[k.verifying_key()], 100, &mut guard)
             .unwrap_err()
             .to_string();
         assert!(err.contains("expired"), "{err}");
-        let err = verify_manifest(&s, b"other", &[k.verifying_key()], 10, &mut guard)
+        let err = verify_manifest(&s, Some(b"other"), &[k.verifying_key()], 10, &mut guard)
             .unwrap_err()
             .to_string();
         assert!(err.contains("input bytes hash"), "{err}");
         let mut tampered = s.clone();
         let last = tampered.body_mut().len() - 1;
         tampered.body_mut()[last] ^= 1;
-        let err = verify_manifest(&tampered, b"in", &[k.verifying_key()], 10, &mut guard)
+        let err = verify_manifest(&tampered, Some(b"in"), &[k.verifying_key()], 10, &mut guard)
             .unwrap_err()
             .to_string();
         assert!(err.contains("signature"), "{err}");

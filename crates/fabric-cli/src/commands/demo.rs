@@ -106,6 +106,7 @@ fn spec(module: Sha256, args: &[&str], input: &[u8], fuel: Option<u64>) -> TaskS
         args: args.iter().map(|s| (*s).to_owned()).collect(),
         env: Vec::new(),
         input: input.to_vec(),
+        input_blob: None,
         limits,
         priority: Priority::Normal,
         retries: 0,
@@ -122,6 +123,7 @@ fn serve_config(dir: &Path) -> ServeConfig {
         worker_keys: Vec::new(),
         worker_caps: fabric_dispatcher::WorkerCaps::default(),
         retention: fabric_dispatcher::RetentionPolicy::default(),
+        max_queued: None,
     }
 }
 

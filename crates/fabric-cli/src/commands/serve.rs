@@ -39,6 +39,9 @@ impl Served {
         if let Some(hb) = cfg.heartbeat {
             dcfg.sched.heartbeat_ms = (hb.as_millis() as u64).max(10);
         }
+        if let Some(n) = cfg.max_queued {
+            dcfg.caps.max_queued = n;
+        }
         let dispatcher = Dispatcher::start(dcfg)
             .await
             .with_context(|| format!("starting the dispatcher in {}", cfg.data_dir.display()))?;

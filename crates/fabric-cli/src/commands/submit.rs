@@ -27,6 +27,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             args: args.args,
             env,
             input,
+            input_blob: None,
             limits,
             priority,
             retries: args.retries,

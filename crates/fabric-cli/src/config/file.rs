@@ -19,6 +19,7 @@ pub(super) struct FileConfig {
     pub mdns_interface: Option<String>,
     pub no_mdns: Option<bool>,
     pub heartbeat: Option<String>,
+    pub max_queued: Option<usize>,
     pub workers: Option<u32>,
     pub slots: Option<u32>,
     pub join: Option<String>,

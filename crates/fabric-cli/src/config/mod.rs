@@ -41,6 +41,8 @@ pub(crate) struct ServeConfig {
     pub worker_caps: WorkerCaps,
     /// How long events, finished tasks and modules are kept.
     pub retention: RetentionPolicy,
+    /// Queue depth, when not the dispatcher's default.
+    pub max_queued: Option<usize>,
 }
 
 /// The in-process workers of a local cluster.
@@ -143,6 +145,7 @@ impl ServeConfig {
             worker_keys,
             worker_caps,
             retention: retention(opts),
+            max_queued: opts.max_queued.or(file.max_queued),
         })
     }
 }

@@ -53,7 +53,7 @@ fn flags_win_over_the_file_and_the_file_over_defaults() {
     let k2 = key_hex();
     let file = config_file(&format!(
         "listen = \"127.0.0.1:9000\"\nheartbeat = \"2s\"\nworkers = 5\nslots = 3\n\
-         mdns_interface = \"eth0\"\nworker_keys = [\"{k2}\"]\n"
+         mdns_interface = \"eth0\"\nworker_keys = [\"{k2}\"]\nmax_queued = 50\n"
     ));
     let path = file.path().to_str().unwrap();
     let u = up(&["--config", path, "--slots", "7", "--worker-key", &k1]).unwrap();
@@ -64,6 +64,7 @@ fn flags_win_over_the_file_and_the_file_over_defaults() {
     assert_eq!(u.workers.slots, 7);
     let keys: Vec<String> = u.serve.worker_keys.iter().map(|k| k.to_string()).collect();
     assert_eq!(keys, [k1, k2]);
+    assert_eq!(u.serve.max_queued, Some(50));
 
     let u = up(&[
         "--config",
@@ -76,6 +77,8 @@ fn flags_win_over_the_file_and_the_file_over_defaults() {
     .unwrap();
     assert_eq!(u.serve.listen, "127.0.0.1:1".parse().unwrap());
     assert_eq!(u.serve.heartbeat, Some(Duration::from_secs(1)));
+    let u = up(&["--config", path, "--max-queued", "9"]).unwrap();
+    assert_eq!(u.serve.max_queued, Some(9));
     let u = up(&["--config", path, "--no-mdns"]).unwrap();
     assert_eq!(u.serve.mdns, None);
 }

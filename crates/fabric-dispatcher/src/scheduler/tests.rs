@@ -32,6 +32,7 @@ fn spec(kind: TaskKind, priority: Priority, memory_bytes: u64, retries: u32) -> 
         args: Vec::new(),
         env: Vec::new(),
         input: Vec::new(),
+        input_blob: None,
         limits: Limits {
             memory_bytes,
             ..Limits::default()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fabric_net::StreamError;
 use fabric_net::framed;
 use fabric_proto::wire::{Ack, Assign, Report};
-use fabric_proto::{Manifest, Sha256, Signed, TaskId, TaskOutcome, TaskRecord, WorkerKey};
+use fabric_proto::{Manifest, Signed, TaskId, TaskOutcome, TaskRecord, WorkerKey};
 use fabric_store::{EventKind, StoreError};
 use quinn::Connection;
 use tracing::Instrument as _;
@@ -141,7 +141,7 @@ fn manifest_for(shared: &Shared, rec: &TaskRecord) -> Manifest {
         kind: rec.spec.kind.clone(),
         args: rec.spec.args.clone(),
         env: rec.spec.env.clone(),
-        input_digest: Sha256::of(&rec.spec.input),
+        input_digest: rec.spec.input_digest(),
         limits: rec.spec.limits,
         issued_at_ms: now,
         expires_at_ms: now + shared.cfg.manifest_ttl.as_millis() as u64,
@@ -158,9 +158,11 @@ async fn exchange(
 ) -> Result<Option<String>, ServiceError> {
     let manifest = Signed::sign(shared.identity.signing_key(), &manifest_for(shared, rec))?;
     let (mut send, mut recv) = framed::open(conn, shared.cfg.net.max_frame).await?;
+    // A large input goes as its reference; the worker fetches it by digest.
     send.send(&Assign::Run {
         manifest,
         input: rec.spec.input.clone(),
+        input_blob: rec.spec.input_blob,
     })
     .await?;
     loop {

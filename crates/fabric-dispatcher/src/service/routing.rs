@@ -215,6 +215,10 @@ async fn serve_stream(
         Request::GetBlob { sha } if roles.any() => {
             requests::respond(&mut send, requests::blobs::get(shared, &sha)).await
         }
+        Request::GetBlobRange { sha, offset, len } if roles.any() => {
+            let answer = requests::blobs::get_range(shared, &sha, offset, len);
+            requests::respond(&mut send, answer).await
+        }
         request
             if roles.client
                 && requests::is_client_request(&request)
@@ -225,7 +229,7 @@ async fn serve_stream(
         request => {
             let what = match request {
                 Request::Register(_) | Request::LateReport { .. } => "register as a worker",
-                Request::GetBlob { .. } => "fetch blobs",
+                Request::GetBlob { .. } | Request::GetBlobRange { .. } => "fetch blobs",
                 r if requests::is_admin_request(&r) => ADMIN_WHAT,
                 _ => "use the client API",
             };

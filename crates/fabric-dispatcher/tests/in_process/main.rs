@@ -6,6 +6,7 @@
 mod harness;
 
 mod cancel;
+mod inputs;
 mod lifecycle;
 mod peers;
 mod retention;

@@ -1,7 +1,9 @@
-//! Blob requests: module uploads, presence checks and fetches by digest.
+//! Blob requests: module uploads, chunked input uploads, presence checks
+//! and fetches by digest (whole, or by range).
 
-use fabric_proto::Sha256;
-use fabric_proto::wire::Response;
+use fabric_proto::wire::{ErrorBody, ErrorCode, Response};
+use fabric_proto::{BLOB_CHUNK, Sha256};
+use fabric_store::ChunkError;
 
 use super::{Answer, RequestError};
 use crate::admission;
@@ -16,15 +18,68 @@ pub(crate) async fn put(shared: &Shared, bytes: &[u8]) -> Answer {
     Ok(Response::Blob { sha })
 }
 
+/// Stores one piece of a chunked upload (a task input); the last piece is
+/// answered once the whole blob is checked and durable.
+pub(crate) async fn put_chunk(
+    shared: &Shared,
+    sha: &Sha256,
+    offset: u64,
+    bytes: &[u8],
+    last: bool,
+) -> Answer {
+    let end = offset.saturating_add(bytes.len() as u64);
+    admission::check_input_len(end, &shared.cfg.caps).map_err(RequestError::Refused)?;
+    let progress = shared
+        .store
+        .put_blob_chunk(sha, offset, bytes, last)
+        .map_err(|e| match e {
+            ChunkError::Store(e) => RequestError::Store(e),
+            other => {
+                RequestError::Refused(ErrorBody::new(ErrorCode::BadRequest, other.to_string()))
+            }
+        })?;
+    if progress.complete {
+        shared.commit.durable().await?;
+    }
+    Ok(Response::BlobChunkStored {
+        received: progress.received,
+        complete: progress.complete,
+    })
+}
+
 /// Whether a blob is stored.
 pub(crate) fn has(shared: &Shared, sha: &Sha256) -> Answer {
     Ok(Response::HasBlob(shared.store.has_blob(sha)?))
 }
 
-/// A blob's bytes (workers fetch modules this way).
+/// A blob's bytes (workers fetch modules this way). A module whose bytes
+/// were first uploaded in pieces (as an input) is read back whole too, up
+/// to the module cap; anything larger is fetched by range.
 pub(crate) fn get(shared: &Shared, sha: &Sha256) -> Answer {
-    match shared.store.blob(sha)? {
-        Some(bytes) => Ok(Response::BlobBytes { bytes }),
+    if let Some(bytes) = shared.store.blob(sha)? {
+        return Ok(Response::BlobBytes { bytes });
+    }
+    match shared.store.blob_len(sha)? {
+        Some(len) if len <= shared.cfg.caps.max_module_bytes as u64 => {
+            match shared.store.blob_range(sha, 0, len)? {
+                Some((bytes, _)) => Ok(Response::BlobBytes { bytes }),
+                None => Err(RequestError::NotFound(format!("no blob {sha}"))),
+            }
+        }
+        Some(len) => Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!("blob {sha} is {len} bytes; fetch it in pieces"),
+        ))),
+        None => Err(RequestError::NotFound(format!("no blob {sha}"))),
+    }
+}
+
+/// Part of a blob, at most one piece long (workers fetch large inputs this
+/// way).
+pub(crate) fn get_range(shared: &Shared, sha: &Sha256, offset: u64, len: u64) -> Answer {
+    let len = len.min(BLOB_CHUNK as u64);
+    match shared.store.blob_range(sha, offset, len)? {
+        Some((bytes, total)) => Ok(Response::BlobRange { total, bytes }),
         None => Err(RequestError::NotFound(format!("no blob {sha}"))),
     }
 }

@@ -76,6 +76,7 @@ pub(crate) fn is_client_request(request: &Request) -> bool {
             | Request::Register(_)
             | Request::GetBlob { .. }
             | Request::LateReport { .. }
+            | Request::GetBlobRange { .. }
     )
 }
 
@@ -100,6 +101,12 @@ pub(crate) async fn serve(
     let answer = match request {
         Request::PutBlob { bytes } => blobs::put(shared, &bytes).await,
         Request::HasBlob { sha } => blobs::has(shared, &sha),
+        Request::PutBlobChunk {
+            sha,
+            offset,
+            bytes,
+            last,
+        } => blobs::put_chunk(shared, &sha, offset, &bytes, last).await,
         Request::Submit { spec, wait } => match submit::submit(shared, spec).await {
             Ok(submit::Admitted { id, warning }) if wait => {
                 send.send(&Response::Submitted { id, warning }).await?;
@@ -131,7 +138,8 @@ pub(crate) async fn serve(
         Request::Join { .. }
         | Request::Register(_)
         | Request::GetBlob { .. }
-        | Request::LateReport { .. } => Err(RequestError::Refused(ErrorBody::new(
+        | Request::LateReport { .. }
+        | Request::GetBlobRange { .. } => Err(RequestError::Refused(ErrorBody::new(
             ErrorCode::BadRequest,
             "not a client request",
         ))),

@@ -1,6 +1,11 @@
 //! Admission of a new task: checked, stored and flushed, then queued.
+//!
+//! The queue has a depth (`AdmissionCaps::max_queued`), and an input over
+//! [`INLINE_INPUT_MAX`] never reaches the scheduler: it is a chunked blob in
+//! the store (uploaded by the client, or stored here when it came inline)
+//! and the record carries only its [`BlobRef`](fabric_proto::BlobRef).
 
-use fabric_proto::{TaskId, TaskKind, TaskRecord, TaskSpec};
+use fabric_proto::{INLINE_INPUT_MAX, TaskId, TaskKind, TaskRecord, TaskSpec};
 
 use super::RequestError;
 use crate::admission;
@@ -15,14 +20,29 @@ pub(crate) struct Admitted {
 }
 
 /// Admits a task; its id is answered only once the record is durable.
-pub(crate) async fn submit(shared: &Shared, spec: TaskSpec) -> Result<Admitted, RequestError> {
+pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitted, RequestError> {
     admission::check_spec(&spec, &shared.cfg.caps).map_err(RequestError::Refused)?;
+    let max_queued = shared.cfg.caps.max_queued;
+    if shared.core().sched.queued() >= max_queued {
+        return Err(RequestError::Refused(admission::queue_full(max_queued)));
+    }
     if let TaskKind::Wasm { module } = &spec.kind
         && !shared.store.has_blob(module)?
     {
         return Err(RequestError::NotFound(format!(
             "module {module} is not stored on the dispatcher; upload it first"
         )));
+    }
+    if let Some(blob) = &spec.input_blob {
+        if shared.store.blob_len(&blob.sha)? != Some(blob.len) {
+            return Err(RequestError::NotFound(format!(
+                "input blob {} ({} bytes) is not stored on the dispatcher; upload it first",
+                blob.sha, blob.len
+            )));
+        }
+    } else if spec.input.len() > INLINE_INPUT_MAX {
+        spec.input_blob = Some(shared.store.put_chunked(&spec.input)?);
+        spec.input = Vec::new();
     }
     let seq = shared.store.next_seq()?;
     let rec = TaskRecord::queued(TaskId::new(), spec, seq, shared.now());
