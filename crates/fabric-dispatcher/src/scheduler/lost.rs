@@ -18,12 +18,19 @@ impl Scheduler {
         reason: &str,
         now: u64,
     ) -> Option<Change> {
+        let rec = self.take_lease(id, attempt, worker)?;
+        Some(self.lose(rec, reason, now))
+    }
+
+    /// Takes the task out of the scheduler if `attempt` on `worker` holds
+    /// its lease, freeing the slot.
+    fn take_lease(&mut self, id: &TaskId, attempt: u32, worker: &WorkerKey) -> Option<TaskRecord> {
         if !self.holds_lease(id, attempt, worker) {
             return None;
         }
         let rec = self.tasks.remove(id).expect("leased task is live");
         self.release(&rec, worker);
-        Some(self.lose(rec, reason, now))
+        Some(rec)
     }
 
     /// The worker refused the attempt (draining, module did not load): the
@@ -38,11 +45,7 @@ impl Scheduler {
         reason: &str,
         now: u64,
     ) -> Option<Change> {
-        if !self.holds_lease(id, attempt, worker) {
-            return None;
-        }
-        let mut rec = self.tasks.remove(id).expect("leased task is live");
-        self.release(&rec, worker);
+        let mut rec = self.take_lease(id, attempt, worker)?;
         rec.refused += 1;
         rec.worker = None;
         rec.updated_ms = now;

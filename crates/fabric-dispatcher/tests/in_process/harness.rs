@@ -148,6 +148,19 @@ impl Cluster {
         &self.token
     }
 
+    /// A raw QUIC connection to the dispatcher with key `me` (which may
+    /// have no role), for tests that speak the protocol themselves.
+    pub async fn connect_as(&self, me: &Identity) -> quinn::Connection {
+        fabric_net::connect(
+            me,
+            vec![self.dispatcher.public_key()],
+            self.dispatcher.local_addr(),
+            &fabric_net::NetConfig::default(),
+        )
+        .await
+        .expect("connects")
+    }
+
     /// Uploads a module given as WAT text.
     pub async fn module(&self, wat_text: &str) -> Sha256 {
         let wasm = wat::parse_str(wat_text).expect("valid WAT");

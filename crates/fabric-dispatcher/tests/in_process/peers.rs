@@ -16,15 +16,7 @@ async fn a_peer_that_opens_streams_and_goes_silent_has_them_closed_and_others_ar
         cfg.net.request_timeout = Duration::from_millis(300);
     })
     .await;
-    let stranger = Identity::generate().unwrap();
-    let conn = fabric_net::connect(
-        &stranger,
-        vec![c.dispatcher.public_key()],
-        c.dispatcher.local_addr(),
-        &NetConfig::default(),
-    )
-    .await
-    .unwrap();
+    let conn = c.connect_as(&Identity::generate().unwrap()).await;
     // Streams with half a frame header each, then silence; and more empty
     // ones up to the small limit a key without a role gets.
     let unknown_limit = NetConfig::default().unknown_peer_streams as usize;
@@ -70,15 +62,7 @@ async fn connections_of_keys_without_a_role_are_capped() {
     .await;
     let mut open = Vec::new();
     for _ in 0..2 {
-        let me = Identity::generate().unwrap();
-        let conn = fabric_net::connect(
-            &me,
-            vec![c.dispatcher.public_key()],
-            c.dispatcher.local_addr(),
-            &NetConfig::default(),
-        )
-        .await
-        .unwrap();
+        let conn = c.connect_as(&Identity::generate().unwrap()).await;
         // A (wrong) join answered: the dispatcher serves, so counts, it.
         let (mut send, mut recv) = fabric_net::framed::open(&conn, MAX).await.unwrap();
         send.send(&fabric_proto::wire::Request::Join {
@@ -92,14 +76,7 @@ async fn connections_of_keys_without_a_role_are_capped() {
         ));
         open.push(conn);
     }
-    let third = fabric_net::connect(
-        &Identity::generate().unwrap(),
-        vec![c.dispatcher.public_key()],
-        c.dispatcher.local_addr(),
-        &NetConfig::default(),
-    )
-    .await
-    .unwrap();
+    let third = c.connect_as(&Identity::generate().unwrap()).await;
     let closed = tokio::time::timeout(PATIENCE, third.closed())
         .await
         .expect("the connection over the limit is closed");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fabric_client::Client;
 use fabric_net::framed::{self, FramedSend};
-use fabric_net::{Identity, JoinToken, NetConfig};
+use fabric_net::{Identity, JoinToken};
 use fabric_proto::wire::{Assign, ErrorCode, Request, Response, WorkerInfo};
 use fabric_proto::{Limits, TaskId, TaskState, TaskStatus, WorkerKey};
 use quinn::Connection;
@@ -23,14 +23,7 @@ struct RawPeer {
 
 impl RawPeer {
     async fn connect(c: &Cluster, me: Identity) -> Self {
-        let conn = fabric_net::connect(
-            &me,
-            vec![c.dispatcher.public_key()],
-            c.dispatcher.local_addr(),
-            &NetConfig::default(),
-        )
-        .await
-        .expect("connects");
+        let conn = c.connect_as(&me).await;
         Self { me, conn }
     }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use fabric_net::Identity;
 use fabric_net::framed::{self, FramedSend};
-use fabric_net::{Identity, NetConfig};
 use fabric_proto::wire::{Assign, Request, Response, WorkerInfo};
 use fabric_proto::{Limits, TaskId, TaskState, TaskStatus, WorkerKey};
 use quinn::Connection;
@@ -26,14 +26,7 @@ struct SilentWorker {
 impl SilentWorker {
     async fn register(c: &Cluster) -> Self {
         let me = Identity::generate().expect("key");
-        let conn = fabric_net::connect(
-            &me,
-            vec![c.dispatcher.public_key()],
-            c.dispatcher.local_addr(),
-            &NetConfig::default(),
-        )
-        .await
-        .expect("connects");
+        let conn = c.connect_as(&me).await;
         let secret = c.token().secret.to_vec();
         let (mut s, mut r) = framed::open(&conn, MAX).await.expect("stream");
         s.send(&Request::Join { secret }).await.expect("join");
