@@ -134,31 +134,45 @@ async fn run(
             )
         }
     };
-    state.slots.finish(handle);
     tracing::debug!(status = %outcome.status, "task finished");
+    // The attempt stays registered as running until its result is acked or
+    // handed to the late reports, so a re-registration in between reports
+    // it (and the dispatcher keeps its lease).
+    let delivered = report(state, &manifest, outcome, &mut send, &mut recv).await;
+    state.slots.finish(handle);
+    delivered
+}
+
+/// Reports the outcome and waits for the ack; when the stream breaks
+/// first, on either side of the report, the outcome goes as a late report
+/// (the dispatcher drops a duplicate as stale).
+async fn report(
+    state: &State,
+    manifest: &Manifest,
+    outcome: TaskOutcome,
+    send: &mut FramedSend,
+    recv: &mut FramedRecv,
+) -> Result<(), StreamError> {
     let report = Report::Done(Box::new(outcome));
-    if let Err(e) = send.send(&report).await {
-        // The stream broke (the connection went away): the result is not
-        // lost; it goes as a late report on the current or next connection.
-        tracing::warn!(error = %e, "cannot report on the assignment stream; reporting late");
-        if let Report::Done(outcome) = report {
-            crate::late::report(state, manifest.task_id, manifest.attempt, *outcome).await;
-        }
-        return Ok(());
-    }
-    match tokio::time::timeout(ACK_TIMEOUT, recv.expect::<Ack>()).await {
+    let acked = match send.send(&report).await {
+        Ok(()) => tokio::time::timeout(ACK_TIMEOUT, recv.expect::<Ack>()).await,
+        Err(e) => Ok(Err(e)),
+    };
+    let why = match acked {
         Ok(Ok(ack)) => {
             if !ack.recorded {
                 tracing::debug!("result acknowledged but not recorded (stale or retried)");
             }
-            Ok(())
+            return Ok(());
         }
-        Ok(Err(e)) => Err(e),
-        Err(_) => {
-            tracing::warn!("no ack for the result within {ACK_TIMEOUT:?}");
-            Ok(())
-        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no ack within {ACK_TIMEOUT:?}"),
+    };
+    tracing::warn!(%why, "the result did not get through on its stream; reporting late");
+    if let Report::Done(outcome) = report {
+        crate::late::report(state, manifest.task_id, manifest.attempt, *outcome).await;
     }
+    Ok(())
 }
 
 async fn refuse(

@@ -69,7 +69,7 @@ impl WorkerConfig {
 }
 
 /// The close code a dispatcher uses for a worker it declared dead.
-const DECLARED_DEAD: u32 = 2;
+pub(crate) const DECLARED_DEAD: u32 = 2;
 
 /// The worker stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,8 @@ use crate::State;
 
 /// Outcomes kept for a later session at most.
 const MAX_UNREPORTED: usize = 64;
+/// How long one late report may take.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Outcomes not reported yet.
 #[derive(Debug, Default)]
@@ -26,6 +28,16 @@ impl Unreported {
             tracing::warn!(task = %id, attempt, "dropping an unreported result (too many kept)");
         }
         q.push_back(item);
+    }
+
+    /// The attempts kept, for a registration to report as its own.
+    pub(crate) fn keys(&self) -> Vec<(TaskId, u32)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, attempt, _)| (*id, *attempt))
+            .collect()
     }
 
     fn take(&self) -> Vec<(TaskId, u32, TaskOutcome)> {
@@ -73,13 +85,14 @@ async fn send(
         attempt,
         outcome: Box::new(outcome.clone()),
     };
-    let sent = async {
+    let sent = tokio::time::timeout(SEND_TIMEOUT, async {
         let (mut send, mut recv) = framed::open(conn, state.cfg.net.max_frame).await?;
         send.send(&req).await?;
         send.finish()?;
         recv.expect::<Response>().await
-    }
-    .await;
+    })
+    .await
+    .unwrap_or(Err(fabric_net::StreamError::Eof));
     match sent {
         Ok(Response::Ack(ack)) => {
             tracing::info!(task = %id, attempt, recorded = ack.recorded, "late report taken");

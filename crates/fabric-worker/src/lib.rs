@@ -128,14 +128,19 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         if state.take_registered() {
             failures = 0;
         }
-        state
+        let conn = state
             .control
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Err(e) = &result
-            && e.declared_dead()
-        {
+        let closed_dead = conn.as_ref().is_some_and(|c| {
+            matches!(
+                c.close_reason(),
+                Some(quinn::ConnectionError::ApplicationClosed(close))
+                    if close.error_code == quinn::VarInt::from_u32(config::DECLARED_DEAD)
+            )
+        });
+        if closed_dead || result.as_ref().is_err_and(WorkerError::declared_dead) {
             let n = state.slots.cancel_all();
             tracing::warn!(
                 cancelled = n,

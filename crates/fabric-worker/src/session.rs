@@ -128,8 +128,15 @@ async fn serve(
         labels: state.cfg.labels.clone(),
         wasm: true,
         commands: Vec::new(),
-        // Runs from an earlier session: adopted or to be cancelled.
-        running: state.slots.running_keys(),
+        // Runs from an earlier session, and results not reported yet:
+        // adopted or to be cancelled.
+        running: {
+            let mut r = state.slots.running_keys();
+            r.extend(state.unreported.keys());
+            r.sort();
+            r.dedup();
+            r
+        },
     };
     let (control, resp) = request(&conn, &Request::Register(info), max)
         .await
@@ -154,7 +161,13 @@ async fn serve(
     }
     state.registered(conn.clone());
     tracing::info!(dispatcher = %state.cfg.dispatcher_key.short(), "worker registered");
-    crate::late::flush(state, &conn).await;
+    // Alongside the heartbeats, so a slow flush cannot get this worker
+    // declared dead.
+    tokio::spawn({
+        let state = state.clone();
+        let conn = conn.clone();
+        async move { crate::late::flush(&state, &conn).await }
+    });
     let result = tokio::select! {
         r = heartbeats(state, control, Duration::from_millis(heartbeat_ms.max(10))) => r,
         r = accept(state, &conn) => r,

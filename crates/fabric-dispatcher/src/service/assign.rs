@@ -75,9 +75,11 @@ fn lease_ready(shared: &Shared) -> (Vec<Leased>, Vec<crate::scheduler::Change>) 
         match core.conns.get(&wk).map(|c| c.conn.clone()) {
             Some(conn) => ready.push((rec, conn, wk)),
             None => {
-                tracing::warn!(task = %rec.id, worker = %wk.short(), "leased to a worker without a connection");
-                let reason = "its worker has no connection";
-                orphans.extend(core.sched.abandon(&rec.id, rec.attempt, &wk, reason, now));
+                // Registered in the scheduler without a connection: it is
+                // going away. Forget it, so it is not chosen again; its
+                // leases (this one included) are lost.
+                tracing::warn!(task = %rec.id, worker = %wk.short(), "leased to a worker without a connection; forgetting the worker");
+                orphans.extend(core.sched.remove_worker(&wk, now));
             }
         }
     }
@@ -201,29 +203,47 @@ async fn complete(
         let decision = core.sched.complete(&id, attempt, &wk, outcome.status, now);
         (before, decision)
     };
-    let recorded = record(shared, id, attempt, wk, outcome, decision).await;
-    if recorded.is_err()
-        && let Some(before) = before
-    {
-        // Memory follows the store: the lease is back as it was, and the
-        // worker hears an error (its stream breaks), so the attempt ends
-        // lost or reports again.
-        let change = shared.core().sched.reinstate(before, shared.now());
-        shared
-            .settle_or_log(change.into_iter().collect(), "an undone completion")
-            .await;
-    }
-    recorded
+    // Memory follows the store: only when the write itself fails is the
+    // lease put back as it was (the worker hears an error, so the attempt
+    // ends lost or reports again). A failed flush afterwards undoes
+    // nothing: the write may well be on disk.
+    let recorded = match write(shared, &decision, &outcome) {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            if let Some(before) = before {
+                let change = shared.core().sched.reinstate(before, shared.now());
+                shared
+                    .settle_or_log(change.into_iter().collect(), "an undone completion")
+                    .await;
+            }
+            return Err(e);
+        }
+    };
+    announce(shared, id, attempt, wk, outcome, decision, recorded).await
 }
 
-/// Writes what `complete` decided.
-async fn record(
+/// Writes what `complete` decided; whether this result was recorded.
+fn write(
+    shared: &Shared,
+    decision: &Completion,
+    outcome: &TaskOutcome,
+) -> Result<bool, StoreError> {
+    match decision {
+        Completion::Stale => Ok(false),
+        Completion::Retry(rec) => shared.store.save_task(rec).map(|_| false),
+        Completion::Final(rec) => shared.store.record_result(rec, outcome),
+    }
+}
+
+/// Logs, flushes and announces what `write` stored.
+async fn announce(
     shared: &Shared,
     id: TaskId,
     attempt: u32,
     wk: WorkerKey,
     outcome: TaskOutcome,
     decision: Completion,
+    recorded: bool,
 ) -> Result<bool, StoreError> {
     match decision {
         Completion::Stale => {
@@ -237,7 +257,6 @@ async fn record(
                 "attempt {attempt} ended {}; retry {} of {} after backoff",
                 outcome.status, rec.failures, rec.spec.retries
             );
-            shared.store.save_task(&rec)?;
             shared.event(Some(id), EventKind::Retry, detail);
             shared.announce(Vec::new()).await?;
             Ok(false)
@@ -247,7 +266,6 @@ async fn record(
                 let detail = format!("ended {}", outcome.status);
                 shared.event(Some(id), EventKind::DeadLetter, detail);
             }
-            let recorded = shared.store.record_result(&rec, &outcome)?;
             let info = if recorded {
                 rec.info(Some(outcome))
             } else {

@@ -25,7 +25,28 @@ pub(crate) async fn serve(
 ) -> Result<(), ServiceError> {
     let info = super::caps::admit_registration(shared, info);
     let wk = WorkerKey(key.to_bytes());
-    let registration = register(shared, conn, wk, &info);
+    let ended = match registered(shared, conn, wk, &info, &mut send, &mut recv).await {
+        Ok(reason) => reason,
+        Err(e) => e.to_string(),
+    };
+    let changes = forget(shared, conn, wk);
+    tracing::info!(reason = %ended, requeued = changes.len(), "worker gone");
+    shared.event(None, EventKind::WorkerGone, format!("{wk}: {ended}"));
+    shared.settle(changes).await?;
+    Ok(())
+}
+
+/// Registration and the heartbeat loop; returns why the stream ended. The
+/// caller forgets the worker on every way out, errors included.
+async fn registered(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    wk: WorkerKey,
+    info: &WorkerInfo,
+    send: &mut FramedSend,
+    recv: &mut FramedRecv,
+) -> Result<String, ServiceError> {
+    let registration = register(shared, conn, wk, info);
     tracing::info!(
         name = %info.name,
         slots = info.slots,
@@ -40,7 +61,7 @@ pub(crate) async fn serve(
     })
     .await?;
     shared.place.notify_one();
-    let ended = loop {
+    Ok(loop {
         match recv.recv::<WorkerMsg>().await {
             Ok(Some(WorkerMsg::Heartbeat { running })) => {
                 if !heartbeat(shared, wk, running) {
@@ -54,12 +75,7 @@ pub(crate) async fn serve(
             Ok(None) => break "closed its control stream".to_owned(),
             Err(e) => break e.to_string(),
         }
-    };
-    let changes = forget(shared, conn, wk);
-    tracing::info!(reason = %ended, requeued = changes.len(), "worker gone");
-    shared.event(None, EventKind::WorkerGone, format!("{wk}: {ended}"));
-    shared.settle(changes).await?;
-    Ok(())
+    })
 }
 
 fn register(shared: &Shared, conn: &Connection, wk: WorkerKey, info: &WorkerInfo) -> Registration {
@@ -99,9 +115,10 @@ pub(crate) const DECLARED_DEAD: u32 = 2;
 /// Close code for a connection replaced by a newer one of the same worker.
 const REPLACED: u32 = 3;
 
-/// Closes the connections of workers the scheduler declared dead.
-pub(crate) fn close_dead(shared: &Shared, dead: &[WorkerKey]) {
-    let mut core = shared.core();
+/// Closes the connections of workers the scheduler declared dead (called
+/// under the same lock as the tick that declared them, so a worker that
+/// registers again meanwhile keeps its new connection).
+pub(crate) fn close_dead(core: &mut super::state::Core, dead: &[WorkerKey]) {
     for wk in dead {
         if let Some(c) = core.conns.remove(wk) {
             tracing::warn!(worker = %wk.short(), "closing the connection of a worker declared dead");

@@ -16,8 +16,12 @@ pub(crate) async fn tick_loop(shared: Arc<Shared>) {
     loop {
         interval.tick().await;
         let now = shared.now();
-        let tick = shared.core().sched.tick(now);
-        control::close_dead(&shared, &tick.dead);
+        let tick = {
+            let mut core = shared.core();
+            let tick = core.sched.tick(now);
+            control::close_dead(&mut core, &tick.dead);
+            tick
+        };
         shared.settle_or_log(tick.changes, "requeued tasks").await;
         shared.place.notify_one();
     }
