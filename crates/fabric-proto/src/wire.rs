@@ -16,8 +16,8 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    BlobRef, CodecError, GuestEvent, Manifest, Sha256, Signed, TaskId, TaskInfo, TaskOutcome,
-    TaskSpec, TaskState, from_cbor, to_cbor,
+    CodecError, GuestEvent, Sha256, TaskId, TaskInfo, TaskOutcome, TaskSpec, TaskState, from_cbor,
+    to_cbor,
 };
 
 /// The wire protocol version this build speaks.
@@ -343,126 +343,11 @@ pub enum Response {
     },
 }
 
-/// Why a request failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message} ({})", code.as_str())]
-pub struct ErrorBody {
-    /// A stable code.
-    pub code: ErrorCode,
-    /// A message for people.
-    pub message: String,
-}
+mod assign;
+mod error;
 
-impl ErrorBody {
-    /// Builds an error body.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-/// Stable error codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The peer's key is not allowed to do this.
-    Unauthorized,
-    /// The request is not valid.
-    BadRequest,
-    /// No such task or blob.
-    NotFound,
-    /// Something is over a size cap.
-    TooLarge,
-    /// Another protocol version.
-    Unsupported,
-    /// The frame could not be decoded.
-    Malformed,
-    /// The state does not allow it (e.g. cancelling a finished task).
-    Conflict,
-    /// The dispatcher failed.
-    Internal,
-    /// The queue holds as many tasks as it may; try again later.
-    QueueFull,
-}
-
-impl ErrorCode {
-    /// The code's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unauthorized => "unauthorized",
-            Self::BadRequest => "bad_request",
-            Self::NotFound => "not_found",
-            Self::TooLarge => "too_large",
-            Self::Unsupported => "unsupported",
-            Self::Malformed => "malformed",
-            Self::Conflict => "conflict",
-            Self::Internal => "internal",
-            Self::QueueFull => "queue_full",
-        }
-    }
-}
-
-/// Worker → dispatcher, on the control stream after registration.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WorkerMsg {
-    /// I am alive; this many tasks are running here.
-    Heartbeat {
-        /// Running tasks.
-        running: u32,
-    },
-    /// I am draining: send me nothing new.
-    Draining,
-}
-
-/// Dispatcher → worker, first frame of a stream the dispatcher opens.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Assign {
-    /// Run this attempt.
-    Run {
-        /// The signed manifest.
-        manifest: Signed<Manifest>,
-        /// The task's stdin, when inline (empty when `input_blob` is set).
-        #[serde(with = "serde_bytes")]
-        input: Vec<u8>,
-        /// The task's stdin as a blob to fetch by digest (with
-        /// [`Request::GetBlobRange`]); the manifest's `input_digest` binds it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        input_blob: Option<BlobRef>,
-    },
-    /// Stop this attempt if it is running.
-    Cancel {
-        /// The task.
-        id: TaskId,
-        /// The attempt.
-        attempt: u32,
-    },
-}
-
-/// Worker → dispatcher, on an assignment stream.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Report {
-    /// Progress or a log line.
-    Event(GuestEvent),
-    /// The attempt finished.
-    Done(Box<TaskOutcome>),
-    /// The worker would not run it.
-    Refused {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Dispatcher → worker: the result was recorded (or dropped as stale).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Ack {
-    /// Whether this result became the task's recorded result.
-    pub recorded: bool,
-}
+pub use assign::{Ack, Assign, Report, WorkerMsg};
+pub use error::{ErrorBody, ErrorCode};
 
 #[cfg(test)]
 mod tests;
