@@ -112,7 +112,7 @@ impl Store {
         }))
     }
 
-    fn piece_path(&self, sha: &Sha256, part: bool) -> PathBuf {
+    pub(crate) fn piece_path(&self, sha: &Sha256, part: bool) -> PathBuf {
         let name = if part {
             format!("{}.part", sha.to_hex())
         } else {

@@ -35,6 +35,8 @@ pub enum EventKind {
     StaleResult,
     /// A worker joined with a token.
     WorkerJoined,
+    /// A worker registered (on every connection), with the runs it adopted.
+    WorkerRegistered,
     /// A worker went away.
     WorkerGone,
     /// A join token was minted.
@@ -59,6 +61,7 @@ impl EventKind {
             Self::Cancelled => "cancelled",
             Self::StaleResult => "stale_result",
             Self::WorkerJoined => "worker_joined",
+            Self::WorkerRegistered => "worker_registered",
             Self::WorkerGone => "worker_gone",
             Self::TokenCreated => "token_created",
             Self::TokenRevoked => "token_revoked",
@@ -119,7 +122,7 @@ mod tests {
     use crate::testing::{flush, temp_store};
     use crate::{Store, StoreError};
 
-    const ALL: [EventKind; 12] = [
+    const ALL: [EventKind; 13] = [
         EventKind::Submitted,
         EventKind::Leased,
         EventKind::Lost,
@@ -130,6 +133,7 @@ mod tests {
         EventKind::Cancelled,
         EventKind::StaleResult,
         EventKind::WorkerJoined,
+        EventKind::WorkerRegistered,
         EventKind::WorkerGone,
         EventKind::TokenCreated,
     ];
@@ -237,7 +241,7 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.recent_events(100).unwrap(), events);
-        assert_eq!(store.recent_events(3).unwrap(), events[9..]);
+        assert_eq!(store.recent_events(3).unwrap(), events[events.len() - 3..]);
         assert!(store.recent_events(0).unwrap().is_empty());
     }
 }

@@ -35,6 +35,7 @@
 mod blobs;
 mod commit;
 mod events;
+mod faults;
 mod keys;
 mod peers;
 mod private;
@@ -120,6 +121,7 @@ pub struct Store {
     events: sled::Tree,
     peers: sled::Tree,
     meta: sled::Tree,
+    faults: faults::Faults,
 }
 
 impl std::fmt::Debug for Store {
@@ -155,6 +157,7 @@ impl Store {
             events: db.open_tree("events")?,
             peers: db.open_tree("peers")?,
             meta: db.open_tree("meta")?,
+            faults: faults::Faults::default(),
             db,
         };
         store.migrate_join_secrets()?;

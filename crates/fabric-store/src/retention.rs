@@ -7,7 +7,8 @@
 //! | events | the newest `events_keep`, none older than `events_max_age_ms` | 100,000; 7 days |
 //! | finished tasks (record and outcome) | `results_max_age_ms` after they finished | 7 days |
 //! | dead letters | `dead_letters_max_age_ms` after they finished | 30 days |
-//! | blobs | while a live task references them, and `blobs_unused_ms` after | 7 days |
+//! | blobs (modules, and chunked inputs with their files) | while a live task references them, and `blobs_unused_ms` after | 7 days |
+//! | unfinished uploads (`inputs/*.part`) | `uploads_stale_ms` after their last piece | 1 hour |
 //!
 //! A blob's last use is kept in the `blob_seen` tree: the time a sweep
 //! last saw it referenced by a live task (or first saw it at all).
@@ -35,6 +36,8 @@ pub struct RetentionPolicy {
     pub dead_letters_max_age_ms: u64,
     /// Blobs no live task references are removed after this long (ms).
     pub blobs_unused_ms: u64,
+    /// An upload no piece arrived for in this long is removed (ms).
+    pub uploads_stale_ms: u64,
     /// Most entries of each tree one pass looks at.
     pub max_per_pass: usize,
 }
@@ -47,6 +50,7 @@ impl Default for RetentionPolicy {
             results_max_age_ms: 7 * DAY_MS,
             dead_letters_max_age_ms: 30 * DAY_MS,
             blobs_unused_ms: 7 * DAY_MS,
+            uploads_stale_ms: DAY_MS / 24,
             max_per_pass: 1_000,
         }
     }
@@ -59,8 +63,10 @@ pub struct Swept {
     pub events: usize,
     /// Finished tasks (record, outcome, dead-letter mark).
     pub tasks: usize,
-    /// Blobs.
+    /// Blobs (whole and chunked).
     pub blobs: usize,
+    /// Unfinished uploads.
+    pub uploads: usize,
 }
 
 /// Where the task sweep resumes (it walks the tasks tree a slice per pass).
@@ -68,6 +74,7 @@ pub struct Swept {
 pub struct SweepCursor {
     tasks: Option<Vec<u8>>,
     blobs: Option<Vec<u8>>,
+    chunked: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -84,6 +91,7 @@ impl Store {
             events: self.sweep_events(policy, now_ms)?,
             tasks: self.sweep_tasks(policy, now_ms, cursor)?,
             blobs: self.sweep_blobs(policy, now_ms, referenced, cursor)?,
+            uploads: self.sweep_uploads(policy, now_ms)?,
         })
     }
 
@@ -158,7 +166,8 @@ impl Store {
             .map_err(crate::tasks::tx_err)
     }
 
-    /// Removes blobs no live task referenced for `blobs_unused_ms`.
+    /// Removes blobs no live task referenced for `blobs_unused_ms`: whole
+    /// ones from sled, chunked ones with their files.
     fn sweep_blobs(
         &self,
         policy: &RetentionPolicy,
@@ -170,28 +179,89 @@ impl Store {
         for sha in referenced {
             seen.insert(sha.as_bytes(), &now_ms.to_be_bytes())?;
         }
-        let mut removed = 0;
-        let start = cursor.blobs.take().unwrap_or_default();
-        for (n, k) in self.blobs.range(start..).keys().enumerate() {
-            let k = k?;
-            if n >= policy.max_per_pass {
-                cursor.blobs = Some(k.to_vec());
-                break;
-            }
-            let last = match seen.get(&k)? {
+        let unused = |k: &[u8]| -> Result<bool> {
+            let last = match seen.get(k)? {
                 Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
                 None => {
-                    seen.insert(&k, &now_ms.to_be_bytes())?;
-                    continue;
+                    seen.insert(k, &now_ms.to_be_bytes())?;
+                    return Ok(false);
                 }
             };
-            if last.saturating_add(policy.blobs_unused_ms) <= now_ms {
+            Ok(last.saturating_add(policy.blobs_unused_ms) <= now_ms)
+        };
+        let mut removed = 0;
+        for k in slice(&self.blobs, &mut cursor.blobs, policy.max_per_pass)? {
+            if unused(&k)? {
                 self.blobs.remove(&k)?;
                 seen.remove(&k)?;
                 removed += 1;
             }
         }
+        for k in slice(&self.chunked, &mut cursor.chunked, policy.max_per_pass)? {
+            if unused(&k)? {
+                // The tree entry first: a blob without it is invisible, so
+                // a crash in between leaves an orphan file, never a
+                // reference to a missing one.
+                self.chunked.remove(&k)?;
+                if let Ok(sha) = <[u8; 32]>::try_from(k.as_slice()) {
+                    remove_if_present(&self.piece_path(&Sha256::from_bytes(sha), false))?;
+                }
+                seen.remove(&k)?;
+                removed += 1;
+            }
+        }
         Ok(removed)
+    }
+
+    /// Removes unfinished uploads that no piece reached for
+    /// `uploads_stale_ms` (by their files' modification time), at most
+    /// `max_per_pass` of them.
+    fn sweep_uploads(&self, policy: &RetentionPolicy, now_ms: u64) -> Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.inputs_dir)? {
+            if removed >= policy.max_per_pass {
+                break;
+            }
+            let entry = entry?;
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "part") {
+                continue;
+            }
+            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            let modified_ms = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            if modified_ms.saturating_add(policy.uploads_stale_ms) <= now_ms {
+                remove_if_present(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Up to `max` keys of `tree` from `cursor`, leaving the cursor where the
+/// next pass resumes (or at the start when the walk reached the end).
+fn slice(tree: &sled::Tree, cursor: &mut Option<Vec<u8>>, max: usize) -> Result<Vec<Vec<u8>>> {
+    let start = cursor.take().unwrap_or_default();
+    let mut keys = Vec::new();
+    for k in tree.range(start..).keys() {
+        let k = k?;
+        if keys.len() >= max {
+            *cursor = Some(k.to_vec());
+            break;
+        }
+        keys.push(k.to_vec());
+    }
+    Ok(keys)
+}
+
+fn remove_if_present(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
     }
 }
 

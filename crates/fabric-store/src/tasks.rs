@@ -40,25 +40,36 @@ impl Store {
     /// (a lease or retry decided before the result) is ignored, and the
     /// return value says whether the write happened.
     pub fn save_task(&self, rec: &TaskRecord) -> Result<bool> {
-        let value = enc("task", rec)?;
-        let key = live_key(rec);
-        let terminal = rec.state.is_terminal();
-        let dead_letter = rec.dead_letter;
+        Ok(self.save_tasks([rec])? == 1)
+    }
+
+    /// [`Store::save_task`] for many records in one transaction (a batch of
+    /// leases costs one commit, not one each); how many were written.
+    pub fn save_tasks<'a>(&self, recs: impl IntoIterator<Item = &'a TaskRecord>) -> Result<usize> {
+        self.faults.check()?;
+        let rows = recs
+            .into_iter()
+            .map(|rec| Ok((rec, enc("task", rec)?, live_key(rec))))
+            .collect::<Result<Vec<_>>>()?;
         (&self.tasks, &self.live, &self.dead, &self.results)
             .transaction(|(tasks, live, dead, results)| {
-                if results.get(rec.id.as_bytes())?.is_some() {
-                    return Ok(false);
+                let mut written = 0;
+                for (rec, value, key) in &rows {
+                    if results.get(rec.id.as_bytes())?.is_some() {
+                        continue;
+                    }
+                    tasks.insert(rec.id.as_bytes(), value.as_slice())?;
+                    if rec.state.is_terminal() {
+                        live.remove(&key[..])?;
+                    } else {
+                        live.insert(&key[..], &[][..])?;
+                    }
+                    if rec.dead_letter {
+                        dead.insert(rec.id.as_bytes(), &[][..])?;
+                    }
+                    written += 1;
                 }
-                tasks.insert(rec.id.as_bytes(), value.as_slice())?;
-                if terminal {
-                    live.remove(&key[..])?;
-                } else {
-                    live.insert(&key[..], &[][..])?;
-                }
-                if dead_letter {
-                    dead.insert(rec.id.as_bytes(), &[][..])?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(true)
+                Ok::<_, ConflictableTransactionError<()>>(written)
             })
             .map_err(tx_err)
     }
@@ -66,6 +77,7 @@ impl Store {
     /// Records a task's result together with its final record, unless a
     /// result is already recorded. Returns whether this call recorded it.
     pub fn record_result(&self, rec: &TaskRecord, outcome: &TaskOutcome) -> Result<bool> {
+        self.faults.check()?;
         let value = enc("task", rec)?;
         let result = enc("result", outcome)?;
         let key = live_key(rec);

@@ -164,6 +164,7 @@ fn retention(opts: &ServeOpts) -> RetentionPolicy {
         results_max_age_ms: ms(opts.result_retention, d.results_max_age_ms),
         dead_letters_max_age_ms: ms(opts.dead_letter_retention, d.dead_letters_max_age_ms),
         blobs_unused_ms: ms(opts.blob_retention, d.blobs_unused_ms),
+        uploads_stale_ms: d.uploads_stale_ms,
         max_per_pass: d.max_per_pass,
     }
 }

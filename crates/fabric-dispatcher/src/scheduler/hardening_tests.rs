@@ -278,3 +278,60 @@ fn reinstate_undoes_a_completion_and_a_cancel_whose_write_failed() {
         panic!("no worker to hold the lease");
     };
 }
+
+#[test]
+fn a_lease_that_could_not_be_recorded_goes_back_as_stored_and_counts_nothing() {
+    let mut s = sched();
+    s.add_worker(key(0), &worker(1, GIB), &[], 0);
+    s.submit(task(1, 1 << 20, 1_000));
+    let stored = s.task(&tid(1)).cloned().unwrap();
+    let placed = s.place(10);
+    assert_eq!(placed[0].attempt, stored.attempt + 1);
+    assert!(s.unlease(&tid(1), placed[0].attempt, &key(0), 1_000, 20));
+    let back = s.task(&tid(1)).cloned().unwrap();
+    assert_eq!(back.state, TaskState::Queued);
+    assert_eq!(
+        back.attempt, stored.attempt,
+        "the attempt number is given back"
+    );
+    assert_eq!((back.lost, back.refused, back.failures), (0, 0, 0));
+    assert!(s.leases().is_empty(), "the slot is free");
+    s.tick(500);
+    assert!(s.place(500).is_empty(), "it waits the delay");
+    s.tick(1_020);
+    let again = s.place(1_020);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, stored.attempt + 1);
+    // A stale lease is not given back twice.
+    assert!(!s.unlease(&tid(1), placed[0].attempt - 1, &key(0), 1_000, 1_030));
+}
+
+#[test]
+fn a_disconnected_worker_keeps_its_leases_until_it_returns_or_is_declared_dead() {
+    let mut s = Scheduler::new(SchedConfig {
+        heartbeat_ms: 1_000,
+        ..SchedConfig::default()
+    });
+    s.add_worker(key(0), &worker(2, GIB), &[], 0);
+    s.submit(task(1, 1 << 20, 60_000));
+    let placed = s.place(0);
+    let attempt = placed[0].attempt;
+    s.disconnect_worker(&key(0));
+    s.submit(task(2, 1 << 20, 60_000));
+    assert!(s.place(10).is_empty(), "nothing new goes to it");
+    assert_eq!(s.leases(), vec![(tid(1), attempt, key(0))]);
+    // It comes back reporting the run: adopted, and placeable again.
+    let back = s.add_worker(key(0), &worker(2, GIB), &[(tid(1), attempt)], 20);
+    assert!(back.stray.is_empty() && back.changes.is_empty());
+    assert_eq!(s.leases(), vec![(tid(1), attempt, key(0))]);
+    assert_eq!(s.place(30).len(), 1, "the second task goes to it");
+    // Gone for good: declared dead once its heartbeats are overdue, and
+    // both leases are lost and requeued.
+    s.disconnect_worker(&key(0));
+    let limit = 1_000 * u64::from(s.config().missed_heartbeats);
+    assert!(s.tick(20 + limit).dead.is_empty());
+    let tick = s.tick(21 + limit);
+    assert_eq!(tick.dead, vec![key(0)]);
+    assert_eq!(tick.changes.len(), 2);
+    assert!(s.leases().is_empty());
+}

@@ -33,6 +33,29 @@ impl Scheduler {
         Some(rec)
     }
 
+    /// A lease whose write failed never went out: the task goes back to the
+    /// queue as the store still has it (its attempt number given back,
+    /// nothing counted against it), offered again after `delay_ms` so a
+    /// failing store is not hammered. Whether `attempt` held the lease.
+    pub fn unlease(
+        &mut self,
+        id: &TaskId,
+        attempt: u32,
+        worker: &WorkerKey,
+        delay_ms: u64,
+        now: u64,
+    ) -> bool {
+        let Some(mut rec) = self.take_lease(id, attempt, worker) else {
+            return false;
+        };
+        rec.attempt -= 1;
+        rec.worker = None;
+        rec.state = TaskState::Queued;
+        rec.not_before_ms = now + delay_ms.max(1);
+        self.enqueue(rec);
+        true
+    }
+
     /// The worker refused the attempt (draining, module did not load): the
     /// task waits a backoff that doubles per refusal in a row, then is
     /// offered again; no budget is used, but a task refused too often is

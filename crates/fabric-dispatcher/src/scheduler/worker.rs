@@ -16,6 +16,8 @@ pub(super) struct Worker {
     pub last_seen: u64,
     pub leases: HashSet<TaskId>,
     pub draining: bool,
+    /// False from a lost connection until it registers again.
+    pub connected: bool,
     /// Runs the worker reported at registration that it no longer holds a
     /// lease for (being cancelled); they occupy slots until its heartbeats
     /// say they ended.
@@ -39,6 +41,7 @@ impl Worker {
             last_seen: now,
             leases,
             draining: false,
+            connected: true,
             busy: 0,
         }
     }
@@ -63,10 +66,10 @@ impl Worker {
         }
     }
 
-    /// Whether it can take `rec` now: not draining, a free slot, the
-    /// memory, and the kind of work.
+    /// Whether it can take `rec` now: connected, not draining, a free
+    /// slot, the memory, and the kind of work.
     pub(super) fn fits(&self, rec: &TaskRecord) -> bool {
-        if self.draining || self.free_slots() == 0 {
+        if !self.connected || self.draining || self.free_slots() == 0 {
             return false;
         }
         if self.used_memory + rec.spec.limits.memory_bytes > self.memory {

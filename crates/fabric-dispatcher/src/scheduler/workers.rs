@@ -109,6 +109,15 @@ impl Scheduler {
         }
     }
 
+    /// Its connection was lost (not closed): nothing new is placed on it,
+    /// and its leases wait for it to register again (which adopts the runs
+    /// it reports) until its heartbeats are overdue and it is declared dead.
+    pub fn disconnect_worker(&mut self, key: &WorkerKey) {
+        if let Some(w) = self.workers.get_mut(key) {
+            w.connected = false;
+        }
+    }
+
     /// Whether a worker is draining.
     pub fn is_draining(&self, key: &WorkerKey) -> bool {
         self.workers.get(key).is_some_and(|w| w.draining)

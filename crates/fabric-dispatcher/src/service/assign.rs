@@ -24,43 +24,55 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
         if leased.is_empty() && orphans.is_empty() {
             continue;
         }
-        // Leases are written (and flushed, one flush for the whole batch)
-        // before any manifest goes out: after a crash, the next attempt's
-        // number is higher than any attempt that may have run, and the
-        // crash counts as a lost attempt.
-        let written = leased
-            .iter()
-            .try_for_each(|(rec, ..)| shared.store.save_task(rec).map(drop));
+        if leased.is_empty() {
+            shared
+                .settle_or_log(orphans, "leases without a connection")
+                .await;
+            continue;
+        }
+        // Leases are written before any manifest goes out, and flushed (one
+        // flush for the whole batch) before it does: after a crash, the
+        // next attempt's number is higher than any attempt that may have
+        // run, and the crash counts as a lost attempt. The flush is waited
+        // for beside the loop, so placement goes on while it runs.
+        let written = shared
+            .store
+            .save_tasks(leased.iter().map(|(rec, ..)| rec))
+            .map(drop);
         shared
             .settle_or_log(orphans, "leases without a connection")
             .await;
-        let durable = match written {
-            Ok(()) => shared.commit.durable().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = durable {
-            tracing::error!(error = %e, "cannot record new leases; requeueing them");
-            let now = shared.now();
-            let undone: Vec<_> = {
-                let mut core = shared.core();
-                leased
-                    .iter()
-                    .filter_map(|(rec, _, wk)| {
-                        let why = "its lease could not be recorded";
-                        core.sched.abandon(&rec.id, rec.attempt, wk, why, now)
-                    })
-                    .collect()
-            };
-            shared.settle_or_log(undone, "undone leases").await;
-            continue;
+        tokio::spawn(dispatch(shared.clone(), leased, written));
+    }
+}
+
+/// Starts an exchange per lease once the leases are on disk; requeues them
+/// when they could not be recorded.
+async fn dispatch(shared: Arc<Shared>, leased: Vec<Leased>, written: Result<(), StoreError>) {
+    let durable = match written {
+        Ok(()) => shared.commit.durable().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = durable {
+        tracing::error!(error = %e, "cannot record new leases; they go back to the queue");
+        let now = shared.now();
+        let mut core = shared.core();
+        for (rec, _, wk) in &leased {
+            core.sched
+                .unlease(&rec.id, rec.attempt, wk, UNRECORDED_LEASE_DELAY_MS, now);
         }
-        for (rec, conn, wk) in leased {
-            tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
-        }
+        return;
+    }
+    for (rec, conn, wk) in leased {
+        tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
     }
 }
 
 type Leased = (TaskRecord, Connection, WorkerKey);
+
+/// How long a task whose lease could not be recorded waits before it is
+/// offered again (the store is failing; retrying at once would spin).
+const UNRECORDED_LEASE_DELAY_MS: u64 = 1_000;
 
 /// New leases with their workers' connections; a lease whose worker has no
 /// connection (it is going away) is lost at once instead of dropped.
@@ -102,15 +114,18 @@ async fn run_assignment(shared: Arc<Shared>, rec: TaskRecord, conn: Connection, 
             match &ended {
                 Ok(None) => None,
                 Ok(Some(reason)) => core.sched.refuse(&rec.id, rec.attempt, &wk, reason, now),
-                // The worker re-registered on a newer connection and said
-                // it still runs this attempt: it reports late, or the
-                // lease deadline catches it.
-                Err(_)
-                    if core
-                        .conns
-                        .get(&wk)
-                        .is_some_and(|c| c.conn.stable_id() != conn.stable_id()) =>
+                // The connection was lost, or the worker re-registered on
+                // a newer one: it may still run this attempt and report
+                // late; otherwise its re-registration, its being declared
+                // dead or the lease deadline ends the lease.
+                Err(e)
+                    if super::control::lost(&conn)
+                        || core
+                            .conns
+                            .get(&wk)
+                            .is_some_and(|c| c.conn.stable_id() != conn.stable_id()) =>
                 {
+                    tracing::info!(error = %e, "assignment stream lost with its connection; the lease waits");
                     None
                 }
                 // The stream broke: lost. Requeue it now whether or not the
@@ -210,6 +225,11 @@ async fn complete(
     let recorded = match write(shared, &decision, &outcome) {
         Ok(recorded) => recorded,
         Err(e) => {
+            tracing::error!(error = %e, "cannot record the attempt's result");
+            let why = format!(
+                "the dispatcher could not record attempt {attempt}'s result ({e}); the task goes on: wait for it again"
+            );
+            shared.waiters.failed(&id, &why);
             if let Some(before) = before {
                 let change = shared.core().sched.reinstate(before, shared.now());
                 shared

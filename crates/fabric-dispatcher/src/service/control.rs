@@ -29,11 +29,29 @@ pub(crate) async fn serve(
         Ok(reason) => reason,
         Err(e) => e.to_string(),
     };
+    if lost(conn) {
+        // It may come back: its runs keep their leases until then, or
+        // until it is declared dead.
+        disconnect(shared, conn, wk);
+        tracing::warn!(reason = %ended, "lost the worker's connection; its leases wait for it");
+        let detail = format!("{wk}: {ended}; its leases wait for it to come back");
+        shared.event(None, EventKind::WorkerGone, detail);
+        return Ok(());
+    }
     let changes = forget(shared, conn, wk);
     tracing::info!(reason = %ended, requeued = changes.len(), "worker gone");
     shared.event(None, EventKind::WorkerGone, format!("{wk}: {ended}"));
     shared.settle(changes).await?;
     Ok(())
+}
+
+/// Whether the connection was lost (timed out, reset) rather than closed
+/// by either side.
+pub(crate) fn lost(conn: &Connection) -> bool {
+    matches!(
+        conn.close_reason(),
+        Some(quinn::ConnectionError::TimedOut | quinn::ConnectionError::Reset)
+    )
 }
 
 /// Registration and the heartbeat loop; returns why the stream ended. The
@@ -54,6 +72,14 @@ async fn registered(
         stray = registration.stray.len(),
         "worker registered"
     );
+    let detail = format!(
+        "{wk} ({}): {} slots; adopted {} runs, cancelled {}",
+        info.name,
+        info.slots,
+        info.running.len() - registration.stray.len(),
+        registration.stray.len()
+    );
+    shared.event(None, EventKind::WorkerRegistered, detail);
     shared.settle(registration.changes).await?;
     send.send(&Response::Registered {
         heartbeat_ms: shared.cfg.sched.heartbeat_ms,
@@ -125,6 +151,21 @@ pub(crate) fn close_dead(core: &mut super::state::Core, dead: &[WorkerKey]) {
             c.conn
                 .close(DECLARED_DEAD.into(), b"declared dead: missed heartbeats");
         }
+    }
+}
+
+/// Marks the worker disconnected (see
+/// [`Scheduler::disconnect_worker`](crate::scheduler::Scheduler::disconnect_worker)),
+/// unless it already re-registered on a newer connection.
+fn disconnect(shared: &Shared, conn: &Connection, wk: WorkerKey) {
+    let mut core = shared.core();
+    let current = core
+        .conns
+        .get(&wk)
+        .is_some_and(|c| c.conn.stable_id() == conn.stable_id());
+    if current {
+        core.conns.remove(&wk);
+        core.sched.disconnect_worker(&wk);
     }
 }
 

@@ -123,6 +123,13 @@ impl Dispatcher {
         self.shared.waiters.len()
     }
 
+    /// Its store. For tests (with the store's `faults` feature, to make
+    /// writes fail).
+    #[doc(hidden)]
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
     /// Mints a join token with the default lifetime and unlimited uses; its
     /// record is stored and flushed.
     pub async fn create_join_token(&self) -> Result<JoinToken, StoreError> {

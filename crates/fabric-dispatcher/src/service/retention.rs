@@ -55,21 +55,24 @@ pub(crate) fn sweep(shared: &Shared, cursor: &mut SweepCursor) -> Result<Swept, 
             events = swept.events,
             tasks = swept.tasks,
             blobs = swept.blobs,
+            uploads = swept.uploads,
             "retention removed old entries"
         );
     }
     Ok(swept)
 }
 
-/// The blobs unfinished tasks need (their modules).
+/// The blobs unfinished tasks need: their modules and large inputs.
 fn referenced_blobs(shared: &Shared) -> HashSet<Sha256> {
-    shared
-        .core()
-        .sched
-        .live_records()
-        .filter_map(|r| match &r.spec.kind {
-            TaskKind::Wasm { module } => Some(*module),
-            _ => None,
-        })
-        .collect()
+    let core = shared.core();
+    let mut used = HashSet::new();
+    for r in core.sched.live_records() {
+        if let TaskKind::Wasm { module } = &r.spec.kind {
+            used.insert(*module);
+        }
+        if let Some(input) = &r.spec.input_blob {
+            used.insert(input.sha);
+        }
+    }
+    used
 }

@@ -23,17 +23,21 @@ pub(crate) enum WaitMsg {
     Event(GuestEvent),
     /// The task's final state, with its outcome.
     Done(Box<TaskInfo>),
+    /// The attempt's result could not be recorded (the store failed): the
+    /// wait ends with this error; the task itself goes on (retried, or
+    /// reported again by its worker).
+    Failed(String),
 }
 
 /// One waiter's mailbox.
 #[derive(Debug)]
 struct Mailbox {
-    inner: Mutex<(EventQueue, Option<Box<TaskInfo>>)>,
+    inner: Mutex<(EventQueue, Option<WaitMsg>)>,
     wake: Notify,
 }
 
 impl Mailbox {
-    fn lock(&self) -> MutexGuard<'_, (EventQueue, Option<Box<TaskInfo>>)> {
+    fn lock(&self) -> MutexGuard<'_, (EventQueue, Option<WaitMsg>)> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -77,7 +81,7 @@ impl Waiter<'_> {
         if let Some(e) = inner.0.pop() {
             return Some(WaitMsg::Event(e));
         }
-        inner.1.take().map(WaitMsg::Done)
+        inner.1.take()
     }
 }
 
@@ -125,7 +129,18 @@ impl Waiters {
             return;
         };
         for (_, mailbox) in list {
-            mailbox.lock().1 = Some(Box::new(info.clone()));
+            mailbox.lock().1 = Some(WaitMsg::Done(Box::new(info.clone())));
+            mailbox.wake.notify_one();
+        }
+    }
+
+    /// Ends every wait on `id` with `error` (see [`WaitMsg::Failed`]).
+    pub(crate) fn failed(&self, id: &TaskId, error: &str) {
+        let Some(list) = self.map().remove(id) else {
+            return;
+        };
+        for (_, mailbox) in list {
+            mailbox.lock().1 = Some(WaitMsg::Failed(error.to_owned()));
             mailbox.wake.notify_one();
         }
     }

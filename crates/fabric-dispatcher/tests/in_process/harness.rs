@@ -108,6 +108,15 @@ impl Cluster {
 
     /// Starts a worker with `slots` slots and waits until it registered.
     pub async fn add_worker(&mut self, slots: u32) -> LocalWorker {
+        self.add_worker_with(slots, |_| {}).await
+    }
+
+    /// [`Cluster::add_worker`] with `tune` applied to its configuration.
+    pub async fn add_worker_with(
+        &mut self,
+        slots: u32,
+        tune: impl FnOnce(&mut WorkerConfig),
+    ) -> LocalWorker {
         self.workers += 1;
         let data_dir = self.dir.path().join(format!("worker-{}", self.workers));
         let identity = Identity::load_or_create(&data_dir.join("node.key")).expect("worker key");
@@ -126,6 +135,8 @@ impl Cluster {
             clock: self.clock.clone(),
             ..WorkerConfig::new(data_dir, self.dispatcher.public_key())
         };
+        let mut cfg = cfg;
+        tune(&mut cfg);
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(fabric_worker::run(cfg, async move {
             let _ = stopped.wait_for(|s| *s).await;

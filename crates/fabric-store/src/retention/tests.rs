@@ -15,6 +15,7 @@ fn policy() -> RetentionPolicy {
         results_max_age_ms: DAY,
         dead_letters_max_age_ms: 5 * DAY,
         blobs_unused_ms: 2 * DAY,
+        uploads_stale_ms: DAY,
         max_per_pass: 100,
     }
 }
@@ -173,4 +174,75 @@ fn blobs_go_once_no_live_task_referenced_them_for_the_age() {
         1
     );
     assert!(!store.has_blob(&used).unwrap());
+}
+
+#[test]
+fn chunked_inputs_go_with_their_files_once_unused_for_the_age() {
+    let (dir, store) = temp_store();
+    let used = store.put_chunked(&[7u8; 10_000]).unwrap();
+    let idle = store.put_chunked(&[8u8; 10_000]).unwrap();
+    let file = |sha: &Sha256| dir.path().join("inputs").join(sha.to_hex());
+    assert!(file(&idle.sha).exists());
+    let mut cur = SweepCursor::default();
+    let refs: HashSet<Sha256> = [used.sha].into();
+    assert_eq!(
+        store.sweep(&policy(), DAY, &refs, &mut cur).unwrap().blobs,
+        0
+    );
+    let swept = store.sweep(&policy(), 3 * DAY, &refs, &mut cur).unwrap();
+    assert_eq!(swept.blobs, 1, "{swept:?}");
+    assert!(!store.has_blob(&idle.sha).unwrap());
+    assert!(
+        !file(&idle.sha).exists(),
+        "the idle input's file is removed"
+    );
+    assert!(store.has_blob(&used.sha).unwrap());
+    assert!(file(&used.sha).exists());
+    assert_eq!(
+        store.blob_range(&used.sha, 0, 4).unwrap(),
+        Some((vec![7u8; 4], 10_000))
+    );
+}
+
+#[test]
+fn unfinished_uploads_go_after_no_piece_came_for_a_while() {
+    let (dir, store) = temp_store();
+    let stale = Sha256::of(b"stale upload");
+    let piece = vec![1u8; fabric_proto::BLOB_CHUNK];
+    let fresh = Sha256::of(&[piece.as_slice(), b"end"].concat());
+    store.put_blob_chunk(&stale, 0, &piece, false).unwrap();
+    store.put_blob_chunk(&fresh, 0, &piece, false).unwrap();
+    let part = |sha: &Sha256| {
+        dir.path()
+            .join("inputs")
+            .join(format!("{}.part", sha.to_hex()))
+    };
+    let now = std::time::SystemTime::now();
+    let hour = std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(part(&stale))
+        .unwrap()
+        .set_modified(now - 2 * hour)
+        .unwrap();
+    let now_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut p = policy();
+    p.uploads_stale_ms = 3_600_000;
+    let mut cur = SweepCursor::default();
+    let swept = store.sweep(&p, now_ms, &none(), &mut cur).unwrap();
+    assert_eq!(swept.uploads, 1, "{swept:?}");
+    assert!(!part(&stale).exists(), "the stale upload is removed");
+    assert!(part(&fresh).exists(), "an upload in progress stays");
+    // The fresh one goes on where it stopped.
+    let done = store
+        .put_blob_chunk(&fresh, piece.len() as u64, b"end", true)
+        .unwrap();
+    assert!(done.complete);
+    assert_eq!(
+        store.blob_len(&fresh).unwrap(),
+        Some(piece.len() as u64 + 3)
+    );
 }

@@ -34,6 +34,9 @@ pub(crate) enum RequestError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Something the request waited for failed (already logged).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl RequestError {
@@ -52,6 +55,7 @@ impl RequestError {
                 tracing::error!(error = %e, "request failed");
                 ErrorBody::new(ErrorCode::Internal, e.to_string())
             }
+            Self::Internal(m) => ErrorBody::new(ErrorCode::Internal, m),
         }
     }
 }

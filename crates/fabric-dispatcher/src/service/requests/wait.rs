@@ -45,6 +45,7 @@ pub(crate) async fn follow(
             // waiter goes with it.
             WaitMsg::Event(e) => send.send(&Response::Event(e)).await?,
             WaitMsg::Done(info) => return respond(send, Ok(Response::Task(info))).await,
+            WaitMsg::Failed(why) => return respond(send, Err(RequestError::Internal(why))).await,
         }
     }
 }

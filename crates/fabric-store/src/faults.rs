@@ -1,0 +1,39 @@
+//! Injected write failures, for tests of what the dispatcher does when its
+//! store fails (feature `faults`; without it the check is free).
+
+#[cfg(feature = "faults")]
+use std::sync::Arc;
+#[cfg(feature = "faults")]
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::Result;
+#[cfg(feature = "faults")]
+use crate::{Store, StoreError};
+
+/// Whether task writes fail.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Faults {
+    #[cfg(feature = "faults")]
+    fail_writes: Arc<AtomicBool>,
+}
+
+impl Faults {
+    /// An error when writes are set to fail.
+    pub(crate) fn check(&self) -> Result<()> {
+        #[cfg(feature = "faults")]
+        if self.fail_writes.load(Ordering::Acquire) {
+            return Err(StoreError::Io(std::io::Error::other(
+                "injected write failure",
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "faults")]
+impl Store {
+    /// From now on task writes (records and results) fail, or succeed again.
+    pub fn fail_writes(&self, on: bool) {
+        self.faults.fail_writes.store(on, Ordering::Release);
+    }
+}
