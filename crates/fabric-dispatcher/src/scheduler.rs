@@ -4,7 +4,7 @@
 //! epoch) and returns the task records it changed, which the service then
 //! writes to the store. Property tests drive it directly.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub use fabric_proto::WorkerKey;
 use fabric_proto::{TaskId, TaskRecord, TaskState, TaskStatus};
@@ -102,6 +102,9 @@ pub struct Scheduler {
     /// Lease deadlines: (deadline, task), and each leased task's deadline.
     deadlines: BTreeSet<(u64, TaskId)>,
     lease_deadline: HashMap<TaskId, u64>,
+    /// Tasks restored as queued whose next lease must be durable before it
+    /// goes out (see [`Scheduler::restore`]); at most the tasks restored.
+    flush_first: HashSet<TaskId>,
 }
 
 impl Scheduler {
@@ -123,17 +126,30 @@ impl Scheduler {
     /// against its lost budget, so a task that crashes the dispatcher is
     /// given up after a few restarts) and is requeued; its next attempt
     /// number is higher than any it was given before, because leases are
-    /// written before they are handed out.
+    /// written before they are handed out (and a queued task skips one
+    /// number, see below).
     pub fn restore(&mut self, records: Vec<TaskRecord>, now: u64) -> Vec<Change> {
         let mut changed = Vec::new();
-        for rec in records {
+        for mut rec in records {
             if rec.state == TaskState::Running {
                 changed.push(self.lose(rec, "the dispatcher restarted", now));
             } else {
+                // Leases go out before their write is flushed, so a task
+                // stored as queued may have been sent as the next attempt
+                // just before the crash: that number is skipped, and its
+                // next lease is flushed before it goes out.
+                rec.attempt += 1;
+                self.flush_first.insert(rec.id);
                 self.enqueue(rec);
             }
         }
         changed
+    }
+
+    /// Whether `id`'s new lease must be durable before it goes out (it was
+    /// restored as queued); asking forgets it.
+    pub fn take_flush_first(&mut self, id: &TaskId) -> bool {
+        self.flush_first.remove(id)
     }
 
     fn enqueue(&mut self, rec: TaskRecord) {
@@ -277,6 +293,7 @@ impl Scheduler {
         now: u64,
     ) -> Option<(TaskRecord, Option<(WorkerKey, u32)>)> {
         let mut rec = self.tasks.remove(id)?;
+        self.flush_first.remove(id);
         self.queue.remove(&rec);
         let mut running = None;
         if rec.state == TaskState::Running

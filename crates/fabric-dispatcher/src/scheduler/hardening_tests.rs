@@ -335,3 +335,25 @@ fn a_disconnected_worker_keeps_its_leases_until_it_returns_or_is_declared_dead()
     assert_eq!(tick.changes.len(), 2);
     assert!(s.leases().is_empty());
 }
+
+#[test]
+fn a_task_restored_as_queued_skips_an_attempt_and_its_next_lease_is_flushed_first() {
+    let mut s = sched();
+    let mut stored = task(1, 1 << 20, 1_000);
+    stored.attempt = 2;
+    s.restore(vec![stored], 0);
+    s.submit(task(2, 1 << 20, 1_000));
+    s.add_worker(key(0), &worker(2, GIB), &[], 0);
+    let placed = s.place(1);
+    let restored = placed.iter().find(|r| r.id == tid(1)).unwrap();
+    assert_eq!(
+        restored.attempt, 4,
+        "attempt 3 may have gone out before the crash"
+    );
+    assert!(s.take_flush_first(&tid(1)));
+    assert!(!s.take_flush_first(&tid(1)), "asked once");
+    assert!(!s.take_flush_first(&tid(2)), "queued by this process");
+    // A lease that could not be recorded is flushed first next time too.
+    assert!(s.unlease(&tid(2), 1, &key(0), 1, 2));
+    assert!(s.take_flush_first(&tid(2)));
+}

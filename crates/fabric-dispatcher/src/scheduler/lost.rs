@@ -52,6 +52,9 @@ impl Scheduler {
         rec.worker = None;
         rec.state = TaskState::Queued;
         rec.not_before_ms = now + delay_ms.max(1);
+        // Its stored record is older than this process: like a restored
+        // task, its next lease must be on disk before it goes out.
+        self.flush_first.insert(rec.id);
         self.enqueue(rec);
         true
     }

@@ -30,11 +30,11 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
                 .await;
             continue;
         }
-        // Leases are written before any manifest goes out, and flushed (one
-        // flush for the whole batch) before it does: after a crash, the
-        // next attempt's number is higher than any attempt that may have
-        // run, and the crash counts as a lost attempt. The flush is waited
-        // for beside the loop, so placement goes on while it runs.
+        // Leases are written (one transaction for the batch) before their
+        // manifests go out, and flushed beside the loop. A lease goes out
+        // before its flush finishes, except for a task restored as queued
+        // (its number after a crash must not repeat): see
+        // `Scheduler::restore`.
         let written = shared
             .store
             .save_tasks(leased.iter().map(|(rec, ..)| rec))
@@ -42,12 +42,22 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
         shared
             .settle_or_log(orphans, "leases without a connection")
             .await;
-        tokio::spawn(dispatch(shared.clone(), leased, written));
+        let (later, now): (Vec<_>, Vec<_>) = leased.into_iter().partition(|l| l.3);
+        if written.is_ok() {
+            for (rec, conn, wk, _) in now {
+                tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
+            }
+            tokio::spawn(dispatch(shared.clone(), later, Ok(())));
+        } else {
+            let all = now.into_iter().chain(later).collect();
+            tokio::spawn(dispatch(shared.clone(), all, written));
+        }
     }
 }
 
-/// Starts an exchange per lease once the leases are on disk; requeues them
-/// when they could not be recorded.
+/// Flushes the leases just written, then starts an exchange for each of
+/// `leased` (those that waited for the flush); when the leases could not be
+/// recorded, they go back to the queue as stored.
 async fn dispatch(shared: Arc<Shared>, leased: Vec<Leased>, written: Result<(), StoreError>) {
     let durable = match written {
         Ok(()) => shared.commit.durable().await,
@@ -57,18 +67,20 @@ async fn dispatch(shared: Arc<Shared>, leased: Vec<Leased>, written: Result<(), 
         tracing::error!(error = %e, "cannot record new leases; they go back to the queue");
         let now = shared.now();
         let mut core = shared.core();
-        for (rec, _, wk) in &leased {
+        for (rec, _, wk, _) in &leased {
             core.sched
                 .unlease(&rec.id, rec.attempt, wk, UNRECORDED_LEASE_DELAY_MS, now);
         }
         return;
     }
-    for (rec, conn, wk) in leased {
+    for (rec, conn, wk, _) in leased {
         tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
     }
 }
 
-type Leased = (TaskRecord, Connection, WorkerKey);
+/// A new lease, its worker's connection, and whether it must be flushed
+/// before it goes out.
+type Leased = (TaskRecord, Connection, WorkerKey, bool);
 
 /// How long a task whose lease could not be recorded waits before it is
 /// offered again (the store is failing; retrying at once would spin).
@@ -85,7 +97,10 @@ fn lease_ready(shared: &Shared) -> (Vec<Leased>, Vec<crate::scheduler::Change>) 
     for rec in leased {
         let Some(wk) = rec.worker else { continue };
         match core.conns.get(&wk).map(|c| c.conn.clone()) {
-            Some(conn) => ready.push((rec, conn, wk)),
+            Some(conn) => {
+                let flush_first = core.sched.take_flush_first(&rec.id);
+                ready.push((rec, conn, wk, flush_first));
+            }
             None => {
                 // Registered in the scheduler without a connection: it is
                 // going away. Forget it, so it is not chosen again; its
