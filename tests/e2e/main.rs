@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `fabric` binary on real guests.
 
+mod cli_connect;
 mod cluster_faults;
 mod cluster_hardening;
 mod cluster_inputs;

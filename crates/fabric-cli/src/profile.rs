@@ -106,7 +106,21 @@ pub(crate) async fn connect(flag: Option<&Path>) -> anyhow::Result<Client> {
         .map_err(|_| bad("dispatcher_key"))?;
     let me = Identity::from_secret_hex(&profile.client_key).ok_or_else(|| bad("client_key"))?;
     let addr = resolve(&profile.dispatcher)?;
-    Client::connect(&me, key, addr)
-        .await
-        .with_context(|| format!("using cluster profile {}", path.display()))
+    let shown = path.display();
+    match tokio::time::timeout(CONNECT_TIMEOUT, Client::connect(&me, key, addr)).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) if e.wrong_dispatcher_key() => Err(anyhow::anyhow!(
+            "the dispatcher at {addr} is not the one in cluster profile {shown} (its key differs): the profile is stale; run `fabric up` again, or pass --cluster FILE"
+        )),
+        Ok(Err(e)) => Err(anyhow::Error::new(e).context(format!(
+            "cannot reach the dispatcher at {addr} (cluster profile {shown}); is `fabric up` running?"
+        ))),
+        Err(_) => Err(anyhow::anyhow!(
+            "cannot reach the dispatcher at {addr} (cluster profile {shown}): no answer within {} s; is `fabric up` running?",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+    }
 }
+
+/// How long a client command waits for the dispatcher's handshake.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -65,6 +65,19 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// Whether the handshake failed because the dispatcher's key is not
+    /// the one this client pinned (a stale profile, or another cluster).
+    pub fn wrong_dispatcher_key(&self) -> bool {
+        let Self::Net {
+            source: NetError::Endpoint(fabric_net::EndpointError::Handshake { source, .. }),
+            ..
+        } = self
+        else {
+            return false;
+        };
+        matches!(source, quinn::ConnectionError::TransportError(t) if t.reason.contains(fabric_net::tls::NOT_PINNED))
+    }
 }
 
 /// A task the dispatcher queued.

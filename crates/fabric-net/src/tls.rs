@@ -38,6 +38,10 @@ fn algorithms() -> WebPkiSupportedAlgorithms {
     provider().signature_verification_algorithms
 }
 
+/// How a handshake with a dispatcher whose key is not pinned fails (the
+/// words the client looks for to tell a stale profile from a dead peer).
+pub const NOT_PINNED: &str = "is not the pinned key";
+
 fn verify13(
     message: &[u8],
     cert: &CertificateDer<'_>,
@@ -111,9 +115,7 @@ impl ServerCertVerifier for PinnedServerVerifier {
         if self.pinned.contains(&key) {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(Error::General(format!(
-                "dispatcher key {key} is not the pinned key"
-            )))
+            Err(Error::General(format!("dispatcher key {key} {NOT_PINNED}")))
         }
     }
 

@@ -85,7 +85,24 @@ impl Output {
 
 /// Prints an error and its causes to stderr.
 pub(crate) fn error(err: &anyhow::Error) {
-    let _ = writeln!(std::io::stderr().lock(), "error: {err:#}");
+    let _ = writeln!(std::io::stderr().lock(), "error: {}", one_line(err));
+}
+
+/// An error and its causes on one line, each said once: a cause whose text
+/// its parent already shows (errors that print their source) is skipped.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// A warning on stderr: something the user should know, not a failure.
@@ -125,4 +142,23 @@ fn json_line(view: &impl Serialize) {
     let _ = serde_json::to_writer(&mut out, view);
     let _ = writeln!(out);
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection failed: {0}")]
+    struct Shows(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_its_parent_already_shows_is_said_once() {
+        let inner = std::io::Error::other("timed out");
+        let err = anyhow::Error::new(Shows(inner)).context("cannot reach 127.0.0.1:7070");
+        assert_eq!(
+            one_line(&err),
+            "cannot reach 127.0.0.1:7070: connection failed: timed out"
+        );
+    }
 }

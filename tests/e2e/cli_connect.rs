@@ -1,0 +1,66 @@
+//! Client commands against a dispatcher that is not there, or not the one
+//! the profile names: they fail fast, in one line that says what to do.
+
+use std::time::{Duration, Instant};
+
+use fabric_net::Identity;
+use fabric_tests::harness::cluster::{free_udp_port, start_dispatcher};
+use fabric_tests::harness::sandbox::{Sandbox, describe};
+
+fn profile(sb: &Sandbox, name: &str, dispatcher: &str, dispatcher_key: &str) -> std::path::PathBuf {
+    let client = Identity::generate().expect("key");
+    let path = sb.dir.path().join(name);
+    let text = format!(
+        "dispatcher = \"{dispatcher}\"\ndispatcher_key = \"{dispatcher_key}\"\nclient_key = \"{}\"\n",
+        client.secret_hex()
+    );
+    std::fs::write(&path, text).expect("profile written");
+    path
+}
+
+/// Runs `fabric workers --cluster P`; its exit code, stderr and duration.
+fn workers(sb: &Sandbox, profile: &std::path::Path) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let out = sb
+        .fabric()
+        .arg("workers")
+        .arg("--cluster")
+        .arg(profile)
+        .output()
+        .expect("fabric runs");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{}", describe(&out));
+    (out.status.code(), stderr, took)
+}
+
+#[test]
+fn an_unreachable_dispatcher_fails_within_seconds_naming_address_and_profile() {
+    let sb = Sandbox::new();
+    let addr = format!("127.0.0.1:{}", free_udp_port());
+    let key = Identity::generate().expect("key").public().to_string();
+    let path = profile(&sb, "gone.toml", &addr, &key);
+    let (code, stderr, took) = workers(&sb, &path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(4), "took {took:?}: {stderr}");
+    let text = stderr.trim();
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    assert!(text.contains(&addr), "{text}");
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("is `fabric up` running?"), "{text}");
+}
+
+#[test]
+fn a_stale_profile_says_the_dispatcher_key_differs() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let other = Identity::generate().expect("key").public().to_string();
+    let path = profile(&sb, "stale.toml", &d.addr.to_string(), &other);
+    let (code, stderr, took) = workers(&sb, &path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(4), "took {took:?}: {stderr}");
+    let text = stderr.trim();
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    assert!(text.contains("its key differs"), "{text}");
+    assert!(text.contains("stale"), "{text}");
+}
