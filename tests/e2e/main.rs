@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `fabric` binary on real guests.
 
 mod cli_connect;
+mod cli_ids;
 mod cluster_faults;
 mod cluster_hardening;
 mod cluster_inputs;

@@ -63,6 +63,9 @@ pub(crate) enum Command {
         after_help = "Example:\n  fabric result 0190c7a2-3b4c-7d5e-8f60-123456789abc > out.txt"
     )]
     Result(IdArgs),
+    /// Wait for a task to finish and print its result (exit code as `fabric exec`).
+    #[command(after_help = WAIT_EXAMPLES)]
+    Wait(WaitArgs),
     /// Cancel a queued or running task.
     #[command(after_help = "Example:\n  fabric cancel 0190c7a2-3b4c-7d5e-8f60-123456789abc")]
     Cancel(IdArgs),
@@ -233,12 +236,36 @@ pub(crate) struct JsonArg {
 
 #[derive(Debug, Args)]
 pub(crate) struct IdArgs {
-    /// The task id.
+    /// The task id, or any unique start of it.
     #[arg(value_name = "ID")]
     pub id: String,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+const WAIT_EXAMPLES: &str = "\
+Examples:
+  fabric wait 0190c7a2                     # any unique start of the id
+  fabric wait 0190c7a2 --wait-timeout 30s --json
+
+Exit codes: the task's own, as `fabric exec`; 3 when --wait-timeout passes
+first (the task keeps running).";
+
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    /// The task id, or any unique start of it.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Give up waiting after this long (the task keeps running); exit 3.
+    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
+    pub wait_timeout: Option<std::time::Duration>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print the summary line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

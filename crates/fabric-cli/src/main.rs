@@ -32,6 +32,12 @@ use clap::Parser as _;
 #[error("{0}")]
 pub(crate) struct UsageError(pub String);
 
+/// The task has not finished yet (`result` of a running task, a `wait`
+/// that gave up): exit code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct NotFinished(pub String);
+
 /// Shorthand for a [`UsageError`] as an `anyhow::Error`.
 pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
@@ -52,9 +58,16 @@ fn main() -> ExitCode {
 
 /// The contract's exit code for an error: 2 for bad usage and for anything
 /// the dispatcher rejected (a module that cannot run, limits over the
-/// maximum, an input too large), 1 for every other failure.
+/// maximum, an input too large), 3 for a task that has not finished yet, 1
+/// for every other failure.
 fn exit_code_of(err: &anyhow::Error) -> i32 {
     use fabric_proto::wire::ErrorCode;
+    if err
+        .chain()
+        .any(|c| c.downcast_ref::<NotFinished>().is_some())
+    {
+        return 3;
+    }
     let rejected = err.chain().any(|cause| {
         cause.downcast_ref::<UsageError>().is_some()
             || cause

@@ -292,6 +292,21 @@ impl Client {
         }
     }
 
+    /// The id of the one task whose id starts with `prefix` (a full id is
+    /// taken as it is, without asking).
+    pub async fn resolve_task(&self, prefix: &str) -> Result<TaskId, ClientError> {
+        if let Ok(id) = prefix.parse::<TaskId>() {
+            return Ok(id);
+        }
+        let req = Request::ResolveTask {
+            prefix: prefix.to_owned(),
+        };
+        match self.call(&req).await? {
+            Response::Task(info) => Ok(info.id),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Registered workers.
     pub async fn workers(&self) -> Result<Vec<WorkerSummary>, ClientError> {
         match self.call(&Request::Workers).await? {

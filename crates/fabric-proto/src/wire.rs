@@ -235,6 +235,13 @@ pub enum Request {
         /// Its key (hex) or a unique prefix of it.
         key: String,
     },
+    /// The one task whose id starts with `prefix` (hex digits, dashes
+    /// ignored), answered as [`Response::Task`]; `not_found` when none,
+    /// `conflict` naming some candidates when several do.
+    ResolveTask {
+        /// The start of the id.
+        prefix: String,
+    },
 }
 
 /// What clients are told about a join token; never its secret.

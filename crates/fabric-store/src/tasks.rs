@@ -100,6 +100,36 @@ impl Store {
             .map_err(tx_err)
     }
 
+    /// Up to `limit` ids of stored tasks whose id, as hex, starts with
+    /// `hex` (lowercase hex digits only), in id order.
+    pub fn ids_with_prefix(&self, hex: &str, limit: usize) -> Result<Vec<TaskId>> {
+        let nibbles: Vec<u8> = hex
+            .bytes()
+            .filter_map(|c| char::from(c).to_digit(16).map(|d| d as u8))
+            .take(32)
+            .collect();
+        let mut lo = [0u8; 16];
+        let mut hi = [0xffu8; 16];
+        for (i, n) in nibbles.iter().enumerate() {
+            let (byte, high) = (i / 2, i % 2 == 0);
+            if high {
+                lo[byte] = n << 4;
+                hi[byte] = (n << 4) | 0x0f;
+            } else {
+                lo[byte] |= n;
+                hi[byte] = (hi[byte] & 0xf0) | n;
+            }
+        }
+        let mut ids = Vec::new();
+        for k in self.tasks.range(lo..=hi).keys().take(limit) {
+            let k = k?;
+            if let Ok(b) = <[u8; 16]>::try_from(k.as_ref()) {
+                ids.push(TaskId::from_bytes(b));
+            }
+        }
+        Ok(ids)
+    }
+
     /// One task's record.
     pub fn task(&self, id: &TaskId) -> Result<Option<TaskRecord>> {
         self.tasks

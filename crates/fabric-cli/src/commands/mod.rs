@@ -18,6 +18,7 @@ mod task_opts;
 mod tasks;
 mod token;
 mod up;
+mod wait;
 mod worker;
 mod worker_remove;
 mod workers;
@@ -38,6 +39,7 @@ pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Status(args) => status::execute(&args, cluster),
         Command::Result(args) => result::execute(&args, cluster),
         Command::Cancel(args) => cancel::execute(&args, cluster),
+        Command::Wait(args) => wait::execute(&args, cluster),
         Command::Tasks(args) => tasks::execute(&args, cluster),
         Command::Workers(args) => workers::execute(&args, cluster),
     }

@@ -41,9 +41,29 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             return Ok(0);
         }
         let report = Reporter::new(output, args.quiet);
-        let info = client
-            .submit_and_wait(spec, |q| report.waiting(q), report.event_sink())
-            .await?;
-        Ok(report.task(&info))
+        let queued = std::sync::Mutex::new(None);
+        let waited = client.submit_and_wait(
+            spec,
+            |q| {
+                *queued
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(q.id);
+                report.waiting(q);
+            },
+            report.event_sink(),
+        );
+        tokio::select! {
+            info = waited => Ok(report.task(&info?)),
+            _ = tokio::signal::ctrl_c() => {
+                let id = *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match id {
+                    Some(id) => output::note(&format!(
+                        "task {id} keeps running: fabric wait {id}, fabric cancel {id}"
+                    )),
+                    None => output::note("interrupted before the task was queued"),
+                }
+                Ok(130)
+            }
+        }
     })
 }

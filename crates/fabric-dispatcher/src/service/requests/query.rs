@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fabric_proto::wire::{Response, WorkerSummary};
+use fabric_proto::wire::{ErrorBody, ErrorCode, Response, WorkerSummary};
 use fabric_proto::{TaskId, TaskRecord, TaskState};
 
 use super::{Answer, RequestError};
@@ -16,6 +16,32 @@ pub(crate) fn task(shared: &Shared, id: &TaskId, with_outcome: bool) -> Answer {
     match shared.task_info(id, with_outcome)? {
         Some(info) => Ok(Response::Task(Box::new(info))),
         None => Err(RequestError::no_task(id)),
+    }
+}
+
+/// The one task whose id starts with `prefix`.
+pub(crate) fn resolve(shared: &Shared, prefix: &str) -> Answer {
+    let hex: String = prefix.chars().filter(|c| *c != '-').collect();
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) || hex.len() > 32 {
+        return Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("{prefix:?} is not a task id or the start of one (hex digits and dashes)"),
+        )));
+    }
+    let ids = shared.store.ids_with_prefix(&hex.to_ascii_lowercase(), 4)?;
+    match ids.as_slice() {
+        [] => Err(RequestError::NotFound(format!(
+            "no task id starts with {prefix}"
+        ))),
+        [one] => task(shared, one, false),
+        several => {
+            let shown: Vec<String> = several.iter().take(3).map(ToString::to_string).collect();
+            let more = if several.len() > 3 { ", ..." } else { "" };
+            Err(RequestError::Conflict(format!(
+                "{prefix} is the start of several task ids ({}{more}): give more of it",
+                shown.join(", ")
+            )))
+        }
     }
 }
 

@@ -1,0 +1,112 @@
+//! Task ids by any unique start, `fabric wait` with its timeout, and the
+//! exit code of a task that has not finished.
+
+use std::process::Output;
+use std::time::Duration;
+
+use fabric_tests::harness::cluster::{fabric_cmd, start_dispatcher, start_worker};
+use fabric_tests::harness::sandbox::{Sandbox, describe};
+
+const SPIN: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
+const QUICK: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+fn fabric(sb: &Sandbox, profile: &std::path::Path, args: &[&str]) -> Output {
+    let out = fabric_cmd(sb, None)
+        .arg("--cluster")
+        .arg(profile)
+        .args(args)
+        .output()
+        .expect("fabric runs");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        describe(&out)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn ids_by_prefix_wait_with_a_timeout_and_unfinished_results() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let mut w = start_worker(&sb, "w", &d, 1);
+    let spin = sb.dir.path().join("spin.wasm");
+    std::fs::write(&spin, wat::parse_str(SPIN).unwrap()).unwrap();
+    let quick = sb.dir.path().join("quick.wasm");
+    std::fs::write(&quick, wat::parse_str(QUICK).unwrap()).unwrap();
+    let p = &d.profile;
+    let spin = spin.to_str().unwrap();
+    let out = fabric(
+        &sb,
+        p,
+        &[
+            "submit",
+            spin,
+            "--timeout",
+            "60s",
+            "--fuel",
+            "1000000000000",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let id = stdout(&out);
+    let full: String = id.chars().filter(|c| *c != '-').collect();
+    let prefix = &full[..10];
+
+    // A unique start of the id names the task.
+    let out = fabric(&sb, p, &["status", prefix, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(stdout(&out).contains(&id), "{}", describe(&out));
+
+    // An unfinished task: `result` and an expired `wait` exit 3 and say
+    // how to go on.
+    let out = fabric(&sb, p, &["result", prefix]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has not finished"));
+    let out = fabric(&sb, p, &["wait", prefix, "--wait-timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("fabric wait {id}")), "{stderr}");
+    assert!(stderr.contains(&format!("fabric cancel {id}")), "{stderr}");
+
+    // A start that several ids share, one no id has, and one that is no id.
+    let quick = quick.to_str().unwrap();
+    let out = fabric(&sb, p, &["submit", quick]);
+    let second = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let shared: String = full
+        .chars()
+        .zip(second.chars().filter(|c| *c != '-'))
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a)
+        .collect();
+    let out = fabric(&sb, p, &["status", &shared]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("several task ids"),
+        "{}",
+        describe(&out)
+    );
+    let out = fabric(&sb, p, &["status", "ffffffffff"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no task id starts with ffffffffff"));
+    let out = fabric(&sb, p, &["status", "not-an-id"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+
+    // Cancel by prefix; `wait` then returns at once with the task's code.
+    let out = fabric(&sb, p, &["cancel", prefix]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = fabric(&sb, p, &["wait", prefix, "--json"]);
+    assert!(stdout(&out).contains("\"cancelled\""), "{}", describe(&out));
+    let second_prefix: String = second.chars().filter(|c| *c != '-').take(32).collect();
+    let out = fabric(&sb, p, &["wait", &second_prefix[..second_prefix.len() - 4]]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    w.terminate(Duration::from_secs(30));
+    let mut d = d;
+    d.proc.terminate(Duration::from_secs(30));
+}
