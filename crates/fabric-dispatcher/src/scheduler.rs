@@ -4,7 +4,7 @@
 //! epoch) and returns the task records it changed, which the service then
 //! writes to the store. Property tests drive it directly.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 pub use fabric_proto::WorkerKey;
 use fabric_proto::{TaskId, TaskRecord, TaskState, TaskStatus};
@@ -102,9 +102,6 @@ pub struct Scheduler {
     /// Lease deadlines: (deadline, task), and each leased task's deadline.
     deadlines: BTreeSet<(u64, TaskId)>,
     lease_deadline: HashMap<TaskId, u64>,
-    /// Tasks restored as queued whose next lease must be durable before it
-    /// goes out (see [`Scheduler::restore`]); at most the tasks restored.
-    flush_first: HashSet<TaskId>,
 }
 
 impl Scheduler {
@@ -126,30 +123,34 @@ impl Scheduler {
     /// against its lost budget, so a task that crashes the dispatcher is
     /// given up after a few restarts) and is requeued; its next attempt
     /// number is higher than any it was given before, because leases are
-    /// written before they are handed out (and a queued task skips one
-    /// number, see below).
+    /// written before they are handed out (and a queued task that never ran
+    /// skips one number, see below).
     pub fn restore(&mut self, records: Vec<TaskRecord>, now: u64) -> Vec<Change> {
         let mut changed = Vec::new();
         for mut rec in records {
             if rec.state == TaskState::Running {
                 changed.push(self.lose(rec, "the dispatcher restarted", now));
             } else {
-                // Leases go out before their write is flushed, so a task
-                // stored as queued may have been sent as the next attempt
-                // just before the crash: that number is skipped, and its
-                // next lease is flushed before it goes out.
-                rec.attempt += 1;
-                self.flush_first.insert(rec.id);
+                // A task's first lease goes out before its write is flushed
+                // (see [`Scheduler::may_send_before_flush`]), so a task
+                // stored as queued without an attempt may have been sent as
+                // attempt 1 just before the crash: that number is skipped.
+                if rec.attempt == 0 {
+                    rec.attempt = 1;
+                }
                 self.enqueue(rec);
             }
         }
         changed
     }
 
-    /// Whether `id`'s new lease must be durable before it goes out (it was
-    /// restored as queued); asking forgets it.
-    pub fn take_flush_first(&mut self, id: &TaskId) -> bool {
-        self.flush_first.remove(id)
+    /// Whether a new lease may go out before its write is flushed: only a
+    /// task's very first attempt, whose stored record says it never ran.
+    /// Every later lease is on disk before it goes out, so at most one
+    /// attempt beyond what the store says can have been sent, and a restart
+    /// that skips it (above) never repeats a number.
+    pub fn may_send_before_flush(rec: &TaskRecord) -> bool {
+        rec.attempt == 1
     }
 
     fn enqueue(&mut self, rec: TaskRecord) {
@@ -188,7 +189,7 @@ impl Scheduler {
             if !self
                 .workers
                 .values()
-                .any(|w| w.free_slots() > 0 && !w.draining)
+                .any(|w| w.free_slots() > 0 && !w.draining && w.connected)
             {
                 break;
             }
@@ -244,7 +245,8 @@ impl Scheduler {
         }
     }
 
-    fn holds_lease(&self, id: &TaskId, attempt: u32, worker: &WorkerKey) -> bool {
+    /// Whether `attempt` on `worker` holds `id`'s lease.
+    pub fn holds_lease(&self, id: &TaskId, attempt: u32, worker: &WorkerKey) -> bool {
         self.tasks.get(id).is_some_and(|r| {
             r.state == TaskState::Running
                 && r.attempt == attempt
@@ -293,7 +295,6 @@ impl Scheduler {
         now: u64,
     ) -> Option<(TaskRecord, Option<(WorkerKey, u32)>)> {
         let mut rec = self.tasks.remove(id)?;
-        self.flush_first.remove(id);
         self.queue.remove(&rec);
         let mut running = None;
         if rec.state == TaskState::Running

@@ -112,6 +112,13 @@ impl Store {
         }))
     }
 
+    /// See `Store::chunks`.
+    pub(crate) fn lock_chunks(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.chunks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub(crate) fn piece_path(&self, sha: &Sha256, part: bool) -> PathBuf {
         let name = if part {
             format!("{}.part", sha.to_hex())
@@ -199,6 +206,7 @@ impl Store {
             });
         }
         file.sync_all()?;
+        let _sealing = self.lock_chunks();
         fs::rename(&part, self.piece_path(sha, false))?;
         self.chunked.insert(sha.as_bytes(), &len.to_be_bytes())?;
         Ok(())
@@ -215,6 +223,7 @@ impl Store {
         let mut file = File::create(&part)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        let _sealing = self.lock_chunks();
         fs::rename(&part, self.piece_path(&blob.sha, false))?;
         self.chunked
             .insert(blob.sha.as_bytes(), &blob.len.to_be_bytes())?;

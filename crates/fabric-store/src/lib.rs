@@ -122,6 +122,9 @@ pub struct Store {
     peers: sled::Tree,
     meta: sled::Tree,
     faults: faults::Faults,
+    /// Held while a chunked blob is sealed or swept, so a sweep never
+    /// unlinks the file of a blob sealed again meanwhile.
+    chunks: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,6 +161,7 @@ impl Store {
             peers: db.open_tree("peers")?,
             meta: db.open_tree("meta")?,
             faults: faults::Faults::default(),
+            chunks: std::sync::Arc::default(),
             db,
         };
         store.migrate_join_secrets()?;

@@ -201,7 +201,9 @@ impl Store {
             if unused(&k)? {
                 // The tree entry first: a blob without it is invisible, so
                 // a crash in between leaves an orphan file, never a
-                // reference to a missing one.
+                // reference to a missing one. Under the chunk lock, so the
+                // same content sealed again meanwhile keeps its file.
+                let _sweeping = self.lock_chunks();
                 self.chunked.remove(&k)?;
                 if let Ok(sha) = <[u8; 32]>::try_from(k.as_slice()) {
                     remove_if_present(&self.piece_path(&Sha256::from_bytes(sha), false))?;

@@ -280,19 +280,18 @@ fn reinstate_undoes_a_completion_and_a_cancel_whose_write_failed() {
 }
 
 #[test]
-fn a_lease_that_could_not_be_recorded_goes_back_as_stored_and_counts_nothing() {
+fn a_lease_that_could_not_be_recorded_goes_back_and_counts_nothing() {
     let mut s = sched();
     s.add_worker(key(0), &worker(1, GIB), &[], 0);
     s.submit(task(1, 1 << 20, 1_000));
-    let stored = s.task(&tid(1)).cloned().unwrap();
     let placed = s.place(10);
-    assert_eq!(placed[0].attempt, stored.attempt + 1);
-    assert!(s.unlease(&tid(1), placed[0].attempt, &key(0), 1_000, 20));
+    let attempt = placed[0].attempt;
+    assert!(s.unlease(&tid(1), attempt, &key(0), 1_000, 20));
     let back = s.task(&tid(1)).cloned().unwrap();
     assert_eq!(back.state, TaskState::Queued);
     assert_eq!(
-        back.attempt, stored.attempt,
-        "the attempt number is given back"
+        back.attempt, attempt,
+        "kept: the write may still reach the disk"
     );
     assert_eq!((back.lost, back.refused, back.failures), (0, 0, 0));
     assert!(s.leases().is_empty(), "the slot is free");
@@ -301,9 +300,13 @@ fn a_lease_that_could_not_be_recorded_goes_back_as_stored_and_counts_nothing() {
     s.tick(1_020);
     let again = s.place(1_020);
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].attempt, stored.attempt + 1);
-    // A stale lease is not given back twice.
-    assert!(!s.unlease(&tid(1), placed[0].attempt - 1, &key(0), 1_000, 1_030));
+    assert_eq!(again[0].attempt, attempt + 1);
+    assert!(
+        !Scheduler::may_send_before_flush(&again[0]),
+        "a second lease is flushed before it goes out"
+    );
+    // A stale lease is not given back.
+    assert!(!s.unlease(&tid(1), attempt, &key(0), 1_000, 1_030));
 }
 
 #[test]
@@ -337,23 +340,29 @@ fn a_disconnected_worker_keeps_its_leases_until_it_returns_or_is_declared_dead()
 }
 
 #[test]
-fn a_task_restored_as_queued_skips_an_attempt_and_its_next_lease_is_flushed_first() {
+fn only_first_leases_go_out_before_their_flush_and_a_restart_skips_that_number() {
     let mut s = sched();
-    let mut stored = task(1, 1 << 20, 1_000);
-    stored.attempt = 2;
-    s.restore(vec![stored], 0);
-    s.submit(task(2, 1 << 20, 1_000));
-    s.add_worker(key(0), &worker(2, GIB), &[], 0);
+    let never_ran = task(1, 1 << 20, 1_000);
+    let mut ran_before = task(2, 1 << 20, 1_000);
+    ran_before.attempt = 2;
+    s.restore(vec![never_ran, ran_before], 0);
+    s.submit(task(3, 1 << 20, 1_000));
+    s.add_worker(key(0), &worker(3, GIB), &[], 0);
     let placed = s.place(1);
-    let restored = placed.iter().find(|r| r.id == tid(1)).unwrap();
+    let attempt = |n| placed.iter().find(|r| r.id == tid(n)).unwrap().attempt;
     assert_eq!(
-        restored.attempt, 4,
-        "attempt 3 may have gone out before the crash"
+        attempt(1),
+        2,
+        "attempt 1 may have gone out before the crash"
     );
-    assert!(s.take_flush_first(&tid(1)));
-    assert!(!s.take_flush_first(&tid(1)), "asked once");
-    assert!(!s.take_flush_first(&tid(2)), "queued by this process");
-    // A lease that could not be recorded is flushed first next time too.
-    assert!(s.unlease(&tid(2), 1, &key(0), 1, 2));
-    assert!(s.take_flush_first(&tid(2)));
+    assert_eq!(
+        attempt(2),
+        3,
+        "its attempt 2 was on disk before it went out"
+    );
+    assert_eq!(attempt(3), 1);
+    let early =
+        |n| Scheduler::may_send_before_flush(placed.iter().find(|r| r.id == tid(n)).unwrap());
+    assert!(early(3), "a first attempt goes out at once");
+    assert!(!early(1) && !early(2), "later ones wait for their flush");
 }

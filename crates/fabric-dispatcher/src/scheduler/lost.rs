@@ -33,10 +33,11 @@ impl Scheduler {
         Some(rec)
     }
 
-    /// A lease whose write failed never went out: the task goes back to the
-    /// queue as the store still has it (its attempt number given back,
-    /// nothing counted against it), offered again after `delay_ms` so a
-    /// failing store is not hammered. Whether `attempt` held the lease.
+    /// A lease that could not be made durable never went out: the task goes
+    /// back to the queue, nothing counted against it, offered again after
+    /// `delay_ms` so a failing store is not hammered. Its attempt number is
+    /// kept (the write may still reach the disk), so the next lease has a
+    /// higher one. Whether `attempt` held the lease.
     pub fn unlease(
         &mut self,
         id: &TaskId,
@@ -48,13 +49,9 @@ impl Scheduler {
         let Some(mut rec) = self.take_lease(id, attempt, worker) else {
             return false;
         };
-        rec.attempt -= 1;
         rec.worker = None;
         rec.state = TaskState::Queued;
         rec.not_before_ms = now + delay_ms.max(1);
-        // Its stored record is older than this process: like a restored
-        // task, its next lease must be on disk before it goes out.
-        self.flush_first.insert(rec.id);
         self.enqueue(rec);
         true
     }

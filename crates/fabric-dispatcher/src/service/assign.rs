@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 
 use super::ServiceError;
 use super::state::Shared;
-use crate::scheduler::Completion;
+use crate::scheduler::{Completion, Scheduler};
 
 /// Places ready tasks whenever something may have changed (a submit, a
 /// freed slot, a registration, a tick) and starts an exchange per lease.
@@ -31,10 +31,9 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
             continue;
         }
         // Leases are written (one transaction for the batch) before their
-        // manifests go out, and flushed beside the loop. A lease goes out
-        // before its flush finishes, except for a task restored as queued
-        // (its number after a crash must not repeat): see
-        // `Scheduler::restore`.
+        // manifests go out, and flushed beside the loop. Only a task's
+        // first attempt goes out before its flush finishes: see
+        // `Scheduler::may_send_before_flush`.
         let written = shared
             .store
             .save_tasks(leased.iter().map(|(rec, ..)| rec))
@@ -42,7 +41,7 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
         shared
             .settle_or_log(orphans, "leases without a connection")
             .await;
-        let (later, now): (Vec<_>, Vec<_>) = leased.into_iter().partition(|l| l.3);
+        let (now, later): (Vec<_>, Vec<_>) = leased.into_iter().partition(|l| l.3);
         if written.is_ok() {
             for (rec, conn, wk, _) in now {
                 tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
@@ -56,17 +55,18 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
 }
 
 /// Flushes the leases just written, then starts an exchange for each of
-/// `leased` (those that waited for the flush); when the leases could not be
-/// recorded, they go back to the queue as stored.
+/// `leased` (those that waited for the flush) that still holds its lease
+/// (it may have been cancelled or lost meanwhile); when the leases could
+/// not be made durable, those go back to the queue.
 async fn dispatch(shared: Arc<Shared>, leased: Vec<Leased>, written: Result<(), StoreError>) {
     let durable = match written {
         Ok(()) => shared.commit.durable().await,
         Err(e) => Err(e),
     };
+    let now = shared.now();
+    let mut core = shared.core();
     if let Err(e) = durable {
-        tracing::error!(error = %e, "cannot record new leases; they go back to the queue");
-        let now = shared.now();
-        let mut core = shared.core();
+        tracing::error!(error = %e, held_back = leased.len(), "cannot record new leases; those not sent yet go back to the queue");
         for (rec, _, wk, _) in &leased {
             core.sched
                 .unlease(&rec.id, rec.attempt, wk, UNRECORDED_LEASE_DELAY_MS, now);
@@ -74,12 +74,14 @@ async fn dispatch(shared: Arc<Shared>, leased: Vec<Leased>, written: Result<(), 
         return;
     }
     for (rec, conn, wk, _) in leased {
-        tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
+        if core.sched.holds_lease(&rec.id, rec.attempt, &wk) {
+            tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
+        }
     }
 }
 
-/// A new lease, its worker's connection, and whether it must be flushed
-/// before it goes out.
+/// A new lease, its worker's connection, and whether it may go out before
+/// its flush finishes.
 type Leased = (TaskRecord, Connection, WorkerKey, bool);
 
 /// How long a task whose lease could not be recorded waits before it is
@@ -98,8 +100,8 @@ fn lease_ready(shared: &Shared) -> (Vec<Leased>, Vec<crate::scheduler::Change>) 
         let Some(wk) = rec.worker else { continue };
         match core.conns.get(&wk).map(|c| c.conn.clone()) {
             Some(conn) => {
-                let flush_first = core.sched.take_flush_first(&rec.id);
-                ready.push((rec, conn, wk, flush_first));
+                let early = Scheduler::may_send_before_flush(&rec);
+                ready.push((rec, conn, wk, early));
             }
             None => {
                 // Registered in the scheduler without a connection: it is

@@ -164,7 +164,19 @@ impl Shared {
     /// Waits until everything written so far is durable, then tells the
     /// waiters of `finished` and wakes placement (slots may have freed).
     pub(crate) async fn announce(&self, finished: Vec<TaskInfo>) -> Result<(), StoreError> {
-        self.commit.durable().await?;
+        if let Err(e) = self.commit.durable().await {
+            // Their waits end with the error rather than hang: the tasks
+            // already left the scheduler.
+            for info in &finished {
+                let why = format!(
+                    "the dispatcher could not make task {}'s result durable ({e}); ask again with fabric status",
+                    info.id
+                );
+                self.waiters.failed(&info.id, &why);
+            }
+            self.place.notify_one();
+            return Err(e);
+        }
         for info in &finished {
             self.waiters.done(info);
         }

@@ -64,8 +64,9 @@ async fn a_result_the_store_cannot_record_ends_the_wait_with_the_error_and_is_ru
             .contains("could not record attempt 1's result"),
         "{err}"
     );
-    // Neither memory nor the store calls the task finished; nothing was
-    // counted against it for the leases that could not be written.
+    // Neither memory nor the store calls the task finished (the broken
+    // exchange counts as a lost attempt in memory; the leases that could
+    // not be written go back to the queue).
     let live = c.client.status(id).await.expect("status");
     assert!(!live.state.is_terminal(), "{live:?}");
     let stored = store.task(&id).expect("read").expect("stored");
