@@ -41,6 +41,8 @@ pub struct WorkerConfig {
     /// Where "now" comes from when checking manifest expiry: the system
     /// clock, or the dispatcher's manual clock in in-process tests.
     pub clock: SharedClock,
+    /// Where to tell the operator what happens (none by default).
+    pub notices: crate::Notices,
 }
 
 impl WorkerConfig {
@@ -64,6 +66,7 @@ impl WorkerConfig {
             drain_timeout: Duration::from_secs(60),
             max_reconnects: None,
             clock: SystemClock::shared(),
+            notices: crate::Notices::default(),
         }
     }
 }

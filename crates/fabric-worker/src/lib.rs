@@ -26,6 +26,7 @@ mod execute;
 mod inputs;
 mod late;
 mod module_cache;
+mod notice;
 mod session;
 mod slots;
 pub mod verify;
@@ -40,6 +41,7 @@ use quinn::Connection;
 
 pub use config::{WorkerConfig, WorkerError};
 use module_cache::ModuleCache;
+pub use notice::{Notice, Notices};
 use slots::Slots;
 pub use verify::Refusal;
 use verify::ReplayGuard;
@@ -105,6 +107,12 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         cfg,
     });
     tracing::info!(key = %state.identity.public(), slots = state.cfg.slots, "worker starting");
+    state.cfg.notices.send(Notice::Started {
+        name: state.cfg.name.clone(),
+        key: state.identity.public().to_string(),
+        slots: state.cfg.slots,
+        memory_bytes: state.cfg.memory_bytes,
+    });
     tokio::pin!(shutdown);
     let mut joined = state.cfg.join_secret.is_none();
     let mut failures = 0u32;
@@ -156,9 +164,14 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
                     return Err(e);
                 }
                 tracing::warn!(error = %e, "lost the dispatcher; reconnecting");
+                let retry_in = backoff(failures);
+                state.cfg.notices.send(Notice::Unreachable {
+                    reason: e.to_string(),
+                    retry_in,
+                });
             }
         }
-        let backoff = Duration::from_millis((200u64 << failures.min(4)).min(3_000));
+        let backoff = backoff(failures);
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = &mut shutdown => {
@@ -167,6 +180,11 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
             }
         }
     }
+}
+
+/// How long to wait before the next connection attempt.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis((200u64 << failures.min(4)).min(3_000))
 }
 
 /// How long a drain waits for the dispatcher to be told before it refuses
@@ -178,6 +196,7 @@ const TELL_DRAIN: Duration = Duration::from_secs(2);
 async fn drain(state: &State) {
     let running = state.slots.request_drain();
     tracing::info!(running, "draining: finishing running tasks before exit");
+    state.cfg.notices.send(Notice::Draining { running });
     // The session tells the dispatcher, then refuses new work; without a
     // session there is nobody to tell.
     if state.connection().is_none()

@@ -138,6 +138,7 @@ async fn serve(
             r
         },
     };
+    let reported = info.running.len();
     let (control, resp) = request(&conn, &Request::Register(info), max)
         .await
         .map_err(lost)?;
@@ -155,12 +156,17 @@ async fn serve(
         Response::Error(e) => return Err(WorkerError::Refused(e.message)),
         other => return Err(WorkerError::Refused(format!("unexpected answer {other:?}"))),
     };
+    let adopted_runs = reported.saturating_sub(stray.len());
     for run in stray {
         tracing::info!(task = %run.0, attempt = run.1, "cancelling a run the dispatcher no longer leases here");
         state.slots.cancel(run);
     }
     state.registered(conn.clone());
     tracing::info!(dispatcher = %state.cfg.dispatcher_key.short(), "worker registered");
+    state.cfg.notices.send(crate::Notice::Joined {
+        dispatcher: conn.remote_address(),
+        adopted: adopted_runs,
+    });
     // Alongside the heartbeats, so a slow flush cannot get this worker
     // declared dead.
     tokio::spawn({

@@ -136,6 +136,7 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
     let workers = LocalWorkers {
         count: args.workers,
         slots: SLOTS,
+        speak: false,
     };
     runtime::block_on(async {
         let started = Instant::now();

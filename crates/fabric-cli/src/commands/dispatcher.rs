@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::runtime::{self, shutdown_signal};
+use super::runtime::{self, Signals, unless_second_signal};
 use super::serve::Served;
 use crate::cli::DispatcherArgs;
 use crate::{config, output};
@@ -10,11 +10,13 @@ use crate::{config, output};
 pub(crate) fn execute(args: &DispatcherArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
     let cfg = config::dispatcher(args)?;
     runtime::block_on(async {
+        let signals = Signals::listen();
         let served = Served::start(&cfg, cluster).await?;
         served.announce();
         output::ready();
-        shutdown_signal().await;
-        served.dispatcher.shutdown().await;
+        signals.nth(1).await;
+        output::note("stopping: flushing the store; Ctrl-C again to stop now");
+        unless_second_signal(&signals, served.dispatcher.shutdown()).await;
         Ok(0)
     })
 }

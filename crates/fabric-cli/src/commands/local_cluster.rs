@@ -32,12 +32,16 @@ impl LocalCluster {
         let (stop, stop_rx) = watch::channel(false);
         let workers = (0..workers.count)
             .map(|i| {
-                let cfg = local_worker(
+                let name = format!("local-{i}");
+                let mut cfg = local_worker(
                     served.data_dir.join(format!("workers/{i}")),
                     &served,
-                    format!("local-{i}"),
+                    name.clone(),
                     workers.slots,
                 );
+                if workers.speak {
+                    cfg.notices = super::worker::print_notices(name);
+                }
                 let mut stop = stop_rx.clone();
                 tokio::spawn(fabric_worker::run(cfg, async move {
                     let _ = stop.wait_for(|s| *s).await;

@@ -47,3 +47,60 @@ pub(crate) async fn shutdown_signal() {
         _ = term.recv() => {}
     }
 }
+
+/// Ctrl-C and SIGTERM, counted: the first asks a long-running command to
+/// stop gracefully (drain), the second to stop now.
+#[derive(Clone)]
+pub(crate) struct Signals(tokio::sync::watch::Receiver<u32>);
+
+impl Signals {
+    /// Starts counting (on the current runtime).
+    pub(crate) fn listen() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(0u32);
+        tokio::spawn(async move {
+            loop {
+                shutdown_signal().await;
+                tx.send_modify(|n| *n += 1);
+            }
+        });
+        Self(rx)
+    }
+
+    /// Resolves once `n` signals arrived.
+    pub(crate) async fn nth(&self, n: u32) {
+        let mut rx = self.0.clone();
+        let _ = rx.wait_for(|&seen| seen >= n).await;
+    }
+}
+
+/// Runs `graceful` until it ends; the first signal is its cue to stop
+/// gracefully (`first` says what happens), a second exits the process at
+/// once (see [`unless_second_signal`]).
+pub(crate) async fn until_second_signal<T>(
+    signals: &Signals,
+    graceful: impl Future<Output = anyhow::Result<T>>,
+    first: &str,
+) -> anyhow::Result<T> {
+    tokio::pin!(graceful);
+    tokio::select! {
+        r = &mut graceful => return r,
+        () = signals.nth(1) => crate::output::note(first),
+    }
+    unless_second_signal(signals, graceful).await
+}
+
+/// Awaits `stopping` (a graceful stop under way after the first signal),
+/// unless a second signal comes first: then the process exits at once with
+/// 130, and restart recovery requeues what was running.
+pub(crate) async fn unless_second_signal<T>(
+    signals: &Signals,
+    stopping: impl Future<Output = T>,
+) -> T {
+    tokio::select! {
+        r = stopping => r,
+        () = signals.nth(2) => {
+            crate::output::note("stopping now; the dispatcher requeues what was running");
+            std::process::exit(130);
+        }
+    }
+}

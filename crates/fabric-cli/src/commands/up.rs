@@ -3,18 +3,20 @@
 use std::path::Path;
 
 use super::local_cluster::LocalCluster;
-use super::runtime::{self, shutdown_signal};
+use super::runtime::{self, Signals, unless_second_signal};
 use crate::cli::UpArgs;
 use crate::{config, output};
 
 pub(crate) fn execute(args: &UpArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
     let cfg = config::up(args)?;
     runtime::block_on(async {
+        let signals = Signals::listen();
         let local = LocalCluster::start(&cfg.serve, cluster, cfg.workers).await?;
         local.served.announce();
         output::ready();
-        shutdown_signal().await;
-        local.stop().await;
+        signals.nth(1).await;
+        output::note("stopping: draining the local workers; Ctrl-C again to stop now");
+        unless_second_signal(&signals, local.stop()).await;
         Ok(0)
     })
 }

@@ -52,6 +52,8 @@ pub(crate) struct LocalWorkers {
     pub count: u32,
     /// Task slots of each.
     pub slots: u32,
+    /// Whether their notices (joined, draining, ...) are printed.
+    pub speak: bool,
 }
 
 /// `fabric up`: a dispatcher and its local workers.
@@ -97,6 +99,7 @@ pub(crate) fn up(args: &UpArgs) -> anyhow::Result<UpConfig> {
     let workers = LocalWorkers {
         count: args.workers.or(file.workers).unwrap_or(2),
         slots: slots(args.slots, &file)?,
+        speak: true,
     };
     let serve = ServeConfig::resolve(&args.serve, &file, up_defaults())?;
     Ok(UpConfig { serve, workers })

@@ -115,6 +115,45 @@ pub(crate) fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
+/// A worker's notice as one line on stderr (`name` prefixes it when several
+/// workers share the terminal, as under `fabric up`).
+pub(crate) fn worker_notice(name: Option<&str>, notice: &fabric_worker::Notice) {
+    use fabric_worker::Notice;
+    let line = match notice {
+        Notice::Started {
+            name,
+            key,
+            slots,
+            memory_bytes,
+        } => format!(
+            "worker {name}: key {key}, {slots} slot{}, {} for tasks",
+            if *slots == 1 { "" } else { "s" },
+            fabric_proto::format_size(*memory_bytes)
+        ),
+        Notice::Joined {
+            dispatcher,
+            adopted: 0,
+        } => format!("joined {dispatcher}"),
+        Notice::Joined {
+            dispatcher,
+            adopted,
+        } => format!("joined {dispatcher}; kept {adopted} runs from before"),
+        Notice::Unreachable { reason, retry_in } => format!(
+            "cannot reach the dispatcher: {reason}; retrying in {:.1} s",
+            retry_in.as_secs_f64()
+        ),
+        Notice::Draining { running } => format!(
+            "draining {running} running task{}; Ctrl-C again to stop now",
+            if *running == 1 { "" } else { "s" }
+        ),
+        _ => return,
+    };
+    match name {
+        Some(n) if !matches!(notice, Notice::Started { .. }) => note(&format!("{n}: {line}")),
+        _ => note(&line),
+    }
+}
+
 /// What a starting dispatcher tells its operator.
 pub(crate) fn served(addr: &SocketAddr, key: &PublicKey, token: &JoinToken, profile: &Path) {
     stdout_line(&format!(
