@@ -64,3 +64,35 @@ fn a_stale_profile_says_the_dispatcher_key_differs() {
     assert!(text.contains("its key differs"), "{text}");
     assert!(text.contains("stale"), "{text}");
 }
+
+#[test]
+fn a_second_dispatcher_on_the_same_data_dir_or_port_says_why_in_one_line() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let run = |data: &str, listen: &str| {
+        let out = sb
+            .fabric()
+            .arg("dispatcher")
+            .arg("--data-dir")
+            .arg(sb.dir.path().join(data))
+            .args(["--listen", listen])
+            .arg("--cluster")
+            .arg(sb.dir.path().join(format!("{data}.toml")))
+            .output()
+            .expect("fabric runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!stderr.contains("Os {"), "{stderr}");
+        stderr
+    };
+    let locked = run("d", "127.0.0.1:0");
+    assert!(
+        locked.contains("already running on this data dir"),
+        "{locked}"
+    );
+    let taken = run("other", &d.addr.to_string());
+    let port = d.addr.port();
+    assert!(taken.contains(&format!("port {port} is in use")), "{taken}");
+    assert_eq!(taken.matches("in use").count(), 1, "said once: {taken}");
+}

@@ -79,6 +79,10 @@ fn a_worker_that_cannot_reach_its_dispatcher_says_so_and_retries() {
     let mut w = Proc::spawn("lonely", cmd, sb.dir.path());
     let text = w.wait_for_stderr("retrying in", Duration::from_secs(40));
     assert!(text.contains("cannot reach the dispatcher"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI colour when stderr is not a terminal: {text:?}"
+    );
     let status = w.terminate(Duration::from_secs(10));
     assert!(
         status.success() || status.code() == Some(0),

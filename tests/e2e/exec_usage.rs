@@ -29,7 +29,10 @@ fn bad_sizes_durations_and_limits() {
         "invalid duration \"soon\"",
     );
     usage_error(&["exec", m, "--timeout", "0s"], "greater than zero");
-    usage_error(&["exec", m, "--memory", "64GiB"], "memory_bytes");
+    usage_error(
+        &["exec", m, "--memory", "64GiB"],
+        "--memory 64 GiB is over the cluster maximum of 4 GiB",
+    );
     usage_error(&["exec", m, "--fuel", "0"], "fuel");
     usage_error(&["exec", m, "--fuel=-5"], "--fuel");
     usage_error(&["exec", m, "--env", "=x"], "--env");
@@ -52,4 +55,21 @@ fn help_shows_examples() {
         "{text}"
     );
     assert!(text.contains("124 timed out"), "{text}");
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_named_in_one_line_with_a_hint() {
+    let sb = Sandbox::new();
+    let wat = sb.dir.path().join("job.wat");
+    std::fs::write(&wat, "(module (func (export \"_start\")))").unwrap();
+    let text = sb.dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    for (path, hint) in [(&wat, "looks like WAT text"), (&text, "wasm32-wasip1")] {
+        let out = sb.fabric().arg("exec").arg(path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("is not a wasm module"), "{stderr}");
+        assert!(stderr.contains(hint), "{stderr}");
+    }
 }

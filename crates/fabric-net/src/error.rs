@@ -11,6 +11,12 @@ use fabric_proto::wire::WireError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EndpointError {
+    /// The UDP port is taken.
+    #[error("port {} is in use on {} (another fabric dispatcher?); pick another with --listen", .addr.port(), .addr.ip())]
+    InUse {
+        /// The address.
+        addr: SocketAddr,
+    },
     /// The UDP socket could not be bound.
     #[error("cannot bind {addr}: {source}")]
     Bind {

@@ -65,7 +65,10 @@ fn client_cfg(
 }
 
 fn bind_err(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> EndpointError {
-    move |source| EndpointError::Bind { addr, source }
+    move |source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => EndpointError::InUse { addr },
+        _ => EndpointError::Bind { addr, source },
+    }
 }
 
 /// A listening endpoint that presents `id` and accepts any ed25519 client

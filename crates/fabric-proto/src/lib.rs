@@ -30,7 +30,7 @@ pub use digest::{DigestParseError, Sha256, Sha256Hasher};
 pub use event::{EventQueue, GuestEvent, LogLevel};
 pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame, read_frame};
 pub use id::{IdParseError, TaskId};
-pub use limits::{LimitCaps, LimitError, Limits};
+pub use limits::{LimitCaps, LimitError, Limits, show as show_limit};
 pub use manifest::{Manifest, ManifestError};
 pub use outcome::{TaskOutcome, TaskStatus};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};

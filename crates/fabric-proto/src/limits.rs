@@ -88,7 +88,11 @@ pub enum LimitError {
         field: &'static str,
     },
     /// A limit exceeded the cluster maximum.
-    #[error("limit {field} = {value} exceeds the cluster maximum of {max}")]
+    #[error(
+        "{field} {} is over the cluster maximum of {}",
+        show(field, *value),
+        show(field, *max)
+    )]
     AboveMaximum {
         /// The offending field.
         field: &'static str,
@@ -97,6 +101,21 @@ pub enum LimitError {
         /// The cluster maximum.
         max: u64,
     },
+}
+
+/// A limit's value in its unit: sizes in KiB/MiB/GiB, times in seconds.
+pub fn show(field: &str, value: u64) -> String {
+    if field.ends_with("_bytes") {
+        crate::format_size(value)
+    } else if field.ends_with("_ms") {
+        if value.is_multiple_of(1000) {
+            format!("{} s", value / 1000)
+        } else {
+            format!("{:.3} s", value as f64 / 1000.0)
+        }
+    } else {
+        value.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -112,7 +131,14 @@ mod tests {
             ..Limits::default()
         };
         let err = too_much.check_within(&caps).unwrap_err();
-        assert!(err.to_string().contains("memory_bytes"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "memory_bytes {} is over the cluster maximum of {}",
+                crate::format_size(8 << 30),
+                crate::format_size(4 << 30)
+            )
+        );
         let zero = Limits {
             fuel: 0,
             ..Limits::default()

@@ -68,6 +68,12 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    /// Another process holds the store (a dispatcher already runs on it).
+    #[error("a dispatcher is already running on this data dir (its store {path} is locked)")]
+    Locked {
+        /// The store's directory.
+        path: String,
+    },
     /// The store's directory or files could not be made private.
     #[error("cannot restrict access to {path}: {source}")]
     Permissions {
@@ -143,9 +149,20 @@ impl Store {
             // sled's default page cache is 1 GiB; the hot set is small.
             .cache_capacity(64 << 20)
             .open()
-            .map_err(|source| StoreError::Open {
-                path: dir.display().to_string(),
-                source,
+            .map_err(|source| match &source {
+                // sled wraps the lock's EWOULDBLOCK in a message of its own.
+                sled::Error::Io(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock") =>
+                {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                _ => StoreError::Open {
+                    path: dir.display().to_string(),
+                    source,
+                },
             })?;
         let inputs_dir = dir.join("inputs");
         private::create_dir(&inputs_dir)?;

@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use fabric_proto::{LimitCaps, Limits, TaskId};
+use fabric_proto::{LimitCaps, LimitError, Limits, TaskId};
 
 use crate::cli::TaskOpts;
 use crate::usage;
@@ -22,12 +22,27 @@ pub(crate) fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
     if meta.len() > MAX_MODULE_BYTES {
         return Err(usage(format!(
-            "module {} is {} bytes, over the {MAX_MODULE_BYTES}-byte limit",
+            "module {} is {}, over the {} limit",
             path.display(),
-            meta.len()
+            fabric_proto::format_size(meta.len()),
+            fabric_proto::format_size(MAX_MODULE_BYTES)
         )));
     }
-    std::fs::read(path).map_err(|e| usage(format!("cannot read module {}: {e}", path.display())))
+    let bytes = std::fs::read(path)
+        .map_err(|e| usage(format!("cannot read module {}: {e}", path.display())))?;
+    if !bytes.starts_with(b"\0asm") {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]);
+        let hint = if text.trim_start().starts_with("(module") || text.contains("(func") {
+            " (it looks like WAT text: compile it first, e.g. `wat2wasm job.wat`)"
+        } else {
+            " (build it with `cargo build --target wasm32-wasip1`)"
+        };
+        return Err(usage(format!(
+            "{} is not a wasm module{hint}",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// A task id argument.
@@ -47,10 +62,33 @@ pub(crate) fn limits(opts: &TaskOpts, caps: &LimitCaps) -> anyhow::Result<Limits
             .unwrap_or(defaults.timeout_ms),
         output_bytes: opts.output_limit.unwrap_or(defaults.output_bytes),
     };
-    limits
-        .check_within(caps)
-        .map_err(|e| usage(format!("{e}")))?;
+    limits.check_within(caps).map_err(|e| usage(in_flags(&e)))?;
     Ok(limits)
+}
+
+/// A limit error in the flags' terms: `--memory 8 GiB is over the cluster
+/// maximum of 4 GiB`.
+fn in_flags(e: &LimitError) -> String {
+    let flag = |field: &str| {
+        match field {
+            "fuel" => "--fuel",
+            "memory_bytes" => "--memory",
+            "timeout_ms" => "--timeout",
+            "output_bytes" => "--output-limit",
+            other => other,
+        }
+        .to_owned()
+    };
+    match e {
+        LimitError::Zero { field } => format!("{} must be greater than zero", flag(field)),
+        LimitError::AboveMaximum { field, value, max } => format!(
+            "{} {} is over the cluster maximum of {}",
+            flag(field),
+            fabric_proto::show_limit(field, *value),
+            fabric_proto::show_limit(field, *max)
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// `--env` values as pairs; `K` alone takes this process's value.
