@@ -106,6 +106,32 @@ fn ids_by_prefix_wait_with_a_timeout_and_unfinished_results() {
     let second_prefix: String = second.chars().filter(|c| *c != '-').take(32).collect();
     let out = fabric(&sb, p, &["wait", &second_prefix[..second_prefix.len() - 4]]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // Listings by final status, with a next-page hint; workers with a state.
+    let out = fabric(&sb, p, &["tasks", "--state", "cancelled", "--json"]);
+    assert!(stdout(&out).contains(&id), "{}", describe(&out));
+    assert!(!stdout(&out).contains(&second), "{}", describe(&out));
+    let out = fabric(&sb, p, &["tasks", "--state", "succeeded", "--json"]);
+    assert!(stdout(&out).contains(&second), "{}", describe(&out));
+    assert!(!stdout(&out).contains(&id), "{}", describe(&out));
+    let out = fabric(&sb, p, &["tasks", "--limit", "1"]);
+    let hint = format!("1 shown; next page: fabric tasks --before {second}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&hint),
+        "{}",
+        describe(&out)
+    );
+    let out = fabric(&sb, p, &["tasks", "--state", "asleep"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let out = fabric(&sb, p, &["workers"]);
+    let table = stdout(&out);
+    assert!(table.lines().next().unwrap().contains("STATE"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("w ") && l.contains(" ready ")),
+        "{table}"
+    );
     w.terminate(Duration::from_secs(30));
     let mut d = d;
     d.proc.terminate(Duration::from_secs(30));

@@ -71,7 +71,7 @@ pub(crate) enum Command {
     Cancel(IdArgs),
     /// List tasks, newest first.
     #[command(
-        after_help = "Examples:\n  fabric tasks\n  fabric tasks --state queued --limit 100 --json"
+        after_help = "Examples:\n  fabric tasks\n  fabric tasks --state queued --limit 100 --json\n  fabric tasks --state timed_out\n  fabric tasks --state dead_letter"
     )]
     Tasks(TasksArgs),
     /// List the workers registered with the dispatcher, or remove one.
@@ -270,7 +270,8 @@ pub(crate) struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct TasksArgs {
-    /// Only tasks in this state: queued, running, done, cancelled.
+    /// Only tasks in this state (queued, running, done, cancelled), with this
+    /// final status (succeeded, failed, timed_out, ...), or dead_letter.
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
     /// At most this many.

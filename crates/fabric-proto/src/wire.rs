@@ -106,6 +106,34 @@ pub struct WorkerSummary {
     pub running: u32,
     /// Last heartbeat (ms since the epoch).
     pub last_seen_ms: u64,
+    /// Ready, draining, or down (connection lost; its leases wait for it
+    /// until it is declared dead).
+    #[serde(default)]
+    pub state: WorkerState,
+}
+
+/// Whether a worker takes new work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    /// Connected and taking work.
+    #[default]
+    Ready,
+    /// Finishing what it runs; takes nothing new.
+    Draining,
+    /// Its connection was lost; it may come back.
+    Down,
+}
+
+impl WorkerState {
+    /// Its name: `ready`, `draining`, `down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Draining => "draining",
+            Self::Down => "down",
+        }
+    }
 }
 
 /// A request to the dispatcher.

@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use fabric_proto::{LimitCaps, LimitError, Limits, TaskId};
+use fabric_proto::{LimitCaps, LimitError, Limits};
 
 use crate::cli::TaskOpts;
 use crate::usage;
@@ -43,11 +43,6 @@ pub(crate) fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
-}
-
-/// A task id argument.
-pub(crate) fn task_id(s: &str) -> anyhow::Result<TaskId> {
-    s.parse::<TaskId>().map_err(|e| usage(e.to_string()))
 }
 
 /// Resolved limits, validated against the cluster maxima.

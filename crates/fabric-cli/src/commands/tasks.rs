@@ -1,31 +1,160 @@
-//! `fabric tasks`: list tasks, newest first.
+//! `fabric tasks`: list tasks, newest first, by state or by final status.
 
 use std::path::Path;
 
-use fabric_proto::TaskState;
+use fabric_client::Client;
+use fabric_proto::{TaskId, TaskInfo, TaskState, TaskStatus};
 
 use super::client::with_client;
-use super::task_opts;
 use crate::cli::TasksArgs;
-use crate::output::Output;
+use crate::output::{self, Output};
 use crate::usage;
 
+/// Finished tasks one status filter looks through at most (so a rare
+/// status over a long history answers in bounded time).
+const MAX_SCANNED: usize = 100_000;
+/// Tasks fetched per request while filtering by status.
+const PAGE: u32 = 1_000;
+
+/// What `--state` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Filter {
+    All,
+    State(TaskState),
+    Status(TaskStatus),
+    DeadLetter,
+}
+
+const STATUSES: [TaskStatus; 8] = [
+    TaskStatus::Succeeded,
+    TaskStatus::Failed,
+    TaskStatus::FuelExhausted,
+    TaskStatus::MemoryExceeded,
+    TaskStatus::TimedOut,
+    TaskStatus::Trapped,
+    TaskStatus::Cancelled,
+    TaskStatus::Rejected,
+];
+
+fn filter(word: Option<&str>) -> anyhow::Result<Filter> {
+    let Some(word) = word else {
+        return Ok(Filter::All);
+    };
+    let word = word.trim().to_ascii_lowercase().replace('-', "_");
+    if word == "dead_letter" || word == "dead" {
+        return Ok(Filter::DeadLetter);
+    }
+    if let Ok(state) = word.parse::<TaskState>() {
+        return Ok(Filter::State(state));
+    }
+    if let Some(status) = STATUSES.iter().find(|s| s.as_str() == word) {
+        return Ok(Filter::Status(*status));
+    }
+    let statuses: Vec<&str> = STATUSES.iter().map(|s| s.as_str()).collect();
+    Err(usage(format!(
+        "--state {word}: not a state or status; use queued, running, done, {}, or dead_letter",
+        statuses.join(", ")
+    )))
+}
+
 pub(crate) fn execute(args: &TasksArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
-    let state = args
-        .state
-        .as_deref()
-        .map(|s| {
-            s.parse::<TaskState>()
-                .map_err(|e| usage(format!("--state: {e}")))
-        })
-        .transpose()?;
-    let before = args.before.as_deref().map(task_opts::task_id).transpose()?;
+    let filter = filter(args.state.as_deref())?;
     if args.limit == 0 {
         return Err(usage("--limit must be at least 1"));
     }
-    let tasks = with_client(cluster, async |c| {
-        Ok(c.list(state, args.limit, before).await?)
+    let (tasks, more) = with_client(cluster, async |c| {
+        let before = match &args.before {
+            Some(b) => Some(c.resolve_task(b).await?),
+            None => None,
+        };
+        page(c, filter, args.limit, before).await
     })?;
-    Output::new(args.json).tasks(&tasks);
+    let out = Output::new(args.json);
+    out.tasks(&tasks);
+    if out == Output::Human
+        && more
+        && let Some(last) = tasks.last()
+    {
+        output::note(&format!(
+            "{} shown; next page: fabric tasks --before {}{}",
+            tasks.len(),
+            last.id,
+            args.state
+                .as_deref()
+                .map(|s| format!(" --state {s}"))
+                .unwrap_or_default()
+        ));
+    }
     Ok(0)
+}
+
+/// Up to `limit` matching tasks older than `before`, and whether there may
+/// be more.
+async fn page(
+    c: &Client,
+    filter: Filter,
+    limit: u32,
+    mut before: Option<TaskId>,
+) -> anyhow::Result<(Vec<TaskInfo>, bool)> {
+    let keep = |t: &TaskInfo| match filter {
+        Filter::Status(s) => t.status == Some(s),
+        Filter::DeadLetter => t.dead_letter,
+        Filter::All | Filter::State(_) => true,
+    };
+    if let Filter::All | Filter::State(_) = filter {
+        let state = match filter {
+            Filter::State(s) => Some(s),
+            _ => None,
+        };
+        let tasks = c.list(state, limit, before).await?;
+        let more = tasks.len() == limit as usize;
+        return Ok((tasks, more));
+    }
+    let mut found = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let batch = c.list(None, PAGE, before).await?;
+        let exhausted = batch.len() < PAGE as usize;
+        scanned += batch.len();
+        before = batch.last().map(|t| t.id);
+        for t in batch {
+            if keep(&t) {
+                found.push(t);
+                if found.len() == limit as usize {
+                    return Ok((found, true));
+                }
+            }
+        }
+        if exhausted || scanned >= MAX_SCANNED {
+            return Ok((found, !exhausted));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_and_status_is_a_filter() {
+        assert_eq!(
+            filter(Some("queued")).unwrap(),
+            Filter::State(TaskState::Queued)
+        );
+        assert_eq!(
+            filter(Some("timed_out")).unwrap(),
+            Filter::Status(TaskStatus::TimedOut)
+        );
+        assert_eq!(
+            filter(Some("TIMED-OUT")).unwrap(),
+            Filter::Status(TaskStatus::TimedOut)
+        );
+        assert_eq!(filter(Some("dead_letter")).unwrap(), Filter::DeadLetter);
+        assert_eq!(filter(None).unwrap(), Filter::All);
+        for s in STATUSES {
+            assert!(filter(Some(s.as_str())).is_ok(), "{s:?}");
+        }
+        let err = filter(Some("sleeping")).unwrap_err().to_string();
+        assert!(err.contains("fuel_exhausted"), "{err}");
+    }
 }

@@ -185,6 +185,7 @@ pub(crate) struct WorkerView<'a> {
     memory_bytes: u64,
     labels: &'a [String],
     last_seen_ms: u64,
+    state: &'static str,
 }
 
 impl<'a> WorkerView<'a> {
@@ -198,6 +199,7 @@ impl<'a> WorkerView<'a> {
             memory_bytes: w.info.memory_bytes,
             labels: &w.info.labels,
             last_seen_ms: w.last_seen_ms,
+            state: w.state.as_str(),
         }
     }
 }

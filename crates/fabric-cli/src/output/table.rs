@@ -59,21 +59,43 @@ pub(super) fn tasks(tasks: &[TaskInfo]) -> String {
 /// Workers, one per row.
 pub(super) fn workers(workers: &[WorkerSummary]) -> String {
     let now = now_ms();
-    let mut out = format!(
-        "{:<16}  {:<12}  {:<22}  {:>5}  {:>7}  {:>9}  {:>9}",
-        "NAME", "KEY", "ADDR", "SLOTS", "RUNNING", "MEMORY", "SEEN"
-    );
+    let row = |cells: [&str; 9]| {
+        format!(
+            "{:<16}  {:<12}  {:<8}  {:<22}  {:>5}  {:>7}  {:>9}  {:>9}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            cells[6],
+            cells[7],
+            cells[8]
+        )
+    };
+    let mut out = row([
+        "NAME", "KEY", "STATE", "ADDR", "SLOTS", "RUNNING", "MEMORY", "SEEN", "LABELS",
+    ]);
     for w in workers {
-        let _ = write!(
-            out,
-            "\n{:<16}  {:<12}  {:<22}  {:>5}  {:>7}  {:>9}  {:>9}",
-            w.info.name,
-            w.key.short(),
-            w.addr,
-            w.info.slots,
-            w.running,
-            format_size(w.info.memory_bytes),
-            format!("{} ago", age(now, w.last_seen_ms))
+        let labels = if w.info.labels.is_empty() {
+            "-".to_owned()
+        } else {
+            w.info.labels.join(",")
+        };
+        out.push('\n');
+        out.push_str(
+            row([
+                &w.info.name,
+                &w.key.short(),
+                w.state.as_str(),
+                &w.addr,
+                &w.info.slots.to_string(),
+                &w.running.to_string(),
+                &format_size(w.info.memory_bytes),
+                &format!("{} ago", age(now, w.last_seen_ms)),
+                &labels,
+            ])
+            .trim_end(),
         );
     }
     if workers.is_empty() {

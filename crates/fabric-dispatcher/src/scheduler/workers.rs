@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use fabric_proto::wire::WorkerInfo;
+use fabric_proto::wire::{WorkerInfo, WorkerState};
 use fabric_proto::{TaskId, WorkerKey};
 
 use super::worker::Worker;
@@ -128,6 +128,19 @@ impl Scheduler {
         self.workers
             .iter()
             .map(|(k, w)| (k, w.slots, w.leases.len() as u32, w.last_seen))
+    }
+
+    /// A registered worker's state.
+    pub fn worker_state(&self, key: &WorkerKey) -> Option<WorkerState> {
+        self.workers.get(key).map(|w| {
+            if !w.connected {
+                WorkerState::Down
+            } else if w.draining {
+                WorkerState::Draining
+            } else {
+                WorkerState::Ready
+            }
+        })
     }
 
     /// Whether a worker is registered.

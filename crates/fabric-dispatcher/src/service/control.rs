@@ -163,8 +163,9 @@ fn disconnect(shared: &Shared, conn: &Connection, wk: WorkerKey) {
         .conns
         .get(&wk)
         .is_some_and(|c| c.conn.stable_id() == conn.stable_id());
+    // The connection entry stays (closed), so `workers` can show the worker
+    // as down; it goes when the worker registers again or is declared dead.
     if current {
-        core.conns.remove(&wk);
         core.sched.disconnect_worker(&wk);
     }
 }

@@ -97,6 +97,7 @@ pub(crate) fn workers(shared: &Shared) -> Response {
                 info: c.info.clone(),
                 running,
                 last_seen_ms: last_seen,
+                state: core.sched.worker_state(key).unwrap_or_default(),
             })
         })
         .collect();
