@@ -96,3 +96,25 @@ fn a_second_dispatcher_on_the_same_data_dir_or_port_says_why_in_one_line() {
     assert!(taken.contains(&format!("port {port} is in use")), "{taken}");
     assert_eq!(taken.matches("in use").count(), 1, "said once: {taken}");
 }
+
+#[test]
+fn a_profile_whose_dispatcher_still_serves_is_not_overwritten() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let before = std::fs::read_to_string(&d.profile).expect("profile");
+    let out = sb
+        .fabric()
+        .arg("dispatcher")
+        .arg("--data-dir")
+        .arg(sb.dir.path().join("second"))
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--cluster")
+        .arg(&d.profile)
+        .output()
+        .expect("fabric runs");
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("still serving at"), "{stderr}");
+    assert!(stderr.contains("--replace-profile"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&d.profile).unwrap(), before);
+}

@@ -141,6 +141,10 @@ pub(crate) struct ServeOpts {
     /// ("the queue is full") [default: 100000].
     #[arg(long, env = "FABRIC_MAX_QUEUED", value_name = "N")]
     pub max_queued: Option<usize>,
+    /// Overwrite the cluster profile even when the dispatcher it names is
+    /// still serving.
+    #[arg(long)]
+    pub replace_profile: bool,
     /// Trust this worker key without a join token (repeatable; hex, as
     /// `fabric worker` logs it at start).
     #[arg(long = "worker-key", value_name = "HEX")]

@@ -122,5 +122,26 @@ pub(crate) async fn connect(flag: Option<&Path>) -> anyhow::Result<Client> {
     }
 }
 
+/// The address of the dispatcher the profile at `path` names, when one
+/// answers there with its key (checked briefly, before a new dispatcher
+/// would overwrite the profile).
+pub(crate) async fn still_serving(path: &Path) -> Option<SocketAddr> {
+    if !path.exists() {
+        return None;
+    }
+    let (profile, _) = load(Some(path)).ok()?;
+    let key: PublicKey = profile.dispatcher_key.parse().ok()?;
+    let me = Identity::from_secret_hex(&profile.client_key)?;
+    let addr = resolve(&profile.dispatcher).ok()?;
+    let probe = Client::connect(&me, key, addr);
+    match tokio::time::timeout(std::time::Duration::from_millis(500), probe).await {
+        Ok(Ok(client)) => {
+            client.close();
+            Some(addr)
+        }
+        _ => None,
+    }
+}
+
 /// How long a client command waits for the dispatcher's handshake.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

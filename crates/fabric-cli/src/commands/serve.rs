@@ -32,6 +32,15 @@ impl Served {
     /// Starts the dispatcher and writes the profile to `--cluster` (or the
     /// default place).
     pub(crate) async fn start(cfg: &ServeConfig, cluster: Option<&Path>) -> anyhow::Result<Self> {
+        let profile = profile::path(cluster)?;
+        if !cfg.replace_profile
+            && let Some(addr) = profile::still_serving(&profile).await
+        {
+            return Err(crate::usage(format!(
+                "cluster profile {} belongs to a dispatcher still serving at {addr}; stop it first, or write this cluster's profile elsewhere with --cluster FILE (or overwrite it with --replace-profile)",
+                profile.display()
+            )));
+        }
         let mut dcfg = DispatcherConfig::new(cfg.data_dir.clone(), cfg.listen);
         dcfg.mdns = cfg.mdns.clone();
         dcfg.worker_caps = cfg.worker_caps;
@@ -57,7 +66,6 @@ impl Served {
         let admin = Identity::load_or_create(&cfg.data_dir.join("admin.key"))?;
         dispatcher.add_admin(&admin.public(), "admin").await?;
         let token = join_token(&dispatcher, &cfg.data_dir).await?;
-        let profile = profile::path(cluster)?;
         profile::save(
             &profile,
             &Profile {

@@ -43,6 +43,8 @@ pub(crate) struct ServeConfig {
     pub retention: RetentionPolicy,
     /// Queue depth, when not the dispatcher's default.
     pub max_queued: Option<usize>,
+    /// Overwrite a profile whose dispatcher still serves.
+    pub replace_profile: bool,
 }
 
 /// The in-process workers of a local cluster.
@@ -149,6 +151,7 @@ impl ServeConfig {
             worker_caps,
             retention: retention(opts),
             max_queued: opts.max_queued.or(file.max_queued),
+            replace_profile: opts.replace_profile,
         })
     }
 }
