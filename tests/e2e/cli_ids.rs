@@ -136,3 +136,35 @@ fn ids_by_prefix_wait_with_a_timeout_and_unfinished_results() {
     let mut d = d;
     d.proc.terminate(Duration::from_secs(30));
 }
+
+/// On a terminal (a pseudo-terminal from `script`, util-linux), a wait
+/// shows a spinner with the task's state and why it waits.
+#[test]
+fn a_wait_on_a_terminal_shows_the_state_and_why_it_waits() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let quick = sb.dir.path().join("quick.wasm");
+    std::fs::write(&quick, wat::parse_str(QUICK).unwrap()).unwrap();
+    let out = fabric(&sb, &d.profile, &["submit", quick.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let id = stdout(&out);
+    let command = format!(
+        "{} --cluster {} wait {id} --wait-timeout 2s",
+        fabric_tests::harness::sandbox::fabric_bin().display(),
+        d.profile.display()
+    );
+    let mut script = std::process::Command::new("script");
+    script.args(["-q", "-e", "-c", &command, "/dev/null"]);
+    sb.isolate(&mut script);
+    script.env("TERM", "xterm");
+    let out = script
+        .output()
+        .expect("`script` (util-linux, Debian's bsdutils) is needed for this test");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("queued: no worker is registered"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+}

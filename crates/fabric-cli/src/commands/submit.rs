@@ -54,6 +54,9 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
         );
         tokio::select! {
             info = waited => Ok(report.task(&info?)),
+            () = super::wait::show_state(client, &report, || {
+                *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            }) => unreachable!("shows until the wait ends"),
             _ = tokio::signal::ctrl_c() => {
                 let id = *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 match id {

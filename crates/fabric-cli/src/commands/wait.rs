@@ -1,6 +1,10 @@
 //! `fabric wait`: follow a task until it ends and print its result.
 
 use std::path::Path;
+use std::time::Duration;
+
+use fabric_client::Client;
+use fabric_proto::TaskId;
 
 use super::client::with_client;
 use crate::NotFinished;
@@ -21,6 +25,7 @@ pub(crate) fn execute(args: &WaitArgs, cluster: Option<&Path>) -> anyhow::Result
         };
         tokio::select! {
             info = waited => Ok(report.task(&info?)),
+            () = show_state(client, &report, || Some(id)) => unreachable!("shows until the wait ends"),
             () = limit => Err(NotFinished(format!(
                 "task {id} did not finish within --wait-timeout; it keeps running: fabric wait {id}, fabric cancel {id}"
             ))
@@ -31,4 +36,24 @@ pub(crate) fn execute(args: &WaitArgs, cluster: Option<&Path>) -> anyhow::Result
             }
         }
     })
+}
+
+/// Keeps the reporter's state line current (queued and why, running where,
+/// which attempt) while a wait runs, on a terminal; never returns.
+pub(crate) async fn show_state(
+    client: &Client,
+    report: &Reporter,
+    id: impl Fn() -> Option<TaskId>,
+) {
+    if !report.shows_state() {
+        return std::future::pending().await;
+    }
+    loop {
+        if let Some(id) = id()
+            && let Ok(info) = client.status(id).await
+        {
+            report.state(&info);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

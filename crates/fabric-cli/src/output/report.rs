@@ -31,13 +31,15 @@ impl Reporter {
         let bar = if output == Output::Json || quiet || !std::io::stderr().is_terminal() {
             ProgressBar::hidden()
         } else {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            // A spinner with the task's state and a ticking timer; a bar
+            // only once the guest reports progress.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
+            bar.set_message("submitting");
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         };
         Self {
@@ -56,6 +58,14 @@ impl Reporter {
         let output = self.output;
         move |event| match event {
             GuestEvent::Progress { done, total } => {
+                if total > 0 && bar.length().is_none() {
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len}  {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                }
                 if total > 0 {
                     bar.set_length(total);
                 }
@@ -78,6 +88,19 @@ impl Reporter {
     }
 
     /// Shows that a submitted task is being waited on.
+    /// Shows what the task is doing now (from `fabric status`), while it is
+    /// followed on a terminal.
+    pub(crate) fn state(&self, info: &TaskInfo) {
+        if !self.bar.is_hidden() {
+            self.bar.set_message(state_message(info));
+        }
+    }
+
+    /// Whether the state is shown (worth polling for).
+    pub(crate) fn shows_state(&self) -> bool {
+        !self.bar.is_hidden()
+    }
+
     pub(crate) fn waiting(&self, queued: &Queued) {
         let id = queued.id;
         if self.output == Output::Human && !self.quiet {
@@ -191,5 +214,50 @@ mod tests {
             "failed (exit 3): bad input in 12 ms, fuel 40, peak memory 2 KiB"
         );
         assert_eq!(summary(&TaskOutcome::rejected("no")), "rejected: no");
+    }
+}
+
+/// One line on what a live task is doing: `queued: no worker offers 2 GiB
+/// of memory`, `running on 3f2a9c01b7d4 (attempt 2 of 4)`.
+pub(crate) fn state_message(info: &TaskInfo) -> String {
+    let attempts = if info.attempt > 1 || info.retries > 0 {
+        format!(" (attempt {} of {})", info.attempt.max(1), info.retries + 1)
+    } else {
+        String::new()
+    };
+    match info.state {
+        fabric_proto::TaskState::Queued => match &info.waiting {
+            Some(why) => format!("queued: {why}"),
+            None => "queued".to_owned(),
+        },
+        fabric_proto::TaskState::Running => format!(
+            "running on {}{attempts}",
+            info.worker
+                .map_or_else(|| "a worker".to_owned(), |w| w.short())
+        ),
+        _ => info.state.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use fabric_proto::{Sha256, TaskId, TaskRecord, TaskSpec, TaskState, WorkerKey};
+
+    use super::state_message;
+
+    #[test]
+    fn the_state_line_says_why_it_waits_and_where_it_runs() {
+        let rec = TaskRecord::queued(TaskId::new(), TaskSpec::wasm(Sha256::of(b"m")), 1, 0);
+        let mut info = rec.info(None);
+        info.waiting = Some("no worker is registered".into());
+        assert_eq!(state_message(&info), "queued: no worker is registered");
+        info.state = TaskState::Running;
+        info.worker = Some(WorkerKey([7; 32]));
+        info.attempt = 2;
+        info.retries = 3;
+        assert_eq!(
+            state_message(&info),
+            format!("running on {} (attempt 2 of 4)", WorkerKey([7; 32]).short())
+        );
     }
 }
