@@ -31,18 +31,23 @@ pub(super) fn status_line(info: &TaskInfo) -> String {
     text
 }
 
-/// Tasks, one per row.
+/// Tasks, one per row, each id cut to the shortest start that tells the
+/// listed tasks apart (any unique start is accepted back as an id).
 pub(super) fn tasks(tasks: &[TaskInfo]) -> String {
     let now = now_ms();
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
+    let digits = unique_digits(&ids);
+    let shown: Vec<String> = ids.iter().map(|id| cut(id, digits)).collect();
+    let width = shown.iter().map(String::len).max().unwrap_or(2).max(2);
     let mut out = format!(
-        "{:<36}  {:<16}  {:<6}  {:>7}  {:<12}  {:>5}",
+        "{:<width$}  {:<16}  {:<6}  {:>7}  {:<12}  {:>5}",
         "ID", "STATUS", "PRIO", "ATTEMPT", "WORKER", "AGE"
     );
-    for t in tasks {
+    for (t, id) in tasks.iter().zip(&shown) {
         let _ = write!(
             out,
-            "\n{:<36}  {:<16}  {:<6}  {:>7}  {:<12}  {:>5}",
-            t.id.to_string(),
+            "\n{:<width$}  {:<16}  {:<6}  {:>7}  {:<12}  {:>5}",
+            id,
             t.status_word(),
             t.priority.to_string(),
             t.attempt,
@@ -52,6 +57,38 @@ pub(super) fn tasks(tasks: &[TaskInfo]) -> String {
     }
     if tasks.is_empty() {
         out.push_str("\n(no tasks)");
+    }
+    out
+}
+
+/// Fewest hex digits (at least 8) that tell all `ids` apart.
+fn unique_digits(ids: &[String]) -> usize {
+    let hex: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| id.bytes().filter(|b| *b != b'-').collect())
+        .collect();
+    let mut sorted = hex.clone();
+    sorted.sort();
+    let longest_shared = sorted
+        .windows(2)
+        .map(|w| w[0].iter().zip(&w[1]).take_while(|(a, b)| a == b).count())
+        .max()
+        .unwrap_or(0);
+    (longest_shared + 1).clamp(8, 32)
+}
+
+/// The start of a hyphenated id holding `digits` hex digits.
+fn cut(id: &str, digits: usize) -> String {
+    let mut seen = 0;
+    let mut out = String::new();
+    for c in id.chars() {
+        if seen == digits {
+            break;
+        }
+        if c != '-' {
+            seen += 1;
+        }
+        out.push(c);
     }
     out
 }
@@ -129,6 +166,19 @@ mod tests {
         assert_eq!(age(5_000, 1_000), "4s");
         assert_eq!(age(1_000, 5_000), "0s");
         assert_eq!(age(3 * 86_400_000, 0), "3d");
+    }
+
+    #[test]
+    fn ids_are_cut_to_the_shortest_start_that_tells_them_apart() {
+        let ids = [
+            "01a23123-a93f-72a0-b44b-1252349cc00b".to_owned(),
+            "01a23123-a93f-72a1-b44b-1252349cc00b".to_owned(),
+            "01a23124-0000-7000-8000-000000000000".to_owned(),
+        ];
+        assert_eq!(unique_digits(&ids), 16);
+        assert_eq!(cut(&ids[0], 16), "01a23123-a93f-72a0");
+        assert_eq!(unique_digits(&ids[2..]), 8, "at least 8");
+        assert_eq!(cut(&ids[2], 8), "01a23124");
     }
 
     #[test]
