@@ -62,6 +62,14 @@ fn ids_by_prefix_wait_with_a_timeout_and_unfinished_results() {
     let out = fabric(&sb, p, &["status", prefix, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(stdout(&out).contains(&id), "{}", describe(&out));
+    let out = fabric(&sb, p, &["status", prefix]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("running  priority normal  attempt 1 of 1  worker w ("),
+        "{text}"
+    );
+    assert!(text.contains(": running ("), "{text}");
+    assert!(text.contains(" so far)"), "{text}");
 
     // An unfinished task: `result` and an expired `wait` exit 3 and say
     // how to go on.
@@ -103,6 +111,15 @@ fn ids_by_prefix_wait_with_a_timeout_and_unfinished_results() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let out = fabric(&sb, p, &["wait", prefix, "--json"]);
     assert!(stdout(&out).contains("\"cancelled\""), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("\"attempts\":[{\"attempt\":1"),
+        "{}",
+        describe(&out)
+    );
+    let out = fabric(&sb, p, &["status", prefix]);
+    let text = stdout(&out);
+    assert!(text.contains("\n  attempt 1 on "), "{text}");
+    assert!(text.contains(": cancelled ("), "{text}");
     let second_prefix: String = second.chars().filter(|c| *c != '-').take(32).collect();
     let out = fabric(&sb, p, &["wait", &second_prefix[..second_prefix.len() - 4]]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

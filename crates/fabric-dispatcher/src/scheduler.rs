@@ -221,6 +221,7 @@ impl Scheduler {
             rec.attempt += 1;
             rec.worker = Some(wk);
             rec.updated_ms = now;
+            rec.attempt_started(wk, now);
             let deadline = now + rec.spec.limits.timeout_ms + self.cfg.lease_grace_ms;
             let w = self.workers.get_mut(&wk).expect("chosen worker exists");
             w.leases.insert(rec.id);
@@ -270,6 +271,7 @@ impl Scheduler {
         self.release(&rec, worker);
         rec.updated_ms = now;
         rec.refused = 0;
+        rec.attempt_ended(now, status.as_str());
         if status != TaskStatus::Succeeded && rec.failures < rec.spec.retries {
             rec.worker = None;
             rec.failures += 1;
@@ -302,6 +304,7 @@ impl Scheduler {
         {
             self.release(&rec, &wk);
             running = Some((wk, rec.attempt));
+            rec.attempt_ended(now, "cancelled");
         }
         rec.state = TaskState::Cancelled;
         rec.status = Some(TaskStatus::Cancelled);

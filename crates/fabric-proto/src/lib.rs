@@ -36,5 +36,7 @@ pub use outcome::{TaskOutcome, TaskStatus};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use size::format_size;
 pub use spec::{Priority, PriorityParseError, TaskKind, TaskSpec};
-pub use task::{TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms};
+pub use task::{
+    AttemptRecord, MAX_HISTORY, TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms,
+};
 pub use worker_key::{WorkerKey, WorkerKeyParseError};

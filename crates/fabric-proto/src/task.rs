@@ -97,6 +97,58 @@ pub struct TaskRecord {
     pub status: Option<TaskStatus>,
     /// The task was moved to the dead-letter set.
     pub dead_letter: bool,
+    /// Its latest attempts (at most [`MAX_HISTORY`]), oldest first.
+    #[serde(default)]
+    pub history: Vec<AttemptRecord>,
+}
+
+/// Attempts a task record remembers; older ones are dropped.
+pub const MAX_HISTORY: usize = 16;
+
+/// One attempt: where it ran, when, and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// Its number.
+    pub attempt: u32,
+    /// The worker it was leased to.
+    pub worker: WorkerKey,
+    /// When it was leased (ms since the epoch).
+    pub started_ms: u64,
+    /// When it ended, once it did.
+    pub ended_ms: Option<u64>,
+    /// How it ended: a final status word (`succeeded`, `timed_out`, ...),
+    /// or `lost: WHY`, `refused: WHY`, `cancelled`.
+    pub outcome: Option<String>,
+}
+
+impl TaskRecord {
+    /// Notes a new attempt on `worker` (the oldest is dropped past
+    /// [`MAX_HISTORY`]).
+    pub fn attempt_started(&mut self, worker: WorkerKey, now_ms: u64) {
+        if self.history.len() >= MAX_HISTORY {
+            self.history.remove(0);
+        }
+        self.history.push(AttemptRecord {
+            attempt: self.attempt,
+            worker,
+            started_ms: now_ms,
+            ended_ms: None,
+            outcome: None,
+        });
+    }
+
+    /// Notes how the current attempt ended, if it is the one recorded last
+    /// and still open.
+    pub fn attempt_ended(&mut self, now_ms: u64, outcome: impl Into<String>) {
+        let attempt = self.attempt;
+        if let Some(a) = self.history.last_mut()
+            && a.attempt == attempt
+            && a.ended_ms.is_none()
+        {
+            a.ended_ms = Some(now_ms);
+            a.outcome = Some(outcome.into());
+        }
+    }
 }
 
 /// What clients are told about a task.
@@ -130,6 +182,12 @@ pub struct TaskInfo {
     /// offers the memory it asks for, every worker is busy, retry backoff).
     #[serde(default)]
     pub waiting: Option<String>,
+    /// Its latest attempts, oldest first.
+    #[serde(default)]
+    pub history: Vec<AttemptRecord>,
+    /// The name the current (or last) worker registered with, when known.
+    #[serde(default)]
+    pub worker_name: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock (0 if the
@@ -158,6 +216,7 @@ impl TaskRecord {
             updated_ms: now_ms,
             status: None,
             dead_letter: false,
+            history: Vec::new(),
         }
     }
 
@@ -177,6 +236,8 @@ impl TaskRecord {
             dead_letter: self.dead_letter,
             outcome,
             waiting: None,
+            history: self.history.clone(),
+            worker_name: None,
         }
     }
 }

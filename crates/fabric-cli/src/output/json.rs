@@ -121,6 +121,10 @@ pub(crate) struct TaskView<'a> {
     dead_letter: bool,
     /// Why a queued task is not running yet.
     waiting: Option<&'a str>,
+    /// The name its worker registered with, when known.
+    worker_name: Option<&'a str>,
+    /// Its latest attempts, oldest first.
+    attempts: &'a [fabric_proto::AttemptRecord],
     /// The module's SHA-256, for a wasm task.
     #[serde(skip_serializing_if = "Option::is_none")]
     module: Option<String>,
@@ -153,6 +157,8 @@ impl<'a> TaskView<'a> {
             updated_ms: info.updated_ms,
             dead_letter: info.dead_letter,
             waiting: info.waiting.as_deref(),
+            worker_name: info.worker_name.as_deref(),
+            attempts: &info.history,
             module: match &info.kind {
                 TaskKind::Wasm { module } => Some(module.to_hex()),
                 TaskKind::Command { .. } => None,
@@ -272,6 +278,8 @@ mod tests {
             dead_letter: false,
             outcome: None,
             waiting: Some("no worker is registered".into()),
+            history: Vec::new(),
+            worker_name: None,
         }
     }
 

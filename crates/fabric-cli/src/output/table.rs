@@ -8,22 +8,48 @@ use fabric_proto::{TaskInfo, WorkerKey, now_ms};
 
 use crate::units::format_size;
 
-/// One task's state, and its message on a second line when it has one.
+/// One task's state, its outcome (exit code, duration, message) and its
+/// attempts, one per line.
 pub(super) fn status_line(info: &TaskInfo) -> String {
+    let worker = match (&info.worker_name, info.worker.as_ref()) {
+        (Some(name), Some(key)) => format!("{name} ({})", key.short()),
+        (None, key) => short(key),
+        (Some(name), None) => name.clone(),
+    };
     let mut text = format!(
-        "{}  {}  priority {}  attempt {}  worker {}  updated {} ago",
+        "{}  {}  priority {}  attempt {} of {}  worker {}  updated {} ago",
         info.id,
         info.status_word(),
         info.priority,
         info.attempt,
-        short(info.worker.as_ref()),
+        info.retries + 1,
+        worker,
         age(now_ms(), info.updated_ms)
     );
     if info.dead_letter {
         text.push_str("  (dead letter)");
     }
-    if let Some(m) = info.outcome.as_ref().and_then(|o| o.message.as_ref()) {
-        let _ = write!(text, "\n  {m}");
+    if let Some(o) = &info.outcome {
+        let code = o
+            .exit_code
+            .map_or_else(|| "no exit code".to_owned(), |c| format!("exit code {c}"));
+        let _ = write!(text, "\n  {code}, ran {}", seconds(o.duration_ms));
+        if let Some(m) = &o.message {
+            let _ = write!(text, "\n  {m}");
+        }
+    }
+    for a in &info.history {
+        let took = a.ended_ms.map_or_else(
+            || format!("{} so far", seconds(now_ms().saturating_sub(a.started_ms))),
+            |end| seconds(end.saturating_sub(a.started_ms)),
+        );
+        let _ = write!(
+            text,
+            "\n  attempt {} on {}: {} ({took})",
+            a.attempt,
+            a.worker.short(),
+            a.outcome.as_deref().unwrap_or("running")
+        );
     }
     if let Some(w) = &info.waiting {
         let _ = write!(text, "\n  waiting: {w}");
@@ -139,6 +165,15 @@ pub(super) fn workers(workers: &[WorkerSummary]) -> String {
         out.push_str("\n(no workers registered)");
     }
     out
+}
+
+/// A duration in seconds, as people read it: `0.012 s`, `4.2 s`.
+fn seconds(ms: u64) -> String {
+    if ms < 1_000 {
+        format!("{:.3} s", ms as f64 / 1000.0)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 /// How long ago `ms` was, coarsely: `42s`, `5m`, `3h`, `2d`.

@@ -366,3 +366,44 @@ fn only_first_leases_go_out_before_their_flush_and_a_restart_skips_that_number()
     assert!(early(3), "a first attempt goes out at once");
     assert!(!early(1) && !early(2), "later ones wait for their flush");
 }
+
+#[test]
+fn each_attempt_is_remembered_with_its_worker_and_how_it_ended() {
+    let mut s = sched();
+    s.add_worker(key(0), &worker(1, GIB), &[], 0);
+    s.submit(task(1, 1 << 20, 1_000));
+    let first = s.place(10)[0].attempt;
+    s.abandon(&tid(1), first, &key(0), "stream broke", 20)
+        .unwrap();
+    let second = s.place(30)[0].attempt;
+    let Completion::Final(rec) = s.complete(&tid(1), second, &key(0), TaskStatus::TimedOut, 50)
+    else {
+        panic!("final");
+    };
+    let seen: Vec<_> = rec
+        .history
+        .iter()
+        .map(|a| {
+            (
+                a.attempt,
+                a.worker,
+                a.started_ms,
+                a.ended_ms,
+                a.outcome.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                first,
+                key(0),
+                10,
+                Some(20),
+                Some("lost: stream broke".to_owned())
+            ),
+            (second, key(0), 30, Some(50), Some("timed_out".to_owned())),
+        ]
+    );
+}

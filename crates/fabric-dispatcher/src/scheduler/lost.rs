@@ -49,6 +49,7 @@ impl Scheduler {
         let Some(mut rec) = self.take_lease(id, attempt, worker) else {
             return false;
         };
+        rec.attempt_ended(now, "not sent: its lease could not be recorded");
         rec.worker = None;
         rec.state = TaskState::Queued;
         rec.not_before_ms = now + delay_ms.max(1);
@@ -69,6 +70,7 @@ impl Scheduler {
         now: u64,
     ) -> Option<Change> {
         let mut rec = self.take_lease(id, attempt, worker)?;
+        rec.attempt_ended(now, format!("refused: {reason}"));
         rec.refused += 1;
         rec.worker = None;
         rec.updated_ms = now;
@@ -111,6 +113,7 @@ impl Scheduler {
     /// An attempt was lost: requeue the task at once without using its
     /// retry budget, or give it up when lost too often.
     pub(super) fn lose(&mut self, mut rec: TaskRecord, reason: &str, now: u64) -> Change {
+        rec.attempt_ended(now, format!("lost: {reason}"));
         rec.lost += 1;
         rec.worker = None;
         rec.updated_ms = now;

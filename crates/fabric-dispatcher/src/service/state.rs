@@ -108,11 +108,18 @@ impl Shared {
         with_outcome: bool,
     ) -> Result<Option<TaskInfo>, StoreError> {
         let now = self.now();
-        let live = {
+        let (live, names) = {
             let core = self.core();
-            core.sched
+            let live = core
+                .sched
                 .task(id)
-                .map(|r| (r.clone(), core.sched.why_waiting(id, now)))
+                .map(|r| (r.clone(), core.sched.why_waiting(id, now)));
+            let names: Vec<(WorkerKey, String)> = core
+                .conns
+                .iter()
+                .map(|(k, c)| (*k, c.info.name.clone()))
+                .collect();
+            (live, names)
         };
         let (rec, waiting) = match live {
             Some(live) => live,
@@ -128,6 +135,9 @@ impl Shared {
         };
         let mut info = rec.info(outcome);
         info.waiting = waiting;
+        info.worker_name = info
+            .worker
+            .and_then(|w| names.into_iter().find(|(k, _)| *k == w).map(|(_, n)| n));
         Ok(Some(info))
     }
 
