@@ -65,7 +65,7 @@ fn ids_by_prefix_wait_with_a_timeout_and_unfinished_results() {
     let out = fabric(&sb, p, &["status", prefix]);
     let text = stdout(&out);
     assert!(
-        text.contains("running  priority normal  attempt 1 of 1  worker w ("),
+        text.contains("running  priority normal  attempt 1  retries 0  worker w ("),
         "{text}"
     );
     assert!(text.contains(": running ("), "{text}");

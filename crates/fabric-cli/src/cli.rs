@@ -250,8 +250,8 @@ pub(crate) struct IdArgs {
 
 const WAIT_EXAMPLES: &str = "\
 Examples:
-  fabric wait 0190c7a2                     # any unique start of the id
-  fabric wait 0190c7a2 --wait-timeout 30s --json
+  fabric wait 0190c7a2-3b4c-7d5e-8f60      # any unique start of the id
+  fabric wait 0190c7a2-3b4c-7d5e-8f60 --wait-timeout 30s --json
 
 Exit codes: the task's own, as `fabric exec`; 3 when --wait-timeout passes
 first (the task keeps running).";

@@ -105,6 +105,10 @@ pub struct TaskRecord {
 /// Attempts a task record remembers; older ones are dropped.
 pub const MAX_HISTORY: usize = 16;
 
+/// Bytes of an attempt's outcome text kept (a refusal or loss reason may
+/// come from a worker); longer ones are cut.
+pub const MAX_OUTCOME_TEXT: usize = 200;
+
 /// One attempt: where it ran, when, and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
@@ -146,7 +150,16 @@ impl TaskRecord {
             && a.ended_ms.is_none()
         {
             a.ended_ms = Some(now_ms);
-            a.outcome = Some(outcome.into());
+            let mut text: String = outcome.into();
+            if text.len() > MAX_OUTCOME_TEXT {
+                let mut end = MAX_OUTCOME_TEXT;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+                text.push('…');
+            }
+            a.outcome = Some(text);
         }
     }
 }

@@ -31,23 +31,6 @@ pub(crate) fn block_on<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyho
     multi_thread()?.block_on(fut)
 }
 
-/// Resolves when Ctrl-C or SIGTERM arrives.
-pub(crate) async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
 /// Ctrl-C and SIGTERM, counted: the first asks a long-running command to
 /// stop gracefully (drain), the second to stop now.
 #[derive(Clone)]
@@ -58,8 +41,21 @@ impl Signals {
     pub(crate) fn listen() -> Self {
         let (tx, rx) = tokio::sync::watch::channel(0u32);
         tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            // The streams are made once, so no signal falls between two
+            // listeners.
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                tracing::error!("cannot listen for Ctrl-C and SIGTERM");
+                return;
+            };
             loop {
-                shutdown_signal().await;
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
                 tx.send_modify(|n| *n += 1);
             }
         });

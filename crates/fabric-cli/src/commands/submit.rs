@@ -58,6 +58,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
                 *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
             }) => unreachable!("shows until the wait ends"),
             _ = tokio::signal::ctrl_c() => {
+                report.clear();
                 let id = *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 match id {
                     Some(id) => output::note(&format!(

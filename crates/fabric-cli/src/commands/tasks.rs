@@ -62,7 +62,7 @@ pub(crate) fn execute(args: &TasksArgs, cluster: Option<&Path>) -> anyhow::Resul
     if args.limit == 0 {
         return Err(usage("--limit must be at least 1"));
     }
-    let (tasks, more) = with_client(cluster, async |c| {
+    let (tasks, next) = with_client(cluster, async |c| {
         let before = match &args.before {
             Some(b) => Some(c.resolve_task(b).await?),
             None => None,
@@ -72,13 +72,12 @@ pub(crate) fn execute(args: &TasksArgs, cluster: Option<&Path>) -> anyhow::Resul
     let out = Output::new(args.json);
     out.tasks(&tasks);
     if out == Output::Human
-        && more
-        && let Some(last) = tasks.last()
+        && let Some(next) = next
     {
         output::note(&format!(
             "{} shown; next page: fabric tasks --before {}{}",
             tasks.len(),
-            last.id,
+            next,
             args.state
                 .as_deref()
                 .map(|s| format!(" --state {s}"))
@@ -88,14 +87,14 @@ pub(crate) fn execute(args: &TasksArgs, cluster: Option<&Path>) -> anyhow::Resul
     Ok(0)
 }
 
-/// Up to `limit` matching tasks older than `before`, and whether there may
-/// be more.
+/// Up to `limit` matching tasks older than `before`, and where the next
+/// page starts when there may be more.
 async fn page(
     c: &Client,
     filter: Filter,
     limit: u32,
     mut before: Option<TaskId>,
-) -> anyhow::Result<(Vec<TaskInfo>, bool)> {
+) -> anyhow::Result<(Vec<TaskInfo>, Option<TaskId>)> {
     let keep = |t: &TaskInfo| match filter {
         Filter::Status(s) => t.status == Some(s),
         Filter::DeadLetter => t.dead_letter,
@@ -107,26 +106,37 @@ async fn page(
             _ => None,
         };
         let tasks = c.list(state, limit, before).await?;
-        let more = tasks.len() == limit as usize;
-        return Ok((tasks, more));
+        let next = (tasks.len() == limit as usize)
+            .then(|| tasks.last().map(|t| t.id))
+            .flatten();
+        return Ok((tasks, next));
     }
+    // Final statuses are only on finished tasks: scan those (the
+    // dispatcher then leaves its live tasks out).
+    let state = match filter {
+        Filter::Status(TaskStatus::Cancelled) => TaskState::Cancelled,
+        _ => TaskState::Done,
+    };
     let mut found = Vec::new();
     let mut scanned = 0;
     loop {
-        let batch = c.list(None, PAGE, before).await?;
+        let batch = c.list(Some(state), PAGE, before).await?;
         let exhausted = batch.len() < PAGE as usize;
         scanned += batch.len();
-        before = batch.last().map(|t| t.id);
         for t in batch {
+            before = Some(t.id);
             if keep(&t) {
                 found.push(t);
                 if found.len() == limit as usize {
-                    return Ok((found, true));
+                    return Ok((found, before));
                 }
             }
         }
-        if exhausted || scanned >= MAX_SCANNED {
-            return Ok((found, !exhausted));
+        if exhausted {
+            return Ok((found, None));
+        }
+        if scanned >= MAX_SCANNED {
+            return Ok((found, before));
         }
     }
 }

@@ -26,11 +26,12 @@ pub(crate) fn execute(args: &WaitArgs, cluster: Option<&Path>) -> anyhow::Result
         tokio::select! {
             info = waited => Ok(report.task(&info?)),
             () = show_state(client, &report, || Some(id)) => unreachable!("shows until the wait ends"),
-            () = limit => Err(NotFinished(format!(
+            () = limit => Err({ report.clear(); NotFinished(format!(
                 "task {id} did not finish within --wait-timeout; it keeps running: fabric wait {id}, fabric cancel {id}"
-            ))
+            )) }
             .into()),
             _ = tokio::signal::ctrl_c() => {
+                report.clear();
                 output::note(&format!("task {id} keeps running: fabric wait {id}, fabric cancel {id}"));
                 Ok(130)
             }

@@ -24,7 +24,7 @@ pub(crate) fn execute(args: WorkerArgs) -> anyhow::Result<i32> {
                 .await
                 .context("worker stopped")
         };
-        until_second_signal(&signals, run, "stopping: Ctrl-C again to stop now").await?;
+        until_second_signal(&signals, run, "stopping gracefully").await?;
         Ok(0)
     })
 }

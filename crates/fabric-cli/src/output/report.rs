@@ -96,6 +96,11 @@ impl Reporter {
         }
     }
 
+    /// Clears the spinner (before a note that ends the wait).
+    pub(crate) fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+
     /// Whether the state is shown (worth polling for).
     pub(crate) fn shows_state(&self) -> bool {
         !self.bar.is_hidden()
@@ -220,8 +225,8 @@ mod tests {
 /// One line on what a live task is doing: `queued: no worker offers 2 GiB
 /// of memory`, `running on 3f2a9c01b7d4 (attempt 2 of 4)`.
 pub(crate) fn state_message(info: &TaskInfo) -> String {
-    let attempts = if info.attempt > 1 || info.retries > 0 {
-        format!(" (attempt {} of {})", info.attempt.max(1), info.retries + 1)
+    let attempts = if info.attempt > 1 {
+        format!(" (attempt {})", info.attempt)
     } else {
         String::new()
     };
@@ -257,7 +262,7 @@ mod state_tests {
         info.retries = 3;
         assert_eq!(
             state_message(&info),
-            format!("running on {} (attempt 2 of 4)", WorkerKey([7; 32]).short())
+            format!("running on {} (attempt 2)", WorkerKey([7; 32]).short())
         );
     }
 }

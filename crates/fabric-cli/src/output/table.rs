@@ -17,12 +17,12 @@ pub(super) fn status_line(info: &TaskInfo) -> String {
         (Some(name), None) => name.clone(),
     };
     let mut text = format!(
-        "{}  {}  priority {}  attempt {} of {}  worker {}  updated {} ago",
+        "{}  {}  priority {}  attempt {}  retries {}  worker {}  updated {} ago",
         info.id,
         info.status_word(),
         info.priority,
         info.attempt,
-        info.retries + 1,
+        info.retries,
         worker,
         age(now_ms(), info.updated_ms)
     );
@@ -87,7 +87,9 @@ pub(super) fn tasks(tasks: &[TaskInfo]) -> String {
     out
 }
 
-/// Fewest hex digits (at least 8) that tell all `ids` apart.
+/// Fewest hex digits that tell all `ids` apart, and at least 20: ids are
+/// UUIDv7, whose first 12 digits are the millisecond and the 13th the
+/// version, so a shorter start would often match tasks not listed.
 fn unique_digits(ids: &[String]) -> usize {
     let hex: Vec<Vec<u8>> = ids
         .iter()
@@ -100,7 +102,7 @@ fn unique_digits(ids: &[String]) -> usize {
         .map(|w| w[0].iter().zip(&w[1]).take_while(|(a, b)| a == b).count())
         .max()
         .unwrap_or(0);
-    (longest_shared + 1).clamp(8, 32)
+    (longest_shared + 1).clamp(20, 32)
 }
 
 /// The start of a hyphenated id holding `digits` hex digits.
@@ -210,10 +212,11 @@ mod tests {
             "01a23123-a93f-72a1-b44b-1252349cc00b".to_owned(),
             "01a23124-0000-7000-8000-000000000000".to_owned(),
         ];
-        assert_eq!(unique_digits(&ids), 16);
-        assert_eq!(cut(&ids[0], 16), "01a23123-a93f-72a0");
-        assert_eq!(unique_digits(&ids[2..]), 8, "at least 8");
-        assert_eq!(cut(&ids[2], 8), "01a23124");
+        let mut close = ids.clone();
+        close[1] = "01a23123-a93f-72a0-b44b-1252349cc00c".to_owned();
+        assert_eq!(unique_digits(&close), 32);
+        assert_eq!(unique_digits(&ids), 20, "at least 20");
+        assert_eq!(cut(&ids[0], 20), "01a23123-a93f-72a0-b44b");
     }
 
     #[test]

@@ -335,7 +335,13 @@ pub(crate) async fn late_report(
 /// Tells a worker to stop a running attempt (best effort, in the
 /// background: the task is already recorded as cancelled).
 pub(crate) fn send_cancel(shared: &Shared, worker: WorkerKey, id: TaskId, attempt: u32) {
-    let Some(conn) = shared.core().conns.get(&worker).map(|c| c.conn.clone()) else {
+    let Some(conn) = shared
+        .core()
+        .conns
+        .get(&worker)
+        .map(|c| c.conn.clone())
+        .filter(|c| c.close_reason().is_none())
+    else {
         return;
     };
     let max = shared.cfg.net.max_frame;

@@ -108,18 +108,15 @@ impl Shared {
         with_outcome: bool,
     ) -> Result<Option<TaskInfo>, StoreError> {
         let now = self.now();
-        let (live, names) = {
+        let (live, live_name) = {
             let core = self.core();
             let live = core
                 .sched
                 .task(id)
                 .map(|r| (r.clone(), core.sched.why_waiting(id, now)));
-            let names: Vec<(WorkerKey, String)> = core
-                .conns
-                .iter()
-                .map(|(k, c)| (*k, c.info.name.clone()))
-                .collect();
-            (live, names)
+            let worker = live.as_ref().and_then(|(r, _)| r.worker);
+            let name = worker.and_then(|w| core.conns.get(&w).map(|c| (w, c.info.name.clone())));
+            (live, name)
         };
         let (rec, waiting) = match live {
             Some(live) => live,
@@ -135,9 +132,11 @@ impl Shared {
         };
         let mut info = rec.info(outcome);
         info.waiting = waiting;
-        info.worker_name = info
-            .worker
-            .and_then(|w| names.into_iter().find(|(k, _)| *k == w).map(|(_, n)| n));
+        info.worker_name = match (info.worker, live_name) {
+            (Some(w), Some((k, name))) if w == k => Some(name),
+            (Some(w), _) => self.core().conns.get(&w).map(|c| c.info.name.clone()),
+            _ => None,
+        };
         Ok(Some(info))
     }
 

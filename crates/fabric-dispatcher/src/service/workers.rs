@@ -26,7 +26,9 @@ pub(crate) async fn remove_worker(shared: &Shared, key: WorkerKey) -> Result<Rem
         let conn = core.conns.remove(&key);
         (conn, core.sched.remove_worker(&key, now))
     };
-    let connected = conn.is_some();
+    let connected = conn
+        .as_ref()
+        .is_some_and(|c| c.conn.close_reason().is_none());
     if let Some(c) = conn {
         c.conn.close(2u32.into(), b"removed by the operator");
     }
