@@ -215,7 +215,7 @@ fn a_drain_sticks_across_a_re_registration() {
     assert!(s.place(2).is_empty());
     assert_eq!(
         s.why_waiting(&tid(1), 2).as_deref(),
-        Some("every worker that could run it is draining")
+        Some("every worker that could run it is draining or has lost its connection")
     );
 }
 

@@ -30,12 +30,14 @@ impl Scheduler {
             return Some(unmet);
         }
         let able: Vec<_> = self.workers.values().filter(|w| w.could_run(rec)).collect();
-        if able.iter().all(|w| w.draining) {
-            return Some("every worker that could run it is draining".to_owned());
+        if able.iter().all(|w| w.draining || !w.connected) {
+            return Some(
+                "every worker that could run it is draining or has lost its connection".to_owned(),
+            );
         }
         Some(format!(
             "waiting for a free slot: {} worker(s) can run it and are busy",
-            able.iter().filter(|w| !w.draining).count()
+            able.iter().filter(|w| !w.draining && w.connected).count()
         ))
     }
 
