@@ -12,7 +12,7 @@ pub(crate) fn execute(args: WorkerArgs) -> anyhow::Result<i32> {
     runtime::block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
         cfg.notices = Notices::to(tx);
-        tokio::spawn(async move {
+        let printer = tokio::spawn(async move {
             while let Some(notice) = rx.recv().await {
                 output::worker_notice(None, &notice);
             }
@@ -24,7 +24,11 @@ pub(crate) fn execute(args: WorkerArgs) -> anyhow::Result<i32> {
                 .await
                 .context("worker stopped")
         };
-        until_second_signal(&signals, run, "stopping gracefully").await?;
+        let ran = until_second_signal(&signals, run, "stopping gracefully").await;
+        // The run's config (and with it the notices' sender) is gone: the
+        // printer ends once it printed what is left.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), printer).await;
+        ran?;
         Ok(0)
     })
 }
