@@ -28,6 +28,18 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [TaskStatus; 8] = [
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::FuelExhausted,
+        TaskStatus::MemoryExceeded,
+        TaskStatus::TimedOut,
+        TaskStatus::Trapped,
+        TaskStatus::Cancelled,
+        TaskStatus::Rejected,
+    ];
+
     /// The process exit code the CLI uses for a task that ended this way,
     /// given the task's own exit code when it had one.
     pub fn cli_exit_code(self, task_exit: Option<i32>) -> i32 {
@@ -140,16 +152,7 @@ mod tests {
 
     #[test]
     fn status_names_match_serde() {
-        for s in [
-            TaskStatus::Succeeded,
-            TaskStatus::Failed,
-            TaskStatus::FuelExhausted,
-            TaskStatus::MemoryExceeded,
-            TaskStatus::TimedOut,
-            TaskStatus::Trapped,
-            TaskStatus::Cancelled,
-            TaskStatus::Rejected,
-        ] {
+        for s in TaskStatus::ALL {
             let mut cbor = Vec::new();
             ciborium::into_writer(&s, &mut cbor).unwrap();
             let v: ciborium::Value = ciborium::from_reader(&cbor[..]).unwrap();

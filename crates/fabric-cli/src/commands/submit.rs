@@ -62,7 +62,8 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
                 let id = *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 match id {
                     Some(id) => output::note(&format!(
-                        "task {id} keeps running: fabric wait {id}, fabric cancel {id}"
+                        "task {id} {}",
+                        super::wait::keeps_running(id)
                     )),
                     None => output::note("interrupted before the task was queued"),
                 }

@@ -25,17 +25,6 @@ enum Filter {
     DeadLetter,
 }
 
-const STATUSES: [TaskStatus; 8] = [
-    TaskStatus::Succeeded,
-    TaskStatus::Failed,
-    TaskStatus::FuelExhausted,
-    TaskStatus::MemoryExceeded,
-    TaskStatus::TimedOut,
-    TaskStatus::Trapped,
-    TaskStatus::Cancelled,
-    TaskStatus::Rejected,
-];
-
 fn filter(word: Option<&str>) -> anyhow::Result<Filter> {
     let Some(word) = word else {
         return Ok(Filter::All);
@@ -47,10 +36,10 @@ fn filter(word: Option<&str>) -> anyhow::Result<Filter> {
     if let Ok(state) = word.parse::<TaskState>() {
         return Ok(Filter::State(state));
     }
-    if let Some(status) = STATUSES.iter().find(|s| s.as_str() == word) {
+    if let Some(status) = TaskStatus::ALL.iter().find(|s| s.as_str() == word) {
         return Ok(Filter::Status(*status));
     }
-    let statuses: Vec<&str> = STATUSES.iter().map(|s| s.as_str()).collect();
+    let statuses: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
     Err(usage(format!(
         "--state {word}: not a state or status; use queued, running, done, {}, or dead_letter",
         statuses.join(", ")
@@ -161,7 +150,7 @@ mod tests {
         );
         assert_eq!(filter(Some("dead_letter")).unwrap(), Filter::DeadLetter);
         assert_eq!(filter(None).unwrap(), Filter::All);
-        for s in STATUSES {
+        for s in TaskStatus::ALL {
             assert!(filter(Some(s.as_str())).is_ok(), "{s:?}");
         }
         let err = filter(Some("sleeping")).unwrap_err().to_string();

@@ -26,17 +26,22 @@ pub(crate) fn execute(args: &WaitArgs, cluster: Option<&Path>) -> anyhow::Result
         tokio::select! {
             info = waited => Ok(report.task(&info?)),
             () = show_state(client, &report, || Some(id)) => unreachable!("shows until the wait ends"),
-            () = limit => Err({ report.clear(); NotFinished(format!(
-                "task {id} did not finish within --wait-timeout; it keeps running: fabric wait {id}, fabric cancel {id}"
-            )) }
-            .into()),
+            () = limit => {
+                report.clear();
+                Err(NotFinished(format!("task {id} did not finish within --wait-timeout; it {}", keeps_running(id))).into())
+            }
             _ = tokio::signal::ctrl_c() => {
                 report.clear();
-                output::note(&format!("task {id} keeps running: fabric wait {id}, fabric cancel {id}"));
+                output::note(&format!("task {id} {}", keeps_running(id)));
                 Ok(130)
             }
         }
     })
+}
+
+/// What to tell someone who stops waiting on `id`.
+pub(crate) fn keeps_running(id: TaskId) -> String {
+    format!("keeps running: fabric wait {id}, fabric cancel {id}")
 }
 
 /// Keeps the reporter's state line current (queued and why, running where,

@@ -108,15 +108,11 @@ impl Shared {
         with_outcome: bool,
     ) -> Result<Option<TaskInfo>, StoreError> {
         let now = self.now();
-        let (live, live_name) = {
+        let live = {
             let core = self.core();
-            let live = core
-                .sched
+            core.sched
                 .task(id)
-                .map(|r| (r.clone(), core.sched.why_waiting(id, now)));
-            let worker = live.as_ref().and_then(|(r, _)| r.worker);
-            let name = worker.and_then(|w| core.conns.get(&w).map(|c| (w, c.info.name.clone())));
-            (live, name)
+                .map(|r| (r.clone(), core.sched.why_waiting(id, now)))
         };
         let (rec, waiting) = match live {
             Some(live) => live,
@@ -132,11 +128,9 @@ impl Shared {
         };
         let mut info = rec.info(outcome);
         info.waiting = waiting;
-        info.worker_name = match (info.worker, live_name) {
-            (Some(w), Some((k, name))) if w == k => Some(name),
-            (Some(w), _) => self.core().conns.get(&w).map(|c| c.info.name.clone()),
-            _ => None,
-        };
+        info.worker_name = info
+            .worker
+            .and_then(|w| self.core().conns.get(&w).map(|c| c.info.name.clone()));
         Ok(Some(info))
     }
 
