@@ -14,3 +14,4 @@ mod exec_examples;
 mod exec_hostile;
 mod exec_usage;
 mod guest_floods;
+mod readme;

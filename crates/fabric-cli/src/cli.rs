@@ -38,7 +38,9 @@ pub(crate) enum Command {
     #[command(after_help = EXEC_EXAMPLES)]
     Exec(ExecArgs),
     /// Start an embedded cluster in a temp dir, run the example jobs, exit.
-    #[command(after_help = "Example:\n  fabric demo\n  fabric demo --workers 3 --json")]
+    #[command(
+        after_help = "Examples:\n  fabric demo\n  fabric demo --workers 3 --json\n  fabric demo --export examples && cd examples && fabric up"
+    )]
     Demo(DemoArgs),
     /// Run a dispatcher and N local workers in one process.
     #[command(after_help = UP_EXAMPLES)]
@@ -324,6 +326,10 @@ pub(crate) struct DemoArgs {
     /// Print one JSON object per job instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Write the demo's modules and inputs (wordfreq.wasm, book.txt, ...)
+    /// into DIR instead of running them.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
 }
 
 const EXEC_EXAMPLES: &str = "\

@@ -95,6 +95,33 @@ impl Output {
         );
     }
 
+    /// The files `demo --export` wrote, and what to try with them.
+    pub(crate) fn demo_exported(self, dir: &Path, files: &[&str]) {
+        #[derive(serde::Serialize)]
+        struct ExportedView<'a> {
+            exported: &'a Path,
+            files: &'a [&'a str],
+        }
+        self.emit(
+            || ExportedView {
+                exported: dir,
+                files,
+            },
+            || {
+                format!(
+                    "wrote {} files to {}: {}\n\
+                     try them on a cluster of your own (README, \"A cluster on one machine\"):\n  \
+                     cd {} && fabric up\n  \
+                     fabric submit wordfreq.wasm --input book.txt --wait -- --top 5   # in another terminal",
+                    files.len(),
+                    dir.display(),
+                    files.join(", "),
+                    dir.display()
+                )
+            },
+        );
+    }
+
     /// The verdict.
     pub(crate) fn demo_footer(self, ok: bool, took: Duration) {
         self.emit(

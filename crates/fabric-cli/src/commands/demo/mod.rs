@@ -1,4 +1,7 @@
-//! `fabric demo`: an embedded cluster in a temp dir runs the example jobs.
+//! `fabric demo`: an embedded cluster in a temp dir runs the example jobs;
+//! `--export DIR` writes them out instead.
+
+mod export;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -133,6 +136,9 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
         return Err(crate::usage("--workers must be at least 1"));
     }
     let output = Output::new(args.json);
+    if let Some(dir) = &args.export {
+        return export::execute(dir, output);
+    }
     let dir = tempfile::tempdir().context("creating a temp dir for the demo cluster")?;
     let workers = LocalWorkers {
         count: args.workers,
