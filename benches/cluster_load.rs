@@ -212,7 +212,7 @@ fn main() {
         );
         println!("  ratio end-to-end / ceiling: {:.3}  (target: >= 5000 tasks/s end to end)", rate / ceiling);
         for c in &clients {
-            c.close();
+            c.close().await;
         }
         d.shutdown().await;
     });

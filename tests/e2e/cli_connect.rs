@@ -118,3 +118,17 @@ fn a_profile_whose_dispatcher_still_serves_is_not_overwritten() {
     assert!(stderr.contains("--replace-profile"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&d.profile).unwrap(), before);
 }
+
+/// Each client command closes its connection before it exits: many in a
+/// row (more than a key's connection cap, 16) all get through, instead of
+/// the 17th being refused while the earlier connections time out.
+#[test]
+fn more_commands_in_a_row_than_the_connection_cap_all_succeed() {
+    let sb = Sandbox::new();
+    let mut d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    for i in 0..24 {
+        let (code, stderr, _) = workers(&sb, &d.profile);
+        assert_eq!(code, Some(0), "command {}: {stderr}", i + 1);
+    }
+    d.proc.terminate(Duration::from_secs(30));
+}

@@ -9,6 +9,10 @@ use fabric_tests::harness::sandbox::{Sandbox, describe};
 
 const SPIN: &str =
     r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
+const EXIT_1: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 1))))"#;
 const QUICK: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
 
 fn fabric(sb: &Sandbox, profile: &std::path::Path, args: &[&str]) -> Output {
@@ -132,9 +136,38 @@ fn ids_by_prefix_wait_with_a_timeout_and_unfinished_results() {
     assert!(stdout(&out).contains(&second), "{}", describe(&out));
     assert!(!stdout(&out).contains(&id), "{}", describe(&out));
     let out = fabric(&sb, p, &["tasks", "--limit", "1"]);
-    let hint = format!("1 shown; next page: fabric tasks --before {second}");
+    let hint = format!("1 of 2; next page: fabric tasks --before {second}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(&hint),
+        "{}",
+        describe(&out)
+    );
+    // A task that fails: `--state failed` and the dead-letter set list it,
+    // with totals from the dispatcher's counters.
+    let failing = sb.wat("exit1", EXIT_1);
+    let out = fabric(&sb, p, &["submit", failing.to_str().unwrap(), "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let out = fabric(&sb, p, &["tasks", "--state", "failed", "--json"]);
+    let listed = stdout(&out);
+    assert_eq!(listed.matches("\"id\"").count(), 1, "{listed}");
+    assert!(listed.contains("\"failed\""), "{listed}");
+    for state in ["failed", "dead_letter"] {
+        let out = fabric(&sb, p, &["tasks", "--state", state]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        assert!(stdout(&out).contains("failed"), "{}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .trim_end()
+                .ends_with("1 of 1"),
+            "{}",
+            describe(&out)
+        );
+    }
+    let out = fabric(&sb, p, &["tasks"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .trim_end()
+            .ends_with("3 of 3"),
         "{}",
         describe(&out)
     );

@@ -62,7 +62,7 @@ async fn a_thousand_tasks_each_recorded_once() {
     }
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1000);
     assert_eq!(workers.len(), 2, "both workers took work: {workers:?}");
-    c.close();
+    c.close().await;
     let status = d.proc.terminate(Duration::from_secs(30));
     assert!(
         status.success(),
@@ -119,7 +119,7 @@ async fn a_worker_killed_mid_task_loses_nothing() {
         "{}",
         d.proc.stderr()
     );
-    c.close();
+    c.close().await;
     d.proc.terminate(Duration::from_secs(30));
     check_recorded_once(&sb.dir.path().join("d"), &ids);
 }
@@ -168,7 +168,7 @@ async fn a_dispatcher_killed_and_restarted_keeps_every_acknowledged_task() {
             .unwrap();
         assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
     }
-    c.close();
+    c.close().await;
     d.proc.terminate(Duration::from_secs(30));
     check_recorded_once(&sb.dir.path().join("d"), &ids);
 }
@@ -201,7 +201,7 @@ async fn sigterm_drains_a_worker_without_losing_its_running_task() {
         "the drained task must not be requeued: {info:?}"
     );
     assert!(w.stderr().contains("draining"), "{}", w.stderr());
-    c.close();
+    c.close().await;
     d.proc.terminate(Duration::from_secs(30));
 }
 

@@ -55,7 +55,7 @@ async fn a_sigterm_on_the_only_worker_with_a_queue_behind_it_fails_nothing() {
         assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
         assert!(!info.dead_letter, "{info:?}");
     }
-    c.close();
+    c.close().await;
     d.proc.terminate(Duration::from_secs(30));
 }
 
@@ -90,7 +90,7 @@ async fn a_dispatcher_killed_mid_task_reruns_it_with_a_higher_attempt() {
         info.attempt >= 2,
         "the rerun after the crash has a higher attempt: {info:?}"
     );
-    c.close();
+    c.close().await;
     d.proc.terminate(Duration::from_secs(30));
 }
 

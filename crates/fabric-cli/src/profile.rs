@@ -136,7 +136,7 @@ pub(crate) async fn still_serving(path: &Path) -> Option<SocketAddr> {
     let probe = Client::connect(&me, key, addr);
     match tokio::time::timeout(std::time::Duration::from_millis(500), probe).await {
         Ok(Ok(client)) => {
-            client.close();
+            client.close().await;
             Some(addr)
         }
         _ => None,

@@ -33,7 +33,9 @@ use std::sync::Mutex;
 use fabric_net::framed::{self, FramedRecv};
 use fabric_net::{Identity, NetConfig, NetError, PublicKey};
 use fabric_proto::WorkerKey;
-use fabric_proto::wire::{ErrorBody, ErrorCode, Request, Response, TokenSummary, WorkerSummary};
+use fabric_proto::wire::{
+    ErrorBody, ErrorCode, Request, Response, TaskCounts, TokenSummary, WorkerSummary,
+};
 use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskSpec, TaskState};
 
 /// A client call failed.
@@ -94,11 +96,15 @@ pub struct Queued {
 /// pinned to the dispatcher's.
 #[derive(Debug)]
 pub struct Client {
+    endpoint: quinn::Endpoint,
     conn: quinn::Connection,
     addr: SocketAddr,
     max_frame: usize,
     known_blobs: Mutex<HashSet<Sha256>>,
 }
+
+/// The longest [`Client::close`] waits for the close to be delivered.
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Client {
     /// Connects to the dispatcher at `addr` whose key must be `dispatcher`.
@@ -108,13 +114,14 @@ impl Client {
         addr: SocketAddr,
     ) -> Result<Self, ClientError> {
         let net = NetConfig::default();
-        let conn = fabric_net::connect(identity, vec![dispatcher], addr, &net)
+        let (endpoint, conn) = fabric_net::connect_endpoint(identity, vec![dispatcher], addr, &net)
             .await
             .map_err(|source| ClientError::Net {
                 addr,
                 source: source.into(),
             })?;
         Ok(Self {
+            endpoint,
             conn,
             addr,
             max_frame: net.max_frame,
@@ -315,6 +322,14 @@ impl Client {
         }
     }
 
+    /// How many tasks the dispatcher holds, by state and final status.
+    pub async fn counts(&self) -> Result<TaskCounts, ClientError> {
+        match self.call(&Request::Counts).await? {
+            Response::Counts(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Mints a join token for a new worker.
     pub async fn create_join_token(&self) -> Result<String, ClientError> {
         match self.call(&Request::CreateJoinToken).await? {
@@ -373,9 +388,13 @@ impl Client {
         }
     }
 
-    /// Closes the connection politely.
-    pub fn close(&self) {
+    /// Closes the connection politely and waits (at most [`CLOSE_WAIT`])
+    /// until the dispatcher has been told, so a process that exits next
+    /// does not leave a connection behind that counts against its key's
+    /// connection cap until it times out.
+    pub async fn close(&self) {
         self.conn.close(0u32.into(), b"bye");
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.endpoint.wait_idle()).await;
     }
 }
 

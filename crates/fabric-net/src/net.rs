@@ -93,6 +93,18 @@ pub async fn connect(
     addr: SocketAddr,
     cfg: &NetConfig,
 ) -> Result<quinn::Connection, EndpointError> {
+    Ok(connect_endpoint(id, pinned, addr, cfg).await?.1)
+}
+
+/// [`connect`], also returning the endpoint, so a short-lived client can
+/// wait for its close to reach the peer ([`quinn::Endpoint::wait_idle`])
+/// before the process exits.
+pub async fn connect_endpoint(
+    id: &Identity,
+    pinned: Vec<PublicKey>,
+    addr: SocketAddr,
+    cfg: &NetConfig,
+) -> Result<(quinn::Endpoint, quinn::Connection), EndpointError> {
     let bind: SocketAddr = if addr.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -102,9 +114,10 @@ pub async fn connect(
     let connecting = endpoint
         .connect_with(client_cfg(id, pinned, cfg)?, addr, "fabric")
         .map_err(|source| EndpointError::Connect { addr, source })?;
-    connecting
+    let conn = connecting
         .await
-        .map_err(|source| EndpointError::Handshake { addr, source })
+        .map_err(|source| EndpointError::Handshake { addr, source })?;
+    Ok((endpoint, conn))
 }
 
 /// The ed25519 key the peer of `conn` proved in the handshake.

@@ -112,6 +112,32 @@ pub struct WorkerSummary {
     pub state: WorkerState,
 }
 
+/// How many tasks the dispatcher holds, by state and final status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCounts {
+    /// Every task in the history (finished ones until retention removes
+    /// them).
+    pub total: u64,
+    /// Waiting for a worker (or for a retry's backoff).
+    pub queued: u64,
+    /// Leased to a worker.
+    pub running: u64,
+    /// Finished tasks per final status (every status listed, zeros too).
+    pub finished: Vec<(crate::TaskStatus, u64)>,
+    /// Tasks in the dead-letter set.
+    pub dead_letters: u64,
+}
+
+impl TaskCounts {
+    /// Finished tasks with status `s`.
+    pub fn finished(&self, s: crate::TaskStatus) -> u64 {
+        self.finished
+            .iter()
+            .find(|(k, _)| *k == s)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
 /// Whether a worker takes new work.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -200,6 +226,8 @@ pub enum Request {
     },
     /// Lists registered workers.
     Workers,
+    /// How many tasks there are, by state and status.
+    Counts,
     /// Cancels a queued or running task.
     Cancel {
         /// The task.
@@ -332,6 +360,8 @@ pub enum Response {
     Tasks(Vec<TaskInfo>),
     /// The workers.
     Workers(Vec<WorkerSummary>),
+    /// Task counts.
+    Counts(TaskCounts),
     /// A new join token.
     JoinToken {
         /// The token text (`fabric1.`...).

@@ -13,6 +13,7 @@
 //! | `events` | sequence (8, BE) | [`StoredEvent`] (CBOR) |
 //! | `peers` | role (1) + public key (32) | name (UTF-8) |
 //! | `blob_seen` | sha256 | last time (ms, BE) a live task referenced the blob ([retention](Store::sweep)) |
+//! | `counts` | `tasks`, `dead`, `status/<status>` | count (8, BE), written with the task trees ([`Store::totals`]) |
 //! | `meta` | name | bytes; `token/<hex sha256>` is a join token's [`JoinTokenRecord`] |
 //!
 //! Each tree has its room: [`tasks`](Store::save_task) (with `live`,
@@ -34,6 +35,7 @@
 
 mod blobs;
 mod commit;
+mod counts;
 mod events;
 mod faults;
 mod keys;
@@ -49,6 +51,7 @@ use serde::Serialize;
 
 pub use blobs::{ChunkError, ChunkProgress};
 pub use commit::GroupCommit;
+pub use counts::TaskTotals;
 pub use events::{EventKind, StoredEvent};
 pub use keys::{JoinTokenRecord, TokenRefusal};
 pub use peers::PeerRole;
@@ -127,6 +130,7 @@ pub struct Store {
     events: sled::Tree,
     peers: sled::Tree,
     meta: sled::Tree,
+    counts: sled::Tree,
     faults: faults::Faults,
     /// Held while a chunked blob is sealed or swept, so a sweep never
     /// unlinks the file of a blob sealed again meanwhile.
@@ -177,11 +181,13 @@ impl Store {
             events: db.open_tree("events")?,
             peers: db.open_tree("peers")?,
             meta: db.open_tree("meta")?,
+            counts: db.open_tree("counts")?,
             faults: faults::Faults::default(),
             chunks: std::sync::Arc::default(),
             db,
         };
         store.migrate_join_secrets()?;
+        store.count_once()?;
         private::restrict_tree(dir)?;
         Ok(store)
     }

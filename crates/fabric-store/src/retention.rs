@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use fabric_proto::{Sha256, TaskRecord};
+use fabric_proto::{Sha256, TaskOutcome, TaskRecord};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
@@ -156,11 +156,21 @@ impl Store {
     }
 
     fn remove_task(&self, id: &[u8]) -> Result<()> {
-        (&self.tasks, &self.results, &self.dead)
-            .transaction(|(tasks, results, dead)| {
-                tasks.remove(id)?;
-                results.remove(id)?;
-                dead.remove(id)?;
+        (&self.tasks, &self.results, &self.dead, &self.counts)
+            .transaction(|(tasks, results, dead, counts)| {
+                if tasks.remove(id)?.is_some() {
+                    crate::counts::bump_tasks(counts, -1)?;
+                }
+                if let Some(v) = results.remove(id)? {
+                    // A result that does not decode is still gone; only its
+                    // status count stays.
+                    if let Ok(o) = dec::<TaskOutcome>("result", &v) {
+                        crate::counts::finished(counts, o.status, -1)?;
+                    }
+                }
+                if dead.remove(id)?.is_some() {
+                    crate::counts::dead_letter(counts, -1)?;
+                }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(crate::tasks::tx_err)

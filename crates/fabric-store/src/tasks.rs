@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use crate::{Result, Store, StoreError, dec, enc};
+use crate::{Result, Store, StoreError, counts, dec, enc};
 
 /// The `live` index key of a task: sorts by priority (its
 /// [`rank`](fabric_proto::Priority::rank), the scheduler's order), then
@@ -51,23 +51,38 @@ impl Store {
             .into_iter()
             .map(|rec| Ok((rec, enc("task", rec)?, live_key(rec))))
             .collect::<Result<Vec<_>>>()?;
-        (&self.tasks, &self.live, &self.dead, &self.results)
-            .transaction(|(tasks, live, dead, results)| {
+        (
+            &self.tasks,
+            &self.live,
+            &self.dead,
+            &self.results,
+            &self.counts,
+        )
+            .transaction(|(tasks, live, dead, results, counts)| {
                 let mut written = 0;
+                let (mut added, mut dead_added) = (0, 0);
                 for (rec, value, key) in &rows {
                     if results.get(rec.id.as_bytes())?.is_some() {
                         continue;
                     }
-                    tasks.insert(rec.id.as_bytes(), value.as_slice())?;
+                    if tasks.insert(rec.id.as_bytes(), value.as_slice())?.is_none() {
+                        added += 1;
+                    }
                     if rec.state.is_terminal() {
                         live.remove(&key[..])?;
                     } else {
                         live.insert(&key[..], &[][..])?;
                     }
-                    if rec.dead_letter {
-                        dead.insert(rec.id.as_bytes(), &[][..])?;
+                    if rec.dead_letter && dead.insert(rec.id.as_bytes(), &[][..])?.is_none() {
+                        dead_added += 1;
                     }
                     written += 1;
+                }
+                if added > 0 {
+                    counts::bump_tasks(counts, added)?;
+                }
+                if dead_added > 0 {
+                    counts::dead_letter(counts, dead_added)?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(written)
             })
@@ -82,19 +97,28 @@ impl Store {
         let result = enc("result", outcome)?;
         let key = live_key(rec);
         let dead_letter = rec.dead_letter;
-        (&self.tasks, &self.live, &self.results, &self.dead)
-            .transaction(|(tasks, live, results, dead)| {
+        (
+            &self.tasks,
+            &self.live,
+            &self.results,
+            &self.dead,
+            &self.counts,
+        )
+            .transaction(|(tasks, live, results, dead, counts)| {
                 if results.get(rec.id.as_bytes())?.is_some() {
                     // Already final; make sure nothing keeps it live.
                     live.remove(&key[..])?;
                     return Ok(false);
                 }
                 results.insert(rec.id.as_bytes(), result.as_slice())?;
-                tasks.insert(rec.id.as_bytes(), value.as_slice())?;
-                live.remove(&key[..])?;
-                if dead_letter {
-                    dead.insert(rec.id.as_bytes(), &[][..])?;
+                if tasks.insert(rec.id.as_bytes(), value.as_slice())?.is_none() {
+                    counts::bump_tasks(counts, 1)?;
                 }
+                live.remove(&key[..])?;
+                if dead_letter && dead.insert(rec.id.as_bytes(), &[][..])?.is_none() {
+                    counts::dead_letter(counts, 1)?;
+                }
+                counts::finished(counts, outcome.status, 1)?;
                 Ok::<_, ConflictableTransactionError<()>>(true)
             })
             .map_err(tx_err)

@@ -16,7 +16,7 @@ pub(crate) fn with_client<T>(
     runtime::block_on(async {
         let client = profile::connect(cluster).await?;
         let result = f(&client).await;
-        client.close();
+        client.close().await;
         result
     })
 }

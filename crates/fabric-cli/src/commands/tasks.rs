@@ -3,11 +3,13 @@
 use std::path::Path;
 
 use fabric_client::Client;
+use fabric_proto::wire::TaskCounts;
 use fabric_proto::{TaskId, TaskInfo, TaskState, TaskStatus};
 
 use super::client::with_client;
 use crate::cli::TasksArgs;
 use crate::output::{self, Output};
+use crate::units::format_count;
 use crate::usage;
 
 /// Finished tasks one status filter looks through at most (so a rare
@@ -51,29 +53,55 @@ pub(crate) fn execute(args: &TasksArgs, cluster: Option<&Path>) -> anyhow::Resul
     if args.limit == 0 {
         return Err(usage("--limit must be at least 1"));
     }
-    let (tasks, next) = with_client(cluster, async |c| {
+    let out = Output::new(args.json);
+    let (tasks, next, counts) = with_client(cluster, async |c| {
         let before = match &args.before {
             Some(b) => Some(c.resolve_task(b).await?),
             None => None,
         };
-        page(c, filter, args.limit, before).await
+        let (tasks, next) = page(c, filter, args.limit, before).await?;
+        let counts = match out {
+            Output::Human => Some(c.counts().await?),
+            Output::Json => None,
+        };
+        Ok((tasks, next, counts))
     })?;
-    let out = Output::new(args.json);
     out.tasks(&tasks);
-    if out == Output::Human
-        && let Some(next) = next
-    {
+    if let Some(counts) = counts {
+        let total = total(&counts, filter).max(tasks.len() as u64);
+        let next = next.map(|id| {
+            format!(
+                "; next page: fabric tasks --before {id}{}",
+                args.state
+                    .as_deref()
+                    .map(|s| format!(" --state {s}"))
+                    .unwrap_or_default()
+            )
+        });
         output::note(&format!(
-            "{} shown; next page: fabric tasks --before {}{}",
-            tasks.len(),
-            next,
-            args.state
-                .as_deref()
-                .map(|s| format!(" --state {s}"))
-                .unwrap_or_default()
+            "{} of {}{}",
+            format_count(tasks.len() as u64),
+            format_count(total),
+            next.unwrap_or_default()
         ));
     }
     Ok(0)
+}
+
+/// How many tasks the filter matches in all.
+fn total(c: &TaskCounts, filter: Filter) -> u64 {
+    let finished: u64 = c.finished.iter().map(|(_, n)| n).sum();
+    match filter {
+        Filter::All => c.total,
+        Filter::State(TaskState::Queued) => c.queued,
+        Filter::State(TaskState::Running) => c.running,
+        Filter::State(TaskState::Done) => {
+            finished.saturating_sub(c.finished(TaskStatus::Cancelled))
+        }
+        Filter::State(TaskState::Cancelled) => c.finished(TaskStatus::Cancelled),
+        Filter::Status(s) => c.finished(s),
+        Filter::DeadLetter => c.dead_letters,
+    }
 }
 
 /// Up to `limit` matching tasks older than `before`, and where the next

@@ -157,7 +157,7 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
         output.demo_header(&local.served.local_addr, args.workers, dir.path());
         let jobs_ok = run_jobs(&client, output).await?;
         let fan_ok = fan_out(&client, output).await?;
-        client.close();
+        client.close().await;
         local.stop().await;
         let all_ok = jobs_ok && fan_ok;
         output.demo_footer(all_ok, started.elapsed());

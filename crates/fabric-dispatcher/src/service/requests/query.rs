@@ -2,11 +2,33 @@
 
 use std::collections::BTreeMap;
 
-use fabric_proto::wire::{ErrorBody, ErrorCode, Response, WorkerSummary};
+use fabric_proto::wire::{ErrorBody, ErrorCode, Response, TaskCounts, WorkerSummary};
 use fabric_proto::{TaskId, TaskRecord, TaskState};
 
 use super::{Answer, RequestError};
 use crate::service::state::Shared;
+
+/// How many tasks there are: unfinished ones from the scheduler, the
+/// history's totals from the store's counters.
+pub(crate) fn counts(shared: &Shared) -> Answer {
+    let (live, running) = {
+        let core = shared.core();
+        let running = core
+            .sched
+            .live_records()
+            .filter(|r| r.state == TaskState::Running)
+            .count();
+        (core.sched.live() as u64, running as u64)
+    };
+    let totals = shared.store.totals()?;
+    Ok(Response::Counts(TaskCounts {
+        total: totals.tasks,
+        queued: live.saturating_sub(running),
+        running,
+        finished: totals.finished,
+        dead_letters: totals.dead_letters,
+    }))
+}
 
 /// The most tasks one page may ask for.
 const MAX_PAGE: usize = 10_000;
