@@ -98,7 +98,7 @@ fn ids_by_prefix_wait_with_a_timeout_and_unfinished_results() {
         .map(|(a, _)| a)
         .collect();
     let out = fabric(&sb, p, &["status", &shared]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("several task ids"),
         "{}",

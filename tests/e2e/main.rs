@@ -2,6 +2,7 @@
 
 mod cli_connect;
 mod cli_ids;
+mod cli_refusals;
 mod cli_speaks;
 mod cluster_faults;
 mod cluster_hardening;

@@ -33,20 +33,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| err())
 }
 
-pub(crate) use fabric_proto::format_size;
-
-/// A count with thousands separators: `2,015`.
-pub(crate) fn format_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(crate) use fabric_proto::{format_count, format_size};
 
 #[cfg(test)]
 mod tests {
@@ -60,14 +47,6 @@ mod tests {
         assert!(parse_size("lots").unwrap_err().contains("lots"));
         assert_eq!(format_size(1536), "1.5 KiB");
         assert_eq!(format_size(12), "12 B");
-    }
-
-    #[test]
-    fn counts() {
-        assert_eq!(format_count(0), "0");
-        assert_eq!(format_count(999), "999");
-        assert_eq!(format_count(2015), "2,015");
-        assert_eq!(format_count(1_234_567), "1,234,567");
     }
 
     #[test]

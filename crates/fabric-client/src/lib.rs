@@ -34,7 +34,7 @@ use fabric_net::framed::{self, FramedRecv};
 use fabric_net::{Identity, NetConfig, NetError, PublicKey};
 use fabric_proto::WorkerKey;
 use fabric_proto::wire::{
-    ErrorBody, ErrorCode, Request, Response, TaskCounts, TokenSummary, WorkerSummary,
+    ClusterCaps, ErrorBody, ErrorCode, Request, Response, TaskCounts, TokenSummary, WorkerSummary,
 };
 use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskSpec, TaskState};
 
@@ -318,6 +318,14 @@ impl Client {
     pub async fn workers(&self) -> Result<Vec<WorkerSummary>, ClientError> {
         match self.call(&Request::Workers).await? {
             Response::Workers(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// What the cluster admits (the most a task may ask for).
+    pub async fn caps(&self) -> Result<ClusterCaps, ClientError> {
+        match self.call(&Request::Caps).await? {
+            Response::Caps(c) => Ok(c),
             other => Err(unexpected(other)),
         }
     }

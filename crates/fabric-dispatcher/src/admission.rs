@@ -26,7 +26,7 @@ impl Default for AdmissionCaps {
     fn default() -> Self {
         Self {
             limits: LimitCaps::default(),
-            max_input_bytes: 64 << 20,
+            max_input_bytes: fabric_proto::DEFAULT_MAX_INPUT_BYTES as usize,
             max_queued: 100_000,
             max_module_bytes: 15 << 20,
             max_args_bytes: 64 << 10,
@@ -116,23 +116,10 @@ pub fn queue_full(max: usize) -> ErrorBody {
         ErrorCode::QueueFull,
         format!(
             "the queue is full ({} {}); try again later",
-            thousands(max),
+            fabric_proto::format_count(max as u64),
             if max == 1 { "task" } else { "tasks" }
         ),
     )
-}
-
-/// `100000` as `100,000`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Validates a module upload.
@@ -236,7 +223,5 @@ mod tests {
             "the queue is full (100,000 tasks); try again later"
         );
         assert!(queue_full(1).message.contains("(1 task)"));
-        assert_eq!(thousands(7), "7");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -11,6 +11,10 @@ use crate::Sha256;
 /// and the spec names it with [`crate::TaskSpec::input_blob`].
 pub const INLINE_INPUT_MAX: usize = 4 << 10;
 
+/// The largest task input a dispatcher admits unless configured otherwise
+/// (and what `fabric exec` takes): 64 MiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 << 20;
+
 /// Size of one piece of a chunked blob upload or download. Every piece but
 /// the last is exactly this long and starts at a multiple of it, so a blob
 /// has one layout whoever uploads it.

@@ -23,7 +23,7 @@ mod task;
 pub mod wire;
 mod worker_key;
 
-pub use blob::{BLOB_CHUNK, BlobRef, INLINE_INPUT_MAX};
+pub use blob::{BLOB_CHUNK, BlobRef, DEFAULT_MAX_INPUT_BYTES, INLINE_INPUT_MAX};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use codec::{CodecError, from_cbor, to_cbor};
 pub use digest::{DigestParseError, Sha256, Sha256Hasher};
@@ -34,7 +34,7 @@ pub use limits::{LimitCaps, LimitError, Limits, show as show_limit};
 pub use manifest::{Manifest, ManifestError};
 pub use outcome::{TaskOutcome, TaskStatus};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
-pub use size::format_size;
+pub use size::{format_count, format_size};
 pub use spec::{Priority, PriorityParseError, TaskKind, TaskSpec};
 pub use task::{
     AttemptRecord, MAX_HISTORY, TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms,

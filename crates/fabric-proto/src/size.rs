@@ -1,4 +1,17 @@
-//! Sizes for people.
+//! Sizes and counts for people.
+
+/// A count with thousands separators: `2,015`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// Formats bytes with a binary unit: `512 MiB`, `1.5 KiB`, `12 B`.
 pub fn format_size(bytes: u64) -> String {
@@ -20,6 +33,14 @@ pub fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(2015), "2,015");
+        assert_eq!(format_count(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn sizes_read_as_people_write_them() {

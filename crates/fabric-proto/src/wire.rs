@@ -112,6 +112,22 @@ pub struct WorkerSummary {
     pub state: WorkerState,
 }
 
+/// What the cluster admits: the most a task may ask for, so a client can
+/// refuse in its own terms before uploading anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterCaps {
+    /// The largest limits a task may ask for.
+    pub limits: crate::LimitCaps,
+    /// Largest task input, bytes.
+    pub max_input_bytes: u64,
+    /// Largest module, bytes.
+    pub max_module_bytes: u64,
+    /// Most bytes of args plus env.
+    pub max_args_bytes: u64,
+    /// Most retries a task may ask for.
+    pub max_retries: u32,
+}
+
 /// How many tasks the dispatcher holds, by state and final status.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskCounts {
@@ -228,6 +244,8 @@ pub enum Request {
     Workers,
     /// How many tasks there are, by state and status.
     Counts,
+    /// What the cluster admits.
+    Caps,
     /// Cancels a queued or running task.
     Cancel {
         /// The task.
@@ -362,6 +380,8 @@ pub enum Response {
     Workers(Vec<WorkerSummary>),
     /// Task counts.
     Counts(TaskCounts),
+    /// What the cluster admits.
+    Caps(ClusterCaps),
     /// A new join token.
     JoinToken {
         /// The token text (`fabric1.`...).

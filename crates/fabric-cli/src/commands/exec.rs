@@ -13,7 +13,7 @@ pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
     let limits = task_opts::limits(&args.task, &caps)?;
     let env = task_opts::env(&args.task)?;
     let wasm = task_opts::read_module(&args.module)?;
-    let stdin = task_opts::input(&args.task)?;
+    let stdin = task_opts::input(&args.task, fabric_proto::DEFAULT_MAX_INPUT_BYTES)?;
 
     let sandbox = WasmRuntime::new(WasmRuntimeConfig {
         max_concurrent: 1,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use fabric_proto::{LimitCaps, Priority, TaskKind, TaskSpec};
+use fabric_proto::{Priority, TaskKind, TaskSpec};
 
 use super::client::with_client;
 use super::task_opts;
@@ -15,12 +15,17 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
         .priority
         .parse()
         .map_err(|e| usage(format!("--priority: {e}")))?;
-    let limits = task_opts::limits(&args.task, &LimitCaps::default())?;
     let env = task_opts::env(&args.task)?;
     let wasm = task_opts::read_module(&args.module)?;
-    let input = task_opts::input(&args.task)?;
     let output = Output::new(args.json);
     with_client(cluster, async move |client| {
+        // Everything the cluster would refuse is refused here first, in the
+        // flags' terms, before a byte is uploaded.
+        let caps = client.caps().await?;
+        let limits = task_opts::limits(&args.task, &caps.limits)?;
+        let retries = task_opts::retries(args.retries, caps.max_retries)?;
+        task_opts::module_fits(&args.module, wasm.len(), caps.max_module_bytes)?;
+        let input = task_opts::input(&args.task, caps.max_input_bytes)?;
         let module = client.upload_module(&wasm).await?;
         let spec = TaskSpec {
             kind: TaskKind::Wasm { module },
@@ -30,7 +35,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             input_blob: None,
             limits,
             priority,
-            retries: args.retries,
+            retries,
         };
         if !args.wait {
             let queued = client.enqueue(spec).await?;

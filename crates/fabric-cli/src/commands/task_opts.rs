@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use fabric_proto::{LimitCaps, LimitError, Limits};
+use fabric_proto::{LimitCaps, LimitError, Limits, format_size};
 
 use crate::cli::TaskOpts;
 use crate::usage;
@@ -24,8 +24,8 @@ pub(crate) fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
         return Err(usage(format!(
             "module {} is {}, over the {} limit",
             path.display(),
-            fabric_proto::format_size(meta.len()),
-            fabric_proto::format_size(MAX_MODULE_BYTES)
+            format_size(meta.len()),
+            format_size(MAX_MODULE_BYTES)
         )));
     }
     let bytes = std::fs::read(path)
@@ -112,19 +112,61 @@ pub(crate) fn env(opts: &TaskOpts) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// The task's stdin bytes: a file, this process's stdin for `-`, or nothing.
-pub(crate) fn input(opts: &TaskOpts) -> anyhow::Result<Vec<u8>> {
+/// The task's stdin bytes: a file, this process's stdin for `-`, or
+/// nothing. A file over `max` bytes is refused before it is read; stdin is
+/// read up to one byte past `max`.
+pub(crate) fn input(opts: &TaskOpts, max: u64) -> anyhow::Result<Vec<u8>> {
+    let over = |what: &str, len: Option<u64>| {
+        let size = len.map(|n| format!("{}, ", format_size(n))).unwrap_or_default();
+        usage(format!(
+            "--input {what} is {size}over the largest input the cluster takes ({})",
+            format_size(max)
+        ))
+    };
     match opts.input.as_deref() {
         None => Ok(Vec::new()),
         Some(p) if p == Path::new("-") => {
             let mut buf = Vec::new();
             std::io::stdin()
+                .take(max.saturating_add(1))
                 .read_to_end(&mut buf)
                 .context("reading --input from stdin")?;
+            if buf.len() as u64 > max {
+                return Err(over("- (stdin)", None));
+            }
             Ok(buf)
         }
         Some(p) => {
-            std::fs::read(p).map_err(|e| usage(format!("cannot read --input {}: {e}", p.display())))
+            let cannot =
+                |e: std::io::Error| usage(format!("cannot read --input {}: {e}", p.display()));
+            let len = std::fs::metadata(p).map_err(cannot)?.len();
+            if len > max {
+                return Err(over(&p.display().to_string(), Some(len)));
+            }
+            std::fs::read(p).map_err(cannot)
         }
     }
+}
+
+/// `--retries N` within the cluster's maximum.
+pub(crate) fn retries(n: u32, max: u32) -> anyhow::Result<u32> {
+    if n > max {
+        return Err(usage(format!(
+            "--retries {n} is over the cluster maximum of {max}"
+        )));
+    }
+    Ok(n)
+}
+
+/// The module's size within the cluster's maximum.
+pub(crate) fn module_fits(path: &Path, len: usize, max: u64) -> anyhow::Result<()> {
+    if len as u64 > max {
+        return Err(usage(format!(
+            "module {} is {}, over the largest module the cluster takes ({})",
+            path.display(),
+            format_size(len as u64),
+            format_size(max)
+        )));
+    }
+    Ok(())
 }

@@ -129,6 +129,7 @@ pub(crate) async fn serve(
         } => query::list(shared, state, limit, before.as_ref()),
         Request::Workers => Ok(query::workers(shared)),
         Request::Counts => query::counts(shared),
+        Request::Caps => Ok(query::caps(shared)),
         Request::ResolveTask { prefix } => query::resolve(shared, &prefix),
         Request::Cancel { id } => cancel::cancel(shared, id).await,
         Request::CreateJoinToken => join::mint(shared, join::TokenRequest::default())

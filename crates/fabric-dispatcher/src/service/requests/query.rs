@@ -2,11 +2,23 @@
 
 use std::collections::BTreeMap;
 
-use fabric_proto::wire::{ErrorBody, ErrorCode, Response, TaskCounts, WorkerSummary};
+use fabric_proto::wire::{ClusterCaps, ErrorBody, ErrorCode, Response, TaskCounts, WorkerSummary};
 use fabric_proto::{TaskId, TaskRecord, TaskState};
 
 use super::{Answer, RequestError};
 use crate::service::state::Shared;
+
+/// What the cluster admits.
+pub(crate) fn caps(shared: &Shared) -> Response {
+    let c = &shared.cfg.caps;
+    Response::Caps(ClusterCaps {
+        limits: c.limits,
+        max_input_bytes: c.max_input_bytes as u64,
+        max_module_bytes: c.max_module_bytes as u64,
+        max_args_bytes: c.max_args_bytes as u64,
+        max_retries: c.max_retries,
+    })
+}
 
 /// How many tasks there are: unfinished ones from the scheduler, the
 /// history's totals from the store's counters.
@@ -59,9 +71,13 @@ pub(crate) fn resolve(shared: &Shared, prefix: &str) -> Answer {
         several => {
             let shown: Vec<String> = several.iter().take(3).map(ToString::to_string).collect();
             let more = if several.len() > 3 { ", ..." } else { "" };
-            Err(RequestError::Conflict(format!(
-                "{prefix} is the start of several task ids ({}{more}): give more of it",
-                shown.join(", ")
+            // The request's fault, like any other bad id (exit 2, HTTP 400).
+            Err(RequestError::Refused(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "{prefix} is the start of several task ids ({}{more}): give more of it",
+                    shown.join(", ")
+                ),
             )))
         }
     }
