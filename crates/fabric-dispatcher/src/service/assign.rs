@@ -46,7 +46,14 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
             for (rec, conn, wk, _) in now {
                 tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
             }
-            tokio::spawn(dispatch(shared.clone(), later, Ok(())));
+            // First attempts need no flush of their own: a crash before
+            // sled's next flush loses the lease write, and a restart then
+            // skips attempt 1 of a task stored as queued. So a batch of
+            // first attempts asks for no flush (the flusher serves the
+            // results' flushes instead).
+            if !later.is_empty() {
+                tokio::spawn(dispatch(shared.clone(), later, Ok(())));
+            }
         } else {
             let all = now.into_iter().chain(later).collect();
             tokio::spawn(dispatch(shared.clone(), all, written));
