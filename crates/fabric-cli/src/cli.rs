@@ -57,6 +57,10 @@ pub(crate) enum Command {
     /// Queue a wasm task on the cluster; prints its id, or its result with --wait.
     #[command(after_help = SUBMIT_EXAMPLES)]
     Submit(SubmitArgs),
+    /// Run an allow-listed native command on a worker, in its sandbox;
+    /// output streams back, and fabric exits with the command's code.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
     /// Show a task's state.
     #[command(after_help = "Example:\n  fabric status 0190c7a2-3b4c-7d5e-8f60-123456789abc --json")]
     Status(IdArgs),
@@ -197,6 +201,13 @@ pub(crate) struct UpArgs {
     /// Task slots per local worker.
     #[arg(long, env = "FABRIC_SLOTS", value_name = "N")]
     pub slots: Option<u32>,
+    /// Run native tasks of this program (repeatable; a name on PATH or a
+    /// path, resolved at start). Without any, native tasks are off.
+    #[arg(long = "allow", value_name = "PROGRAM")]
+    pub allow: Vec<String>,
+    /// Give native tasks the host's network (default: none).
+    #[arg(long)]
+    pub allow_network: bool,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +233,13 @@ pub(crate) struct WorkerArgs {
     /// Label (repeatable).
     #[arg(long = "label", value_name = "LABEL")]
     pub labels: Vec<String>,
+    /// Run native tasks of this program (repeatable; a name on PATH or a
+    /// path, resolved at start). Without any, native tasks are off.
+    #[arg(long = "allow", value_name = "PROGRAM")]
+    pub allow: Vec<String>,
+    /// Give native tasks the host's network (default: none).
+    #[arg(long)]
+    pub allow_network: bool,
     /// Data directory (key, compiled-module cache).
     #[arg(long, env = "FABRIC_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -317,6 +335,46 @@ pub(crate) struct SubmitArgs {
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub task: TaskOpts,
+    /// high, normal or low.
+    #[arg(long, default_value = "normal")]
+    pub priority: String,
+    /// Retries after a failed attempt (exponential backoff).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Queue it and print its id instead of following it.
+    #[arg(long)]
+    pub detach: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print the summary line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The program (as a worker allows it: `cc`, or its path) and its
+    /// arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]
+    pub command: Vec<String>,
+}
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  fabric run -- uname -a
+  fabric run --timeout 5m --memory 2GiB -- make -j4
+  echo hello | fabric run --input - -- tr a-z A-Z
+  fabric run --detach --json -- sleep 30
+
+Workers run only the programs their operator allowed (`fabric worker
+--allow cc`), inside a process sandbox (no network, a minimal root, the
+task's scratch dir as /work). --fuel does not apply to native commands.
+
+Exit codes: the command's own exit code; 124 timed out, 126 memory
+exceeded, 2 refused (no worker allows the program) or bad usage, 1 any
+other failure.";
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {

@@ -44,6 +44,17 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
+    // The native sandbox's helper (the worker re-executes this binary for
+    // each native task): no CLI, no logging, its stdio is the task's.
+    let mut argv = std::env::args_os().skip(1);
+    if argv
+        .next()
+        .is_some_and(|a| a == fabric_native::HELPER_COMMAND)
+    {
+        let spec = argv.next().unwrap_or_default();
+        let code = fabric_native::helper_main(std::path::Path::new(&spec));
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let args = cli::Cli::parse();
     init_tracing(args.verbose);
     let code = match commands::execute(args) {

@@ -42,10 +42,12 @@ fn bad(message: impl Into<String>) -> ErrorBody {
 /// Validates a task spec against the caps. Whether its module is stored is
 /// checked by the caller.
 pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody> {
-    if let TaskKind::Command { program } = &spec.kind {
-        return Err(bad(format!(
-            "native command tasks ({program:?}) are not available yet: this cluster runs wasm tasks only"
-        )));
+    if let TaskKind::Command { program } = &spec.kind
+        && (program.is_empty() || program.len() > 4096 || program.contains('\0'))
+    {
+        return Err(bad(
+            "a native task names its program: non-empty, at most 4096 bytes, no NUL",
+        ));
     }
     spec.limits
         .check_within(&caps.limits)

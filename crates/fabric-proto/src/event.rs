@@ -61,6 +61,24 @@ pub enum GuestEvent {
         /// The text, lossily decoded as UTF-8 and cut to a bounded length.
         message: String,
     },
+    /// Output a native command wrote, as it came (a bounded chunk).
+    Output {
+        /// Which stream.
+        stream: OutputStream,
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+}
+
+/// A native command's output stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
 }
 
 /// Guest events waiting for a reader that may be slower than the guest:
@@ -92,8 +110,12 @@ impl EventQueue {
     pub fn push(&mut self, event: GuestEvent) {
         match event {
             GuestEvent::Progress { .. } => self.progress = Some(event),
-            GuestEvent::Log { .. } if self.logs.len() < self.max_logs => self.logs.push_back(event),
-            GuestEvent::Log { .. } => self.dropped += 1,
+            GuestEvent::Log { .. } | GuestEvent::Output { .. }
+                if self.logs.len() < self.max_logs =>
+            {
+                self.logs.push_back(event);
+            }
+            GuestEvent::Log { .. } | GuestEvent::Output { .. } => self.dropped += 1,
         }
     }
 

@@ -27,7 +27,7 @@ pub use blob::{BLOB_CHUNK, BlobRef, DEFAULT_MAX_INPUT_BYTES, INLINE_INPUT_MAX};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use codec::{CodecError, from_cbor, to_cbor};
 pub use digest::{DigestParseError, Sha256, Sha256Hasher};
-pub use event::{EventQueue, GuestEvent, LogLevel};
+pub use event::{EventQueue, GuestEvent, LogLevel, OutputStream};
 pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame, read_frame};
 pub use id::{IdParseError, TaskId};
 pub use limits::{LimitCaps, LimitError, Limits, show as show_limit};

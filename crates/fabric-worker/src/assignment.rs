@@ -8,7 +8,7 @@ use std::time::Duration;
 use fabric_net::StreamError;
 use fabric_net::framed::{FramedRecv, FramedSend};
 use fabric_proto::wire::{Ack, Assign, Report};
-use fabric_proto::{Manifest, Signed, TaskOutcome, TaskStatus};
+use fabric_proto::{Manifest, Signed, TaskKind, TaskOutcome, TaskStatus};
 use quinn::Connection;
 use tracing::Instrument as _;
 
@@ -108,6 +108,23 @@ async fn run(
     mut send: FramedSend,
     mut recv: FramedRecv,
 ) -> Result<(), StreamError> {
+    if let TaskKind::Command { program } = &manifest.kind {
+        let native = state.native.as_ref();
+        let Some((runner, path)) =
+            native.and_then(|(allow, runner)| Some((runner, allow.lookup(program)?.to_owned())))
+        else {
+            let refusal = Refusal::NotAllowed(program.clone());
+            tracing::warn!(reason = %refusal, "refusing an assignment");
+            return refuse(&mut send, &mut recv, refusal).await;
+        };
+        let (handle, cancelled) = state.slots.start((manifest.task_id, manifest.attempt));
+        let outcome =
+            crate::native::run(runner, &manifest, path, input, cancelled, &mut send).await;
+        tracing::debug!(status = %outcome.status, "native task finished");
+        let delivered = report(state, &manifest, outcome, &mut send, &mut recv).await;
+        state.slots.finish(handle);
+        return delivered;
+    }
     let module = match state.modules.module_for(conn, &manifest).await {
         Ok(m) => m,
         Err(refusal) => {

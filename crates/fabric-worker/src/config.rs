@@ -43,6 +43,21 @@ pub struct WorkerConfig {
     pub clock: SharedClock,
     /// Where to tell the operator what happens (none by default).
     pub notices: crate::Notices,
+    /// Native commands: the allow-list and the sandbox helper; `None` (the
+    /// default) runs wasm tasks only.
+    pub native: Option<NativeConfig>,
+}
+
+/// How a worker runs native commands.
+#[derive(Clone, Debug)]
+pub struct NativeConfig {
+    /// The programs it runs, resolved at start.
+    pub allow: fabric_native::AllowList,
+    /// The helper program and its hidden-mode argument (the `fabric`
+    /// binary and [`fabric_native::HELPER_COMMAND`]).
+    pub helper: Vec<std::ffi::OsString>,
+    /// Whether tasks keep the host's network (default: no network).
+    pub network: bool,
 }
 
 impl WorkerConfig {
@@ -67,6 +82,7 @@ impl WorkerConfig {
             max_reconnects: None,
             clock: SystemClock::shared(),
             notices: crate::Notices::default(),
+            native: None,
         }
     }
 }
@@ -84,6 +100,15 @@ pub enum WorkerError {
     /// The sandbox could not start.
     #[error(transparent)]
     Sandbox(#[from] fabric_sandbox::SandboxError),
+    /// The native sandbox's work dir could not be made.
+    #[error("cannot prepare the native sandbox in {path}: {source}")]
+    Native {
+        /// The dir.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The dispatcher refused the join secret.
     #[error("the dispatcher refused to let this worker join: {0}")]
     Join(String),

@@ -62,7 +62,6 @@ pub(crate) async fn execute(
     mut cancelled: oneshot::Receiver<()>,
     send: &mut FramedSend,
 ) -> TaskOutcome {
-    let mailbox = Arc::new(Mailbox::default());
     let task = WasmTask {
         program_name: String::new(),
         args: m.args.clone(),
@@ -71,21 +70,47 @@ pub(crate) async fn execute(
         limits: m.limits,
         scratch_dir: false,
     };
-    let sink = mailbox.clone();
-    let run = runtime.run(&module, task, move |e| sink.push(e));
-    let running = async {
-        let outcome = tokio::select! {
+    streaming(send, |sink| async move {
+        let run = runtime.run(&module, task, move |e| sink.push(e));
+        tokio::select! {
             outcome = run => outcome,
             Ok(()) = &mut cancelled => {
                 TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by the dispatcher")
             }
-        };
-        mailbox.close();
-        outcome
+        }
+    })
+    .await
+}
+
+/// Where a run puts its events: a bounded queue the sender drains.
+#[derive(Clone)]
+pub(crate) struct Sink(Arc<Mailbox>);
+
+impl Sink {
+    /// Queues an event; never blocks.
+    pub(crate) fn push(&self, event: GuestEvent) {
+        self.0.push(event);
+    }
+}
+
+/// Runs `run` with a [`Sink`] while a sender beside it streams the events
+/// to the dispatcher, not inside the run's select, so a slow stream never
+/// stalls the run or its deadline and a frame is never cut in half; the
+/// sender ends once the run ended and the queue is empty.
+pub(crate) async fn streaming<F>(send: &mut FramedSend, run: impl FnOnce(Sink) -> F) -> TaskOutcome
+where
+    F: Future<Output = TaskOutcome>,
+{
+    let mailbox = Arc::new(Mailbox::default());
+    let running = {
+        let fut = run(Sink(mailbox.clone()));
+        let mailbox = mailbox.clone();
+        async move {
+            let outcome = fut.await;
+            mailbox.close();
+            outcome
+        }
     };
-    // The sender runs beside the guest, not inside its select, so a slow
-    // stream never stalls the guest or its deadline, and a frame is never
-    // cut in half; it ends once the run closed the mailbox and it is empty.
     let sending = async {
         loop {
             match mailbox.pop() {

@@ -26,6 +26,7 @@ mod execute;
 mod inputs;
 mod late;
 mod module_cache;
+mod native;
 mod notice;
 mod session;
 mod slots;
@@ -39,7 +40,7 @@ use fabric_net::{Identity, IdentityError};
 use fabric_sandbox::{WasmRuntime, WasmRuntimeConfig};
 use quinn::Connection;
 
-pub use config::{WorkerConfig, WorkerError};
+pub use config::{NativeConfig, WorkerConfig, WorkerError};
 use module_cache::ModuleCache;
 pub use notice::{Notice, Notices};
 use slots::Slots;
@@ -51,6 +52,8 @@ struct State {
     cfg: WorkerConfig,
     identity: Identity,
     modules: ModuleCache,
+    /// The allow-list and the runner, when native commands are on.
+    native: Option<(fabric_native::AllowList, fabric_native::NativeRunner)>,
     replay: Mutex<ReplayGuard>,
     slots: Arc<Slots>,
     /// The current session's connection, closed at the end of a drain.
@@ -96,8 +99,36 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         cache_dir: Some(cfg.data_dir.join("modules")),
         ..WasmRuntimeConfig::default()
     })?;
+    let native = match &cfg.native {
+        None => None,
+        Some(n) => {
+            // Outside the private data dir: the tasks' uids must reach
+            // their own scratch dirs (and nothing else there).
+            let work_root = std::env::temp_dir().join(format!(
+                "fabric-native-{}",
+                identity.public().to_string().get(..16).unwrap_or("worker")
+            ));
+            let runner = fabric_native::NativeRunner::new(fabric_native::RunnerConfig {
+                helper: n.helper.clone(),
+                work_root: work_root.clone(),
+                network: n.network,
+            })
+            .map_err(|source| WorkerError::Native {
+                path: work_root,
+                source,
+            })?;
+            let layers = runner.layers().describe();
+            tracing::info!(allowed = ?n.allow.names(), %layers, "native commands on");
+            cfg.notices.send(Notice::Native {
+                allowed: n.allow.names(),
+                layers,
+            });
+            Some((n.allow.clone(), runner))
+        }
+    };
     let state = Arc::new(State {
         identity,
+        native,
         modules: ModuleCache::new(Arc::new(runtime), cfg.net.max_frame),
         replay: Mutex::new(ReplayGuard::default()),
         slots: Arc::new(Slots::default()),

@@ -21,6 +21,13 @@ pub enum Notice {
         /// Memory offered to tasks, bytes.
         memory_bytes: u64,
     },
+    /// Native commands are on: what it allows and the sandbox layers it has.
+    Native {
+        /// Program names and paths tasks may use.
+        allowed: Vec<String>,
+        /// Every isolation layer, on or off.
+        layers: String,
+    },
     /// It registered with the dispatcher at this address.
     Joined {
         /// The dispatcher's address.

@@ -127,7 +127,11 @@ async fn serve(
         memory_bytes: state.cfg.memory_bytes,
         labels: state.cfg.labels.clone(),
         wasm: true,
-        commands: Vec::new(),
+        commands: state
+            .native
+            .as_ref()
+            .map(|(allow, _)| allow.names())
+            .unwrap_or_default(),
         // Runs from an earlier session, and results not reported yet:
         // adopted or to be cancelled.
         running: {

@@ -29,6 +29,9 @@ pub enum Refusal {
     /// The task is not a wasm task.
     #[error("this worker runs wasm tasks only")]
     NotWasm,
+    /// The native program is not on this worker's allow-list.
+    #[error("program {0:?} is not on this worker's allow-list")]
+    NotAllowed(String),
     /// The module could not be fetched from the dispatcher.
     #[error("cannot fetch module {sha}: {reason}")]
     ModuleFetch {

@@ -39,6 +39,7 @@ impl LocalCluster {
                     name.clone(),
                     workers.slots,
                 );
+                cfg.native.clone_from(&workers.native);
                 if workers.speak {
                     cfg.notices = super::worker::print_notices(name);
                 }

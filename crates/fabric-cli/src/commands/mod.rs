@@ -10,6 +10,7 @@ mod dispatcher;
 mod exec;
 mod local_cluster;
 mod result;
+mod run;
 mod runtime;
 mod serve;
 mod status;
@@ -36,6 +37,7 @@ pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Worker(args) => worker::execute(args),
         Command::Token(cmd) => token::execute(&cmd, cluster),
         Command::Submit(args) => submit::execute(args, cluster),
+        Command::Run(args) => run::execute(args, cluster),
         Command::Status(args) => status::execute(&args, cluster),
         Command::Result(args) => result::execute(&args, cluster),
         Command::Cancel(args) => cancel::execute(&args, cluster),

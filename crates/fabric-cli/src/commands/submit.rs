@@ -37,43 +37,57 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             priority,
             retries,
         };
-        if !args.wait {
-            let queued = client.enqueue(spec).await?;
-            if let Some(w) = &queued.warning {
-                output::warning(&format!("task {} may wait long: {w}", queued.id));
-            }
-            output.submitted(&queued.id);
-            return Ok(0);
-        }
-        let report = Reporter::new(output, args.quiet);
-        let queued = std::sync::Mutex::new(None);
-        let waited = client.submit_and_wait(
-            spec,
-            |q| {
-                *queued
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(q.id);
-                report.waiting(q);
-            },
-            report.event_sink(),
-        );
-        tokio::select! {
-            info = waited => Ok(report.task(&info?)),
-            () = super::wait::show_state(client, &report, || {
-                *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-            }) => unreachable!("shows until the wait ends"),
-            _ = tokio::signal::ctrl_c() => {
-                report.clear();
-                let id = *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                match id {
-                    Some(id) => output::note(&format!(
-                        "task {id} {}",
-                        super::wait::keeps_running(id)
-                    )),
-                    None => output::note("interrupted before the task was queued"),
-                }
-                Ok(130)
-            }
-        }
+        queue(client, spec, output, args.quiet, args.wait).await
     })
+}
+
+/// Queues `spec`; without `wait` prints its id, with it follows the task
+/// to its end (a spinner with its state on a terminal; its output as it
+/// comes) and returns the contract's exit code. Ctrl-C stops following,
+/// not the task, and says how to go on.
+pub(crate) async fn queue(
+    client: &fabric_client::Client,
+    spec: TaskSpec,
+    output: Output,
+    quiet: bool,
+    wait: bool,
+) -> anyhow::Result<i32> {
+    if !wait {
+        let queued = client.enqueue(spec).await?;
+        if let Some(w) = &queued.warning {
+            output::warning(&format!("task {} may wait long: {w}", queued.id));
+        }
+        output.submitted(&queued.id);
+        return Ok(0);
+    }
+    let report = Reporter::new(output, quiet);
+    let queued = std::sync::Mutex::new(None);
+    let waited = client.submit_and_wait(
+        spec,
+        |q| {
+            *queued
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(q.id);
+            report.waiting(q);
+        },
+        report.event_sink(),
+    );
+    tokio::select! {
+        info = waited => Ok(report.task(&info?)),
+        () = super::wait::show_state(client, &report, || {
+            *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }) => unreachable!("shows until the wait ends"),
+        _ = tokio::signal::ctrl_c() => {
+            report.clear();
+            let id = *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match id {
+                Some(id) => output::note(&format!(
+                    "task {id} {}",
+                    super::wait::keeps_running(id)
+                )),
+                None => output::note("interrupted before the task was queued"),
+            }
+            Ok(130)
+        }
+    }
 }

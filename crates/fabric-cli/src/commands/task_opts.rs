@@ -117,7 +117,9 @@ pub(crate) fn env(opts: &TaskOpts) -> anyhow::Result<Vec<(String, String)>> {
 /// read up to one byte past `max`.
 pub(crate) fn input(opts: &TaskOpts, max: u64) -> anyhow::Result<Vec<u8>> {
     let over = |what: &str, len: Option<u64>| {
-        let size = len.map(|n| format!("{}, ", format_size(n))).unwrap_or_default();
+        let size = len
+            .map(|n| format!("{}, ", format_size(n)))
+            .unwrap_or_default();
         usage(format!(
             "--input {what} is {size}over the largest input the cluster takes ({})",
             format_size(max)

@@ -28,6 +28,8 @@ pub(super) struct FileConfig {
     pub memory_total: Option<String>,
     pub name: Option<String>,
     pub labels: Option<Vec<String>>,
+    pub allow: Option<Vec<String>>,
+    pub allow_network: Option<bool>,
     pub worker_keys: Option<Vec<String>>,
 }
 

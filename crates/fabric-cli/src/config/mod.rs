@@ -18,7 +18,7 @@ use fabric_net::mdns::Interfaces;
 use fabric_net::{JoinToken, PublicKey};
 
 use fabric_dispatcher::{RetentionPolicy, WorkerCaps};
-use fabric_worker::WorkerConfig;
+use fabric_worker::{NativeConfig, WorkerConfig};
 
 use crate::cli::{DispatcherArgs, ServeOpts, UpArgs, WorkerArgs};
 use crate::{profile, usage};
@@ -48,7 +48,7 @@ pub(crate) struct ServeConfig {
 }
 
 /// The in-process workers of a local cluster.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct LocalWorkers {
     /// How many.
     pub count: u32,
@@ -56,6 +56,8 @@ pub(crate) struct LocalWorkers {
     pub slots: u32,
     /// Whether their notices (joined, draining, ...) are printed.
     pub speak: bool,
+    /// Native commands they run, if any.
+    pub native: Option<NativeConfig>,
 }
 
 /// `fabric up`: a dispatcher and its local workers.
@@ -102,6 +104,7 @@ pub(crate) fn up(args: &UpArgs) -> anyhow::Result<UpConfig> {
         count: args.workers.or(file.workers).unwrap_or(2),
         slots: slots(args.slots, &file)?,
         speak: true,
+        native: native(&args.allow, args.allow_network, &file)?,
     };
     let serve = ServeConfig::resolve(&args.serve, &file, up_defaults())?;
     Ok(UpConfig { serve, workers })
@@ -178,6 +181,7 @@ fn retention(opts: &ServeOpts) -> RetentionPolicy {
 /// Resolves `fabric worker`.
 pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
     let file = FileConfig::load(args.config.as_deref())?;
+    let native = native(&args.allow, args.allow_network, &file)?;
     let token = args
         .join
         .as_deref()
@@ -209,6 +213,7 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
     let mut labels = args.labels;
     labels.extend(file.labels.unwrap_or_default());
     Ok(WorkerConfig {
+        native,
         dispatcher,
         join_secret: token.map(|t| t.secret),
         name: args.name.or(file.name).unwrap_or_else(host::host_name),
@@ -221,6 +226,33 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
             .map_or(Interfaces::All, |s| interfaces(&s)),
         ..WorkerConfig::new(data_dir, dispatcher_key)
     })
+}
+
+/// Native commands from `--allow` (and the file's `allow`): the programs
+/// resolved now, so a typo fails at start; `None` when nothing is allowed.
+fn native(
+    flags: &[String],
+    network: bool,
+    file: &FileConfig,
+) -> anyhow::Result<Option<NativeConfig>> {
+    let mut names = flags.to_vec();
+    names.extend(file.allow.clone().unwrap_or_default());
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let path = std::env::var("PATH").ok();
+    let allow = fabric_native::AllowList::resolve(&names, path.as_deref())
+        .map_err(|e| usage(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        usage(format!(
+            "cannot find the fabric binary for the native sandbox helper: {e}"
+        ))
+    })?;
+    Ok(Some(NativeConfig {
+        allow,
+        helper: vec![exe.into_os_string(), fabric_native::HELPER_COMMAND.into()],
+        network: network || file.allow_network == Some(true),
+    }))
 }
 
 /// The key to pin: `--dispatcher-key`, which must then match the token's,

@@ -142,6 +142,10 @@ pub(crate) fn worker_notice(name: Option<&str>, notice: &fabric_worker::Notice) 
             "cannot reach the dispatcher: {reason}; retrying in {:.1} s",
             retry_in.as_secs_f64()
         ),
+        Notice::Native { allowed, layers } => format!(
+            "native commands allowed: {}; sandbox layers: {layers}",
+            allowed.join(", ")
+        ),
         Notice::Draining { running } => format!(
             "draining {running} running task{}; Ctrl-C again to stop now",
             if *running == 1 { "" } else { "s" }

@@ -9,7 +9,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fabric_client::Queued;
-use fabric_proto::{GuestEvent, Sha256, TaskInfo, TaskOutcome, TaskStatus};
+use fabric_proto::{GuestEvent, OutputStream, Sha256, TaskInfo, TaskOutcome, TaskStatus};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Output;
@@ -23,6 +23,9 @@ pub(crate) struct Reporter {
     bar: ProgressBar,
     /// Guest log lines, kept for the JSON object.
     logs: Arc<Mutex<Vec<LogView>>>,
+    /// A native command's stdout and stderr as printed live, so the result
+    /// prints only what did not stream.
+    live: Arc<Mutex<[Vec<u8>; 2]>>,
 }
 
 impl Reporter {
@@ -47,6 +50,7 @@ impl Reporter {
             quiet,
             bar,
             logs: Arc::default(),
+            live: Arc::default(),
         }
     }
 
@@ -55,8 +59,20 @@ impl Reporter {
     pub(crate) fn event_sink(&self) -> impl FnMut(GuestEvent) + Send + 'static {
         let bar = self.bar.clone();
         let logs = self.logs.clone();
+        let live = self.live.clone();
         let output = self.output;
         move |event| match event {
+            GuestEvent::Output { .. } if output == Output::Json => {}
+            GuestEvent::Output { stream, bytes } => bar.suspend(|| {
+                let i = usize::from(stream == OutputStream::Stderr);
+                let _ = if i == 0 {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&bytes).and_then(|()| out.flush())
+                } else {
+                    std::io::stderr().lock().write_all(&bytes)
+                };
+                live.lock().unwrap_or_else(PoisonError::into_inner)[i].extend_from_slice(&bytes);
+            }),
             GuestEvent::Progress { done, total } => {
                 if total > 0 && bar.length().is_none() {
                     bar.set_style(
@@ -149,13 +165,14 @@ impl Reporter {
     /// The task's own output byte for byte, then notes and the summary on
     /// stderr.
     fn human_outcome(&self, outcome: &TaskOutcome) {
+        let live = std::mem::take(&mut *self.live.lock().unwrap_or_else(PoisonError::into_inner));
         {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&outcome.stdout);
+            let _ = out.write_all(unstreamed(&outcome.stdout, &live[0]));
             let _ = out.flush();
         }
         let mut err = std::io::stderr().lock();
-        let _ = err.write_all(&outcome.stderr);
+        let _ = err.write_all(unstreamed(&outcome.stderr, &live[1]));
         if outcome.stdout_truncated {
             let _ = writeln!(err, "fabric: stdout was cut at the output limit");
         }
@@ -166,6 +183,20 @@ impl Reporter {
             return;
         }
         let _ = writeln!(err, "fabric: {}", summary(outcome));
+    }
+}
+
+/// What of a stream's kept output was not printed live: the rest after
+/// the printed prefix, or all of it when the live output had gaps (a slow
+/// reader drops chunks) and so is not a prefix.
+fn unstreamed<'a>(kept: &'a [u8], printed: &[u8]) -> &'a [u8] {
+    if printed.is_empty() {
+        return kept;
+    }
+    match kept.strip_prefix(printed) {
+        Some(rest) => rest,
+        None if printed.starts_with(kept) => &[],
+        None => kept,
     }
 }
 

@@ -41,6 +41,12 @@ impl Scheduler {
         ))
     }
 
+    /// Whether some registered worker runs this kind of task (a native
+    /// task: allows its program).
+    pub fn some_worker_runs(&self, kind: &TaskKind) -> bool {
+        self.workers.values().any(|w| w.runs_kind(kind))
+    }
+
     /// What no registered worker offers that `rec` needs (kind of work,
     /// memory), if anything: such a task cannot be placed until a worker
     /// that offers it registers.

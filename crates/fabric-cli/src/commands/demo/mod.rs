@@ -144,6 +144,7 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
         count: args.workers,
         slots: SLOTS,
         speak: false,
+        native: None,
     };
     runtime::block_on(async {
         let started = Instant::now();

@@ -26,6 +26,18 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     if shared.core().sched.queued() >= max_queued {
         return Err(RequestError::Refused(admission::queue_full(max_queued)));
     }
+    // A native program no worker allows would wait for an operator: refuse
+    // it now, as the user's mistake (exit 2).
+    if let TaskKind::Command { program } = &spec.kind
+        && !shared.core().sched.some_worker_runs(&spec.kind)
+    {
+        return Err(RequestError::Refused(fabric_proto::wire::ErrorBody::new(
+            fabric_proto::wire::ErrorCode::BadRequest,
+            format!(
+                "no worker allows the program {program:?} (a worker runs a program only when started with --allow {program})"
+            ),
+        )));
+    }
     if let TaskKind::Wasm { module } = &spec.kind
         && !shared.store.has_blob(module)?
     {

@@ -1,0 +1,50 @@
+//! `fabric run`: an allow-listed native command on some worker, followed
+//! to its end with its output as it comes.
+
+use std::path::Path;
+
+use fabric_proto::{Priority, TaskKind, TaskSpec};
+
+use super::client::with_client;
+use super::submit::queue;
+use super::task_opts;
+use crate::cli::RunArgs;
+use crate::output::Output;
+use crate::usage;
+
+pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
+    let priority: Priority = args
+        .priority
+        .parse()
+        .map_err(|e| usage(format!("--priority: {e}")))?;
+    if args.task.fuel.is_some() {
+        return Err(usage(
+            "--fuel applies to wasm tasks only; a native command is bounded by --timeout and --memory",
+        ));
+    }
+    let env = task_opts::env(&args.task)?;
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| usage("give the program to run after `--`: fabric run -- PROGRAM ARGS"))?;
+    let output = Output::new(args.json);
+    with_client(cluster, async move |client| {
+        let caps = client.caps().await?;
+        let limits = task_opts::limits(&args.task, &caps.limits)?;
+        let retries = task_opts::retries(args.retries, caps.max_retries)?;
+        let input = task_opts::input(&args.task, caps.max_input_bytes)?;
+        let spec = TaskSpec {
+            kind: TaskKind::Command {
+                program: program.clone(),
+            },
+            args: rest.to_vec(),
+            env,
+            input,
+            input_blob: None,
+            limits,
+            priority,
+            retries,
+        };
+        queue(client, spec, output, args.quiet, !args.detach).await
+    })
+}

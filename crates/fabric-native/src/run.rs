@@ -1,0 +1,360 @@
+//! The worker's side of a native task: a scratch dir and cgroups for it,
+//! the helper process spawned with the spec, stdin fed, stdout and stderr
+//! read as they come (streamed as events in bounded chunks and kept, capped,
+//! for the result), the deadline kept, and everything cleaned up after.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use fabric_proto::{GuestEvent, Limits, OutputStream, TaskOutcome, TaskStatus};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::Command;
+use tokio::sync::oneshot;
+
+use crate::layers::Layers;
+use crate::spec::{HelperSpec, HelperStatus};
+
+/// Bytes of output in one streamed chunk at most.
+pub const OUTPUT_CHUNK: usize = 16 << 10;
+/// Host uids tasks run as when the worker is root: one per concurrent run,
+/// from this base.
+const UID_BASE: u32 = 200_000;
+/// Distinct task uids handed out in turn.
+const UID_SPAN: u32 = 4_096;
+/// Most processes a task may have at once.
+const MAX_PROCS: u64 = 256;
+/// Most open files per process.
+const MAX_FILES: u64 = 1_024;
+/// Largest file a task may write.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Where and how native tasks run.
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// The helper program (the `fabric` binary) and the arguments before the
+    /// spec path (its hidden mode).
+    pub helper: Vec<std::ffi::OsString>,
+    /// Scratch dirs are made under here, one per attempt, and removed after.
+    /// It must be reachable by the tasks' uids (not inside the worker's
+    /// private data dir): it is made mode 0711, each task's dir 0700 and
+    /// owned by that task's uid.
+    pub work_root: PathBuf,
+    /// Whether tasks keep the host's network (default: none).
+    pub network: bool,
+}
+
+/// One native run.
+#[derive(Clone, Debug)]
+pub struct NativeTask {
+    /// A name for its dirs (task id and attempt).
+    pub name: String,
+    /// The resolved, allow-listed program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its environment.
+    pub env: Vec<(String, String)>,
+    /// Its stdin.
+    pub stdin: Vec<u8>,
+    /// Its limits (memory, wall clock, output caps; fuel does not apply).
+    pub limits: Limits,
+}
+
+/// Runs native tasks through the helper.
+#[derive(Debug)]
+pub struct NativeRunner {
+    cfg: RunnerConfig,
+    layers: Layers,
+    next_uid: AtomicU32,
+}
+
+impl NativeRunner {
+    /// A runner with this host's layers.
+    pub fn new(cfg: RunnerConfig) -> std::io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::create_dir_all(&cfg.work_root)?;
+        std::fs::set_permissions(&cfg.work_root, std::fs::Permissions::from_mode(0o711))?;
+        Ok(Self {
+            cfg,
+            layers: Layers::detect(),
+            next_uid: AtomicU32::new(0),
+        })
+    }
+
+    /// The layers tasks get here.
+    pub fn layers(&self) -> &Layers {
+        &self.layers
+    }
+
+    /// Runs `task` until it ends, its deadline passes or `cancel` fires;
+    /// `events` hears its output as it comes.
+    pub async fn run(
+        &self,
+        task: NativeTask,
+        cancel: oneshot::Receiver<()>,
+        events: impl FnMut(GuestEvent) + Send,
+    ) -> TaskOutcome {
+        let started = std::time::Instant::now();
+        let dir = self.cfg.work_root.join(&task.name);
+        let mut outcome = match self.run_in(&dir, &task, cancel, events).await {
+            Ok(o) => o,
+            Err(e) => TaskOutcome::ended(TaskStatus::Failed, format!("native sandbox: {e}")),
+        };
+        outcome.duration_ms = started.elapsed().as_millis() as u64;
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a native task's scratch dir");
+        }
+        outcome
+    }
+
+    async fn run_in(
+        &self,
+        dir: &Path,
+        task: &NativeTask,
+        mut cancel: oneshot::Receiver<()>,
+        mut events: impl FnMut(GuestEvent) + Send,
+    ) -> std::io::Result<TaskOutcome> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let scratch = dir.join("work");
+        std::fs::create_dir_all(&scratch)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let uid = self
+            .layers
+            .unprivileged_uid
+            .then(|| UID_BASE + self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_SPAN);
+        if let Some(uid) = uid {
+            for d in [dir, scratch.as_path()] {
+                nix::unistd::chown(d, Some(uid.into()), Some(uid.into()))?;
+            }
+        }
+        let groups = Cgroups::make(&self.layers, &task.name, task.limits.memory_bytes)?;
+        let timeout = Duration::from_millis(task.limits.timeout_ms);
+        let spec = HelperSpec {
+            program: task.program.clone(),
+            args: task.args.clone(),
+            env: task.env.clone(),
+            scratch,
+            uid,
+            memory_bytes: task.limits.memory_bytes,
+            cpu_secs: timeout.as_secs() + 1,
+            timeout_secs: timeout.as_secs() + 2,
+            max_procs: MAX_PROCS,
+            max_files: MAX_FILES,
+            max_file_bytes: MAX_FILE_BYTES,
+            cgroups: groups.dirs.clone(),
+            landlock: self.layers.landlock,
+            seccomp: self.layers.seccomp,
+            network: self.cfg.network,
+            status: dir.join("status.json"),
+        };
+        let spec_path = dir.join("spec.json");
+        std::fs::write(
+            &spec_path,
+            serde_json::to_vec(&spec).map_err(std::io::Error::other)?,
+        )?;
+        let (program, pre) = self
+            .cfg
+            .helper
+            .split_first()
+            .ok_or_else(|| std::io::Error::other("no helper program configured"))?;
+        let mut child = Command::new(program)
+            .args(pre)
+            .arg(&spec_path)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut stdin = child.stdin.take();
+        let input = task.stdin.clone();
+        let feed = async move {
+            if let Some(s) = stdin.as_mut() {
+                let _ = s.write_all(&input).await;
+            }
+            drop(stdin);
+        };
+        let cap = task.limits.output_bytes as usize;
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(OutputStream, Vec<u8>)>(16);
+        let read_out = pump(out, OutputStream::Stdout, tx.clone());
+        let read_err = pump(err, OutputStream::Stderr, tx);
+        let mut kept = Kept::new(cap);
+        let collect = async {
+            while let Some((stream, bytes)) = rx.recv().await {
+                kept.add(stream, &bytes);
+                events(GuestEvent::Output { stream, bytes });
+            }
+        };
+        let waited = async {
+            let ended = tokio::select! {
+                s = child.wait() => Ended::Exited(s),
+                () = tokio::time::sleep(timeout) => Ended::TimedOut,
+                Ok(()) = &mut cancel => Ended::Cancelled,
+            };
+            if !matches!(ended, Ended::Exited(_)) {
+                // The helper dies, and with it (its parent-death signal, then
+                // the pid namespace) every process of the task.
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+            ended
+        };
+        let ((), (), (), (), ended) = tokio::join!(feed, read_out, read_err, collect, waited);
+        let oom = groups.oom_killed();
+        drop(groups);
+        let status = std::fs::read(dir.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<HelperStatus>(&b).ok());
+        let mut outcome = match (ended, status) {
+            (Ended::TimedOut, _) => TaskOutcome::ended(
+                TaskStatus::TimedOut,
+                format!("wall-clock limit of {} ms reached", task.limits.timeout_ms),
+            ),
+            (Ended::Cancelled, _) => {
+                TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by the dispatcher")
+            }
+            (Ended::Exited(_), Some(HelperStatus::Exited(code))) => {
+                let mut o = TaskOutcome::ended(
+                    if code == 0 {
+                        TaskStatus::Succeeded
+                    } else {
+                        TaskStatus::Failed
+                    },
+                    format!("exited with code {code}"),
+                );
+                o.exit_code = Some(code);
+                o
+            }
+            (Ended::Exited(_), Some(HelperStatus::Signaled(sig))) if oom => TaskOutcome::ended(
+                TaskStatus::MemoryExceeded,
+                format!(
+                    "memory limit of {} reached (killed by signal {sig})",
+                    fabric_proto::format_size(task.limits.memory_bytes)
+                ),
+            ),
+            (Ended::Exited(_), Some(HelperStatus::Signaled(sig))) => {
+                TaskOutcome::ended(TaskStatus::Failed, format!("killed by signal {sig}"))
+            }
+            (Ended::Exited(_), Some(HelperStatus::SetupFailed(why))) => {
+                TaskOutcome::ended(TaskStatus::Failed, format!("sandbox setup failed: {why}"))
+            }
+            (Ended::Exited(s), None) => TaskOutcome::ended(
+                TaskStatus::Failed,
+                format!("the sandbox helper ended without a status ({s:?})"),
+            ),
+        };
+        (outcome.stdout, outcome.stderr) = kept.into_parts();
+        Ok(outcome)
+    }
+}
+
+enum Ended {
+    Exited(std::io::Result<std::process::ExitStatus>),
+    TimedOut,
+    Cancelled,
+}
+
+/// Reads a pipe in chunks of at most [`OUTPUT_CHUNK`] until it closes.
+async fn pump(
+    mut pipe: impl AsyncRead + Unpin,
+    stream: OutputStream,
+    tx: tokio::sync::mpsc::Sender<(OutputStream, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; OUTPUT_CHUNK];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send((stream, buf[..n].to_vec())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Output kept for the result, each stream up to the cap.
+struct Kept {
+    cap: usize,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Kept {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, stream: OutputStream, bytes: &[u8]) {
+        let buf = match stream {
+            OutputStream::Stdout => &mut self.stdout,
+            OutputStream::Stderr => &mut self.stderr,
+        };
+        let room = self.cap.saturating_sub(buf.len());
+        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
+        (self.stdout, self.stderr)
+    }
+}
+
+/// The task's cgroup v1 groups (memory, pids), removed on drop.
+struct Cgroups {
+    dirs: Vec<PathBuf>,
+    memory: Option<PathBuf>,
+}
+
+impl Cgroups {
+    fn make(layers: &Layers, name: &str, memory_bytes: u64) -> std::io::Result<Self> {
+        let mut dirs = Vec::new();
+        let mut memory = None;
+        if let Some(parent) = &layers.cgroup_memory {
+            let d = parent.join(name);
+            std::fs::create_dir_all(&d)?;
+            std::fs::write(d.join("memory.limit_in_bytes"), memory_bytes.to_string())?;
+            memory = Some(d.clone());
+            dirs.push(d);
+        }
+        if let Some(parent) = &layers.cgroup_pids {
+            let d = parent.join(name);
+            std::fs::create_dir_all(&d)?;
+            std::fs::write(d.join("pids.max"), MAX_PROCS.to_string())?;
+            dirs.push(d);
+        }
+        Ok(Self { dirs, memory })
+    }
+
+    /// Whether the memory limit was hit (the kernel's OOM killer or failed
+    /// charges).
+    fn oom_killed(&self) -> bool {
+        self.memory.as_ref().is_some_and(|d| {
+            std::fs::read_to_string(d.join("memory.failcnt"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+        })
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            // Empty once the helper and the task are gone.
+            for _ in 0..50 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}

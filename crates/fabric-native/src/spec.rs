@@ -1,0 +1,57 @@
+//! What the worker hands its helper process (a JSON file beside the task's
+//! scratch dir), and what the helper writes back when the program ended.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One native run, as the helper sets it up.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct HelperSpec {
+    /// The allow-listed program (absolute, resolved at worker start).
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its environment (nothing else is inherited).
+    pub env: Vec<(String, String)>,
+    /// The host directory mounted read-write as `/work`, the working dir.
+    pub scratch: PathBuf,
+    /// Host uid (and gid) to run as; `None`: the worker's own.
+    pub uid: Option<u32>,
+    /// Address-space limit, bytes.
+    pub memory_bytes: u64,
+    /// CPU seconds.
+    pub cpu_secs: u64,
+    /// Wall-clock seconds, after which the helper kills the tree (the
+    /// worker has its own, tighter deadline too).
+    pub timeout_secs: u64,
+    /// Most processes (RLIMIT_NPROC, counted per uid).
+    pub max_procs: u64,
+    /// Most open files.
+    pub max_files: u64,
+    /// Largest file the program may write, bytes.
+    pub max_file_bytes: u64,
+    /// cgroup v1 groups (memory, pids) the helper joins before it starts
+    /// the program, so everything the program starts is in them.
+    pub cgroups: Vec<PathBuf>,
+    /// Apply landlock and seccomp (off only where the kernel lacks them).
+    pub landlock: bool,
+    /// See [`HelperSpec::landlock`].
+    pub seccomp: bool,
+    /// Keep the host's network (only when the worker's policy allows it).
+    pub network: bool,
+    /// Where the helper writes its [`HelperStatus`].
+    pub status: PathBuf,
+}
+
+/// How the program ended, as the helper saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum HelperStatus {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal ended it.
+    Signaled(i32),
+    /// The sandbox could not be set up; nothing ran.
+    SetupFailed(String),
+}
