@@ -15,4 +15,5 @@ mod exec_examples;
 mod exec_hostile;
 mod exec_usage;
 mod guest_floods;
+mod native_run;
 mod readme;

@@ -94,6 +94,11 @@ impl Proc {
         assert!(status.success(), "kill -TERM {} failed", self.child.id());
     }
 
+    /// Whether it has exited (and how), without waiting.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
     /// Its pid.
     pub fn pid(&self) -> u32 {
         self.child.id()

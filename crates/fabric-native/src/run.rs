@@ -206,9 +206,20 @@ impl NativeRunner {
         let ((), (), (), (), ended) = tokio::join!(feed, read_out, read_err, collect, waited);
         let oom = groups.oom_killed();
         drop(groups);
-        let status = std::fs::read(dir.join("status.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<HelperStatus>(&b).ok());
+        let status_path = dir.join("status.json");
+        let status = match std::fs::read(&status_path) {
+            Ok(b) => serde_json::from_slice::<HelperStatus>(&b).map_err(|e| {
+                format!(
+                    "{} holds {:?}: {e}",
+                    status_path.display(),
+                    String::from_utf8_lossy(&b)
+                )
+            }),
+            Err(e) => Err(format!("{}: {e}", status_path.display())),
+        };
+        let status = status
+            .inspect_err(|why| tracing::warn!(%why, "the native helper left no status"))
+            .ok();
         let mut outcome = match (ended, status) {
             (Ended::TimedOut, _) => TaskOutcome::ended(
                 TaskStatus::TimedOut,

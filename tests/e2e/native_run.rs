@@ -1,0 +1,322 @@
+//! `fabric run`: allow-listed native commands in the worker's process
+//! sandbox, against a real `fabric up` with real helpers, namespaces,
+//! landlock, seccomp, rlimits and cgroups (as this host offers them; the
+//! worker's start line says which, and the first test checks it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use fabric_tests::harness::cluster::fabric_cmd;
+use fabric_tests::harness::process::Proc;
+use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
+
+/// `fabric up` with one local worker allowing `allow`, on a free port.
+struct Cluster {
+    sb: Sandbox,
+    up: Proc,
+    profile: PathBuf,
+}
+
+impl Cluster {
+    fn start(allow: &[&str]) -> Self {
+        let sb = Sandbox::new();
+        let profile = sb.dir.path().join("cluster.toml");
+        let mut cmd = fabric_cmd(&sb, None);
+        cmd.args([
+            "up",
+            "--workers",
+            "1",
+            "--slots",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--cluster")
+        .arg(&profile);
+        for a in allow {
+            cmd.args(["--allow", a]);
+        }
+        let mut up = Proc::spawn("up", cmd, sb.dir.path());
+        up.wait_for_line("ready", Duration::from_secs(60));
+        up.wait_for_stderr("joined", Duration::from_secs(30));
+        Self { sb, up, profile }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = fabric_cmd(&self.sb, None);
+        cmd.arg("--cluster").arg(&self.profile);
+        cmd
+    }
+
+    /// `fabric run [flags] -- command...` to its end.
+    fn run(&self, flags: &[&str], command: &[&str]) -> Output {
+        self.cmd()
+            .arg("run")
+            .args(flags)
+            .arg("--")
+            .args(command)
+            .output()
+            .expect("fabric run")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.up.terminate(Duration::from_secs(30));
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Host processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let out = Command::new("ps")
+        .args(["-eo", "pid=,uid=,args="])
+        .output()
+        .expect("ps (procps)");
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(marker) && !l.contains("fabric"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (bounded) until no host process carries `marker`.
+fn none_left(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_allowed_command_keeps_its_exit_code_and_its_output_streams_live() {
+    let c = Cluster::start(&["sh", "echo"]);
+    let layers = c.up.stderr();
+    assert!(layers.contains("sandbox layers: namespaces on"), "{layers}");
+    for layer in [
+        "landlock",
+        "seccomp",
+        "unprivileged uid",
+        "cgroup memory",
+        "cgroup pids",
+    ] {
+        assert!(
+            layers.contains(&format!("{layer} on")),
+            "this host should give tasks {layer}: {layers}"
+        );
+    }
+
+    let out = c.run(&[], &["echo", "hello", "native"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(text(&out.stdout), "hello native\n");
+    let out = c.run(&[], &["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert!(text(&out.stderr).contains("err\n"), "{}", describe(&out));
+
+    // The first line arrives while the command still runs.
+    let mut cmd = c.cmd();
+    cmd.args(["run", "--", "sh", "-c", "echo first; sleep 3; echo second"]);
+    let mut live = Proc::spawn("run-live", cmd, c.sb.dir.path());
+    let started = Instant::now();
+    let before = live.wait_for_line("first", Duration::from_secs(30));
+    assert!(before.is_empty(), "{before:?}");
+    assert!(
+        live.try_wait().is_none(),
+        "fabric run ended before the command did"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    live.wait_for_line("second", Duration::from_secs(30));
+    assert!(live.wait(Duration::from_secs(30)).success());
+
+    // stdin, env and --json.
+    let out = c
+        .cmd()
+        .args([
+            "run",
+            "--json",
+            "--env",
+            "GREETING=hey",
+            "--",
+            "sh",
+            "-c",
+            "echo $GREETING",
+        ])
+        .output()
+        .unwrap();
+    let v = json_of(&out);
+    assert_eq!(v["status"], "succeeded", "{v}");
+    assert_eq!(v["stdout"], "hey\n", "{v}");
+    assert_eq!(v["exit_code"], 0, "{v}");
+}
+
+#[test]
+fn only_allow_listed_programs_run() {
+    let c = Cluster::start(&["echo"]);
+    // Not on the list.
+    let out = c.run(&[], &["sh", "-c", "echo ran"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("no worker allows the program \"sh\""),
+        "{}",
+        describe(&out)
+    );
+    assert!(!text(&out.stdout).contains("ran"));
+    // Another file of the same name.
+    let fake = c.sb.dir.path().join("bin/echo");
+    std::fs::create_dir_all(fake.parent().unwrap()).unwrap();
+    std::fs::copy("/bin/sh", &fake).unwrap();
+    let out = c.run(&[], &[fake.to_str().unwrap(), "-c", "echo ran"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    // --fuel is a wasm limit.
+    let out = c.run(&["--fuel", "1000"], &["echo", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(text(&out.stderr).contains("--fuel applies to wasm tasks only"));
+}
+
+#[test]
+fn the_sandbox_hides_secrets_the_host_and_its_network() {
+    let c = Cluster::start(&["sh", "cat", "bash"]);
+    let data_dir = c.sb.dir.path().join("data");
+    let key = find(&data_dir, "node.key").expect("the worker's node.key");
+    let marker = format!("fabric-escape-{}", std::process::id());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+
+    let out = c.run(&[], &["cat", "/etc/shadow"]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = c.run(&[], &["cat", key.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(out.stdout.is_empty());
+    // Writes land in the task's own /tmp and /work, never on the host.
+    let script = format!(
+        "echo x > /tmp/{marker} && echo x > /work/{marker} && echo wrote; echo x > /{marker} || echo root-refused"
+    );
+    let out = c.run(&[], &["sh", "-c", &script]);
+    assert!(text(&out.stdout).contains("wrote"), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains("root-refused"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!Path::new("/tmp").join(&marker).exists());
+    assert!(!Path::new("/").join(&marker).exists());
+    assert!(find(Path::new("/tmp"), &marker).is_none());
+    // No network: the host's loopback port is out of reach.
+    let out = c.run(
+        &["--timeout", "10s"],
+        &[
+            "bash",
+            "-c",
+            &format!("echo hi > /dev/tcp/127.0.0.1/{port} && echo connected"),
+        ],
+    );
+    assert!(
+        !text(&out.stdout).contains("connected"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the task reached the host's port"
+    );
+    // Another uid than the worker's, and its own hostname.
+    let out = c.run(
+        &[],
+        &["sh", "-c", "id -u; cat /proc/self/uid_map; hostname"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let shown = text(&out.stdout);
+    assert!(shown.starts_with("1000\n"), "{shown}");
+    let host_uid: u32 = shown
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(host_uid >= 200_000, "runs as host uid {host_uid}: {shown}");
+    assert!(shown.contains("fabric-task"), "{shown}");
+}
+
+#[test]
+fn timeouts_cancels_fork_bombs_and_memory_hogs_are_contained() {
+    let c = Cluster::start(&["sh", "echo"]);
+    // A timeout ends the whole tree.
+    let out = c.run(
+        &["--timeout", "1s"],
+        &["sh", "-c", "sleep 9731 & sleep 9731 & wait"],
+    );
+    assert_eq!(out.status.code(), Some(124), "{}", describe(&out));
+    none_left("sleep 9731");
+
+    // A cancel too.
+    let out = c
+        .cmd()
+        .args([
+            "run",
+            "--detach",
+            "--",
+            "sh",
+            "-c",
+            "sleep 9732 & sleep 9732 & wait",
+        ])
+        .output()
+        .unwrap();
+    let id = text(&out.stdout).trim().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_with("sleep 9732").len() < 2 {
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = c.cmd().args(["cancel", &id]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    none_left("sleep 9732");
+
+    // A fork bomb hits the process limits and ends; the worker serves on.
+    let bomb = "b() { b | b & }; b; sleep 2; echo bomb-9733-done";
+    let out = c.run(&["--timeout", "20s"], &["sh", "-c", bomb]);
+    assert!(
+        text(&out.stderr).contains("Cannot fork"),
+        "{}",
+        describe(&out)
+    );
+    none_left("bomb-9733");
+    // A memory hog is stopped at its limit.
+    let out = c.run(
+        &["--memory", "32MiB", "--timeout", "20s"],
+        &["sh", "-c", "x=xxxxxxxxxxxxxxxx; while :; do x=$x$x; done"],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = c.run(&[], &["echo", "still", "serving"]);
+    assert_eq!(text(&out.stdout), "still serving\n", "{}", describe(&out));
+}
+
+/// The first path under `dir` whose file name is `name`.
+fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+        if p.is_dir()
+            && !p.is_symlink()
+            && let Some(found) = find(&p, name)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
