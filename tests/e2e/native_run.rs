@@ -320,3 +320,45 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     }
     None
 }
+
+#[test]
+fn a_c_compile_through_fabric_run_links_and_runs() {
+    let c = Cluster::start(&["sh"]);
+    let source = c.sb.write(
+        "hello.c",
+        b"#include <stdio.h>\nint main(void) { puts(\"hello from a sandboxed compile\"); return 3; }\n",
+    );
+    // The source goes in as stdin; the object comes back as stdout.
+    let out = c.run(
+        &[
+            "--input",
+            source.to_str().unwrap(),
+            "--timeout",
+            "60s",
+            "--quiet",
+        ],
+        &[
+            "sh",
+            "-c",
+            "cc -x c -c - -o /work/hello.o && cat /work/hello.o",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        out.stdout.starts_with(b"\x7fELF"),
+        "not an object: {}",
+        describe(&out)
+    );
+    let object = c.sb.write("hello.o", &out.stdout);
+    let exe = c.sb.dir.path().join("hello");
+    let linked = Command::new("cc")
+        .arg(&object)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(linked.status.success(), "{}", describe(&linked));
+    let ran = Command::new(&exe).output().unwrap();
+    assert_eq!(ran.status.code(), Some(3));
+    assert_eq!(text(&ran.stdout), "hello from a sandboxed compile\n");
+}

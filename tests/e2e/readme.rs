@@ -62,6 +62,7 @@ fn block(first: &str) -> Block {
 /// Blocks run in this file, by how they start.
 const RUN_HERE: &[&str] = &[
     "fabric demo --export examples",
+    "fabric up --allow cc",
     "fabric dispatcher --listen",
     "fabric worker --join",
     "# /etc/fabric/worker.toml",
@@ -344,6 +345,55 @@ fn the_across_machines_commands_run_as_written_in_a_network_namespace() {
     cmd.arg("worker").arg("--config").arg(&file);
     worker_registers(&sb, &ns, cmd, &mut seen, 8, &["gpu-less", "rack-2"]);
     assert!(d.terminate(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn the_native_commands_run_as_written() {
+    let sb = Sandbox::new();
+    let b = block("fabric up --allow cc");
+    let up_words = words(&b.lines[0]);
+    let mut cmd = fabric_cmd(&sb, None);
+    cmd.args(&up_words[1..]).env("FABRIC_LISTEN", "127.0.0.1:0");
+    let mut up = Proc::spawn("up", cmd, sb.dir.path());
+    up.wait_for_line("ready", Duration::from_secs(60));
+    up.wait_for_stderr("joined", Duration::from_secs(30));
+    let bin_dir = fabric_tests::harness::sandbox::fabric_bin()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let expect = ["gcc", "HELLO", ""];
+    for (line, want) in b.lines[1..].iter().zip(expect) {
+        // The line as a shell runs it (pipes and quotes included), with
+        // this build's `fabric` first on PATH.
+        let shell_line = line.split(" # ").next().unwrap_or(line);
+        let mut cmd = Command::new("sh");
+        sb.isolate(&mut cmd);
+        let out = cmd
+            .env("PATH", &path)
+            .args(["-c", shell_line])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "README line `{line}`: {}",
+            describe(&out)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(want),
+            "README line `{line}`: {}",
+            describe(&out)
+        );
+    }
+    assert_eq!(b.lines.len(), 4, "{:?}", b.lines);
+    up.sigterm();
+    assert!(up.wait(Duration::from_secs(30)).success());
 }
 
 #[test]

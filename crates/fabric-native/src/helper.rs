@@ -54,6 +54,11 @@ const DENIED_CALLS: &[&str] = &[
 ];
 
 /// Runs the helper for the spec at `spec_path`; the process exit code.
+///
+/// The helper has no logger: its stderr is the task's, which the worker
+/// keeps with the result, so the two failures before the sandbox exists
+/// are said there.
+#[allow(clippy::print_stderr)]
 pub fn helper_main(spec_path: &Path) -> i32 {
     let spec: HelperSpec = match std::fs::read(spec_path)
         .map_err(|e| e.to_string())

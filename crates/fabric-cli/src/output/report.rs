@@ -224,12 +224,15 @@ fn summary(o: &TaskOutcome) -> String {
         s.push_str(m);
     }
     if o.status != TaskStatus::Rejected {
-        s.push_str(&format!(
-            " in {} ms, fuel {}, peak memory {}",
-            o.duration_ms,
-            o.fuel_used,
-            format_size(o.peak_memory_bytes)
-        ));
+        s.push_str(&format!(" in {} ms", o.duration_ms));
+        // A native command measures neither.
+        if o.fuel_used > 0 || o.peak_memory_bytes > 0 {
+            s.push_str(&format!(
+                ", fuel {}, peak memory {}",
+                o.fuel_used,
+                format_size(o.peak_memory_bytes)
+            ));
+        }
     }
     s
 }
