@@ -193,8 +193,18 @@ fn demo_runs_the_example_jobs() {
             "primes",
             "mandelbrot",
             "json-transform",
-            "runaway"
+            "runaway",
+            "native"
         ]
+    );
+    // This host sandboxes native commands, so the native job ran (it is
+    // skipped, and says why, only where it cannot).
+    let native = objects.iter().find(|o| o["job"] == "native").unwrap();
+    assert!(native["skipped"].is_null(), "{native}");
+    let stdout = native["stdout"].as_str().unwrap_or_default();
+    assert!(
+        stdout.starts_with("native: Linux as uid 1000 on fabric-task, in /work"),
+        "{native}"
     );
     assert!(
         objects

@@ -64,6 +64,27 @@ impl Output {
         );
     }
 
+    /// The sandbox layers the native job ran with (human form only).
+    pub(crate) fn demo_native_layers(self, layers: &str) {
+        self.human(|| format!("        sandbox layers: {layers}"));
+    }
+
+    /// Why the native job did not run.
+    pub(crate) fn demo_native_skipped(self, why: &str) {
+        #[derive(serde::Serialize)]
+        struct Skipped<'a> {
+            job: &'static str,
+            skipped: &'a str,
+        }
+        self.emit(
+            || Skipped {
+                job: "native",
+                skipped: why,
+            },
+            || format!("--  native  skipped: {why}"),
+        );
+    }
+
     /// The fan-out round.
     pub(crate) fn demo_fan_out(self, fan: &FanOut) {
         let rate = f64::from(fan.tasks) / fan.took.as_secs_f64().max(1e-9);

@@ -2,6 +2,7 @@
 //! `--export DIR` writes them out instead.
 
 mod export;
+mod native;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -140,11 +141,12 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
         return export::execute(dir, output);
     }
     let dir = tempfile::tempdir().context("creating a temp dir for the demo cluster")?;
+    let native = native::config();
     let workers = LocalWorkers {
         count: args.workers,
         slots: SLOTS,
         speak: false,
-        native: None,
+        native: native.as_ref().ok().cloned(),
     };
     runtime::block_on(async {
         let started = Instant::now();
@@ -157,10 +159,17 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
             .await?;
         output.demo_header(&local.served.local_addr, args.workers, dir.path());
         let jobs_ok = run_jobs(&client, output).await?;
+        let native_ok = match &native {
+            Ok(_) => native::run(&client, output).await?,
+            Err(why) => {
+                output.demo_native_skipped(why);
+                true
+            }
+        };
         let fan_ok = fan_out(&client, output).await?;
         client.close().await;
         local.stop().await;
-        let all_ok = jobs_ok && fan_ok;
+        let all_ok = jobs_ok && native_ok && fan_ok;
         output.demo_footer(all_ok, started.elapsed());
         Ok(if all_ok { 0 } else { 1 })
     })
