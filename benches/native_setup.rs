@@ -65,6 +65,8 @@ fn main() {
                 env: Vec::new(),
                 stdin: Vec::new(),
                 limits: Limits::default(),
+                files: Vec::new(),
+                outputs: Vec::new(),
             };
             let (_keep, cancel) = tokio::sync::oneshot::channel();
             let t = Instant::now();

@@ -362,3 +362,83 @@ fn a_c_compile_through_fabric_run_links_and_runs() {
     assert_eq!(ran.status.code(), Some(3));
     assert_eq!(text(&ran.stdout), "hello from a sandboxed compile\n");
 }
+
+#[test]
+fn files_go_in_and_outputs_come_back() {
+    let c = Cluster::start(&["sh", "cc"]);
+    let home = c.sb.dir.path();
+    std::fs::create_dir_all(home.join("src/inc")).unwrap();
+    std::fs::write(
+        home.join("src/inc/greet.h"),
+        b"#define GREETING \"hi from a staged header\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("src/main.c"),
+        b"#include <stdio.h>\n#include \"inc/greet.h\"\nint main(void) { puts(GREETING); return 0; }\n",
+    )
+    .unwrap();
+    let run = |flags: &[&str], command: &[&str]| {
+        c.cmd()
+            .current_dir(home)
+            .arg("run")
+            .args(flags)
+            .arg("--")
+            .args(command)
+            .output()
+            .unwrap()
+    };
+    // A directory staged whole; the object comes back under its path.
+    let out = run(
+        &["--file", "src", "--output", "src/*.o", "--timeout", "60s"],
+        &["cc", "-c", "src/main.c", "-o", "src/main.o"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("wrote 1 output file into .: src/main.o"),
+        "{}",
+        describe(&out)
+    );
+    let exe = home.join("main");
+    let linked = Command::new("cc")
+        .arg(home.join("src/main.o"))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(linked.status.success(), "{}", describe(&linked));
+    assert_eq!(
+        text(&Command::new(&exe).output().unwrap().stdout),
+        "hi from a staged header\n"
+    );
+
+    // A link pointing out of the scratch dir is never read back, and the
+    // outputs are kept with the result for `result --output-dir`.
+    let out = run(
+        &["--detach", "--output", "*.txt"],
+        &[
+            "sh",
+            "-c",
+            "echo mine > made.txt; ln -s /etc/hostname stolen.txt",
+        ],
+    );
+    let id = text(&out.stdout).trim().to_owned();
+    let out = c.cmd().args(["wait", &id]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let dir = home.join("later");
+    let out = c
+        .cmd()
+        .args(["result", &id, "--output-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(std::fs::read(dir.join("made.txt")).unwrap(), b"mine\n");
+    assert!(!dir.join("stolen.txt").exists());
+
+    // Paths that leave the dirs are refused before anything runs.
+    for flags in [["--file", "/etc/passwd"], ["--output", "../*"]] {
+        let out = run(&flags, &["sh", "-c", "true"]);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", describe(&out));
+    }
+}

@@ -68,7 +68,7 @@ pub(crate) enum Command {
     #[command(
         after_help = "Example:\n  fabric result 0190c7a2-3b4c-7d5e-8f60-123456789abc > out.txt"
     )]
-    Result(IdArgs),
+    Result(ResultArgs),
     /// Wait for a task to finish and print its result (exit code as `fabric exec`).
     #[command(after_help = WAIT_EXAMPLES)]
     Wait(WaitArgs),
@@ -268,6 +268,15 @@ pub(crate) struct IdArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct ResultArgs {
+    #[command(flatten)]
+    pub id: IdArgs,
+    /// Write a native task's output files (its `--output` globs) under DIR.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
 const WAIT_EXAMPLES: &str = "\
 Examples:
   fabric wait 0190c7a2-3b4c-7d5e-8f60      # any unique start of the id
@@ -346,6 +355,14 @@ pub(crate) struct RunArgs {
     /// Retries after a failed attempt (exponential backoff).
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
+    /// A file or directory placed in the task's dir under the same relative
+    /// path (repeatable; uploaded once by content).
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Bring back the files matching GLOB (relative to the task's dir;
+    /// repeatable) into the current directory when the command ends.
+    #[arg(long = "output", value_name = "GLOB")]
+    pub outputs: Vec<String>,
     /// Queue it and print its id instead of following it.
     #[arg(long)]
     pub detach: bool,
@@ -364,7 +381,8 @@ pub(crate) struct RunArgs {
 const RUN_EXAMPLES: &str = "\
 Examples:
   fabric run -- uname -a
-  fabric run --timeout 5m --memory 2GiB -- make -j4
+  fabric run --file hello.c --output hello.o -- cc -c hello.c -o hello.o
+  fabric run --timeout 5m --memory 2GiB --file src --output 'build/*.o' -- make -j4
   echo hello | fabric run --input - -- tr a-z A-Z
   fabric run --detach --json -- sleep 30
 

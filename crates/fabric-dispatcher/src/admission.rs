@@ -42,18 +42,27 @@ fn bad(message: impl Into<String>) -> ErrorBody {
 /// Validates a task spec against the caps. Whether its module is stored is
 /// checked by the caller.
 pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody> {
-    if let TaskKind::Command { program } = &spec.kind
-        && (program.is_empty() || program.len() > 4096 || program.contains('\0'))
+    let mut returns_files = false;
+    if let TaskKind::Command {
+        program,
+        files,
+        outputs,
+    } = &spec.kind
     {
-        return Err(bad(
-            "a native task names its program: non-empty, at most 4096 bytes, no NUL",
-        ));
+        check_command(program, files, outputs, caps)?;
+        returns_files = !outputs.is_empty();
     }
     spec.limits
         .check_within(&caps.limits)
         .map_err(|e| bad(format!("limits: {e}")))?;
-    // stdout and stderr travel back in one frame.
-    let frame_budget = (fabric_proto::DEFAULT_MAX_FRAME as u64 - (1 << 20)) / 2;
+    // stdout and stderr (and a native task's output files) travel back in
+    // one frame.
+    let files_budget = if returns_files {
+        fabric_proto::MAX_OUTPUT_FILES_BYTES
+    } else {
+        0
+    };
+    let frame_budget = (fabric_proto::DEFAULT_MAX_FRAME as u64 - (1 << 20) - files_budget) / 2;
     if spec.limits.output_bytes > frame_budget {
         return Err(bad(format!(
             "limits: output_bytes {} is over what a result can carry ({frame_budget} bytes per stream)",
@@ -93,6 +102,63 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
             "retries {} is over the cluster maximum {}",
             spec.retries, caps.max_retries
         )));
+    }
+    Ok(())
+}
+
+/// Most files one native task stages.
+pub const MAX_STAGED_FILES: usize = 10_000;
+/// Most bytes one native task stages in all.
+pub const MAX_STAGED_BYTES: u64 = 1 << 30;
+/// Most output globs of one native task.
+pub const MAX_OUTPUT_GLOBS: usize = 64;
+
+/// A native task's program, staged files and output globs.
+fn check_command(
+    program: &str,
+    files: &[fabric_proto::StagedFile],
+    outputs: &[String],
+    caps: &AdmissionCaps,
+) -> Result<(), ErrorBody> {
+    if program.is_empty() || program.len() > 4096 || program.contains('\0') {
+        return Err(bad(
+            "a native task names its program: non-empty, at most 4096 bytes, no NUL",
+        ));
+    }
+    if files.len() > MAX_STAGED_FILES {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!("{} files staged; at most {MAX_STAGED_FILES}", files.len()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0u64;
+    for f in files {
+        fabric_proto::check_relative_path(&f.path).map_err(|e| bad(format!("file {e}")))?;
+        if !seen.insert(f.path.as_str()) {
+            return Err(bad(format!("file {:?} is staged twice", f.path)));
+        }
+        check_input_len(f.blob.len, caps)?;
+        total = total.saturating_add(f.blob.len);
+    }
+    if total > MAX_STAGED_BYTES {
+        return Err(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!(
+                "staged files are {} in all; at most {}",
+                fabric_proto::format_size(total),
+                fabric_proto::format_size(MAX_STAGED_BYTES)
+            ),
+        ));
+    }
+    if outputs.len() > MAX_OUTPUT_GLOBS {
+        return Err(bad(format!(
+            "{} output globs; at most {MAX_OUTPUT_GLOBS}",
+            outputs.len()
+        )));
+    }
+    for g in outputs {
+        fabric_proto::check_relative_path(g).map_err(|e| bad(format!("output {e}")))?;
     }
     Ok(())
 }

@@ -13,12 +13,14 @@
 //! signal so the task cannot outlive its helper.
 
 mod allow;
+mod files;
 mod helper;
 mod layers;
 mod run;
 mod spec;
 
 pub use allow::{AllowError, AllowList};
+pub use files::Staged;
 pub use helper::helper_main;
 pub use layers::Layers;
 pub use run::{NativeRunner, NativeTask, OUTPUT_CHUNK, RunnerConfig};

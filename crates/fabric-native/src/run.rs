@@ -60,6 +60,10 @@ pub struct NativeTask {
     pub stdin: Vec<u8>,
     /// Its limits (memory, wall clock, output caps; fuel does not apply).
     pub limits: Limits,
+    /// Files placed in its scratch dir first.
+    pub files: Vec<crate::Staged>,
+    /// Globs of files brought back from its scratch dir.
+    pub outputs: Vec<String>,
 }
 
 /// Runs native tasks through the helper.
@@ -129,13 +133,14 @@ impl NativeRunner {
                 nix::unistd::chown(d, Some(uid.into()), Some(uid.into()))?;
             }
         }
+        crate::files::stage_in(&scratch, &task.files, uid)?;
         let groups = Cgroups::make(&self.layers, &task.name, task.limits.memory_bytes)?;
         let timeout = Duration::from_millis(task.limits.timeout_ms);
         let spec = HelperSpec {
             program: task.program.clone(),
             args: task.args.clone(),
             env: task.env.clone(),
-            scratch,
+            scratch: scratch.clone(),
             uid,
             memory_bytes: task.limits.memory_bytes,
             cpu_secs: timeout.as_secs() + 1,
@@ -259,6 +264,19 @@ impl NativeRunner {
             ),
         };
         (outcome.stdout, outcome.stderr) = kept.into_parts();
+        let (files, left_out) = crate::files::collect(
+            &scratch,
+            &task.outputs,
+            fabric_proto::MAX_OUTPUT_FILES_BYTES,
+        );
+        outcome.files = files;
+        if let Some(note) = left_out {
+            let m = outcome.message.get_or_insert_with(String::new);
+            if !m.is_empty() {
+                m.push_str("; ");
+            }
+            m.push_str(&note);
+        }
         Ok(outcome)
     }
 }

@@ -32,10 +32,10 @@ pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame, read_
 pub use id::{IdParseError, TaskId};
 pub use limits::{LimitCaps, LimitError, Limits, show as show_limit};
 pub use manifest::{Manifest, ManifestError};
-pub use outcome::{TaskOutcome, TaskStatus};
+pub use outcome::{MAX_OUTPUT_FILES_BYTES, OutputFile, TaskOutcome, TaskStatus};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use size::{format_count, format_size};
-pub use spec::{Priority, PriorityParseError, TaskKind, TaskSpec};
+pub use spec::{Priority, PriorityParseError, StagedFile, TaskKind, TaskSpec, check_relative_path};
 pub use task::{
     AttemptRecord, MAX_HISTORY, TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms,
 };

@@ -102,6 +102,27 @@ pub struct TaskOutcome {
     /// Why it ended when that was not a plain exit: the trap, the limit hit,
     /// or the rejection reason.
     pub message: Option<String>,
+    /// Files a native task's output globs matched, brought back from its
+    /// scratch dir (capped in all by [`MAX_OUTPUT_FILES_BYTES`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<OutputFile>,
+}
+
+/// Most bytes of output files one result carries (they travel in the
+/// report's frame beside stdout and stderr).
+pub const MAX_OUTPUT_FILES_BYTES: u64 = 4 << 20;
+
+/// A file brought back from a native task's scratch dir.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Its path relative to the scratch dir.
+    pub path: String,
+    /// Its bytes.
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+    /// Whether it was executable.
+    #[serde(default)]
+    pub executable: bool,
 }
 
 impl TaskOutcome {
@@ -120,6 +141,7 @@ impl TaskOutcome {
             duration_ms: 0,
             peak_memory_bytes: 0,
             message: Some(message.into()),
+            files: Vec::new(),
         }
     }
 

@@ -20,7 +20,58 @@ pub enum TaskKind {
     Command {
         /// Program name or path; the worker resolves it against its allow-list.
         program: String,
+        /// Files placed in the scratch dir before it runs.
+        #[serde(default)]
+        files: Vec<StagedFile>,
+        /// Globs (relative to the scratch dir) of files brought back.
+        #[serde(default)]
+        outputs: Vec<String>,
     },
+}
+
+impl TaskKind {
+    /// A native task of `program` with no files.
+    pub fn command(program: impl Into<String>) -> Self {
+        Self::Command {
+            program: program.into(),
+            files: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+}
+
+/// A file a native task finds in its scratch dir: its content is a blob
+/// the dispatcher holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedFile {
+    /// Where, relative to the scratch dir (`/`-separated, no `..`).
+    pub path: String,
+    /// Its content.
+    pub blob: crate::BlobRef,
+    /// Whether it is made executable.
+    #[serde(default)]
+    pub executable: bool,
+}
+
+/// Checks a path relative to a task's scratch dir: non-empty, relative,
+/// `/`-separated, at most 4096 bytes, and no `.`/`..` parts or empty parts
+/// (so it never leaves the scratch dir).
+pub fn check_relative_path(path: &str) -> Result<(), String> {
+    if path.is_empty() || path.len() > 4096 || path.contains('\0') {
+        return Err(format!("{path:?}: a path must be 1 to 4096 bytes, no NUL"));
+    }
+    if path.starts_with('/') {
+        return Err(format!(
+            "{path:?} is absolute; paths are relative to the task's dir"
+        ));
+    }
+    if path
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err(format!("{path:?} has an empty, `.` or `..` part"));
+    }
+    Ok(())
 }
 
 /// Scheduling priority; FIFO within one priority.

@@ -219,6 +219,7 @@ fn ended(
         duration_ms: m.duration_ms,
         peak_memory_bytes: m.peak_memory_bytes,
         message,
+        files: Vec::new(),
     }
 }
 

@@ -108,7 +108,12 @@ async fn run(
     mut send: FramedSend,
     mut recv: FramedRecv,
 ) -> Result<(), StreamError> {
-    if let TaskKind::Command { program } = &manifest.kind {
+    if let TaskKind::Command {
+        program,
+        files,
+        outputs,
+    } = &manifest.kind
+    {
         let native = state.native.as_ref();
         let Some((runner, path)) =
             native.and_then(|(allow, runner)| Some((runner, allow.lookup(program)?.to_owned())))
@@ -117,9 +122,25 @@ async fn run(
             tracing::warn!(reason = %refusal, "refusing an assignment");
             return refuse(&mut send, &mut recv, refusal).await;
         };
+        let staged = match state
+            .files
+            .get_all(conn, state.cfg.net.max_frame, files)
+            .await
+        {
+            Ok(s) => s,
+            Err(refusal) => {
+                tracing::warn!(reason = %refusal, "refusing an assignment");
+                return refuse(&mut send, &mut recv, refusal).await;
+            }
+        };
         let (handle, cancelled) = state.slots.start((manifest.task_id, manifest.attempt));
-        let outcome =
-            crate::native::run(runner, &manifest, path, input, cancelled, &mut send).await;
+        let job = crate::native::Job {
+            program: path,
+            input,
+            files: staged,
+            outputs: outputs.clone(),
+        };
+        let outcome = crate::native::run(runner, &manifest, job, cancelled, &mut send).await;
         tracing::debug!(status = %outcome.status, "native task finished");
         let delivered = report(state, &manifest, outcome, &mut send, &mut recv).await;
         state.slots.finish(handle);

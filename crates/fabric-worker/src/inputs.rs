@@ -30,21 +30,33 @@ pub(crate) async fn fetch(
             blob.sha, manifest.input_digest
         )));
     }
-    let mut input = Vec::with_capacity(blob.len.min(MAX_RESERVE) as usize);
-    for (offset, len) in blob.chunks() {
-        let piece = range(conn, max_frame, blob, offset, len)
-            .await
-            .map_err(fail)?;
-        if piece.len() as u64 != len {
-            return Err(fail(format!(
-                "the dispatcher sent {} bytes at offset {offset}, not {len}",
-                piece.len()
-            )));
-        }
-        input.extend_from_slice(&piece);
-    }
+    let input = fetch_blob(conn, max_frame, blob).await.map_err(fail)?;
     manifest.check_input(&input)?;
     Ok(input)
+}
+
+/// A chunked blob's bytes, fetched piece by piece and checked against its
+/// digest.
+pub(crate) async fn fetch_blob(
+    conn: &Connection,
+    max_frame: usize,
+    blob: BlobRef,
+) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::with_capacity(blob.len.min(MAX_RESERVE) as usize);
+    for (offset, len) in blob.chunks() {
+        let piece = range(conn, max_frame, blob, offset, len).await?;
+        if piece.len() as u64 != len {
+            return Err(format!(
+                "the dispatcher sent {} bytes at offset {offset}, not {len}",
+                piece.len()
+            ));
+        }
+        bytes.extend_from_slice(&piece);
+    }
+    if fabric_proto::Sha256::of(&bytes) != blob.sha {
+        return Err("the bytes do not hash to the blob's digest".into());
+    }
+    Ok(bytes)
 }
 
 /// One piece of the blob.

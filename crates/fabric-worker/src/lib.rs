@@ -30,6 +30,7 @@ mod native;
 mod notice;
 mod session;
 mod slots;
+mod staged;
 pub mod verify;
 
 use std::future::Future;
@@ -54,6 +55,8 @@ struct State {
     modules: ModuleCache,
     /// The allow-list and the runner, when native commands are on.
     native: Option<(fabric_native::AllowList, fabric_native::NativeRunner)>,
+    /// Native tasks' staged files, fetched once.
+    files: staged::FileCache,
     replay: Mutex<ReplayGuard>,
     slots: Arc<Slots>,
     /// The current session's connection, closed at the end of a drain.
@@ -129,6 +132,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
     let state = Arc::new(State {
         identity,
         native,
+        files: staged::FileCache::new(cfg.data_dir.join("files")),
         modules: ModuleCache::new(Arc::new(runtime), cfg.net.max_frame),
         replay: Mutex::new(ReplayGuard::default()),
         slots: Arc::new(Slots::default()),

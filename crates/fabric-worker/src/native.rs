@@ -10,22 +10,35 @@ use tokio::sync::oneshot;
 
 use crate::execute::streaming;
 
-/// Runs `program` (resolved from the allow-list) as the manifest says.
+/// What one native attempt runs with, beside the manifest.
+pub(crate) struct Job {
+    /// The program, resolved from the allow-list.
+    pub program: PathBuf,
+    /// Its stdin.
+    pub input: Vec<u8>,
+    /// Its staged files, fetched.
+    pub files: Vec<fabric_native::Staged>,
+    /// Its output globs.
+    pub outputs: Vec<String>,
+}
+
+/// Runs the job as the manifest says.
 pub(crate) async fn run(
     runner: &NativeRunner,
     m: &Manifest,
-    program: PathBuf,
-    input: Vec<u8>,
+    job: Job,
     cancelled: oneshot::Receiver<()>,
     send: &mut FramedSend,
 ) -> TaskOutcome {
     let task = NativeTask {
         name: format!("{}-{}", m.task_id, m.attempt),
-        program,
+        program: job.program,
         args: m.args.clone(),
         env: m.env.clone(),
-        stdin: input,
+        stdin: job.input,
         limits: m.limits,
+        files: job.files,
+        outputs: job.outputs,
     };
     streaming(send, |sink| async move {
         runner.run(task, cancelled, move |e| sink.push(e)).await

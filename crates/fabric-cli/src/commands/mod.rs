@@ -9,6 +9,7 @@ mod demo;
 mod dispatcher;
 mod exec;
 mod local_cluster;
+mod output_files;
 mod result;
 mod run;
 mod runtime;

@@ -4,10 +4,12 @@ use std::path::Path;
 
 use super::client::with_client;
 use crate::NotFinished;
-use crate::cli::IdArgs;
+use crate::cli::ResultArgs;
 use crate::output::{Output, Reporter};
 
-pub(crate) fn execute(args: &IdArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
+pub(crate) fn execute(args: &ResultArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
+    let dir = args.output_dir.as_deref();
+    let args = &args.id;
     let info = with_client(cluster, async |c| {
         let id = c.resolve_task(&args.id).await?;
         Ok(c.result(id).await?)
@@ -21,5 +23,9 @@ pub(crate) fn execute(args: &IdArgs, cluster: Option<&Path>) -> anyhow::Result<i
         ))
         .into());
     }
-    Ok(Reporter::new(output, false).task(&info))
+    let code = Reporter::new(output, false).task(&info);
+    if let (Some(dir), Some(outcome)) = (dir, &info.outcome) {
+        super::output_files::write_all(dir, &outcome.files)?;
+    }
+    Ok(code)
 }

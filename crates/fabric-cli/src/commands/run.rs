@@ -6,6 +6,7 @@ use std::path::Path;
 use fabric_proto::{Priority, TaskKind, TaskSpec};
 
 use super::client::with_client;
+use super::output_files;
 use super::submit::queue;
 use super::task_opts;
 use crate::cli::RunArgs;
@@ -33,9 +34,16 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
         let limits = task_opts::limits(&args.task, &caps.limits)?;
         let retries = task_opts::retries(args.retries, caps.max_retries)?;
         let input = task_opts::input(&args.task, caps.max_input_bytes)?;
+        for g in &args.outputs {
+            fabric_proto::check_relative_path(g)
+                .map_err(|e| usage(format!("--output {e}: a glob relative to the task's dir")))?;
+        }
+        let files = output_files::stage(client, &args.files, caps.max_input_bytes).await?;
         let spec = TaskSpec {
             kind: TaskKind::Command {
                 program: program.clone(),
+                files,
+                outputs: args.outputs.clone(),
             },
             args: rest.to_vec(),
             env,
@@ -45,6 +53,14 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             priority,
             retries,
         };
-        queue(client, spec, output, args.quiet, !args.detach).await
+        let (code, info) = queue(client, spec, output, args.quiet, !args.detach).await?;
+        if let Some(files) = info
+            .as_ref()
+            .and_then(|i| i.outcome.as_ref())
+            .map(|o| &o.files)
+        {
+            output_files::write_all(Path::new("."), files)?;
+        }
+        Ok(code)
     })
 }

@@ -37,28 +37,28 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             priority,
             retries,
         };
-        queue(client, spec, output, args.quiet, args.wait).await
+        Ok(queue(client, spec, output, args.quiet, args.wait).await?.0)
     })
 }
 
 /// Queues `spec`; without `wait` prints its id, with it follows the task
 /// to its end (a spinner with its state on a terminal; its output as it
-/// comes) and returns the contract's exit code. Ctrl-C stops following,
-/// not the task, and says how to go on.
+/// comes) and returns the contract's exit code, with the finished task.
+/// Ctrl-C stops following, not the task, and says how to go on.
 pub(crate) async fn queue(
     client: &fabric_client::Client,
     spec: TaskSpec,
     output: Output,
     quiet: bool,
     wait: bool,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<(i32, Option<fabric_proto::TaskInfo>)> {
     if !wait {
         let queued = client.enqueue(spec).await?;
         if let Some(w) = &queued.warning {
             output::warning(&format!("task {} may wait long: {w}", queued.id));
         }
         output.submitted(&queued.id);
-        return Ok(0);
+        return Ok((0, None));
     }
     let report = Reporter::new(output, quiet);
     let queued = std::sync::Mutex::new(None);
@@ -73,7 +73,10 @@ pub(crate) async fn queue(
         report.event_sink(),
     );
     tokio::select! {
-        info = waited => Ok(report.task(&info?)),
+        info = waited => {
+            let info = info?;
+            Ok((report.task(&info), Some(info)))
+        }
         () = super::wait::show_state(client, &report, || {
             *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }) => unreachable!("shows until the wait ends"),
@@ -87,7 +90,7 @@ pub(crate) async fn queue(
                 )),
                 None => output::note("interrupted before the task was queued"),
             }
-            Ok(130)
+            Ok((130, None))
         }
     }
 }

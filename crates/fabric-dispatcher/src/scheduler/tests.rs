@@ -58,9 +58,7 @@ fn wasm_task(seq: u64, priority: Priority, memory_bytes: u64, retries: u32) -> T
 }
 
 fn command_task(seq: u64, program: &str) -> TaskRecord {
-    let kind = TaskKind::Command {
-        program: program.to_owned(),
-    };
+    let kind = TaskKind::command(program);
     record(seq, spec(kind, Priority::Normal, 16 * MIB, 0), 0)
 }
 

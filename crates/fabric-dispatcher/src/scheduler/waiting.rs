@@ -62,7 +62,7 @@ impl Scheduler {
         if kind.is_empty() {
             return Some(match &rec.spec.kind {
                 TaskKind::Wasm { .. } => "no registered worker runs wasm tasks".to_owned(),
-                TaskKind::Command { program } => {
+                TaskKind::Command { program, .. } => {
                     format!("no registered worker allows the program {program:?}")
                 }
             });

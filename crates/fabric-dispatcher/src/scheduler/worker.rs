@@ -62,7 +62,7 @@ impl Worker {
     pub(super) fn runs_kind(&self, kind: &TaskKind) -> bool {
         match kind {
             TaskKind::Wasm { .. } => self.wasm,
-            TaskKind::Command { program } => self.commands.contains(program),
+            TaskKind::Command { program, .. } => self.commands.contains(program),
         }
     }
 

@@ -62,13 +62,17 @@ pub(crate) fn sweep(shared: &Shared, cursor: &mut SweepCursor) -> Result<Swept, 
     Ok(swept)
 }
 
-/// The blobs unfinished tasks need: their modules and large inputs.
+/// The blobs unfinished tasks need: their modules, large inputs and
+/// staged files.
 fn referenced_blobs(shared: &Shared) -> HashSet<Sha256> {
     let core = shared.core();
     let mut used = HashSet::new();
     for r in core.sched.live_records() {
-        if let TaskKind::Wasm { module } = &r.spec.kind {
-            used.insert(*module);
+        match &r.spec.kind {
+            TaskKind::Wasm { module } => {
+                used.insert(*module);
+            }
+            TaskKind::Command { files, .. } => used.extend(files.iter().map(|f| f.blob.sha)),
         }
         if let Some(input) = &r.spec.input_blob {
             used.insert(input.sha);

@@ -35,9 +35,7 @@ pub(super) fn config() -> Result<NativeConfig, String> {
 /// Runs the native job; true when it succeeded.
 pub(super) async fn run(client: &Client, output: Output) -> anyhow::Result<bool> {
     let spec = TaskSpec {
-        kind: TaskKind::Command {
-            program: "sh".into(),
-        },
+        kind: TaskKind::command("sh"),
         args: vec!["-c".into(), SCRIPT.into()],
         env: Vec::new(),
         input: Vec::new(),

@@ -28,7 +28,7 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     }
     // A native program no worker allows would wait for an operator: refuse
     // it now, as the user's mistake (exit 2).
-    if let TaskKind::Command { program } = &spec.kind
+    if let TaskKind::Command { program, .. } = &spec.kind
         && !shared.core().sched.some_worker_runs(&spec.kind)
     {
         return Err(RequestError::Refused(fabric_proto::wire::ErrorBody::new(
@@ -43,6 +43,16 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     {
         return Err(RequestError::NotFound(format!(
             "module {module} is not stored on the dispatcher; upload it first"
+        )));
+    }
+    if let TaskKind::Command { files, .. } = &spec.kind
+        && let Some(f) = files
+            .iter()
+            .find(|f| !matches!(shared.store.blob_len(&f.blob.sha), Ok(Some(n)) if n == f.blob.len))
+    {
+        return Err(RequestError::NotFound(format!(
+            "file {} ({} bytes, {}) is not stored on the dispatcher; upload it first",
+            f.path, f.blob.len, f.blob.sha
         )));
     }
     if let Some(blob) = &spec.input_blob {
