@@ -442,3 +442,62 @@ fn files_go_in_and_outputs_come_back() {
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", describe(&out));
     }
 }
+
+/// examples/native: a multi-file C program whose compiles run on the
+/// cluster (`make -j4 CC=./fabric-cc`), linked and run here.
+#[test]
+fn the_native_example_builds_with_make_through_fabric_run() {
+    let c = Cluster::start(&["cc"]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/native");
+    let dir = c.sb.dir.path().join("native");
+    copy_dir(&example, &dir);
+    let _ = std::fs::remove_file(dir.join("stats"));
+    let mut make = Command::new("make");
+    c.sb.isolate(&mut make);
+    let out = make
+        .current_dir(&dir)
+        .args(["-j4", "CC=./fabric-cc"])
+        .env("FABRIC", fabric_tests::harness::sandbox::fabric_bin())
+        .env("FABRIC_CLUSTER", &c.profile)
+        .output()
+        .expect("make (apt-get install make)");
+    assert!(out.status.success(), "{}", describe(&out));
+    // Every object came back from the cluster.
+    for o in ["main", "mean", "median", "parse", "variance"] {
+        assert!(
+            dir.join(format!("src/{o}.o")).exists(),
+            "{o}.o: {}",
+            describe(&out)
+        );
+    }
+    let ran = Command::new(dir.join("stats"))
+        .args(["1 2 3", "4", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&ran.stdout),
+        "n=5 mean=4.00 variance=10.00 median=3.00\n",
+        "{}",
+        describe(&ran)
+    );
+    // Five compiles are five tasks in the history.
+    let out = c.cmd().args(["tasks", "--json"]).output().unwrap();
+    assert_eq!(
+        json_of(&out).as_array().map(Vec::len),
+        Some(5),
+        "{}",
+        describe(&out)
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}

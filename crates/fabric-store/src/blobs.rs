@@ -207,6 +207,11 @@ impl Store {
         }
         file.sync_all()?;
         let _sealing = self.lock_chunks();
+        // Another upload of the same content may have sealed it meanwhile
+        // (two clients staging the same header at once): then it is whole.
+        if self.chunked_len(sha)?.is_some() {
+            return Ok(());
+        }
         fs::rename(&part, self.piece_path(sha, false))?;
         self.chunked.insert(sha.as_bytes(), &len.to_be_bytes())?;
         Ok(())
@@ -219,11 +224,23 @@ impl Store {
         if self.chunked_len(&blob.sha)?.is_some() {
             return Ok(blob);
         }
-        let part = self.piece_path(&blob.sha, true);
+        // A name of its own: a chunked upload of the same content may be
+        // writing `<sha>.part` right now.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let part = self.inputs_dir.join(format!(
+            "{}.{}-{n}.part",
+            blob.sha.to_hex(),
+            std::process::id()
+        ));
         let mut file = File::create(&part)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         let _sealing = self.lock_chunks();
+        if self.chunked_len(&blob.sha)?.is_some() {
+            fs::remove_file(&part)?;
+            return Ok(blob);
+        }
         fs::rename(&part, self.piece_path(&blob.sha, false))?;
         self.chunked
             .insert(blob.sha.as_bytes(), &blob.len.to_be_bytes())?;

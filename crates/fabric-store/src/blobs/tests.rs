@@ -145,3 +145,58 @@ fn chunked_blobs_survive_a_reopen() {
     let (part, _) = store.blob_range(&blob.sha, 0, blob.len).unwrap().unwrap();
     assert_eq!(part, data);
 }
+
+#[test]
+fn concurrent_uploads_of_the_same_content_all_succeed() {
+    // Clients staging the same header at once (a parallel build) upload the
+    // same blob side by side; every one of them must end whole.
+    let (_dir, store) = temp_store();
+    for round in 0..20u8 {
+        let mut data = bytes(BLOB_CHUNK + 100);
+        data[0] = round;
+        let blob = BlobRef::of(&data);
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let store = store.clone();
+                let data = data.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    if i % 3 == 0 {
+                        // The dispatcher's own path for an inline input.
+                        return store
+                            .put_chunked(&data)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string());
+                    }
+                    let mut last = None;
+                    for (n, piece) in data.chunks(BLOB_CHUNK).enumerate() {
+                        let end = (n + 1) * BLOB_CHUNK >= data.len();
+                        last = Some(
+                            store
+                                .put_blob_chunk(&blob.sha, (n * BLOB_CHUNK) as u64, piece, end)
+                                .map_err(|e| e.to_string())?,
+                        );
+                        if last.is_some_and(|p| p.complete) {
+                            break;
+                        }
+                    }
+                    assert!(last.is_some_and(|p| p.complete));
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        let (got, len) = store
+            .blob_range(&blob.sha, 0, data.len() as u64)
+            .unwrap()
+            .unwrap();
+        assert_eq!(len, data.len() as u64);
+        assert_eq!(got, data);
+    }
+}
