@@ -63,6 +63,7 @@ fn block(first: &str) -> Block {
 const RUN_HERE: &[&str] = &[
     "fabric demo --export examples",
     "fabric up --allow cc",
+    "fabric run --file hello.c",
     "fabric dispatcher --listen",
     "fabric worker --join",
     "# /etc/fabric/worker.toml",
@@ -392,6 +393,43 @@ fn the_native_commands_run_as_written() {
         );
     }
     assert_eq!(b.lines.len(), 4, "{:?}", b.lines);
+    up.sigterm();
+    assert!(up.wait(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn the_file_staging_line_compiles_links_and_runs() {
+    let sb = Sandbox::new();
+    let b = block("fabric run --file hello.c");
+    let mut cmd = fabric_cmd(&sb, None);
+    cmd.args(["up", "--allow", "cc", "--listen", "127.0.0.1:0"]);
+    let mut up = Proc::spawn("up", cmd, sb.dir.path());
+    up.wait_for_line("ready", Duration::from_secs(60));
+    up.wait_for_stderr("joined", Duration::from_secs(30));
+    sb.write(
+        "hello.c",
+        b"#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
+    );
+    let bin_dir = fabric_tests::harness::sandbox::fabric_bin()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut sh = Command::new("sh");
+    sb.isolate(&mut sh);
+    let out = sh
+        .current_dir(sb.dir.path())
+        .env("PATH", &path)
+        .args(["-c", &b.lines.join("\n")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let ran = Command::new(sb.dir.path().join("hello")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "hello\n");
     up.sigterm();
     assert!(up.wait(Duration::from_secs(30)).success());
 }
