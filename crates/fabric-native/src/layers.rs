@@ -1,12 +1,9 @@
 //! Which isolation layers this host gives a native task, found once at
 //! worker start and logged, so a missing layer is never skipped silently.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Where cgroup v1 controllers are mounted on hosts that have them.
-const CGROUP_V1: &str = "/sys/fs/cgroup";
-/// The directory under each controller that holds one group per task.
-pub(crate) const CGROUP_PARENT: &str = "fabric";
+use crate::cgroup::{CGROUP_ROOT, CgroupLayout};
 
 /// The layers a native task gets here.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,10 +19,9 @@ pub struct Layers {
     /// A seccomp filter denies namespace, mount, ptrace, module and similar
     /// calls.
     pub seccomp: bool,
-    /// cgroup v1 memory controller: a hard memory limit per task.
-    pub cgroup_memory: Option<PathBuf>,
-    /// cgroup v1 pids controller: a process limit per task.
-    pub cgroup_pids: Option<PathBuf>,
+    /// Per-task cgroups (memory and process limits): v1 controllers, a
+    /// delegated v2 subtree, or none.
+    pub cgroups: CgroupLayout,
 }
 
 impl Layers {
@@ -37,8 +33,7 @@ impl Layers {
             unprivileged_uid: root,
             landlock: landlock_available(),
             seccomp: Path::new("/proc/sys/kernel/seccomp/actions_avail").exists(),
-            cgroup_memory: root.then(|| controller("memory")).flatten(),
-            cgroup_pids: root.then(|| controller("pids")).flatten(),
+            cgroups: cgroups(root),
         }
     }
 
@@ -46,13 +41,14 @@ impl Layers {
     pub fn describe(&self) -> String {
         let on = |b: bool| if b { "on" } else { "OFF" };
         format!(
-            "namespaces {}, unprivileged uid {}, landlock {}, seccomp {}, cgroup memory {}, cgroup pids {}, rlimits on",
+            "namespaces {}, unprivileged uid {}, landlock {}, seccomp {}, cgroup memory {}, cgroup pids {} ({}), rlimits on",
             on(self.namespaces),
             on(self.unprivileged_uid),
             on(self.landlock),
             on(self.seccomp),
-            on(self.cgroup_memory.is_some()),
-            on(self.cgroup_pids.is_some()),
+            on(self.cgroups.memory()),
+            on(self.cgroups.pids()),
+            self.cgroups.version(),
         )
     }
 }
@@ -77,14 +73,12 @@ fn user_namespaces() -> bool {
         .is_some_and(|n| n > 0)
 }
 
-/// `<cgroup v1 mount>/<controller>/fabric`, made when the controller is
-/// mounted there as v1 and writable.
-fn controller(name: &str) -> Option<PathBuf> {
-    let base = Path::new(CGROUP_V1).join(name);
-    if !base.join("cgroup.procs").exists() || !base.join("tasks").exists() {
-        return None;
+/// The cgroup layout for this process (root only: groups under another
+/// user's tree are not ours to make).
+fn cgroups(root: bool) -> CgroupLayout {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    if !root && !own.lines().any(|l| l.starts_with("0::")) {
+        return CgroupLayout::None;
     }
-    let dir = base.join(CGROUP_PARENT);
-    std::fs::create_dir_all(&dir).ok()?;
-    Some(dir)
+    CgroupLayout::detect(Path::new(CGROUP_ROOT), &own)
 }

@@ -13,6 +13,7 @@
 //! signal so the task cannot outlive its helper.
 
 mod allow;
+mod cgroup;
 mod files;
 mod helper;
 mod layers;
@@ -20,6 +21,7 @@ mod run;
 mod spec;
 
 pub use allow::{AllowError, AllowList};
+pub use cgroup::CgroupLayout;
 pub use files::Staged;
 pub use helper::helper_main;
 pub use layers::Layers;

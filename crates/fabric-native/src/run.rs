@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
 use tokio::sync::oneshot;
 
+use crate::cgroup::TaskGroups;
 use crate::layers::Layers;
 use crate::spec::{HelperSpec, HelperStatus};
 
@@ -134,7 +135,12 @@ impl NativeRunner {
             }
         }
         crate::files::stage_in(&scratch, &task.files, uid)?;
-        let groups = Cgroups::make(&self.layers, &task.name, task.limits.memory_bytes)?;
+        let groups = TaskGroups::make(
+            &self.layers.cgroups,
+            &task.name,
+            task.limits.memory_bytes,
+            MAX_PROCS,
+        )?;
         let timeout = Duration::from_millis(task.limits.timeout_ms);
         let spec = HelperSpec {
             program: task.program.clone(),
@@ -333,57 +339,5 @@ impl Kept {
 
     fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
         (self.stdout, self.stderr)
-    }
-}
-
-/// The task's cgroup v1 groups (memory, pids), removed on drop.
-struct Cgroups {
-    dirs: Vec<PathBuf>,
-    memory: Option<PathBuf>,
-}
-
-impl Cgroups {
-    fn make(layers: &Layers, name: &str, memory_bytes: u64) -> std::io::Result<Self> {
-        let mut dirs = Vec::new();
-        let mut memory = None;
-        if let Some(parent) = &layers.cgroup_memory {
-            let d = parent.join(name);
-            std::fs::create_dir_all(&d)?;
-            std::fs::write(d.join("memory.limit_in_bytes"), memory_bytes.to_string())?;
-            memory = Some(d.clone());
-            dirs.push(d);
-        }
-        if let Some(parent) = &layers.cgroup_pids {
-            let d = parent.join(name);
-            std::fs::create_dir_all(&d)?;
-            std::fs::write(d.join("pids.max"), MAX_PROCS.to_string())?;
-            dirs.push(d);
-        }
-        Ok(Self { dirs, memory })
-    }
-
-    /// Whether the memory limit was hit (the kernel's OOM killer or failed
-    /// charges).
-    fn oom_killed(&self) -> bool {
-        self.memory.as_ref().is_some_and(|d| {
-            std::fs::read_to_string(d.join("memory.failcnt"))
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .is_some_and(|n| n > 0)
-        })
-    }
-}
-
-impl Drop for Cgroups {
-    fn drop(&mut self) {
-        for d in &self.dirs {
-            // Empty once the helper and the task are gone.
-            for _ in 0..50 {
-                if std::fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
     }
 }

@@ -162,6 +162,16 @@ impl Store {
             .open(&path)?;
         let have = file.metadata()?.len() / step * step;
         if offset > have {
+            // Another upload of the same content may have sealed the blob
+            // since this one began (and this `.part` is a fresh file): then
+            // it is whole. Sealing holds the lock, so this read is settled.
+            let _sealing = self.lock_chunks();
+            if let Some(len) = self.chunked_len(sha)? {
+                return Ok(ChunkProgress {
+                    received: len,
+                    complete: true,
+                });
+            }
             return Err(ChunkError::Gap {
                 offset,
                 expected: have,

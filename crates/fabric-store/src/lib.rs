@@ -226,6 +226,22 @@ mod testing {
         (dir, store)
     }
 
+    /// Opens the store in `dir` again: sled lets go of its lock from a
+    /// background thread shortly after the last handle drops, so a
+    /// reopen at once may find it still held; tried for up to 5 s.
+    pub(crate) fn reopen(dir: &std::path::Path) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match Store::open(dir) {
+                Ok(s) => return s,
+                Err(crate::StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopen {}: {e}", dir.display()),
+            }
+        }
+    }
+
     /// Blocks on [`Store::flush`].
     pub(crate) fn flush(store: &Store) {
         tokio::runtime::Builder::new_current_thread()

@@ -135,12 +135,12 @@ fn chunked_blobs_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let data = bytes(BLOB_CHUNK + 3);
     let blob = {
-        let store = crate::Store::open(dir.path()).unwrap();
+        let store = crate::testing::reopen(dir.path());
         let blob = store.put_chunked(&data).unwrap();
         crate::testing::flush(&store);
         blob
     };
-    let store = crate::Store::open(dir.path()).unwrap();
+    let store = crate::testing::reopen(dir.path());
     assert_eq!(store.blob_len(&blob.sha).unwrap(), Some(blob.len));
     let (part, _) = store.blob_range(&blob.sha, 0, blob.len).unwrap().unwrap();
     assert_eq!(part, data);

@@ -73,14 +73,14 @@ fn counters_follow_submits_results_dead_letters_and_sweeps() {
 fn counters_survive_a_reopen_and_a_store_without_them_is_counted_once() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::testing::reopen(dir.path());
         let recs: Vec<TaskRecord> = (0..3).map(|_| queued()).collect();
         store.save_tasks(&recs).unwrap();
         finish(&store, &recs[0], TaskStatus::Cancelled, false);
         flush(&store);
     }
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::testing::reopen(dir.path());
         let t = check(&store);
         assert_eq!((t.tasks, t.finished(TaskStatus::Cancelled)), (3, 1));
         // As a store written before the counters existed.
@@ -88,7 +88,7 @@ fn counters_survive_a_reopen_and_a_store_without_them_is_counted_once() {
         assert_eq!(store.totals().unwrap().tasks, 0);
         flush(&store);
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::testing::reopen(dir.path());
     let t = check(&store);
     assert_eq!((t.tasks, t.finished(TaskStatus::Cancelled)), (3, 1));
 }

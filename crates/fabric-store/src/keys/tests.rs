@@ -1,5 +1,4 @@
 use super::{JoinTokenRecord, TokenRefusal, legacy_key, token_key};
-use crate::Store;
 use crate::testing::temp_store;
 
 fn digest() -> [u8; 32] {
@@ -97,12 +96,12 @@ fn a_revoked_token_is_refused_and_still_listed() {
 fn join_secrets_of_older_versions_become_tokens_that_never_expire() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::testing::reopen(dir.path());
         // What an older version wrote.
         let hex: String = digest().iter().map(|b| format!("{b:02x}")).collect();
         store.set_meta(&format!("join/{hex}"), b"1").unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::testing::reopen(dir.path());
     assert!(store.meta(&legacy_key(&digest())).unwrap().is_none());
     let rec = store.join_token(&digest()).unwrap().unwrap();
     assert_eq!(

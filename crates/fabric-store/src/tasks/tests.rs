@@ -2,7 +2,6 @@ use fabric_proto::{
     Priority, Sha256, TaskId, TaskOutcome, TaskRecord, TaskSpec, TaskState, TaskStatus,
 };
 
-use crate::Store;
 use crate::live_key;
 use crate::testing::{flush, temp_store};
 
@@ -28,7 +27,7 @@ fn live_tasks_come_back_in_queue_order_after_reopen() {
         record(3, Priority::Normal),
     );
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::testing::reopen(dir.path());
         for r in [&low, &high, &normal] {
             store.save_task(r).unwrap();
         }
@@ -38,7 +37,7 @@ fn live_tasks_come_back_in_queue_order_after_reopen() {
         assert!(store.record_result(&done, &outcome()).unwrap());
         flush(&store);
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::testing::reopen(dir.path());
     let live: Vec<_> = store
         .live_tasks()
         .unwrap()
