@@ -125,14 +125,8 @@ fn v2(own: &Path) -> Option<PathBuf> {
 pub(crate) struct TaskGroups {
     /// The groups the helper joins.
     pub dirs: Vec<PathBuf>,
-    /// Where the kernel counts memory-limit hits, and how to read it.
-    events: Option<(PathBuf, Version)>,
-}
-
-#[derive(Clone, Copy)]
-enum Version {
-    V1,
-    V2,
+    /// Where the kernel counts the memory limit's kills.
+    events: Option<PathBuf>,
 }
 
 impl TaskGroups {
@@ -153,7 +147,7 @@ impl TaskGroups {
                     let d = parent.join(name);
                     std::fs::create_dir_all(&d)?;
                     std::fs::write(d.join("memory.limit_in_bytes"), memory_bytes.to_string())?;
-                    groups.events = Some((d.join("memory.failcnt"), Version::V1));
+                    groups.events = Some(d.join("memory.oom_control"));
                     groups.dirs.push(d);
                 }
                 if let Some(parent) = pids {
@@ -170,7 +164,7 @@ impl TaskGroups {
                 // No swapping past the limit either, where swap is accounted.
                 let _ = std::fs::write(d.join("memory.swap.max"), "0");
                 std::fs::write(d.join("pids.max"), max_procs.to_string())?;
-                groups.events = Some((d.join("memory.events"), Version::V2));
+                groups.events = Some(d.join("memory.events"));
                 groups.dirs.push(d);
             }
             CgroupLayout::None => {}
@@ -178,22 +172,21 @@ impl TaskGroups {
         Ok(groups)
     }
 
-    /// Whether the memory limit was hit.
+    /// Whether the memory limit killed a process of the task: v1
+    /// `memory.oom_control` and v2 `memory.events` both count those as
+    /// `oom_kill N`.
     pub fn oom_killed(&self) -> bool {
-        let Some((path, version)) = &self.events else {
+        let Some(path) = &self.events else {
             return false;
         };
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        match version {
-            Version::V1 => text.trim().parse::<u64>().is_ok_and(|n| n > 0),
-            Version::V2 => text.lines().any(|l| {
-                let mut w = l.split_whitespace();
-                matches!(w.next(), Some("oom" | "oom_kill" | "max"))
-                    && w.next()
-                        .and_then(|n| n.parse::<u64>().ok())
-                        .is_some_and(|n| n > 0)
-            }),
-        }
+        text.lines().any(|l| {
+            let mut w = l.split_whitespace();
+            w.next() == Some("oom_kill")
+                && w.next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+        })
     }
 }
 
@@ -287,7 +280,17 @@ mod tests {
             std::fs::read_to_string(m.join("memory.limit_in_bytes")).unwrap(),
             "1048576"
         );
-        std::fs::write(m.join("memory.failcnt"), "2\n").unwrap();
+        std::fs::write(
+            m.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
+        )
+        .unwrap();
+        assert!(!g.oom_killed());
+        std::fs::write(
+            m.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        )
+        .unwrap();
         assert!(g.oom_killed());
     }
 }

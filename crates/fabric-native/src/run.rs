@@ -148,7 +148,18 @@ impl NativeRunner {
             env: task.env.clone(),
             scratch: scratch.clone(),
             uid,
-            memory_bytes: task.limits.memory_bytes,
+            // With a cgroup memory limit, that limit is the one that acts
+            // (a kill the result can name as memory exceeded); the address
+            // space is then only a loose backstop, since address space
+            // always runs ahead of the memory really used.
+            memory_bytes: if self.layers.cgroups.memory() {
+                task.limits
+                    .memory_bytes
+                    .saturating_mul(4)
+                    .saturating_add(256 << 20)
+            } else {
+                task.limits.memory_bytes
+            },
             cpu_secs: timeout.as_secs() + 1,
             timeout_secs: timeout.as_secs() + 2,
             max_procs: MAX_PROCS,
