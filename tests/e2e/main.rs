@@ -15,5 +15,7 @@ mod exec_examples;
 mod exec_hostile;
 mod exec_usage;
 mod guest_floods;
+mod native_files;
 mod native_run;
 mod readme;
+mod readme_native;

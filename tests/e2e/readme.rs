@@ -9,55 +9,8 @@ use std::time::{Duration, Instant};
 
 use fabric_tests::harness::cluster::{Netns, fabric_cmd};
 use fabric_tests::harness::process::Proc;
+use fabric_tests::harness::readme::{block, blocks, words};
 use fabric_tests::harness::sandbox::{Sandbox, describe, guest, json_of, run_with_input};
-
-/// A fenced block of README.md: its language tag and lines.
-struct Block {
-    lang: String,
-    lines: Vec<String>,
-}
-
-impl Block {
-    fn first(&self) -> &str {
-        self.lines.first().map_or("", String::as_str)
-    }
-}
-
-fn readme() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn blocks() -> Vec<Block> {
-    let mut out = Vec::new();
-    let mut current: Option<Block> = None;
-    for line in readme().lines() {
-        match (line.strip_prefix("```"), current.take()) {
-            (Some(lang), None) => {
-                current = Some(Block {
-                    lang: lang.trim().to_owned(),
-                    lines: Vec::new(),
-                });
-            }
-            (Some(_), Some(block)) => out.push(block),
-            (None, Some(mut block)) => {
-                block.lines.push(line.to_owned());
-                current = Some(block);
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(current.is_none(), "README.md has an unclosed code block");
-    out
-}
-
-/// The block that starts with `first`.
-fn block(first: &str) -> Block {
-    blocks()
-        .into_iter()
-        .find(|b| b.first().starts_with(first))
-        .unwrap_or_else(|| panic!("README.md has no block starting {first:?}"))
-}
 
 /// Blocks run in this file, by how they start.
 const RUN_HERE: &[&str] = &[
@@ -107,16 +60,6 @@ fn every_readme_block_is_run_somewhere() {
     for p in RUN_HERE.iter().chain(RUN_ELSEWHERE.iter().map(|(p, _)| p)) {
         let _ = block(p);
     }
-}
-
-/// One command line of a block: the words before any `#` comment.
-fn words(line: &str) -> Vec<String> {
-    line.split('#')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Runs a `fabric ...` line to completion in `cwd` and asserts it exits 0.
@@ -346,92 +289,6 @@ fn the_across_machines_commands_run_as_written_in_a_network_namespace() {
     cmd.arg("worker").arg("--config").arg(&file);
     worker_registers(&sb, &ns, cmd, &mut seen, 8, &["gpu-less", "rack-2"]);
     assert!(d.terminate(Duration::from_secs(30)).success());
-}
-
-#[test]
-fn the_native_commands_run_as_written() {
-    let sb = Sandbox::new();
-    let b = block("fabric up --allow cc");
-    let up_words = words(&b.lines[0]);
-    let mut cmd = fabric_cmd(&sb, None);
-    cmd.args(&up_words[1..]).env("FABRIC_LISTEN", "127.0.0.1:0");
-    let mut up = Proc::spawn("up", cmd, sb.dir.path());
-    up.wait_for_line("ready", Duration::from_secs(60));
-    up.wait_for_stderr("joined", Duration::from_secs(30));
-    let bin_dir = fabric_tests::harness::sandbox::fabric_bin()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let expect = ["gcc", "HELLO", ""];
-    for (line, want) in b.lines[1..].iter().zip(expect) {
-        // The line as a shell runs it (pipes and quotes included), with
-        // this build's `fabric` first on PATH.
-        let shell_line = line.split(" # ").next().unwrap_or(line);
-        let mut cmd = Command::new("sh");
-        sb.isolate(&mut cmd);
-        let out = cmd
-            .env("PATH", &path)
-            .args(["-c", shell_line])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "README line `{line}`: {}",
-            describe(&out)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains(want),
-            "README line `{line}`: {}",
-            describe(&out)
-        );
-    }
-    assert_eq!(b.lines.len(), 4, "{:?}", b.lines);
-    up.sigterm();
-    assert!(up.wait(Duration::from_secs(30)).success());
-}
-
-#[test]
-fn the_file_staging_line_compiles_links_and_runs() {
-    let sb = Sandbox::new();
-    let b = block("fabric run --file hello.c");
-    let mut cmd = fabric_cmd(&sb, None);
-    cmd.args(["up", "--allow", "cc", "--listen", "127.0.0.1:0"]);
-    let mut up = Proc::spawn("up", cmd, sb.dir.path());
-    up.wait_for_line("ready", Duration::from_secs(60));
-    up.wait_for_stderr("joined", Duration::from_secs(30));
-    sb.write(
-        "hello.c",
-        b"#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
-    );
-    let bin_dir = fabric_tests::harness::sandbox::fabric_bin()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut sh = Command::new("sh");
-    sb.isolate(&mut sh);
-    let out = sh
-        .current_dir(sb.dir.path())
-        .env("PATH", &path)
-        .args(["-c", &b.lines.join("\n")])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let ran = Command::new(sb.dir.path().join("hello")).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&ran.stdout), "hello\n");
-    up.sigterm();
-    assert!(up.wait(Duration::from_secs(30)).success());
 }
 
 #[test]

@@ -7,10 +7,14 @@
 //!   line, killed on drop.
 //! - [`cluster`]: real `fabric dispatcher` / `fabric worker` processes,
 //!   clients on their profiles, network namespaces and task fixtures.
+//! - [`readme`]: README.md's fenced blocks.
+//! - [`native`]: `fabric up` allowing native programs, for `fabric run`.
 //! - [`fake_dispatcher`]: a dispatcher played by the test, for driving a real
 //!   worker with hand-made manifests.
 
 pub mod cluster;
 pub mod fake_dispatcher;
+pub mod native;
 pub mod process;
+pub mod readme;
 pub mod sandbox;

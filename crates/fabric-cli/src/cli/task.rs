@@ -1,0 +1,147 @@
+//! Flags of the commands that run a task: `exec`, `submit` and `run`, and
+//! the limits and inputs they share.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::units;
+
+#[derive(Debug, Args)]
+pub(crate) struct SubmitArgs {
+    /// The module to run (a wasm32-wasip1 binary).
+    #[arg(value_name = "MODULE.wasm")]
+    pub module: PathBuf,
+    #[command(flatten)]
+    pub task: TaskOpts,
+    /// high, normal or low.
+    #[arg(long, default_value = "normal")]
+    pub priority: String,
+    /// Retries after a failed attempt (exponential backoff).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Wait for the result and print it (exit code as `fabric exec`).
+    #[arg(long)]
+    pub wait: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print the summary line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Arguments for the task, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub task: TaskOpts,
+    /// high, normal or low.
+    #[arg(long, default_value = "normal")]
+    pub priority: String,
+    /// Retries after a failed attempt (exponential backoff).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// A file or directory placed in the task's dir under the same relative
+    /// path (repeatable; uploaded once by content).
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Bring back the files matching GLOB (relative to the task's dir;
+    /// repeatable) into the current directory when the command ends.
+    #[arg(long = "output", value_name = "GLOB")]
+    pub outputs: Vec<String>,
+    /// Queue it and print its id instead of following it.
+    #[arg(long)]
+    pub detach: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print the summary line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The program (as a worker allows it: `cc`, or its path) and its
+    /// arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]
+    pub command: Vec<String>,
+}
+
+pub(super) const RUN_EXAMPLES: &str = "\
+Examples:
+  fabric run -- uname -a
+  fabric run --file hello.c --output hello.o -- cc -c hello.c -o hello.o
+  fabric run --timeout 5m --memory 2GiB --file src --output 'build/*.o' -- make -j4
+  echo hello | fabric run --input - -- tr a-z A-Z
+  fabric run --detach --json -- sleep 30
+
+Workers run only the programs their operator allowed (`fabric worker
+--allow cc`), inside a process sandbox (no network, a minimal root, the
+task's scratch dir as /work). --fuel does not apply to native commands.
+
+Exit codes: the command's own exit code; 124 timed out, 126 memory
+exceeded, 2 refused (no worker allows the program) or bad usage, 1 any
+other failure.";
+
+pub(super) const EXEC_EXAMPLES: &str = "\
+Examples:
+  fabric exec wordfreq.wasm --input book.txt -- --top 5
+  echo '{\"limit\": 1000}' | fabric exec primes.wasm --input - --json
+  fabric exec job.wasm --fuel 5000000 --memory 64MiB --timeout 1.5s --env MODE=fast
+
+Exit codes: the task's own exit code when it exited; 124 timed out,
+125 fuel exhausted, 126 memory exceeded, 127 trapped, 2 rejected or bad usage,
+1 any other failure.";
+
+/// Limits and inputs shared by every command that runs a task.
+#[derive(Debug, Args)]
+pub(crate) struct TaskOpts {
+    /// File whose bytes become the task's stdin; `-` reads this process's stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub input: Option<PathBuf>,
+    /// Fuel budget (about one unit per wasm instruction).
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
+    /// Memory limit, e.g. 64MiB.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub memory: Option<u64>,
+    /// Wall-clock limit, e.g. 1.5s, 500ms, 2m.
+    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Bytes kept of each of stdout and stderr, e.g. 4MiB; the rest is cut.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub output_limit: Option<u64>,
+    /// Environment variable for the task (repeatable). `K` alone passes this
+    /// process's value of K. Nothing else is inherited.
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// The module to run (a wasm32-wasip1 binary).
+    #[arg(value_name = "MODULE.wasm")]
+    pub module: PathBuf,
+    #[command(flatten)]
+    pub task: TaskOpts,
+    /// Give the task an empty scratch directory at /work, removed afterwards.
+    #[arg(long)]
+    pub scratch: bool,
+    /// Print one JSON object with the outcome instead of the task's output.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print the summary line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Data directory; compiled modules are cached under it [default:
+    /// $XDG_DATA_HOME/fabric or ~/.local/share/fabric].
+    #[arg(long, env = "FABRIC_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Do not read or write the compiled-module cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Arguments for the task, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
