@@ -123,6 +123,22 @@ fn files_go_in_and_outputs_come_back() {
     assert_eq!(std::fs::read(dir.join("made.txt")).unwrap(), b"mine\n");
     assert!(!dir.join("stolen.txt").exists());
 
+    // The CLI never writes through a link already in its directory.
+    let elsewhere = home.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, home.join("build")).unwrap();
+    let out = run(
+        &["--output", "build/*.txt"],
+        &["sh", "-c", "mkdir build; echo x > build/planted.txt"],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("through the link"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!elsewhere.join("planted.txt").exists());
+
     // Paths that leave the dirs are refused before anything runs.
     for flags in [["--file", "/etc/passwd"], ["--output", "../*"]] {
         let out = run(&flags, &["sh", "-c", "true"]);

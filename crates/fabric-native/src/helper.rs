@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use hakoniwa::landlock::{CompatMode, FsAccess, Resource, Ruleset};
-use hakoniwa::seccomp::{Action, Filter};
+use hakoniwa::seccomp::{Action, ArgCmp, ArgCmpOp, Filter};
 use hakoniwa::{Container, Namespace, Rlimit};
 
 use crate::spec::{HelperSpec, HelperStatus};
@@ -51,6 +51,32 @@ const DENIED_CALLS: &[&str] = &[
     "acct",
     "quotactl",
     "syslog",
+    // io_uring reaches much of the kernel past the filter's view.
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    // The new mount API.
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+];
+
+/// `clone` flags that make namespaces: a clone with any of them fails, as
+/// `unshare` does (a nested user namespace would hand the task
+/// CAP_NET_ADMIN and the netfilter surface with it).
+const CLONE_NEW_FLAGS: &[u64] = &[
+    0x0002_0000, // CLONE_NEWNS
+    0x0200_0000, // CLONE_NEWCGROUP
+    0x0400_0000, // CLONE_NEWUTS
+    0x0800_0000, // CLONE_NEWIPC
+    0x1000_0000, // CLONE_NEWUSER
+    0x2000_0000, // CLONE_NEWPID
+    0x4000_0000, // CLONE_NEWNET
+    0x0000_0080, // CLONE_NEWTIME
 ];
 
 /// Runs the helper for the spec at `spec_path`; the process exit code.
@@ -97,6 +123,9 @@ pub fn helper_main(spec_path: &Path) -> i32 {
 }
 
 fn run(spec: &HelperSpec) -> Result<HelperStatus, String> {
+    // A session of its own: no controlling terminal (the operator's, under
+    // `fabric up`) for the task to read or push input into.
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     let me = std::process::id().to_string();
     for cg in &spec.cgroups {
         std::fs::write(cg.join("cgroup.procs"), &me)
@@ -154,6 +183,13 @@ fn run(spec: &HelperSpec) -> Result<HelperStatus, String> {
         for call in DENIED_CALLS {
             f.add_rule(Action::Errno(libc_eperm()), call);
         }
+        for flag in CLONE_NEW_FLAGS {
+            let has = ArgCmp::new(0, ArgCmpOp::MaskedEq, *flag, *flag);
+            f.add_rule_conditional(Action::Errno(libc_eperm()), "clone", &[has]);
+        }
+        // clone3 passes its flags in memory the filter cannot see: it
+        // reports "not implemented", and libc falls back to clone.
+        f.add_rule(Action::Errno(nix::errno::Errno::ENOSYS as i32), "clone3");
         c.seccomp_filter(f);
     }
     let mut cmd = c.command(&spec.program.to_string_lossy());
@@ -209,5 +245,9 @@ fn drop_to(uid: u32) -> Result<(), String> {
     // A uid change makes the process non-dumpable, which leaves its
     // /proc/self files (uid_map among them) owned by root.
     nix::sys::prctl::set_dumpable(true).map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
+    // The uid change cleared the parent-death signal: a helper whose
+    // worker died takes its task with it.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
     Ok(())
 }

@@ -78,9 +78,7 @@ pub struct NativeRunner {
 impl NativeRunner {
     /// A runner with this host's layers.
     pub fn new(cfg: RunnerConfig) -> std::io::Result<Self> {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::create_dir_all(&cfg.work_root)?;
-        std::fs::set_permissions(&cfg.work_root, std::fs::Permissions::from_mode(0o711))?;
+        work_root(&cfg.work_root)?;
         Ok(Self {
             cfg,
             layers: Layers::detect(),
@@ -122,19 +120,21 @@ impl NativeRunner {
         mut events: impl FnMut(GuestEvent) + Send,
     ) -> std::io::Result<TaskOutcome> {
         use std::os::unix::fs::PermissionsExt as _;
+        // The task's dir stays the worker's (its spec and status are read
+        // by the helper as root); only `work` becomes the task's, once the
+        // staged files are in.
         let scratch = dir.join("work");
-        std::fs::create_dir_all(&scratch)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::create_dir(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+        std::fs::create_dir(&scratch)?;
+        crate::files::stage_in(&scratch, &task.files)?;
         let uid = self
             .layers
             .unprivileged_uid
             .then(|| UID_BASE + self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_SPAN);
         if let Some(uid) = uid {
-            for d in [dir, scratch.as_path()] {
-                nix::unistd::chown(d, Some(uid.into()), Some(uid.into()))?;
-            }
+            crate::files::own_tree(&scratch, uid)?;
         }
-        crate::files::stage_in(&scratch, &task.files, uid)?;
         let groups = TaskGroups::make(
             &self.layers.cgroups,
             &task.name,
@@ -296,6 +296,30 @@ impl NativeRunner {
         }
         Ok(outcome)
     }
+}
+
+/// Makes the work root, or checks the one there: a real directory (not a
+/// link) owned by this process's user and writable by no one else, so no
+/// other user can place or swap anything in it (it is usually in /tmp).
+fn work_root(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::create_dir(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(path)?;
+    let me = nix::unistd::Uid::effective().as_raw();
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} exists but is not a directory of this user that only it may write; remove it",
+            path.display()
+        )));
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o711))
 }
 
 enum Ended {

@@ -152,6 +152,16 @@ impl Store {
                 len: bytes.len(),
             });
         }
+        // Pieces are written, checked and sealed under the chunk lock: two
+        // uploads of one digest share `<sha>.part`, and one must never
+        // write into the file the other just sealed.
+        let _sealing = self.lock_chunks();
+        if let Some(len) = self.chunked_len(sha)? {
+            return Ok(ChunkProgress {
+                received: len,
+                complete: true,
+            });
+        }
         let path = self.piece_path(sha, true);
         let file = OpenOptions::new()
             .create(true)
@@ -162,16 +172,6 @@ impl Store {
             .open(&path)?;
         let have = file.metadata()?.len() / step * step;
         if offset > have {
-            // Another upload of the same content may have sealed the blob
-            // since this one began (and this `.part` is a fresh file): then
-            // it is whole. Sealing holds the lock, so this read is settled.
-            let _sealing = self.lock_chunks();
-            if let Some(len) = self.chunked_len(sha)? {
-                return Ok(ChunkProgress {
-                    received: len,
-                    complete: true,
-                });
-            }
             return Err(ChunkError::Gap {
                 offset,
                 expected: have,
@@ -194,7 +194,8 @@ impl Store {
     }
 
     /// Checks the uploaded file against `sha`, makes it durable and marks
-    /// the blob whole; a mismatch drops the file.
+    /// the blob whole; a mismatch drops the file. Called with the chunk
+    /// lock held.
     fn seal(&self, sha: &Sha256, mut file: File, len: u64) -> Result<(), ChunkError> {
         let mut hasher = Sha256::hasher();
         file.seek(SeekFrom::Start(0))?;
@@ -216,12 +217,7 @@ impl Store {
             });
         }
         file.sync_all()?;
-        let _sealing = self.lock_chunks();
-        // Another upload of the same content may have sealed it meanwhile
-        // (two clients staging the same header at once): then it is whole.
-        if self.chunked_len(sha)?.is_some() {
-            return Ok(());
-        }
+        // The caller holds the chunk lock.
         fs::rename(&part, self.piece_path(sha, false))?;
         self.chunked.insert(sha.as_bytes(), &len.to_be_bytes())?;
         Ok(())

@@ -24,6 +24,9 @@ const REFUSAL_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far past its timeout a run may go before the worker stops it
 /// (the sandbox stops it at the timeout; this is the backstop).
 const RUN_GRACE: Duration = Duration::from_secs(2);
+/// The same backstop for a native run, which also stages files in and
+/// collects them after.
+const NATIVE_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves one stream the dispatcher opened.
 pub(crate) async fn serve(
@@ -140,7 +143,22 @@ async fn run(
             files: staged,
             outputs: outputs.clone(),
         };
-        let outcome = crate::native::run(runner, &manifest, job, cancelled, &mut send).await;
+        // The runner keeps the timeout itself; this deadline holds whatever
+        // happens around the run (staging, collecting, cleaning up).
+        let deadline = Duration::from_millis(manifest.limits.timeout_ms) + NATIVE_GRACE;
+        let run = crate::native::run(runner, &manifest, job, cancelled, &mut send);
+        let outcome = tokio::time::timeout(deadline, run)
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!("the native run passed its deadline; stopped by the worker");
+                TaskOutcome::ended(
+                    TaskStatus::TimedOut,
+                    format!(
+                        "timed out after {} ms (stopped by the worker)",
+                        manifest.limits.timeout_ms
+                    ),
+                )
+            });
         tracing::debug!(status = %outcome.status, "native task finished");
         let delivered = report(state, &manifest, outcome, &mut send, &mut recv).await;
         state.slots.finish(handle);

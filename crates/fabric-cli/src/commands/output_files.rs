@@ -89,16 +89,49 @@ pub(crate) fn write_all(dir: &Path, files: &[OutputFile]) -> anyhow::Result<()> 
     if files.is_empty() {
         return Ok(());
     }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for f in files {
         check_relative_path(&f.path)
             .map_err(|e| anyhow::anyhow!("refusing an output file: {e}"))?;
-        let target = dir.join(&f.path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
+        // Never through a link already in the directory (`build ->
+        // /home/u`): every existing part must be a real directory.
+        let parts: Vec<&str> = f.path.split('/').collect();
+        let mut at = dir.to_path_buf();
+        for (i, part) in parts.iter().enumerate() {
+            at.push(part);
+            let last = i + 1 == parts.len();
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
+                    "refusing to write output file {} through the link {}",
+                    f.path,
+                    at.display()
+                ),
+                Ok(m) if !last && !m.is_dir() => anyhow::bail!(
+                    "cannot write output file {}: {} is not a directory",
+                    f.path,
+                    at.display()
+                ),
+                Ok(_) => {}
+                Err(_) if !last => {
+                    std::fs::create_dir(&at)
+                        .with_context(|| format!("creating {}", at.display()))?;
+                }
+                Err(_) => {}
+            }
         }
-        std::fs::write(&target, &f.bytes)
-            .with_context(|| format!("writing {}", target.display()))?;
+        let target = dir.join(&f.path);
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .open(&target)
+                .and_then(|mut out| out.write_all(&f.bytes))
+                .with_context(|| format!("writing {}", target.display()))?;
+        }
         let mode = if f.executable { 0o755 } else { 0o644 };
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting the mode of {}", target.display()))?;
