@@ -18,6 +18,18 @@ pub enum AllowError {
         /// Where it was looked for.
         where_: String,
     },
+    /// The program lives where a task cannot see it.
+    #[error(
+        "--allow {name}: {path} is outside the directories a task sees ({dirs}); install it under /usr/local"
+    )]
+    NotVisible {
+        /// As given.
+        name: String,
+        /// What it resolved to.
+        path: String,
+        /// The directories tasks see.
+        dirs: String,
+    },
     /// The path is not an executable file.
     #[error("--allow {name}: {path} is not an executable file")]
     NotExecutable {
@@ -65,6 +77,16 @@ impl AllowList {
                 return Err(AllowError::NotExecutable {
                     name: name.clone(),
                     path: real.display().to_string(),
+                });
+            }
+            let visible = crate::helper::SYSTEM_DIRS
+                .iter()
+                .any(|d| real.starts_with(d));
+            if !visible {
+                return Err(AllowError::NotVisible {
+                    name: name.clone(),
+                    path: real.display().to_string(),
+                    dirs: crate::helper::SYSTEM_DIRS.join(", "),
                 });
             }
             by_name.insert(name.clone(), real.clone());
@@ -122,5 +144,15 @@ mod tests {
             "--allow no-such-prog-xyz: no such program on PATH"
         );
         assert!(AllowList::resolve(&[], None).unwrap().is_empty());
+        // A program a task could not see in its sandbox.
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("tool");
+        std::fs::copy("/bin/sh", &tool).unwrap();
+        let err = AllowList::resolve(&[tool.display().to_string()], None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("outside the directories a task sees"),
+            "{err}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::spec::{HelperSpec, HelperStatus};
 
 /// System directories the program sees, read-only (or as the symlinks they
 /// are on merged-/usr hosts).
-const SYSTEM_DIRS: &[&str] = &["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/usr"];
+pub(crate) const SYSTEM_DIRS: &[&str] = &["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/usr"];
 
 /// Files of the host's /etc that hold no secrets and that programs need
 /// (the loader's cache; Debian's alternatives, through which `cc` is found).
@@ -135,6 +135,7 @@ fn run(spec: &HelperSpec) -> Result<HelperStatus, String> {
         drop_to(uid)?;
     }
     let mut c = Container::new();
+    c.rootdir(&spec.root);
     c.unshare(Namespace::Ipc)
         .unshare(Namespace::Uts)
         .hostname("fabric-task");

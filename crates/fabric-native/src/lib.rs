@@ -17,6 +17,7 @@ mod cgroup;
 mod files;
 mod helper;
 mod layers;
+mod outcome;
 mod run;
 mod spec;
 

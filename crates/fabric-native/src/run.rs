@@ -132,8 +132,11 @@ impl NativeRunner {
             .layers
             .unprivileged_uid
             .then(|| UID_BASE + self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_SPAN);
+        let root = dir.join("root");
+        std::fs::create_dir(&root)?;
         if let Some(uid) = uid {
             crate::files::own_tree(&scratch, uid)?;
+            crate::files::own_tree(&root, uid)?;
         }
         let groups = TaskGroups::make(
             &self.layers.cgroups,
@@ -147,6 +150,7 @@ impl NativeRunner {
             args: task.args.clone(),
             env: task.env.clone(),
             scratch: scratch.clone(),
+            root,
             uid,
             // With a cgroup memory limit, that limit is the one that acts
             // (a kill the result can name as memory exceeded); the address
@@ -242,44 +246,7 @@ impl NativeRunner {
         let status = status
             .inspect_err(|why| tracing::warn!(%why, "the native helper left no status"))
             .ok();
-        let mut outcome = match (ended, status) {
-            (Ended::TimedOut, _) => TaskOutcome::ended(
-                TaskStatus::TimedOut,
-                format!("wall-clock limit of {} ms reached", task.limits.timeout_ms),
-            ),
-            (Ended::Cancelled, _) => {
-                TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by the dispatcher")
-            }
-            (Ended::Exited(_), Some(HelperStatus::Exited(code))) => {
-                let mut o = TaskOutcome::ended(
-                    if code == 0 {
-                        TaskStatus::Succeeded
-                    } else {
-                        TaskStatus::Failed
-                    },
-                    format!("exited with code {code}"),
-                );
-                o.exit_code = Some(code);
-                o
-            }
-            (Ended::Exited(_), Some(HelperStatus::Signaled(sig))) if oom => TaskOutcome::ended(
-                TaskStatus::MemoryExceeded,
-                format!(
-                    "memory limit of {} reached (killed by signal {sig})",
-                    fabric_proto::format_size(task.limits.memory_bytes)
-                ),
-            ),
-            (Ended::Exited(_), Some(HelperStatus::Signaled(sig))) => {
-                TaskOutcome::ended(TaskStatus::Failed, format!("killed by signal {sig}"))
-            }
-            (Ended::Exited(_), Some(HelperStatus::SetupFailed(why))) => {
-                TaskOutcome::ended(TaskStatus::Failed, format!("sandbox setup failed: {why}"))
-            }
-            (Ended::Exited(s), None) => TaskOutcome::ended(
-                TaskStatus::Failed,
-                format!("the sandbox helper ended without a status ({s:?})"),
-            ),
-        };
+        let mut outcome = crate::outcome::of(ended, status, oom, &task.limits);
         (outcome.stdout, outcome.stderr) = kept.into_parts();
         let (files, left_out) = crate::files::collect(
             &scratch,
@@ -322,9 +289,13 @@ fn work_root(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o711))
 }
 
-enum Ended {
+/// How the wait for the helper ended.
+pub(crate) enum Ended {
+    /// The helper exited.
     Exited(std::io::Result<std::process::ExitStatus>),
+    /// The wall-clock limit passed first.
     TimedOut,
+    /// The dispatcher cancelled it.
     Cancelled,
 }
 

@@ -16,6 +16,9 @@ pub(crate) struct HelperSpec {
     pub env: Vec<(String, String)>,
     /// The host directory mounted read-write as `/work`, the working dir.
     pub scratch: PathBuf,
+    /// An empty directory the sandbox's root is built on (inside the
+    /// task's dir, so it goes with it even when the helper is killed).
+    pub root: PathBuf,
     /// Host uid (and gid) to run as; `None`: the worker's own.
     pub uid: Option<u32>,
     /// Address-space limit, bytes.
