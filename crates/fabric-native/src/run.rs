@@ -265,6 +265,13 @@ impl NativeRunner {
     }
 }
 
+impl Drop for NativeRunner {
+    fn drop(&mut self) {
+        // Empty once every task's dir is gone; left for a look otherwise.
+        let _ = std::fs::remove_dir(&self.cfg.work_root);
+    }
+}
+
 /// Makes the work root, or checks the one there: a real directory (not a
 /// link) owned by this process's user and writable by no one else, so no
 /// other user can place or swap anything in it (it is usually in /tmp).
