@@ -119,8 +119,8 @@ mod tests {
     use serde::Serialize;
 
     use super::{EventKind, StoredEvent};
+    use crate::StoreError;
     use crate::testing::{flush, temp_store};
-    use crate::{Store, StoreError};
 
     const ALL: [EventKind; 13] = [
         EventKind::Submitted,
@@ -233,13 +233,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let events: Vec<_> = ALL.iter().map(|&k| event(k, k.as_str())).collect();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = crate::testing::reopen(dir.path());
             for e in &events {
                 store.append_event(e).unwrap();
             }
             flush(&store);
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::testing::reopen(dir.path());
         assert_eq!(store.recent_events(100).unwrap(), events);
         assert_eq!(store.recent_events(3).unwrap(), events[events.len() - 3..]);
         assert!(store.recent_events(0).unwrap().is_empty());

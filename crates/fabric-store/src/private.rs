@@ -61,7 +61,7 @@ mod tests {
         let store = Store::open(&path).unwrap();
         store.set_meta("x", b"y").unwrap();
         drop(store);
-        let _again = Store::open(&path).unwrap();
+        let _again = crate::testing::reopen(&path);
         assert_eq!(mode(&path), 0o700);
         let mut files = 0;
         for entry in walk(&path) {
