@@ -106,7 +106,8 @@ impl NativeRunner {
             Err(e) => TaskOutcome::ended(TaskStatus::Failed, format!("native sandbox: {e}")),
         };
         outcome.duration_ms = started.elapsed().as_millis() as u64;
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
+        let gone = dir.clone();
+        if let Err(e) = blocking(move || std::fs::remove_dir_all(&gone)).await {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a native task's scratch dir");
         }
         outcome
@@ -127,7 +128,8 @@ impl NativeRunner {
         std::fs::create_dir(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
         std::fs::create_dir(&scratch)?;
-        crate::files::stage_in(&scratch, &task.files)?;
+        let (to, files) = (scratch.clone(), task.files.clone());
+        blocking(move || crate::files::stage_in(&to, &files)).await?;
         let uid = self
             .layers
             .unprivileged_uid
@@ -231,7 +233,8 @@ impl NativeRunner {
         };
         let ((), (), (), (), ended) = tokio::join!(feed, read_out, read_err, collect, waited);
         let oom = groups.oom_killed();
-        drop(groups);
+        // Removing the groups waits (briefly) for the kernel to empty them.
+        blocking(move || drop(groups)).await;
         let status_path = dir.join("status.json");
         let status = match std::fs::read(&status_path) {
             Ok(b) => serde_json::from_slice::<HelperStatus>(&b).map_err(|e| {
@@ -248,11 +251,11 @@ impl NativeRunner {
             .ok();
         let mut outcome = crate::outcome::of(ended, status, oom, &task.limits);
         (outcome.stdout, outcome.stderr) = kept.into_parts();
-        let (files, left_out) = crate::files::collect(
-            &scratch,
-            &task.outputs,
-            fabric_proto::MAX_OUTPUT_FILES_BYTES,
-        );
+        let (from, globs) = (scratch.clone(), task.outputs.clone());
+        let (files, left_out) = blocking(move || {
+            crate::files::collect(&from, &globs, fabric_proto::MAX_OUTPUT_FILES_BYTES)
+        })
+        .await;
         outcome.files = files;
         if let Some(note) = left_out {
             let m = outcome.message.get_or_insert_with(String::new);
@@ -294,6 +297,15 @@ fn work_root(path: &Path) -> std::io::Result<()> {
         )));
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o711))
+}
+
+/// Runs file-system work (copies, walks, removals a task can make large)
+/// on tokio's blocking threads, so it never stalls the worker's heartbeats.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// How the wait for the helper ended.
