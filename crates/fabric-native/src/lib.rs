@@ -20,6 +20,7 @@ mod layers;
 mod outcome;
 mod run;
 mod spec;
+mod uids;
 
 pub use allow::{AllowError, AllowList};
 pub use cgroup::CgroupLayout;

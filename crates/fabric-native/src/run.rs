@@ -19,11 +19,6 @@ use crate::spec::{HelperSpec, HelperStatus};
 
 /// Bytes of output in one streamed chunk at most.
 pub const OUTPUT_CHUNK: usize = 16 << 10;
-/// Host uids tasks run as when the worker is root: one per concurrent run,
-/// from this base.
-const UID_BASE: u32 = 200_000;
-/// Distinct task uids handed out in turn.
-const UID_SPAN: u32 = 4_096;
 /// Most processes a task may have at once.
 const MAX_PROCS: u64 = 256;
 /// Most open files per process.
@@ -72,6 +67,8 @@ pub struct NativeTask {
 pub struct NativeRunner {
     cfg: RunnerConfig,
     layers: Layers,
+    /// The first of the host uids tasks run as (the worker is root).
+    uid_base: Option<u32>,
     next_uid: AtomicU32,
 }
 
@@ -79,9 +76,21 @@ impl NativeRunner {
     /// A runner with this host's layers.
     pub fn new(cfg: RunnerConfig) -> std::io::Result<Self> {
         work_root(&cfg.work_root)?;
+        let layers = Layers::detect();
+        // A root worker never runs a task as root: without a free block of
+        // uids, native tasks are refused at start.
+        let uid_base = match layers.unprivileged_uid {
+            true => Some(crate::uids::host_base().ok_or_else(|| {
+                std::io::Error::other(
+                    "no block of 4,096 host uids is free of accounts and subordinate id ranges (/etc/passwd, /etc/subuid, /etc/subgid) for native tasks to run as",
+                )
+            })?),
+            false => None,
+        };
         Ok(Self {
             cfg,
-            layers: Layers::detect(),
+            layers,
+            uid_base,
             next_uid: AtomicU32::new(0),
         })
     }
@@ -131,9 +140,8 @@ impl NativeRunner {
         let (to, files) = (scratch.clone(), task.files.clone());
         blocking(move || crate::files::stage_in(&to, &files)).await?;
         let uid = self
-            .layers
-            .unprivileged_uid
-            .then(|| UID_BASE + self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_SPAN);
+            .uid_base
+            .map(|base| base + self.next_uid.fetch_add(1, Ordering::Relaxed) % crate::uids::SPAN);
         let root = dir.join("root");
         std::fs::create_dir(&root)?;
         if let Some(uid) = uid {
