@@ -125,7 +125,7 @@ async fn run(
             tracing::warn!(reason = %refusal, "refusing an assignment");
             return refuse(&mut send, &mut recv, refusal).await;
         };
-        let staged = match state
+        let (staged, _pins) = match state
             .files
             .get_all(conn, state.cfg.net.max_frame, files)
             .await
