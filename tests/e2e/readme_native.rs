@@ -9,16 +9,19 @@ use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::readme::{block, words};
 use fabric_tests::harness::sandbox::{Sandbox, describe};
 
-#[test]
-fn the_native_commands_run_as_written() {
-    let sb = Sandbox::new();
-    let b = block("fabric up --allow cc");
-    let up_words = words(&b.lines[0]);
-    let mut cmd = fabric_cmd(&sb, None);
-    cmd.args(&up_words[1..]).env("FABRIC_LISTEN", "127.0.0.1:0");
+/// `fabric up` with `args` in `sb`'s home on a free port, once its worker
+/// joined.
+fn up(sb: &Sandbox, args: &[String]) -> Proc {
+    let mut cmd = fabric_cmd(sb, None);
+    cmd.args(args).env("FABRIC_LISTEN", "127.0.0.1:0");
     let mut up = Proc::spawn("up", cmd, sb.dir.path());
     up.wait_for_line("ready", Duration::from_secs(60));
     up.wait_for_stderr("joined", Duration::from_secs(30));
+    up
+}
+
+/// `sh -c` in `sb`'s home with this build's `fabric` first on PATH.
+fn shell(sb: &Sandbox, script: &str) -> std::process::Output {
     let bin_dir = fabric_tests::harness::sandbox::fabric_bin()
         .parent()
         .unwrap()
@@ -28,18 +31,26 @@ fn the_native_commands_run_as_written() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    let mut sh = Command::new("sh");
+    sb.isolate(&mut sh);
+    sh.current_dir(sb.dir.path())
+        .env("PATH", path)
+        .args(["-c", script])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_native_commands_run_as_written() {
+    let sb = Sandbox::new();
+    let b = block("fabric up --allow cc");
+    let mut up = up(&sb, &words(&b.lines[0])[1..]);
     let expect = ["gcc", "HELLO", ""];
     for (line, want) in b.lines[1..].iter().zip(expect) {
         // The line as a shell runs it (pipes and quotes included), with
         // this build's `fabric` first on PATH.
         let shell_line = line.split(" # ").next().unwrap_or(line);
-        let mut cmd = Command::new("sh");
-        sb.isolate(&mut cmd);
-        let out = cmd
-            .env("PATH", &path)
-            .args(["-c", shell_line])
-            .output()
-            .unwrap();
+        let out = shell(&sb, shell_line);
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -62,32 +73,13 @@ fn the_native_commands_run_as_written() {
 fn the_file_staging_line_compiles_links_and_runs() {
     let sb = Sandbox::new();
     let b = block("fabric run --file hello.c");
-    let mut cmd = fabric_cmd(&sb, None);
-    cmd.args(["up", "--allow", "cc", "--listen", "127.0.0.1:0"]);
-    let mut up = Proc::spawn("up", cmd, sb.dir.path());
-    up.wait_for_line("ready", Duration::from_secs(60));
-    up.wait_for_stderr("joined", Duration::from_secs(30));
+    let args = ["up", "--allow", "cc"].map(String::from);
+    let mut up = up(&sb, &args);
     sb.write(
         "hello.c",
         b"#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
     );
-    let bin_dir = fabric_tests::harness::sandbox::fabric_bin()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut sh = Command::new("sh");
-    sb.isolate(&mut sh);
-    let out = sh
-        .current_dir(sb.dir.path())
-        .env("PATH", &path)
-        .args(["-c", &b.lines.join("\n")])
-        .output()
-        .unwrap();
+    let out = shell(&sb, &b.lines.join("\n"));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let ran = Command::new(sb.dir.path().join("hello")).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&ran.stdout), "hello\n");

@@ -159,8 +159,14 @@ impl TaskSpec {
     /// A wasm task for `module` with no args, env or input, default limits,
     /// normal priority and no retries.
     pub fn wasm(module: Sha256) -> Self {
+        Self::new(TaskKind::Wasm { module })
+    }
+
+    /// A task of `kind` with no args, env or input, default limits, normal
+    /// priority and no retries.
+    pub fn new(kind: TaskKind) -> Self {
         Self {
-            kind: TaskKind::Wasm { module },
+            kind,
             args: Vec::new(),
             env: Vec::new(),
             input: Vec::new(),

@@ -147,18 +147,7 @@ async fn run(
         // happens around the run (staging, collecting, cleaning up).
         let deadline = Duration::from_millis(manifest.limits.timeout_ms) + NATIVE_GRACE;
         let run = crate::native::run(runner, &manifest, job, cancelled, &mut send);
-        let outcome = tokio::time::timeout(deadline, run)
-            .await
-            .unwrap_or_else(|_| {
-                tracing::warn!("the native run passed its deadline; stopped by the worker");
-                TaskOutcome::ended(
-                    TaskStatus::TimedOut,
-                    format!(
-                        "timed out after {} ms (stopped by the worker)",
-                        manifest.limits.timeout_ms
-                    ),
-                )
-            });
+        let outcome = within_deadline(run, deadline, &manifest).await;
         tracing::debug!(status = %outcome.status, "native task finished");
         let delivered = report(state, &manifest, outcome, &mut send, &mut recv).await;
         state.slots.finish(handle);
@@ -177,19 +166,7 @@ async fn run(
     // whatever happens inside it.
     let deadline = Duration::from_millis(manifest.limits.timeout_ms) + RUN_GRACE;
     let run = execute(runtime, &manifest, module, input, cancelled, &mut send);
-    let outcome = match tokio::time::timeout(deadline, run).await {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            tracing::warn!("the run passed its deadline; killed by the worker");
-            TaskOutcome::ended(
-                TaskStatus::TimedOut,
-                format!(
-                    "timed out after {} ms (stopped by the worker)",
-                    manifest.limits.timeout_ms
-                ),
-            )
-        }
-    };
+    let outcome = within_deadline(run, deadline, &manifest).await;
     tracing::debug!(status = %outcome.status, "task finished");
     // The attempt stays registered as running until its result is acked or
     // handed to the late reports, so a re-registration in between reports
@@ -197,6 +174,27 @@ async fn run(
     let delivered = report(state, &manifest, outcome, &mut send, &mut recv).await;
     state.slots.finish(handle);
     delivered
+}
+
+/// The run's outcome, or timed out once `deadline` passes whatever the
+/// run does (the worker's own stop, behind the sandbox's).
+async fn within_deadline(
+    run: impl Future<Output = TaskOutcome>,
+    deadline: Duration,
+    manifest: &Manifest,
+) -> TaskOutcome {
+    tokio::time::timeout(deadline, run)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!("the run passed its deadline; stopped by the worker");
+            TaskOutcome::ended(
+                TaskStatus::TimedOut,
+                format!(
+                    "timed out after {} ms (stopped by the worker)",
+                    manifest.limits.timeout_ms
+                ),
+            )
+        })
 }
 
 /// Reports the outcome and waits for the ack; when the stream breaks

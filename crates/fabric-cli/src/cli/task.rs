@@ -8,6 +8,23 @@ use clap::Args;
 
 use crate::units;
 
+/// How a task is queued and followed, for `submit` and `run`.
+#[derive(Debug, Args)]
+pub(crate) struct QueueOpts {
+    /// high, normal or low.
+    #[arg(long, default_value = "normal")]
+    pub priority: String,
+    /// Retries after a failed attempt (exponential backoff).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print the summary line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct SubmitArgs {
     /// The module to run (a wasm32-wasip1 binary).
@@ -15,21 +32,11 @@ pub(crate) struct SubmitArgs {
     pub module: PathBuf,
     #[command(flatten)]
     pub task: TaskOpts,
-    /// high, normal or low.
-    #[arg(long, default_value = "normal")]
-    pub priority: String,
-    /// Retries after a failed attempt (exponential backoff).
-    #[arg(long, default_value_t = 0)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub queue: QueueOpts,
     /// Wait for the result and print it (exit code as `fabric exec`).
     #[arg(long)]
     pub wait: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Do not print the summary line on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
     /// Arguments for the task, after `--`.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -39,12 +46,8 @@ pub(crate) struct SubmitArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub task: TaskOpts,
-    /// high, normal or low.
-    #[arg(long, default_value = "normal")]
-    pub priority: String,
-    /// Retries after a failed attempt (exponential backoff).
-    #[arg(long, default_value_t = 0)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub queue: QueueOpts,
     /// A file or directory placed in the task's dir under the same relative
     /// path (repeatable; uploaded once by content).
     #[arg(long = "file", value_name = "PATH")]
@@ -56,12 +59,6 @@ pub(crate) struct RunArgs {
     /// Queue it and print its id instead of following it.
     #[arg(long)]
     pub detach: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Do not print the summary line on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
     /// The program (as a worker allows it: `cc`, or its path) and its
     /// arguments, after `--`.
     #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]

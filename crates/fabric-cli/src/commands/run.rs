@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use fabric_proto::{Priority, TaskKind, TaskSpec};
+use fabric_proto::{TaskKind, TaskSpec};
 
 use super::client::with_client;
 use super::output_files;
@@ -14,10 +14,7 @@ use crate::output::Output;
 use crate::usage;
 
 pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
-    let priority: Priority = args
-        .priority
-        .parse()
-        .map_err(|e| usage(format!("--priority: {e}")))?;
+    let priority = task_opts::priority(&args.queue.priority)?;
     if args.task.fuel.is_some() {
         return Err(usage(
             "--fuel applies to wasm tasks only; a native command is bounded by --timeout and --memory",
@@ -28,17 +25,14 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
         .command
         .split_first()
         .ok_or_else(|| usage("give the program to run after `--`: fabric run -- PROGRAM ARGS"))?;
-    let output = Output::new(args.json);
+    let output = Output::new(args.queue.json);
     with_client(cluster, async move |client| {
-        let caps = client.caps().await?;
-        let limits = task_opts::limits(&args.task, &caps.limits)?;
-        let retries = task_opts::retries(args.retries, caps.max_retries)?;
-        let input = task_opts::input(&args.task, caps.max_input_bytes)?;
+        let c = task_opts::checked(client, &args.task, args.queue.retries).await?;
         for g in &args.outputs {
             fabric_proto::check_relative_path(g)
                 .map_err(|e| usage(format!("--output {e}: a glob relative to the task's dir")))?;
         }
-        let files = output_files::stage(client, &args.files, caps.max_input_bytes).await?;
+        let files = output_files::stage(client, &args.files, c.caps.max_input_bytes).await?;
         let spec = TaskSpec {
             kind: TaskKind::Command {
                 program: program.clone(),
@@ -47,13 +41,13 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             },
             args: rest.to_vec(),
             env,
-            input,
+            input: c.input,
             input_blob: None,
-            limits,
+            limits: c.limits,
             priority,
-            retries,
+            retries: c.retries,
         };
-        let (code, info) = queue(client, spec, output, args.quiet, !args.detach).await?;
+        let (code, info) = queue(client, spec, output, args.queue.quiet, !args.detach).await?;
         if let Some(files) = info
             .as_ref()
             .and_then(|i| i.outcome.as_ref())

@@ -2,42 +2,37 @@
 
 use std::path::Path;
 
-use fabric_proto::{Priority, TaskKind, TaskSpec};
+use fabric_proto::{TaskKind, TaskSpec};
 
 use super::client::with_client;
 use super::task_opts;
 use crate::cli::SubmitArgs;
 use crate::output::{self, Output, Reporter};
-use crate::usage;
 
 pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
-    let priority: Priority = args
-        .priority
-        .parse()
-        .map_err(|e| usage(format!("--priority: {e}")))?;
+    let priority = task_opts::priority(&args.queue.priority)?;
     let env = task_opts::env(&args.task)?;
     let wasm = task_opts::read_module(&args.module)?;
-    let output = Output::new(args.json);
+    let output = Output::new(args.queue.json);
     with_client(cluster, async move |client| {
         // Everything the cluster would refuse is refused here first, in the
         // flags' terms, before a byte is uploaded.
-        let caps = client.caps().await?;
-        let limits = task_opts::limits(&args.task, &caps.limits)?;
-        let retries = task_opts::retries(args.retries, caps.max_retries)?;
-        task_opts::module_fits(&args.module, wasm.len(), caps.max_module_bytes)?;
-        let input = task_opts::input(&args.task, caps.max_input_bytes)?;
+        let c = task_opts::checked(client, &args.task, args.queue.retries).await?;
+        task_opts::module_fits(&args.module, wasm.len(), c.caps.max_module_bytes)?;
         let module = client.upload_module(&wasm).await?;
         let spec = TaskSpec {
             kind: TaskKind::Wasm { module },
             args: args.args,
             env,
-            input,
+            input: c.input,
             input_blob: None,
-            limits,
+            limits: c.limits,
             priority,
-            retries,
+            retries: c.retries,
         };
-        Ok(queue(client, spec, output, args.quiet, args.wait).await?.0)
+        Ok(queue(client, spec, output, args.queue.quiet, args.wait)
+            .await?
+            .0)
     })
 }
 

@@ -5,7 +5,9 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use fabric_proto::{LimitCaps, LimitError, Limits, format_size};
+use fabric_client::Client;
+use fabric_proto::wire::ClusterCaps;
+use fabric_proto::{LimitCaps, LimitError, Limits, Priority, format_size};
 
 use crate::cli::TaskOpts;
 use crate::usage;
@@ -150,8 +152,38 @@ pub(crate) fn input(opts: &TaskOpts, max: u64) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// What `submit` and `run` check against the cluster's caps before
+/// uploading a byte, in the flags' terms.
+pub(crate) struct Checked {
+    pub caps: ClusterCaps,
+    pub limits: Limits,
+    pub retries: u32,
+    pub input: Vec<u8>,
+}
+
+/// Asks the cluster for its caps and checks the limits, `--retries` and
+/// the input against them.
+pub(crate) async fn checked(
+    client: &Client,
+    task: &TaskOpts,
+    retries: u32,
+) -> anyhow::Result<Checked> {
+    let caps = client.caps().await?;
+    Ok(Checked {
+        limits: limits(task, &caps.limits)?,
+        retries: retries_within(retries, caps.max_retries)?,
+        input: input(task, caps.max_input_bytes)?,
+        caps,
+    })
+}
+
+/// `--priority` as the flag gives it.
+pub(crate) fn priority(flag: &str) -> anyhow::Result<Priority> {
+    flag.parse().map_err(|e| usage(format!("--priority: {e}")))
+}
+
 /// `--retries N` within the cluster's maximum.
-pub(crate) fn retries(n: u32, max: u32) -> anyhow::Result<u32> {
+fn retries_within(n: u32, max: u32) -> anyhow::Result<u32> {
     if n > max {
         return Err(usage(format!(
             "--retries {n} is over the cluster maximum of {max}"

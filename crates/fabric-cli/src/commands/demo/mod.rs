@@ -146,7 +146,7 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
         count: args.workers,
         slots: SLOTS,
         speak: false,
-        native: native.as_ref().ok().cloned(),
+        native: native.as_ref().ok().map(|(n, _)| n.clone()),
     };
     runtime::block_on(async {
         let started = Instant::now();
@@ -160,7 +160,7 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
         output.demo_header(&local.served.local_addr, args.workers, dir.path());
         let jobs_ok = run_jobs(&client, output).await?;
         let native_ok = match &native {
-            Ok(_) => native::run(&client, output).await?,
+            Ok((_, layers)) => native::run(&client, output, layers).await?,
             Err(why) => {
                 output.demo_native_skipped(why);
                 true

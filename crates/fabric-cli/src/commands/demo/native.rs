@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use fabric_client::Client;
-use fabric_proto::{Limits, Priority, TaskKind, TaskSpec, TaskStatus};
+use fabric_proto::{TaskKind, TaskSpec, TaskStatus};
 use fabric_worker::NativeConfig;
 
 use crate::output::{DemoJob, Output};
@@ -11,9 +11,9 @@ use crate::output::{DemoJob, Output};
 /// What the native job runs, through `sh`.
 const SCRIPT: &str = "echo \"native: $(uname -s) as uid $(id -u) on $(hostname), in $(pwd)\"";
 
-/// Native commands for the demo's workers, when this host has the
-/// namespaces a sandbox needs; `None` (and the reason) otherwise.
-pub(super) fn config() -> Result<NativeConfig, String> {
+/// Native commands for the demo's workers and the layers they will have,
+/// when this host has the namespaces a sandbox needs; the reason otherwise.
+pub(super) fn config() -> Result<(NativeConfig, String), String> {
     let layers = fabric_native::Layers::detect();
     if !layers.namespaces {
         return Err(format!(
@@ -25,24 +25,19 @@ pub(super) fn config() -> Result<NativeConfig, String> {
     let allow = fabric_native::AllowList::resolve(&["sh".into()], path.as_deref())
         .map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the fabric binary: {e}"))?;
-    Ok(NativeConfig {
+    let native = NativeConfig {
         allow,
         helper: vec![exe.into_os_string(), fabric_native::HELPER_COMMAND.into()],
         network: false,
-    })
+    };
+    Ok((native, layers.describe()))
 }
 
-/// Runs the native job; true when it succeeded.
-pub(super) async fn run(client: &Client, output: Output) -> anyhow::Result<bool> {
+/// Runs the native job, which gets `layers`; true when it succeeded.
+pub(super) async fn run(client: &Client, output: Output, layers: &str) -> anyhow::Result<bool> {
     let spec = TaskSpec {
-        kind: TaskKind::command("sh"),
         args: vec!["-c".into(), SCRIPT.into()],
-        env: Vec::new(),
-        input: Vec::new(),
-        input_blob: None,
-        limits: Limits::default(),
-        priority: Priority::Normal,
-        retries: 0,
+        ..TaskSpec::new(TaskKind::command("sh"))
     };
     let id = client.submit(spec).await?;
     let info = client.wait(id, |_| {}).await?;
@@ -58,6 +53,6 @@ pub(super) async fn run(client: &Client, output: Output) -> anyhow::Result<bool>
         ok,
     };
     output.demo_job(&job, &info, outcome);
-    output.demo_native_layers(&fabric_native::Layers::detect().describe());
+    output.demo_native_layers(layers);
     Ok(ok)
 }
