@@ -9,10 +9,13 @@
 //! acknowledged to a client or worker is flushed first (group commit).
 
 mod admission;
+mod api;
+mod metrics;
 pub mod scheduler;
 mod service;
 
 pub use admission::AdmissionCaps;
+pub use api::{ApiConfig, DEFAULT_API_ADDR, RateLimit};
 pub use fabric_store::RetentionPolicy;
 pub use scheduler::SchedConfig;
 pub use service::{

@@ -122,17 +122,17 @@ impl Scheduler {
     /// restart are void: a task that was running lost that attempt (counted
     /// against its lost budget, so a task that crashes the dispatcher is
     /// given up after a few restarts) and is requeued; its next attempt
-    /// number is higher than any it was given before, because leases are
-    /// written before they are handed out (and a queued task that never ran
-    /// skips one number, see below).
+    /// number is higher than any it was given before, because every lease
+    /// but a first one is written before it is handed out (and a queued
+    /// task that never ran skips one number, see below).
     pub fn restore(&mut self, records: Vec<TaskRecord>, now: u64) -> Vec<Change> {
         let mut changed = Vec::new();
         for mut rec in records {
             if rec.state == TaskState::Running {
                 changed.push(self.lose(rec, "the dispatcher restarted", now));
             } else {
-                // A task's first lease goes out before its write is flushed
-                // (see [`Scheduler::may_send_before_flush`]), so a task
+                // A task's first lease goes out without being written (see
+                // [`Scheduler::may_send_unwritten`]), so a task
                 // stored as queued without an attempt may have been sent as
                 // attempt 1 just before the crash: that number is skipped.
                 if rec.attempt == 0 {
@@ -144,12 +144,13 @@ impl Scheduler {
         changed
     }
 
-    /// Whether a new lease may go out before its write is flushed: only a
-    /// task's very first attempt, whose stored record says it never ran.
-    /// Every later lease is on disk before it goes out, so at most one
-    /// attempt beyond what the store says can have been sent, and a restart
-    /// that skips it (above) never repeats a number.
-    pub fn may_send_before_flush(rec: &TaskRecord) -> bool {
+    /// Whether a new lease may go out without being written: only a task's
+    /// very first attempt, whose stored record says it never ran. Every
+    /// later lease is on disk before it goes out, so at most one attempt
+    /// beyond what the store says can have been sent, and a restart that
+    /// skips it (above) never repeats a number. The price: a crash during a
+    /// first attempt is not counted against the lost-attempt budget.
+    pub fn may_send_unwritten(rec: &TaskRecord) -> bool {
         rec.attempt == 1
     }
 

@@ -295,9 +295,18 @@ pub enum Request {
         ttl_ms: Option<u64>,
         /// How many joins it allows; `None`: unlimited.
         uses: Option<u32>,
+        /// A REST API token of this role instead of a join token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<crate::ApiRole>,
     },
-    /// Lists join tokens, never their secrets (admin only).
+    /// Lists join and REST tokens, never their secrets (admin only).
     ListTokens,
+    /// Queues a dead letter's spec again as a new task (admin only);
+    /// answered with [`Response::Submitted`].
+    Retry {
+        /// The dead letter.
+        id: TaskId,
+    },
     /// Revokes the join token with this id or unique id prefix (admin only).
     RevokeToken {
         /// Its id (hex) or a unique prefix of it.
@@ -321,8 +330,9 @@ pub enum Request {
 /// What clients are told about a join token; never its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSummary {
-    /// The first hex characters of the secret's sha256: names the token in
-    /// `list` and `revoke`, and reveals nothing of the secret.
+    /// Names the token in `list` and `revoke` and reveals nothing of the
+    /// secret: for a join token the first hex characters of the secret's
+    /// sha256, for a REST token the random id its text starts with.
     pub id: String,
     /// When it was minted (ms since the epoch; 0 if not recorded).
     pub created_ms: u64,
@@ -332,6 +342,9 @@ pub struct TokenSummary {
     pub uses_left: Option<u32>,
     /// Revoked by an operator.
     pub revoked: bool,
+    /// For a REST API token, its role; `None`: a join token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::ApiRole>,
 }
 
 /// A dispatcher's answer.

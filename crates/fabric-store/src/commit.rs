@@ -27,6 +27,15 @@ impl GroupCommit {
     /// request it waits `linger` for more writers to join the same flush
     /// (zero: flush at once).
     pub fn start(store: Store, linger: std::time::Duration) -> Self {
+        Self::start_observed(store, linger, |_| {})
+    }
+
+    /// [`GroupCommit::start`], telling `observe` how long each flush took.
+    pub fn start_observed(
+        store: Store,
+        linger: std::time::Duration,
+        observe: impl Fn(std::time::Duration) + Send + Sync + 'static,
+    ) -> Self {
         let (done, _) = watch::channel((0, None));
         let inner = Arc::new(Inner {
             requested: AtomicU64::new(0),
@@ -46,7 +55,9 @@ impl GroupCommit {
                     tokio::time::sleep(linger).await;
                 }
                 let target = worker.requested.load(Ordering::Acquire);
+                let started = std::time::Instant::now();
                 let err = store.flush().await.err().map(|e| e.to_string());
+                observe(started.elapsed());
                 if let Some(e) = &err {
                     tracing::error!(error = %e, "store flush failed");
                 }

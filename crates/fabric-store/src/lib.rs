@@ -14,7 +14,7 @@
 //! | `peers` | role (1) + public key (32) | name (UTF-8) |
 //! | `blob_seen` | sha256 | last time (ms, BE) a live task referenced the blob ([retention](Store::sweep)) |
 //! | `counts` | `tasks`, `dead`, `status/<status>` | count (8, BE), written with the task trees ([`Store::totals`]) |
-//! | `meta` | name | bytes; `token/<hex sha256>` is a join token's [`JoinTokenRecord`] |
+//! | `meta` | name | bytes; `token/<hex sha256>` is a join token's [`JoinTokenRecord`], `apitoken/<id>` a REST token's [`ApiTokenRecord`] |
 //!
 //! Each tree has its room: [`tasks`](Store::save_task) (with `live`,
 //! `results` and `dead`), [blobs](Store::put_blob),
@@ -33,6 +33,7 @@
 //! [`TaskRecord`]: fabric_proto::TaskRecord
 //! [`TaskOutcome`]: fabric_proto::TaskOutcome
 
+mod api_tokens;
 mod blobs;
 mod commit;
 mod counts;
@@ -49,6 +50,7 @@ use std::path::Path;
 use fabric_proto::{CodecError, from_cbor, to_cbor};
 use serde::Serialize;
 
+pub use api_tokens::ApiTokenRecord;
 pub use blobs::{ChunkError, ChunkProgress};
 pub use commit::GroupCommit;
 pub use counts::TaskTotals;

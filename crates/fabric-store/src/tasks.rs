@@ -4,6 +4,7 @@
 //! and `dead`, so a task never sits half moved between them.
 
 use fabric_proto::{CodecError, TaskId, TaskOutcome, TaskRecord, TaskState};
+
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -119,6 +120,27 @@ impl Store {
                     counts::dead_letter(counts, 1)?;
                 }
                 counts::finished(counts, outcome.status, 1)?;
+                Ok::<_, ConflictableTransactionError<()>>(true)
+            })
+            .map_err(tx_err)
+    }
+
+    /// Takes a finished task out of the dead-letter set (it was retried as
+    /// a new task); returns whether it was there.
+    pub fn clear_dead_letter(&self, id: &TaskId) -> Result<bool> {
+        self.faults.check()?;
+        let Some(mut rec) = self.task(id)? else {
+            return Ok(false);
+        };
+        rec.dead_letter = false;
+        let value = enc("task", &rec)?;
+        (&self.tasks, &self.dead, &self.counts)
+            .transaction(|(tasks, dead, counts)| {
+                if dead.remove(id.as_bytes())?.is_none() {
+                    return Ok(false);
+                }
+                tasks.insert(id.as_bytes(), value.as_slice())?;
+                counts::dead_letter(counts, -1)?;
                 Ok::<_, ConflictableTransactionError<()>>(true)
             })
             .map_err(tx_err)

@@ -302,7 +302,7 @@ fn a_lease_that_could_not_be_recorded_goes_back_and_counts_nothing() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, attempt + 1);
     assert!(
-        !Scheduler::may_send_before_flush(&again[0]),
+        !Scheduler::may_send_unwritten(&again[0]),
         "a second lease is flushed before it goes out"
     );
     // A stale lease is not given back.
@@ -361,8 +361,7 @@ fn only_first_leases_go_out_before_their_flush_and_a_restart_skips_that_number()
         "its attempt 2 was on disk before it went out"
     );
     assert_eq!(attempt(3), 1);
-    let early =
-        |n| Scheduler::may_send_before_flush(placed.iter().find(|r| r.id == tid(n)).unwrap());
+    let early = |n| Scheduler::may_send_unwritten(placed.iter().find(|r| r.id == tid(n)).unwrap());
     assert!(early(3), "a first attempt goes out at once");
     assert!(!early(1) && !early(2), "later ones wait for their flush");
 }

@@ -30,33 +30,25 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
                 .await;
             continue;
         }
-        // Leases are written (one transaction for the batch) before their
-        // manifests go out, and flushed beside the loop. Only a task's
-        // first attempt goes out before its flush finishes: see
-        // `Scheduler::may_send_before_flush`.
-        let written = shared
-            .store
-            .save_tasks(leased.iter().map(|(rec, ..)| rec))
-            .map(drop);
+        // A first attempt goes out at once and is not written: its record
+        // stays `queued` with no attempt, and a restart skips attempt 1 (see
+        // `Scheduler::restore`). Every later lease is written (one
+        // transaction for the batch) and flushed before its manifest goes
+        // out, so numbers never repeat. Writing first leases too cost a
+        // fifth of the cluster's throughput (BENCHMARKS.md).
         shared
             .settle_or_log(orphans, "leases without a connection")
             .await;
         let (now, later): (Vec<_>, Vec<_>) = leased.into_iter().partition(|l| l.3);
-        if written.is_ok() {
-            for (rec, conn, wk, _) in now {
-                tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
-            }
-            // First attempts need no flush of their own: a crash before
-            // sled's next flush loses the lease write, and a restart then
-            // skips attempt 1 of a task stored as queued. So a batch of
-            // first attempts asks for no flush (the flusher serves the
-            // results' flushes instead).
-            if !later.is_empty() {
-                tokio::spawn(dispatch(shared.clone(), later, Ok(())));
-            }
-        } else {
-            let all = now.into_iter().chain(later).collect();
-            tokio::spawn(dispatch(shared.clone(), all, written));
+        for (rec, conn, wk, _) in now {
+            tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
+        }
+        if !later.is_empty() {
+            let written = shared
+                .store
+                .save_tasks(later.iter().map(|(rec, ..)| rec))
+                .map(drop);
+            tokio::spawn(dispatch(shared.clone(), later, written));
         }
     }
 }
@@ -87,8 +79,8 @@ async fn dispatch(shared: Arc<Shared>, leased: Vec<Leased>, written: Result<(), 
     }
 }
 
-/// A new lease, its worker's connection, and whether it may go out before
-/// its flush finishes.
+/// A new lease, its worker's connection, and whether it may go out
+/// unwritten (a first attempt).
 type Leased = (TaskRecord, Connection, WorkerKey, bool);
 
 /// How long a task whose lease could not be recorded waits before it is
@@ -107,7 +99,20 @@ fn lease_ready(shared: &Shared) -> (Vec<Leased>, Vec<crate::scheduler::Change>) 
         let Some(wk) = rec.worker else { continue };
         match core.conns.get(&wk).map(|c| c.conn.clone()) {
             Some(conn) => {
-                let early = Scheduler::may_send_before_flush(&rec);
+                let early = Scheduler::may_send_unwritten(&rec);
+                if early {
+                    let waited = now.saturating_sub(rec.submitted_ms);
+                    shared
+                        .metrics
+                        .started(std::time::Duration::from_millis(waited));
+                }
+                let name = core.conns.get(&wk).map(|c| c.info.name.clone());
+                let detail = format!(
+                    "attempt {} on {}",
+                    rec.attempt,
+                    name.unwrap_or_else(|| wk.short())
+                );
+                shared.publish(rec.id, "started", None, detail);
                 ready.push((rec, conn, wk, early));
             }
             None => {

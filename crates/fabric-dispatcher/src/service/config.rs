@@ -45,6 +45,8 @@ pub struct DispatcherConfig {
     pub retention: RetentionConfig,
     /// Connections and streams each kind of peer may hold open.
     pub peers: PeerLimits,
+    /// The REST API (`None`: not served).
+    pub api: Option<crate::api::ApiConfig>,
 }
 
 /// Connections and streams each kind of peer may hold open. A key without a
@@ -91,6 +93,7 @@ impl DispatcherConfig {
             join_token_ttl: DEFAULT_JOIN_TOKEN_TTL,
             worker_caps: WorkerCaps::default(),
             retention: RetentionConfig::default(),
+            api: None,
         }
     }
 }

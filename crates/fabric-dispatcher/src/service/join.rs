@@ -61,6 +61,16 @@ pub(crate) fn list(shared: &Shared) -> Result<Vec<TokenSummary>, StoreError> {
     Ok(out)
 }
 
+/// How many join tokens have ids starting with `id`.
+pub(crate) fn matching(shared: &Shared, id: &str) -> Result<usize, StoreError> {
+    Ok(shared
+        .store
+        .join_tokens()?
+        .iter()
+        .filter(|(d, _)| !id.is_empty() && hex::encode(d).starts_with(id))
+        .count())
+}
+
 /// How a revocation ended.
 pub(crate) enum Revoked {
     /// Done (flushed).
@@ -181,5 +191,6 @@ fn summary(digest: &[u8; 32], rec: &JoinTokenRecord) -> TokenSummary {
         expires_ms: rec.expires_ms,
         uses_left: rec.uses_left,
         revoked: rec.revoked,
+        role: None,
     }
 }

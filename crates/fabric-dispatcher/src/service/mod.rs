@@ -5,8 +5,10 @@
 //! | [`config`] | [`DispatcherConfig`] |
 //! | `state` | shared state and the one commit path (write, flush, announce, wake placement) |
 //! | `waiters` | clients waiting for a task's events and end |
+//! | `feed` | the live feed of what happens (REST's event stream) |
 //! | `routing` | accepting connections, authenticating keys into roles, handing each stream to its room |
 //! | `requests` | one function per client request, errors mapped to the wire in one place |
+//! | `api_tokens` | REST API tokens: minting, checking a bearer token, listing, revoking |
 //! | `join` | join tokens: minting, listing, revoking, checking a worker's secret |
 //! | `caps` | what a worker may claim at registration |
 //! | `workers` | removing a worker: key, connection, leases |
@@ -15,19 +17,21 @@
 //! | `retention` | the periodic sweep of old events, finished tasks and unused blobs |
 //! | `ticker` | heartbeat deadlines and retry delays, driven by the clock |
 
+pub(crate) mod api_tokens;
 mod assign;
 mod caps;
 pub mod config;
 mod control;
 mod error;
+pub(crate) mod feed;
 mod join;
 mod peers;
-mod requests;
+pub(crate) mod requests;
 mod retention;
 mod routing;
-mod state;
+pub(crate) mod state;
 mod ticker;
-mod waiters;
+pub(crate) mod waiters;
 mod workers;
 
 use std::net::SocketAddr;
@@ -41,6 +45,7 @@ pub use caps::{DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS, WorkerCaps};
 pub use config::{DEFAULT_JOIN_TOKEN_TTL, DispatcherConfig, PeerLimits};
 pub use error::DispatcherError;
 pub(crate) use error::ServiceError;
+pub(crate) use requests::RequestError;
 pub use retention::RetentionConfig;
 use state::Shared;
 
@@ -54,6 +59,7 @@ use crate::scheduler::{Change, Scheduler};
 pub struct Dispatcher {
     shared: Arc<Shared>,
     endpoint: quinn::Endpoint,
+    api_addr: Option<SocketAddr>,
     _announcer: Option<Arc<Announcer>>,
 }
 
@@ -76,7 +82,11 @@ impl Dispatcher {
         })?;
         let identity = Identity::load_or_create(&cfg.data_dir.join("node.key"))?;
         let store = Store::open(&cfg.data_dir.join("store"))?;
-        let commit = GroupCommit::start(store.clone(), cfg.commit_linger);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let observer = metrics.clone();
+        let commit = GroupCommit::start_observed(store.clone(), cfg.commit_linger, move |took| {
+            observer.flushed(took)
+        });
         let sched = recover(&cfg, &store, &commit).await?;
         let endpoint = fabric_net::server_endpoint(&identity, cfg.listen, &cfg.net)?;
         let bound = endpoint
@@ -94,7 +104,18 @@ impl Dispatcher {
             )?)),
             None => None,
         };
-        let shared = Arc::new(Shared::new(cfg, identity, store, commit, sched));
+        let api = cfg.api.clone();
+        let shared = Arc::new(Shared::new(cfg, identity, store, commit, sched, metrics));
+        let api_addr =
+            match &api {
+                Some(api) => Some(crate::api::start(shared.clone(), api).await.map_err(
+                    |source| DispatcherError::ApiBind {
+                        addr: api.listen,
+                        source,
+                    },
+                )?),
+                None => None,
+            };
         tokio::spawn(routing::accept_loop(shared.clone(), endpoint.clone()));
         tokio::spawn(assign::place_loop(shared.clone()));
         tokio::spawn(ticker::tick_loop(shared.clone()));
@@ -103,6 +124,7 @@ impl Dispatcher {
         Ok(Self {
             shared,
             endpoint,
+            api_addr,
             _announcer: announcer,
         })
     }
@@ -110,6 +132,26 @@ impl Dispatcher {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.endpoint.local_addr().unwrap_or(self.shared.cfg.listen)
+    }
+
+    /// Where the REST API listens, when it is served.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
+    }
+
+    /// Mints a REST API token of `role`, accepted for `ttl` (`None`: until
+    /// revoked); returns its text.
+    pub async fn create_api_token(
+        &self,
+        role: fabric_proto::ApiRole,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<String, StoreError> {
+        Ok(api_tokens::mint(&self.shared, role, ttl).await?.0)
+    }
+
+    /// The role of an API token's text, if it is accepted now.
+    pub fn api_token_role(&self, token: &str) -> Result<Option<fabric_proto::ApiRole>, StoreError> {
+        Ok(api_tokens::check(&self.shared, token)?.ok())
     }
 
     /// Its public key.

@@ -14,7 +14,9 @@ use quinn::Connection;
 use tokio::sync::Notify;
 
 use super::DispatcherConfig;
+use super::feed::{Feed, FeedEvent};
 use super::waiters::Waiters;
+use crate::metrics::Metrics;
 use crate::scheduler::{Change, Scheduler};
 
 /// A registered worker's live connection.
@@ -51,6 +53,10 @@ pub(crate) struct Shared {
     pub waiters: Waiters,
     /// Open connections per key.
     pub peers: std::sync::Arc<super::peers::PeerCount>,
+    /// What `/metrics` shows.
+    pub metrics: std::sync::Arc<Metrics>,
+    /// The live feed of what happens.
+    pub feed: Feed,
 }
 
 impl Shared {
@@ -60,6 +66,7 @@ impl Shared {
         store: Store,
         commit: GroupCommit,
         sched: Scheduler,
+        metrics: std::sync::Arc<Metrics>,
     ) -> Self {
         Self {
             cfg,
@@ -73,6 +80,8 @@ impl Shared {
             place: Notify::new(),
             waiters: Waiters::default(),
             peers: std::sync::Arc::default(),
+            metrics,
+            feed: Feed::default(),
         }
     }
 
@@ -87,7 +96,8 @@ impl Shared {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends to the event log (flushed with the next commit).
+    /// Appends to the event log (flushed with the next commit) and the
+    /// live feed.
     pub(crate) fn event(&self, task: Option<TaskId>, kind: EventKind, detail: impl Into<String>) {
         let ev = StoredEvent {
             at_ms: self.now(),
@@ -98,6 +108,30 @@ impl Shared {
         if let Err(e) = self.store.append_event(&ev) {
             tracing::error!(error = %e, "cannot append to the event log");
         }
+        self.feed.publish(FeedEvent {
+            at_ms: ev.at_ms,
+            kind: kind.as_str(),
+            task,
+            status: None,
+            detail: ev.detail,
+        });
+    }
+
+    /// Tells the live feed (only) about a task.
+    pub(crate) fn publish(
+        &self,
+        task: TaskId,
+        kind: &'static str,
+        status: Option<TaskStatus>,
+        detail: String,
+    ) {
+        self.feed.publish(FeedEvent {
+            at_ms: self.now(),
+            kind,
+            task: Some(task),
+            status,
+            detail,
+        });
     }
 
     /// A task's client view: live tasks from the scheduler, finished ones
@@ -182,6 +216,15 @@ impl Shared {
         }
         for info in &finished {
             self.waiters.done(info);
+            if let (Some(status), Some(o)) = (info.status, &info.outcome) {
+                let run = std::time::Duration::from_millis(o.duration_ms);
+                self.metrics.finished(status, run, o.fuel_used);
+            }
+            let detail = match &info.worker_name {
+                Some(w) => format!("attempt {} on {w}", info.attempt),
+                None => format!("attempt {}", info.attempt),
+            };
+            self.publish(info.id, "finished", info.status, detail);
         }
         self.place.notify_one();
         Ok(())

@@ -16,6 +16,9 @@ async fn a_cancel_the_store_cannot_record_changes_nothing() {
     c.wait_until(id, "running", |i| i.state == TaskState::Running)
         .await;
     let store = c.dispatcher.store().clone();
+    // A first attempt is not written: the store still says queued.
+    let before = store.task(&id).expect("read").expect("stored");
+    assert_eq!((before.state, before.attempt), (TaskState::Queued, 0));
     store.fail_writes(true);
     let err = c.client.cancel(id).await.expect_err("the write fails");
     assert!(err.to_string().contains("injected write failure"), "{err}");
@@ -27,7 +30,7 @@ async fn a_cancel_the_store_cannot_record_changes_nothing() {
     );
     assert_eq!(live.worker, Some(w.key));
     let stored = store.task(&id).expect("read").expect("stored");
-    assert_eq!(stored.state, TaskState::Running);
+    assert_eq!(stored, before, "the store is as it was");
     store.fail_writes(false);
     let cancelled = c
         .client
@@ -53,6 +56,7 @@ async fn a_result_the_store_cannot_record_ends_the_wait_with_the_error_and_is_ru
     c.wait_until(id, "running", |i| i.state == TaskState::Running)
         .await;
     let store = c.dispatcher.store().clone();
+    let before = store.task(&id).expect("read").expect("stored");
     store.fail_writes(true);
     // The guest times out after 1 s; its report cannot be recorded.
     let waited = tokio::time::timeout(PATIENCE, c.client.wait(id, |_| {}))
@@ -70,7 +74,7 @@ async fn a_result_the_store_cannot_record_ends_the_wait_with_the_error_and_is_ru
     let live = c.client.status(id).await.expect("status");
     assert!(!live.state.is_terminal(), "{live:?}");
     let stored = store.task(&id).expect("read").expect("stored");
-    assert_eq!((stored.state, stored.attempt), (TaskState::Running, 1));
+    assert_eq!(stored, before, "the store is as it was");
     assert!(store.result(&id).expect("read").is_none());
     // Healed, it runs again under a higher attempt and is recorded once.
     store.fail_writes(false);

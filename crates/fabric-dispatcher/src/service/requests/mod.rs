@@ -4,9 +4,10 @@
 
 mod admin;
 pub(crate) mod blobs;
-mod cancel;
-mod query;
-mod submit;
+pub(crate) mod cancel;
+pub(crate) mod query;
+pub(crate) mod retry;
+pub(crate) mod submit;
 mod wait;
 
 use std::sync::Arc;
@@ -93,6 +94,7 @@ pub(crate) fn is_admin_request(request: &Request) -> bool {
             | Request::ListTokens
             | Request::RevokeToken { .. }
             | Request::RemoveWorker { .. }
+            | Request::Retry { .. }
     )
 }
 
@@ -132,13 +134,19 @@ pub(crate) async fn serve(
         Request::Caps => Ok(query::caps(shared)),
         Request::ResolveTask { prefix } => query::resolve(shared, &prefix),
         Request::Cancel { id } => cancel::cancel(shared, id).await,
+        Request::Retry { id } => retry::retry(shared, id).await.map(|a| Response::Submitted {
+            id: a.id,
+            warning: a.warning,
+        }),
         Request::CreateJoinToken => join::mint(shared, join::TokenRequest::default())
             .await
             .map(|(token, _)| Response::JoinToken {
                 token: token.to_string(),
             })
             .map_err(RequestError::from),
-        Request::CreateToken { ttl_ms, uses } => admin::create_token(shared, ttl_ms, uses).await,
+        Request::CreateToken { ttl_ms, uses, role } => {
+            admin::create_token(shared, ttl_ms, uses, role).await
+        }
         Request::ListTokens => admin::list_tokens(shared),
         Request::RevokeToken { id } => admin::revoke_token(shared, &id).await,
         Request::RemoveWorker { key } => admin::remove_worker(shared, &key).await,
@@ -151,5 +159,8 @@ pub(crate) async fn serve(
             "not a client request",
         ))),
     };
+    if let Err(RequestError::Refused(body)) = &answer {
+        shared.metrics.refused(body.code.as_str());
+    }
     respond(send, answer).await
 }

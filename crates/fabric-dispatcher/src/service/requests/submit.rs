@@ -71,12 +71,18 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     shared.store.save_task(&rec)?;
     shared.commit.durable().await?;
     let id = rec.id;
+    let what = match &rec.spec.kind {
+        TaskKind::Wasm { module } => format!("module {}", &module.to_hex()[..12]),
+        TaskKind::Command { program, .. } => format!("command {program}"),
+    };
     let warning = {
         let mut core = shared.core();
         let warning = core.sched.unmet_requirement(&rec);
         core.sched.submit(rec);
         warning
     };
+    shared.metrics.submitted();
+    shared.publish(id, "submitted", None, what);
     shared.place.notify_one();
     Ok(Admitted { id, warning })
 }

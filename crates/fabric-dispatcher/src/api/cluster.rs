@@ -1,0 +1,165 @@
+//! The cluster as a whole: workers, stats, health and metrics.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use fabric_proto::wire::{Response, WorkerState, WorkerSummary};
+use fabric_proto::{ApiRole, Priority, TaskState};
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::{ApiError, ErrorResponse};
+use super::types::{Health, Stats, WorkerView};
+use crate::metrics::Snapshot;
+use crate::service::requests::query;
+use crate::service::state::Shared;
+
+fn summaries(shared: &Shared) -> Vec<WorkerSummary> {
+    match query::workers(shared) {
+        Response::Workers(w) => w,
+        _ => Vec::new(),
+    }
+}
+
+fn free_slots(workers: &[WorkerSummary]) -> u64 {
+    workers
+        .iter()
+        .filter(|w| w.state == WorkerState::Ready)
+        .map(|w| u64::from(w.info.slots.saturating_sub(w.running)))
+        .sum()
+}
+
+fn state_name(s: WorkerState) -> &'static str {
+    match s {
+        WorkerState::Ready => "ready",
+        WorkerState::Draining => "draining",
+        WorkerState::Down => "down",
+    }
+}
+
+/// Registered workers.
+#[utoipa::path(get, path = "/api/v1/workers", tag = "cluster",
+    responses(
+        (status = 200, description = "Workers by name", body = [WorkerView]),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn workers(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+) -> Result<Json<Vec<WorkerView>>, ApiError> {
+    caller.need(ApiRole::Read)?;
+    Ok(Json(
+        summaries(&st.shared)
+            .into_iter()
+            .map(|w| WorkerView {
+                key: w.key.to_string(),
+                name: w.info.name,
+                addr: w.addr,
+                state: state_name(w.state).to_owned(),
+                slots: w.info.slots,
+                running: w.running,
+                memory_bytes: w.info.memory_bytes,
+                labels: w.info.labels,
+                wasm: w.info.wasm,
+                commands: w.info.commands,
+                last_seen_ms: w.last_seen_ms,
+            })
+            .collect(),
+    ))
+}
+
+/// The cluster's figures.
+#[utoipa::path(get, path = "/api/v1/stats", tag = "cluster",
+    responses(
+        (status = 200, description = "Counts", body = Stats),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn stats(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+) -> Result<Json<Stats>, ApiError> {
+    caller.need(ApiRole::Read)?;
+    let Response::Counts(c) = query::counts(&st.shared)? else {
+        return Err(ApiError::internal("unexpected answer to a count"));
+    };
+    let workers = summaries(&st.shared);
+    Ok(Json(Stats {
+        total: c.total,
+        queued: c.queued,
+        running: c.running,
+        finished: c
+            .finished
+            .iter()
+            .map(|(s, n)| (s.as_str().to_owned(), *n))
+            .collect(),
+        dead_letters: c.dead_letters,
+        workers: workers.len() as u64,
+        free_slots: free_slots(&workers),
+    }))
+}
+
+/// Whether the dispatcher is up (no token needed).
+#[utoipa::path(get, path = "/health", tag = "cluster",
+    responses((status = 200, description = "Up", body = Health)))]
+pub(crate) async fn health(State(st): State<Arc<ApiState>>) -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_s: st.started.elapsed().as_secs(),
+    })
+}
+
+/// Prometheus metrics (OpenMetrics text; a read token).
+#[utoipa::path(get, path = "/metrics", tag = "cluster",
+    responses(
+        (status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn metrics(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.need(ApiRole::Read)?;
+    let shared = &st.shared;
+    let (queued, running) = {
+        let core = shared.core();
+        let mut queued = [0u64; 3];
+        let mut running = 0;
+        for r in core.sched.live_records() {
+            match r.state {
+                TaskState::Queued => queued[usize::from(r.spec.priority.rank())] += 1,
+                TaskState::Running => running += 1,
+                _ => {}
+            }
+        }
+        (queued, running)
+    };
+    let workers = summaries(shared);
+    let snapshot = Snapshot {
+        queued: vec![
+            (Priority::High, queued[0]),
+            (Priority::Normal, queued[1]),
+            (Priority::Low, queued[2]),
+        ],
+        running,
+        workers: workers.len() as u64,
+        free_slots: free_slots(&workers),
+        stored: shared.store.totals()?.finished,
+    };
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(&snapshot),
+    ))
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI document, generated from the handlers' annotations and the
+//! JSON types' schemas.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{cluster, stream, tasks, types, uploads};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Fabric", description = "Submit and follow tasks on a Fabric cluster. Every /api/v1 route but this document needs `Authorization: Bearer TOKEN` (`fabric token create --role read|submit|admin`)."),
+    paths(
+        uploads::module, uploads::blob,
+        tasks::create, tasks::list, tasks::get, tasks::output, tasks::files, tasks::cancel, tasks::retry,
+        stream::task_events, stream::cluster_events,
+        cluster::workers, cluster::stats, cluster::health, cluster::metrics,
+    ),
+    components(schemas(
+        types::NewTask, types::BlobRefJson, types::StagedFileJson, types::LimitsJson, types::PriorityJson,
+        types::Created, types::Uploaded, types::TaskView, types::AttemptView, types::TaskPage,
+        types::OutputView, types::OutputFileView, types::WorkerView, types::Stats, types::Health,
+        types::StateFilter, super::error::ErrorResponse, super::error::ErrorDetail,
+    )),
+    modifiers(&Bearer),
+)]
+struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as JSON.
+pub(crate) fn json() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The OpenAPI document (no token needed).
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(json())
+}

@@ -1,0 +1,316 @@
+//! Tasks: create, list, get, output, files, cancel, retry.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use fabric_proto::wire::Response;
+use fabric_proto::{
+    ApiRole, BlobRef, Limits, Sha256, StagedFile, TaskId, TaskInfo, TaskKind, TaskSpec,
+};
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::{ApiError, ErrorResponse, JsonBody, QueryParams, task_id};
+use super::types::{Created, ListQuery, NewTask, OutputFileView, OutputView, TaskPage, TaskView};
+use crate::service::requests::{cancel, query, retry, submit};
+
+/// Default and largest page of `GET /tasks`.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 1000;
+
+fn sha(text: &str, what: &str) -> Result<Sha256, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::bad(format!("{what} {text:?} is not a SHA-256 in hex")))
+}
+
+/// The spec a body asks for (admission checks it further).
+fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
+    let kind = match (t.module, t.command) {
+        (Some(m), None) => {
+            if !t.files.is_empty() || !t.outputs.is_empty() {
+                return Err(ApiError::bad(
+                    "files and outputs are for native tasks (command), not wasm modules",
+                ));
+            }
+            TaskKind::Wasm {
+                module: sha(&m, "module")?,
+            }
+        }
+        (None, Some(program)) => TaskKind::Command {
+            program,
+            files: t
+                .files
+                .into_iter()
+                .map(|f| {
+                    Ok(StagedFile {
+                        blob: BlobRef {
+                            sha: sha(&f.sha256, "file")?,
+                            len: f.len,
+                        },
+                        path: f.path,
+                        executable: f.executable,
+                    })
+                })
+                .collect::<Result<_, ApiError>>()?,
+            outputs: t.outputs,
+        },
+        _ => {
+            return Err(ApiError::bad(
+                "give exactly one of module (a wasm task) or command (a native one)",
+            ));
+        }
+    };
+    let mut spec = TaskSpec::new(kind);
+    spec.args = t.args;
+    spec.env = t.env.into_iter().collect();
+    match (t.input_b64, t.input_blob) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad("give input_b64 or input_blob, not both"));
+        }
+        (Some(b64), None) => {
+            spec.input = B64
+                .decode(b64.as_bytes())
+                .map_err(|e| ApiError::bad(format!("input_b64 is not base64: {e}")))?;
+        }
+        (None, Some(b)) => {
+            spec.input_blob = Some(BlobRef {
+                sha: sha(&b.sha256, "input_blob")?,
+                len: b.len,
+            });
+        }
+        (None, None) => {}
+    }
+    let l = t.limits.unwrap_or_default();
+    let d = Limits::default();
+    spec.limits = Limits {
+        fuel: l.fuel.unwrap_or(d.fuel),
+        memory_bytes: l.memory_bytes.unwrap_or(d.memory_bytes),
+        timeout_ms: l.timeout_ms.unwrap_or(d.timeout_ms),
+        ..d
+    };
+    spec.priority = t.priority.map(Into::into).unwrap_or_default();
+    spec.retries = t.retries.unwrap_or(0);
+    Ok(spec)
+}
+
+/// Queue a task.
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks",
+    request_body = NewTask,
+    responses(
+        (status = 201, description = "Queued", body = Created),
+        (status = 400, description = "Bad input", body = ErrorResponse),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 403, description = "Role too weak (needs submit)", body = ErrorResponse),
+        (status = 404, description = "Module, input or file not uploaded", body = ErrorResponse),
+        (status = 413, description = "Body over the cap", body = ErrorResponse),
+        (status = 415, description = "Not JSON", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+        (status = 503, description = "Queue full", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn create(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+    JsonBody(body): JsonBody<NewTask>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    caller.need(ApiRole::Submit)?;
+    let spec = spec_of(body)?;
+    let admitted = submit::submit(&st.shared, spec).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            id: admitted.id.to_string(),
+            warning: admitted.warning,
+        }),
+    ))
+}
+
+/// List tasks, newest first.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskPage),
+        (status = 400, description = "Bad query", body = ErrorResponse),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn list(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> Result<Json<TaskPage>, ApiError> {
+    caller.need(ApiRole::Read)?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad(format!(
+            "limit must be 1 to {MAX_PAGE}, not {limit}"
+        )));
+    }
+    let before = q.cursor.as_deref().map(task_id).transpose()?;
+    let Response::Tasks(mut page) = query::list(
+        &st.shared,
+        q.state.map(Into::into),
+        limit + 1,
+        before.as_ref(),
+    )?
+    else {
+        return Err(ApiError::internal("unexpected answer to a listing"));
+    };
+    let next_cursor = if page.len() > limit as usize {
+        page.truncate(limit as usize);
+        page.last().map(|t| t.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(TaskPage {
+        tasks: page.iter().map(TaskView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One task's info (with its outcome when asked).
+fn info(st: &ApiState, id: &TaskId, with_outcome: bool) -> Result<TaskInfo, ApiError> {
+    match query::task(&st.shared, id, with_outcome)? {
+        Response::Task(info) => Ok(*info),
+        _ => Err(ApiError::internal("unexpected answer to a task query")),
+    }
+}
+
+/// One task.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 400, description = "Not a task id", body = ErrorResponse),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 404, description = "No such task", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn get(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskView>, ApiError> {
+    caller.need(ApiRole::Read)?;
+    let info = info(&st, &task_id(&id)?, false)?;
+    Ok(Json(TaskView::from(&info)))
+}
+
+/// A finished task's info and outcome; 409 while it has none.
+fn finished(st: &ApiState, id: &str) -> Result<(TaskInfo, fabric_proto::TaskOutcome), ApiError> {
+    let mut info = info(st, &task_id(id)?, true)?;
+    match info.outcome.take() {
+        Some(o) => Ok((info, o)),
+        None => Err(ApiError::conflict(format!(
+            "task {id} is {}; it has no output yet",
+            info.state.as_str()
+        ))),
+    }
+}
+
+/// A finished task's output.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/output", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Its result", body = OutputView),
+        (status = 400, description = "Not a task id", body = ErrorResponse),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 404, description = "No such task", body = ErrorResponse),
+        (status = 409, description = "Not finished yet", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn output(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<OutputView>, ApiError> {
+    caller.need(ApiRole::Read)?;
+    let (info, outcome) = finished(&st, &id)?;
+    Ok(Json(OutputView::new(&info, &outcome)))
+}
+
+/// The files a finished native task brought back.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/files", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Its output files", body = [OutputFileView]),
+        (status = 400, description = "Not a task id", body = ErrorResponse),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 404, description = "No such task", body = ErrorResponse),
+        (status = 409, description = "Not finished yet", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn files(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<OutputFileView>>, ApiError> {
+    caller.need(ApiRole::Read)?;
+    let (_, outcome) = finished(&st, &id)?;
+    Ok(Json(
+        outcome.files.iter().map(OutputFileView::from).collect(),
+    ))
+}
+
+/// Cancel a queued or running task.
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Cancelled", body = TaskView),
+        (status = 400, description = "Not a task id", body = ErrorResponse),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 403, description = "Role too weak (needs submit)", body = ErrorResponse),
+        (status = 404, description = "No such task", body = ErrorResponse),
+        (status = 409, description = "Already finished", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn cancel(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskView>, ApiError> {
+    caller.need(ApiRole::Submit)?;
+    match cancel::cancel(&st.shared, task_id(&id)?).await? {
+        Response::Task(info) => Ok(Json(TaskView::from(&*info))),
+        _ => Err(ApiError::internal("unexpected answer to a cancel")),
+    }
+}
+
+/// Queue a dead letter's task again, as a new task.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/retry", tag = "tasks",
+    params(("id" = String, Path, description = "Id of a task in the dead-letter set")),
+    responses(
+        (status = 201, description = "Queued as a new task", body = Created),
+        (status = 400, description = "Not a task id", body = ErrorResponse),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 403, description = "Role too weak (needs admin)", body = ErrorResponse),
+        (status = 404, description = "No such task, or its module or input is gone", body = ErrorResponse),
+        (status = 409, description = "Not a dead letter", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+        (status = 503, description = "Queue full", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn retry(
+    caller: Caller,
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    caller.need(ApiRole::Admin)?;
+    let admitted = retry::retry(&st.shared, task_id(&id)?).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            id: admitted.id.to_string(),
+            warning: admitted.warning,
+        }),
+    ))
+}

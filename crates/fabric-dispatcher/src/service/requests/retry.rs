@@ -1,0 +1,33 @@
+//! Retrying a dead letter: its spec is admitted again as a new task (a
+//! recorded result is final, so the old task keeps it), and the old one
+//! leaves the dead-letter set.
+
+use fabric_proto::TaskId;
+use fabric_store::EventKind;
+
+use super::RequestError;
+use super::submit::{self, Admitted};
+use crate::service::state::Shared;
+
+/// Retries dead letter `id` as a new task.
+pub(crate) async fn retry(shared: &Shared, id: TaskId) -> Result<Admitted, RequestError> {
+    let Some(rec) = shared.store.task(&id)? else {
+        return Err(RequestError::no_task(&id));
+    };
+    if !rec.dead_letter {
+        return Err(RequestError::Conflict(format!(
+            "task {id} is not in the dead-letter set ({}); only dead letters are retried",
+            rec.status.map_or(rec.state.as_str(), |s| s.as_str())
+        )));
+    }
+    let admitted = submit::submit(shared, rec.spec.clone()).await?;
+    if shared.store.clear_dead_letter(&id)? {
+        shared.event(
+            Some(id),
+            EventKind::Retry,
+            format!("dead letter retried as {}", admitted.id),
+        );
+        shared.commit.durable().await?;
+    }
+    Ok(admitted)
+}
