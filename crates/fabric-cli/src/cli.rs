@@ -78,6 +78,12 @@ pub(crate) enum Command {
     /// Cancel a queued or running task.
     #[command(after_help = "Example:\n  fabric cancel 0190c7a2-3b4c-7d5e-8f60-123456789abc")]
     Cancel(IdArgs),
+    /// Queue a dead letter again, as a new task (admin only); prints the
+    /// new task's id.
+    #[command(
+        after_help = "Examples:\n  fabric tasks --state dead_letter\n  fabric retry 0190c7a2\n  fabric wait \"$(fabric retry 0190c7a2)\""
+    )]
+    Retry(IdArgs),
     /// List tasks, newest first.
     #[command(
         after_help = "Examples:\n  fabric tasks\n  fabric tasks --state queued --limit 100 --json\n  fabric tasks --state timed_out\n  fabric tasks --state dead_letter"
@@ -183,6 +189,21 @@ pub(crate) struct ServeOpts {
     /// [default: 7d].
     #[arg(long, env = "FABRIC_BLOB_RETENTION", value_name = "DUR", value_parser = units::parse_duration)]
     pub blob_retention: Option<Duration>,
+    /// Serve the REST API on this address (`127.0.0.1:0`: any free port)
+    /// [default: 127.0.0.1:7080].
+    #[arg(long, env = "FABRIC_API", value_name = "ADDR")]
+    pub api: Option<std::net::SocketAddr>,
+    /// Do not serve the REST API.
+    #[arg(long, conflicts_with = "api")]
+    pub no_api: bool,
+    /// REST requests per second each token may make (bursts of twice
+    /// that); over it the API answers 429 with Retry-After [default: 100].
+    #[arg(long, env = "FABRIC_API_RATE_LIMIT", value_name = "N")]
+    pub api_rate_limit: Option<u32>,
+    /// Let browsers on this origin call the REST API (CORS; repeatable,
+    /// e.g. `https://ops.example.com`).
+    #[arg(long = "api-cors", value_name = "ORIGIN")]
+    pub api_cors: Vec<String>,
     /// TOML file with defaults for these flags.
     #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

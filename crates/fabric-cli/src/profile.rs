@@ -20,6 +20,12 @@ pub(crate) struct Profile {
     pub dispatcher_key: String,
     /// This client's secret key (hex); the dispatcher knows its public half.
     pub client_key: String,
+    /// The REST API's base URL, when the dispatcher serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// An admin REST token (`Authorization: Bearer ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<String>,
 }
 
 /// `--cluster`, else `$XDG_CONFIG_HOME/fabric/cluster.toml`, else

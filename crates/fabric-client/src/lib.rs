@@ -353,14 +353,36 @@ impl Client {
         ttl: Option<std::time::Duration>,
         uses: Option<u32>,
     ) -> Result<(String, TokenSummary), ClientError> {
+        self.create_token_with_role(ttl, uses, None).await
+    }
+
+    /// Mints a join token, or with `role` a REST API token. Admin only.
+    pub async fn create_token_with_role(
+        &self,
+        ttl: Option<std::time::Duration>,
+        uses: Option<u32>,
+        role: Option<fabric_proto::ApiRole>,
+    ) -> Result<(String, TokenSummary), ClientError> {
         let ttl_ms = ttl.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        match self.call(&Request::CreateToken { ttl_ms, uses }).await? {
+        match self
+            .call(&Request::CreateToken { ttl_ms, uses, role })
+            .await?
+        {
             Response::TokenCreated { token, info } => Ok((token, info)),
             other => Err(unexpected(other)),
         }
     }
 
-    /// The join tokens, newest first (never their secrets). Admin only.
+    /// Queues dead letter `id` again as a new task; its id. Admin only.
+    pub async fn retry(&self, id: TaskId) -> Result<TaskId, ClientError> {
+        match self.call(&Request::Retry { id }).await? {
+            Response::Submitted { id, .. } => Ok(id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The join and REST tokens, newest first (never their secrets). Admin
+    /// only.
     pub async fn list_tokens(&self) -> Result<Vec<TokenSummary>, ClientError> {
         match self.call(&Request::ListTokens).await? {
             Response::Tokens(t) => Ok(t),

@@ -10,15 +10,17 @@ use crate::units;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
-    /// Mint a join token for a new worker (asks the running dispatcher).
+    /// Mint a join token for a new worker, or with --role a REST API token
+    /// (asks the running dispatcher).
     #[command(
-        after_help = "Examples:\n  fabric worker --join \"$(fabric token create)\"\n  fabric token create --ttl 1h --uses 1"
+        after_help = "Examples:\n  fabric worker --join \"$(fabric token create)\"\n  fabric token create --ttl 1h --uses 1\n  curl -H \"Authorization: Bearer $(fabric token create --role read)\" http://127.0.0.1:7080/api/v1/stats"
     )]
     Create(TokenCreateArgs),
-    /// List join tokens: id, age, expiry, uses left (never the secret).
+    /// List join and REST tokens: id, kind, age, expiry, uses left (never
+    /// the secret).
     #[command(after_help = "Example:\n  fabric token list --json")]
     List(JsonArg),
-    /// Revoke a join token by its id (or a unique prefix of it).
+    /// Revoke a join or REST token by its id (or a unique prefix of it).
     #[command(after_help = "Example:\n  fabric token revoke 9c41e0d2a7b3")]
     Revoke(TokenRevokeArgs),
 }
@@ -29,8 +31,12 @@ pub(crate) struct TokenCreateArgs {
     #[arg(long, value_name = "DUR", default_value = "24h", value_parser = units::parse_duration)]
     pub ttl: Duration,
     /// How many workers may join with it [default: unlimited].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "role")]
     pub uses: Option<u32>,
+    /// Mint a REST API token with this role instead: `read` (look),
+    /// `submit` (also upload, submit, cancel) or `admin` (everything).
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<fabric_proto::ApiRole>,
     /// Print one JSON object (the token and its id, expiry and uses).
     #[arg(long)]
     pub json: bool,

@@ -11,6 +11,7 @@ mod exec;
 mod local_cluster;
 mod output_files;
 mod result;
+mod retry;
 mod run;
 mod runtime;
 mod serve;
@@ -42,6 +43,7 @@ pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Status(args) => status::execute(&args, cluster),
         Command::Result(args) => result::execute(&args, cluster),
         Command::Cancel(args) => cancel::execute(&args, cluster),
+        Command::Retry(args) => retry::execute(&args, cluster),
         Command::Wait(args) => wait::execute(&args, cluster),
         Command::Tasks(args) => tasks::execute(&args, cluster),
         Command::Workers(args) => workers::execute(&args, cluster),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use fabric_dispatcher::{Dispatcher, DispatcherConfig};
 use fabric_net::{Identity, JoinToken};
+use fabric_proto::ApiRole;
 
 use crate::config::ServeConfig;
 use crate::output;
@@ -26,6 +27,8 @@ pub(crate) struct Served {
     pub token: JoinToken,
     /// Where the cluster profile was written.
     pub profile: PathBuf,
+    /// The REST API's base URL, when served.
+    pub api_url: Option<String>,
 }
 
 impl Served {
@@ -51,6 +54,7 @@ impl Served {
         if let Some(n) = cfg.max_queued {
             dcfg.caps.max_queued = n;
         }
+        dcfg.api = cfg.api.clone();
         let dispatcher = Dispatcher::start(dcfg)
             .await
             .with_context(|| format!("starting the dispatcher in {}", cfg.data_dir.display()))?;
@@ -66,12 +70,26 @@ impl Served {
         let admin = Identity::load_or_create(&cfg.data_dir.join("admin.key"))?;
         dispatcher.add_admin(&admin.public(), "admin").await?;
         let token = join_token(&dispatcher, &cfg.data_dir).await?;
+        let (api_url, api_token) = match dispatcher.api_addr() {
+            Some(addr) => {
+                let addr = if addr.ip().is_unspecified() {
+                    SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+                } else {
+                    addr
+                };
+                let token = api_token(&dispatcher, &cfg.data_dir).await?;
+                (Some(format!("http://{addr}")), Some(token))
+            }
+            None => (None, None),
+        };
         profile::save(
             &profile,
             &Profile {
                 dispatcher: local_addr.to_string(),
                 dispatcher_key: dispatcher.public_key().to_string(),
                 client_key: admin.secret_hex(),
+                api_url: api_url.clone(),
+                api_token,
             },
         )?;
         Ok(Self {
@@ -81,6 +99,7 @@ impl Served {
             data_dir: cfg.data_dir.clone(),
             token,
             profile,
+            api_url,
         })
     }
 
@@ -91,6 +110,7 @@ impl Served {
             &self.dispatcher.public_key(),
             &self.token,
             &self.profile,
+            self.api_url.as_deref(),
         );
     }
 }
@@ -112,5 +132,20 @@ async fn join_token(dispatcher: &Dispatcher, data_dir: &Path) -> anyhow::Result<
     let t = dispatcher.create_join_token().await?;
     fabric_net::write_private(&path, &t.to_string())
         .with_context(|| format!("writing {}", path.display()))?;
+    Ok(t)
+}
+
+/// The admin REST token in `<data-dir>/api-token` if this dispatcher still
+/// accepts it, else a new one (no expiry), saved there. The profile carries
+/// it for scripts; mint narrower ones with `fabric token create --role`.
+async fn api_token(dispatcher: &Dispatcher, data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("api-token");
+    if let Ok(saved) = std::fs::read_to_string(&path)
+        && dispatcher.api_token_role(saved.trim())? == Some(ApiRole::Admin)
+    {
+        return Ok(saved.trim().to_owned());
+    }
+    let t = dispatcher.create_api_token(ApiRole::Admin, None).await?;
+    fabric_net::write_private(&path, &t).with_context(|| format!("writing {}", path.display()))?;
     Ok(t)
 }

@@ -1,5 +1,5 @@
-//! `fabric token`: join tokens, minted, listed and revoked by the running
-//! dispatcher (the admin profile's key only).
+//! `fabric token`: join and REST API tokens, minted, listed and revoked by
+//! the running dispatcher (the admin profile's key only).
 
 use std::path::Path;
 
@@ -11,7 +11,10 @@ pub(crate) fn execute(cmd: &TokenCommand, cluster: Option<&Path>) -> anyhow::Res
     match cmd {
         TokenCommand::Create(args) => {
             let (token, info) = with_client(cluster, async |c| {
-                Ok(c.create_token(Some(args.ttl), args.uses).await?)
+                Ok(
+                    c.create_token_with_role(Some(args.ttl), args.uses, args.role)
+                        .await?,
+                )
             })?;
             Output::new(args.json).token_created(&token, &info);
         }

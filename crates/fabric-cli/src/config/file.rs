@@ -31,6 +31,10 @@ pub(super) struct FileConfig {
     pub allow: Option<Vec<String>>,
     pub allow_network: Option<bool>,
     pub worker_keys: Option<Vec<String>>,
+    pub api: Option<SocketAddr>,
+    pub no_api: Option<bool>,
+    pub api_rate_limit: Option<u32>,
+    pub api_cors: Option<Vec<String>>,
 }
 
 impl FileConfig {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use fabric_net::mdns::Interfaces;
 use fabric_net::{JoinToken, PublicKey};
 
-use fabric_dispatcher::{RetentionPolicy, WorkerCaps};
+use fabric_dispatcher::{ApiConfig, RateLimit, RetentionPolicy, WorkerCaps};
 use fabric_worker::{NativeConfig, WorkerConfig};
 
 use crate::cli::{DispatcherArgs, ServeOpts, UpArgs, WorkerArgs};
@@ -45,6 +45,8 @@ pub(crate) struct ServeConfig {
     pub max_queued: Option<usize>,
     /// Overwrite a profile whose dispatcher still serves.
     pub replace_profile: bool,
+    /// The REST API, unless `--no-api`.
+    pub api: Option<ApiConfig>,
 }
 
 /// The in-process workers of a local cluster.
@@ -155,8 +157,49 @@ impl ServeConfig {
             retention: retention(opts),
             max_queued: opts.max_queued.or(file.max_queued),
             replace_profile: opts.replace_profile,
+            api: api(opts, file)?,
         })
     }
+}
+
+/// The REST API's flags over the file and the defaults.
+fn api(opts: &ServeOpts, file: &FileConfig) -> anyhow::Result<Option<ApiConfig>> {
+    if opts.no_api || (opts.api.is_none() && file.no_api == Some(true)) {
+        return Ok(None);
+    }
+    let d = ApiConfig::default();
+    let rate = opts.api_rate_limit.or(file.api_rate_limit);
+    if rate == Some(0) {
+        return Err(usage(
+            "--api-rate-limit must be at least 1 request per second",
+        ));
+    }
+    let cors: Vec<String> = opts
+        .api_cors
+        .iter()
+        .chain(file.api_cors.iter().flatten())
+        .cloned()
+        .collect();
+    for origin in &cors {
+        if !(origin.starts_with("http://") || origin.starts_with("https://"))
+            || origin.ends_with('/')
+        {
+            return Err(usage(format!(
+                "--api-cors {origin:?}: an origin is scheme://host[:port], e.g. https://ops.example.com"
+            )));
+        }
+    }
+    Ok(Some(ApiConfig {
+        listen: opts.api.or(file.api).unwrap_or(d.listen),
+        rate_limit: match rate {
+            Some(n) => RateLimit {
+                per_second: n,
+                burst: n.saturating_mul(2),
+            },
+            None => d.rate_limit,
+        },
+        cors_origins: cors,
+    }))
 }
 
 /// The retention flags over the defaults.

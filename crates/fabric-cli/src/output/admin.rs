@@ -36,7 +36,10 @@ impl Output {
                 "token {} expires {}, {}",
                 info.id,
                 expiry(info.expires_ms),
-                uses(info.uses_left)
+                match info.role {
+                    Some(role) => format!("REST API role {role}"),
+                    None => uses(info.uses_left),
+                }
             ));
         }
         self.emit(|| CreatedView { token, info }, || token.to_owned());
@@ -75,8 +78,8 @@ impl Output {
 fn table(tokens: &[TokenSummary]) -> String {
     let now = now_ms();
     let mut out = format!(
-        "{:<12}  {:>8}  {:<20}  {:<9}  {}",
-        "ID", "CREATED", "EXPIRES", "USES LEFT", "STATE"
+        "{:<16}  {:<11}  {:>8}  {:<20}  {:<9}  {}",
+        "ID", "KIND", "CREATED", "EXPIRES", "USES LEFT", "STATE"
     );
     for t in tokens {
         let created = if t.created_ms == 0 {
@@ -96,17 +99,21 @@ fn table(tokens: &[TokenSummary]) -> String {
         let left = t
             .uses_left
             .map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+        let kind = t
+            .role
+            .map_or_else(|| "join".to_owned(), |r| format!("api:{r}"));
         let _ = write!(
             out,
-            "\n{:<12}  {:>8}  {:<20}  {:<9}  {state}",
+            "\n{:<16}  {:<11}  {:>8}  {:<20}  {:<9}  {state}",
             t.id,
+            kind,
             created,
             expiry(t.expires_ms),
             left
         );
     }
     if tokens.is_empty() {
-        out.push_str("\n(no join tokens)");
+        out.push_str("\n(no tokens)");
     }
     out
 }

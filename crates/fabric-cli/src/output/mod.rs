@@ -159,14 +159,24 @@ pub(crate) fn worker_notice(name: Option<&str>, notice: &fabric_worker::Notice) 
 }
 
 /// What a starting dispatcher tells its operator.
-pub(crate) fn served(addr: &SocketAddr, key: &PublicKey, token: &JoinToken, profile: &Path) {
+pub(crate) fn served(
+    addr: &SocketAddr,
+    key: &PublicKey,
+    token: &JoinToken,
+    profile: &Path,
+    api_url: Option<&str>,
+) {
     stdout_line(&format!(
         "dispatcher listening on {addr} (QUIC, ALPN fabric/1)\n\
          dispatcher key {key}\n\
-         join token {token}\n\
-         cluster profile written to {}",
-        profile.display()
+         join token {token}"
     ));
+    if let Some(url) = api_url {
+        stdout_line(&format!(
+            "REST API on {url}/api/v1 (OpenAPI at {url}/api/v1/openapi.json; an admin token is api_token in the profile)"
+        ));
+    }
+    stdout_line(&format!("cluster profile written to {}", profile.display()));
 }
 
 /// The readiness line tests and scripts wait for.

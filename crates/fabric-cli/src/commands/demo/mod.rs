@@ -128,6 +128,7 @@ fn serve_config(dir: &Path) -> ServeConfig {
         worker_caps: fabric_dispatcher::WorkerCaps::default(),
         retention: fabric_dispatcher::RetentionPolicy::default(),
         max_queued: None,
+        api: None,
         replace_profile: true,
     }
 }
