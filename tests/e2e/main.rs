@@ -19,3 +19,4 @@ mod native_files;
 mod native_run;
 mod readme;
 mod readme_native;
+mod rest_api;

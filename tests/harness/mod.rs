@@ -9,6 +9,7 @@
 //!   clients on their profiles, network namespaces and task fixtures.
 //! - [`readme`]: README.md's fenced blocks.
 //! - [`native`]: `fabric up` allowing native programs, for `fabric run`.
+//! - [`rest`]: `fabric up` with its REST API, and an HTTP client.
 //! - [`fake_dispatcher`]: a dispatcher played by the test, for driving a real
 //!   worker with hand-made manifests.
 
@@ -17,4 +18,5 @@ pub mod fake_dispatcher;
 pub mod native;
 pub mod process;
 pub mod readme;
+pub mod rest;
 pub mod sandbox;

@@ -61,12 +61,15 @@ impl Sandbox {
     }
 
     /// Gives `cmd` only this home's environment (HOME, XDG_DATA_HOME, PATH)
-    /// and no stdin.
+    /// and no stdin. A dispatcher started this way serves its REST API on
+    /// a free port (`FABRIC_API`), so tests running side by side never
+    /// fight over the default one.
     pub fn isolate(&self, cmd: &mut Command) {
         cmd.env_clear()
             .env("HOME", self.dir.path())
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("FABRIC_API", "127.0.0.1:0")
             .stdin(Stdio::null());
     }
 

@@ -18,7 +18,7 @@ use crate::service::requests::blobs;
 
 /// Upload a wasm module (the raw bytes).
 #[utoipa::path(post, path = "/api/v1/modules", tag = "uploads",
-    request_body(content = Vec<u8>, content_type = "application/wasm",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "A wasm32-wasip1 module exporting _start"),
     responses(
         (status = 201, description = "Stored", body = Uploaded),

@@ -1,0 +1,357 @@
+//! The REST API over real HTTP against a real cluster: every endpoint,
+//! every auth case, bad input, rate limits, event streams.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use fabric_tests::harness::rest::RestCluster;
+use fabric_tests::harness::sandbox::guest;
+use serde_json::json;
+
+const SPIN: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
+const EXIT_1: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 1))))"#;
+
+fn wasm(text: &str) -> Vec<u8> {
+    wat::parse_str(text).expect("fixture")
+}
+
+#[test]
+fn every_auth_case_is_answered_by_its_status() {
+    let c = RestCluster::start(&[]);
+    let read = c.token("read", &[]);
+    let submit = c.token("submit", &[]);
+    assert!(read.starts_with("fab_"), "{read}");
+
+    // No token, a garbage one, a well-formed unknown one: 401.
+    let none = c.get("/api/v1/stats", None);
+    assert_eq!(
+        (none.status, none.code()),
+        (401, "unauthorized"),
+        "{none:?}"
+    );
+    assert_eq!(c.get("/api/v1/stats", Some("nonsense")).status, 401);
+    let unknown = format!("fab_0123456789abcdef_{}", "ab".repeat(32));
+    let a = c.get("/api/v1/stats", Some(&unknown));
+    assert_eq!(a.status, 401, "{a:?}");
+    // The right id with a wrong secret is just as unknown.
+    let (id_part, _) = read.rsplit_once('_').unwrap();
+    let forged = format!("{id_part}_{}", "cd".repeat(32));
+    assert_eq!(c.get("/api/v1/stats", Some(&forged)).status, 401);
+
+    // Roles: read looks, read cannot submit, submit cannot retry.
+    assert_eq!(c.get("/api/v1/stats", Some(&read)).status, 200);
+    assert_eq!(c.get("/metrics", Some(&read)).status, 200);
+    let sha = c.module(&wasm(EXIT_1));
+    let body = json!({"module": sha});
+    let refused = c.post_json("/api/v1/tasks", Some(&read), &body);
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "forbidden"),
+        "{refused:?}"
+    );
+    assert!(
+        refused.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("submit role")
+    );
+    let created = c.post_json("/api/v1/tasks", Some(&submit), &body);
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.json["id"].as_str().unwrap();
+    let retry = c.post_json(
+        &format!("/api/v1/tasks/{id}/retry"),
+        Some(&submit),
+        &json!({}),
+    );
+    assert_eq!(retry.status, 403, "{retry:?}");
+
+    // Expired and revoked tokens: 401, saying which.
+    let short = c.token("read", &["--ttl", "1s"]);
+    assert_eq!(c.get("/api/v1/stats", Some(&short)).status, 200);
+    std::thread::sleep(Duration::from_millis(1300));
+    let expired = c.get("/api/v1/stats", Some(&short));
+    assert_eq!(expired.status, 401);
+    assert!(expired.text.contains("expired"), "{expired:?}");
+    let listed = c.fabric(&["token", "list", "--json"]);
+    let tokens: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let api_ids: Vec<&str> = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["role"] == "read")
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(api_ids.len(), 2, "{listed}");
+    let read_id = read
+        .strip_prefix("fab_")
+        .unwrap()
+        .split('_')
+        .next()
+        .unwrap();
+    c.fabric(&["token", "revoke", read_id]);
+    let revoked = c.get("/api/v1/stats", Some(&read));
+    assert_eq!(revoked.status, 401);
+    assert!(revoked.text.contains("revoked"), "{revoked:?}");
+
+    // No token needed for health and the OpenAPI document.
+    let health = c.get("/health", None);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json["status"], "ok");
+    assert!(health.json["uptime_s"].is_u64(), "{health:?}");
+    let doc = c.get("/api/v1/openapi.json", None);
+    assert_eq!(doc.status, 200);
+    assert!(doc.json["paths"]["/api/v1/tasks"]["post"].is_object());
+}
+
+#[test]
+fn a_task_submitted_over_rest_is_followed_and_read_back() {
+    let c = RestCluster::start(&[]);
+    let admin = c.admin.clone();
+    // Subscribed before anything happens, the cluster feed sees it all.
+    let feed_url = c.url.clone();
+    let feed_token = admin.clone();
+    let feed = std::thread::spawn(move || {
+        let resp = ureq::get(&format!("{feed_url}/api/v1/events"))
+            .set("Authorization", &format!("Bearer {feed_token}"))
+            .timeout(Duration::from_secs(60))
+            .call()
+            .expect("feed");
+        let mut kinds = Vec::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(resp.into_reader())) {
+            let line = line.expect("line");
+            if let Some(k) = line.strip_prefix("event: ") {
+                kinds.push(k.to_owned());
+                if k == "finished" {
+                    break;
+                }
+            }
+        }
+        kinds
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let module = std::fs::read(guest("wordfreq")).unwrap();
+    let sha = c.module(&module);
+    let text = "the cat and the hat and the bat";
+    let id = c.submit(&json!({
+        "module": sha,
+        "input_b64": B64.encode(text),
+        "limits": {"timeout_ms": 20000},
+        "priority": "high",
+    }));
+    let events = c.sse(
+        &format!("/api/v1/tasks/{id}/events"),
+        &admin,
+        Duration::from_secs(60),
+        |kind, _| kind == "end",
+    );
+    let (kind, end) = events.last().expect("an end event");
+    assert_eq!(kind, "end", "{events:?}");
+    assert_eq!(end["task"]["status"], "succeeded", "{end}");
+    assert_eq!(end["output"]["exit_code"], 0, "{end}");
+    let kinds = feed.join().unwrap();
+    assert!(
+        kinds.starts_with(&["submitted".to_owned(), "started".to_owned()]),
+        "{kinds:?}"
+    );
+
+    let out = c.get(&format!("/api/v1/tasks/{id}/output"), Some(&admin));
+    assert_eq!(out.status, 200, "{out:?}");
+    let stdout: serde_json::Value =
+        serde_json::from_str(out.json["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(stdout["total_words"], 8, "{stdout}");
+    assert_eq!(out.json["status"], "succeeded");
+    let task = c.get(&format!("/api/v1/tasks/{id}"), Some(&admin));
+    assert_eq!(task.json["state"], "done", "{task:?}");
+    assert_eq!(task.json["priority"], "high");
+    assert_eq!(task.json["attempts"][0]["attempt"], 1);
+    let files = c.get(&format!("/api/v1/tasks/{id}/files"), Some(&admin));
+    assert_eq!(
+        (files.status, files.json.as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+
+    // Pages: three more, two per page, the cursor leads on.
+    for _ in 0..3 {
+        c.submit(&json!({"module": sha, "input_b64": B64.encode("a b")}));
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/tasks?limit=2".to_owned();
+    loop {
+        let page = c.get(&path, Some(&admin));
+        assert_eq!(page.status, 200, "{page:?}");
+        let tasks = page.json["tasks"].as_array().unwrap();
+        assert!(tasks.len() <= 2);
+        seen.extend(tasks.iter().map(|t| t["id"].as_str().unwrap().to_owned()));
+        match page.json["next_cursor"].as_str() {
+            Some(cur) => path = format!("/api/v1/tasks?limit=2&cursor={cur}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.contains(&id));
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 4, "no task twice: {seen:?}");
+
+    // Workers and stats.
+    let workers = c.get("/api/v1/workers", Some(&admin));
+    assert_eq!(
+        workers.json.as_array().map(Vec::len),
+        Some(1),
+        "{workers:?}"
+    );
+    assert_eq!(workers.json[0]["slots"], 2);
+    assert_eq!(workers.json[0]["state"], "ready");
+
+    // Cancel a running task; again is a conflict; its output says so.
+    let spin = c.module(&wasm(SPIN));
+    let long = c.submit(
+        &json!({"module": spin, "limits": {"timeout_ms": 60000, "fuel": 1_000_000_000_000u64}}),
+    );
+    let early = c.get(&format!("/api/v1/tasks/{long}/output"), Some(&admin));
+    assert_eq!((early.status, early.code()), (409, "conflict"), "{early:?}");
+    let cancelled = c.delete(&format!("/api/v1/tasks/{long}"), Some(&admin));
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    assert_eq!(cancelled.json["status"], "cancelled");
+    assert_eq!(
+        c.delete(&format!("/api/v1/tasks/{long}"), Some(&admin))
+            .status,
+        409
+    );
+    let stats = c.get("/api/v1/stats", Some(&admin));
+    assert_eq!(stats.json["total"], 5, "{stats:?}");
+    assert_eq!(stats.json["finished"]["cancelled"], 1, "{stats:?}");
+    assert_eq!(stats.json["workers"], 1);
+}
+
+#[test]
+fn bad_input_is_a_4xx_that_names_the_problem() {
+    let c = RestCluster::start(&[]);
+    let t = Some(c.admin.as_str());
+    let post = |body: &str| {
+        let resp = ureq::post(&format!("{}/api/v1/tasks", c.url))
+            .set("Authorization", &format!("Bearer {}", c.admin))
+            .set("Content-Type", "application/json")
+            .send_string(body);
+        match resp {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => (r.status(), r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (status, text) = post(r#"{"module": "#);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("not valid JSON"), "{text}");
+    let (status, text) = post(r#"{"module": "00", "colour": "red"}"#);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("unknown field `colour`"), "{text}");
+    let (status, text) = post(r#"{"args": []}"#);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("exactly one of module"), "{text}");
+    let unknown = json!({"module": "ab".repeat(32)});
+    let a = c.post_json("/api/v1/tasks", t, &unknown);
+    assert_eq!((a.status, a.code()), (404, "not_found"), "{a:?}");
+    assert!(a.text.contains("upload it first"), "{a:?}");
+    let a = c.post_json("/api/v1/tasks", t, &json!({"module": "xyz"}));
+    assert_eq!(a.status, 400, "{a:?}");
+
+    // A module that cannot run is refused at upload.
+    let a = c.post_raw(
+        "/api/v1/modules",
+        t,
+        "application/octet-stream",
+        b"not wasm",
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+    let no_start = wasm(r#"(module (memory (export "memory") 1))"#);
+    let a = c.post_raw("/api/v1/modules", t, "application/octet-stream", &no_start);
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(a.text.contains("_start"), "{a:?}");
+
+    // Over the module cap (15 MiB): 413, as JSON.
+    let big = vec![b'x'; 16 << 20];
+    let a = c.post_raw("/api/v1/modules", t, "application/octet-stream", &big);
+    assert_eq!((a.status, a.code()), (413, "too_large"), "{a:?}");
+    let small = c.post_raw("/api/v1/blobs", t, "application/octet-stream", b"hello");
+    assert_eq!(small.status, 201, "{small:?}");
+    assert_eq!(small.json["len"], 5);
+
+    // Ids, queries, endpoints.
+    let a = c.get("/api/v1/tasks/not-an-id", t);
+    assert_eq!(a.status, 400, "{a:?}");
+    let a = c.get("/api/v1/tasks/0190c7a2-3b4c-7d5e-8f60-123456789abc", t);
+    assert_eq!(a.status, 404, "{a:?}");
+    assert_eq!(c.get("/api/v1/tasks?limit=0", t).status, 400);
+    assert_eq!(c.get("/api/v1/tasks?state=sleeping", t).status, 400);
+    assert_eq!(c.get("/api/v1/tasks?colour=red", t).status, 400);
+    let a = c.get("/api/v1/nothing-here", t);
+    assert_eq!((a.status, a.code()), (404, "not_found"), "{a:?}");
+    assert!(a.content_type.contains("json"), "{a:?}");
+}
+
+#[test]
+fn a_burst_over_the_rate_limit_is_answered_429_with_retry_after() {
+    let c = RestCluster::start(&["--api-rate-limit", "2"]);
+    let t = c.token("read", &[]);
+    let answers: Vec<_> = (0..20).map(|_| c.get("/api/v1/stats", Some(&t))).collect();
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    let limited: Vec<_> = answers.iter().filter(|a| a.status == 429).collect();
+    assert!(ok >= 1 && !limited.is_empty(), "{answers:?}");
+    assert!(
+        ok <= 6,
+        "a burst of 4 (twice the rate), then 2/s: {ok} passed"
+    );
+    let first = limited[0];
+    assert_eq!(first.code(), "rate_limited");
+    let wait: u64 = first
+        .retry_after
+        .as_deref()
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{first:?}");
+    // Another token has its own budget.
+    assert_eq!(c.get("/api/v1/stats", Some(&c.admin)).status, 200);
+    std::thread::sleep(Duration::from_secs(wait));
+    assert_eq!(c.get("/api/v1/stats", Some(&t)).status, 200);
+}
+
+#[test]
+fn a_dead_letter_is_retried_by_an_admin_as_a_new_task() {
+    let c = RestCluster::start(&[]);
+    let sha = c.module(&wasm(EXIT_1));
+    let id = c.submit(&json!({"module": sha}));
+    let events = c.sse(
+        &format!("/api/v1/tasks/{id}/events"),
+        &c.admin,
+        Duration::from_secs(60),
+        |kind, _| kind == "end",
+    );
+    let end = &events.last().unwrap().1;
+    assert_eq!(end["task"]["status"], "failed", "{end}");
+    assert_eq!(end["task"]["dead_letter"], true, "{end}");
+    assert_eq!(end["output"]["exit_code"], 1, "{end}");
+    let retried = c.post_json(
+        &format!("/api/v1/tasks/{id}/retry"),
+        Some(&c.admin),
+        &json!({}),
+    );
+    assert_eq!(retried.status, 201, "{retried:?}");
+    let new_id = retried.json["id"].as_str().unwrap();
+    assert_ne!(new_id, id);
+    let old = c.get(&format!("/api/v1/tasks/{id}"), Some(&c.admin));
+    assert_eq!(old.json["dead_letter"], false, "{old:?}");
+    let again = c.post_json(
+        &format!("/api/v1/tasks/{id}/retry"),
+        Some(&c.admin),
+        &json!({}),
+    );
+    assert_eq!(again.status, 409, "{again:?}");
+    let stats = c.get("/api/v1/stats", Some(&c.admin));
+    assert_eq!(stats.json["total"], 2, "{stats:?}");
+}
