@@ -20,3 +20,4 @@ mod native_run;
 mod readme;
 mod readme_native;
 mod rest_api;
+mod rest_tools;
