@@ -15,36 +15,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fabric_benches::{runtime, task, trivial_wasm};
+use fabric_benches::{env_u64, percentile, runtime, spec, start_cluster, task, trivial_wasm};
 use fabric_client::Client;
-use fabric_dispatcher::{Dispatcher, DispatcherConfig};
-use fabric_net::Identity;
-use fabric_net::mdns::Interfaces;
-use fabric_proto::{Sha256, TaskSpec, TaskStatus};
-use fabric_worker::WorkerConfig;
+use fabric_proto::{Sha256, TaskStatus};
 
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn spec(module: Sha256) -> TaskSpec {
-    let mut spec = TaskSpec::wasm(module);
-    spec.limits.memory_bytes = 16 << 20;
-    spec
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 /// The ceiling: the same trivial task run in-process, one after another.
 fn exec_ceiling(n: u32) -> f64 {
@@ -119,45 +94,6 @@ async fn open_loop(
     lat
 }
 
-/// A dispatcher and `workers` in-process workers in `dir`, and four
-/// clients, once every worker registered.
-async fn start_cluster(dir: &std::path::Path, workers: u64) -> (Dispatcher, Vec<Arc<Client>>) {
-    let mut cfg = DispatcherConfig::new(dir.join("d"), "127.0.0.1:0".parse().expect("addr"));
-    cfg.sched.heartbeat_ms = 1_000;
-    let d = Dispatcher::start(cfg).await.expect("dispatcher");
-    let token = d.create_join_token().await.expect("token");
-    let me = Identity::generate().expect("identity");
-    d.add_client(&me.public(), "bench").await.expect("client");
-    for i in 0..workers {
-        let cfg = WorkerConfig {
-            dispatcher: Some(d.local_addr()),
-            join_secret: Some(token.secret),
-            name: format!("w{i}"),
-            slots: 8,
-            memory_bytes: 8 << 30,
-            mdns: Interfaces::Loopback,
-            drain_timeout: Duration::from_secs(5),
-            max_reconnects: Some(0),
-            ..WorkerConfig::new(dir.join(format!("w{i}")), d.public_key())
-        };
-        tokio::spawn(fabric_worker::run(cfg, std::future::pending()));
-    }
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        clients.push(Arc::new(
-            Client::connect(&me, d.public_key(), d.local_addr())
-                .await
-                .expect("connect"),
-        ));
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while (clients[0].workers().await.expect("workers").len() as u64) < workers {
-        assert!(Instant::now() < deadline, "workers did not register");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    (d, clients)
-}
-
 fn main() {
     let tasks = env_u64("FABRIC_BENCH_TASKS", 20_000);
     let inflight = env_u64("FABRIC_BENCH_INFLIGHT", 512);
@@ -173,7 +109,7 @@ fn main() {
     rt.block_on(async move {
         let dir = tempfile::tempdir().expect("temp dir");
         let workers = env_u64("FABRIC_BENCH_WORKERS", 2);
-        let (d, clients) = start_cluster(dir.path(), workers).await;
+        let (d, clients) = start_cluster(dir.path(), workers, None).await;
         let module = clients[0].upload_module(&trivial_wasm()).await.expect("upload");
         // Warm-up: compile the module on both workers, fill caches.
         tokio::time::timeout(PHASE_LIMIT, closed_loop(&clients, module, 500, 64)).await.expect("warm-up in time");

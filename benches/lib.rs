@@ -1,7 +1,15 @@
 //! Shared fixtures for Fabric's benches.
 
-use fabric_proto::Limits;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fabric_client::Client;
+use fabric_dispatcher::{ApiConfig, Dispatcher, DispatcherConfig};
+use fabric_net::Identity;
+use fabric_net::mdns::Interfaces;
+use fabric_proto::{Limits, Sha256, TaskSpec};
 use fabric_sandbox::{WasmRuntime, WasmRuntimeConfig, WasmTask};
+use fabric_worker::WorkerConfig;
 
 /// The smallest useful task: a WASI command whose `_start` does a little
 /// arithmetic and returns.
@@ -28,4 +36,73 @@ pub fn task() -> WasmTask {
         limits: Limits::default(),
         ..WasmTask::default()
     }
+}
+
+/// A knob from the environment.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The trivial task (16 MiB memory limit).
+pub fn spec(module: Sha256) -> TaskSpec {
+    let mut spec = TaskSpec::wasm(module);
+    spec.limits.memory_bytes = 16 << 20;
+    spec
+}
+
+/// The `p` quantile of sorted latencies.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// A dispatcher (serving REST when `api` is given) and `workers`
+/// in-process workers (8 slots each) in `dir`, and four QUIC clients, once
+/// every worker registered.
+pub async fn start_cluster(
+    dir: &std::path::Path,
+    workers: u64,
+    api: Option<ApiConfig>,
+) -> (Dispatcher, Vec<Arc<Client>>) {
+    let mut cfg = DispatcherConfig::new(dir.join("d"), "127.0.0.1:0".parse().expect("addr"));
+    cfg.sched.heartbeat_ms = 1_000;
+    cfg.api = api;
+    let d = Dispatcher::start(cfg).await.expect("dispatcher");
+    let token = d.create_join_token().await.expect("token");
+    let me = Identity::generate().expect("identity");
+    d.add_client(&me.public(), "bench").await.expect("client");
+    for i in 0..workers {
+        let cfg = WorkerConfig {
+            dispatcher: Some(d.local_addr()),
+            join_secret: Some(token.secret),
+            name: format!("w{i}"),
+            slots: 8,
+            memory_bytes: 8 << 30,
+            mdns: Interfaces::Loopback,
+            drain_timeout: Duration::from_secs(5),
+            max_reconnects: Some(0),
+            ..WorkerConfig::new(dir.join(format!("w{i}")), d.public_key())
+        };
+        tokio::spawn(fabric_worker::run(cfg, std::future::pending()));
+    }
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(Arc::new(
+            Client::connect(&me, d.public_key(), d.local_addr())
+                .await
+                .expect("connect"),
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (clients[0].workers().await.expect("workers").len() as u64) < workers {
+        assert!(Instant::now() < deadline, "workers did not register");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (d, clients)
 }
