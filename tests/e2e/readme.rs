@@ -34,6 +34,10 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
         ".ci/run runs exactly this suite",
     ),
     (
+        "export FABRIC_API_URL=",
+        "rest_tools::the_readme_rest_block_runs_as_written",
+    ),
+    (
         "fabric exec MODULE.wasm",
         "a synopsis: exec_usage and exec_examples run each of its flags",
     ),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fabric_tests::harness::cluster::fabric_cmd;
 use fabric_tests::harness::process::Proc;
-use fabric_tests::harness::readme::{block, words};
+use fabric_tests::harness::readme::{block, shell, words};
 use fabric_tests::harness::sandbox::{Sandbox, describe};
 
 /// `fabric up` with `args` in `sb`'s home on a free port, once its worker
@@ -18,26 +18,6 @@ fn up(sb: &Sandbox, args: &[String]) -> Proc {
     up.wait_for_line("ready", Duration::from_secs(60));
     up.wait_for_stderr("joined", Duration::from_secs(30));
     up
-}
-
-/// `sh -c` in `sb`'s home with this build's `fabric` first on PATH.
-fn shell(sb: &Sandbox, script: &str) -> std::process::Output {
-    let bin_dir = fabric_tests::harness::sandbox::fabric_bin()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut sh = Command::new("sh");
-    sb.isolate(&mut sh);
-    sh.current_dir(sb.dir.path())
-        .env("PATH", path)
-        .args(["-c", script])
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use fabric_tests::harness::cluster::fabric_cmd;
+use fabric_tests::harness::process::Proc;
+use fabric_tests::harness::readme::{block, shell};
 use fabric_tests::harness::rest::RestCluster;
-use fabric_tests::harness::sandbox::{describe, guest};
+use fabric_tests::harness::sandbox::{Sandbox, describe, guest};
 use serde_json::json;
 
 const EXIT_3: &str = r#"(module
@@ -232,4 +235,45 @@ fn a_native_task_with_a_staged_file_runs_over_rest() {
     );
     assert_eq!(refused.status, 400, "{refused:?}");
     assert!(refused.text.contains("--allow python3"), "{refused:?}");
+}
+
+#[test]
+fn the_readme_rest_block_runs_as_written() {
+    let sb = Sandbox::new();
+    let export = fabric_cmd(&sb, None)
+        .current_dir(sb.dir.path())
+        .args(["demo", "--export", "examples"])
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{}", describe(&export));
+    let rest = sb.dir.path().join("examples/rest");
+    std::fs::create_dir_all(&rest).unwrap();
+    for f in ["submit.sh", "submit.py"] {
+        std::fs::copy(example(f), rest.join(f)).unwrap();
+    }
+    // The README's port, unless something here holds it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = fabric_cmd(&sb, None);
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--api", &addr]);
+    let mut up = Proc::spawn("up", cmd, sb.dir.path());
+    up.wait_for_line("ready", Duration::from_secs(60));
+    up.wait_for_stderr("joined", Duration::from_secs(30));
+    let script = block("export FABRIC_API_URL=")
+        .lines
+        .join("\n")
+        .replace("127.0.0.1:7080", &addr);
+    let out = shell(&sb, &format!("set -e\ncd examples\n{script}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(text.contains("\"total\":0"), "the stats line: {text}");
+    assert_eq!(
+        text.matches("\"status\":\"succeeded\"").count(),
+        2,
+        "{text}"
+    );
 }

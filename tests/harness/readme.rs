@@ -1,6 +1,9 @@
 //! The README's fenced code blocks, for the tests that run them.
 
 use std::path::Path;
+use std::process::{Command, Output};
+
+use super::sandbox::{Sandbox, fabric_bin};
 
 /// A fenced block of README.md: its language tag and lines.
 pub struct Block {
@@ -63,4 +66,21 @@ pub fn words(line: &str) -> Vec<String> {
         .split_whitespace()
         .map(str::to_owned)
         .collect()
+}
+
+/// `sh -c script` in `sb`'s home with this build's `fabric` first on PATH.
+pub fn shell(sb: &Sandbox, script: &str) -> Output {
+    let bin_dir = fabric_bin().parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut sh = Command::new("sh");
+    sb.isolate(&mut sh);
+    sh.current_dir(sb.dir.path())
+        .env("PATH", path)
+        .args(["-c", script])
+        .output()
+        .expect("sh runs")
 }
