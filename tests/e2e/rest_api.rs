@@ -355,3 +355,136 @@ fn a_dead_letter_is_retried_by_an_admin_as_a_new_task() {
     let stats = c.get("/api/v1/stats", Some(&c.admin));
     assert_eq!(stats.json["total"], 2, "{stats:?}");
 }
+
+#[test]
+fn only_configured_origins_get_cors_headers() {
+    let c = RestCluster::start(&["--api-cors", "https://ops.example.com"]);
+    let preflight = |origin: &str| {
+        let resp = ureq::request("OPTIONS", &format!("{}/api/v1/tasks", c.url))
+            .set("Origin", origin)
+            .set("Access-Control-Request-Method", "POST")
+            .set(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
+            .call();
+        match resp {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => {
+                r.header("access-control-allow-origin").map(str::to_owned)
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(
+        preflight("https://ops.example.com").as_deref(),
+        Some("https://ops.example.com")
+    );
+    assert_eq!(preflight("https://evil.example.net"), None);
+    let bad = c
+        .cmd()
+        .args(["up", "--api-cors", "ops.example.com/"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "a bad origin is bad usage");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("scheme://host"));
+}
+
+#[test]
+fn the_role_and_limits_are_checked_before_any_body_and_by_the_canonical_id() {
+    let c = RestCluster::start(&["--api-rate-limit", "2"]);
+    let read = c.token("read", &[]);
+    // A read token gets 403 whatever it sends: malformed, oversize, wrong type.
+    let junk = c.post_raw(
+        "/api/v1/tasks",
+        Some(&read),
+        "application/json",
+        b"{not json",
+    );
+    assert_eq!(junk.status, 403, "{junk:?}");
+    // (Not a big one: the answer comes before the body is read, and a
+    // client still sending megabytes then sees its pipe broken.)
+    let not_wasm = vec![b'x'; 256 << 10];
+    let up = c.post_raw(
+        "/api/v1/modules",
+        Some(&read),
+        "application/octet-stream",
+        &not_wasm,
+    );
+    assert_eq!(up.status, 403, "{up:?}");
+    // The same token with its id in upper case shares its rate limit.
+    let (id, secret) = read.strip_prefix("fab_").unwrap().split_once('_').unwrap();
+    let shouting = format!("fab_{}_{secret}", id.to_ascii_uppercase());
+    let answers: Vec<u16> = (0..12)
+        .map(|i| {
+            let t = if i % 2 == 0 { &read } else { &shouting };
+            c.get("/api/v1/stats", Some(t)).status
+        })
+        .collect();
+    assert!(answers.contains(&429), "{answers:?}");
+    assert!(
+        answers.iter().filter(|s| **s == 200).count() <= 6,
+        "{answers:?}"
+    );
+}
+
+#[test]
+fn answers_stay_json_and_modules_must_be_uploaded_as_modules() {
+    let c = RestCluster::start(&[]);
+    let t = Some(c.admin.as_str());
+    let none = c.get("/api/v1/workers", None);
+    assert_eq!(none.status, 401);
+    let put = c.post_json("/api/v1/workers", t, &json!({}));
+    assert_eq!(
+        (put.status, put.code()),
+        (405, "method_not_allowed"),
+        "{put:?}"
+    );
+    let bad = c.get("/api/v1/tasks/%FF", t);
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.content_type.contains("json"), "{bad:?}");
+    // A blob holding a module's bytes is not a module: no check ran on it.
+    let bytes = wasm(EXIT_1);
+    let blob = c.post_raw("/api/v1/blobs", t, "application/octet-stream", &bytes);
+    assert_eq!(blob.status, 201);
+    let a = c.post_json("/api/v1/tasks", t, &json!({"module": blob.json["sha256"]}));
+    assert_eq!(a.status, 404, "{a:?}");
+    assert!(a.text.contains("as a module"), "{a:?}");
+}
+
+#[test]
+fn event_streams_are_capped_per_token() {
+    let c = RestCluster::start(&[]);
+    let t = c.token("read", &[]);
+    let open: Vec<_> = (0..32)
+        .map(|_| {
+            ureq::get(&format!("{}/api/v1/events", c.url))
+                .set("Authorization", &format!("Bearer {t}"))
+                .call()
+                .expect("a stream")
+        })
+        .collect();
+    let over = c.get("/api/v1/events", Some(&t));
+    assert_eq!(over.status, 429, "{over:?}");
+    assert!(over.text.contains("event streams open"), "{over:?}");
+    // Another token still gets one; closing ours gives the slots back.
+    let other = ureq::get(&format!("{}/api/v1/events", c.url))
+        .set("Authorization", &format!("Bearer {}", c.admin))
+        .call()
+        .expect("another token's stream");
+    drop(other);
+    drop(open);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let resp = ureq::get(&format!("{}/api/v1/events", c.url))
+            .set("Authorization", &format!("Bearer {t}"))
+            .call();
+        match resp {
+            Ok(r) if r.status() == 200 => break,
+            _ => assert!(
+                std::time::Instant::now() < deadline,
+                "the slots never came back"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

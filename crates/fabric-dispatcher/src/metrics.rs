@@ -104,7 +104,7 @@ impl Metrics {
             );
             r.register(
                 "fuel_used",
-                "Wasm fuel used by finished tasks since the dispatcher started",
+                "Wasm fuel used by reported attempts since the dispatcher started",
                 m.fuel_used.clone(),
             );
             r.register(
@@ -120,7 +120,7 @@ impl Metrics {
             );
             r.register_with_unit(
                 "task_run_time",
-                "Wall time of finished tasks' last attempt",
+                "Wall time of attempts workers reported (final or retried)",
                 Unit::Seconds,
                 m.run_time.clone(),
             );
@@ -161,14 +161,18 @@ impl Metrics {
         self.submit_to_start.observe(seconds(waited));
     }
 
-    /// A task ended with `status` after a last attempt of `run` that used
-    /// `fuel`.
-    pub(crate) fn finished(&self, status: TaskStatus, run: Duration, fuel: u64) {
+    /// A task ended with `status` (recorded and durable).
+    pub(crate) fn finished(&self, status: TaskStatus) {
         self.finished
             .get_or_create(&StatusLabel {
                 status: status.as_str(),
             })
             .inc();
+    }
+
+    /// A worker reported an attempt that ran for `run` and used `fuel`
+    /// (final or retried).
+    pub(crate) fn attempt(&self, run: Duration, fuel: u64) {
         self.run_time.observe(seconds(run));
         self.fuel_used.inc_by(fuel);
     }
@@ -241,7 +245,8 @@ mod tests {
         m.submitted();
         m.submitted();
         m.started(Duration::from_millis(3));
-        m.finished(TaskStatus::Succeeded, Duration::from_millis(20), 1234);
+        m.finished(TaskStatus::Succeeded);
+        m.attempt(Duration::from_millis(20), 1234);
         m.refused("queue_full");
         m.flushed(Duration::from_micros(300));
         let text = m.render(&Snapshot {

@@ -97,6 +97,12 @@ impl Store {
         Ok(self.blob_len(sha)?.is_some())
     }
 
+    /// Whether a module is stored: uploaded as one and checked (a chunked
+    /// blob, an input or a file, is not a module).
+    pub fn has_module(&self, sha: &Sha256) -> Result<bool> {
+        Ok(self.blobs.contains_key(sha.as_bytes())?)
+    }
+
     /// A stored blob's length.
     pub fn blob_len(&self, sha: &Sha256) -> Result<Option<u64>> {
         if let Some(len) = self.chunked_len(sha)? {

@@ -58,7 +58,7 @@ pub use events::{EventKind, StoredEvent};
 pub use keys::{JoinTokenRecord, TokenRefusal};
 pub use peers::PeerRole;
 pub use retention::{RetentionPolicy, SweepCursor, Swept};
-pub use tasks::{StoreCounts, live_key};
+pub use tasks::{MAX_LIST_SCAN, StoreCounts, live_key};
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,9 @@ pub fn live_key(rec: &TaskRecord) -> [u8; 25] {
     k
 }
 
+/// The most records one [`Store::list_finished`] call reads.
+pub const MAX_LIST_SCAN: usize = 100_000;
+
 /// Sizes of the main trees.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreCounts {
@@ -234,6 +237,35 @@ impl Store {
             let (_, v) = entry?;
             let rec: TaskRecord = dec("task", &v)?;
             if state.is_none_or(|s| s == rec.state) {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` finished tasks (optionally only those in `state`),
+    /// newest first, older than `before` when given. Unfinished records
+    /// are skipped without counting towards `limit` (the scheduler lists
+    /// those), and one call reads at most [`MAX_LIST_SCAN`] records, so a
+    /// filter nothing matches costs a bounded scan, not the whole history.
+    pub fn list_finished(
+        &self,
+        state: Option<TaskState>,
+        limit: usize,
+        before: Option<&TaskId>,
+    ) -> Result<Vec<TaskRecord>> {
+        let iter = match before {
+            Some(b) => self.tasks.range(..b.as_bytes().to_vec()),
+            None => self.tasks.range::<Vec<u8>, _>(..),
+        };
+        let mut out = Vec::new();
+        for entry in iter.rev().take(MAX_LIST_SCAN) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = entry?;
+            let rec: TaskRecord = dec("task", &v)?;
+            if rec.state.is_terminal() && state.is_none_or(|s| s == rec.state) {
                 out.push(rec);
             }
         }

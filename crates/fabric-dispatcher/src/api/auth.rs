@@ -1,10 +1,10 @@
 //! Bearer tokens and per-token rate limits.
 //!
-//! Every `/api/v1` route but the OpenAPI document takes a [`Caller`]: the
-//! `Authorization: Bearer fab_...` header checked against the store (401
-//! without it or for a token that is unknown, expired or revoked), then
-//! the token's share of the rate limit (429 with `Retry-After`). Handlers
-//! then ask [`Caller::need`] for the role they require (403).
+//! Every `/api/v1` route but the OpenAPI document takes a [`Caller`] of the
+//! role it needs: the `Authorization: Bearer fab_...` header checked
+//! against the store (401 without it or for a token that is unknown,
+//! expired or revoked), then the token's share of the rate limit (429 with
+//! `Retry-After`), then its role (403) — all before a body is read.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -46,7 +46,7 @@ pub(crate) struct Limiter {
     inner: DefaultKeyedRateLimiter<String>,
 }
 
-/// Buckets kept before full ones are pruned.
+/// Buckets kept before full ones are pruned (every few seconds).
 const PRUNE_AT: usize = 1024;
 
 impl Limiter {
@@ -58,11 +58,16 @@ impl Limiter {
         }
     }
 
-    /// Ok, or the seconds to wait.
-    fn check(&self, id: &str) -> Result<(), u64> {
+    /// Forgets buckets that are full again (called now and then, not per
+    /// request: it walks the whole map).
+    pub(crate) fn prune(&self) {
         if self.inner.len() > PRUNE_AT {
             self.inner.retain_recent();
         }
+    }
+
+    /// Ok, or the seconds to wait.
+    fn check(&self, id: &str) -> Result<(), u64> {
         self.inner.check_key(&id.to_owned()).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
@@ -70,28 +75,39 @@ impl Limiter {
     }
 }
 
-/// Who is calling: a valid token's role.
-#[derive(Clone, Debug)]
-pub(crate) struct Caller {
-    /// What the token may do.
-    pub role: ApiRole,
+/// What a route needs: a marker per role.
+pub(crate) trait Need: Send + Sync {
+    /// The weakest role that may call it.
+    const ROLE: ApiRole;
 }
 
-impl Caller {
-    /// 403 unless the token's role allows `role`.
-    pub(crate) fn need(&self, role: ApiRole) -> Result<(), ApiError> {
-        if self.role.allows(role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "this needs a token with the {role} role; this token's role is {}",
-                self.role
-            )))
-        }
-    }
+/// Routes any valid token may call.
+pub(crate) struct Read;
+/// Routes that change the queue: uploads, submits, cancels.
+pub(crate) struct Submit;
+/// Routes only admins may call.
+pub(crate) struct Admin;
+
+impl Need for Read {
+    const ROLE: ApiRole = ApiRole::Read;
+}
+impl Need for Submit {
+    const ROLE: ApiRole = ApiRole::Submit;
+}
+impl Need for Admin {
+    const ROLE: ApiRole = ApiRole::Admin;
 }
 
-impl FromRequestParts<Arc<ApiState>> for Caller {
+/// A caller whose token is valid, within its rate limit, and whose role
+/// allows `N`. Extracted from the headers alone, before any body is read,
+/// so a token too weak for a route never gets to send it a body.
+pub(crate) struct Caller<N: Need> {
+    /// The token's id (lower case).
+    pub id: String,
+    _need: std::marker::PhantomData<N>,
+}
+
+impl<N: Need> FromRequestParts<Arc<ApiState>> for Caller<N> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -106,20 +122,26 @@ impl FromRequestParts<Arc<ApiState>> for Caller {
         let text = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header is not `Bearer TOKEN`")
             })?;
-        let role = match api_tokens::check(&state.shared, text)? {
-            Ok(role) => role,
+        let (id, role) = match api_tokens::check(&state.shared, text)? {
+            Ok(found) => found,
             Err(why) => return Err(ApiError::unauthorized(why.message())),
         };
-        let id = api_tokens::id_of(text).unwrap_or_default();
-        state.limiter.check(id).map_err(ApiError::rate_limited)?;
-        Ok(Self { role })
+        state.limiter.check(&id).map_err(ApiError::rate_limited)?;
+        if !role.allows(N::ROLE) {
+            return Err(ApiError::forbidden(format!(
+                "this needs a token with the {} role; this token's role is {role}",
+                N::ROLE
+            )));
+        }
+        Ok(Self {
+            id,
+            _need: std::marker::PhantomData,
+        })
     }
 }

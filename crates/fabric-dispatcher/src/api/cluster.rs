@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use fabric_proto::wire::{Response, WorkerState, WorkerSummary};
-use fabric_proto::{ApiRole, Priority, TaskState};
+use fabric_proto::{Priority, TaskState};
 
 use super::ApiState;
-use super::auth::Caller;
+use super::auth::{Caller, Read};
 use super::error::{ApiError, ErrorResponse};
 use super::types::{Health, Stats, WorkerView};
 use crate::metrics::Snapshot;
@@ -49,10 +49,9 @@ fn state_name(s: WorkerState) -> &'static str {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn workers(
-    caller: Caller,
+    _caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
 ) -> Result<Json<Vec<WorkerView>>, ApiError> {
-    caller.need(ApiRole::Read)?;
     Ok(Json(
         summaries(&st.shared)
             .into_iter()
@@ -82,10 +81,9 @@ pub(crate) async fn workers(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn stats(
-    caller: Caller,
+    _caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
 ) -> Result<Json<Stats>, ApiError> {
-    caller.need(ApiRole::Read)?;
     let Response::Counts(c) = query::counts(&st.shared)? else {
         return Err(ApiError::internal("unexpected answer to a count"));
     };
@@ -125,10 +123,9 @@ pub(crate) async fn health(State(st): State<Arc<ApiState>>) -> Json<Health> {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn metrics(
-    caller: Caller,
+    _caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.need(ApiRole::Read)?;
     let shared = &st.shared;
     let (queued, running) = {
         let core = shared.core();

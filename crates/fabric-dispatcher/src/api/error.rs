@@ -25,8 +25,8 @@ pub(crate) struct ErrorResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// A stable code: `bad_request`, `unauthorized`, `forbidden`,
-    /// `not_found`, `conflict`, `too_large`, `rate_limited`, `queue_full`,
-    /// `internal`.
+    /// `not_found`, `method_not_allowed`, `conflict`, `too_large`,
+    /// `unsupported_media_type`, `rate_limited`, `queue_full`, `internal`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -86,6 +86,13 @@ impl ApiError {
         }
     }
 
+    pub(crate) fn too_many_streams(message: String) -> Self {
+        Self {
+            retry_after_s: Some(1),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+    }
+
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
@@ -133,6 +140,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"fabric\""),
+            );
+        }
         if let Some(s) = self.retry_after_s
             && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
@@ -172,7 +185,7 @@ fn json_rejection(e: &JsonRejection) -> ApiError {
         }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "bad_request",
+            "unsupported_media_type",
             "send the body with Content-Type: application/json",
         ),
         JsonRejection::BytesRejection(b) => bytes_rejection(b),
@@ -230,4 +243,22 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
 pub(crate) fn task_id(text: &str) -> Result<fabric_proto::TaskId, ApiError> {
     text.parse()
         .map_err(|_| ApiError::bad(format!("{text:?} is not a task id")))
+}
+
+/// The `{id}` of a task route: 400 (as JSON) when it is not a task id.
+#[derive(Debug)]
+pub(crate) struct TaskPath(pub fabric_proto::TaskId);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TaskPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(text)) => task_id(&text).map(Self),
+            Err(e) => Err(ApiError::bad(format!("bad task id: {}", e.body_text()))),
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //! | `tasks` | create, list, get, output, files, cancel, retry |
 //! | `uploads` | modules and blobs |
 //! | `stream` | Server-Sent Events: one task's, and the cluster's |
+//! | `slots` | caps on open event streams, per token and in all |
 //! | `cluster` | workers, stats, health, metrics |
 //! | `openapi` | the OpenAPI document, generated from the handlers |
 
@@ -18,6 +19,7 @@ mod auth;
 mod cluster;
 mod error;
 mod openapi;
+mod slots;
 mod stream;
 mod tasks;
 mod types;
@@ -68,6 +70,7 @@ impl Default for ApiConfig {
 pub(crate) struct ApiState {
     pub shared: Arc<Shared>,
     limiter: auth::Limiter,
+    streams: slots::StreamSlots,
     started: Instant,
 }
 
@@ -75,18 +78,28 @@ pub(crate) struct ApiState {
 pub(crate) async fn start(shared: Arc<Shared>, cfg: &ApiConfig) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    let router = router(shared, cfg);
+    let (router, state) = router(shared, cfg);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            state.limiter.prune();
+        }
+    });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "the REST API stopped");
         }
     });
     tracing::info!(%addr, "REST API listening");
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the REST API takes bearer tokens over plain HTTP on a non-loopback address: put a TLS proxy in front of it, or keep it on 127.0.0.1");
+    }
     Ok(addr)
 }
 
 /// The routes, with their body caps, CORS and refusal counting.
-fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
+fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
     let caps = &shared.cfg.caps;
     let module_cap = caps.max_module_bytes;
     let blob_cap = caps.max_input_bytes;
@@ -94,6 +107,7 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
     let json_cap = caps.max_input_bytes / 3 * 4 + (1 << 20);
     let state = Arc::new(ApiState {
         limiter: auth::Limiter::new(cfg.rate_limit),
+        streams: slots::StreamSlots::default(),
         started: Instant::now(),
         shared,
     });
@@ -121,21 +135,42 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> Router {
         .route("/workers", get(cluster::workers))
         .route("/stats", get(cluster::stats))
         .route("/openapi.json", get(openapi::document));
-    Router::new()
+    let router = Router::new()
         .nest("/api/v1", v1)
         .route("/health", get(cluster::health))
         .route("/metrics", get(cluster::metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Bodies must arrive within a minute, and at most this many
+        // requests are served at once (the rest wait their turn).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs(60),
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            MAX_IN_FLIGHT,
+        ))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
             count_refusals,
         ))
         .layer(cors(&cfg.cors_origins))
-        .with_state(state)
+        .with_state(state.clone());
+    (router, state)
 }
+
+/// Requests served at once; more wait.
+const MAX_IN_FLIGHT: usize = 256;
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint (see /api/v1/openapi.json)")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method (see /api/v1/openapi.json)",
+    )
 }
 
 /// Counts every refused request by its error code.
@@ -155,4 +190,5 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_origin(AllowOrigin::list(allowed))
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER])
 }

@@ -38,12 +38,13 @@ impl Modify for Bearer {
     }
 }
 
-/// The document as JSON.
-pub(crate) fn json() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The document, built once.
+fn doc() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
 }
 
 /// The OpenAPI document (no token needed).
-pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(json())
+pub(crate) async fn document() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(doc())
 }

@@ -8,28 +8,30 @@
 //! waiter, when the client goes. The cluster's stream sends each feed
 //! event (`submitted`, `started`, `finished`, and the event log's kinds);
 //! a client that falls behind gets a `lagged` event saying how many it
-//! missed.
+//! missed. Open streams are capped per token and in all
+//! ([`super::slots`]), and a stream ends with an `error` event once its
+//! token is revoked or expires (checked every 15 s).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use fabric_proto::{ApiRole, GuestEvent, TaskId};
-use futures_util::Stream;
+use fabric_proto::{GuestEvent, TaskId};
 use futures_util::StreamExt as _;
 use serde::Serialize;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
 
 use super::ApiState;
-use super::auth::Caller;
-use super::error::{ApiError, ErrorResponse, task_id};
+use super::auth::{Caller, Read};
+use super::error::{ApiError, ErrorResponse, TaskPath};
+use super::slots::StreamSlot;
 use super::types::{OutputView, TaskView};
+use crate::service::feed::FeedEvent;
 use crate::service::state::Shared;
 use crate::service::waiters::WaitMsg;
 
@@ -88,8 +90,12 @@ fn end_event(info: &fabric_proto::TaskInfo) -> Event {
     )
 }
 
-/// Follows one task for `tx`, until it ends or the client goes.
-async fn follow(shared: Arc<Shared>, id: TaskId, tx: mpsc::Sender<Event>) {
+/// How often an open stream checks that its token is still valid.
+const RECHECK: Duration = Duration::from_secs(15);
+
+/// Follows one task for `tx`, until it ends, the client goes or its token
+/// is revoked or expires.
+async fn follow(shared: Arc<Shared>, id: TaskId, tx: mpsc::Sender<Event>, slot: StreamSlot) {
     // Registered first, then checked: an end in between is not missed.
     let waiter = shared.waiters.register(id);
     match shared.task_info(&id, true) {
@@ -97,7 +103,16 @@ async fn follow(shared: Arc<Shared>, id: TaskId, tx: mpsc::Sender<Event>) {
             let _ = tx.send(end_event(&info)).await;
             return;
         }
-        Ok(_) => {}
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let _ = tx
+                .send(event(
+                    "error",
+                    &serde_json::json!({"message": format!("no task {id}")}),
+                ))
+                .await;
+            return;
+        }
         Err(e) => {
             let _ = tx
                 .send(event(
@@ -108,10 +123,18 @@ async fn follow(shared: Arc<Shared>, id: TaskId, tx: mpsc::Sender<Event>) {
             return;
         }
     }
+    let mut recheck = tokio::time::interval(RECHECK);
     loop {
         let msg = tokio::select! {
             msg = waiter.recv() => msg,
             () = tx.closed() => return,
+            _ = recheck.tick() => {
+                if !slot.token_valid(&shared) {
+                    let _ = tx.send(revoked()).await;
+                    return;
+                }
+                continue;
+            }
         };
         let (ev, last) = match msg {
             WaitMsg::Event(e) => (guest_event(&e), false),
@@ -137,17 +160,16 @@ async fn follow(shared: Arc<Shared>, id: TaskId, tx: mpsc::Sender<Event>) {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn task_events(
-    caller: Caller,
+    caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
-    Path(id): Path<String>,
+    TaskPath(id): TaskPath,
 ) -> Result<EventStream, ApiError> {
-    caller.need(ApiRole::Read)?;
-    let id = task_id(&id)?;
     if st.shared.task_info(&id, false)?.is_none() {
         return Err(ApiError::not_found(format!("no task {id}")));
     }
+    let slot = st.streams.take(&caller.id)?;
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(follow(st.shared.clone(), id, tx));
+    tokio::spawn(follow(st.shared.clone(), id, tx, slot));
     let stream = ReceiverStream::new(rx).map(Ok).boxed();
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
@@ -161,24 +183,53 @@ struct FeedJson {
     detail: String,
 }
 
-fn feed_stream(shared: &Shared) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
-    BroadcastStream::new(shared.feed.subscribe()).map(|item| {
-        Ok(match item {
-            Ok(ev) => event(
-                ev.kind,
-                &FeedJson {
-                    at_ms: ev.at_ms,
-                    kind: ev.kind,
-                    task: ev.task.map(|t| t.to_string()),
-                    status: ev.status.map(|s| s.as_str()),
-                    detail: ev.detail,
-                },
-            ),
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                event("lagged", &serde_json::json!({"missed": n}))
+fn feed_event(ev: FeedEvent) -> Event {
+    event(
+        ev.kind,
+        &FeedJson {
+            at_ms: ev.at_ms,
+            kind: ev.kind,
+            task: ev.task.map(|t| t.to_string()),
+            status: ev.status.map(|s| s.as_str()),
+            detail: ev.detail,
+        },
+    )
+}
+
+fn revoked() -> Event {
+    event(
+        "error",
+        &serde_json::json!({"message": "the token was revoked or expired"}),
+    )
+}
+
+/// Forwards the cluster feed to `tx` until the client goes or its token
+/// is revoked or expires.
+async fn forward_feed(shared: Arc<Shared>, tx: mpsc::Sender<Event>, slot: StreamSlot) {
+    let mut rx = shared.feed.subscribe();
+    let mut recheck = tokio::time::interval(RECHECK);
+    loop {
+        let ev = tokio::select! {
+            got = rx.recv() => match got {
+                Ok(ev) => feed_event(ev),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    event("lagged", &serde_json::json!({"missed": n}))
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            () = tx.closed() => return,
+            _ = recheck.tick() => {
+                if slot.token_valid(&shared) {
+                    continue;
+                }
+                let _ = tx.send(revoked()).await;
+                return;
             }
-        })
-    })
+        };
+        if tx.send(ev).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Stream what happens in the cluster, as it happens.
@@ -191,10 +242,12 @@ fn feed_stream(shared: &Shared) -> impl Stream<Item = Result<Event, Infallible>>
     ),
     security(("bearer" = [])))]
 pub(crate) async fn cluster_events(
-    caller: Caller,
+    caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
 ) -> Result<EventStream, ApiError> {
-    caller.need(ApiRole::Read)?;
-    let stream = feed_stream(&st.shared).boxed();
+    let slot = st.streams.take(&caller.id)?;
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(forward_feed(st.shared.clone(), tx, slot));
+    let stream = ReceiverStream::new(rx).map(Ok).boxed();
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -3,18 +3,16 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use fabric_proto::wire::Response;
-use fabric_proto::{
-    ApiRole, BlobRef, Limits, Sha256, StagedFile, TaskId, TaskInfo, TaskKind, TaskSpec,
-};
+use fabric_proto::{BlobRef, Limits, Sha256, StagedFile, TaskId, TaskInfo, TaskKind, TaskSpec};
 
 use super::ApiState;
-use super::auth::Caller;
-use super::error::{ApiError, ErrorResponse, JsonBody, QueryParams, task_id};
+use super::auth::{Admin, Caller, Read, Submit};
+use super::error::{ApiError, ErrorResponse, JsonBody, QueryParams, TaskPath, task_id};
 use super::types::{Created, ListQuery, NewTask, OutputFileView, OutputView, TaskPage, TaskView};
 use crate::service::requests::{cancel, query, retry, submit};
 
@@ -113,11 +111,10 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
-    caller: Caller,
+    _caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     JsonBody(body): JsonBody<NewTask>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    caller.need(ApiRole::Submit)?;
     let spec = spec_of(body)?;
     let admitted = submit::submit(&st.shared, spec).await?;
     Ok((
@@ -140,11 +137,10 @@ pub(crate) async fn create(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn list(
-    caller: Caller,
+    _caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<TaskPage>, ApiError> {
-    caller.need(ApiRole::Read)?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad(format!(
@@ -193,18 +189,17 @@ fn info(st: &ApiState, id: &TaskId, with_outcome: bool) -> Result<TaskInfo, ApiE
     ),
     security(("bearer" = [])))]
 pub(crate) async fn get(
-    caller: Caller,
+    _caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
-    Path(id): Path<String>,
+    TaskPath(id): TaskPath,
 ) -> Result<Json<TaskView>, ApiError> {
-    caller.need(ApiRole::Read)?;
-    let info = info(&st, &task_id(&id)?, false)?;
+    let info = info(&st, &id, false)?;
     Ok(Json(TaskView::from(&info)))
 }
 
 /// A finished task's info and outcome; 409 while it has none.
-fn finished(st: &ApiState, id: &str) -> Result<(TaskInfo, fabric_proto::TaskOutcome), ApiError> {
-    let mut info = info(st, &task_id(id)?, true)?;
+fn finished(st: &ApiState, id: &TaskId) -> Result<(TaskInfo, fabric_proto::TaskOutcome), ApiError> {
+    let mut info = info(st, id, true)?;
     match info.outcome.take() {
         Some(o) => Ok((info, o)),
         None => Err(ApiError::conflict(format!(
@@ -227,11 +222,10 @@ fn finished(st: &ApiState, id: &str) -> Result<(TaskInfo, fabric_proto::TaskOutc
     ),
     security(("bearer" = [])))]
 pub(crate) async fn output(
-    caller: Caller,
+    _caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
-    Path(id): Path<String>,
+    TaskPath(id): TaskPath,
 ) -> Result<Json<OutputView>, ApiError> {
-    caller.need(ApiRole::Read)?;
     let (info, outcome) = finished(&st, &id)?;
     Ok(Json(OutputView::new(&info, &outcome)))
 }
@@ -249,11 +243,10 @@ pub(crate) async fn output(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn files(
-    caller: Caller,
+    _caller: Caller<Read>,
     State(st): State<Arc<ApiState>>,
-    Path(id): Path<String>,
+    TaskPath(id): TaskPath,
 ) -> Result<Json<Vec<OutputFileView>>, ApiError> {
-    caller.need(ApiRole::Read)?;
     let (_, outcome) = finished(&st, &id)?;
     Ok(Json(
         outcome.files.iter().map(OutputFileView::from).collect(),
@@ -274,12 +267,11 @@ pub(crate) async fn files(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn cancel(
-    caller: Caller,
+    _caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
-    Path(id): Path<String>,
+    TaskPath(id): TaskPath,
 ) -> Result<Json<TaskView>, ApiError> {
-    caller.need(ApiRole::Submit)?;
-    match cancel::cancel(&st.shared, task_id(&id)?).await? {
+    match cancel::cancel(&st.shared, id).await? {
         Response::Task(info) => Ok(Json(TaskView::from(&*info))),
         _ => Err(ApiError::internal("unexpected answer to a cancel")),
     }
@@ -300,12 +292,11 @@ pub(crate) async fn cancel(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn retry(
-    caller: Caller,
+    _caller: Caller<Admin>,
     State(st): State<Arc<ApiState>>,
-    Path(id): Path<String>,
+    TaskPath(id): TaskPath,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    caller.need(ApiRole::Admin)?;
-    let admitted = retry::retry(&st.shared, task_id(&id)?).await?;
+    let admitted = retry::retry(&st.shared, id).await?;
     Ok((
         StatusCode::CREATED,
         Json(Created {

@@ -335,7 +335,7 @@ pub(crate) struct WorkerView {
     pub name: String,
     /// Where it connects from.
     pub addr: String,
-    /// `active` or `draining`.
+    /// `ready`, `draining` or `down`.
     pub state: String,
     /// Slots it offers.
     pub slots: u32,

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fabric_proto::ApiRole;
 use fabric_proto::wire::Response;
 
 use super::ApiState;
-use super::auth::Caller;
+use super::auth::{Caller, Submit};
 use super::error::{ApiError, ErrorResponse, RawBody};
 use super::types::Uploaded;
 use crate::admission;
@@ -30,11 +29,10 @@ use crate::service::requests::blobs;
     ),
     security(("bearer" = [])))]
 pub(crate) async fn module(
-    caller: Caller,
+    _caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     RawBody(bytes): RawBody,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
-    caller.need(ApiRole::Submit)?;
     match blobs::put(&st.shared, &bytes).await? {
         Response::Blob { sha } => Ok((
             StatusCode::CREATED,
@@ -59,13 +57,15 @@ pub(crate) async fn module(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn blob(
-    caller: Caller,
+    _caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     RawBody(bytes): RawBody,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
-    caller.need(ApiRole::Submit)?;
     admission::check_input_len(bytes.len() as u64, &st.shared.cfg.caps)?;
-    let stored = st.shared.store.put_chunked(&bytes)?;
+    let store = st.shared.store.clone();
+    let stored = tokio::task::spawn_blocking(move || store.put_chunked(&bytes))
+        .await
+        .map_err(|e| ApiError::internal(format!("the upload's writer failed: {e}")))??;
     st.shared.commit.durable().await?;
     Ok((
         StatusCode::CREATED,

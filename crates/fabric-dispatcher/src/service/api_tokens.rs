@@ -76,8 +76,11 @@ pub(crate) async fn mint(
     Ok((format!("{PREFIX}{id}_{secret}"), summary(&id, &rec)))
 }
 
-/// The role of a valid bearer token.
-pub(crate) fn check(shared: &Shared, text: &str) -> Result<Result<ApiRole, Refusal>, StoreError> {
+/// The id (lower case) and role of a valid bearer token.
+pub(crate) fn check(
+    shared: &Shared,
+    text: &str,
+) -> Result<Result<(String, ApiRole), Refusal>, StoreError> {
     let Some((id, secret)) = text
         .strip_prefix(PREFIX)
         .and_then(|rest| rest.split_once('_'))
@@ -89,7 +92,8 @@ pub(crate) fn check(shared: &Shared, text: &str) -> Result<Result<ApiRole, Refus
     else {
         return Ok(Err(Refusal::Malformed));
     };
-    let Some(rec) = shared.store.api_token(&id.to_ascii_lowercase())? else {
+    let id = id.to_ascii_lowercase();
+    let Some(rec) = shared.store.api_token(&id)? else {
         return Ok(Err(Refusal::Unknown));
     };
     if !JoinToken::secret_matches(secret.as_bytes(), &rec.digest) {
@@ -101,12 +105,7 @@ pub(crate) fn check(shared: &Shared, text: &str) -> Result<Result<ApiRole, Refus
     if !rec.is_valid(shared.now()) {
         return Ok(Err(Refusal::Expired));
     }
-    Ok(Ok(rec.role))
-}
-
-/// The id part of a token's text (for rate limits and logs), if it has one.
-pub(crate) fn id_of(text: &str) -> Option<&str> {
-    text.strip_prefix(PREFIX)?.split_once('_').map(|(id, _)| id)
+    Ok(Ok((id, rec.role)))
 }
 
 /// Every API token (never its secret).

@@ -247,6 +247,10 @@ async fn complete(
         let decision = core.sched.complete(&id, attempt, &wk, outcome.status, now);
         (before, decision)
     };
+    if !matches!(decision, Completion::Stale) {
+        let run = std::time::Duration::from_millis(outcome.duration_ms);
+        shared.metrics.attempt(run, outcome.fuel_used);
+    }
     // Memory follows the store: only when the write itself fails is the
     // lease put back as it was (the worker hears an error, so the attempt
     // ends lost or reports again). A failed flush afterwards undoes

@@ -151,7 +151,9 @@ impl Dispatcher {
 
     /// The role of an API token's text, if it is accepted now.
     pub fn api_token_role(&self, token: &str) -> Result<Option<fabric_proto::ApiRole>, StoreError> {
-        Ok(api_tokens::check(&self.shared, token)?.ok())
+        Ok(api_tokens::check(&self.shared, token)?
+            .ok()
+            .map(|(_, role)| role))
     }
 
     /// Its public key.

@@ -216,9 +216,8 @@ impl Shared {
         }
         for info in &finished {
             self.waiters.done(info);
-            if let (Some(status), Some(o)) = (info.status, &info.outcome) {
-                let run = std::time::Duration::from_millis(o.duration_ms);
-                self.metrics.finished(status, run, o.fuel_used);
+            if let Some(status) = info.status {
+                self.metrics.finished(status);
             }
             let detail = match &info.worker_name {
                 Some(w) => format!("attempt {} on {w}", info.attempt),

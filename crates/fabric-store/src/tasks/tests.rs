@@ -126,6 +126,36 @@ fn list_filters_and_pages_newest_first() {
 }
 
 #[test]
+fn list_finished_skips_unfinished_records_without_counting_them() {
+    let (_dir, store) = temp_store();
+    let recs: Vec<_> = (0..6).map(|i| record(i, Priority::Normal)).collect();
+    for (i, r) in recs.iter().enumerate() {
+        let mut r = r.clone();
+        if i % 2 == 0 {
+            r.state = TaskState::Cancelled;
+        }
+        store.save_task(&r).unwrap();
+    }
+    // Newest first: 4, 2, 0 are finished; 5, 3, 1 are not.
+    let page = store.list_finished(None, 2, None).unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![recs[4].id, recs[2].id]
+    );
+    let rest = store.list_finished(None, 2, Some(&recs[2].id)).unwrap();
+    assert_eq!(
+        rest.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![recs[0].id]
+    );
+    assert!(
+        store
+            .list_finished(Some(TaskState::Done), 5, None)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn dead_letters_are_kept_apart() {
     let (_dir, store) = temp_store();
     let mut r = record(1, Priority::Normal);

@@ -159,8 +159,12 @@ pub(crate) async fn serve(
             "not a client request",
         ))),
     };
-    if let Err(RequestError::Refused(body)) = &answer {
-        shared.metrics.refused(body.code.as_str());
+    // Counted as the REST API counts its 4xx answers.
+    match &answer {
+        Err(RequestError::Refused(body)) => shared.metrics.refused(body.code.as_str()),
+        Err(RequestError::NotFound(_)) => shared.metrics.refused("not_found"),
+        Err(RequestError::Conflict(_)) => shared.metrics.refused("conflict"),
+        _ => {}
     }
     respond(send, answer).await
 }

@@ -93,23 +93,27 @@ pub(crate) fn list(
     before: Option<&TaskId>,
 ) -> Answer {
     let limit = (limit as usize).clamp(1, MAX_PAGE);
-    let live: Vec<TaskRecord> = shared
-        .core()
-        .sched
-        .live_records()
-        .filter(|r| state.is_none_or(|s| s == r.state))
-        .filter(|r| before.is_none_or(|b| r.id < *b))
-        .cloned()
-        .collect();
+    // The newest `limit` of each source is enough for the newest `limit`
+    // of both; only those are cloned, under the lock.
+    let live: Vec<TaskRecord> = {
+        let core = shared.core();
+        let mut refs: Vec<&TaskRecord> = core
+            .sched
+            .live_records()
+            .filter(|r| state.is_none_or(|s| s == r.state))
+            .filter(|r| before.is_none_or(|b| r.id < *b))
+            .collect();
+        if refs.len() > limit {
+            refs.select_nth_unstable_by(limit - 1, |a, b| b.id.cmp(&a.id));
+            refs.truncate(limit);
+        }
+        refs.into_iter().cloned().collect()
+    };
     let stored = match state {
         Some(TaskState::Queued | TaskState::Running) => Vec::new(),
-        _ => shared.store.list(state, limit, before)?,
+        _ => shared.store.list_finished(state, limit, before)?,
     };
-    let mut by_id: BTreeMap<TaskId, TaskRecord> = stored
-        .into_iter()
-        .filter(|r| r.state.is_terminal())
-        .map(|r| (r.id, r))
-        .collect();
+    let mut by_id: BTreeMap<TaskId, TaskRecord> = stored.into_iter().map(|r| (r.id, r)).collect();
     by_id.extend(live.into_iter().map(|r| (r.id, r)));
     Ok(Response::Tasks(
         by_id

@@ -9,8 +9,13 @@ use super::RequestError;
 use super::submit::{self, Admitted};
 use crate::service::state::Shared;
 
+/// One retry at a time, so two retries of one dead letter (two admins, or
+/// a client trying again after a timeout) make one new task, not two.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Retries dead letter `id` as a new task.
 pub(crate) async fn retry(shared: &Shared, id: TaskId) -> Result<Admitted, RequestError> {
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(rec) = shared.store.task(&id)? else {
         return Err(RequestError::no_task(&id));
     };

@@ -39,10 +39,10 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
         )));
     }
     if let TaskKind::Wasm { module } = &spec.kind
-        && !shared.store.has_blob(module)?
+        && !shared.store.has_module(module)?
     {
         return Err(RequestError::NotFound(format!(
-            "module {module} is not stored on the dispatcher; upload it first"
+            "module {module} is not stored on the dispatcher; upload it first (as a module: a blob is not one)"
         )));
     }
     if let TaskKind::Command { files, .. } = &spec.kind
