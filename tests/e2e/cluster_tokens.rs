@@ -160,7 +160,14 @@ fn a_restarted_dispatcher_replaces_a_revoked_saved_token() {
     let listen = format!("127.0.0.1:{port}");
     let mut d = start_dispatcher(&sb, "d", &listen, &["--no-mdns"], None);
     let v = json_of(&admin(&sb, &d, &["token", "list", "--json"]));
-    let id = v[0]["id"].as_str().expect("the saved token").to_owned();
+    // The saved join token (the profile's REST token is listed too).
+    let join = v
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|t| t.get("role").is_none())
+        .expect("the saved join token");
+    let id = join["id"].as_str().expect("its id").to_owned();
     admin(&sb, &d, &["token", "revoke", &id]);
     let old = d.token.clone();
     d.proc.terminate(PATIENCE);

@@ -1,7 +1,5 @@
 //! Read-only requests: one task, a page of tasks, the workers.
 
-use std::collections::BTreeMap;
-
 use fabric_proto::wire::{ClusterCaps, ErrorBody, ErrorCode, Response, TaskCounts, WorkerSummary};
 use fabric_proto::{TaskId, TaskRecord, TaskState};
 
@@ -83,9 +81,11 @@ pub(crate) fn resolve(shared: &Shared, prefix: &str) -> Answer {
     }
 }
 
-/// Tasks newest first. Unfinished tasks come from the scheduler (the store
-/// does not track leases: a restart voids them), finished ones from the
-/// store.
+/// Tasks newest first. Every task is stored from its admission on, so
+/// the store's rows in id order are the page; an unfinished one is shown
+/// as the scheduler has it (the store does not track leases). Filtered by
+/// an unfinished state, the page comes from the scheduler alone; by a
+/// finished one, from the store alone (a finished record is final).
 pub(crate) fn list(
     shared: &Shared,
     state: Option<TaskState>,
@@ -93,35 +93,33 @@ pub(crate) fn list(
     before: Option<&TaskId>,
 ) -> Answer {
     let limit = (limit as usize).clamp(1, MAX_PAGE);
-    // The newest `limit` of each source is enough for the newest `limit`
-    // of both; only those are cloned, under the lock.
-    let live: Vec<TaskRecord> = {
-        let core = shared.core();
-        let mut refs: Vec<&TaskRecord> = core
-            .sched
-            .live_records()
-            .filter(|r| state.is_none_or(|s| s == r.state))
-            .filter(|r| before.is_none_or(|b| r.id < *b))
-            .collect();
-        if refs.len() > limit {
-            refs.select_nth_unstable_by(limit - 1, |a, b| b.id.cmp(&a.id));
-            refs.truncate(limit);
+    let page: Vec<TaskRecord> = match state {
+        Some(s @ (TaskState::Queued | TaskState::Running)) => {
+            // Only the page is cloned, under the lock.
+            let core = shared.core();
+            let mut refs: Vec<&TaskRecord> = core
+                .sched
+                .live_records()
+                .filter(|r| r.state == s)
+                .filter(|r| before.is_none_or(|b| r.id < *b))
+                .collect();
+            refs.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+            refs.into_iter().take(limit).cloned().collect()
         }
-        refs.into_iter().cloned().collect()
+        Some(s) => shared.store.list_finished(Some(s), limit, before)?,
+        None => {
+            let rows = shared.store.list(None, limit, before)?;
+            let core = shared.core();
+            rows.into_iter()
+                .map(|r| match core.sched.task(&r.id) {
+                    Some(live) => live.clone(),
+                    None => r,
+                })
+                .collect()
+        }
     };
-    let stored = match state {
-        Some(TaskState::Queued | TaskState::Running) => Vec::new(),
-        _ => shared.store.list_finished(state, limit, before)?,
-    };
-    let mut by_id: BTreeMap<TaskId, TaskRecord> = stored.into_iter().map(|r| (r.id, r)).collect();
-    by_id.extend(live.into_iter().map(|r| (r.id, r)));
     Ok(Response::Tasks(
-        by_id
-            .into_values()
-            .rev()
-            .take(limit)
-            .map(|r| r.info(None))
-            .collect(),
+        page.into_iter().map(|r| r.info(None)).collect(),
     ))
 }
 
