@@ -103,7 +103,7 @@ pub(crate) fn list(
                 .filter(|r| r.state == s)
                 .filter(|r| before.is_none_or(|b| r.id < *b))
                 .collect();
-            refs.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+            refs.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
             refs.into_iter().take(limit).cloned().collect()
         }
         Some(s) => shared.store.list_finished(Some(s), limit, before)?,
