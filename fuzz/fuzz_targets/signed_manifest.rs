@@ -22,6 +22,7 @@ fuzz_target!(|edits: Vec<(u16, u8)>| {
         limits: Limits::default(),
         issued_at_ms: 1,
         expires_at_ms: 2,
+        trace: None,
     };
     let mut wire = to_cbor(&Signed::sign(&key, &manifest).unwrap()).unwrap();
     for (at, xor) in edits {

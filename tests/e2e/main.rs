@@ -10,6 +10,7 @@ mod cluster_inputs;
 mod cluster_mdns;
 mod cluster_refusals;
 mod cluster_tokens;
+mod cluster_trace;
 mod cluster_up;
 mod exec_examples;
 mod exec_hostile;

@@ -142,6 +142,7 @@ fn a_task_submitted_over_rest_is_followed_and_read_back() {
         "input_b64": B64.encode(text),
         "limits": {"timeout_ms": 20000},
         "priority": "high",
+        "trace": "rest-77",
     }));
     let events = c.sse(
         &format!("/api/v1/tasks/{id}/events"),
@@ -168,6 +169,14 @@ fn a_task_submitted_over_rest_is_followed_and_read_back() {
     let task = c.get(&format!("/api/v1/tasks/{id}"), Some(&admin));
     assert_eq!(task.json["state"], "done", "{task:?}");
     assert_eq!(task.json["priority"], "high");
+    assert_eq!(task.json["trace"], "rest-77");
+    let traced = c.get("/api/v1/tasks?trace=rest-77", Some(&admin));
+    assert_eq!(
+        traced.json["tasks"].as_array().map(Vec::len),
+        Some(1),
+        "{traced:?}"
+    );
+    assert_eq!(traced.json["tasks"][0]["id"], id.as_str());
     assert_eq!(task.json["attempts"][0]["attempt"], 1);
     let files = c.get(&format!("/api/v1/tasks/{id}/files"), Some(&admin));
     assert_eq!(

@@ -130,6 +130,7 @@ pub fn manifest(module: Sha256, input: &[u8]) -> Manifest {
         limits: Limits::default(),
         issued_at_ms: now_ms(),
         expires_at_ms: now_ms() + 60_000,
+        trace: None,
     }
 }
 

@@ -337,6 +337,9 @@ pub(crate) struct TasksArgs {
     /// Only tasks older than this id (paging).
     #[arg(long, value_name = "ID")]
     pub before: Option<String>,
+    /// Only tasks with this correlation id (`--trace` of submit or run).
+    #[arg(long, value_name = "ID", conflicts_with = "state")]
+    pub trace: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

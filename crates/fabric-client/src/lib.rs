@@ -286,14 +286,33 @@ impl Client {
         limit: u32,
         before: Option<TaskId>,
     ) -> Result<Vec<TaskInfo>, ClientError> {
-        match self
-            .call(&Request::List {
-                state,
-                limit,
-                before,
-            })
-            .await?
-        {
+        self.list_request(Request::List {
+            state,
+            limit,
+            before,
+            trace: None,
+        })
+        .await
+    }
+
+    /// Tasks with correlation id `trace`, newest first.
+    pub async fn list_traced(
+        &self,
+        trace: &str,
+        limit: u32,
+        before: Option<TaskId>,
+    ) -> Result<Vec<TaskInfo>, ClientError> {
+        self.list_request(Request::List {
+            state: None,
+            limit,
+            before,
+            trace: Some(trace.to_owned()),
+        })
+        .await
+    }
+
+    async fn list_request(&self, req: Request) -> Result<Vec<TaskInfo>, ClientError> {
+        match self.call(&req).await? {
             Response::Tasks(t) => Ok(t),
             other => Err(unexpected(other)),
         }

@@ -42,6 +42,9 @@ fn bad(message: impl Into<String>) -> ErrorBody {
 /// Validates a task spec against the caps. Whether its module is stored is
 /// checked by the caller.
 pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody> {
+    if let Some(trace) = &spec.trace {
+        fabric_proto::check_trace(trace).map_err(bad)?;
+    }
     let mut returns_files = false;
     if let TaskKind::Command {
         program,

@@ -37,7 +37,10 @@ pub use outcome::{MAX_OUTPUT_FILES_BYTES, OutputFile, TaskOutcome, TaskStatus};
 pub use role::{ApiRole, ApiRoleParseError};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use size::{format_count, format_size};
-pub use spec::{Priority, PriorityParseError, StagedFile, TaskKind, TaskSpec, check_relative_path};
+pub use spec::{
+    MAX_TRACE_LEN, Priority, PriorityParseError, StagedFile, TaskKind, TaskSpec,
+    check_relative_path, check_trace,
+};
 pub use task::{
     AttemptRecord, MAX_HISTORY, TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms,
 };

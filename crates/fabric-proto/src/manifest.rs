@@ -30,6 +30,9 @@ pub struct Manifest {
     pub issued_at_ms: u64,
     /// After this instant (ms since the Unix epoch) the manifest is void.
     pub expires_at_ms: u64,
+    /// The task's correlation id, for the worker's log lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl Manifest {
@@ -140,6 +143,7 @@ pub(crate) mod tests {
             limits: Limits::default(),
             issued_at_ms: 1_000,
             expires_at_ms: 2_000,
+            trace: None,
         }
     }
 

@@ -153,6 +153,34 @@ pub struct TaskSpec {
     pub priority: Priority,
     /// How many times a failed attempt is retried.
     pub retries: u32,
+    /// The correlation id that follows the task from its submitter through
+    /// queue, manifest and worker to its result (given, or generated at
+    /// admission). See [`check_trace`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+}
+
+/// The longest correlation id.
+pub const MAX_TRACE_LEN: usize = 128;
+
+/// Checks a correlation id: 1 to [`MAX_TRACE_LEN`] characters of
+/// `A-Z a-z 0-9 . _ : -`, so it is safe in log lines and URLs.
+pub fn check_trace(trace: &str) -> Result<(), String> {
+    if trace.is_empty() || trace.len() > MAX_TRACE_LEN {
+        return Err(format!(
+            "a trace id is 1 to {MAX_TRACE_LEN} characters, not {}",
+            trace.len()
+        ));
+    }
+    if let Some(c) = trace
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(format!(
+            "trace id {trace:?} has {c:?}: use letters, digits and . _ : -"
+        ));
+    }
+    Ok(())
 }
 
 impl TaskSpec {
@@ -174,6 +202,7 @@ impl TaskSpec {
             limits: Limits::default(),
             priority: Priority::Normal,
             retries: 0,
+            trace: None,
         }
     }
 

@@ -201,6 +201,9 @@ pub struct TaskInfo {
     /// The name the current (or last) worker registered with, when known.
     #[serde(default)]
     pub worker_name: Option<String>,
+    /// The task's correlation id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock (0 if the
@@ -251,6 +254,7 @@ impl TaskRecord {
             waiting: None,
             history: self.history.clone(),
             worker_name: None,
+            trace: self.spec.trace.clone(),
         }
     }
 }

@@ -239,6 +239,10 @@ pub enum Request {
         limit: u32,
         /// Only tasks older than this one (paging).
         before: Option<TaskId>,
+        /// Only tasks with this correlation id (any state; `state` is
+        /// ignored).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<String>,
     },
     /// Lists registered workers.
     Workers,

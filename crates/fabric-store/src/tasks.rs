@@ -272,6 +272,33 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` tasks (any state) whose correlation id is `trace`,
+    /// newest first, older than `before` when given; at most
+    /// [`MAX_LIST_SCAN`] records read.
+    pub fn list_traced(
+        &self,
+        trace: &str,
+        limit: usize,
+        before: Option<&TaskId>,
+    ) -> Result<Vec<TaskRecord>> {
+        let iter = match before {
+            Some(b) => self.tasks.range(..b.as_bytes().to_vec()),
+            None => self.tasks.range::<Vec<u8>, _>(..),
+        };
+        let mut out = Vec::new();
+        for entry in iter.rev().take(MAX_LIST_SCAN) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = entry?;
+            let rec: TaskRecord = dec("task", &v)?;
+            if rec.spec.trace.as_deref() == Some(trace) {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts tasks per state (scans the live index and the totals).
     pub fn counts(&self) -> Result<StoreCounts> {
         Ok(StoreCounts {

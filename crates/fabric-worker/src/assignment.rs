@@ -64,7 +64,13 @@ pub(crate) async fn serve(
             return refuse(&mut send, &mut recv, refusal).await;
         }
     };
-    let span = tracing::info_span!("task", task_id = %manifest.task_id, attempt = manifest.attempt);
+    let span = tracing::info_span!(
+        "task",
+        task_id = %manifest.task_id,
+        attempt = manifest.attempt,
+        trace = %manifest.trace.as_deref().unwrap_or("-")
+    );
+    span.in_scope(|| tracing::info!("manifest verified; running"));
     let input = match input_blob {
         None => input,
         Some(blob) => {

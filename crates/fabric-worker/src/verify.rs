@@ -129,6 +129,7 @@ mod tests {
             limits: Limits::default(),
             issued_at_ms: 0,
             expires_at_ms: expires,
+            trace: None,
         }
     }
 

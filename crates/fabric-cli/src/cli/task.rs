@@ -17,6 +17,11 @@ pub(crate) struct QueueOpts {
     /// Retries after a failed attempt (exponential backoff).
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
+    /// A correlation id that follows the task into the dispatcher's and
+    /// worker's log lines and its record; find it with `fabric tasks
+    /// --trace ID` [default: the task's id].
+    #[arg(long, value_name = "ID")]
+    pub trace: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -26,6 +26,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
         .split_first()
         .ok_or_else(|| usage("give the program to run after `--`: fabric run -- PROGRAM ARGS"))?;
     let output = Output::new(args.queue.json);
+    let trace = task_opts::trace(args.queue.trace.as_deref())?;
     with_client(cluster, async move |client| {
         let c = task_opts::checked(client, &args.task, args.queue.retries).await?;
         for g in &args.outputs {
@@ -46,6 +47,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             limits: c.limits,
             priority,
             retries: c.retries,
+            trace,
         };
         let (code, info) = queue(client, spec, output, args.queue.quiet, !args.detach).await?;
         if let Some(files) = info

@@ -14,6 +14,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
     let env = task_opts::env(&args.task)?;
     let wasm = task_opts::read_module(&args.module)?;
     let output = Output::new(args.queue.json);
+    let trace = task_opts::trace(args.queue.trace.as_deref())?;
     with_client(cluster, async move |client| {
         // Everything the cluster would refuse is refused here first, in the
         // flags' terms, before a byte is uploaded.
@@ -29,6 +30,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             limits: c.limits,
             priority,
             retries: c.retries,
+            trace,
         };
         Ok(queue(client, spec, output, args.queue.quiet, args.wait)
             .await?

@@ -177,6 +177,17 @@ pub(crate) async fn checked(
     })
 }
 
+/// `--trace ID`, checked.
+pub(crate) fn trace(flag: Option<&str>) -> anyhow::Result<Option<String>> {
+    match flag {
+        Some(t) => {
+            fabric_proto::check_trace(t).map_err(|e| usage(format!("--trace: {e}")))?;
+            Ok(Some(t.to_owned()))
+        }
+        None => Ok(None),
+    }
+}
+
 /// `--priority` as the flag gives it.
 pub(crate) fn priority(flag: &str) -> anyhow::Result<Priority> {
     flag.parse().map_err(|e| usage(format!("--priority: {e}")))

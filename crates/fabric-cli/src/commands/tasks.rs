@@ -59,10 +59,19 @@ pub(crate) fn execute(args: &TasksArgs, cluster: Option<&Path>) -> anyhow::Resul
             Some(b) => Some(c.resolve_task(b).await?),
             None => None,
         };
-        let (tasks, next) = page(c, filter, args.limit, before).await?;
+        let (tasks, next) = match &args.trace {
+            Some(trace) => {
+                let tasks = c.list_traced(trace, args.limit, before).await?;
+                let next = (tasks.len() == args.limit as usize)
+                    .then(|| tasks.last().map(|t| t.id))
+                    .flatten();
+                (tasks, next)
+            }
+            None => page(c, filter, args.limit, before).await?,
+        };
         let counts = match out {
-            Output::Human => Some(c.counts().await?),
-            Output::Json => None,
+            Output::Human if args.trace.is_none() => Some(c.counts().await?),
+            _ => None,
         };
         Ok((tasks, next, counts))
     })?;

@@ -123,6 +123,8 @@ pub(crate) struct TaskView<'a> {
     waiting: Option<&'a str>,
     /// The name its worker registered with, when known.
     worker_name: Option<&'a str>,
+    /// Its correlation id.
+    trace: Option<&'a str>,
     /// Its latest attempts, oldest first.
     attempts: &'a [fabric_proto::AttemptRecord],
     /// The module's SHA-256, for a wasm task.
@@ -158,6 +160,7 @@ impl<'a> TaskView<'a> {
             dead_letter: info.dead_letter,
             waiting: info.waiting.as_deref(),
             worker_name: info.worker_name.as_deref(),
+            trace: info.trace.as_deref(),
             attempts: &info.history,
             module: match &info.kind {
                 TaskKind::Wasm { module } => Some(module.to_hex()),
@@ -280,6 +283,7 @@ mod tests {
             waiting: Some("no worker is registered".into()),
             history: Vec::new(),
             worker_name: None,
+            trace: None,
         }
     }
 

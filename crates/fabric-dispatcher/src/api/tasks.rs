@@ -92,6 +92,7 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
     };
     spec.priority = t.priority.map(Into::into).unwrap_or_default();
     spec.retries = t.retries.unwrap_or(0);
+    spec.trace = t.trace;
     Ok(spec)
 }
 
@@ -151,6 +152,7 @@ pub(crate) async fn list(
     let Response::Tasks(mut page) = query::list(
         &st.shared,
         q.state.map(Into::into),
+        q.trace.as_deref(),
         limit + 1,
         before.as_ref(),
     )?

@@ -44,6 +44,9 @@ pub(crate) struct NewTask {
     pub priority: Option<PriorityJson>,
     /// How many times a failed attempt is retried (default 0).
     pub retries: Option<u32>,
+    /// A correlation id that follows the task into every log line and its
+    /// record (letters, digits, `. _ : -`; default: the task's id).
+    pub trace: Option<String>,
 }
 
 /// An uploaded blob.
@@ -170,6 +173,8 @@ pub(crate) struct TaskView {
     pub waiting: Option<String>,
     /// Its latest attempts, oldest first.
     pub attempts: Vec<AttemptView>,
+    /// Its correlation id.
+    pub trace: Option<String>,
 }
 
 /// One attempt.
@@ -222,6 +227,7 @@ impl From<&TaskInfo> for TaskView {
             dead_letter: t.dead_letter,
             waiting: t.waiting.clone(),
             attempts: t.history.iter().map(AttemptView::from).collect(),
+            trace: t.trace.clone(),
         }
     }
 }
@@ -394,6 +400,8 @@ pub(crate) struct ListQuery {
     pub limit: Option<u32>,
     /// From `next_cursor` of the page before.
     pub cursor: Option<String>,
+    /// Only tasks with this correlation id (any state).
+    pub trace: Option<String>,
 }
 
 /// A state to filter by.

@@ -28,17 +28,13 @@ fn key(idx: u8) -> WorkerKey {
 
 fn spec(kind: TaskKind, priority: Priority, memory_bytes: u64, retries: u32) -> TaskSpec {
     TaskSpec {
-        kind,
-        args: Vec::new(),
-        env: Vec::new(),
-        input: Vec::new(),
-        input_blob: None,
         limits: Limits {
             memory_bytes,
             ..Limits::default()
         },
         priority,
         retries,
+        ..TaskSpec::new(kind)
     }
 }
 

@@ -133,9 +133,11 @@ async fn run_assignment(shared: Arc<Shared>, rec: TaskRecord, conn: Connection, 
         "task",
         task_id = %rec.id,
         attempt = rec.attempt,
+        trace = %rec.spec.trace.as_deref().unwrap_or("-"),
         worker = %wk.short()
     );
     async move {
+        tracing::info!("assigned");
         let ended = exchange(&shared, &rec, &conn, wk).await;
         let now = shared.now();
         let change = {
@@ -191,6 +193,7 @@ fn manifest_for(shared: &Shared, rec: &TaskRecord) -> Manifest {
         limits: rec.spec.limits,
         issued_at_ms: now,
         expires_at_ms: now + shared.cfg.manifest_ttl.as_millis() as u64,
+        trace: rec.spec.trace.clone(),
     }
 }
 

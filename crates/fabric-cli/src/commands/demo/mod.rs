@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use fabric_client::Client;
-use fabric_proto::{Limits, Priority, Sha256, TaskKind, TaskSpec, TaskStatus};
+use fabric_proto::{Limits, Sha256, TaskSpec, TaskStatus};
 
 use super::local_cluster::LocalCluster;
 use super::runtime;
@@ -106,14 +106,10 @@ fn spec(module: Sha256, args: &[&str], input: &[u8], fuel: Option<u64>) -> TaskS
         limits.fuel = f;
     }
     TaskSpec {
-        kind: TaskKind::Wasm { module },
         args: args.iter().map(|s| (*s).to_owned()).collect(),
-        env: Vec::new(),
         input: input.to_vec(),
-        input_blob: None,
         limits,
-        priority: Priority::Normal,
-        retries: 0,
+        ..TaskSpec::wasm(module)
     }
 }
 

@@ -89,10 +89,26 @@ pub(crate) fn resolve(shared: &Shared, prefix: &str) -> Answer {
 pub(crate) fn list(
     shared: &Shared,
     state: Option<TaskState>,
+    trace: Option<&str>,
     limit: u32,
     before: Option<&TaskId>,
 ) -> Answer {
     let limit = (limit as usize).clamp(1, MAX_PAGE);
+    let fresh = |rows: Vec<TaskRecord>| -> Vec<TaskRecord> {
+        let core = shared.core();
+        rows.into_iter()
+            .map(|r| match core.sched.task(&r.id) {
+                Some(live) => live.clone(),
+                None => r,
+            })
+            .collect()
+    };
+    if let Some(trace) = trace {
+        let rows = shared.store.list_traced(trace, limit, before)?;
+        return Ok(Response::Tasks(
+            fresh(rows).into_iter().map(|r| r.info(None)).collect(),
+        ));
+    }
     let page: Vec<TaskRecord> = match state {
         Some(s @ (TaskState::Queued | TaskState::Running)) => {
             // Only the page is cloned, under the lock.
@@ -107,16 +123,7 @@ pub(crate) fn list(
             refs.into_iter().take(limit).cloned().collect()
         }
         Some(s) => shared.store.list_finished(Some(s), limit, before)?,
-        None => {
-            let rows = shared.store.list(None, limit, before)?;
-            let core = shared.core();
-            rows.into_iter()
-                .map(|r| match core.sched.task(&r.id) {
-                    Some(live) => live.clone(),
-                    None => r,
-                })
-                .collect()
-        }
+        None => fresh(shared.store.list(None, limit, before)?),
     };
     Ok(Response::Tasks(
         page.into_iter().map(|r| r.info(None)).collect(),
