@@ -20,6 +20,7 @@ mod submit;
 mod task_opts;
 mod tasks;
 mod token;
+mod top;
 mod up;
 mod wait;
 mod worker;
@@ -47,5 +48,6 @@ pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Wait(args) => wait::execute(&args, cluster),
         Command::Tasks(args) => tasks::execute(&args, cluster),
         Command::Workers(args) => workers::execute(&args, cluster),
+        Command::Top => top::execute(cluster),
     }
 }

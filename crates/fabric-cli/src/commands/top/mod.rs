@@ -1,0 +1,77 @@
+//! `fabric top`: a terminal dashboard of the cluster — workers, tasks and
+//! the live event log — over the REST API named in the cluster profile.
+//!
+//! Two threads read the dispatcher: one polls `/stats`, `/workers` and
+//! `/tasks` (every second, and soon after each event), one follows the
+//! cluster's event stream (reconnecting with a backoff). The main thread
+//! draws and reads keys; the terminal is restored on every way out (q,
+//! Esc, Ctrl-C, an error, a panic).
+
+mod app;
+mod feed;
+mod view;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+
+use app::{App, Key};
+
+use crate::profile;
+
+/// Reads the keys of one press.
+fn key_of(code: KeyCode, mods: KeyModifiers) -> Option<Key> {
+    Some(match code {
+        KeyCode::Char('c') if mods.contains(KeyModifiers::CONTROL) => Key::Quit,
+        KeyCode::Char('q') | KeyCode::Esc => Key::Quit,
+        KeyCode::Tab | KeyCode::Right => Key::NextTab,
+        KeyCode::BackTab | KeyCode::Left => Key::PrevTab,
+        KeyCode::Char(c @ '1'..='3') => Key::Tab(c as usize - '1' as usize),
+        KeyCode::Down | KeyCode::Char('j') => Key::Down,
+        KeyCode::Up | KeyCode::Char('k') => Key::Up,
+        KeyCode::Home | KeyCode::Char('g') => Key::Top,
+        KeyCode::End | KeyCode::Char('G') => Key::Bottom,
+        _ => return None,
+    })
+}
+
+pub(crate) fn execute(cluster: Option<&Path>) -> anyhow::Result<i32> {
+    let (profile, path) = profile::load(cluster)?;
+    let (Some(url), Some(token)) = (profile.api_url, profile.api_token) else {
+        return Err(crate::usage(format!(
+            "cluster profile {} names no REST API (api_url, api_token): `fabric top` reads the dispatcher over REST; start it without --no-api",
+            path.display()
+        )));
+    };
+    let (tx, rx) = mpsc::sync_channel(1024);
+    feed::start(&url, &token, tx);
+    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+    let result = run(&mut terminal, &url, &rx);
+    ratatui::restore();
+    result.map(|()| 0)
+}
+
+fn run(
+    terminal: &mut ratatui::DefaultTerminal,
+    url: &str,
+    rx: &mpsc::Receiver<app::Update>,
+) -> anyhow::Result<()> {
+    let mut app = App::new(url);
+    while !app.quit {
+        while let Ok(update) = rx.try_recv() {
+            app.apply(update);
+        }
+        terminal.draw(|f| view::draw(f, &app)).context("drawing")?;
+        if event::poll(Duration::from_millis(200)).context("reading keys")?
+            && let Event::Key(k) = event::read().context("reading keys")?
+            && k.kind == KeyEventKind::Press
+            && let Some(key) = key_of(k.code, k.modifiers)
+        {
+            app.key(key);
+        }
+    }
+    Ok(())
+}
