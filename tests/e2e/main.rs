@@ -22,4 +22,5 @@ mod native_run;
 mod readme;
 mod readme_native;
 mod rest_api;
+mod rest_tasks;
 mod rest_tools;

@@ -1,0 +1,63 @@
+//! The cluster's JSON shapes: workers, stats, health.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A registered worker.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WorkerView {
+    /// Its key (hex).
+    pub key: String,
+    /// The name it registered with.
+    pub name: String,
+    /// Where it connects from.
+    pub addr: String,
+    /// `ready`, `draining` or `down`.
+    pub state: String,
+    /// Slots it offers.
+    pub slots: u32,
+    /// Slots in use.
+    pub running: u32,
+    /// Memory it offers tasks, bytes.
+    pub memory_bytes: u64,
+    /// Its labels.
+    pub labels: Vec<String>,
+    /// Whether it runs wasm tasks.
+    pub wasm: bool,
+    /// The native programs it allows.
+    pub commands: Vec<String>,
+    /// Its last heartbeat, ms since the epoch.
+    pub last_seen_ms: u64,
+}
+
+/// The cluster's figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Stats {
+    /// Tasks in the history, finished or not.
+    pub total: u64,
+    /// Tasks waiting for a worker.
+    pub queued: u64,
+    /// Tasks holding a lease.
+    pub running: u64,
+    /// Finished tasks per final status.
+    pub finished: BTreeMap<String, u64>,
+    /// Tasks in the dead-letter set.
+    pub dead_letters: u64,
+    /// Registered workers with a connection.
+    pub workers: u64,
+    /// Free slots on workers that are not draining.
+    pub free_slots: u64,
+}
+
+/// The dispatcher is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// The dispatcher's version.
+    pub version: String,
+    /// Seconds since it started.
+    pub uptime_s: u64,
+}

@@ -1,0 +1,226 @@
+//! Tasks over the REST API against a real cluster: one followed by its
+//! event stream and read back, pages, cancels, dead-letter retries, and
+//! the caps on event streams.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use fabric_tests::harness::rest::RestCluster;
+use fabric_tests::harness::sandbox::guest;
+use serde_json::json;
+
+const SPIN: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
+const EXIT_1: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 1))))"#;
+
+fn wasm(text: &str) -> Vec<u8> {
+    wat::parse_str(text).expect("fixture")
+}
+
+#[test]
+fn a_task_submitted_over_rest_is_followed_and_read_back() {
+    let c = RestCluster::start(&[]);
+    let admin = c.admin.clone();
+    // Subscribed before anything happens, the cluster feed sees it all.
+    let feed_url = c.url.clone();
+    let feed_token = admin.clone();
+    let feed = std::thread::spawn(move || {
+        let resp = ureq::get(&format!("{feed_url}/api/v1/events"))
+            .set("Authorization", &format!("Bearer {feed_token}"))
+            .timeout(Duration::from_secs(60))
+            .call()
+            .expect("feed");
+        let mut kinds = Vec::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(resp.into_reader())) {
+            let line = line.expect("line");
+            if let Some(k) = line.strip_prefix("event: ") {
+                kinds.push(k.to_owned());
+                if k == "finished" {
+                    break;
+                }
+            }
+        }
+        kinds
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let module = std::fs::read(guest("wordfreq")).unwrap();
+    let sha = c.module(&module);
+    let text = "the cat and the hat and the bat";
+    let id = c.submit(&json!({
+        "module": sha,
+        "input_b64": B64.encode(text),
+        "limits": {"timeout_ms": 20000},
+        "priority": "high",
+        "trace": "rest-77",
+    }));
+    let events = c.sse(
+        &format!("/api/v1/tasks/{id}/events"),
+        &admin,
+        Duration::from_secs(60),
+        |kind, _| kind == "end",
+    );
+    let (kind, end) = events.last().expect("an end event");
+    assert_eq!(kind, "end", "{events:?}");
+    assert_eq!(end["task"]["status"], "succeeded", "{end}");
+    assert_eq!(end["output"]["exit_code"], 0, "{end}");
+    let kinds = feed.join().unwrap();
+    assert!(
+        kinds.starts_with(&["submitted".to_owned(), "started".to_owned()]),
+        "{kinds:?}"
+    );
+
+    let out = c.get(&format!("/api/v1/tasks/{id}/output"), Some(&admin));
+    assert_eq!(out.status, 200, "{out:?}");
+    let stdout: serde_json::Value =
+        serde_json::from_str(out.json["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(stdout["total_words"], 8, "{stdout}");
+    assert_eq!(out.json["status"], "succeeded");
+    let task = c.get(&format!("/api/v1/tasks/{id}"), Some(&admin));
+    assert_eq!(task.json["state"], "done", "{task:?}");
+    assert_eq!(task.json["priority"], "high");
+    assert_eq!(task.json["trace"], "rest-77");
+    let traced = c.get("/api/v1/tasks?trace=rest-77", Some(&admin));
+    assert_eq!(
+        traced.json["tasks"].as_array().map(Vec::len),
+        Some(1),
+        "{traced:?}"
+    );
+    assert_eq!(traced.json["tasks"][0]["id"], id.as_str());
+    assert_eq!(task.json["attempts"][0]["attempt"], 1);
+    let files = c.get(&format!("/api/v1/tasks/{id}/files"), Some(&admin));
+    assert_eq!(
+        (files.status, files.json.as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+
+    // Pages: three more, two per page, the cursor leads on.
+    for _ in 0..3 {
+        c.submit(&json!({"module": sha, "input_b64": B64.encode("a b")}));
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/tasks?limit=2".to_owned();
+    loop {
+        let page = c.get(&path, Some(&admin));
+        assert_eq!(page.status, 200, "{page:?}");
+        let tasks = page.json["tasks"].as_array().unwrap();
+        assert!(tasks.len() <= 2);
+        seen.extend(tasks.iter().map(|t| t["id"].as_str().unwrap().to_owned()));
+        match page.json["next_cursor"].as_str() {
+            Some(cur) => path = format!("/api/v1/tasks?limit=2&cursor={cur}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.contains(&id));
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 4, "no task twice: {seen:?}");
+
+    // Workers and stats.
+    let workers = c.get("/api/v1/workers", Some(&admin));
+    assert_eq!(
+        workers.json.as_array().map(Vec::len),
+        Some(1),
+        "{workers:?}"
+    );
+    assert_eq!(workers.json[0]["slots"], 2);
+    assert_eq!(workers.json[0]["state"], "ready");
+
+    // Cancel a running task; again is a conflict; its output says so.
+    let spin = c.module(&wasm(SPIN));
+    let long = c.submit(
+        &json!({"module": spin, "limits": {"timeout_ms": 60000, "fuel": 1_000_000_000_000u64}}),
+    );
+    let early = c.get(&format!("/api/v1/tasks/{long}/output"), Some(&admin));
+    assert_eq!((early.status, early.code()), (409, "conflict"), "{early:?}");
+    let cancelled = c.delete(&format!("/api/v1/tasks/{long}"), Some(&admin));
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    assert_eq!(cancelled.json["status"], "cancelled");
+    assert_eq!(
+        c.delete(&format!("/api/v1/tasks/{long}"), Some(&admin))
+            .status,
+        409
+    );
+    let stats = c.get("/api/v1/stats", Some(&admin));
+    assert_eq!(stats.json["total"], 5, "{stats:?}");
+    assert_eq!(stats.json["finished"]["cancelled"], 1, "{stats:?}");
+    assert_eq!(stats.json["workers"], 1);
+}
+
+#[test]
+fn a_dead_letter_is_retried_by_an_admin_as_a_new_task() {
+    let c = RestCluster::start(&[]);
+    let sha = c.module(&wasm(EXIT_1));
+    let id = c.submit(&json!({"module": sha}));
+    let events = c.sse(
+        &format!("/api/v1/tasks/{id}/events"),
+        &c.admin,
+        Duration::from_secs(60),
+        |kind, _| kind == "end",
+    );
+    let end = &events.last().unwrap().1;
+    assert_eq!(end["task"]["status"], "failed", "{end}");
+    assert_eq!(end["task"]["dead_letter"], true, "{end}");
+    assert_eq!(end["output"]["exit_code"], 1, "{end}");
+    let retried = c.post_json(
+        &format!("/api/v1/tasks/{id}/retry"),
+        Some(&c.admin),
+        &json!({}),
+    );
+    assert_eq!(retried.status, 201, "{retried:?}");
+    let new_id = retried.json["id"].as_str().unwrap();
+    assert_ne!(new_id, id);
+    let old = c.get(&format!("/api/v1/tasks/{id}"), Some(&c.admin));
+    assert_eq!(old.json["dead_letter"], false, "{old:?}");
+    let again = c.post_json(
+        &format!("/api/v1/tasks/{id}/retry"),
+        Some(&c.admin),
+        &json!({}),
+    );
+    assert_eq!(again.status, 409, "{again:?}");
+    let stats = c.get("/api/v1/stats", Some(&c.admin));
+    assert_eq!(stats.json["total"], 2, "{stats:?}");
+}
+
+#[test]
+fn event_streams_are_capped_per_token() {
+    let c = RestCluster::start(&[]);
+    let t = c.token("read", &[]);
+    let open: Vec<_> = (0..32)
+        .map(|_| {
+            ureq::get(&format!("{}/api/v1/events", c.url))
+                .set("Authorization", &format!("Bearer {t}"))
+                .call()
+                .expect("a stream")
+        })
+        .collect();
+    let over = c.get("/api/v1/events", Some(&t));
+    assert_eq!(over.status, 429, "{over:?}");
+    assert!(over.text.contains("event streams open"), "{over:?}");
+    // Another token still gets one; closing ours gives the slots back.
+    let other = ureq::get(&format!("{}/api/v1/events", c.url))
+        .set("Authorization", &format!("Bearer {}", c.admin))
+        .call()
+        .expect("another token's stream");
+    drop(other);
+    drop(open);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let resp = ureq::get(&format!("{}/api/v1/events", c.url))
+            .set("Authorization", &format!("Bearer {t}"))
+            .call();
+        match resp {
+            Ok(r) if r.status() == 200 => break,
+            _ => assert!(
+                std::time::Instant::now() < deadline,
+                "the slots never came back"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
