@@ -70,6 +70,11 @@ fn top_shows_workers_follows_a_task_and_q_restores_the_terminal() {
     pane_until(&socket, "the worker", |p| {
         p.contains("local-0") && p.contains("ready")
     });
+    // Once its event stream is open (nothing before it is replayed) ...
+    tmux(&socket, &["send-keys", "-t", "top", "3"]);
+    pane_until(&socket, "the open event stream", |p| {
+        p.contains("following the cluster's events")
+    });
 
     // A task submitted now shows up finished in the tasks view.
     let sha = c.module(&wat::parse_str(QUICK).unwrap());
@@ -81,7 +86,7 @@ fn top_shows_workers_follows_a_task_and_q_restores_the_terminal() {
     assert!(pane.contains("top-1"), "{pane}");
     tmux(&socket, &["send-keys", "-t", "top", "3"]);
     pane_until(&socket, "the event log", |p| {
-        p.contains("finished") && p.contains(&id)
+        p.contains(&format!("finished {id} succeeded"))
     });
 
     // q: the dashboard ends with 0 and the screen is the shell's again.

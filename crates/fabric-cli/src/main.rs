@@ -56,7 +56,10 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let args = cli::Cli::parse();
-    init_tracing(args.verbose);
+    // `fabric top` owns the screen: log lines would tear through it.
+    if !matches!(args.command, cli::Command::Top) {
+        init_tracing(args.verbose);
+    }
     let code = match commands::execute(args) {
         Ok(code) => code,
         Err(err) => {

@@ -2,18 +2,14 @@
 //!
 //! ```no_run
 //! # async fn demo(client: fabric_client::Client, wasm: Vec<u8>) -> Result<(), fabric_client::ClientError> {
-//! use fabric_proto::{Limits, Priority, TaskKind, TaskSpec};
+//! use fabric_proto::TaskSpec;
 //! let module = client.upload_module(&wasm).await?;
 //! let id = client
 //!     .submit(TaskSpec {
-//!         kind: TaskKind::Wasm { module },
-//!         args: vec![],
-//!         env: vec![],
 //!         input: b"hello".to_vec(),
-//!         input_blob: None,
-//!         limits: Limits::default(),
-//!         priority: Priority::Normal,
 //!         retries: 2,
+//!         trace: Some("order-42".into()),
+//!         ..TaskSpec::wasm(module)
 //!     })
 //!     .await?;
 //! let done = client.wait(id, |_event| {}).await?;

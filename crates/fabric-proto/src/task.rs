@@ -254,8 +254,19 @@ impl TaskRecord {
             waiting: None,
             history: self.history.clone(),
             worker_name: None,
-            trace: self.spec.trace.clone(),
+            trace: Some(self.trace()),
         }
+    }
+}
+
+impl TaskRecord {
+    /// Its correlation id: the one it was given, or (for tasks stored
+    /// before ids existed) its own id.
+    pub fn trace(&self) -> String {
+        self.spec
+            .trace
+            .clone()
+            .unwrap_or_else(|| self.id.to_string())
     }
 }
 

@@ -61,10 +61,17 @@ pub(crate) fn execute(args: &TasksArgs, cluster: Option<&Path>) -> anyhow::Resul
         };
         let (tasks, next) = match &args.trace {
             Some(trace) => {
-                let tasks = c.list_traced(trace, args.limit, before).await?;
-                let next = (tasks.len() == args.limit as usize)
-                    .then(|| tasks.last().map(|t| t.id))
-                    .flatten();
+                // One more than shown says whether there is a next page;
+                // and only matching tasks count, whatever the dispatcher.
+                let mut tasks: Vec<_> = c
+                    .list_traced(trace, args.limit.saturating_add(1), before)
+                    .await?
+                    .into_iter()
+                    .filter(|t| t.trace.as_deref() == Some(trace.as_str()))
+                    .collect();
+                let more = tasks.len() > args.limit as usize;
+                tasks.truncate(args.limit as usize);
+                let next = more.then(|| tasks.last().map(|t| t.id)).flatten();
                 (tasks, next)
             }
             None => page(c, filter, args.limit, before).await?,

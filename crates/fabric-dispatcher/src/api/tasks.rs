@@ -149,6 +149,12 @@ pub(crate) async fn list(
         )));
     }
     let before = q.cursor.as_deref().map(task_id).transpose()?;
+    if let Some(trace) = &q.trace {
+        fabric_proto::check_trace(trace).map_err(|e| ApiError::bad(format!("trace: {e}")))?;
+        if q.state.is_some() {
+            return Err(ApiError::bad("give state or trace, not both"));
+        }
+    }
     let Response::Tasks(mut page) = query::list(
         &st.shared,
         q.state.map(Into::into),

@@ -133,7 +133,7 @@ async fn run_assignment(shared: Arc<Shared>, rec: TaskRecord, conn: Connection, 
         "task",
         task_id = %rec.id,
         attempt = rec.attempt,
-        trace = %rec.spec.trace.as_deref().unwrap_or("-"),
+        trace = %rec.trace(),
         worker = %wk.short()
     );
     async move {
@@ -193,7 +193,7 @@ fn manifest_for(shared: &Shared, rec: &TaskRecord) -> Manifest {
         limits: rec.spec.limits,
         issued_at_ms: now,
         expires_at_ms: now + shared.cfg.manifest_ttl.as_millis() as u64,
-        trace: rec.spec.trace.clone(),
+        trace: Some(rec.trace()),
     }
 }
 

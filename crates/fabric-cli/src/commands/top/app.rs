@@ -41,6 +41,10 @@ pub(crate) enum Update {
     Event(String, Value),
     /// The dispatcher could not be read (shown until the next snapshot).
     Error(String),
+    /// The event stream is open (again).
+    Connected,
+    /// The event stream could not be opened (shown until it is).
+    StreamError(String),
 }
 
 /// Everything on screen.
@@ -53,6 +57,9 @@ pub(crate) struct App {
     pub tasks: Vec<Value>,
     pub log: VecDeque<String>,
     pub error: Option<String>,
+    pub stream_error: Option<String>,
+    /// The log view follows its newest line (until the user moves up).
+    pub follow: bool,
     pub url: String,
     pub quit: bool,
 }
@@ -67,6 +74,8 @@ impl App {
             tasks: Vec::new(),
             log: VecDeque::new(),
             error: None,
+            stream_error: None,
+            follow: true,
             url: url.to_owned(),
             quit: false,
         }
@@ -93,15 +102,35 @@ impl App {
                 let status = data["status"]
                     .as_str()
                     .map_or(String::new(), |s| format!(" {s}"));
-                let detail = data["detail"].as_str().unwrap_or("");
+                let detail = data["detail"]
+                    .as_str()
+                    .or_else(|| data["message"].as_str())
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        data["missed"]
+                            .as_u64()
+                            .map(|n| format!("{n} events missed"))
+                    })
+                    .unwrap_or_default();
                 let at = data["at_ms"].as_u64().map_or_else(String::new, clock);
-                self.log
-                    .push_back(format!("{at} {kind}{task}{status} {detail}"));
-                while self.log.len() > LOG_LINES {
-                    self.log.pop_front();
-                }
+                self.push_log(format!("{at} {kind}{task}{status} {detail}"));
             }
             Update::Error(e) => self.error = Some(e),
+            Update::Connected => {
+                self.stream_error = None;
+                self.push_log("-- following the cluster's events".to_owned());
+            }
+            Update::StreamError(e) => self.stream_error = Some(e),
+        }
+    }
+
+    fn push_log(&mut self, line: String) {
+        self.log.push_back(line);
+        while self.log.len() > LOG_LINES {
+            self.log.pop_front();
+        }
+        if self.follow && self.tab == Tab::Log {
+            self.selected = self.log.len().saturating_sub(1);
         }
     }
 
@@ -127,6 +156,10 @@ impl App {
             Key::Top => self.selected = 0,
             Key::Bottom => self.selected = self.rows().saturating_sub(1),
         }
+        // The log follows its tail while the newest line is selected.
+        if self.tab == Tab::Log && !matches!(key, Key::Quit) {
+            self.follow = self.selected + 1 >= self.log.len();
+        }
     }
 
     fn tab_index(&self) -> usize {
@@ -136,7 +169,11 @@ impl App {
     fn set_tab(&mut self, i: usize) {
         if let Some(t) = Tab::ALL.get(i) {
             self.tab = *t;
-            self.selected = 0;
+            self.selected = if *t == Tab::Log && self.follow {
+                self.log.len().saturating_sub(1)
+            } else {
+                0
+            };
         }
     }
 }
@@ -184,6 +221,21 @@ mod tests {
         assert_eq!(app.tab, Tab::Log);
         app.key(Key::Tab(0));
         assert_eq!(app.tab, Tab::Workers);
+        // The log follows its newest line until the user moves up.
+        app.key(Key::Tab(2));
+        for i in 0..5 {
+            app.apply(Update::Event(
+                "submitted".into(),
+                json!({"task": format!("t{i}")}),
+            ));
+        }
+        assert_eq!(app.selected, 4);
+        app.key(Key::Up);
+        app.apply(Update::Event("submitted".into(), json!({"task": "t5"})));
+        assert_eq!(app.selected, 3, "not following once moved up");
+        app.key(Key::Bottom);
+        app.apply(Update::Event("submitted".into(), json!({"task": "t6"})));
+        assert_eq!(app.selected, 6, "following again at the bottom");
         assert!(!app.quit);
         app.key(Key::Quit);
         assert!(app.quit);

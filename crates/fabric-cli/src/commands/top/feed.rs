@@ -50,12 +50,13 @@ pub(crate) fn start(base: &str, token: &str, tx: SyncSender<Update>) {
             let agent = ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(5))
                 .build();
-            let mut last = Instant::now() - Duration::from_secs(10);
+            let mut last: Option<Instant> = None;
             loop {
                 // Every second, or a quarter second after something happened.
-                if dirty.swap(false, Ordering::Relaxed) || last.elapsed() >= Duration::from_secs(1)
+                if dirty.swap(false, Ordering::Relaxed)
+                    || last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
                 {
-                    last = Instant::now();
+                    last = Some(Instant::now());
                     let update = snapshot(&agent, &base, &auth).unwrap_or_else(Update::Error);
                     if tx.send(update).is_err() {
                         return;
@@ -69,6 +70,9 @@ pub(crate) fn start(base: &str, token: &str, tx: SyncSender<Update>) {
     std::thread::spawn(move || {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(5))
+            // The dispatcher sends a keep-alive every 15 s: silence past
+            // 45 s is a dead connection.
+            .timeout_read(Duration::from_secs(45))
             .build();
         let mut backoff = Duration::from_millis(250);
         loop {
@@ -79,6 +83,9 @@ pub(crate) fn start(base: &str, token: &str, tx: SyncSender<Update>) {
             match resp {
                 Ok(r) => {
                     backoff = Duration::from_millis(250);
+                    if tx.send(Update::Connected).is_err() {
+                        return;
+                    }
                     let mut kind = String::new();
                     for line in BufReader::new(r.into_reader()).lines() {
                         let Ok(line) = line else { break };
@@ -97,10 +104,7 @@ pub(crate) fn start(base: &str, token: &str, tx: SyncSender<Update>) {
                     }
                 }
                 Err(e) => {
-                    if tx
-                        .send(Update::Error(format!("event stream: {e}")))
-                        .is_err()
-                    {
+                    if tx.send(Update::StreamError(e.to_string())).is_err() {
                         return;
                     }
                 }

@@ -46,9 +46,16 @@ pub(crate) fn execute(cluster: Option<&Path>) -> anyhow::Result<i32> {
             path.display()
         )));
     };
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(crate::usage(
+            "`fabric top` draws on a terminal; stdout is not one (for scripts: fabric tasks --json, fabric workers --json)",
+        ));
+    }
     let (tx, rx) = mpsc::sync_channel(1024);
     feed::start(&url, &token, tx);
-    let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+    let mut terminal = ratatui::try_init()
+        .inspect_err(|_| ratatui::restore())
+        .context("setting up the terminal")?;
     let result = run(&mut terminal, &url, &rx);
     ratatui::restore();
     result.map(|()| 0)

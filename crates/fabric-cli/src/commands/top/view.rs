@@ -114,7 +114,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
                     text(&t["attempt"]),
                     t["module"]
                         .as_str()
-                        .map(|m| format!("wasm {}", &m[..m.len().min(12)]))
+                        .map(|m| format!("wasm {}", m.get(..12).unwrap_or(m)))
                         .or_else(|| t["command"].as_str().map(str::to_owned))
                         .unwrap_or_default(),
                     text(&t["trace"]),
@@ -153,9 +153,10 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
             frame.render_stateful_widget(list, body, &mut state);
         }
     }
-    let foot_text = match &app.error {
-        Some(e) => format!("cannot read the dispatcher: {e}"),
-        None => "q quit  tab/1-3 views  j/k or arrows move".to_owned(),
+    let foot_text = match (&app.error, &app.stream_error) {
+        (Some(e), _) => format!("cannot read the dispatcher: {e}"),
+        (None, Some(e)) => format!("no live events: {e} (retrying)"),
+        (None, None) => "q quit  tab/1-3 views  j/k or arrows move".to_owned(),
     };
     frame.render_widget(Paragraph::new(foot_text), foot);
 }

@@ -71,9 +71,9 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     spec.trace.get_or_insert_with(|| id.to_string());
     let seq = shared.store.next_seq()?;
     let rec = TaskRecord::queued(id, spec, seq, shared.now());
-    tracing::info!(task_id = %id, trace = %spec_trace(&rec), "admitted");
     shared.store.save_task(&rec)?;
     shared.commit.durable().await?;
+    tracing::info!(task_id = %id, trace = %rec.trace(), "admitted");
     let what = match &rec.spec.kind {
         TaskKind::Wasm { module } => format!("module {}", &module.to_hex()[..12]),
         TaskKind::Command { program, .. } => format!("command {program}"),
@@ -88,8 +88,4 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     shared.publish(id, "submitted", None, what);
     shared.place.notify_one();
     Ok(Admitted { id, warning })
-}
-
-fn spec_trace(rec: &TaskRecord) -> &str {
-    rec.spec.trace.as_deref().unwrap_or("-")
 }
