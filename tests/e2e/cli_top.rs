@@ -1,5 +1,6 @@
 //! `fabric top` end to end, under tmux: it shows the cluster's workers,
-//! updates when a task finishes, and `q` gives the terminal back.
+//! updates when a task finishes, and `q` or SIGTERM gives the terminal
+//! back.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -43,7 +44,7 @@ impl Drop for Server {
 }
 
 #[test]
-fn top_shows_workers_follows_a_task_and_q_restores_the_terminal() {
+fn top_shows_workers_follows_a_task_and_q_or_sigterm_restore_the_terminal() {
     let c = RestCluster::start(&[]);
     let socket = format!("fabric-top-{}", std::process::id());
     let _server = Server(socket.clone());
@@ -102,4 +103,47 @@ fn top_shows_workers_follows_a_task_and_q_restores_the_terminal() {
         &["display-message", "-p", "-t", "top", "#{alternate_on}"],
     );
     assert_eq!(alt.trim(), "0", "the alternate screen is still on");
+
+    // SIGTERM ends it the same way (the terminal given back, exit 0).
+    tmux(&socket, &["kill-session", "-t", "top"]);
+    tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            "160",
+            "-y",
+            "40",
+            &cmd,
+        ],
+    );
+    pane_until(&socket, "the worker again", |p| p.contains("local-0"));
+    let shell = tmux(
+        &socket,
+        &["display-message", "-p", "-t", "top", "#{pane_pid}"],
+    );
+    let child = Command::new("pgrep")
+        .args(["-P", shell.trim()])
+        .output()
+        .expect("pgrep (procps)");
+    let pid = String::from_utf8_lossy(&child.stdout).trim().to_owned();
+    assert!(!pid.is_empty(), "no fabric top under the pane's shell");
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let pane = pane_until(&socket, "the exit after SIGTERM", |p| {
+        p.contains("TOP-EXITED")
+    });
+    assert!(pane.contains("TOP-EXITED 0"), "{pane}");
+    let alt = tmux(
+        &socket,
+        &["display-message", "-p", "-t", "top", "#{alternate_on}"],
+    );
+    assert_eq!(
+        alt.trim(),
+        "0",
+        "the alternate screen is still on after SIGTERM"
+    );
 }

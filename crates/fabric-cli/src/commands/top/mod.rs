@@ -5,7 +5,7 @@
 //! `/tasks` (every second, and soon after each event), one follows the
 //! cluster's event stream (reconnecting with a backoff). The main thread
 //! draws and reads keys; the terminal is restored on every way out (q,
-//! Esc, Ctrl-C, an error, a panic).
+//! Esc, Ctrl-C, SIGTERM, SIGHUP, an error, a panic).
 
 mod app;
 mod feed;
@@ -53,10 +53,20 @@ pub(crate) fn execute(cluster: Option<&Path>) -> anyhow::Result<i32> {
     }
     let (tx, rx) = mpsc::sync_channel(1024);
     feed::start(&url, &token, tx);
+    // SIGTERM, SIGHUP (the terminal went away) and SIGINT from elsewhere
+    // end it the way q does, so the terminal is restored.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+    ] {
+        signal_hook::flag::register(sig, stop.clone()).context("handling signals")?;
+    }
     let mut terminal = ratatui::try_init()
         .inspect_err(|_| ratatui::restore())
         .context("setting up the terminal")?;
-    let result = run(&mut terminal, &url, &rx);
+    let result = run(&mut terminal, &url, &rx, &stop);
     ratatui::restore();
     result.map(|()| 0)
 }
@@ -65,9 +75,10 @@ fn run(
     terminal: &mut ratatui::DefaultTerminal,
     url: &str,
     rx: &mpsc::Receiver<app::Update>,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<()> {
     let mut app = App::new(url);
-    while !app.quit {
+    while !app.quit && !stop.load(std::sync::atomic::Ordering::Relaxed) {
         while let Ok(update) = rx.try_recv() {
             app.apply(update);
         }
