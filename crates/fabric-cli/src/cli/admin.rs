@@ -13,7 +13,7 @@ pub(crate) enum TokenCommand {
     /// Mint a join token for a new worker, or with --role a REST API token
     /// (asks the running dispatcher).
     #[command(
-        after_help = "Examples:\n  fabric worker --join \"$(fabric token create)\"\n  fabric token create --ttl 1h --uses 1\n  curl -H \"Authorization: Bearer $(fabric token create --role read)\" http://127.0.0.1:7080/api/v1/stats"
+        after_help = "Examples:\n  fabric worker --join \"$(fabric token create)\"\n  fabric token create --ttl 1h --uses 1\n  TOKEN=$(fabric token create --role read --ttl 7d)\n  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:7080/api/v1/stats"
     )]
     Create(TokenCreateArgs),
     /// List join and REST tokens: id, kind, age, expiry, uses left (never
