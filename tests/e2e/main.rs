@@ -13,6 +13,7 @@ mod cluster_refusals;
 mod cluster_tokens;
 mod cluster_trace;
 mod cluster_up;
+mod dashboard;
 mod exec_examples;
 mod exec_hostile;
 mod exec_usage;

@@ -10,9 +10,11 @@
 //! - [`readme`]: README.md's fenced blocks.
 //! - [`native`]: `fabric up` allowing native programs, for `fabric run`.
 //! - [`rest`]: `fabric up` with its REST API, and an HTTP client.
+//! - [`browser`]: headless Chromium over the DevTools protocol.
 //! - [`fake_dispatcher`]: a dispatcher played by the test, for driving a real
 //!   worker with hand-made manifests.
 
+pub mod browser;
 pub mod cluster;
 pub mod fake_dispatcher;
 pub mod native;

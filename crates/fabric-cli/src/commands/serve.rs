@@ -29,6 +29,8 @@ pub(crate) struct Served {
     pub profile: PathBuf,
     /// The REST API's base URL, when served.
     pub api_url: Option<String>,
+    /// The admin REST token the profile carries.
+    pub api_token: Option<String>,
 }
 
 impl Served {
@@ -89,7 +91,7 @@ impl Served {
                 dispatcher_key: dispatcher.public_key().to_string(),
                 client_key: admin.secret_hex(),
                 api_url: api_url.clone(),
-                api_token,
+                api_token: api_token.clone(),
             },
         )?;
         Ok(Self {
@@ -100,6 +102,7 @@ impl Served {
             token,
             profile,
             api_url,
+            api_token,
         })
     }
 
@@ -111,6 +114,7 @@ impl Served {
             &self.token,
             &self.profile,
             self.api_url.as_deref(),
+            self.api_token.as_deref(),
         );
     }
 }

@@ -165,6 +165,7 @@ pub(crate) fn served(
     token: &JoinToken,
     profile: &Path,
     api_url: Option<&str>,
+    api_token: Option<&str>,
 ) {
     stdout_line(&format!(
         "dispatcher listening on {addr} (QUIC, ALPN fabric/1)\n\
@@ -175,6 +176,9 @@ pub(crate) fn served(
         stdout_line(&format!(
             "REST API on {url}/api/v1 (OpenAPI at {url}/api/v1/openapi.json; an admin token is api_token in the profile)"
         ));
+        if let Some(token) = api_token {
+            stdout_line(&format!("dashboard {url}/#token={token}"));
+        }
     }
     stdout_line(&format!("cluster profile written to {}", profile.display()));
 }

@@ -14,9 +14,11 @@
 //! | `slots` | caps on open event streams, per token and in all |
 //! | `cluster` | workers, stats, health, metrics |
 //! | `openapi` | the OpenAPI document, generated from the handlers |
+//! | `dashboard` | the web dashboard at `/`, its assets embedded |
 
 mod auth;
 mod cluster;
+mod dashboard;
 mod error;
 mod openapi;
 mod slots;
@@ -137,6 +139,8 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         .route("/openapi.json", get(openapi::document));
     let router = Router::new()
         .nest("/api/v1", v1)
+        .route("/", get(dashboard::index))
+        .route("/assets/{name}", get(dashboard::asset))
         .route("/health", get(cluster::health))
         .route("/metrics", get(cluster::metrics))
         .fallback(not_found)

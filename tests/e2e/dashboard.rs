@@ -1,0 +1,156 @@
+//! The web dashboard in headless Chromium against a real cluster: what it
+//! shows, the drill-down, live updates without a reload, a dead letter's
+//! retry button, and that it loads nothing from outside the dispatcher.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use fabric_tests::harness::browser::Browser;
+use fabric_tests::harness::rest::RestCluster;
+use fabric_tests::harness::sandbox::guest;
+use serde_json::json;
+
+const EXIT_1: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 1))))"#;
+
+fn finished(c: &RestCluster, id: &str) {
+    c.sse(
+        &format!("/api/v1/tasks/{id}/events"),
+        &c.admin,
+        Duration::from_secs(60),
+        |k, _| k == "end",
+    );
+}
+
+#[test]
+fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
+    let c = RestCluster::start(&[]);
+    let sha = c.module(&std::fs::read(guest("wordfreq")).unwrap());
+    let first = c.submit(
+        &json!({"module": sha, "input_b64": B64.encode("red red blue"), "trace": "dash-1"}),
+    );
+    finished(&c, &first);
+
+    let mut b = Browser::start();
+    b.open(&format!("{}/#token={}", c.url, c.admin));
+    b.wait_for(
+        "the worker",
+        "!!document.querySelector('#workers tr[data-worker=\"local-0\"]')",
+    );
+    let worker_row =
+        b.eval("document.querySelector('#workers tr[data-worker=\"local-0\"]').innerText");
+    assert!(
+        worker_row.as_str().unwrap().contains("ready"),
+        "{worker_row}"
+    );
+    let row = format!("document.querySelector('#tasks tr[data-task=\"{first}\"]')");
+    b.wait_for(
+        "the finished task",
+        &format!("!!{row} && {row}.innerText.includes('succeeded')"),
+    );
+    assert!(
+        b.eval(&format!("{row}.innerText"))
+            .as_str()
+            .unwrap()
+            .contains("dash-1")
+    );
+    b.wait_for(
+        "the figures",
+        "document.querySelector('[data-figure=\"succeeded\"] b').textContent === '1'",
+    );
+    // The token left the address bar once taken.
+    assert_eq!(b.eval("location.hash"), json!(""));
+
+    // Drill-down: the task's output.
+    b.eval(&format!("{row}.click(); true"));
+    b.wait_for(
+        "the task's output",
+        "document.getElementById('detail-body').textContent.includes('exit code 0')",
+    );
+    let detail = b.eval("document.getElementById('detail-body').textContent");
+    assert!(detail.as_str().unwrap().contains("total_words"), "{detail}");
+
+    // A task submitted after the page loaded appears without a reload.
+    let second = c.submit(&json!({"module": sha, "input_b64": B64.encode("x")}));
+    let row2 = format!("document.querySelector('#tasks tr[data-task=\"{second}\"]')");
+    b.wait_for(
+        "the new task",
+        &format!("!!{row2} && {row2}.innerText.includes('succeeded')"),
+    );
+    b.wait_for(
+        "its event",
+        &format!("document.getElementById('events').innerText.includes('finished {second}')"),
+    );
+
+    // A dead letter has a retry button; an admin's click queues a new task.
+    let bad = c.module(&wat::parse_str(EXIT_1).unwrap());
+    let dead = c.submit(&json!({"module": bad}));
+    finished(&c, &dead);
+    let button = format!("document.querySelector('button[data-retry=\"{dead}\"]')");
+    b.wait_for("the retry button", &format!("!!{button}"));
+    b.eval(&format!("{button}.click(); true"));
+    b.wait_for(
+        "the retry",
+        "document.getElementById('events').innerText.includes('retried as')",
+    );
+    let stats = c.get("/api/v1/stats", Some(&c.admin));
+    assert_eq!(stats.json["total"], 4, "{stats:?}");
+
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    b.screenshot(&shot);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+}
+
+#[test]
+fn the_dashboard_loads_nothing_from_outside_the_dispatcher() {
+    let c = RestCluster::start(&[]);
+    let page = c.get("/", None);
+    assert_eq!(page.status, 200);
+    let csp = ureq::get(&format!("{}/", c.url)).call().unwrap();
+    let policy = csp
+        .header("content-security-policy")
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"),
+        "{policy}"
+    );
+
+    let mut b = Browser::start();
+    b.open(&format!("{}/#token={}", c.url, c.admin));
+    b.wait_for(
+        "the page",
+        "!!document.querySelector('#workers tr[data-worker]')",
+    );
+    b.wait_for("the chart", "!!document.querySelector('#chart .uplot')");
+    b.call("Network.enable", json!({}));
+    assert!(!b.requested.is_empty(), "no requests were seen");
+    let outside: Vec<&String> = b
+        .requested
+        .iter()
+        .filter(|u| !u.starts_with(&c.url) && !u.starts_with("data:") && *u != "about:blank")
+        .collect();
+    assert!(outside.is_empty(), "the page asked elsewhere: {outside:?}");
+    for asset in [
+        "/assets/app.js",
+        "/assets/uplot.js",
+        "/assets/uplot.css",
+        "/assets/app.css",
+    ] {
+        assert!(
+            b.requested.iter().any(|u| u.ends_with(asset)),
+            "{asset} not loaded: {:?}",
+            b.requested
+        );
+    }
+    assert_eq!(c.get("/assets/uplot.LICENSE", None).status, 200);
+    assert_eq!(c.get("/assets/nothing.js", None).status, 404);
+}
