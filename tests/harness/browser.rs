@@ -105,10 +105,10 @@ impl Browser {
             let msg = self.ws.read().expect("read from chromium");
             let Message::Text(text) = msg else { continue };
             let v: Value = serde_json::from_str(text.as_str()).expect("DevTools json");
-            if v["method"] == "Network.requestWillBeSent" {
-                if let Some(u) = v["params"]["request"]["url"].as_str() {
-                    self.requested.push(u.to_owned());
-                }
+            if v["method"] == "Network.requestWillBeSent"
+                && let Some(u) = v["params"]["request"]["url"].as_str()
+            {
+                self.requested.push(u.to_owned());
             }
             if v["id"] == id {
                 assert!(v["error"].is_null(), "{method}: {v}");
