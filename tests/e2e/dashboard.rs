@@ -61,6 +61,15 @@ fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
         "the figures",
         "document.querySelector('[data-figure=\"succeeded\"] b').textContent === '1'",
     );
+    b.wait_for(
+        "a figure per status",
+        "!!document.querySelector('[data-figure=\"timed out\"]')",
+    );
+    let shown = b.eval(&format!("{row}.innerText"));
+    assert!(
+        shown.as_str().unwrap().contains("local-0"),
+        "the worker's name: {shown}"
+    );
     // The token left the address bar once taken.
     assert_eq!(b.eval("location.hash"), json!(""));
 
@@ -72,6 +81,13 @@ fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
     );
     let detail = b.eval("document.getElementById('detail-body').textContent");
     assert!(detail.as_str().unwrap().contains("total_words"), "{detail}");
+    assert!(
+        detail
+            .as_str()
+            .unwrap()
+            .contains("events seen on this page"),
+        "{detail}"
+    );
 
     // A task submitted after the page loaded appears without a reload.
     let second = c.submit(&json!({"module": sha, "input_b64": B64.encode("x")}));
@@ -153,4 +169,78 @@ fn the_dashboard_loads_nothing_from_outside_the_dispatcher() {
     }
     assert_eq!(c.get("/assets/uplot.LICENSE", None).status, 200);
     assert_eq!(c.get("/assets/nothing.js", None).status, 404);
+}
+
+#[test]
+fn the_dashboard_keeps_working_across_a_dispatcher_restart() {
+    use fabric_tests::harness::cluster::fabric_cmd;
+    use fabric_tests::harness::process::Proc;
+    use fabric_tests::harness::sandbox::Sandbox;
+
+    let sb = Sandbox::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let profile = sb.dir.path().join("cluster.toml");
+    let up = |sb: &Sandbox| {
+        let mut cmd = fabric_cmd(sb, None);
+        cmd.args(["up", "--workers", "1", "--listen", "127.0.0.1:0"])
+            .args(["--api", &format!("127.0.0.1:{port}"), "--replace-profile"])
+            .arg("--data-dir")
+            .arg(sb.dir.path().join("data"))
+            .arg("--cluster")
+            .arg(&profile);
+        let mut p = Proc::spawn("up", cmd, sb.dir.path());
+        let lines = p.wait_for_line("ready", Duration::from_secs(60));
+        p.wait_for_stderr("joined", Duration::from_secs(30));
+        let link = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("dashboard "))
+            .expect("up prints the dashboard link")
+            .to_owned();
+        (p, link)
+    };
+    let (mut first, link) = up(&sb);
+    assert!(link.starts_with(&format!("{url}/#token=fab_")), "{link}");
+    let mut b = Browser::start();
+    b.open(&link);
+    b.wait_for(
+        "the live feed",
+        "document.getElementById('conn').textContent === 'live'",
+    );
+    first.terminate(Duration::from_secs(30));
+    b.wait_for(
+        "the lost feed",
+        "document.getElementById('conn').textContent.startsWith('reconnecting')",
+    );
+    let (_second, again) = up(&sb);
+    assert_eq!(again, link, "the same admin token after the restart");
+    b.wait_for(
+        "the feed again",
+        "document.getElementById('conn').textContent === 'live'",
+    );
+    // A task submitted now shows on the same page, never reloaded.
+    let token = link.split("#token=").nth(1).unwrap();
+    let module = std::fs::read(guest("wordfreq")).unwrap();
+    let sha: serde_json::Value = ureq::post(&format!("{url}/api/v1/modules"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_bytes(&module)
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let created: serde_json::Value = ureq::post(&format!("{url}/api/v1/tasks"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_json(json!({"module": sha["sha256"], "input_b64": B64.encode("a")}))
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let row = format!("document.querySelector('#tasks tr[data-task=\"{id}\"]')");
+    b.wait_for(
+        "the task after the restart",
+        &format!("!!{row} && {row}.innerText.includes('succeeded')"),
+    );
 }

@@ -50,7 +50,8 @@ function size(n) {
 }
 
 // Throughput (tasks finished per second) and the queue over time.
-const series = { t: [], rate: [], queued: [], running: [] };
+const series = { t: [], rate: [], queued: [], running: [], latency: [] };
+let latencyNow = null;
 let lastFinished = null, lastAt = null, chart = null;
 
 function chartPoint(stats) {
@@ -58,15 +59,18 @@ function chartPoint(stats) {
   const finished = Object.values(stats.finished).reduce((a, b) => a + b, 0);
   const rate = lastFinished == null ? 0 : Math.max(0, (finished - lastFinished) / Math.max(now - lastAt, 0.001));
   lastFinished = finished; lastAt = now;
-  for (const [k, v] of [["t", now], ["rate", rate], ["queued", stats.queued], ["running", stats.running]]) {
+  for (const [k, v] of [["t", now], ["rate", rate], ["queued", stats.queued], ["running", stats.running], ["latency", latencyNow]]) {
     series[k].push(v);
     if (series[k].length > 300) series[k].shift();
   }
-  const data = [series.t, series.rate, series.queued, series.running];
+  const data = [series.t, series.rate, series.queued, series.running, series.latency];
   if (!chart) {
     chart = new uPlot({
       width: Math.min(900, document.body.clientWidth - 40), height: 200,
-      series: [{}, { label: "finished/s", stroke: "#161" }, { label: "queued", stroke: "#a60" }, { label: "running", stroke: "#24a" }],
+      scales: { ms: {} },
+      axes: [{}, {}, { scale: "ms", side: 1, grid: { show: false } }],
+      series: [{}, { label: "finished/s", stroke: "#161" }, { label: "queued", stroke: "#a60" },
+        { label: "running", stroke: "#24a" }, { label: "run time p50 (ms)", stroke: "#a1a", scale: "ms" }],
     }, data, $("chart"));
   } else {
     chart.setData(data);
@@ -74,11 +78,10 @@ function chartPoint(stats) {
 }
 
 function renderFigures(stats) {
-  const failed = ["failed", "timed_out", "trapped", "memory_exceeded", "fuel_exhausted"]
-    .reduce((a, k) => a + (stats.finished[k] || 0), 0);
+  // Every final status, then the rest.
   const figures = [["queued", stats.queued], ["running", stats.running],
-    ["succeeded", stats.finished.succeeded || 0], ["failed", failed],
-    ["cancelled", stats.finished.cancelled || 0], ["dead letters", stats.dead_letters],
+    ...Object.entries(stats.finished).map(([k, v]) => [k.replace("_", " "), v]),
+    ["dead letters", stats.dead_letters],
     ["workers", stats.workers], ["free slots", stats.free_slots], ["total", stats.total]];
   const box = $("figures");
   box.replaceChildren(...figures.map(([k, v]) => {
@@ -109,6 +112,12 @@ function duration(t) {
 }
 
 function renderTasks(tasks) {
+  // The run time of the recent finished tasks, for the chart.
+  const times = tasks.map((t) => {
+    const a = t.attempts[t.attempts.length - 1];
+    return a && a.ended_ms != null ? a.ended_ms - a.started_ms : null;
+  }).filter((x) => x != null).sort((a, b) => a - b);
+  latencyNow = times.length ? times[Math.floor(times.length / 2)] : null;
   const body = $("tasks").tBodies[0];
   body.replaceChildren();
   for (const t of tasks) {
@@ -116,7 +125,7 @@ function renderTasks(tasks) {
     r.className = "clickable";
     r.dataset.task = t.id;
     const status = t.status || t.state;
-    cell(r, t.id); cell(r, status, status); cell(r, t.worker_name);
+    cell(r, t.id); cell(r, status, status); cell(r, t.worker_name || (t.worker && t.worker.slice(0, 12)));
     cell(r, duration(t)); cell(r, t.attempt); cell(r, t.trace);
     const act = r.insertCell();
     if (t.dead_letter) {
@@ -151,6 +160,8 @@ async function showTask(id) {
         "\n--- stderr\n" + (out.stderr ?? "(binary)");
     } catch (e) { text += "\n(no output: " + e.message + ")"; }
   }
+  const seen = [...$("events").children].map((li) => li.textContent).filter((l) => l.includes(id));
+  text += "\n--- events seen on this page\n" + (seen.reverse().join("\n") || "(none yet)");
   $("detail-body").textContent = text;
 }
 
@@ -166,7 +177,7 @@ async function refresh() {
   const [stats, workers, page] = await Promise.all([
     api("/api/v1/stats"), api("/api/v1/workers"), api("/api/v1/tasks?limit=50"),
   ]);
-  renderFigures(stats); renderWorkers(workers); renderTasks(page.tasks); chartPoint(stats);
+  renderFigures(stats); renderWorkers(workers); renderTasks(page.tasks, workers); chartPoint(stats);
 }
 
 let pending = null;

@@ -171,6 +171,15 @@ pub(crate) async fn list(
     } else {
         None
     };
+    // Names of the workers that are registered now.
+    if let Response::Workers(workers) = query::workers(&st.shared) {
+        for t in &mut page {
+            t.worker_name = t
+                .worker
+                .and_then(|k| workers.iter().find(|w| w.key == k))
+                .map(|w| w.info.name.clone());
+        }
+    }
     Ok(Json(TaskPage {
         tasks: page.iter().map(TaskView::from).collect(),
         next_cursor,
