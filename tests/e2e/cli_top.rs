@@ -54,6 +54,9 @@ fn top_shows_workers_follows_a_task_and_q_or_sigterm_restore_the_terminal() {
         bin = fabric_bin().display(),
         profile = c.profile.display(),
     );
+    // A session that outlives the others keeps the tmux server up while
+    // the dashboard's session is killed and made again.
+    tmux(&socket, &["new-session", "-d", "-s", "keep", "sleep 600"]);
     tmux(
         &socket,
         &[

@@ -89,7 +89,9 @@ fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
         "{detail}"
     );
 
-    // A task submitted after the page loaded appears without a reload.
+    // A task submitted after the page loaded appears without a reload
+    // (a mark set on this document survives).
+    b.eval("window.__mark = 'still-here'; true");
     let second = c.submit(&json!({"module": sha, "input_b64": B64.encode("x")}));
     let row2 = format!("document.querySelector('#tasks tr[data-task=\"{second}\"]')");
     b.wait_for(
@@ -101,6 +103,18 @@ fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
         &format!("document.getElementById('events').innerText.includes('finished {second}')"),
     );
 
+    assert_eq!(
+        b.eval("window.__mark"),
+        json!("still-here"),
+        "the page was reloaded"
+    );
+    b.eval(&format!("{row2}.click(); true"));
+    b.wait_for(
+        "the new task's events in its drill-down",
+        &format!(
+            "document.getElementById('detail-body').textContent.includes('finished {second}')"
+        ),
+    );
     // A dead letter has a retry button; an admin's click queues a new task.
     let bad = c.module(&wat::parse_str(EXIT_1).unwrap());
     let dead = c.submit(&json!({"module": bad}));
@@ -114,6 +128,30 @@ fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
     );
     let stats = c.get("/api/v1/stats", Some(&c.admin));
     assert_eq!(stats.json["total"], 4, "{stats:?}");
+    b.wait_for("the retried task's row", &format!("!{button}"));
+
+    // A read token is not offered the retry button.
+    let read = c.token("read", &[]);
+    let mut r = Browser::start();
+    r.open(&format!("{}/#token={read}", c.url));
+    r.wait_for(
+        "the page",
+        "!!document.querySelector('#tasks tr[data-task]')",
+    );
+    r.wait_for(
+        "the tasks for a reader",
+        &format!("!!document.querySelector('#tasks tr[data-task=\"{first}\"]')"),
+    );
+    let again = c.submit(&json!({"module": bad}));
+    finished(&c, &again);
+    r.wait_for(
+        "the new dead letter",
+        &format!("!!document.querySelector('#tasks tr[data-task=\"{again}\"]')"),
+    );
+    assert_eq!(
+        r.eval("document.querySelectorAll('button[data-retry]').length"),
+        json!(0)
+    );
 
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     b.screenshot(&shot);

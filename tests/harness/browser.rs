@@ -46,16 +46,21 @@ impl Browser {
             .stderr(Stdio::piped())
             .spawn()
             .expect("chromium is not installed: apt-get install chromium (.ci/run does)");
+        // Its stderr is read on a thread, all of it (so Chromium never
+        // writes into a closed pipe); the DevTools address comes back here.
         let stderr = child.stderr.take().expect("stderr");
-        let mut browser_ws = None;
-        for line in BufReader::new(stderr).lines() {
-            let line = line.expect("chromium's stderr");
-            if let Some(url) = line.split("DevTools listening on ").nth(1) {
-                browser_ws = Some(url.trim().to_owned());
-                break;
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                    let _ = found.send(url.trim().to_owned());
+                }
             }
-        }
-        let browser_ws = browser_ws.expect("chromium printed no DevTools address");
+        });
+        let browser_ws = address
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chromium printed no DevTools address within 30 s");
         let port = browser_ws
             .trim_start_matches("ws://")
             .split(['/', ':'])
@@ -82,6 +87,10 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(100));
         };
         let (ws, _) = tungstenite::connect(page.as_str()).expect("the page's DevTools socket");
+        if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+            tcp.set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("a read timeout");
+        }
         let mut b = Self {
             child,
             ws,

@@ -12,7 +12,7 @@ pub(crate) fn execute(args: &DispatcherArgs, cluster: Option<&Path>) -> anyhow::
     runtime::block_on(async {
         let signals = Signals::listen();
         let served = Served::start(&cfg, cluster).await?;
-        served.announce();
+        served.announce(false);
         output::ready();
         signals.nth(1).await;
         output::note("stopping: flushing the store; Ctrl-C again to stop now");

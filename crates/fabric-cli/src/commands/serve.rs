@@ -106,15 +106,18 @@ impl Served {
         })
     }
 
-    /// Tells the operator where it listens, its key and join token.
-    pub(crate) fn announce(&self) {
+    /// Tells the operator where it listens, its key and join token, and
+    /// the dashboard's address: with the admin token in its `#token=`
+    /// fragment for `fabric up` (a person's own machine), without it for
+    /// `fabric dispatcher` (whose output often goes to a service log).
+    pub(crate) fn announce(&self, dashboard_token: bool) {
         output::served(
             &self.bound,
             &self.dispatcher.public_key(),
             &self.token,
             &self.profile,
             self.api_url.as_deref(),
-            self.api_token.as_deref(),
+            self.api_token.as_deref().filter(|_| dashboard_token),
         );
     }
 }

@@ -12,7 +12,7 @@ pub(crate) fn execute(args: &UpArgs, cluster: Option<&Path>) -> anyhow::Result<i
     runtime::block_on(async {
         let signals = Signals::listen();
         let local = LocalCluster::start(&cfg.serve, cluster, cfg.workers).await?;
-        local.served.announce();
+        local.served.announce(true);
         output::ready();
         signals.nth(1).await;
         output::note("stopping: draining the local workers; Ctrl-C again to stop now");

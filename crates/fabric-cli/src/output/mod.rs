@@ -176,8 +176,9 @@ pub(crate) fn served(
         stdout_line(&format!(
             "REST API on {url}/api/v1 (OpenAPI at {url}/api/v1/openapi.json; an admin token is api_token in the profile)"
         ));
-        if let Some(token) = api_token {
-            stdout_line(&format!("dashboard {url}/#token={token}"));
+        match api_token {
+            Some(token) => stdout_line(&format!("dashboard {url}/#token={token}")),
+            None => stdout_line(&format!("dashboard {url}/ (it asks for a token)")),
         }
     }
     stdout_line(&format!("cluster profile written to {}", profile.display()));

@@ -9,6 +9,7 @@
 
 const $ = (id) => document.getElementById(id);
 let token = null;
+let role = null;
 
 function takeToken() {
   const m = location.hash.match(/token=([A-Za-z0-9_]+)/);
@@ -80,7 +81,7 @@ function chartPoint(stats) {
 function renderFigures(stats) {
   // Every final status, then the rest.
   const figures = [["queued", stats.queued], ["running", stats.running],
-    ...Object.entries(stats.finished).map(([k, v]) => [k.replace("_", " "), v]),
+    ...Object.entries(stats.finished).map(([k, v]) => [k.replaceAll("_", " "), v]),
     ["dead letters", stats.dead_letters],
     ["workers", stats.workers], ["free slots", stats.free_slots], ["total", stats.total]];
   const box = $("figures");
@@ -128,7 +129,7 @@ function renderTasks(tasks) {
     cell(r, t.id); cell(r, status, status); cell(r, t.worker_name || (t.worker && t.worker.slice(0, 12)));
     cell(r, duration(t)); cell(r, t.attempt); cell(r, t.trace);
     const act = r.insertCell();
-    if (t.dead_letter) {
+    if (t.dead_letter && role === "admin") {
       const b = document.createElement("button");
       b.textContent = "retry";
       b.dataset.retry = t.id;
@@ -192,6 +193,10 @@ async function follow() {
   for (;;) {
     try {
       const resp = await fetch("/api/v1/events", { headers: { Authorization: "Bearer " + token } });
+      if (resp.status === 401) {
+        showLogin("that token is no longer accepted");
+        return;
+      }
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       $("conn").textContent = "live";
       backoff = 500;
@@ -223,17 +228,27 @@ async function follow() {
 }
 
 function showLogin(why) {
+  token = null;
   $("main").hidden = true;
   $("login").hidden = false;
   $("conn").textContent = why || "a token is needed";
 }
 
+let following = false, ticking = null;
 function start() {
   $("login").hidden = true;
   $("main").hidden = false;
-  refresh().catch((e) => { $("conn").textContent = e.message; });
-  setInterval(() => refresh().catch(() => {}), 5000);
-  follow();
+  // What this token may do: only an admin is offered the retry button.
+  api("/api/v1/token")
+    .then((t) => { role = t.role; })
+    .catch(() => {})
+    .finally(() => refresh().catch((e) => { $("conn").textContent = e.message; }));
+  // One poll loop and one feed, however often the token is typed again.
+  if (!ticking) ticking = setInterval(() => { if (token) refresh().catch(() => {}); }, 5000);
+  if (!following) {
+    following = true;
+    follow().finally(() => { following = false; });
+  }
 }
 
 $("login").onsubmit = (ev) => {

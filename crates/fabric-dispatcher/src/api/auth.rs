@@ -104,6 +104,8 @@ impl Need for Admin {
 pub(crate) struct Caller<N: Need> {
     /// The token's id (lower case).
     pub id: String,
+    /// The token's role.
+    pub role: ApiRole,
     _need: std::marker::PhantomData<N>,
 }
 
@@ -141,6 +143,7 @@ impl<N: Need> FromRequestParts<Arc<ApiState>> for Caller<N> {
         }
         Ok(Self {
             id,
+            role,
             _need: std::marker::PhantomData,
         })
     }

@@ -12,7 +12,7 @@ use fabric_proto::{Priority, TaskState};
 use super::ApiState;
 use super::auth::{Caller, Read};
 use super::error::{ApiError, ErrorResponse};
-use super::types::{Health, Stats, WorkerView};
+use super::types::{Health, Stats, TokenView, WorkerView};
 use crate::metrics::Snapshot;
 use crate::service::requests::query;
 use crate::service::state::Shared;
@@ -101,6 +101,22 @@ pub(crate) async fn stats(
         workers: workers.len() as u64,
         free_slots: free_slots(&workers),
     }))
+}
+
+/// The token this request carries: its id and role (pages use it to offer
+/// only what the token may do).
+#[utoipa::path(get, path = "/api/v1/token", tag = "cluster",
+    responses(
+        (status = 200, description = "The caller's token", body = TokenView),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn token(caller: Caller<Read>) -> Json<TokenView> {
+    Json(TokenView {
+        id: caller.id,
+        role: caller.role.as_str().to_owned(),
+    })
 }
 
 /// Whether the dispatcher is up (no token needed).

@@ -136,6 +136,7 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         .route("/events", get(stream::cluster_events))
         .route("/workers", get(cluster::workers))
         .route("/stats", get(cluster::stats))
+        .route("/token", get(cluster::token))
         .route("/openapi.json", get(openapi::document));
     let router = Router::new()
         .nest("/api/v1", v1)

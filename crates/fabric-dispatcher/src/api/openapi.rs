@@ -14,13 +14,13 @@ use super::{cluster, stream, tasks, types, uploads};
         uploads::module, uploads::blob,
         tasks::create, tasks::list, tasks::get, tasks::output, tasks::files, tasks::cancel, tasks::retry,
         stream::task_events, stream::cluster_events,
-        cluster::workers, cluster::stats, cluster::health, cluster::metrics,
+        cluster::workers, cluster::stats, cluster::token, cluster::health, cluster::metrics,
     ),
     components(schemas(
         types::NewTask, types::BlobRefJson, types::StagedFileJson, types::LimitsJson, types::PriorityJson,
         types::Created, types::Uploaded, types::TaskView, types::AttemptView, types::TaskPage,
         types::OutputView, types::OutputFileView, types::WorkerView, types::Stats, types::Health,
-        types::StateFilter, super::error::ErrorResponse, super::error::ErrorDetail,
+        types::StateFilter, types::TokenView, super::error::ErrorResponse, super::error::ErrorDetail,
     )),
     modifiers(&Bearer),
 )]

@@ -61,3 +61,12 @@ pub(crate) struct Health {
     /// Seconds since it started.
     pub uptime_s: u64,
 }
+
+/// The token a request carried.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenView {
+    /// Its id (as `fabric token list` shows it).
+    pub id: String,
+    /// `read`, `submit` or `admin`.
+    pub role: String,
+}

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 mod cluster;
 
-pub(crate) use cluster::{Health, Stats, WorkerView};
+pub(crate) use cluster::{Health, Stats, TokenView, WorkerView};
 
 /// A task to queue: exactly one of `module` (a wasm task) or `command` (a
 /// native one).
