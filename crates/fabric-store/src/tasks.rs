@@ -225,18 +225,32 @@ impl Store {
         limit: usize,
         before: Option<&TaskId>,
     ) -> Result<Vec<TaskRecord>> {
+        self.scan(limit, before, usize::MAX, |rec| {
+            state.is_none_or(|s| s == rec.state)
+        })
+    }
+
+    /// Up to `limit` records that `keep` accepts, newest first, older than
+    /// `before` when given, reading at most `max_read` records.
+    fn scan(
+        &self,
+        limit: usize,
+        before: Option<&TaskId>,
+        max_read: usize,
+        keep: impl Fn(&TaskRecord) -> bool,
+    ) -> Result<Vec<TaskRecord>> {
         let iter = match before {
             Some(b) => self.tasks.range(..b.as_bytes().to_vec()),
             None => self.tasks.range::<Vec<u8>, _>(..),
         };
         let mut out = Vec::new();
-        for entry in iter.rev() {
+        for entry in iter.rev().take(max_read) {
             if out.len() >= limit {
                 break;
             }
             let (_, v) = entry?;
             let rec: TaskRecord = dec("task", &v)?;
-            if state.is_none_or(|s| s == rec.state) {
+            if keep(&rec) {
                 out.push(rec);
             }
         }
@@ -254,22 +268,9 @@ impl Store {
         limit: usize,
         before: Option<&TaskId>,
     ) -> Result<Vec<TaskRecord>> {
-        let iter = match before {
-            Some(b) => self.tasks.range(..b.as_bytes().to_vec()),
-            None => self.tasks.range::<Vec<u8>, _>(..),
-        };
-        let mut out = Vec::new();
-        for entry in iter.rev().take(MAX_LIST_SCAN) {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = entry?;
-            let rec: TaskRecord = dec("task", &v)?;
-            if rec.state.is_terminal() && state.is_none_or(|s| s == rec.state) {
-                out.push(rec);
-            }
-        }
-        Ok(out)
+        self.scan(limit, before, MAX_LIST_SCAN, |rec| {
+            rec.state.is_terminal() && state.is_none_or(|s| s == rec.state)
+        })
     }
 
     /// Up to `limit` tasks (any state) whose correlation id is `trace`,
@@ -281,22 +282,9 @@ impl Store {
         limit: usize,
         before: Option<&TaskId>,
     ) -> Result<Vec<TaskRecord>> {
-        let iter = match before {
-            Some(b) => self.tasks.range(..b.as_bytes().to_vec()),
-            None => self.tasks.range::<Vec<u8>, _>(..),
-        };
-        let mut out = Vec::new();
-        for entry in iter.rev().take(MAX_LIST_SCAN) {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = entry?;
-            let rec: TaskRecord = dec("task", &v)?;
-            if rec.spec.trace.as_deref() == Some(trace) {
-                out.push(rec);
-            }
-        }
-        Ok(out)
+        self.scan(limit, before, MAX_LIST_SCAN, |rec| {
+            rec.spec.trace.as_deref() == Some(trace)
+        })
     }
 
     /// Counts tasks per state (scans the live index and the totals).
