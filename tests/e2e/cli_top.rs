@@ -33,6 +33,24 @@ fn pane_until(socket: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// A 160x40 session `top` running `cmd`.
+fn top_session(socket: &str, cmd: &str) {
+    tmux(
+        socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            "160",
+            "-y",
+            "40",
+            cmd,
+        ],
+    );
+}
+
 struct Server(String);
 
 impl Drop for Server {
@@ -57,20 +75,7 @@ fn top_shows_workers_follows_a_task_and_q_or_sigterm_restore_the_terminal() {
     // A session that outlives the others keeps the tmux server up while
     // the dashboard's session is killed and made again.
     tmux(&socket, &["new-session", "-d", "-s", "keep", "sleep 600"]);
-    tmux(
-        &socket,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "top",
-            "-x",
-            "160",
-            "-y",
-            "40",
-            &cmd,
-        ],
-    );
+    top_session(&socket, &cmd);
     pane_until(&socket, "the worker", |p| {
         p.contains("local-0") && p.contains("ready")
     });
@@ -109,20 +114,7 @@ fn top_shows_workers_follows_a_task_and_q_or_sigterm_restore_the_terminal() {
 
     // SIGTERM ends it the same way (the terminal given back, exit 0).
     tmux(&socket, &["kill-session", "-t", "top"]);
-    tmux(
-        &socket,
-        &[
-            "new-session",
-            "-d",
-            "-s",
-            "top",
-            "-x",
-            "160",
-            "-y",
-            "40",
-            &cmd,
-        ],
-    );
+    top_session(&socket, &cmd);
     pane_until(&socket, "the worker again", |p| p.contains("local-0"));
     let shell = tmux(
         &socket,

@@ -7,23 +7,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use fabric_tests::harness::browser::Browser;
-use fabric_tests::harness::rest::RestCluster;
+use fabric_tests::harness::rest::{EXIT_1, RestCluster, wasm};
 use fabric_tests::harness::sandbox::guest;
 use serde_json::json;
-
-const EXIT_1: &str = r#"(module
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (call $exit (i32.const 1))))"#;
-
-fn finished(c: &RestCluster, id: &str) {
-    c.sse(
-        &format!("/api/v1/tasks/{id}/events"),
-        &c.admin,
-        Duration::from_secs(60),
-        |k, _| k == "end",
-    );
-}
 
 #[test]
 fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
@@ -32,7 +18,7 @@ fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
     let first = c.submit(
         &json!({"module": sha, "input_b64": B64.encode("red red blue"), "trace": "dash-1"}),
     );
-    finished(&c, &first);
+    c.wait_end(&first);
 
     let mut b = Browser::start();
     b.open(&format!("{}/#token={}", c.url, c.admin));
@@ -116,9 +102,9 @@ fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
         ),
     );
     // A dead letter has a retry button; an admin's click queues a new task.
-    let bad = c.module(&wat::parse_str(EXIT_1).unwrap());
+    let bad = c.module(&wasm(EXIT_1));
     let dead = c.submit(&json!({"module": bad}));
-    finished(&c, &dead);
+    c.wait_end(&dead);
     let button = format!("document.querySelector('button[data-retry=\"{dead}\"]')");
     b.wait_for("the retry button", &format!("!!{button}"));
     b.eval(&format!("{button}.click(); true"));
@@ -143,7 +129,7 @@ fn the_dashboard_shows_the_cluster_drills_down_and_updates_live() {
         &format!("!!document.querySelector('#tasks tr[data-task=\"{first}\"]')"),
     );
     let again = c.submit(&json!({"module": bad}));
-    finished(&c, &again);
+    c.wait_end(&again);
     r.wait_for(
         "the new dead letter",
         &format!("!!document.querySelector('#tasks tr[data-task=\"{again}\"]')"),

@@ -3,17 +3,8 @@
 
 use std::time::Duration;
 
-use fabric_tests::harness::rest::RestCluster;
+use fabric_tests::harness::rest::{EXIT_1, RestCluster, wasm};
 use serde_json::json;
-
-const EXIT_1: &str = r#"(module
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (call $exit (i32.const 1))))"#;
-
-fn wasm(text: &str) -> Vec<u8> {
-    wat::parse_str(text).expect("fixture")
-}
 
 #[test]
 fn every_auth_case_is_answered_by_its_status() {

@@ -6,20 +6,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use fabric_tests::harness::rest::RestCluster;
+use fabric_tests::harness::rest::{EXIT_1, RestCluster, SPIN, wasm};
 use fabric_tests::harness::sandbox::guest;
 use serde_json::json;
-
-const SPIN: &str =
-    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
-const EXIT_1: &str = r#"(module
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 1)
-  (func (export "_start") (call $exit (i32.const 1))))"#;
-
-fn wasm(text: &str) -> Vec<u8> {
-    wat::parse_str(text).expect("fixture")
-}
 
 #[test]
 fn a_task_submitted_over_rest_is_followed_and_read_back() {
@@ -157,13 +146,7 @@ fn a_dead_letter_is_retried_by_an_admin_as_a_new_task() {
     let c = RestCluster::start(&[]);
     let sha = c.module(&wasm(EXIT_1));
     let id = c.submit(&json!({"module": sha}));
-    let events = c.sse(
-        &format!("/api/v1/tasks/{id}/events"),
-        &c.admin,
-        Duration::from_secs(60),
-        |kind, _| kind == "end",
-    );
-    let end = &events.last().unwrap().1;
+    let end = &c.wait_end(&id);
     assert_eq!(end["task"]["status"], "failed", "{end}");
     assert_eq!(end["task"]["dead_letter"], true, "{end}");
     assert_eq!(end["output"]["exit_code"], 1, "{end}");

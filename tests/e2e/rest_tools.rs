@@ -80,12 +80,7 @@ fn metrics_parse_as_openmetrics_and_match_what_the_cluster_did() {
     }
     ids.push(c.submit(&json!({"module": bad})));
     for id in &ids {
-        c.sse(
-            &format!("/api/v1/tasks/{id}/events"),
-            &c.admin,
-            Duration::from_secs(60),
-            |k, _| k == "end",
-        );
+        c.wait_end(id);
     }
     // Two refusals: an unknown module (404) and a read token submitting (403).
     c.post_json(
@@ -160,12 +155,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     // Something to find: a module, a finished task, a dead letter.
     let sha = c.module(&std::fs::read(guest("wordfreq")).unwrap());
     let id = c.submit(&json!({"module": sha, "input_b64": B64.encode("x y")}));
-    c.sse(
-        &format!("/api/v1/tasks/{id}/events"),
-        &c.admin,
-        Duration::from_secs(60),
-        |k, _| k == "end",
-    );
+    c.wait_end(&id);
     let out = Command::new("schemathesis")
         .arg("run")
         .arg(format!("{}/api/v1/openapi.json", c.url))
@@ -210,14 +200,8 @@ fn a_native_task_with_a_staged_file_runs_over_rest() {
         "outputs": ["out.txt"],
         "limits": {"timeout_ms": 20000},
     }));
-    let events = c.sse(
-        &format!("/api/v1/tasks/{id}/events"),
-        &c.admin,
-        Duration::from_secs(60),
-        |k, _| k == "end",
-    );
-    let end = &events.last().unwrap().1;
-    assert_eq!(end["task"]["status"], "succeeded", "{events:?}");
+    let end = &c.wait_end(&id);
+    assert_eq!(end["task"]["status"], "succeeded", "{end}");
     assert_eq!(end["task"]["kind"], "command");
     assert_eq!(end["output"]["stdout"], "done\n", "{end}");
     assert_eq!(end["output"]["files"], 1, "{end}");

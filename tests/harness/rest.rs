@@ -13,6 +13,22 @@ use super::cluster::fabric_cmd;
 use super::process::Proc;
 use super::sandbox::{Sandbox, describe};
 
+/// A module that exits with code 1 (a failure, a dead letter with no
+/// retries).
+pub const EXIT_1: &str = r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 1))))"#;
+
+/// A module that loops until its fuel or timeout ends it.
+pub const SPIN: &str =
+    r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
+
+/// A WAT fixture's bytes.
+pub fn wasm(text: &str) -> Vec<u8> {
+    wat::parse_str(text).expect("fixture")
+}
+
 /// `fabric up` serving REST on a free port.
 pub struct RestCluster {
     /// Its home.
@@ -185,6 +201,21 @@ impl RestCluster {
         let a = self.post_json("/api/v1/tasks", Some(&self.admin), body);
         assert_eq!(a.status, 201, "{a:?}");
         a.json["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Follows task `id`'s event stream to its `end` event; that event's
+    /// data (the task and its output).
+    pub fn wait_end(&self, id: &str) -> Value {
+        let events = self.sse(
+            &format!("/api/v1/tasks/{id}/events"),
+            &self.admin,
+            Duration::from_secs(60),
+            |kind, _| kind == "end",
+        );
+        match events.last() {
+            Some((kind, data)) if kind == "end" => data.clone(),
+            _ => panic!("task {id}'s stream ended without an end event: {events:?}"),
+        }
     }
 
     /// Reads a Server-Sent Events stream until `stop` says so (or the
