@@ -15,7 +15,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fabric_benches::{env_u64, percentile, runtime, spec, start_cluster, task, trivial_wasm};
+use fabric_benches::{
+    closed_loop, env_u64, one, percentile, runtime, start_cluster, task, trivial_wasm,
+};
 use fabric_client::Client;
 use fabric_proto::{Sha256, TaskStatus};
 
@@ -35,41 +37,6 @@ fn exec_ceiling(n: u32) -> f64 {
         assert_eq!(o.status, TaskStatus::Succeeded);
     }
     f64::from(n) / start.elapsed().as_secs_f64()
-}
-
-async fn one(client: &Client, module: Sha256) -> Duration {
-    let start = Instant::now();
-    let info = client
-        .submit_and_wait(spec(module), |_| {}, |_| {})
-        .await
-        .expect("submit and wait");
-    assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
-    start.elapsed()
-}
-
-async fn closed_loop(
-    clients: &[Arc<Client>],
-    module: Sha256,
-    n: u64,
-    inflight: u64,
-) -> (Duration, Vec<Duration>) {
-    let sem = Arc::new(tokio::sync::Semaphore::new(inflight as usize));
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let permit = sem.clone().acquire_owned().await.expect("semaphore");
-        let c = clients[i as usize % clients.len()].clone();
-        handles.push(tokio::spawn(async move {
-            let d = one(&c, module).await;
-            drop(permit);
-            d
-        }));
-    }
-    let mut lat = Vec::with_capacity(n as usize);
-    for h in handles {
-        lat.push(h.await.expect("task"));
-    }
-    (start.elapsed(), lat)
 }
 
 async fn open_loop(

@@ -7,7 +7,7 @@ use fabric_client::Client;
 use fabric_dispatcher::{ApiConfig, Dispatcher, DispatcherConfig};
 use fabric_net::Identity;
 use fabric_net::mdns::Interfaces;
-use fabric_proto::{Limits, Sha256, TaskSpec};
+use fabric_proto::{Limits, Sha256, TaskSpec, TaskStatus};
 use fabric_sandbox::{WasmRuntime, WasmRuntimeConfig, WasmTask};
 use fabric_worker::WorkerConfig;
 
@@ -105,4 +105,42 @@ pub async fn start_cluster(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     (d, clients)
+}
+
+/// One trivial task submitted and waited for; how long it took.
+pub async fn one(client: &Client, module: Sha256) -> Duration {
+    let start = Instant::now();
+    let info = client
+        .submit_and_wait(spec(module), |_| {}, |_| {})
+        .await
+        .expect("submit and wait");
+    assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
+    start.elapsed()
+}
+
+/// `n` tasks with `inflight` at once over `clients`; the time it took and
+/// each task's latency, in submission order.
+pub async fn closed_loop(
+    clients: &[Arc<Client>],
+    module: Sha256,
+    n: u64,
+    inflight: u64,
+) -> (Duration, Vec<Duration>) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(inflight as usize));
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore");
+        let c = clients[i as usize % clients.len()].clone();
+        handles.push(tokio::spawn(async move {
+            let d = one(&c, module).await;
+            drop(permit);
+            d
+        }));
+    }
+    let mut lat = Vec::with_capacity(n as usize);
+    for h in handles {
+        lat.push(h.await.expect("task"));
+    }
+    (start.elapsed(), lat)
 }

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fabric_benches::{env_u64, percentile, spec, start_cluster, trivial_wasm};
+use fabric_benches::{closed_loop, env_u64, percentile, start_cluster, trivial_wasm};
 use fabric_client::Client;
 use fabric_dispatcher::{ApiConfig, RateLimit};
-use fabric_proto::{ApiRole, Sha256, TaskStatus};
+use fabric_proto::{ApiRole, Sha256};
 
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
 
@@ -92,35 +92,15 @@ fn rest_phase(
     (took, lat)
 }
 
-/// `n` tasks through QUIC with `inflight` at once; elapsed and latencies.
+/// `n` tasks through QUIC with `inflight` at once; elapsed and sorted
+/// latencies.
 async fn quic_phase(
     clients: &[Arc<Client>],
     module: Sha256,
     n: u64,
     inflight: u64,
 ) -> (Duration, Vec<Duration>) {
-    let sem = Arc::new(tokio::sync::Semaphore::new(inflight as usize));
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let permit = sem.clone().acquire_owned().await.expect("semaphore");
-        let c = clients[i as usize % clients.len()].clone();
-        handles.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let info = c
-                .submit_and_wait(spec(module), |_| {}, |_| {})
-                .await
-                .expect("submit and wait");
-            assert_eq!(info.status, Some(TaskStatus::Succeeded));
-            drop(permit);
-            t.elapsed()
-        }));
-    }
-    let mut lat = Vec::with_capacity(n as usize);
-    for h in handles {
-        lat.push(h.await.expect("task"));
-    }
-    let took = start.elapsed();
+    let (took, mut lat) = closed_loop(clients, module, n, inflight).await;
     lat.sort();
     (took, lat)
 }
