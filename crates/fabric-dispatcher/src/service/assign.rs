@@ -106,13 +106,14 @@ fn lease_ready(shared: &Shared) -> (Vec<Leased>, Vec<crate::scheduler::Change>) 
                         .metrics
                         .started(std::time::Duration::from_millis(waited));
                 }
-                let name = core.conns.get(&wk).map(|c| c.info.name.clone());
-                let detail = format!(
-                    "attempt {} on {}",
-                    rec.attempt,
-                    name.unwrap_or_else(|| wk.short())
-                );
-                shared.publish(rec.id, "started", None, detail);
+                shared.publish(rec.id, "started", None, || {
+                    let name = core.conns.get(&wk).map(|c| c.info.name.clone());
+                    format!(
+                        "attempt {} on {}",
+                        rec.attempt,
+                        name.unwrap_or_else(|| wk.short())
+                    )
+                });
                 ready.push((rec, conn, wk, early));
             }
             None => {

@@ -40,9 +40,14 @@ impl Default for Feed {
 }
 
 impl Feed {
+    /// Whether anyone listens now.
+    pub(crate) fn is_listened(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     /// Publishes an event (never waits; nobody listening is fine).
     pub(crate) fn publish(&self, ev: FeedEvent) {
-        if self.tx.receiver_count() > 0 {
+        if self.is_listened() {
             let _ = self.tx.send(ev);
         }
     }

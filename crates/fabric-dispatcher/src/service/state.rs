@@ -117,14 +117,19 @@ impl Shared {
         });
     }
 
-    /// Tells the live feed (only) about a task.
+    /// Tells the live feed (only) about a task; `detail` is only built when
+    /// someone listens (this is on every task's path).
     pub(crate) fn publish(
         &self,
         task: TaskId,
         kind: &'static str,
         status: Option<TaskStatus>,
-        detail: String,
+        detail: impl FnOnce() -> String,
     ) {
+        if !self.feed.is_listened() {
+            return;
+        }
+        let detail = detail();
         self.feed.publish(FeedEvent {
             at_ms: self.now(),
             kind,
@@ -219,11 +224,12 @@ impl Shared {
             if let Some(status) = info.status {
                 self.metrics.finished(status);
             }
-            let detail = match &info.worker_name {
-                Some(w) => format!("attempt {} on {w}", info.attempt),
-                None => format!("attempt {}", info.attempt),
-            };
-            self.publish(info.id, "finished", info.status, detail);
+            self.publish(info.id, "finished", info.status, || {
+                match &info.worker_name {
+                    Some(w) => format!("attempt {} on {w}", info.attempt),
+                    None => format!("attempt {}", info.attempt),
+                }
+            });
         }
         self.place.notify_one();
         Ok(())

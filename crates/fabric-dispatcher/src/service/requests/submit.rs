@@ -74,10 +74,10 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     shared.store.save_task(&rec)?;
     shared.commit.durable().await?;
     tracing::info!(task_id = %id, trace = %rec.trace(), "admitted");
-    let what = match &rec.spec.kind {
+    shared.publish(id, "submitted", None, || match &rec.spec.kind {
         TaskKind::Wasm { module } => format!("module {}", &module.to_hex()[..12]),
         TaskKind::Command { program, .. } => format!("command {program}"),
-    };
+    });
     let warning = {
         let mut core = shared.core();
         let warning = core.sched.unmet_requirement(&rec);
@@ -85,7 +85,6 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
         warning
     };
     shared.metrics.submitted();
-    shared.publish(id, "submitted", None, what);
     shared.place.notify_one();
     Ok(Admitted { id, warning })
 }
