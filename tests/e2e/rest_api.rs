@@ -232,7 +232,7 @@ fn the_role_and_limits_are_checked_before_any_body_and_by_the_canonical_id() {
     assert_eq!(junk.status, 403, "{junk:?}");
     // (Not a big one: the answer comes before the body is read, and a
     // client still sending megabytes then sees its pipe broken.)
-    let not_wasm = vec![b'x'; 256 << 10];
+    let not_wasm = vec![b'x'; 16 << 10];
     let up = c.post_raw(
         "/api/v1/modules",
         Some(&read),
