@@ -72,6 +72,7 @@ pub async fn start_cluster(
 ) -> (Dispatcher, Vec<Arc<Client>>) {
     let mut cfg = DispatcherConfig::new(dir.join("d"), "127.0.0.1:0".parse().expect("addr"));
     cfg.sched.heartbeat_ms = 1_000;
+    cfg.commit_linger = Duration::from_micros(env_u64("FABRIC_BENCH_LINGER_US", 0));
     cfg.api = api;
     let d = Dispatcher::start(cfg).await.expect("dispatcher");
     let token = d.create_join_token().await.expect("token");

@@ -44,6 +44,7 @@ mod peers;
 mod private;
 mod retention;
 mod tasks;
+mod writes;
 
 use std::path::Path;
 
@@ -58,6 +59,7 @@ pub use events::{EventKind, StoredEvent};
 pub use keys::{JoinTokenRecord, TokenRefusal};
 pub use peers::PeerRole;
 pub use retention::{RetentionPolicy, SweepCursor, Swept};
+pub use writes::{MAX_WRITE_BATCH, TaskWrite, Writer};
 pub use tasks::{MAX_LIST_SCAN, StoreCounts, live_key};
 
 /// A store operation failed.

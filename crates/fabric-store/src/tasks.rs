@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use crate::writes::TaskWrite;
 use crate::{Result, Store, StoreError, counts, dec, enc};
 
 /// The `live` index key of a task: sorts by priority (its
@@ -50,82 +51,18 @@ impl Store {
     /// [`Store::save_task`] for many records in one transaction (a batch of
     /// leases costs one commit, not one each); how many were written.
     pub fn save_tasks<'a>(&self, recs: impl IntoIterator<Item = &'a TaskRecord>) -> Result<usize> {
-        self.faults.check()?;
-        let rows = recs
+        let writes = recs
             .into_iter()
-            .map(|rec| Ok((rec, enc("task", rec)?, live_key(rec))))
+            .map(TaskWrite::record)
             .collect::<Result<Vec<_>>>()?;
-        (
-            &self.tasks,
-            &self.live,
-            &self.dead,
-            &self.results,
-            &self.counts,
-        )
-            .transaction(|(tasks, live, dead, results, counts)| {
-                let mut written = 0;
-                let (mut added, mut dead_added) = (0, 0);
-                for (rec, value, key) in &rows {
-                    if results.get(rec.id.as_bytes())?.is_some() {
-                        continue;
-                    }
-                    if tasks.insert(rec.id.as_bytes(), value.as_slice())?.is_none() {
-                        added += 1;
-                    }
-                    if rec.state.is_terminal() {
-                        live.remove(&key[..])?;
-                    } else {
-                        live.insert(&key[..], &[][..])?;
-                    }
-                    if rec.dead_letter && dead.insert(rec.id.as_bytes(), &[][..])?.is_none() {
-                        dead_added += 1;
-                    }
-                    written += 1;
-                }
-                if added > 0 {
-                    counts::bump_tasks(counts, added)?;
-                }
-                if dead_added > 0 {
-                    counts::dead_letter(counts, dead_added)?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(written)
-            })
-            .map_err(tx_err)
+        Ok(self.write_batch(&writes)?.into_iter().filter(|w| *w).count())
     }
 
     /// Records a task's result together with its final record, unless a
     /// result is already recorded. Returns whether this call recorded it.
     pub fn record_result(&self, rec: &TaskRecord, outcome: &TaskOutcome) -> Result<bool> {
-        self.faults.check()?;
-        let value = enc("task", rec)?;
-        let result = enc("result", outcome)?;
-        let key = live_key(rec);
-        let dead_letter = rec.dead_letter;
-        (
-            &self.tasks,
-            &self.live,
-            &self.results,
-            &self.dead,
-            &self.counts,
-        )
-            .transaction(|(tasks, live, results, dead, counts)| {
-                if results.get(rec.id.as_bytes())?.is_some() {
-                    // Already final; make sure nothing keeps it live.
-                    live.remove(&key[..])?;
-                    return Ok(false);
-                }
-                results.insert(rec.id.as_bytes(), result.as_slice())?;
-                if tasks.insert(rec.id.as_bytes(), value.as_slice())?.is_none() {
-                    counts::bump_tasks(counts, 1)?;
-                }
-                live.remove(&key[..])?;
-                if dead_letter && dead.insert(rec.id.as_bytes(), &[][..])?.is_none() {
-                    counts::dead_letter(counts, 1)?;
-                }
-                counts::finished(counts, outcome.status, 1)?;
-                Ok::<_, ConflictableTransactionError<()>>(true)
-            })
-            .map_err(tx_err)
+        let written = self.write_batch(&[TaskWrite::result(rec, outcome)?])?;
+        Ok(written.first().copied().unwrap_or(false))
     }
 
     /// Takes a finished task out of the dead-letter set (it was retried as

@@ -259,7 +259,7 @@ async fn complete(
     // lease put back as it was (the worker hears an error, so the attempt
     // ends lost or reports again). A failed flush afterwards undoes
     // nothing: the write may well be on disk.
-    let recorded = match write(shared, &decision, &outcome) {
+    let recorded = match write(shared, &decision, &outcome).await {
         Ok(recorded) => recorded,
         Err(e) => {
             tracing::error!(error = %e, "cannot record the attempt's result");
@@ -279,16 +279,17 @@ async fn complete(
     announce(shared, id, attempt, wk, outcome, decision, recorded).await
 }
 
-/// Writes what `complete` decided; whether this result was recorded.
-fn write(
+/// Writes what `complete` decided (batched with other tasks' writes);
+/// whether this result was recorded.
+async fn write(
     shared: &Shared,
     decision: &Completion,
     outcome: &TaskOutcome,
 ) -> Result<bool, StoreError> {
     match decision {
         Completion::Stale => Ok(false),
-        Completion::Retry(rec) => shared.store.save_task(rec).map(|_| false),
-        Completion::Final(rec) => shared.store.record_result(rec, outcome),
+        Completion::Retry(rec) => shared.writer.save_task(rec).await.map(|_| false),
+        Completion::Final(rec) => shared.writer.record_result(rec, outcome).await,
     }
 }
 

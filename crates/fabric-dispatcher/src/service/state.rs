@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use fabric_net::Identity;
 use fabric_proto::wire::WorkerInfo;
 use fabric_proto::{TaskId, TaskInfo, TaskOutcome, TaskStatus, WorkerKey};
-use fabric_store::{EventKind, GroupCommit, Store, StoreError, StoredEvent};
+use fabric_store::{EventKind, GroupCommit, Store, StoreError, StoredEvent, Writer};
 use quinn::Connection;
 use tokio::sync::Notify;
 
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub store: Store,
     /// Batched flushes of the store.
     pub commit: GroupCommit,
+    /// Batched task writes on the hot path (submits and results).
+    pub writer: Writer,
     core: Mutex<Core>,
     /// Wakes the placement loop.
     pub place: Notify,
@@ -71,6 +73,7 @@ impl Shared {
         Self {
             cfg,
             identity,
+            writer: Writer::start(store.clone()),
             store,
             commit,
             core: Mutex::new(Core {

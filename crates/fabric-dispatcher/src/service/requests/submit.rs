@@ -71,7 +71,7 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     spec.trace.get_or_insert_with(|| id.to_string());
     let seq = shared.store.next_seq()?;
     let rec = TaskRecord::queued(id, spec, seq, shared.now());
-    shared.store.save_task(&rec)?;
+    shared.writer.save_task(&rec).await?;
     shared.commit.durable().await?;
     tracing::info!(task_id = %id, trace = %rec.trace(), "admitted");
     shared.publish(id, "submitted", None, || match &rec.spec.kind {

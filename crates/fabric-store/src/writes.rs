@@ -1,0 +1,178 @@
+//! Task writes, and the batching writer that puts many of them in one
+//! transaction.
+//!
+//! sled writes its IO buffer to disk twice for every transaction, however
+//! small (it rolls the buffer before and after the batch manifest), each a
+//! `pwrite` and a `sync_file_range` on its IO threads. With a submit and a
+//! result per task that was most of a busy dispatcher's CPU. [`Writer`]
+//! takes the writes that callers hand it while a transaction runs and
+//! applies them together in the next one; each caller still learns its own
+//! write's outcome.
+
+use fabric_proto::{TaskId, TaskOutcome, TaskRecord, TaskStatus};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::tasks::{live_key, tx_err};
+use crate::{Result, Store, StoreError, counts, enc};
+
+/// One task write, encoded up front (by the caller, off the writer).
+#[derive(Debug)]
+pub struct TaskWrite {
+    id: TaskId,
+    value: Vec<u8>,
+    live_key: [u8; 25],
+    terminal: bool,
+    dead_letter: bool,
+    /// The encoded outcome and its status, for a final result.
+    result: Option<(Vec<u8>, TaskStatus)>,
+}
+
+impl TaskWrite {
+    /// A task's record ([`Store::save_task`]).
+    pub fn record(rec: &TaskRecord) -> Result<Self> {
+        Ok(Self {
+            id: rec.id,
+            value: enc("task", rec)?,
+            live_key: live_key(rec),
+            terminal: rec.state.is_terminal(),
+            dead_letter: rec.dead_letter,
+            result: None,
+        })
+    }
+
+    /// A task's result with its final record ([`Store::record_result`]).
+    pub fn result(rec: &TaskRecord, outcome: &TaskOutcome) -> Result<Self> {
+        Ok(Self {
+            result: Some((enc("result", outcome)?, outcome.status)),
+            terminal: true,
+            ..Self::record(rec)?
+        })
+    }
+}
+
+impl Store {
+    /// Applies `writes` in order in one transaction over the task trees;
+    /// for each, whether it was written. A task with a recorded result is
+    /// final: a later record or result for it is not written (a result then
+    /// only makes sure nothing keeps the task live).
+    pub fn write_batch(&self, writes: &[TaskWrite]) -> Result<Vec<bool>> {
+        self.faults.check()?;
+        (
+            &self.tasks,
+            &self.live,
+            &self.dead,
+            &self.results,
+            &self.counts,
+        )
+            .transaction(|(tasks, live, dead, results, counts)| {
+                let mut written = Vec::with_capacity(writes.len());
+                let (mut added, mut dead_added) = (0, 0);
+                for w in writes {
+                    let id = w.id.as_bytes();
+                    if results.get(id)?.is_some() {
+                        if w.result.is_some() {
+                            live.remove(&w.live_key[..])?;
+                        }
+                        written.push(false);
+                        continue;
+                    }
+                    if let Some((result, status)) = &w.result {
+                        results.insert(id, result.as_slice())?;
+                        counts::finished(counts, *status, 1)?;
+                    }
+                    if tasks.insert(id, w.value.as_slice())?.is_none() {
+                        added += 1;
+                    }
+                    if w.terminal {
+                        live.remove(&w.live_key[..])?;
+                    } else {
+                        live.insert(&w.live_key[..], &[][..])?;
+                    }
+                    if w.dead_letter && dead.insert(id, &[][..])?.is_none() {
+                        dead_added += 1;
+                    }
+                    written.push(true);
+                }
+                if added > 0 {
+                    counts::bump_tasks(counts, added)?;
+                }
+                if dead_added > 0 {
+                    counts::dead_letter(counts, dead_added)?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(written)
+            })
+            .map_err(tx_err)
+    }
+}
+
+/// The most writes one transaction of the [`Writer`] takes.
+pub const MAX_WRITE_BATCH: usize = 256;
+
+/// How many writes may wait for the [`Writer`]; a caller past that waits
+/// for room.
+const WRITE_QUEUE: usize = 4_096;
+
+type Pending = (TaskWrite, oneshot::Sender<Result<bool>>);
+
+/// Hands task writes to one writer task, which applies all that are
+/// waiting (up to [`MAX_WRITE_BATCH`]) in one transaction.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Store) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Pending>(WRITE_QUEUE);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_WRITE_BATCH);
+            while rx.recv_many(&mut batch, MAX_WRITE_BATCH).await > 0 {
+                let (writes, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                match store.write_batch(&writes) {
+                    Ok(written) => {
+                        for (reply, w) in replies.into_iter().zip(written) {
+                            let _ = reply.send(Ok(w));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, writes = writes.len(), "a batch of task writes failed");
+                        let text = e.to_string();
+                        let mut first = Some(e);
+                        for reply in replies {
+                            let e = first.take().unwrap_or_else(|| {
+                                StoreError::Io(std::io::Error::other(text.clone()))
+                            });
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Applies one write (with whatever others are waiting); whether it was
+    /// written, as [`Store::write_batch`] says.
+    pub async fn write(&self, w: TaskWrite) -> Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Io(std::io::Error::other("the store's writer has stopped"));
+        self.tx.send((w, reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// [`Store::save_task`] through the writer.
+    pub async fn save_task(&self, rec: &TaskRecord) -> Result<bool> {
+        self.write(TaskWrite::record(rec)?).await
+    }
+
+    /// [`Store::record_result`] through the writer.
+    pub async fn record_result(&self, rec: &TaskRecord, outcome: &TaskOutcome) -> Result<bool> {
+        self.write(TaskWrite::result(rec, outcome)?).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+use std::sync::Arc;
+
+use fabric_proto::{Sha256, TaskId, TaskOutcome, TaskRecord, TaskSpec, TaskState, TaskStatus};
+
+use super::{TaskWrite, Writer};
+use crate::testing::temp_store;
+
+fn queued(seq: u64) -> TaskRecord {
+    TaskRecord::queued(TaskId::new(), TaskSpec::wasm(Sha256::of(b"m")), seq, 1)
+}
+
+fn finished(rec: &TaskRecord) -> (TaskRecord, TaskOutcome) {
+    let mut done = rec.clone();
+    done.state = TaskState::Done;
+    let mut o = TaskOutcome::rejected("x");
+    o.status = TaskStatus::Succeeded;
+    (done, o)
+}
+
+#[test]
+fn a_batch_applies_in_order_and_a_result_is_final_within_it() {
+    let (_dir, store) = temp_store();
+    let a = queued(1);
+    let (a_done, a_out) = finished(&a);
+    let b = queued(2);
+    let (b_done, b_out) = finished(&b);
+    let writes = [
+        TaskWrite::record(&a).unwrap(),
+        TaskWrite::result(&a_done, &a_out).unwrap(),
+        // Late writes for a task whose result came earlier in this batch.
+        TaskWrite::record(&a).unwrap(),
+        TaskWrite::result(&a_done, &a_out).unwrap(),
+        TaskWrite::result(&b_done, &b_out).unwrap(),
+        TaskWrite::record(&b).unwrap(),
+    ];
+    let written = store.write_batch(&writes).unwrap();
+    assert_eq!(written, [true, true, false, false, true, false]);
+    assert_eq!(store.task(&a.id).unwrap().unwrap().state, TaskState::Done);
+    assert_eq!(store.task(&b.id).unwrap().unwrap().state, TaskState::Done);
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.tasks, counts.live, counts.results), (2, 0, 2));
+    let totals = store.totals().unwrap();
+    assert_eq!(totals.tasks, 2, "each task counted once");
+    assert_eq!(totals.finished(TaskStatus::Succeeded), 2, "each result counted once");
+}
+
+#[test]
+fn concurrent_writers_each_get_their_own_answer() {
+    let (_dir, store) = temp_store();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let writer = Arc::new(Writer::start(store.clone()));
+        let recs: Vec<_> = (0..300).map(queued).collect();
+        let saves: Vec<_> = recs
+            .iter()
+            .cloned()
+            .map(|r| {
+                let w = writer.clone();
+                tokio::spawn(async move { w.save_task(&r).await.unwrap() })
+            })
+            .collect();
+        for s in saves {
+            assert!(s.await.unwrap(), "a new task is written");
+        }
+        // Two results for every task at once: exactly one of each pair
+        // is recorded, whichever batch it lands in.
+        let results: Vec<_> = recs
+            .iter()
+            .flat_map(|r| [r.clone(), r.clone()])
+            .map(|r| {
+                let w = writer.clone();
+                tokio::spawn(async move {
+                    let (done, o) = finished(&r);
+                    (r.id, w.record_result(&done, &o).await.unwrap())
+                })
+            })
+            .collect();
+        let mut recorded = std::collections::HashMap::new();
+        for r in results {
+            let (id, won) = r.await.unwrap();
+            *recorded.entry(id).or_insert(0) += u32::from(won);
+        }
+        assert_eq!(recorded.len(), 300);
+        assert!(recorded.values().all(|n| *n == 1), "one result each");
+    });
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.tasks, counts.live, counts.results), (300, 0, 300));
+    assert_eq!(store.totals().unwrap().finished(TaskStatus::Succeeded), 300);
+}
