@@ -10,11 +10,13 @@
 # with its own target dir (FABRIC_AB_TARGET, default target/ab-base), which
 # is a full wasmtime build the first time (about 10 minutes on 2 cores).
 #
-# FABRIC_AB_MODE=together (the default) runs both builds at once, each pinned
-# to one CPU, swapping CPUs every run: the box's drift (on a shared VM it moves
-# one build's rate by a third from run to run) falls on both alike, and the
-# figure is each build's rate on one core. FABRIC_AB_MODE=turns runs them one
-# after the other on the whole box instead.
+# FABRIC_AB_MODE=turns (the default) runs one build at a time on the whole
+# box, alternating who goes first, and compares each pair of neighbouring
+# runs (the geometric mean of their ratios), so slow drift on a shared box
+# falls on both alike. FABRIC_AB_MODE=together runs both at once, each
+# pinned to its own CPU (swapped every run): that cancels faster noise, but
+# it measures each build on one core, which is not the cluster's setting
+# (it did not show the gain of batched store writes that turns shows).
 #
 # Knobs (env): FABRIC_AB_RUNS pairs of runs (default 8), FABRIC_BENCH_TASKS
 # per run (default 10000), FABRIC_AB_BASE_BIN / FABRIC_AB_NOW_BIN to use bench
@@ -66,7 +68,7 @@ run_one() {
 }
 
 work=$(mktemp -d)
-mode=${FABRIC_AB_MODE:-together}
+mode=${FABRIC_AB_MODE:-turns}
 case $mode in
 together)
     command -v taskset >/dev/null || { echo "ab.sh: together mode needs taskset (util-linux)" >&2; exit 1; }

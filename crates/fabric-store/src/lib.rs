@@ -59,8 +59,8 @@ pub use events::{EventKind, StoredEvent};
 pub use keys::{JoinTokenRecord, TokenRefusal};
 pub use peers::PeerRole;
 pub use retention::{RetentionPolicy, SweepCursor, Swept};
-pub use writes::{MAX_WRITE_BATCH, TaskWrite, Writer};
 pub use tasks::{MAX_LIST_SCAN, StoreCounts, live_key};
+pub use writes::{MAX_WRITE_BATCH, TaskWrite, Writer};
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]

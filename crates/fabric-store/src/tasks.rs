@@ -55,7 +55,11 @@ impl Store {
             .into_iter()
             .map(TaskWrite::record)
             .collect::<Result<Vec<_>>>()?;
-        Ok(self.write_batch(&writes)?.into_iter().filter(|w| *w).count())
+        Ok(self
+            .write_batch(&writes)?
+            .into_iter()
+            .filter(|w| *w)
+            .count())
     }
 
     /// Records a task's result together with its final record, unless a

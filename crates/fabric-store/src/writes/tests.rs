@@ -41,7 +41,11 @@ fn a_batch_applies_in_order_and_a_result_is_final_within_it() {
     assert_eq!((counts.tasks, counts.live, counts.results), (2, 0, 2));
     let totals = store.totals().unwrap();
     assert_eq!(totals.tasks, 2, "each task counted once");
-    assert_eq!(totals.finished(TaskStatus::Succeeded), 2, "each result counted once");
+    assert_eq!(
+        totals.finished(TaskStatus::Succeeded),
+        2,
+        "each result counted once"
+    );
 }
 
 #[test]
