@@ -6,7 +6,8 @@
 //! `cargo bench -p fabric-benches --bench cluster_load`. Knobs (env):
 //! `FABRIC_BENCH_TASKS` (default 20000), `FABRIC_BENCH_INFLIGHT` (512),
 //! `FABRIC_BENCH_SECONDS` for the half-rate latency run (5),
-//! `FABRIC_BENCH_WORKERS` (2), `FABRIC_BENCH_THREADS` tokio worker threads (4, as `fabric` uses on a
+//! `FABRIC_BENCH_WORKERS` (2), `FABRIC_BENCH_LINGER_US` the group commit's linger (0),
+//! `FABRIC_BENCH_THREADS` tokio worker threads (4, as `fabric` uses on a
 //! 2-core box: store calls block briefly, so a few spare threads pay). Every phase is
 //! bounded in count and in time.
 
