@@ -22,26 +22,8 @@ pub struct NativeCluster {
 impl NativeCluster {
     /// Starts it; returns once its worker joined.
     pub fn start(allow: &[&str]) -> Self {
-        let sb = Sandbox::new();
-        let profile = sb.dir.path().join("cluster.toml");
-        let mut cmd = fabric_cmd(&sb, None);
-        cmd.args([
-            "up",
-            "--workers",
-            "1",
-            "--slots",
-            "2",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--cluster")
-        .arg(&profile);
-        for a in allow {
-            cmd.args(["--allow", a]);
-        }
-        let mut up = Proc::spawn("up", cmd, sb.dir.path());
-        up.wait_for_line("ready", Duration::from_secs(60));
-        up.wait_for_stderr("joined", Duration::from_secs(30));
+        let flags: Vec<&str> = allow.iter().flat_map(|a| ["--allow", *a]).collect();
+        let (sb, up, profile, _) = up_one_worker(&flags);
         Self { sb, up, profile }
     }
 
@@ -73,4 +55,29 @@ impl Drop for NativeCluster {
 /// Bytes as text, lossily.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// `fabric up` with one worker (2 slots) on a loopback port and `flags`, in
+/// a fresh sandbox, writing its profile there; returns once the worker
+/// joined, with the lines it printed up to "ready".
+pub fn up_one_worker(flags: &[&str]) -> (Sandbox, Proc, PathBuf, Vec<String>) {
+    let sb = Sandbox::new();
+    let profile = sb.dir.path().join("cluster.toml");
+    let mut cmd = fabric_cmd(&sb, None);
+    cmd.args([
+        "up",
+        "--workers",
+        "1",
+        "--slots",
+        "2",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .arg("--cluster")
+    .arg(&profile)
+    .args(flags);
+    let mut up = Proc::spawn("up", cmd, sb.dir.path());
+    let lines = up.wait_for_line("ready", Duration::from_secs(60));
+    up.wait_for_stderr("joined", Duration::from_secs(30));
+    (sb, up, profile, lines)
 }

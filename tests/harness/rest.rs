@@ -84,25 +84,9 @@ impl RestCluster {
     /// Starts `fabric up` with one worker (2 slots) and `extra` flags;
     /// returns once the worker joined.
     pub fn start(extra: &[&str]) -> Self {
-        let sb = Sandbox::new();
-        let profile = sb.dir.path().join("cluster.toml");
-        let mut cmd = fabric_cmd(&sb, None);
-        cmd.args([
-            "up",
-            "--workers",
-            "1",
-            "--slots",
-            "2",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--api", "127.0.0.1:0"])
-        .arg("--cluster")
-        .arg(&profile)
-        .args(extra);
-        let mut up = Proc::spawn("up", cmd, sb.dir.path());
-        let lines = up.wait_for_line("ready", Duration::from_secs(60));
-        up.wait_for_stderr("joined", Duration::from_secs(30));
+        let mut flags = vec!["--api", "127.0.0.1:0"];
+        flags.extend_from_slice(extra);
+        let (sb, up, profile, lines) = super::native::up_one_worker(&flags);
         let url = lines
             .iter()
             .find_map(|l| l.strip_prefix("REST API on "))
