@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p fabric-benches --bench cluster_load`. Knobs (env):
 //! `FABRIC_BENCH_TASKS` (default 20000), `FABRIC_BENCH_INFLIGHT` (512),
-//! `FABRIC_BENCH_SECONDS` for the half-rate latency run (5),
+//! `FABRIC_BENCH_SECONDS` for the half-rate latency run (5), `FABRIC_BENCH_RATE` to run
+//! that phase at a fixed rate instead of half the measured one,
 //! `FABRIC_BENCH_WORKERS` (2), `FABRIC_BENCH_LINGER_US` the group commit's linger (0),
 //! `FABRIC_BENCH_THREADS` tokio worker threads (4, as `fabric` uses on a
 //! 2-core box: store calls block briefly, so a few spare threads pay). Every phase is
@@ -88,7 +89,10 @@ fn main() {
         lat.sort();
         let rate = tasks as f64 / took.as_secs_f64();
 
-        let half = (rate / 2.0).max(1.0);
+        let half = match env_u64("FABRIC_BENCH_RATE", 0) {
+            0 => (rate / 2.0).max(1.0),
+            fixed => fixed as f64,
+        };
         let mut lat_half = tokio::time::timeout(PHASE_LIMIT, open_loop(&clients, module, half, seconds))
             .await
             .expect("latency phase in time");
