@@ -10,13 +10,9 @@
 # with its own target dir (FABRIC_AB_TARGET, default target/ab-base), which
 # is a full wasmtime build the first time (about 10 minutes on 2 cores).
 #
-# FABRIC_AB_MODE=turns (the default) runs one build at a time on the whole
-# box, alternating who goes first, and compares each pair of neighbouring
-# runs (the geometric mean of their ratios), so slow drift on a shared box
-# falls on both alike. FABRIC_AB_MODE=together runs both at once, each
-# pinned to its own CPU (swapped every run): that cancels faster noise, but
-# it measures each build on one core, which is not the cluster's setting
-# (it did not show the gain of batched store writes that turns shows).
+# The builds run in turns on the whole box, who goes first alternating, and
+# each pair of neighbouring runs is compared (the geometric mean of their
+# ratios), so slow drift on a shared box falls on both alike.
 #
 # Knobs (env): FABRIC_AB_RUNS pairs of runs (default 8), FABRIC_BENCH_TASKS
 # per run (default 10000), FABRIC_AB_BASE_BIN / FABRIC_AB_NOW_BIN to use bench
@@ -51,13 +47,12 @@ for bin in "$FABRIC_AB_BASE_BIN" "$FABRIC_AB_NOW_BIN"; do
     [[ -x $bin ]] || { echo "ab.sh: no bench binary at '$bin' (did the build fail?)" >&2; exit 1; }
 done
 
-# One run of bench $1 (output to $2), on CPU $3 when given; prints
-# "<tasks/s> <cpu seconds>" (user + sys of the whole run).
+# One run of bench $1 (output to $2); prints "<tasks/s> <cpu seconds>"
+# (user + sys of the whole run).
 run_one() {
-    local out cpu pin=()
-    [[ -n ${3:-} ]] && pin=(taskset -c "$3")
+    local out cpu
     TIMEFORMAT='%U %S'
-    if ! cpu=$( { time "${pin[@]}" "$1" >"$2" 2>&1; } 2>&1); then
+    if ! cpu=$( { time "$1" >"$2" 2>&1; } 2>&1); then
         echo "ab.sh: $1 failed:" >&2
         cat "$2" >&2
         return 1
@@ -68,26 +63,9 @@ run_one() {
 }
 
 work=$(mktemp -d)
-mode=${FABRIC_AB_MODE:-turns}
-case $mode in
-together)
-    command -v taskset >/dev/null || { echo "ab.sh: together mode needs taskset (util-linux)" >&2; exit 1; }
-    echo "mode: together (both builds at once, each pinned to its own CPU; CPUs swap every run)"
-    ;;
-turns) echo "mode: turns (one build at a time on the whole box; who goes first alternates)" ;;
-*) echo "ab.sh: FABRIC_AB_MODE is 'together' or 'turns', not '$mode'" >&2; exit 2 ;;
-esac
 echo "run  base tasks/s  now tasks/s  now/base  base cpu s  now cpu s"
 for ((i = 1; i <= runs; i++)); do
-    if [[ $mode == together ]]; then
-        # The two CPUs of a VM need not be alike: swapping them every run
-        # lets the geometric mean cancel the difference.
-        if ((i % 2)); then cb=0 cn=1; else cb=1 cn=0; fi
-        run_one "$FABRIC_AB_BASE_BIN" "$work/base.out" "$cb" >"$work/base" &
-        pid=$!
-        run_one "$FABRIC_AB_NOW_BIN" "$work/now.out" "$cn" >"$work/now"
-        wait "$pid"
-    elif ((i % 2)); then
+    if ((i % 2)); then
         run_one "$FABRIC_AB_BASE_BIN" "$work/base.out" >"$work/base"
         run_one "$FABRIC_AB_NOW_BIN" "$work/now.out" >"$work/now"
     else
@@ -100,7 +78,7 @@ for ((i = 1; i <= runs; i++)); do
     awk -v i="$i" '{ printf "%3d  %13s  %11s  %8.3f  %10.1f  %9.1f\n", i, $1, $2, $2 / $1, $3, $4 }' <<<"$base_rate $now_rate $base_cpu $now_cpu"
 done
 
-awk -v base_rev="$base_rev" -v mode="$mode" '
+awk -v base_rev="$base_rev" '
     { b += $1; n += $2; lr += log($2 / $1); lr2 += log($2 / $1) ^ 2; cb += $3; cn += $4; k++; if ($2 >= $1) wins++ }
     END {
         g = exp(lr / k)
@@ -108,6 +86,6 @@ awk -v base_rev="$base_rev" -v mode="$mode" '
         half = 2 * sd / sqrt(k)
         printf "\nbaseline (%s): mean %.0f tasks/s, cpu %.1f s a run\n", base_rev, b / k, cb / k
         printf "this checkout:    mean %.0f tasks/s, cpu %.1f s a run\n", n / k, cn / k
-        printf "ratio now / baseline (%s, %d runs): %.3f (geometric mean of the runs; about 95%% between %.3f and %.3f); now at least as fast in %d of %d\n", mode, k, g, exp(lr / k - half), exp(lr / k + half), wins, k
+        printf "ratio now / baseline (%d pairs): %.3f (geometric mean of the pairs; about 95%% between %.3f and %.3f); now at least as fast in %d of %d\n", k, g, exp(lr / k - half), exp(lr / k + half), wins, k
     }' "$work/results"
 rm -rf "$work"
