@@ -35,7 +35,7 @@ build_bench() {
 if [[ -z ${FABRIC_AB_BASE_BIN:-} ]]; then
     tree=$(mktemp -d /tmp/fabric-ab.XXXXXX)
     trap 'git -C "$root" worktree remove --force "$tree" >/dev/null 2>&1 || true' EXIT
-    git -C "$root" worktree add --detach "$tree" "$base_rev" >/dev/null
+    git -C "$root" worktree add -q --detach "$tree" "$base_rev"
     echo "building the baseline ($base_rev) in release..." >&2
     FABRIC_AB_BASE_BIN=$(cd "$tree" && CARGO_TARGET_DIR=${FABRIC_AB_TARGET:-$root/target/ab-base} build_bench)
 fi
