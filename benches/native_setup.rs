@@ -34,6 +34,8 @@ fn main() {
         helper: vec![exe.into_os_string(), HELPER_COMMAND.into()],
         work_root: work.path().join("native"),
         network: false,
+        exec_in_work: false,
+        max_disk_bytes: 1 << 30,
     })
     .expect("runner");
     println!("native sandbox set-up ({runs} runs of `true` each)");

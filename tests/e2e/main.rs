@@ -18,6 +18,7 @@ mod exec_examples;
 mod exec_hostile;
 mod exec_usage;
 mod guest_floods;
+mod native_escape;
 mod native_files;
 mod native_run;
 mod readme;

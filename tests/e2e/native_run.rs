@@ -4,38 +4,11 @@
 //! worker's start line says which, and the first test checks it).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fabric_tests::harness::native::{NativeCluster as Cluster, text};
+use fabric_tests::harness::native::{NativeCluster as Cluster, none_left, processes_with, text};
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::sandbox::{describe, json_of};
-
-/// Host processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let out = Command::new("ps")
-        .args(["-eo", "pid=,uid=,args="])
-        .output()
-        .expect("ps (procps)");
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(marker) && !l.contains("fabric"))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Waits (bounded) until no host process carries `marker`.
-fn none_left(marker: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = processes_with(marker);
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes left behind: {left:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn an_allowed_command_keeps_its_exit_code_and_its_output_streams_live() {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::cluster::fabric_cmd;
 use super::process::Proc;
@@ -24,6 +24,12 @@ impl NativeCluster {
     pub fn start(allow: &[&str]) -> Self {
         let flags: Vec<&str> = allow.iter().flat_map(|a| ["--allow", *a]).collect();
         let (sb, up, profile, _) = up_one_worker(&flags);
+        Self { sb, up, profile }
+    }
+
+    /// Starts it with these `fabric up` flags (`--allow` among them).
+    pub fn start_with(flags: &[&str]) -> Self {
+        let (sb, up, profile, _) = up_one_worker(flags);
         Self { sb, up, profile }
     }
 
@@ -62,6 +68,13 @@ pub fn text(b: &[u8]) -> String {
 /// joined, with the lines it printed up to "ready".
 pub fn up_one_worker(flags: &[&str]) -> (Sandbox, Proc, PathBuf, Vec<String>) {
     let sb = Sandbox::new();
+    let (up, profile, lines) = up_one_worker_in(&sb, flags);
+    (sb, up, profile, lines)
+}
+
+/// [`up_one_worker`] in `sb`, whose data (the worker's key, so its work
+/// root too) a `fabric up` before it may have left.
+pub fn up_one_worker_in(sb: &Sandbox, flags: &[&str]) -> (Proc, PathBuf, Vec<String>) {
     let profile = sb.dir.path().join("cluster.toml");
     let mut cmd = fabric_cmd(&sb, None);
     cmd.args([
@@ -79,5 +92,73 @@ pub fn up_one_worker(flags: &[&str]) -> (Sandbox, Proc, PathBuf, Vec<String>) {
     let mut up = Proc::spawn("up", cmd, sb.dir.path());
     let lines = up.wait_for_line("ready", Duration::from_secs(60));
     up.wait_for_stderr("joined", Duration::from_secs(30));
-    (sb, up, profile, lines)
+    (up, profile, lines)
+}
+
+/// Host processes (pid, uid, command line) whose command line contains
+/// `marker`, `fabric`'s own left out.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let out = Command::new("ps")
+        .args(["-eo", "pid=,uid=,args="])
+        .output()
+        .expect("ps (procps)");
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(marker) && !l.contains("fabric"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (bounded) until no host process carries `marker`.
+pub fn none_left(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (bounded) until a host process carries `marker`; its lines.
+pub fn started(marker: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = processes_with(marker);
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no process with {marker:?} started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The host dir of native task `id` (a task id as `run --detach` prints
+/// it), once its helper runs: found from the helper's command line
+/// (`fabric __native-helper <work root>/<worker>.<task>-<attempt>/spec.json`).
+pub fn task_dir(id: &str) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = Command::new("ps")
+            .args(["-eo", "args="])
+            .output()
+            .expect("ps (procps)");
+        let found = text(&out.stdout).lines().find_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "__native-helper")?;
+            let spec = PathBuf::from(words.next()?);
+            let dir = spec.parent()?.to_path_buf();
+            dir.file_name()?.to_str()?.contains(id).then_some(dir)
+        });
+        if let Some(dir) = found {
+            return dir;
+        }
+        assert!(Instant::now() < deadline, "no helper for task {id} started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -231,6 +231,13 @@ pub(crate) struct UpArgs {
     /// Task slots per local worker.
     #[arg(long, env = "FABRIC_SLOTS", value_name = "N")]
     pub slots: Option<u32>,
+    #[command(flatten)]
+    pub native: NativeOpts,
+}
+
+/// How a worker runs native commands (`fabric up` and `fabric worker`).
+#[derive(Debug, Args)]
+pub(crate) struct NativeOpts {
     /// Run native tasks of this program (repeatable; a name on PATH or a
     /// path, resolved at start). Without any, native tasks are off.
     #[arg(long = "allow", value_name = "PROGRAM")]
@@ -238,6 +245,15 @@ pub(crate) struct UpArgs {
     /// Give native tasks the host's network (default: none).
     #[arg(long)]
     pub allow_network: bool,
+    /// Let native tasks run files they wrote in /work and /tmp (builds
+    /// that run what they make; default: those are mounted noexec).
+    /// `fabric workers` lists such workers with the label `exec-in-work`.
+    #[arg(long)]
+    pub allow_exec_in_work: bool,
+    /// The most disk (/work and /tmp) one native task gets on this worker,
+    /// whatever it asks for with --disk [default: 4GiB].
+    #[arg(long, env = "FABRIC_MAX_TASK_DISK", value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_task_disk: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -263,13 +279,8 @@ pub(crate) struct WorkerArgs {
     /// Label (repeatable).
     #[arg(long = "label", value_name = "LABEL")]
     pub labels: Vec<String>,
-    /// Run native tasks of this program (repeatable; a name on PATH or a
-    /// path, resolved at start). Without any, native tasks are off.
-    #[arg(long = "allow", value_name = "PROGRAM")]
-    pub allow: Vec<String>,
-    /// Give native tasks the host's network (default: none).
-    #[arg(long)]
-    pub allow_network: bool,
+    #[command(flatten)]
+    pub native: NativeOpts,
     /// Data directory (key, compiled-module cache).
     #[arg(long, env = "FABRIC_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,

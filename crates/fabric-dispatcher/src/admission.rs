@@ -93,13 +93,7 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
             ),
         ));
     }
-    if let Some((k, _)) = spec
-        .env
-        .iter()
-        .find(|(k, _)| k.is_empty() || k.contains('='))
-    {
-        return Err(bad(format!("env name {k:?} is empty or contains '='")));
-    }
+    fabric_proto::check_args_env(&spec.args, &spec.env).map_err(|e| bad(e.to_string()))?;
     if spec.retries > caps.max_retries {
         return Err(bad(format!(
             "retries {} is over the cluster maximum {}",

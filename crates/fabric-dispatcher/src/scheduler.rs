@@ -50,7 +50,7 @@ impl Default for SchedConfig {
             backoff_base_ms: 250,
             backoff_max_ms: 30_000,
             max_lost: 5,
-            lease_grace_ms: 10_000,
+            lease_grace_ms: fabric_proto::DEFAULT_LEASE_GRACE_MS,
             refusal_backoff_ms: 100,
             max_refused: 20,
         }

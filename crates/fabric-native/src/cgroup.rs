@@ -121,7 +121,87 @@ fn v2(own: &Path) -> Option<PathBuf> {
     Some(tasks)
 }
 
-/// One task's groups, removed on drop (once its processes are gone).
+impl CgroupLayout {
+    /// The parent groups task groups are made under.
+    fn parents(&self) -> Vec<&Path> {
+        match self {
+            Self::V1 { memory, pids } => memory
+                .iter()
+                .chain(pids.iter())
+                .map(PathBuf::as_path)
+                .collect(),
+            Self::V2 { tasks } => vec![tasks.as_path()],
+            Self::None => Vec::new(),
+        }
+    }
+
+    /// Kills and removes every task group whose name starts with `prefix`
+    /// (left by a worker that was killed); how many were found.
+    pub(crate) fn sweep(&self, prefix: &str) -> usize {
+        let mut found = 0;
+        for parent in self.parents() {
+            let Ok(entries) = std::fs::read_dir(parent) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if !name.to_string_lossy().starts_with(prefix) || !e.path().is_dir() {
+                    continue;
+                }
+                found += 1;
+                let dir = e.path();
+                kill_group(&dir);
+                if let Err(err) = std::fs::remove_dir(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %err, "cannot remove a task cgroup left by a killed worker");
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Rounds of SIGKILL over a group's processes before giving up.
+const KILL_ROUNDS: u32 = 1_000;
+
+/// Kills every process in the group at `dir` and waits (bounded) until
+/// it is empty; whether it is. cgroup v2 has `cgroup.kill`; v1 has no such
+/// file, so every listed process gets SIGKILL, round after round, until a
+/// read finds none (a process forked between a read and the kills is in
+/// the next read; the pids limit bounds how many there can be).
+fn kill_group(dir: &Path) -> bool {
+    let v2_kill = dir.join("cgroup.kill");
+    if v2_kill.exists() {
+        let _ = std::fs::write(&v2_kill, "1");
+    }
+    for round in 0..KILL_ROUNDS {
+        let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+            return true;
+        };
+        let pids: Vec<i32> = procs
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.is_empty() {
+            return true;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        // Killed processes leave the group as they exit.
+        std::thread::sleep(std::time::Duration::from_millis(if round < 10 {
+            1
+        } else {
+            5
+        }));
+    }
+    false
+}
+
+/// One task's groups: every process in them is killed, then they are
+/// removed, on drop.
 pub(crate) struct TaskGroups {
     /// The groups the helper joins.
     pub dirs: Vec<PathBuf>,
@@ -190,17 +270,47 @@ impl TaskGroups {
     }
 }
 
-impl Drop for TaskGroups {
-    fn drop(&mut self) {
-        for d in &self.dirs {
-            // Empty once the helper and the task are gone.
-            for _ in 0..50 {
-                if std::fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
+/// Kills everything in a task's groups; can be sent to a blocking thread.
+pub(crate) struct GroupKiller(Vec<PathBuf>);
+
+impl GroupKiller {
+    /// Kills every process of the task (the helper included, when it is
+    /// still in them); whether the groups are empty now.
+    pub fn kill_all(&self) -> bool {
+        self.0.iter().fold(true, |empty, d| kill_group(d) && empty)
+    }
+}
+
+impl TaskGroups {
+    /// What kills the task's processes, apart from the groups.
+    pub fn killer(&self) -> GroupKiller {
+        GroupKiller(self.dirs.clone())
+    }
+
+    /// Kills what is left and removes the groups; whether nothing of the
+    /// task is left in them.
+    pub fn remove(mut self) -> bool {
+        self.remove_dirs()
+    }
+
+    fn remove_dirs(&mut self) -> bool {
+        let mut clean = true;
+        for d in std::mem::take(&mut self.dirs) {
+            clean &= kill_group(&d);
+            if let Err(e) = std::fs::remove_dir(&d)
+                && d.exists()
+            {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot remove a task's cgroup");
+                clean = false;
             }
         }
+        clean
+    }
+}
+
+impl Drop for TaskGroups {
+    fn drop(&mut self) {
+        self.remove_dirs();
     }
 }
 

@@ -7,9 +7,7 @@
 
 use std::path::Path;
 
-use hakoniwa::landlock::{CompatMode, FsAccess, Resource, Ruleset};
-use hakoniwa::seccomp::{Action, ArgCmp, ArgCmpOp, Filter};
-use hakoniwa::{Container, Namespace, Rlimit};
+use hakoniwa::{Container, MountOptions, Namespace, Rlimit};
 
 use crate::spec::{HelperSpec, HelperStatus};
 
@@ -20,64 +18,6 @@ pub(crate) const SYSTEM_DIRS: &[&str] = &["/bin", "/sbin", "/lib", "/lib64", "/l
 /// Files of the host's /etc that hold no secrets and that programs need
 /// (the loader's cache; Debian's alternatives, through which `cc` is found).
 const HOST_ETC: &[&str] = &["/etc/ld.so.cache", "/etc/alternatives"];
-
-/// Calls a task never needs and a sandbox escape would: namespaces,
-/// mounts, tracing, kernel modules and keyrings, and the like.
-const DENIED_CALLS: &[&str] = &[
-    "unshare",
-    "setns",
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "kexec_load",
-    "kexec_file_load",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "open_by_handle_at",
-    "swapon",
-    "swapoff",
-    "reboot",
-    "acct",
-    "quotactl",
-    "syslog",
-    // io_uring reaches much of the kernel past the filter's view.
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    // The new mount API.
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "move_mount",
-    "open_tree",
-    "mount_setattr",
-];
-
-/// `clone` flags that make namespaces: a clone with any of them fails, as
-/// `unshare` does (a nested user namespace would hand the task
-/// CAP_NET_ADMIN and the netfilter surface with it).
-const CLONE_NEW_FLAGS: &[u64] = &[
-    0x0002_0000, // CLONE_NEWNS
-    0x0200_0000, // CLONE_NEWCGROUP
-    0x0400_0000, // CLONE_NEWUTS
-    0x0800_0000, // CLONE_NEWIPC
-    0x1000_0000, // CLONE_NEWUSER
-    0x2000_0000, // CLONE_NEWPID
-    0x4000_0000, // CLONE_NEWNET
-    0x0000_0080, // CLONE_NEWTIME
-];
 
 /// Runs the helper for the spec at `spec_path`; the process exit code.
 ///
@@ -110,7 +50,7 @@ pub fn helper_main(spec_path: &Path) -> i32 {
             return 125;
         }
     };
-    let status = run(&spec).unwrap_or_else(HelperStatus::SetupFailed);
+    let status = supervise(&spec).unwrap_or_else(HelperStatus::SetupFailed);
     if let Ok(text) = serde_json::to_vec(&status) {
         use std::io::Write as _;
         let _ = status_file.write_all(&text);
@@ -122,10 +62,69 @@ pub fn helper_main(spec_path: &Path) -> i32 {
     }
 }
 
-fn run(spec: &HelperSpec) -> Result<HelperStatus, String> {
+/// Most bytes of a status the launcher sends.
+const MAX_STATUS: u64 = 64 << 10;
+
+/// Starts the launcher (a child that joins the task's cgroups and becomes
+/// the task's uid before it builds the sandbox) and waits for its word.
+///
+/// The helper itself stays outside the task's cgroups: the memory limit's
+/// OOM killer picks only among the task's processes, so it can never take
+/// the helper, which lives to say how the task ended (a launcher the
+/// limit killed is reported as killed, and the group's OOM count makes
+/// that `memory_exceeded`). No `oom_score_adj` is needed, which a root
+/// without CAP_SYS_RESOURCE could not set anyway.
+#[allow(unsafe_code)]
+fn supervise(spec: &HelperSpec) -> Result<HelperStatus, String> {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use std::io::Read as _;
     // A session of its own: no controlling terminal (the operator's, under
     // `fabric up`) for the task to read or push input into.
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    // The helper dies with its worker, and everything below it with it.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    let (read, write) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the helper has one thread (it is the `fabric` binary in its
+    // hidden mode, before any runtime starts); the child only runs
+    // `launch` and exits.
+    match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
+        nix::unistd::ForkResult::Child => {
+            drop(read);
+            let status = launch(spec).unwrap_or_else(HelperStatus::SetupFailed);
+            let mut out = std::fs::File::from(write);
+            if let Ok(text) = serde_json::to_vec(&status) {
+                use std::io::Write as _;
+                let _ = out.write_all(&text);
+            }
+            drop(out);
+            // SAFETY: leaves the forked child without running the
+            // parent's exit handlers.
+            unsafe { nix::libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(write);
+            let mut said = Vec::new();
+            let _ = std::fs::File::from(read)
+                .take(MAX_STATUS)
+                .read_to_end(&mut said);
+            let waited = waitpid(child, None).map_err(|e| format!("waitpid: {e}"))?;
+            if let Ok(status) = serde_json::from_slice::<HelperStatus>(&said) {
+                return Ok(status);
+            }
+            match waited {
+                WaitStatus::Signaled(_, sig, _) => Ok(HelperStatus::Signaled(sig as i32)),
+                other => Err(format!(
+                    "the sandbox's launcher ended without a word ({other:?})"
+                )),
+            }
+        }
+    }
+}
+
+/// The launcher: joins the task's cgroups, becomes the task's uid, builds
+/// the sandbox and runs the task's init in it; how the program ended.
+fn launch(spec: &HelperSpec) -> Result<HelperStatus, String> {
     let me = std::process::id().to_string();
     for cg in &spec.cgroups {
         std::fs::write(cg.join("cgroup.procs"), &me)
@@ -162,10 +161,8 @@ fn run(spec: &HelperSpec) -> Result<HelperStatus, String> {
     )
     .file("/etc/group", "root:x:0:\ntask:x:1000:\nnogroup:x:65534:\n")
     .file("/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n")
-    .file("/etc/hostname", "fabric-task\n")
-    .devfsmount("/dev")
-    .tmpfsmount("/tmp")
-    .bindmount_rw(&spec.scratch.to_string_lossy(), "/work");
+    .file("/etc/hostname", "fabric-task\n");
+    writable_mounts(&mut c, spec);
     c.uidmap(1000).gidmap(1000);
     let limit = |c: &mut Container, r: Rlimit, v: u64| {
         c.setrlimit(r, v, v);
@@ -176,32 +173,33 @@ fn run(spec: &HelperSpec) -> Result<HelperStatus, String> {
     limit(&mut c, Rlimit::Fsize, spec.max_file_bytes);
     limit(&mut c, Rlimit::Nproc, spec.max_procs);
     limit(&mut c, Rlimit::Core, 0);
-    if spec.landlock {
-        c.landlock_ruleset(ruleset()?);
-    }
     if spec.seccomp {
-        let mut f = Filter::new(Action::Allow);
-        for call in DENIED_CALLS {
-            f.add_rule(Action::Errno(libc_eperm()), call);
-        }
-        for flag in CLONE_NEW_FLAGS {
-            let has = ArgCmp::new(0, ArgCmpOp::MaskedEq, *flag, *flag);
-            f.add_rule_conditional(Action::Errno(libc_eperm()), "clone", &[has]);
-        }
-        // clone3 passes its flags in memory the filter cannot see: it
-        // reports "not implemented", and libc falls back to clone.
-        f.add_rule(Action::Errno(nix::errno::Errno::ENOSYS as i32), "clone3");
-        c.seccomp_filter(f);
+        c.seccomp_filter(crate::filter::task_filter());
     }
-    let mut cmd = c.command(&spec.program.to_string_lossy());
-    cmd.args(&spec.args)
-        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .current_dir("/work")
+    let env: Vec<(String, String)> = spec
+        .env
+        .iter()
+        .filter(|(k, _)| !fabric_proto::is_unsafe_env(k))
+        .cloned()
+        .collect();
+    let program = crate::init::Program::new(&spec.program.to_string_lossy(), &spec.args, &env)?;
+    let landlock = spec.landlock.then_some(crate::init::Access {
+        exec_in_work: spec.exec_in_work,
+    });
+    // SAFETY (hakoniwa's contract for closures): the helper is single
+    // threaded, so the forked process may allocate; the closure only
+    // forks, execs and waits.
+    #[allow(unsafe_code)]
+    let mut cmd = unsafe { c.command_from_closure(move || crate::init::run(&program, landlock)) };
+    cmd.current_dir("/work")
         .wait_timeout(spec.timeout_secs.max(1));
     let status = cmd
         .status()
         .map_err(|e| format!("starting the sandbox: {e}"))?;
     Ok(match status.exit_code {
+        // Init reports a program a signal ended as 128 + the signal, as
+        // shells do.
+        Some(code) if code > 128 && code <= 128 + 64 => HelperStatus::Signaled(code - 128),
         Some(code) => HelperStatus::Exited(code),
         None if status.code > 128 && status.code < 128 + 65 => {
             HelperStatus::Signaled(status.code - 128)
@@ -210,28 +208,51 @@ fn run(spec: &HelperSpec) -> Result<HelperStatus, String> {
     })
 }
 
-fn libc_eperm() -> i32 {
-    nix::errno::Errno::EPERM as i32
+/// The places a task may write: `/work` and `/tmp` (its disk, bound from
+/// the task's dir) and a `/dev` of the few device files programs need;
+/// all `nosuid,nodev` and, unless the worker opted in, `noexec`.
+fn writable_mounts(c: &mut Container, spec: &HelperSpec) {
+    let mut opts = MountOptions::NOSUID | MountOptions::NODEV;
+    if !spec.exec_in_work {
+        opts |= MountOptions::NOEXEC;
+    }
+    let bind = MountOptions::BIND | MountOptions::REC;
+    c.mount(
+        &spec.scratch.to_string_lossy(),
+        "/work",
+        "",
+        bind | opts,
+        None,
+    );
+    c.mount(&spec.tmp.to_string_lossy(), "/tmp", "", bind | opts, None);
+    let dev = MountOptions::NOSUID | MountOptions::NODEV | MountOptions::NOEXEC;
+    c.mount(
+        "tmpfs",
+        "/dev",
+        "tmpfs",
+        dev,
+        Some("mode=755,size=64k".into()),
+    );
+    for node in DEV_NODES {
+        let path = format!("/dev/{node}");
+        // A device file's own bind mount keeps `dev`: it is the one
+        // place a device may be opened.
+        c.mount(
+            &path,
+            &path,
+            "",
+            bind | MountOptions::NOSUID | MountOptions::NOEXEC,
+            None,
+        );
+    }
+    for (fd, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
+        c.symlink(&format!("/proc/self/fd/{fd}"), &format!("/dev/{name}"));
+    }
+    c.symlink("/proc/self/fd", "/dev/fd");
 }
 
-/// Read and run the system, read and write the task's own dirs; nothing
-/// else of the file system.
-fn ruleset() -> Result<Ruleset, String> {
-    let access = |s: &str| {
-        s.parse::<FsAccess>()
-            .map_err(|e| format!("landlock {s}: {e:?}"))
-    };
-    let mut r = Ruleset::default();
-    r.restrict(Resource::FS, CompatMode::Enforce);
-    let present = SYSTEM_DIRS.iter().filter(|d| Path::new(d).exists());
-    for dir in present.chain(["/etc", "/proc"].iter()) {
-        r.allow_path(dir, access("r-x")?);
-    }
-    for dir in ["/work", "/tmp", "/dev"] {
-        r.allow_path(dir, access("rwx")?);
-    }
-    Ok(r)
-}
+/// The device files a task sees.
+const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Becomes `uid` (and the group of the same number) with no supplementary
 /// groups, for good: the program's processes count against that uid's
@@ -246,8 +267,8 @@ fn drop_to(uid: u32) -> Result<(), String> {
     // A uid change makes the process non-dumpable, which leaves its
     // /proc/self files (uid_map among them) owned by root.
     nix::sys::prctl::set_dumpable(true).map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
-    // The uid change cleared the parent-death signal: a helper whose
-    // worker died takes its task with it.
+    // The uid change cleared the parent-death signal: a launcher whose
+    // helper died takes its task with it.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
     Ok(())

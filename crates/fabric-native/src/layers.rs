@@ -22,6 +22,8 @@ pub struct Layers {
     /// Per-task cgroups (memory and process limits): v1 controllers, a
     /// delegated v2 subtree, or none.
     pub cgroups: CgroupLayout,
+    /// A per-task disk (a size-limited tmpfs the worker mounts: root only).
+    pub disk: bool,
 }
 
 impl Layers {
@@ -34,6 +36,7 @@ impl Layers {
             landlock: landlock_available(),
             seccomp: Path::new("/proc/sys/kernel/seccomp/actions_avail").exists(),
             cgroups: cgroups(root),
+            disk: root,
         }
     }
 
@@ -41,7 +44,7 @@ impl Layers {
     pub fn describe(&self) -> String {
         let on = |b: bool| if b { "on" } else { "OFF" };
         format!(
-            "namespaces {}, unprivileged uid {}, landlock {}, seccomp {}, cgroup memory {}, cgroup pids {} ({}), rlimits on",
+            "namespaces {}, unprivileged uid {}, landlock {}, seccomp {}, cgroup memory {}, cgroup pids {} ({}), disk limit {}, rlimits on",
             on(self.namespaces),
             on(self.unprivileged_uid),
             on(self.landlock),
@@ -49,6 +52,7 @@ impl Layers {
             on(self.cgroups.memory()),
             on(self.cgroups.pids()),
             self.cgroups.version(),
+            on(self.disk),
         )
     }
 }

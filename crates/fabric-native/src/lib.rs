@@ -5,20 +5,41 @@
 //! each native task through a helper process ([`NativeRunner`]): the
 //! `fabric` binary re-executed in a hidden mode ([`helper_main`]) that joins
 //! the task's cgroups, drops to an unprivileged uid and sets up the sandbox
-//! with [hakoniwa](https://docs.rs/hakoniwa) before it execs the program.
+//! with [hakoniwa](https://docs.rs/hakoniwa); in the sandbox, a small init
+//! of Fabric's own (`init`) is pid 1 and starts the program.
 //!
 //! hakoniwa was chosen over hand-assembling landlock + seccompiler + rustix:
 //! it does namespaces, the new root (pivot_root), rlimits, landlock and
-//! seccomp in one audited sequence in the child, and sets a parent-death
-//! signal so the task cannot outlive its helper.
+//! seccomp in one audited sequence in the child. Nothing of a task outlives
+//! it: at its end, whatever the reason (exit, timeout, cancel, a lost lease,
+//! the worker stopping), every process in its cgroups is killed before the
+//! groups and its dir go (`cgroup`, `scratch`), and a worker sweeps at start
+//! what a killed predecessor left.
+//!
+//! | room | holds |
+//! | --- | --- |
+//! | `allow` | the operator's allow-list, resolved at start |
+//! | `layers` | which isolation layers this host has |
+//! | `run` | the worker's side of one task: dirs, groups, helper, output |
+//! | `scratch` | the task's host dir and its disk (a size-limited tmpfs) |
+//! | `cgroup` | memory and pids groups; killing everything in them |
+//! | `uids` | the block of host uids tasks run as, never reused while in use |
+//! | `helper` | the helper process: cgroups, uid, the sandbox's mounts |
+//! | `filter` | the seccomp filter (calls and socket families) |
+//! | `init` | pid 1 in the sandbox, the program its child |
+//! | `files` | files staged in and collected out |
+//! | `outcome` | how a run ended, as a task status |
 
 mod allow;
 mod cgroup;
 mod files;
+mod filter;
 mod helper;
+mod init;
 mod layers;
 mod outcome;
 mod run;
+mod scratch;
 mod spec;
 mod uids;
 

@@ -27,12 +27,10 @@ pub(crate) fn of(
         (Ended::Cancelled, _) => {
             return TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by the dispatcher");
         }
-        (Ended::Exited(_), Some(HelperStatus::Exited(0))) => {
-            let mut o = TaskOutcome::ended(TaskStatus::Succeeded, "exited with code 0");
-            o.exit_code = Some(0);
-            return o;
-        }
         (Ended::Exited(_), Some(s)) => s,
+        // The helper itself cannot be the memory limit's victim; should it
+        // die with the task's memory anyway, the kill is still the limit's.
+        (Ended::Exited(_), None) if oom => HelperStatus::Signaled(9),
         (Ended::Exited(s), None) => {
             return TaskOutcome::ended(
                 TaskStatus::Failed,
@@ -56,6 +54,11 @@ pub(crate) fn of(
         return o;
     }
     match exited {
+        HelperStatus::Exited(0) => {
+            let mut o = TaskOutcome::ended(TaskStatus::Succeeded, "exited with code 0");
+            o.exit_code = Some(0);
+            o
+        }
         HelperStatus::Exited(code) => {
             let mut o = TaskOutcome::ended(TaskStatus::Failed, format!("exited with code {code}"));
             o.exit_code = Some(code);
@@ -101,6 +104,12 @@ mod tests {
         assert_eq!(oom.status, TaskStatus::MemoryExceeded);
         assert_eq!(oom.cli_exit_code(), 126);
         let oom = of(exited(), Some(HelperStatus::Signaled(9)), true, &l);
+        assert_eq!(oom.status, TaskStatus::MemoryExceeded);
+        // A child killed by the memory limit under a parent that exits 0.
+        let oom = of(exited(), Some(HelperStatus::Exited(0)), true, &l);
+        assert_eq!(oom.status, TaskStatus::MemoryExceeded);
+        // No status at all, but the group recorded an OOM kill.
+        let oom = of(exited(), None, true, &l);
         assert_eq!(oom.status, TaskStatus::MemoryExceeded);
         let cpu = of(exited(), Some(HelperStatus::Signaled(24)), false, &l);
         assert_eq!(cpu.status, TaskStatus::TimedOut);

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fabric_proto::{GuestEvent, Limits, OutputStream, TaskOutcome, TaskStatus};
@@ -15,7 +15,9 @@ use tokio::sync::oneshot;
 
 use crate::cgroup::TaskGroups;
 use crate::layers::Layers;
+use crate::scratch::{DirPlan, TaskDir};
 use crate::spec::{HelperSpec, HelperStatus};
+use crate::uids::UidPool;
 
 /// Bytes of output in one streamed chunk at most.
 pub const OUTPUT_CHUNK: usize = 16 << 10;
@@ -32,13 +34,20 @@ pub struct RunnerConfig {
     /// The helper program (the `fabric` binary) and the arguments before the
     /// spec path (its hidden mode).
     pub helper: Vec<std::ffi::OsString>,
-    /// Scratch dirs are made under here, one per attempt, and removed after.
-    /// It must be reachable by the tasks' uids (not inside the worker's
-    /// private data dir): it is made mode 0711, each task's dir 0700 and
-    /// owned by that task's uid.
+    /// Task dirs are made under here, one per attempt, and removed after;
+    /// whatever is here at start was left by a killed predecessor and is
+    /// swept. It must be reachable by the tasks' uids (not inside the
+    /// worker's private data dir): it is made mode 0711, each task's dir
+    /// 0710 with the task's own gid.
     pub work_root: PathBuf,
     /// Whether tasks keep the host's network (default: none).
     pub network: bool,
+    /// Whether tasks may run files they wrote (`/work` and `/tmp` without
+    /// `noexec`): the opt-in for builds that run what they make. Off by
+    /// default.
+    pub exec_in_work: bool,
+    /// The most disk one task gets here, whatever it asks for.
+    pub max_disk_bytes: u64,
 }
 
 /// One native run.
@@ -50,11 +59,12 @@ pub struct NativeTask {
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
-    /// Its environment.
+    /// Its environment (loader and libc variables are dropped).
     pub env: Vec<(String, String)>,
     /// Its stdin.
     pub stdin: Vec<u8>,
-    /// Its limits (memory, wall clock, output caps; fuel does not apply).
+    /// Its limits (memory, wall clock, disk, output caps; fuel does not
+    /// apply).
     pub limits: Limits,
     /// Files placed in its scratch dir first.
     pub files: Vec<crate::Staged>,
@@ -67,31 +77,50 @@ pub struct NativeTask {
 pub struct NativeRunner {
     cfg: RunnerConfig,
     layers: Layers,
-    /// The first of the host uids tasks run as (the worker is root).
-    uid_base: Option<u32>,
-    next_uid: AtomicU32,
+    /// The host uids tasks run as (the worker is root).
+    uids: Option<Arc<UidPool>>,
+    /// Names this worker's task groups (its work root's name), so a sweep
+    /// takes only what this worker left.
+    scope: String,
 }
 
 impl NativeRunner {
-    /// A runner with this host's layers.
+    /// A runner with this host's layers; sweeps what a killed predecessor
+    /// with the same work root left (processes, cgroups, dirs).
     pub fn new(cfg: RunnerConfig) -> std::io::Result<Self> {
         work_root(&cfg.work_root)?;
         let layers = Layers::detect();
         // A root worker never runs a task as root: without a free block of
         // uids, native tasks are refused at start.
-        let uid_base = match layers.unprivileged_uid {
-            true => Some(crate::uids::host_base().ok_or_else(|| {
-                std::io::Error::other(
-                    "no block of 4,096 host uids is free of accounts and subordinate id ranges (/etc/passwd, /etc/subuid, /etc/subgid) for native tasks to run as",
-                )
-            })?),
+        let uids = match layers.unprivileged_uid {
+            true => Some(Arc::new(UidPool::new(crate::uids::host_base().ok_or_else(
+                || {
+                    std::io::Error::other(
+                        "no block of 4,096 host uids is free of accounts and subordinate id ranges (/etc/passwd, /etc/subuid, /etc/subgid) for native tasks to run as",
+                    )
+                },
+            )?))),
             false => None,
         };
+        let scope = cfg.work_root.file_name().map_or_else(
+            || "fabric-native".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        // Processes first (through their groups), then their dirs.
+        let groups = layers.cgroups.sweep(&format!("{scope}."));
+        let dirs = crate::scratch::sweep(&cfg.work_root);
+        if groups + dirs > 0 {
+            tracing::info!(
+                cgroups = groups,
+                dirs,
+                "swept what native tasks of a stopped worker left"
+            );
+        }
         Ok(Self {
             cfg,
             layers,
-            uid_base,
-            next_uid: AtomicU32::new(0),
+            uids,
+            scope,
         })
     }
 
@@ -100,8 +129,15 @@ impl NativeRunner {
         &self.layers
     }
 
+    /// Whether tasks here may run what they write (the opt-in).
+    pub fn exec_in_work(&self) -> bool {
+        self.cfg.exec_in_work
+    }
+
     /// Runs `task` until it ends, its deadline passes or `cancel` fires;
-    /// `events` hears its output as it comes.
+    /// `events` hears its output as it comes. Nothing of the task outlives
+    /// this call, nor the drop of its future (a worker's own deadline):
+    /// its processes are killed and its groups and dir removed either way.
     pub async fn run(
         &self,
         task: NativeTask,
@@ -109,57 +145,81 @@ impl NativeRunner {
         events: impl FnMut(GuestEvent) + Send,
     ) -> TaskOutcome {
         let started = std::time::Instant::now();
-        let dir = self.cfg.work_root.join(&task.name);
-        let mut outcome = match self.run_in(&dir, &task, cancel, events).await {
+        let mut remains = Remains::new(self.uids.clone());
+        let mut outcome = match self.run_in(&mut remains, &task, cancel, events).await {
             Ok(o) => o,
             Err(e) => TaskOutcome::ended(TaskStatus::Failed, format!("native sandbox: {e}")),
         };
         outcome.duration_ms = started.elapsed().as_millis() as u64;
-        let gone = dir.clone();
-        if let Err(e) = blocking(move || std::fs::remove_dir_all(&gone)).await {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a native task's scratch dir");
-        }
+        blocking(move || remains.clear()).await;
         outcome
     }
 
     async fn run_in(
         &self,
-        dir: &Path,
+        remains: &mut Remains,
         task: &NativeTask,
         mut cancel: oneshot::Receiver<()>,
         mut events: impl FnMut(GuestEvent) + Send,
     ) -> std::io::Result<TaskOutcome> {
-        use std::os::unix::fs::PermissionsExt as _;
-        // The task's dir stays the worker's (its spec and status are read
-        // by the helper as root); only `work` becomes the task's, once the
-        // staged files are in.
-        let scratch = dir.join("work");
-        std::fs::create_dir(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
-        std::fs::create_dir(&scratch)?;
+        let uid =
+            match &self.uids {
+                Some(pool) => Some(pool.take().ok_or_else(|| {
+                    std::io::Error::other("every task uid of this worker is in use")
+                })?),
+                None => None,
+            };
+        remains.uid = uid;
+        let disk_bytes = task.limits.disk_bytes.min(self.cfg.max_disk_bytes);
+        let plan = DirPlan {
+            uid,
+            disk_bytes: self.layers.disk.then_some(disk_bytes),
+            exec: self.cfg.exec_in_work,
+        };
+        let dir = TaskDir::make(
+            &self.cfg.work_root,
+            &format!("{}.{}", self.scope, task.name),
+            plan,
+        )?;
+        let (root, scratch, tmp) = (dir.root.clone(), dir.work.clone(), dir.tmp.clone());
+        let dir = &*remains.dir.insert(dir);
         let (to, files) = (scratch.clone(), task.files.clone());
-        blocking(move || crate::files::stage_in(&to, &files)).await?;
-        let uid = self
-            .uid_base
-            .map(|base| base + self.next_uid.fetch_add(1, Ordering::Relaxed) % crate::uids::SPAN);
-        let root = dir.join("root");
-        std::fs::create_dir(&root)?;
-        if let Some(uid) = uid {
-            crate::files::own_tree(&scratch, uid)?;
-            crate::files::own_tree(&root, uid)?;
+        if let Err(e) = blocking(move || crate::files::stage_in(&to, &files)).await {
+            return Ok(match e.raw_os_error() {
+                Some(nix::libc::ENOSPC) => TaskOutcome::ended(
+                    TaskStatus::Failed,
+                    format!(
+                        "the staged files do not fit in the task's disk limit of {}",
+                        fabric_proto::format_size(disk_bytes)
+                    ),
+                ),
+                _ => return Err(e),
+            });
         }
-        let groups = TaskGroups::make(
+        if let Some(uid) = uid {
+            for d in [&scratch, &tmp, &root] {
+                crate::files::own_tree(d, uid)?;
+            }
+        }
+        let groups = remains.groups.insert(TaskGroups::make(
             &self.layers.cgroups,
-            &task.name,
+            &format!("{}.{}", self.scope, task.name),
             task.limits.memory_bytes,
             MAX_PROCS,
-        )?;
+        )?);
         let timeout = Duration::from_millis(task.limits.timeout_ms);
         let spec = HelperSpec {
             program: task.program.clone(),
             args: task.args.clone(),
-            env: task.env.clone(),
+            env: task
+                .env
+                .iter()
+                .filter(|(k, _)| !fabric_proto::is_unsafe_env(k))
+                .cloned()
+                .collect(),
             scratch: scratch.clone(),
+            tmp,
+            exec_in_work: self.cfg.exec_in_work,
             root,
             uid,
             // With a cgroup memory limit, that limit is the one that acts
@@ -183,12 +243,11 @@ impl NativeRunner {
             landlock: self.layers.landlock,
             seccomp: self.layers.seccomp,
             network: self.cfg.network,
-            status: dir.join("status.json"),
+            status: dir.dir.join("status.json"),
         };
-        let spec_path = dir.join("spec.json");
-        std::fs::write(
-            &spec_path,
-            serde_json::to_vec(&spec).map_err(std::io::Error::other)?,
+        let spec_path = dir.write_private(
+            "spec.json",
+            &serde_json::to_vec(&spec).map_err(std::io::Error::other)?,
         )?;
         let (program, pre) = self
             .cfg
@@ -225,15 +284,21 @@ impl NativeRunner {
                 events(GuestEvent::Output { stream, bytes });
             }
         };
+        let killer = groups.killer();
         let waited = async {
             let ended = tokio::select! {
                 s = child.wait() => Ended::Exited(s),
                 () = tokio::time::sleep(timeout) => Ended::TimedOut,
                 Ok(()) = &mut cancel => Ended::Cancelled,
             };
+            // Whatever ended it, nothing of the task lives on: everything
+            // in its groups is killed (a program that left the helper's
+            // process tree, cleared its parent-death signal or holds the
+            // output pipes open included); then the helper, whose death
+            // takes the task's init, and with it the pid namespace, along
+            // where the host has no cgroups.
+            blocking(move || killer.kill_all()).await;
             if !matches!(ended, Ended::Exited(_)) {
-                // The helper dies, and with it (its parent-death signal, then
-                // the pid namespace) every process of the task.
                 let _ = child.start_kill();
                 let _ = child.wait().await;
             }
@@ -241,9 +306,7 @@ impl NativeRunner {
         };
         let ((), (), (), (), ended) = tokio::join!(feed, read_out, read_err, collect, waited);
         let oom = groups.oom_killed();
-        // Removing the groups waits (briefly) for the kernel to empty them.
-        blocking(move || drop(groups)).await;
-        let status_path = dir.join("status.json");
+        let status_path = dir.dir.join("status.json");
         let status = match std::fs::read(&status_path) {
             Ok(b) => serde_json::from_slice::<HelperStatus>(&b).map_err(|e| {
                 format!(
@@ -258,6 +321,12 @@ impl NativeRunner {
             .inspect_err(|why| tracing::warn!(%why, "the native helper left no status"))
             .ok();
         let mut outcome = crate::outcome::of(ended, status, oom, &task.limits);
+        if dir.disk_full() && outcome.status != TaskStatus::Succeeded {
+            outcome.note(format!(
+                "the task's disk limit of {} (/work and /tmp together) was reached",
+                fabric_proto::format_size(disk_bytes)
+            ));
+        }
         (outcome.stdout, outcome.stderr) = kept.into_parts();
         let (from, globs) = (scratch.clone(), task.outputs.clone());
         let (files, left_out) = blocking(move || {
@@ -266,20 +335,59 @@ impl NativeRunner {
         .await;
         outcome.files = files;
         if let Some(note) = left_out {
-            let m = outcome.message.get_or_insert_with(String::new);
-            if !m.is_empty() {
-                m.push_str("; ");
-            }
-            m.push_str(&note);
+            outcome.note(note);
         }
         Ok(outcome)
     }
 }
 
-impl Drop for NativeRunner {
+/// What a task leaves until it is cleared: its groups (and the processes
+/// in them), its dir and its uid. Cleared at the end of a run, or on drop
+/// when the run's future is dropped half way (the worker's own deadline).
+struct Remains {
+    groups: Option<TaskGroups>,
+    dir: Option<TaskDir>,
+    uid: Option<u32>,
+    pool: Option<Arc<UidPool>>,
+}
+
+impl Remains {
+    fn new(pool: Option<Arc<UidPool>>) -> Self {
+        Self {
+            groups: None,
+            dir: None,
+            uid: None,
+            pool,
+        }
+    }
+
+    /// Kills, removes, and gives the uid back only if nothing of the task
+    /// is left (otherwise the uid is retired: never handed out again).
+    fn clear(&mut self) {
+        let mut clean = self.groups.take().is_none_or(TaskGroups::remove);
+        if let Some(dir) = self.dir.take() {
+            let path = dir.dir.clone();
+            if let Err(e) = dir.remove() {
+                tracing::warn!(dir = %path.display(), error = %e, "cannot remove a native task's dir");
+                clean = false;
+            }
+        }
+        if let (Some(uid), Some(pool)) = (self.uid.take(), &self.pool) {
+            if clean {
+                pool.release(uid);
+            } else {
+                tracing::warn!(
+                    uid,
+                    "a task's uid is retired: something of its task may remain"
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Remains {
     fn drop(&mut self) {
-        // Empty once every task's dir is gone; left for a look otherwise.
-        let _ = std::fs::remove_dir(&self.cfg.work_root);
+        self.clear();
     }
 }
 

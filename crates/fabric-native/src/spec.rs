@@ -16,6 +16,11 @@ pub(crate) struct HelperSpec {
     pub env: Vec<(String, String)>,
     /// The host directory mounted read-write as `/work`, the working dir.
     pub scratch: PathBuf,
+    /// The host directory mounted read-write as `/tmp`.
+    pub tmp: PathBuf,
+    /// Leave `noexec` off `/work` and `/tmp` (the worker's opt-in for
+    /// builds that run what they make).
+    pub exec_in_work: bool,
     /// An empty directory the sandbox's root is built on (inside the
     /// task's dir, so it goes with it even when the helper is killed).
     pub root: PathBuf,

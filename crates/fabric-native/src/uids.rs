@@ -51,9 +51,86 @@ pub(crate) fn host_base() -> Option<u32> {
     )
 }
 
+/// Hands out the block's uids so that none is reused while anything of
+/// its last task may remain: a uid is taken until its task's processes
+/// were killed and its files removed ([`UidPool::release`]); one whose
+/// clean-up failed is never handed out again by this worker.
+#[derive(Debug)]
+pub(crate) struct UidPool {
+    base: u32,
+    state: std::sync::Mutex<PoolState>,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    /// Where the search for the next free uid starts (round robin, so a
+    /// released uid rests as long as possible).
+    next: u32,
+    /// Offsets in the block now in use or retired.
+    taken: std::collections::HashSet<u32>,
+}
+
+impl UidPool {
+    /// A pool over `SPAN` uids from `base`.
+    pub(crate) fn new(base: u32) -> Self {
+        Self {
+            base,
+            state: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Whether `uid` is one of the block's.
+    pub(crate) fn contains(&self, uid: u32) -> bool {
+        uid.checked_sub(self.base).is_some_and(|o| o < SPAN)
+    }
+
+    /// The next free uid, or `None` when every one is in use or retired.
+    pub(crate) fn take(&self) -> Option<u32> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for i in 0..SPAN {
+            let offset = (s.next + i) % SPAN;
+            if s.taken.insert(offset) {
+                s.next = (offset + 1) % SPAN;
+                return Some(self.base + offset);
+            }
+        }
+        None
+    }
+
+    /// Gives `uid` back once nothing of its task remains.
+    pub(crate) fn release(&self, uid: u32) {
+        if self.contains(uid) {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.taken.remove(&(uid - self.base));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_uid_is_not_handed_out_again_until_released_and_a_retired_one_never() {
+        let pool = UidPool::new(FIRST);
+        let first = pool.take().unwrap();
+        let second = pool.take().unwrap();
+        assert_ne!(first, second);
+        // `first` is never released (its clean-up failed): a whole turn of
+        // the block later it is still not handed out.
+        pool.release(second);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..SPAN - 1 {
+            let u = pool.take().expect("a free uid");
+            assert!(pool.contains(u));
+            assert_ne!(u, first, "a uid still in use was handed out again");
+            assert!(seen.insert(u), "uid {u} handed out twice while taken");
+        }
+        assert_eq!(pool.take(), None, "every uid is taken");
+        pool.release(FIRST + 5);
+        assert_eq!(pool.take(), Some(FIRST + 5));
+        assert!(!pool.contains(FIRST + SPAN) && !pool.contains(FIRST - 1));
+    }
 
     #[test]
     fn the_block_avoids_accounts_and_subordinate_ranges() {

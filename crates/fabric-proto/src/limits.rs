@@ -14,6 +14,15 @@ pub struct Limits {
     pub timeout_ms: u64,
     /// Bytes kept of each of stdout and stderr; the rest is cut and flagged.
     pub output_bytes: u64,
+    /// Files a native task may hold in `/work` and `/tmp` together, staged
+    /// files included (a size-limited tmpfs: the kernel enforces it).
+    /// Records and manifests from before the field read as the default.
+    #[serde(default = "default_disk_bytes")]
+    pub disk_bytes: u64,
+}
+
+fn default_disk_bytes() -> u64 {
+    Limits::DEFAULT_DISK_BYTES
 }
 
 impl Limits {
@@ -25,6 +34,8 @@ impl Limits {
     pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
     /// Default output cap per stream: 4 MiB.
     pub const DEFAULT_OUTPUT_BYTES: u64 = 4 << 20;
+    /// Default disk of a native task: 1 GiB.
+    pub const DEFAULT_DISK_BYTES: u64 = 1 << 30;
 
     /// Checks every field against `caps`, naming the first that is out of range.
     pub fn check_within(&self, caps: &LimitCaps) -> Result<(), LimitError> {
@@ -33,6 +44,7 @@ impl Limits {
             ("memory_bytes", self.memory_bytes, caps.max.memory_bytes),
             ("timeout_ms", self.timeout_ms, caps.max.timeout_ms),
             ("output_bytes", self.output_bytes, caps.max.output_bytes),
+            ("disk_bytes", self.disk_bytes, caps.max.disk_bytes),
         ];
         for (field, value, max) in fields {
             if value == 0 {
@@ -53,9 +65,15 @@ impl Default for Limits {
             memory_bytes: Self::DEFAULT_MEMORY_BYTES,
             timeout_ms: Self::DEFAULT_TIMEOUT_MS,
             output_bytes: Self::DEFAULT_OUTPUT_BYTES,
+            disk_bytes: Self::DEFAULT_DISK_BYTES,
         }
     }
 }
+
+/// How long past a task's timeout its lease lasts by default: the grace a
+/// worker has to report. A worker stops a run well before (its own
+/// backstops are shorter), so a task is never running in two places.
+pub const DEFAULT_LEASE_GRACE_MS: u64 = 10_000;
 
 /// Cluster-wide maxima for [`Limits`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +90,7 @@ impl Default for LimitCaps {
                 memory_bytes: 4 << 30,
                 timeout_ms: 60 * 60 * 1000,
                 output_bytes: 64 << 20,
+                disk_bytes: 16 << 30,
             },
         }
     }

@@ -150,6 +150,15 @@ impl TaskOutcome {
         Self::ended(TaskStatus::Rejected, message)
     }
 
+    /// Adds `note` to the message, after what it says already.
+    pub fn note(&mut self, note: impl AsRef<str>) {
+        let m = self.message.get_or_insert_with(String::new);
+        if !m.is_empty() {
+            m.push_str("; ");
+        }
+        m.push_str(note.as_ref());
+    }
+
     /// The exit code the CLI should end with for this outcome.
     pub fn cli_exit_code(&self) -> i32 {
         self.status.cli_exit_code(self.exit_code)

@@ -25,8 +25,11 @@ const REFUSAL_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// (the sandbox stops it at the timeout; this is the backstop).
 const RUN_GRACE: Duration = Duration::from_secs(2);
 /// The same backstop for a native run, which also stages files in and
-/// collects them after.
-const NATIVE_GRACE: Duration = Duration::from_secs(30);
+/// collects them after. Shorter than the lease's grace, so the worker has
+/// stopped the run (killing every process of it) before the dispatcher
+/// gives the task to another worker.
+const NATIVE_GRACE: Duration = Duration::from_secs(5);
+const _: () = assert!(NATIVE_GRACE.as_millis() < fabric_proto::DEFAULT_LEASE_GRACE_MS as u128);
 
 /// Serves one stream the dispatcher opened.
 pub(crate) async fn serve(

@@ -58,6 +58,19 @@ pub struct NativeConfig {
     pub helper: Vec<std::ffi::OsString>,
     /// Whether tasks keep the host's network (default: no network).
     pub network: bool,
+    /// Whether tasks may run files they wrote (the opt-in for builds that
+    /// run what they make; shown as the label `exec-in-work`).
+    pub exec_in_work: bool,
+    /// The most disk one task gets here.
+    pub max_task_disk: u64,
+}
+
+impl NativeConfig {
+    /// Default of [`NativeConfig::max_task_disk`]: 4 GiB.
+    pub const DEFAULT_MAX_TASK_DISK: u64 = 4 << 30;
+
+    /// The label a worker whose tasks may run what they write carries.
+    pub const EXEC_LABEL: &str = "exec-in-work";
 }
 
 impl WorkerConfig {

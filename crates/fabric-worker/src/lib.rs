@@ -115,6 +115,8 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
                 helper: n.helper.clone(),
                 work_root: work_root.clone(),
                 network: n.network,
+                exec_in_work: n.exec_in_work,
+                max_disk_bytes: n.max_task_disk,
             })
             .map_err(|source| WorkerError::Native {
                 path: work_root,

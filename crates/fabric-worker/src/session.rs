@@ -125,7 +125,7 @@ async fn serve(
         name: state.cfg.name.clone(),
         slots: state.cfg.slots,
         memory_bytes: state.cfg.memory_bytes,
-        labels: state.cfg.labels.clone(),
+        labels: labels(&state.cfg),
         wasm: true,
         commands: state
             .native
@@ -249,4 +249,15 @@ async fn accept(state: &Arc<State>, conn: &Connection) -> Result<(), StreamError
             }
         });
     }
+}
+
+/// The worker's labels, and `exec-in-work` when its native tasks may run
+/// what they write, so `fabric workers` shows which do.
+fn labels(cfg: &crate::WorkerConfig) -> Vec<String> {
+    let mut labels = cfg.labels.clone();
+    let exec = crate::NativeConfig::EXEC_LABEL;
+    if cfg.native.as_ref().is_some_and(|n| n.exec_in_work) && !labels.iter().any(|l| l == exec) {
+        labels.push(exec.to_owned());
+    }
+    labels
 }

@@ -114,6 +114,11 @@ pub(crate) struct TaskOpts {
     /// Bytes kept of each of stdout and stderr, e.g. 4MiB; the rest is cut.
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub output_limit: Option<u64>,
+    /// Disk of a native task, e.g. 256MiB: its files in /work and /tmp
+    /// together, staged files included [default: 1GiB]. They are held in
+    /// memory, so they count against --memory too.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub disk: Option<u64>,
     /// Environment variable for the task (repeatable). `K` alone passes this
     /// process's value of K. Nothing else is inherited.
     #[arg(long = "env", short = 'e', value_name = "K=V")]

@@ -58,6 +58,7 @@ pub(crate) fn limits(opts: &TaskOpts, caps: &LimitCaps) -> anyhow::Result<Limits
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
             .unwrap_or(defaults.timeout_ms),
         output_bytes: opts.output_limit.unwrap_or(defaults.output_bytes),
+        disk_bytes: opts.disk.unwrap_or(defaults.disk_bytes),
     };
     limits.check_within(caps).map_err(|e| usage(in_flags(&e)))?;
     Ok(limits)
@@ -72,6 +73,7 @@ fn in_flags(e: &LimitError) -> String {
             "memory_bytes" => "--memory",
             "timeout_ms" => "--timeout",
             "output_bytes" => "--output-limit",
+            "disk_bytes" => "--disk",
             other => other,
         }
         .to_owned()
@@ -104,12 +106,10 @@ pub(crate) fn env(opts: &TaskOpts) -> anyhow::Result<Vec<(String, String)>> {
                     (item.clone(), v)
                 }
             };
-            if k.is_empty() || k.contains('\0') || v.contains('\0') {
-                return Err(usage(format!(
-                    "--env {item:?}: the name must be non-empty and neither part may contain NUL"
-                )));
-            }
-            Ok((k, v))
+            let pair = [(k, v)];
+            fabric_proto::check_args_env(&[], &pair).map_err(|e| usage(format!("--{e}")))?;
+            let [pair] = pair;
+            Ok(pair)
         })
         .collect()
 }

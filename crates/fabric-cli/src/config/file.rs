@@ -30,6 +30,8 @@ pub(super) struct FileConfig {
     pub labels: Option<Vec<String>>,
     pub allow: Option<Vec<String>>,
     pub allow_network: Option<bool>,
+    pub allow_exec_in_work: Option<bool>,
+    pub max_task_disk: Option<String>,
     pub worker_keys: Option<Vec<String>>,
     pub api: Option<SocketAddr>,
     pub no_api: Option<bool>,

@@ -20,7 +20,7 @@ use fabric_net::{JoinToken, PublicKey};
 use fabric_dispatcher::{ApiConfig, RateLimit, RetentionPolicy, WorkerCaps};
 use fabric_worker::{NativeConfig, WorkerConfig};
 
-use crate::cli::{DispatcherArgs, ServeOpts, UpArgs, WorkerArgs};
+use crate::cli::{DispatcherArgs, NativeOpts, ServeOpts, UpArgs, WorkerArgs};
 use crate::{profile, usage};
 use file::FileConfig;
 
@@ -106,7 +106,7 @@ pub(crate) fn up(args: &UpArgs) -> anyhow::Result<UpConfig> {
         count: args.workers.or(file.workers).unwrap_or(2),
         slots: slots(args.slots, &file)?,
         speak: true,
-        native: native(&args.allow, args.allow_network, &file)?,
+        native: native(&args.native, &file)?,
     };
     let serve = ServeConfig::resolve(&args.serve, &file, up_defaults())?;
     Ok(UpConfig { serve, workers })
@@ -224,7 +224,7 @@ fn retention(opts: &ServeOpts) -> RetentionPolicy {
 /// Resolves `fabric worker`.
 pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
     let file = FileConfig::load(args.config.as_deref())?;
-    let native = native(&args.allow, args.allow_network, &file)?;
+    let native = native(&args.native, &file)?;
     let token = args
         .join
         .as_deref()
@@ -273,12 +273,8 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
 
 /// Native commands from `--allow` (and the file's `allow`): the programs
 /// resolved now, so a typo fails at start; `None` when nothing is allowed.
-fn native(
-    flags: &[String],
-    network: bool,
-    file: &FileConfig,
-) -> anyhow::Result<Option<NativeConfig>> {
-    let mut names = flags.to_vec();
+fn native(opts: &NativeOpts, file: &FileConfig) -> anyhow::Result<Option<NativeConfig>> {
+    let mut names = opts.allow.clone();
     names.extend(file.allow.clone().unwrap_or_default());
     if names.is_empty() {
         return Ok(None);
@@ -294,7 +290,14 @@ fn native(
     Ok(Some(NativeConfig {
         allow,
         helper: vec![exe.into_os_string(), fabric_native::HELPER_COMMAND.into()],
-        network: network || file.allow_network == Some(true),
+        network: opts.allow_network || file.allow_network == Some(true),
+        exec_in_work: opts.allow_exec_in_work || file.allow_exec_in_work == Some(true),
+        max_task_disk: match (opts.max_task_disk, &file.max_task_disk) {
+            (Some(b), _) => b,
+            (None, Some(s)) => crate::units::parse_size(s)
+                .map_err(|e| usage(format!("max_task_disk in the config file: {e}")))?,
+            (None, None) => fabric_worker::NativeConfig::DEFAULT_MAX_TASK_DISK,
+        },
     }))
 }
 

@@ -88,6 +88,7 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
         fuel: l.fuel.unwrap_or(d.fuel),
         memory_bytes: l.memory_bytes.unwrap_or(d.memory_bytes),
         timeout_ms: l.timeout_ms.unwrap_or(d.timeout_ms),
+        disk_bytes: l.disk_bytes.unwrap_or(d.disk_bytes),
         ..d
     };
     spec.priority = t.priority.map(Into::into).unwrap_or_default();

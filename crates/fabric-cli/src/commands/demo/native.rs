@@ -29,6 +29,8 @@ pub(super) fn config() -> Result<(NativeConfig, String), String> {
         allow,
         helper: vec![exe.into_os_string(), fabric_native::HELPER_COMMAND.into()],
         network: false,
+        exec_in_work: false,
+        max_task_disk: NativeConfig::DEFAULT_MAX_TASK_DISK,
     };
     Ok((native, layers.describe()))
 }

@@ -88,6 +88,8 @@ pub(crate) struct LimitsJson {
     pub memory_bytes: Option<u64>,
     /// Wall-clock timeout, ms.
     pub timeout_ms: Option<u64>,
+    /// A native task's disk (/work and /tmp together), bytes.
+    pub disk_bytes: Option<u64>,
 }
 
 /// A priority.

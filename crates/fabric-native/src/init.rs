@@ -1,0 +1,146 @@
+//! The task's init: pid 1 of its pid namespace, Fabric's own code, with
+//! the program as its child.
+//!
+//! hakoniwa runs this (as a closure, in the process that would otherwise
+//! exec the program) after the namespaces, the root, the rlimits, landlock
+//! and seccomp are in place, so it is as confined as the program. It keeps
+//! the parent-death signal hakoniwa gave it: when the helper above it
+//! dies, it dies, and the death of a pid namespace's init kills every
+//! process in that namespace. A program can clear its own parent-death
+//! signal, daemonise and close its stdio; it cannot keep its namespace's
+//! init alive, and so cannot outlive its task. The program is never pid 1,
+//! so it cannot make itself immune to signals the way an init is.
+
+use std::ffi::CString;
+
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, execve, fork};
+
+/// What init runs.
+pub(crate) struct Program {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl Program {
+    /// The program at `path` with `args` and exactly `env`.
+    pub fn new(path: &str, args: &[String], env: &[(String, String)]) -> Result<Self, String> {
+        let c = |s: String| {
+            CString::new(s).map_err(|_| "a NUL byte in the program's command or env".to_owned())
+        };
+        let argv = std::iter::once(path.to_owned())
+            .chain(args.iter().cloned())
+            .map(c)
+            .collect::<Result<_, _>>()?;
+        let envp = env
+            .iter()
+            .map(|(k, v)| c(format!("{k}={v}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            path: c(path.to_owned())?,
+            argv,
+            envp,
+        })
+    }
+}
+
+/// Runs as pid 1: applies landlock
+/// (`landlock`: the rules, or `None` where the kernel has none), starts the
+/// program, reaps every child, and returns the program's exit code (128 +
+/// the signal when a signal ended it) once the program itself ends.
+/// Whatever it left behind dies with this process.
+#[allow(unsafe_code)]
+pub(crate) fn run(program: &Program, landlock: Option<Access>) -> i32 {
+    if let Some(access) = landlock
+        && let Err(e) = confine(access)
+    {
+        report(&format!("fabric init: landlock: {e}\n"));
+        return 125;
+    }
+    // SAFETY: this process has one thread (hakoniwa forked it); the child
+    // only calls execve and, if that fails, writes and _exits.
+    match unsafe { fork() } {
+        Err(e) => {
+            report(&format!("fabric init: cannot start the program: {e}\n"));
+            127
+        }
+        Ok(ForkResult::Child) => {
+            let err = execve(&program.path, &program.argv, &program.envp).unwrap_err();
+            report(&format!(
+                "fabric init: cannot run {}: {err}\n",
+                program.path.to_string_lossy()
+            ));
+            // SAFETY: leaves the forked child without running anything of
+            // the parent's (atexit handlers, buffered writers).
+            unsafe {
+                nix::libc::_exit(if err == nix::errno::Errno::ENOENT {
+                    127
+                } else {
+                    126
+                })
+            }
+        }
+        Ok(ForkResult::Parent { child }) => reap_until(child),
+    }
+}
+
+/// What a task may do with the file system.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Access {
+    /// Run files in `/work` and `/tmp` (the worker's opt-in).
+    pub exec_in_work: bool,
+}
+
+/// Read and run the system, read and write the task's own dirs (and run
+/// what is there only with the opt-in), read and write the device files;
+/// nothing else of the file system. Applied to this process, so to
+/// everything it starts.
+fn confine(access: Access) -> Result<(), landlock::RulesetError> {
+    use landlock::{
+        ABI, Access as _, AccessFs, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _,
+        path_beneath_rules,
+    };
+    let abi = ABI::V5;
+    let read = AccessFs::from_read(abi);
+    let write = AccessFs::from_write(abi);
+    let system = crate::helper::SYSTEM_DIRS
+        .iter()
+        .copied()
+        .chain(["/etc", "/proc"])
+        .filter(|d| std::path::Path::new(d).exists());
+    let own = if access.exec_in_work {
+        read | write
+    } else {
+        (read | write) & !AccessFs::Execute
+    };
+    Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))?
+        .create()?
+        .add_rules(path_beneath_rules(system, read))?
+        .add_rules(path_beneath_rules(["/work", "/tmp"], own))?
+        .add_rules(path_beneath_rules(
+            ["/dev"],
+            (read | write) & !AccessFs::Execute,
+        ))?
+        .restrict_self()?;
+    Ok(())
+}
+
+/// Reaps children (the program's orphans come here) until `child` ends.
+fn reap_until(child: Pid) -> i32 {
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => return code,
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => return 128 + sig as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            // No child at all: the program is gone.
+            Err(_) => return 127,
+        }
+    }
+}
+
+/// Writes to stderr (the task's) without allocating more.
+fn report(message: &str) {
+    let _ = nix::unistd::write(std::io::stderr(), message.as_bytes());
+}
