@@ -189,6 +189,12 @@ fn a_worker_killed_with_its_tasks_running_leaves_nothing_after_its_next_start() 
         "{}",
         up.stderr()
     );
+    // The task itself runs again (its attempt was lost with the worker);
+    // a cancel ends that one.
+    started(marker);
+    let out = cmd().args(["cancel", &id]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    none_left(marker);
     up.sigterm();
     assert!(up.wait(Duration::from_secs(30)).success());
 }
