@@ -527,3 +527,38 @@ fn rest_refuses_loader_variables_and_nul_bytes_with_400_naming_them() {
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.json["tasks"].as_array().map(Vec::len), Some(0), "{a:?}");
 }
+
+#[test]
+fn a_worker_stopped_with_a_task_running_leaves_nothing_behind() {
+    let sb = Sandbox::new();
+    let (mut up, profile, _) = up_one_worker_in(&sb, &["--allow", PY]);
+    let marker = "clinger-9745";
+    let out = sb
+        .fabric()
+        .arg("--cluster")
+        .arg(&profile)
+        .args([
+            "run",
+            "--detach",
+            "--timeout",
+            "5m",
+            "--",
+            PY,
+            "-c",
+            CLINGER,
+            marker,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let id = text(&out.stdout).trim().to_owned();
+    let dir = task_dir(&id);
+    started(marker);
+    // The first signal drains (the task may finish); the second stops now.
+    up.sigterm();
+    up.wait_for_stderr("draining", Duration::from_secs(30));
+    up.sigterm();
+    up.wait(Duration::from_secs(30));
+    none_left(marker);
+    gone(&dir);
+}

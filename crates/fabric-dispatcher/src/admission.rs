@@ -230,6 +230,24 @@ mod tests {
         let mut s = spec();
         s.env = vec![("A=B".into(), "x".into())];
         assert!(check_spec(&s, &caps).unwrap_err().message.contains("A=B"));
+        // What QUIC clients send is checked as REST's is: loader variables
+        // and NUL bytes are refused before anything is stored.
+        let mut s = spec();
+        s.env = vec![("LD_PRELOAD".into(), "/work/x.so".into())];
+        let err = check_spec(&s, &caps).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert!(err.message.contains("LD_PRELOAD"), "{}", err.message);
+        let mut s = spec();
+        s.args = vec!["ok".into(), "a\0b".into()];
+        let err = check_spec(&s, &caps).unwrap_err();
+        assert!(
+            err.message.contains("argument 2 contains a NUL byte"),
+            "{}",
+            err.message
+        );
+        let mut s = spec();
+        s.env = vec![("A".into(), "x\0y".into())];
+        assert!(check_spec(&s, &caps).unwrap_err().message.contains("NUL"));
         let mut s = spec();
         s.limits.output_bytes = 32 << 20;
         assert!(

@@ -223,29 +223,31 @@ impl TaskGroups {
         };
         match layout {
             CgroupLayout::V1 { memory, pids } => {
+                // Each group is kept as soon as it exists, so a failure
+                // half way removes what was made.
                 if let Some(parent) = memory {
                     let d = parent.join(name);
                     std::fs::create_dir_all(&d)?;
+                    groups.dirs.push(d.clone());
                     std::fs::write(d.join("memory.limit_in_bytes"), memory_bytes.to_string())?;
                     groups.events = Some(d.join("memory.oom_control"));
-                    groups.dirs.push(d);
                 }
                 if let Some(parent) = pids {
                     let d = parent.join(name);
                     std::fs::create_dir_all(&d)?;
+                    groups.dirs.push(d.clone());
                     std::fs::write(d.join("pids.max"), max_procs.to_string())?;
-                    groups.dirs.push(d);
                 }
             }
             CgroupLayout::V2 { tasks } => {
                 let d = tasks.join(name);
                 std::fs::create_dir_all(&d)?;
+                groups.dirs.push(d.clone());
                 std::fs::write(d.join("memory.max"), memory_bytes.to_string())?;
                 // No swapping past the limit either, where swap is accounted.
                 let _ = std::fs::write(d.join("memory.swap.max"), "0");
                 std::fs::write(d.join("pids.max"), max_procs.to_string())?;
                 groups.events = Some(d.join("memory.events"));
-                groups.dirs.push(d);
             }
             CgroupLayout::None => {}
         }

@@ -67,6 +67,7 @@ const CLONE_NEW_FLAGS: &[u64] = &[
 /// netlink, which the task's own network namespace isolates. Every other
 /// family (vsock, which reaches the hypervisor; packet, alg, bluetooth,
 /// and the rest) is global or reaches hardware, and is refused.
+#[cfg(test)]
 const ALLOWED_FAMILIES: &[u64] = &[
     1,  // AF_UNIX
     2,  // AF_INET
@@ -74,8 +75,43 @@ const ALLOWED_FAMILIES: &[u64] = &[
     16, // AF_NETLINK
 ];
 
-/// Above every family the kernel knows (AF_MAX is 46 in Linux 6.x).
-const FAMILY_CEILING: u64 = 64;
+/// The families refused, as few comparisons of the first argument as
+/// cover everything but [`ALLOWED_FAMILIES`] (a filter's rules are
+/// compiled at every task's start: 7 here instead of one per family).
+/// `(mask, value)` matches `family & mask == value`; a family of 17 or
+/// more, or one with any of the upper bits set, matches the last.
+const REFUSED: &[Refused] = &[
+    Refused::Masked(!0, 0),
+    Refused::Masked(!0, 3),
+    Refused::Masked(!3, 4),  // 4..=7
+    Refused::Masked(!1, 8),  // 8, 9
+    Refused::Masked(!0, 11), // 11
+    Refused::Masked(!3, 12), // 12..=15
+    Refused::AtLeast(17),
+];
+
+#[derive(Clone, Copy)]
+enum Refused {
+    Masked(u64, u64),
+    AtLeast(u64),
+}
+
+impl Refused {
+    fn cmp(self) -> ArgCmp {
+        match self {
+            Self::Masked(mask, value) => ArgCmp::new(0, ArgCmpOp::MaskedEq, mask, value),
+            Self::AtLeast(v) => ArgCmp::new(0, ArgCmpOp::Ge, v, 0),
+        }
+    }
+
+    #[cfg(test)]
+    fn matches(self, family: u64) -> bool {
+        match self {
+            Self::Masked(mask, value) => family & mask == value,
+            Self::AtLeast(v) => family >= v,
+        }
+    }
+}
 
 /// The filter hakoniwa loads before the task's init runs.
 pub(crate) fn task_filter() -> Filter {
@@ -93,12 +129,29 @@ pub(crate) fn task_filter() -> Filter {
     f.add_rule(Action::Errno(nix::errno::Errno::ENOSYS as i32), "clone3");
     let no_family = Action::Errno(nix::errno::Errno::EAFNOSUPPORT as i32);
     for call in ["socket", "socketpair"] {
-        for family in (0..FAMILY_CEILING).filter(|f| !ALLOWED_FAMILIES.contains(f)) {
-            let is = ArgCmp::new(0, ArgCmpOp::Eq, family, 0);
-            f.add_rule_conditional(no_family, call, &[is]);
+        for r in REFUSED {
+            f.add_rule_conditional(no_family, call, &[r.cmp()]);
         }
-        let above = ArgCmp::new(0, ArgCmpOp::Ge, FAMILY_CEILING, 0);
-        f.add_rule_conditional(no_family, call, &[above]);
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_isolated_families_pass_the_comparisons() {
+        let refused = |f: u64| REFUSED.iter().any(|r| r.matches(f));
+        for family in 0..4096 {
+            assert_eq!(
+                !refused(family),
+                ALLOWED_FAMILIES.contains(&family),
+                "family {family}"
+            );
+        }
+        // A family with upper bits set (the kernel reads an int) is refused.
+        assert!(refused((1 << 32) | 1));
+        assert!(refused(u64::MAX));
+    }
 }

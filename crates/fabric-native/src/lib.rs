@@ -20,7 +20,9 @@
 //! | --- | --- |
 //! | `allow` | the operator's allow-list, resolved at start |
 //! | `layers` | which isolation layers this host has |
-//! | `run` | the worker's side of one task: dirs, groups, helper, output |
+//! | `run` | the worker's side of one task: dirs, groups, helper, its end |
+//! | `output` | stdout and stderr, streamed in chunks and kept, capped |
+//! | `remains` | what a task leaves until cleared, cleared even when dropped |
 //! | `scratch` | the task's host dir and its disk (a size-limited tmpfs) |
 //! | `cgroup` | memory and pids groups; killing everything in them |
 //! | `uids` | the block of host uids tasks run as, never reused while in use |
@@ -38,6 +40,8 @@ mod helper;
 mod init;
 mod layers;
 mod outcome;
+mod output;
+mod remains;
 mod run;
 mod scratch;
 mod spec;
@@ -48,7 +52,7 @@ pub use cgroup::CgroupLayout;
 pub use files::Staged;
 pub use helper::helper_main;
 pub use layers::Layers;
-pub use run::{NativeRunner, NativeTask, OUTPUT_CHUNK, RunnerConfig};
+pub use run::{NativeRunner, NativeTask, OUTPUT_CHUNK, RunnerConfig, stop_all};
 
 /// The hidden `fabric` subcommand that runs the helper.
 pub const HELPER_COMMAND: &str = "__native-helper";

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fabric_proto::{GuestEvent, Limits, OutputStream, TaskOutcome, TaskStatus};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::process::Command;
 use tokio::sync::oneshot;
 
 use crate::cgroup::TaskGroups;
 use crate::layers::Layers;
+use crate::output::{Kept, pump};
+use crate::remains::Remains;
 use crate::scratch::{DirPlan, TaskDir};
 use crate::spec::{HelperSpec, HelperStatus};
 use crate::uids::UidPool;
@@ -106,9 +108,12 @@ impl NativeRunner {
             || "fabric-native".to_owned(),
             |n| n.to_string_lossy().into_owned(),
         );
-        // Processes first (through their groups), then their dirs.
-        let groups = layers.cgroups.sweep(&format!("{scope}."));
-        let dirs = crate::scratch::sweep(&cfg.work_root);
+        let sweep = Sweep {
+            cgroups: layers.cgroups.clone(),
+            prefix: format!("{scope}."),
+            work_root: cfg.work_root.clone(),
+        };
+        let (groups, dirs) = sweep.run();
         if groups + dirs > 0 {
             tracing::info!(
                 cgroups = groups,
@@ -116,12 +121,31 @@ impl NativeRunner {
                 "swept what native tasks of a stopped worker left"
             );
         }
+        SWEEPS.lock().unwrap_or_else(|e| e.into_inner()).push(sweep);
         Ok(Self {
             cfg,
             layers,
             uids,
             scope,
         })
+    }
+
+    /// Kills every task still running here and removes what they left:
+    /// for a worker that stops with runs it will not wait for.
+    pub fn stop(&self) {
+        let sweep = Sweep {
+            cgroups: self.layers.cgroups.clone(),
+            prefix: format!("{}.", self.scope),
+            work_root: self.cfg.work_root.clone(),
+        };
+        let (groups, dirs) = sweep.run();
+        if groups + dirs > 0 {
+            tracing::info!(
+                cgroups = groups,
+                dirs,
+                "stopped the native tasks still running"
+            );
+        }
     }
 
     /// The layers tasks get here.
@@ -211,12 +235,7 @@ impl NativeRunner {
         let spec = HelperSpec {
             program: task.program.clone(),
             args: task.args.clone(),
-            env: task
-                .env
-                .iter()
-                .filter(|(k, _)| !fabric_proto::is_unsafe_env(k))
-                .cloned()
-                .collect(),
+            env: task_env(&task.env),
             scratch: scratch.clone(),
             tmp,
             exec_in_work: self.cfg.exec_in_work,
@@ -322,8 +341,13 @@ impl NativeRunner {
             .ok();
         let mut outcome = crate::outcome::of(ended, status, oom, &task.limits);
         if dir.disk_full() && outcome.status != TaskStatus::Succeeded {
+            let capped = if disk_bytes < task.limits.disk_bytes {
+                " (this worker's --max-task-disk)"
+            } else {
+                ""
+            };
             outcome.note(format!(
-                "the task's disk limit of {} (/work and /tmp together) was reached",
+                "the task's disk limit of {}{capped} (/work and /tmp together) was reached",
                 fabric_proto::format_size(disk_bytes)
             ));
         }
@@ -341,54 +365,57 @@ impl NativeRunner {
     }
 }
 
-/// What a task leaves until it is cleared: its groups (and the processes
-/// in them), its dir and its uid. Cleared at the end of a run, or on drop
-/// when the run's future is dropped half way (the worker's own deadline).
-struct Remains {
-    groups: Option<TaskGroups>,
-    dir: Option<TaskDir>,
-    uid: Option<u32>,
-    pool: Option<Arc<UidPool>>,
-}
-
-impl Remains {
-    fn new(pool: Option<Arc<UidPool>>) -> Self {
-        Self {
-            groups: None,
-            dir: None,
-            uid: None,
-            pool,
-        }
-    }
-
-    /// Kills, removes, and gives the uid back only if nothing of the task
-    /// is left (otherwise the uid is retired: never handed out again).
-    fn clear(&mut self) {
-        let mut clean = self.groups.take().is_none_or(TaskGroups::remove);
-        if let Some(dir) = self.dir.take() {
-            let path = dir.dir.clone();
-            if let Err(e) = dir.remove() {
-                tracing::warn!(dir = %path.display(), error = %e, "cannot remove a native task's dir");
-                clean = false;
-            }
-        }
-        if let (Some(uid), Some(pool)) = (self.uid.take(), &self.pool) {
-            if clean {
-                pool.release(uid);
-            } else {
-                tracing::warn!(
-                    uid,
-                    "a task's uid is retired: something of its task may remain"
-                );
-            }
-        }
-    }
-}
-
-impl Drop for Remains {
+impl Drop for NativeRunner {
     fn drop(&mut self) {
-        self.clear();
+        // Empty once every task's dir is gone; left for a look otherwise.
+        let _ = std::fs::remove_dir(&self.cfg.work_root);
     }
+}
+
+/// What one runner's tasks can leave: their groups (by name prefix) and
+/// their dirs.
+struct Sweep {
+    cgroups: crate::CgroupLayout,
+    prefix: String,
+    work_root: PathBuf,
+}
+
+impl Sweep {
+    /// Kills and removes; how many groups and dirs there were. Processes
+    /// first (through their groups), then their dirs.
+    fn run(&self) -> (usize, usize) {
+        let groups = self.cgroups.sweep(&self.prefix);
+        (groups, crate::scratch::sweep(&self.work_root))
+    }
+}
+
+/// Every runner this process made, for [`stop_all`].
+static SWEEPS: std::sync::Mutex<Vec<Sweep>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every native task this process runs and removes what they left,
+/// for a process about to exit without waiting for its runs (`fabric up`
+/// or `fabric worker` told twice to stop). Without it the next start's
+/// sweep would clear them.
+pub fn stop_all() {
+    for sweep in SWEEPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        sweep.run();
+    }
+}
+
+/// The task's env as the program gets it: loader and libc variables
+/// dropped (the dispatcher refuses them already; a worker never trusts
+/// that alone).
+pub(crate) fn task_env(env: &[(String, String)]) -> Vec<(String, String)> {
+    env.iter()
+        .filter(|(k, _)| {
+            let unsafe_name = fabric_proto::is_unsafe_env(k);
+            if unsafe_name {
+                tracing::warn!(name = %k, "dropped a loader or libc variable from a task's env");
+            }
+            !unsafe_name
+        })
+        .cloned()
+        .collect()
 }
 
 /// Makes the work root, or checks the one there: a real directory (not a
@@ -434,51 +461,25 @@ pub(crate) enum Ended {
     Cancelled,
 }
 
-/// Reads a pipe in chunks of at most [`OUTPUT_CHUNK`] until it closes.
-async fn pump(
-    mut pipe: impl AsyncRead + Unpin,
-    stream: OutputStream,
-    tx: tokio::sync::mpsc::Sender<(OutputStream, Vec<u8>)>,
-) {
-    let mut buf = vec![0u8; OUTPUT_CHUNK];
-    loop {
-        match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if tx.send((stream, buf[..n].to_vec())).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Output kept for the result, each stream up to the cap.
-struct Kept {
-    cap: usize,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-impl Kept {
-    fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, stream: OutputStream, bytes: &[u8]) {
-        let buf = match stream {
-            OutputStream::Stdout => &mut self.stdout,
-            OutputStream::Stderr => &mut self.stderr,
+    #[test]
+    fn the_worker_drops_loader_and_libc_variables_again() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
         };
-        let room = self.cap.saturating_sub(buf.len());
-        buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
-    }
-
-    fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
-        (self.stdout, self.stderr)
+        let given = env(&[
+            ("LD_PRELOAD", "/work/x.so"),
+            ("CC", "gcc"),
+            ("GCONV_PATH", "/work"),
+            ("MALLOC_PERTURB_", "1"),
+            ("LANG", "C"),
+        ]);
+        assert_eq!(task_env(&given), env(&[("CC", "gcc"), ("LANG", "C")]));
     }
 }

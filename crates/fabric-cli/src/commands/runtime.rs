@@ -96,6 +96,9 @@ pub(crate) async fn unless_second_signal<T>(
         r = stopping => r,
         () = signals.nth(2) => {
             crate::output::note("stopping now; the dispatcher requeues what was running");
+            // Native tasks this process runs die now, through their
+            // cgroups, and leave no dirs behind.
+            fabric_native::stop_all();
             std::process::exit(130);
         }
     }
