@@ -177,7 +177,7 @@ fn launch(spec: &HelperSpec) -> Result<HelperStatus, String> {
         c.seccomp_filter(crate::filter::task_filter());
     }
     let env = crate::run::task_env(&spec.env);
-    let program = crate::init::Program::new(&spec.program.to_string_lossy(), &spec.args, &env)?;
+    let program = crate::init::Program::new(&spec.program.to_string_lossy(), &spec.args, &env);
     let landlock = spec.landlock.then_some(crate::init::Access {
         exec_in_work: spec.exec_in_work,
     });

@@ -11,46 +11,34 @@
 //! init alive, and so cannot outlive its task. The program is never pid 1,
 //! so it cannot make itself immune to signals the way an init is.
 
-use std::ffi::CString;
+use std::process::Command;
 
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, execve, fork};
+use nix::unistd::Pid;
 
 /// What init runs.
 pub(crate) struct Program {
-    path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
+    path: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Program {
     /// The program at `path` with `args` and exactly `env`.
-    pub fn new(path: &str, args: &[String], env: &[(String, String)]) -> Result<Self, String> {
-        let c = |s: String| {
-            CString::new(s).map_err(|_| "a NUL byte in the program's command or env".to_owned())
-        };
-        let argv = std::iter::once(path.to_owned())
-            .chain(args.iter().cloned())
-            .map(c)
-            .collect::<Result<_, _>>()?;
-        let envp = env
-            .iter()
-            .map(|(k, v)| c(format!("{k}={v}")))
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            path: c(path.to_owned())?,
-            argv,
-            envp,
-        })
+    pub fn new(path: &str, args: &[String], env: &[(String, String)]) -> Self {
+        Self {
+            path: path.to_owned(),
+            args: args.to_vec(),
+            env: env.to_vec(),
+        }
     }
 }
 
-/// Runs as pid 1: applies landlock
-/// (`landlock`: the rules, or `None` where the kernel has none), starts the
-/// program, reaps every child, and returns the program's exit code (128 +
-/// the signal when a signal ended it) once the program itself ends.
-/// Whatever it left behind dies with this process.
-#[allow(unsafe_code)]
+/// Runs as pid 1: applies landlock (`landlock`: the rules, or `None` where
+/// the kernel has none), starts the program, reaps every child, and
+/// returns the program's exit code (128 + the signal when a signal ended
+/// it) once the program itself ends. Whatever it left behind dies with
+/// this process.
 pub(crate) fn run(program: &Program, landlock: Option<Access>) -> i32 {
     if let Some(access) = landlock
         && let Err(e) = confine(access)
@@ -58,30 +46,24 @@ pub(crate) fn run(program: &Program, landlock: Option<Access>) -> i32 {
         report(&format!("fabric init: landlock: {e}\n"));
         return 125;
     }
-    // SAFETY: this process has one thread (hakoniwa forked it); the child
-    // only calls execve and, if that fails, writes and _exits.
-    match unsafe { fork() } {
+    // std's spawn (posix_spawn: no copy of this process's page tables)
+    // with exactly the task's env; stdio and the working dir are init's.
+    let child = Command::new(&program.path)
+        .args(&program.args)
+        .env_clear()
+        .envs(program.env.iter().map(|(k, v)| (k, v)))
+        .spawn();
+    match child {
+        // Reaped below with every orphan, not through `Child`.
+        Ok(child) => reap_until(Pid::from_raw(child.id() as i32)),
         Err(e) => {
-            report(&format!("fabric init: cannot start the program: {e}\n"));
-            127
-        }
-        Ok(ForkResult::Child) => {
-            let err = execve(&program.path, &program.argv, &program.envp).unwrap_err();
-            report(&format!(
-                "fabric init: cannot run {}: {err}\n",
-                program.path.to_string_lossy()
-            ));
-            // SAFETY: leaves the forked child without running anything of
-            // the parent's (atexit handlers, buffered writers).
-            unsafe {
-                nix::libc::_exit(if err == nix::errno::Errno::ENOENT {
-                    127
-                } else {
-                    126
-                })
+            report(&format!("fabric init: cannot run {}: {e}\n", program.path));
+            if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
             }
         }
-        Ok(ForkResult::Parent { child }) => reap_until(child),
     }
 }
 
