@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use hakoniwa::landlock::{CompatMode, FsAccess, Resource, Ruleset};
 use hakoniwa::{Container, MountOptions, Namespace, Rlimit};
 
 use crate::spec::{HelperSpec, HelperStatus};
@@ -173,19 +174,19 @@ fn launch(spec: &HelperSpec) -> Result<HelperStatus, String> {
     limit(&mut c, Rlimit::Fsize, spec.max_file_bytes);
     limit(&mut c, Rlimit::Nproc, spec.max_procs);
     limit(&mut c, Rlimit::Core, 0);
+    if spec.landlock {
+        c.landlock_ruleset(ruleset(spec.exec_in_work)?);
+    }
     if spec.seccomp {
         c.seccomp_filter(crate::filter::task_filter());
     }
     let env = crate::run::task_env(&spec.env);
     let program = crate::init::Program::new(&spec.program.to_string_lossy(), &spec.args, &env);
-    let landlock = spec.landlock.then_some(crate::init::Access {
-        exec_in_work: spec.exec_in_work,
-    });
     // SAFETY (hakoniwa's contract for closures): the helper is single
     // threaded, so the forked process may allocate; the closure only
     // forks, execs and waits.
     #[allow(unsafe_code)]
-    let mut cmd = unsafe { c.command_from_closure(move || crate::init::run(&program, landlock)) };
+    let mut cmd = unsafe { c.command_from_closure(move || crate::init::run(&program)) };
     cmd.current_dir("/work")
         .wait_timeout(spec.timeout_secs.max(1));
     let status = cmd
@@ -248,6 +249,29 @@ fn writable_mounts(c: &mut Container, spec: &HelperSpec) {
 
 /// The device files a task sees.
 const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Read and run the system; read `/etc` and `/proc`; read and write the
+/// task's own dirs and the device files, but run nothing there unless the
+/// worker opted in; nothing else of the file system. hakoniwa applies it
+/// before the task's init runs, so to init and program alike.
+fn ruleset(exec_in_work: bool) -> Result<Ruleset, String> {
+    let access = |s: &str| {
+        s.parse::<FsAccess>()
+            .map_err(|e| format!("landlock {s}: {e:?}"))
+    };
+    let mut r = Ruleset::default();
+    r.restrict(Resource::FS, CompatMode::Enforce);
+    let present = SYSTEM_DIRS.iter().filter(|d| Path::new(d).exists());
+    for dir in present.chain(["/etc", "/proc"].iter()) {
+        r.allow_path(dir, access("r-x")?);
+    }
+    let own = if exec_in_work { "rwx" } else { "rw-" };
+    for dir in ["/work", "/tmp"] {
+        r.allow_path(dir, access(own)?);
+    }
+    r.allow_path("/dev", access("rw-")?);
+    Ok(r)
+}
 
 /// Becomes `uid` (and the group of the same number) with no supplementary
 /// groups, for good: the program's processes count against that uid's

@@ -34,18 +34,10 @@ impl Program {
     }
 }
 
-/// Runs as pid 1: applies landlock (`landlock`: the rules, or `None` where
-/// the kernel has none), starts the program, reaps every child, and
-/// returns the program's exit code (128 + the signal when a signal ended
-/// it) once the program itself ends. Whatever it left behind dies with
-/// this process.
-pub(crate) fn run(program: &Program, landlock: Option<Access>) -> i32 {
-    if let Some(access) = landlock
-        && let Err(e) = confine(access)
-    {
-        report(&format!("fabric init: landlock: {e}\n"));
-        return 125;
-    }
+/// Runs as pid 1: starts the program, reaps every child, and returns the
+/// program's exit code (128 + the signal when a signal ended it) once the
+/// program itself ends. Whatever it left behind dies with this process.
+pub(crate) fn run(program: &Program) -> i32 {
     // std's spawn (posix_spawn: no copy of this process's page tables)
     // with exactly the task's env; stdio and the working dir are init's.
     let child = Command::new(&program.path)
@@ -65,48 +57,6 @@ pub(crate) fn run(program: &Program, landlock: Option<Access>) -> i32 {
             }
         }
     }
-}
-
-/// What a task may do with the file system.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Access {
-    /// Run files in `/work` and `/tmp` (the worker's opt-in).
-    pub exec_in_work: bool,
-}
-
-/// Read and run the system, read and write the task's own dirs (and run
-/// what is there only with the opt-in), read and write the device files;
-/// nothing else of the file system. Applied to this process, so to
-/// everything it starts.
-fn confine(access: Access) -> Result<(), landlock::RulesetError> {
-    use landlock::{
-        ABI, Access as _, AccessFs, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _,
-        path_beneath_rules,
-    };
-    let abi = ABI::V5;
-    let read = AccessFs::from_read(abi);
-    let write = AccessFs::from_write(abi);
-    let system = crate::helper::SYSTEM_DIRS
-        .iter()
-        .copied()
-        .chain(["/etc", "/proc"])
-        .filter(|d| std::path::Path::new(d).exists());
-    let own = if access.exec_in_work {
-        read | write
-    } else {
-        (read | write) & !AccessFs::Execute
-    };
-    Ruleset::default()
-        .handle_access(AccessFs::from_all(abi))?
-        .create()?
-        .add_rules(path_beneath_rules(system, read))?
-        .add_rules(path_beneath_rules(["/work", "/tmp"], own))?
-        .add_rules(path_beneath_rules(
-            ["/dev"],
-            (read | write) & !AccessFs::Execute,
-        ))?
-        .restrict_self()?;
-    Ok(())
 }
 
 /// Reaps children (the program's orphans come here) until `child` ends.
