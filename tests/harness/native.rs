@@ -76,7 +76,7 @@ pub fn up_one_worker(flags: &[&str]) -> (Sandbox, Proc, PathBuf, Vec<String>) {
 /// root too) a `fabric up` before it may have left.
 pub fn up_one_worker_in(sb: &Sandbox, flags: &[&str]) -> (Proc, PathBuf, Vec<String>) {
     let profile = sb.dir.path().join("cluster.toml");
-    let mut cmd = fabric_cmd(&sb, None);
+    let mut cmd = fabric_cmd(sb, None);
     cmd.args([
         "up",
         "--workers",

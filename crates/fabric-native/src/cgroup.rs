@@ -279,7 +279,9 @@ impl GroupKiller {
     /// Kills every process of the task (the helper included, when it is
     /// still in them); whether the groups are empty now.
     pub fn kill_all(&self) -> bool {
-        self.0.iter().fold(true, |empty, d| kill_group(d) && empty)
+        // Every group is killed, even after one that did not empty.
+        let emptied: Vec<bool> = self.0.iter().map(|d| kill_group(d)).collect();
+        emptied.into_iter().all(|e| e)
     }
 }
 

@@ -103,9 +103,8 @@ impl TaskDir {
     /// Whether the task's disk is full (or within a page of it).
     pub fn disk_full(&self) -> bool {
         let Some(fs) = &self.fs else { return false };
-        nix::sys::statvfs::statvfs(fs).is_ok_and(|s| {
-            (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64) < 8 << 10
-        })
+        nix::sys::statvfs::statvfs(fs)
+            .is_ok_and(|s| s.blocks_available().saturating_mul(s.fragment_size()) < 8 << 10)
     }
 
     /// Unmounts the tmpfs and removes the dir.
