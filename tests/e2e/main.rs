@@ -23,5 +23,6 @@ mod native_run;
 mod readme;
 mod readme_native;
 mod rest_api;
+mod rest_limits;
 mod rest_tasks;
 mod rest_tools;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use super::cluster::fabric_cmd;
+use super::cluster::{fabric_cmd, fabric_cmd_with_nofile};
 use super::process::Proc;
 use super::sandbox::Sandbox;
 
@@ -61,9 +61,21 @@ pub fn text(b: &[u8]) -> String {
 /// a fresh sandbox, writing its profile there; returns once the worker
 /// joined, with the lines it printed up to "ready".
 pub fn up_one_worker(flags: &[&str]) -> (Sandbox, Proc, PathBuf, Vec<String>) {
+    up_one_worker_with_nofile(flags, None)
+}
+
+/// [`up_one_worker`], with its open-file limit (soft and hard) set to
+/// `nofile` when given.
+pub fn up_one_worker_with_nofile(
+    flags: &[&str],
+    nofile: Option<u64>,
+) -> (Sandbox, Proc, PathBuf, Vec<String>) {
     let sb = Sandbox::new();
     let profile = sb.dir.path().join("cluster.toml");
-    let mut cmd = fabric_cmd(&sb, None);
+    let mut cmd = match nofile {
+        Some(n) => fabric_cmd_with_nofile(&sb, n),
+        None => fabric_cmd(&sb, None),
+    };
     cmd.args([
         "up",
         "--workers",

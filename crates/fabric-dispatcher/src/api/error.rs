@@ -25,8 +25,9 @@ pub(crate) struct ErrorResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// A stable code: `bad_request`, `unauthorized`, `forbidden`,
-    /// `not_found`, `method_not_allowed`, `conflict`, `too_large`,
-    /// `unsupported_media_type`, `rate_limited`, `queue_full`, `internal`.
+    /// `not_found`, `method_not_allowed`, `timeout`, `conflict`,
+    /// `too_large`, `unsupported_media_type`, `rate_limited`, `queue_full`,
+    /// `internal`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -86,10 +87,31 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn too_many_streams(message: String) -> Self {
+    pub(crate) fn too_many(message: String) -> Self {
         Self {
             retry_after_s: Some(1),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+    }
+
+    /// 408: the body missed its deadline (the connection is closed after
+    /// the answer).
+    pub(crate) fn body_deadline(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the request body did not arrive within {} s; send it faster, or in smaller pieces",
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// A body that could not be read: 408 past its deadline, else 400.
+    pub(crate) fn unreadable(e: &(dyn std::error::Error + 'static)) -> Self {
+        match super::deadline::missed(e) {
+            Some(limit) => Self::body_deadline(limit),
+            None => Self::bad(format!("cannot read the body: {e}")),
         }
     }
 
@@ -202,7 +224,7 @@ pub(crate) fn bytes_rejection(e: &BytesRejection) -> ApiError {
             "the body is over this endpoint's size cap",
         )
     } else {
-        ApiError::bad(format!("cannot read the body: {}", e.body_text()))
+        ApiError::unreadable(e)
     }
 }
 
