@@ -26,3 +26,4 @@ mod rest_api;
 mod rest_limits;
 mod rest_tasks;
 mod rest_tools;
+mod rest_uploads;

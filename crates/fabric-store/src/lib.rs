@@ -52,7 +52,7 @@ use fabric_proto::{CodecError, from_cbor, to_cbor};
 use serde::Serialize;
 
 pub use api_tokens::ApiTokenRecord;
-pub use blobs::{ChunkError, ChunkProgress};
+pub use blobs::{BlobWriter, ChunkError, ChunkProgress};
 pub use commit::GroupCommit;
 pub use counts::TaskTotals;
 pub use events::{EventKind, StoredEvent};

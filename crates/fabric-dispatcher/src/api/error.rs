@@ -228,21 +228,6 @@ pub(crate) fn bytes_rejection(e: &BytesRejection) -> ApiError {
     }
 }
 
-/// A raw body whose rejections are [`ApiError`]s (413 over the cap).
-#[derive(Debug)]
-pub(crate) struct RawBody(pub bytes::Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match bytes::Bytes::from_request(req, state).await {
-            Ok(b) => Ok(Self(b)),
-            Err(e) => Err(bytes_rejection(&e)),
-        }
-    }
-}
-
 /// Query parameters whose rejections are [`ApiError`]s (400).
 #[derive(Debug)]
 pub(crate) struct QueryParams<T>(pub T);

@@ -101,6 +101,7 @@ pub(crate) struct ApiState {
     limiter: auth::Limiter,
     streams: slots::TokenSlots,
     requests: slots::TokenSlots,
+    module_checks: tokio::sync::Semaphore,
     body_timeout: Duration,
     started: Instant,
 }
@@ -141,27 +142,21 @@ pub(crate) async fn start(shared: Arc<Shared>, cfg: &ApiConfig) -> std::io::Resu
 /// The routes, with their body caps, CORS and refusal counting.
 fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
     let caps = &shared.cfg.caps;
-    let module_cap = caps.max_module_bytes;
-    let blob_cap = caps.max_input_bytes;
     // A task body carries its input in base64 (4/3 of it) plus the rest.
     let json_cap = caps.max_input_bytes / 3 * 4 + (1 << 20);
     let state = Arc::new(ApiState {
         limiter: auth::Limiter::new(cfg.rate_limit),
         streams: slots::TokenSlots::streams(),
         requests: slots::TokenSlots::requests(cfg.max_requests_per_token),
+        module_checks: tokio::sync::Semaphore::new(uploads::MODULE_CHECKS),
         body_timeout: cfg.body_timeout,
         started: Instant::now(),
         shared,
     });
     let v1 = Router::new()
-        .route(
-            "/modules",
-            post(uploads::module).layer(DefaultBodyLimit::max(module_cap)),
-        )
-        .route(
-            "/blobs",
-            post(uploads::blob).layer(DefaultBodyLimit::max(blob_cap)),
-        )
+        // Uploads stream to the store and enforce their own caps.
+        .route("/modules", post(uploads::module))
+        .route("/blobs", post(uploads::blob))
         .route(
             "/tasks",
             post(tasks::create)
