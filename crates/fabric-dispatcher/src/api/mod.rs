@@ -14,6 +14,7 @@
 //! | `listener` | the accept loop: a cap on connections, a deadline on request heads |
 //! | `deadline` | the total deadline on a request's body |
 //! | `slots` | caps per token: open event streams, requests in flight |
+//! | `spool` | bodies streamed to the store's files as they arrive |
 //! | `cluster` | workers, stats, health, metrics |
 //! | `openapi` | the OpenAPI document, generated from the handlers |
 //! | `dashboard` | the web dashboard at `/`, its assets embedded |
@@ -26,6 +27,7 @@ mod error;
 mod listener;
 mod openapi;
 mod slots;
+mod spool;
 mod stream;
 mod tasks;
 mod types;
@@ -102,6 +104,9 @@ pub(crate) struct ApiState {
     streams: slots::TokenSlots,
     requests: slots::TokenSlots,
     module_checks: tokio::sync::Semaphore,
+    json_parses: Arc<tokio::sync::Semaphore>,
+    /// The largest task body.
+    json_cap: u64,
     body_timeout: Duration,
     started: Instant,
 }
@@ -149,6 +154,8 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         streams: slots::TokenSlots::streams(),
         requests: slots::TokenSlots::requests(cfg.max_requests_per_token),
         module_checks: tokio::sync::Semaphore::new(uploads::MODULE_CHECKS),
+        json_parses: Arc::new(tokio::sync::Semaphore::new(spool::JSON_PARSES)),
+        json_cap: json_cap as u64,
         body_timeout: cfg.body_timeout,
         started: Instant::now(),
         shared,

@@ -2,109 +2,29 @@
 //! files), raw bodies named by their SHA-256.
 //!
 //! A body is streamed into the store's file for it as it arrives, hashed
-//! on the way ([`fabric_store::BlobWriter`]): a request holds at most a few
-//! [`BUFFER`]s of it in memory, never the whole body (issue 20, item 10).
-//! A module is then read back whole to be checked, [`MODULE_CHECKS`] at a
-//! time, so slow module uploads hold no more memory than slow blobs.
+//! on the way (`spool.rs`): a request holds a few buffers of it in memory,
+//! never the whole body (issue 20, item 10). A module is then read back
+//! whole to be checked, [`MODULE_CHECKS`] at a time, so slow module
+//! uploads hold no more memory than slow blobs.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, BodyDataStream};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
-use bytes::BytesMut;
 use fabric_proto::wire::Response;
-use fabric_store::BlobWriter;
-use futures_util::StreamExt as _;
-use http_body::Body as _;
-use tokio::sync::mpsc;
 
 use super::ApiState;
 use super::auth::{Caller, Submit};
 use super::error::{ApiError, ErrorResponse};
+use super::spool::receive;
 use super::types::Uploaded;
 use crate::admission;
 use crate::service::requests::blobs;
 
-/// Bytes gathered from a body before they are handed to the writer.
-const BUFFER: usize = 256 << 10;
-/// Buffers on their way to the writer (one more is being filled, one
-/// being written).
-const BUFFERS_QUEUED: usize = 2;
 /// Modules read back and checked at once (each up to the module cap).
 pub(crate) const MODULE_CHECKS: usize = 2;
-
-/// What is read and dropped of a refused body before the refusal.
-const DRAIN_MAX: u64 = 64 << 20;
-
-/// Reads and drops what is left of a refused body, up to [`DRAIN_MAX`]
-/// (and within the body deadline): a client that sends its whole body
-/// before reading the answer then gets the answer, not a reset.
-async fn drain(mut stream: BodyDataStream) {
-    let mut left = DRAIN_MAX;
-    while let Some(Ok(piece)) = stream.next().await {
-        left = left.saturating_sub(piece.len() as u64);
-        if left == 0 {
-            break;
-        }
-    }
-}
-
-/// Streams `body` into a new blob writer: at most `cap` bytes, else
-/// `too_large(bytes)`.
-async fn receive(
-    st: &ApiState,
-    body: Body,
-    cap: u64,
-    too_large: impl Fn(u64) -> ApiError,
-) -> Result<BlobWriter, ApiError> {
-    let declared = body.size_hint().lower();
-    if declared > cap {
-        drain(body.into_data_stream()).await;
-        return Err(too_large(declared));
-    }
-    let writer = st.shared.store.blob_writer()?;
-    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(BUFFERS_QUEUED);
-    let writing = tokio::task::spawn_blocking(move || {
-        let mut writer = writer;
-        while let Some(piece) = rx.blocking_recv() {
-            writer.write(&piece)?;
-        }
-        Ok::<_, fabric_store::StoreError>(writer)
-    });
-    let mut stream = body.into_data_stream();
-    let mut buf = BytesMut::new();
-    let mut total = 0u64;
-    let mut send_failed = false;
-    loop {
-        let piece = match stream.next().await {
-            Some(Ok(piece)) => piece,
-            // Dropping the sender ends the writer, which removes its file.
-            Some(Err(e)) => return Err(ApiError::unreadable(&e)),
-            None => break,
-        };
-        total += piece.len() as u64;
-        if total > cap {
-            drain(stream).await;
-            return Err(too_large(total));
-        }
-        buf.extend_from_slice(&piece);
-        if buf.len() >= BUFFER && tx.send(buf.split().freeze()).await.is_err() {
-            send_failed = true;
-            break;
-        }
-    }
-    if !send_failed && !buf.is_empty() {
-        // A failed send means the writer failed: its error is below.
-        let _ = tx.send(buf.freeze()).await;
-    }
-    drop(tx);
-    let writer = writing
-        .await
-        .map_err(|e| ApiError::internal(format!("the upload's writer failed: {e}")))??;
-    Ok(writer)
-}
 
 /// Upload a wasm module (the raw bytes).
 #[utoipa::path(post, path = "/api/v1/modules", tag = "uploads",

@@ -92,15 +92,22 @@ impl BlobWriter {
 
     /// The bytes written, read back whole, and the file removed (a module,
     /// which is checked in memory and stored whole).
-    pub fn into_bytes(mut self) -> Result<Vec<u8>> {
-        let Some(path) = self.path.take() else {
-            return Ok(Vec::new());
-        };
+    pub fn into_bytes(self) -> Result<Vec<u8>> {
         let mut bytes = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
-        let read = File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes));
-        fs::remove_file(&path)?;
-        read?;
+        self.into_reader()?.read_to_end(&mut bytes)?;
         Ok(bytes)
+    }
+
+    /// The bytes written, to be read once from the start through the
+    /// returned handle; the file is removed at once (a REST task's JSON,
+    /// parsed from it).
+    pub fn into_reader(mut self) -> Result<File> {
+        let Some(path) = self.path.take() else {
+            return Err(std::io::Error::other("the upload was already sealed").into());
+        };
+        let file = File::open(&path);
+        fs::remove_file(&path)?;
+        Ok(file?)
     }
 }
 
@@ -165,6 +172,18 @@ mod tests {
         drop(w);
         assert!(parts(&store).is_empty());
         assert!(!store.has_blob(&BlobRef::of(b"half an upload").sha).unwrap());
+    }
+
+    #[test]
+    fn a_reader_reads_what_was_written_from_a_file_already_gone() {
+        let (_dir, store) = temp_store();
+        let mut w = store.blob_writer().unwrap();
+        w.write(b"{\"args\": []}").unwrap();
+        let mut file = w.into_reader().unwrap();
+        assert!(parts(&store).is_empty());
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+        assert_eq!(text, "{\"args\": []}");
     }
 
     #[test]
