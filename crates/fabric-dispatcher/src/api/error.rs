@@ -107,6 +107,15 @@ impl ApiError {
         )
     }
 
+    /// 415: a JSON endpoint got another content type.
+    pub(crate) fn not_json() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body with Content-Type: application/json",
+        )
+    }
+
     /// A body that could not be read: 408 past its deadline, else 400.
     pub(crate) fn unreadable(e: &(dyn std::error::Error + 'static)) -> Self {
         match super::deadline::missed(e) {
@@ -205,11 +214,7 @@ fn json_rejection(e: &JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(d) => {
             ApiError::bad(format!("the body is not valid JSON: {}", d.body_text()))
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body with Content-Type: application/json",
-        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::not_json(),
         JsonRejection::BytesRejection(b) => bytes_rejection(b),
         other => ApiError::bad(other.body_text()),
     }

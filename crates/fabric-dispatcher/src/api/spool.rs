@@ -137,7 +137,13 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest<Arc<ApiState>> for Spoole
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n <= SMALL_JSON) || !is_json(&req) {
+        if !is_json(&req) {
+            // Read (and drop) the body first, as for a 413, so that the
+            // client sees the answer.
+            drain(req.into_body().into_data_stream()).await;
+            return Err(ApiError::not_json());
+        }
+        if declared.is_some_and(|n| n <= SMALL_JSON) {
             let JsonBody(value) = JsonBody::<T>::from_request(req, st).await?;
             return Ok(Self {
                 value,
