@@ -47,24 +47,32 @@ const SHARE_OF_OPEN_FILES: u64 = 4;
 /// The least the derived cap goes down to.
 const MIN_CONNECTIONS: usize = 16;
 
-/// [`DEFAULT_MAX_CONNECTIONS`], or a quarter of the soft open-file limit
-/// when that is less (after raising the soft limit to the hard one, as Go's
-/// runtime does for its programs).
-pub(crate) fn default_max_connections() -> usize {
+/// Raises the soft open-file limit to the hard one (as Go's runtime does
+/// for its programs); the soft limit after.
+pub(crate) fn raise_open_files() -> Option<u64> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return DEFAULT_MAX_CONNECTIONS;
-    };
-    let mut limit = soft;
-    if soft < hard {
-        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => {
-                tracing::info!(from = soft, to = hard, "raised the open-file limit");
-                limit = hard;
-            }
-            Err(e) => tracing::debug!(error = %e, "cannot raise the open-file limit"),
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= hard {
+        return Some(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => {
+            tracing::info!(from = soft, to = hard, "raised the open-file limit");
+            Some(hard)
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot raise the open-file limit");
+            Some(soft)
         }
     }
+}
+
+/// [`DEFAULT_MAX_CONNECTIONS`], or a quarter of the open-file limit
+/// `open_files` when that is less.
+pub(crate) fn default_max_connections(open_files: Option<u64>) -> usize {
+    let Some(limit) = open_files else {
+        return DEFAULT_MAX_CONNECTIONS;
+    };
     let share = usize::try_from(limit / SHARE_OF_OPEN_FILES).unwrap_or(usize::MAX);
     share.clamp(MIN_CONNECTIONS, DEFAULT_MAX_CONNECTIONS)
 }
@@ -119,5 +127,21 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, how: Listening,
             open.dec();
             drop(permit);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DEFAULT_MAX_CONNECTIONS, MIN_CONNECTIONS, default_max_connections};
+
+    #[test]
+    fn the_cap_leaves_three_quarters_of_the_open_files() {
+        assert_eq!(default_max_connections(Some(512)), 128);
+        assert_eq!(
+            default_max_connections(Some(1 << 20)),
+            DEFAULT_MAX_CONNECTIONS
+        );
+        assert_eq!(default_max_connections(Some(20)), MIN_CONNECTIONS);
+        assert_eq!(default_max_connections(None), DEFAULT_MAX_CONNECTIONS);
     }
 }

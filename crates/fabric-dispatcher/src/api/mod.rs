@@ -115,6 +115,7 @@ pub(crate) struct ApiState {
 pub(crate) async fn start(shared: Arc<Shared>, cfg: &ApiConfig) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    let open_files = listener::raise_open_files();
     let connections = shared.metrics.api_connections();
     let (router, state) = router(shared, cfg);
     tokio::spawn(async move {
@@ -127,7 +128,7 @@ pub(crate) async fn start(shared: Arc<Shared>, cfg: &ApiConfig) -> std::io::Resu
     let how = listener::Listening {
         max_connections: cfg
             .max_connections
-            .unwrap_or_else(listener::default_max_connections),
+            .unwrap_or_else(|| listener::default_max_connections(open_files)),
         header_timeout: cfg.header_timeout,
     };
     tokio::spawn(listener::serve(listener, router, how, connections));
