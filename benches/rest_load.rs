@@ -132,7 +132,9 @@ fn main() {
             per_second: 1_000_000,
             burst: 1_000_000,
         },
-        cors_origins: Vec::new(),
+        // Nor may its share of requests in flight.
+        max_requests_per_token: u32::MAX,
+        ..ApiConfig::default()
     };
     let (d, clients) = rt.block_on(start_cluster(dir.path(), 2, Some(api)));
     let url = format!("http://{}", d.api_addr().expect("REST is served"));

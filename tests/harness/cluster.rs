@@ -51,6 +51,18 @@ pub fn fabric_cmd(sb: &Sandbox, netns: Option<&str>) -> Command {
     cmd
 }
 
+/// [`fabric_cmd`] run through `prlimit` with an open-file limit (soft and
+/// hard) of `nofile`, so the process cannot raise it.
+pub fn fabric_cmd_with_nofile(sb: &Sandbox, nofile: u64) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--nofile={nofile}:{nofile}"))
+        .arg("--")
+        .arg(fabric_bin());
+    sb.isolate(&mut cmd);
+    cmd.env("FABRIC_LOG", "info");
+    cmd
+}
+
 /// Starts `fabric dispatcher` with its data in `<home>/<name>` and waits for
 /// its readiness line.
 pub fn start_dispatcher(

@@ -10,6 +10,7 @@
 //! - [`readme`]: README.md's fenced blocks.
 //! - [`native`]: `fabric up` allowing native programs, for `fabric run`.
 //! - [`rest`]: `fabric up` with its REST API, and an HTTP client.
+//! - [`raw_http`]: raw TCP for idle connections and slow bodies.
 //! - [`browser`]: headless Chromium over the DevTools protocol.
 //! - [`fake_dispatcher`]: a dispatcher played by the test, for driving a real
 //!   worker with hand-made manifests.
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod fake_dispatcher;
 pub mod native;
 pub mod process;
+pub mod raw_http;
 pub mod readme;
 pub mod rest;
 pub mod sandbox;

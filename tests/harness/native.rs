@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use super::cluster::fabric_cmd;
+use super::cluster::{fabric_cmd, fabric_cmd_with_nofile};
 use super::process::Proc;
 use super::sandbox::Sandbox;
 
@@ -67,16 +67,36 @@ pub fn text(b: &[u8]) -> String {
 /// a fresh sandbox, writing its profile there; returns once the worker
 /// joined, with the lines it printed up to "ready".
 pub fn up_one_worker(flags: &[&str]) -> (Sandbox, Proc, PathBuf, Vec<String>) {
+    up_one_worker_with_nofile(flags, None)
+}
+
+/// [`up_one_worker`], with its open-file limit (soft and hard) set to
+/// `nofile` when given.
+pub fn up_one_worker_with_nofile(
+    flags: &[&str],
+    nofile: Option<u64>,
+) -> (Sandbox, Proc, PathBuf, Vec<String>) {
     let sb = Sandbox::new();
-    let (up, profile, lines) = up_one_worker_in(&sb, flags);
+    let (up, profile, lines) = up_one_worker_nofile_in(&sb, flags, nofile);
     (sb, up, profile, lines)
 }
 
 /// [`up_one_worker`] in `sb`, whose data (the worker's key, so its work
 /// root too) a `fabric up` before it may have left.
 pub fn up_one_worker_in(sb: &Sandbox, flags: &[&str]) -> (Proc, PathBuf, Vec<String>) {
+    up_one_worker_nofile_in(sb, flags, None)
+}
+
+fn up_one_worker_nofile_in(
+    sb: &Sandbox,
+    flags: &[&str],
+    nofile: Option<u64>,
+) -> (Proc, PathBuf, Vec<String>) {
     let profile = sb.dir.path().join("cluster.toml");
-    let mut cmd = fabric_cmd(sb, None);
+    let mut cmd = match nofile {
+        Some(n) => fabric_cmd_with_nofile(sb, n),
+        None => fabric_cmd(sb, None),
+    };
     cmd.args([
         "up",
         "--workers",

@@ -84,9 +84,15 @@ impl RestCluster {
     /// Starts `fabric up` with one worker (2 slots) and `extra` flags;
     /// returns once the worker joined.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with_nofile(extra, None)
+    }
+
+    /// [`RestCluster::start`] with an open-file limit of `nofile` (soft and
+    /// hard) when given.
+    pub fn start_with_nofile(extra: &[&str], nofile: Option<u64>) -> Self {
         let mut flags = vec!["--api", "127.0.0.1:0"];
         flags.extend_from_slice(extra);
-        let (sb, up, profile, lines) = super::native::up_one_worker(&flags);
+        let (sb, up, profile, lines) = super::native::up_one_worker_with_nofile(&flags, nofile);
         let url = lines
             .iter()
             .find_map(|l| l.strip_prefix("REST API on "))

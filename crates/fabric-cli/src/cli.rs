@@ -210,6 +210,22 @@ pub(crate) struct ServeOpts {
     /// e.g. `https://ops.example.com`).
     #[arg(long = "api-cors", value_name = "ORIGIN")]
     pub api_cors: Vec<String>,
+    /// Most REST connections open at once; more wait to be accepted
+    /// [default: 1024, or a quarter of the open-file limit when less].
+    #[arg(long, env = "FABRIC_API_MAX_CONNECTIONS", value_name = "N")]
+    pub api_max_connections: Option<usize>,
+    /// Most REST requests one token may have in flight; more are answered
+    /// 429 [default: 32].
+    #[arg(long, env = "FABRIC_API_TOKEN_REQUESTS", value_name = "N")]
+    pub api_token_requests: Option<u32>,
+    /// Time a REST connection has to send a request's head, and the
+    /// longest it may sit idle between requests [default: 5s].
+    #[arg(long, env = "FABRIC_API_HEADER_TIMEOUT", value_name = "DUR", value_parser = units::parse_duration)]
+    pub api_header_timeout: Option<Duration>,
+    /// Time a REST request's body has to arrive whole; past it the answer
+    /// is 408 and the connection closes [default: 60s].
+    #[arg(long, env = "FABRIC_API_BODY_TIMEOUT", value_name = "DUR", value_parser = units::parse_duration)]
+    pub api_body_timeout: Option<Duration>,
     /// TOML file with defaults for these flags.
     #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

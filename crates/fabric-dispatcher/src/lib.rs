@@ -15,7 +15,10 @@ pub mod scheduler;
 mod service;
 
 pub use admission::AdmissionCaps;
-pub use api::{ApiConfig, DEFAULT_API_ADDR, RateLimit};
+pub use api::{
+    ApiConfig, DEFAULT_API_ADDR, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, RateLimit,
+};
 pub use fabric_store::RetentionPolicy;
 pub use scheduler::SchedConfig;
 pub use service::{

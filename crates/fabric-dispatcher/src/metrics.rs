@@ -45,6 +45,9 @@ pub(crate) struct Snapshot {
     pub free_slots: u64,
     /// Finished tasks in the history, per status.
     pub stored: Vec<(TaskStatus, u64)>,
+    /// REST API requests being served that count against their token's
+    /// share.
+    pub api_in_flight: u64,
 }
 
 /// The dispatcher's metrics.
@@ -63,6 +66,8 @@ pub(crate) struct Metrics {
     workers: Gauge,
     free_slots: Gauge,
     stored: Family<StatusLabel, Gauge>,
+    api_connections: Gauge,
+    api_in_flight: Gauge,
 }
 
 fn seconds(d: Duration) -> f64 {
@@ -89,6 +94,8 @@ impl Metrics {
             workers: Gauge::default(),
             free_slots: Gauge::default(),
             stored: Family::default(),
+            api_connections: Gauge::default(),
+            api_in_flight: Gauge::default(),
         };
         {
             let mut r = m.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -147,8 +154,23 @@ impl Metrics {
                 "Finished tasks kept in the history, by status",
                 m.stored.clone(),
             );
+            r.register(
+                "api_connections",
+                "Open REST API connections",
+                m.api_connections.clone(),
+            );
+            r.register(
+                "api_requests_in_flight",
+                "REST API requests being served (those that count against their token's share)",
+                m.api_in_flight.clone(),
+            );
         }
         m
+    }
+
+    /// The gauge of open REST connections, for the listener to move.
+    pub(crate) fn api_connections(&self) -> Gauge {
+        self.api_connections.clone()
     }
 
     /// A task was admitted.
@@ -205,6 +227,7 @@ impl Metrics {
         self.running.set(gauge(now.running));
         self.workers.set(gauge(now.workers));
         self.free_slots.set(gauge(now.free_slots));
+        self.api_in_flight.set(gauge(now.api_in_flight));
         for (s, n) in &now.stored {
             self.stored
                 .get_or_create(&StatusLabel { status: s.as_str() })
@@ -255,6 +278,7 @@ mod tests {
             workers: 2,
             free_slots: 15,
             stored: vec![(TaskStatus::Succeeded, 9)],
+            api_in_flight: 3,
         });
         for line in [
             "fabric_tasks_submitted_total 2",
@@ -267,6 +291,8 @@ mod tests {
             "fabric_workers 2",
             "fabric_free_slots 15",
             "fabric_tasks_stored{status=\"succeeded\"} 9",
+            "fabric_api_requests_in_flight 3",
+            "fabric_api_connections 0",
             "fabric_task_submit_to_start_seconds_count 1",
             "fabric_store_flush_seconds_count 1",
         ] {

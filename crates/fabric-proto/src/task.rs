@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Priority, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskStatus, WorkerKey};
+use crate::{BlobRef, Priority, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskStatus, WorkerKey};
 
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,6 +100,11 @@ pub struct TaskRecord {
     /// Its latest attempts (at most [`MAX_HISTORY`]), oldest first.
     #[serde(default)]
     pub history: Vec<AttemptRecord>,
+    /// Where the task's args and env are kept when they are too big to
+    /// carry in the record (the dispatcher's store); `spec.args` and
+    /// `spec.env` are then empty. Absent in records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args_blob: Option<BlobRef>,
 }
 
 /// Attempts a task record remembers; older ones are dropped.
@@ -233,6 +238,7 @@ impl TaskRecord {
             status: None,
             dead_letter: false,
             history: Vec::new(),
+            args_blob: None,
         }
     }
 

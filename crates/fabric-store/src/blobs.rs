@@ -5,7 +5,8 @@
 //! file of their own beside sled (`<store>/inputs/<sha>.part`), renamed to
 //! `<sha>` and given their length in the `chunked` tree once the last piece
 //! made them whole and their digest checked; until then they are invisible.
-//! Either kind is read back by range.
+//! Either kind is read back by range. REST uploads arrive as a stream and
+//! are written as they come by a [`BlobWriter`] (`blobs/writer.rs`).
 //!
 //! Files, not sled values: sled 0.34 keeps large values it wrote in memory
 //! beyond its cache cap (1,000 queued 8 MiB inputs held 8.8 GB of RSS in
@@ -281,6 +282,10 @@ impl Store {
         Ok(Some((out, total)))
     }
 }
+
+mod writer;
+
+pub use writer::BlobWriter;
 
 #[cfg(test)]
 mod tests;

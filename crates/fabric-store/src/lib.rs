@@ -34,6 +34,7 @@
 //! [`TaskOutcome`]: fabric_proto::TaskOutcome
 
 mod api_tokens;
+mod args;
 mod blobs;
 mod commit;
 mod counts;
@@ -52,7 +53,8 @@ use fabric_proto::{CodecError, from_cbor, to_cbor};
 use serde::Serialize;
 
 pub use api_tokens::ApiTokenRecord;
-pub use blobs::{ChunkError, ChunkProgress};
+pub use args::{INLINE_ARGS_MAX, TaskArgs};
+pub use blobs::{BlobWriter, ChunkError, ChunkProgress};
 pub use commit::GroupCommit;
 pub use counts::TaskTotals;
 pub use events::{EventKind, StoredEvent};

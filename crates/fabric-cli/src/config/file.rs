@@ -37,6 +37,10 @@ pub(super) struct FileConfig {
     pub no_api: Option<bool>,
     pub api_rate_limit: Option<u32>,
     pub api_cors: Option<Vec<String>>,
+    pub api_max_connections: Option<usize>,
+    pub api_token_requests: Option<u32>,
+    pub api_header_timeout: Option<String>,
+    pub api_body_timeout: Option<String>,
 }
 
 impl FileConfig {
@@ -60,6 +64,13 @@ impl FileConfig {
         self.heartbeat
             .as_deref()
             .map(|s| units::parse_duration(s).map_err(|e| usage(format!("config heartbeat: {e}"))))
+            .transpose()
+    }
+
+    /// A duration key (`api_header_timeout`, ...), parsed like its flag.
+    pub(super) fn duration(key: &str, value: Option<&str>) -> anyhow::Result<Option<Duration>> {
+        value
+            .map(|s| units::parse_duration(s).map_err(|e| usage(format!("config {key}: {e}"))))
             .transpose()
     }
 

@@ -199,7 +199,39 @@ fn api(opts: &ServeOpts, file: &FileConfig) -> anyhow::Result<Option<ApiConfig>>
             None => d.rate_limit,
         },
         cors_origins: cors,
+        max_connections: match opts.api_max_connections.or(file.api_max_connections) {
+            Some(0) => return Err(usage("--api-max-connections must be at least 1")),
+            n => n,
+        },
+        max_requests_per_token: match opts.api_token_requests.or(file.api_token_requests) {
+            Some(0) => return Err(usage("--api-token-requests must be at least 1")),
+            n => n.unwrap_or(d.max_requests_per_token),
+        },
+        header_timeout: positive(
+            "--api-header-timeout",
+            opts.api_header_timeout,
+            FileConfig::duration("api_header_timeout", file.api_header_timeout.as_deref())?,
+        )?
+        .unwrap_or(d.header_timeout),
+        body_timeout: positive(
+            "--api-body-timeout",
+            opts.api_body_timeout,
+            FileConfig::duration("api_body_timeout", file.api_body_timeout.as_deref())?,
+        )?
+        .unwrap_or(d.body_timeout),
     }))
+}
+
+/// The flag's duration over the file's, refused when zero.
+fn positive(
+    flag: &str,
+    from_flag: Option<Duration>,
+    from_file: Option<Duration>,
+) -> anyhow::Result<Option<Duration>> {
+    match from_flag.or(from_file) {
+        Some(d) if d.is_zero() => Err(usage(format!("{flag} must be more than 0s"))),
+        d => Ok(d),
+    }
 }
 
 /// The retention flags over the defaults.

@@ -4,7 +4,9 @@
 //! role it needs: the `Authorization: Bearer fab_...` header checked
 //! against the store (401 without it or for a token that is unknown,
 //! expired or revoked), then the token's share of the rate limit (429 with
-//! `Retry-After`), then its role (403) — all before a body is read.
+//! `Retry-After`), then its role (403), then a slot among the token's
+//! requests in flight (429; held until the handler returns) — all before a
+//! body is read.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::ApiState;
 use super::error::ApiError;
+use super::slots::Slot;
 use crate::service::api_tokens;
 
 /// Requests per second each token may make, and the burst it may save up.
@@ -79,6 +82,8 @@ impl Limiter {
 pub(crate) trait Need: Send + Sync {
     /// The weakest role that may call it.
     const ROLE: ApiRole;
+    /// Whether the request counts against the token's requests in flight.
+    const COUNTED: bool = true;
 }
 
 /// Routes any valid token may call.
@@ -87,6 +92,9 @@ pub(crate) struct Read;
 pub(crate) struct Submit;
 /// Routes only admins may call.
 pub(crate) struct Admin;
+/// `/metrics`: a read token, not counted among its requests in flight so
+/// that a scrape is never refused for the token's uploads.
+pub(crate) struct Monitor;
 
 impl Need for Read {
     const ROLE: ApiRole = ApiRole::Read;
@@ -97,6 +105,10 @@ impl Need for Submit {
 impl Need for Admin {
     const ROLE: ApiRole = ApiRole::Admin;
 }
+impl Need for Monitor {
+    const ROLE: ApiRole = ApiRole::Read;
+    const COUNTED: bool = false;
+}
 
 /// A caller whose token is valid, within its rate limit, and whose role
 /// allows `N`. Extracted from the headers alone, before any body is read,
@@ -106,6 +118,8 @@ pub(crate) struct Caller<N: Need> {
     pub id: String,
     /// The token's role.
     pub role: ApiRole,
+    /// Its slot among the token's requests in flight.
+    _slot: Option<Slot>,
     _need: std::marker::PhantomData<N>,
 }
 
@@ -141,9 +155,15 @@ impl<N: Need> FromRequestParts<Arc<ApiState>> for Caller<N> {
                 N::ROLE
             )));
         }
+        let slot = if N::COUNTED {
+            Some(state.requests.take(&id)?)
+        } else {
+            None
+        };
         Ok(Self {
             id,
             role,
+            _slot: slot,
             _need: std::marker::PhantomData,
         })
     }

@@ -10,7 +10,7 @@ use fabric_proto::wire::{Response, WorkerState, WorkerSummary};
 use fabric_proto::{Priority, TaskState};
 
 use super::ApiState;
-use super::auth::{Caller, Read};
+use super::auth::{Caller, Monitor, Read};
 use super::error::{ApiError, ErrorResponse};
 use super::types::{Health, Stats, TokenView, WorkerView};
 use crate::metrics::Snapshot;
@@ -139,7 +139,7 @@ pub(crate) async fn health(State(st): State<Arc<ApiState>>) -> Json<Health> {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn metrics(
-    _caller: Caller<Read>,
+    _caller: Caller<Monitor>,
     State(st): State<Arc<ApiState>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let shared = &st.shared;
@@ -167,6 +167,7 @@ pub(crate) async fn metrics(
         workers: workers.len() as u64,
         free_slots: free_slots(&workers),
         stored: shared.store.totals()?.finished,
+        api_in_flight: u64::from(st.requests.total()),
     };
     Ok((
         [(

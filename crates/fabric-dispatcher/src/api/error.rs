@@ -25,8 +25,9 @@ pub(crate) struct ErrorResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// A stable code: `bad_request`, `unauthorized`, `forbidden`,
-    /// `not_found`, `method_not_allowed`, `conflict`, `too_large`,
-    /// `unsupported_media_type`, `rate_limited`, `queue_full`, `internal`.
+    /// `not_found`, `method_not_allowed`, `timeout`, `conflict`,
+    /// `too_large`, `unsupported_media_type`, `rate_limited`, `queue_full`,
+    /// `internal`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -86,10 +87,40 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn too_many_streams(message: String) -> Self {
+    pub(crate) fn too_many(message: String) -> Self {
         Self {
             retry_after_s: Some(1),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+    }
+
+    /// 408: the body missed its deadline (the connection is closed after
+    /// the answer).
+    pub(crate) fn body_deadline(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the request body did not arrive within {} s; send it faster, or in smaller pieces",
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// 415: a JSON endpoint got another content type.
+    pub(crate) fn not_json() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body with Content-Type: application/json",
+        )
+    }
+
+    /// A body that could not be read: 408 past its deadline, else 400.
+    pub(crate) fn unreadable(e: &(dyn std::error::Error + 'static)) -> Self {
+        match super::deadline::missed(e) {
+            Some(limit) => Self::body_deadline(limit),
+            None => Self::bad(format!("cannot read the body: {e}")),
         }
     }
 
@@ -183,11 +214,7 @@ fn json_rejection(e: &JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(d) => {
             ApiError::bad(format!("the body is not valid JSON: {}", d.body_text()))
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body with Content-Type: application/json",
-        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::not_json(),
         JsonRejection::BytesRejection(b) => bytes_rejection(b),
         other => ApiError::bad(other.body_text()),
     }
@@ -202,22 +229,7 @@ pub(crate) fn bytes_rejection(e: &BytesRejection) -> ApiError {
             "the body is over this endpoint's size cap",
         )
     } else {
-        ApiError::bad(format!("cannot read the body: {}", e.body_text()))
-    }
-}
-
-/// A raw body whose rejections are [`ApiError`]s (413 over the cap).
-#[derive(Debug)]
-pub(crate) struct RawBody(pub bytes::Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match bytes::Bytes::from_request(req, state).await {
-            Ok(b) => Ok(Self(b)),
-            Err(e) => Err(bytes_rejection(&e)),
-        }
+        ApiError::unreadable(e)
     }
 }
 

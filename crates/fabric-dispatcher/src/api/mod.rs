@@ -11,7 +11,10 @@
 //! | `tasks` | create, list, get, output, files, cancel, retry |
 //! | `uploads` | modules and blobs |
 //! | `stream` | Server-Sent Events: one task's, and the cluster's |
-//! | `slots` | caps on open event streams, per token and in all |
+//! | `listener` | the accept loop: a cap on connections, a deadline on request heads |
+//! | `deadline` | the total deadline on a request's body |
+//! | `slots` | caps per token: open event streams, requests in flight |
+//! | `spool` | bodies streamed to the store's files as they arrive |
 //! | `cluster` | workers, stats, health, metrics |
 //! | `openapi` | the OpenAPI document, generated from the handlers |
 //! | `dashboard` | the web dashboard at `/`, its assets embedded |
@@ -19,9 +22,12 @@
 mod auth;
 mod cluster;
 mod dashboard;
+mod deadline;
 mod error;
+mod listener;
 mod openapi;
 mod slots;
+mod spool;
 mod stream;
 mod tasks;
 mod types;
@@ -29,7 +35,7 @@ mod uploads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -40,6 +46,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::RateLimit;
 use error::{ApiError, Refused};
+pub use listener::DEFAULT_MAX_CONNECTIONS;
 
 use crate::service::state::Shared;
 
@@ -53,7 +60,25 @@ pub struct ApiConfig {
     /// Origins a browser may call the API from (CORS); empty: only the
     /// dispatcher's own pages.
     pub cors_origins: Vec<String>,
+    /// Connections open at once (more wait to be accepted); `None`:
+    /// [`DEFAULT_MAX_CONNECTIONS`], or a quarter of the open-file limit
+    /// when that is less.
+    pub max_connections: Option<usize>,
+    /// Time a connection has to send a whole request head, and the longest
+    /// a kept-alive connection may sit idle (default 5 s).
+    pub header_timeout: Duration,
+    /// Requests one token may have in flight (more are refused with 429),
+    /// so that no token takes every slot of the API (default 32).
+    pub max_requests_per_token: u32,
+    /// Time a request's body has to arrive whole, counted from its head
+    /// (default 60 s); past it the answer is 408 and the connection closes.
+    pub body_timeout: Duration,
 }
+
+/// Default [`ApiConfig::header_timeout`].
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default [`ApiConfig::body_timeout`].
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default REST listen address.
 pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7080";
@@ -64,6 +89,10 @@ impl Default for ApiConfig {
             listen: DEFAULT_API_ADDR.parse().expect("a valid address"),
             rate_limit: RateLimit::default(),
             cors_origins: Vec::new(),
+            max_connections: None,
+            max_requests_per_token: slots::REQUESTS_PER_TOKEN,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -72,7 +101,13 @@ impl Default for ApiConfig {
 pub(crate) struct ApiState {
     pub shared: Arc<Shared>,
     limiter: auth::Limiter,
-    streams: slots::StreamSlots,
+    streams: slots::TokenSlots,
+    requests: slots::TokenSlots,
+    module_checks: tokio::sync::Semaphore,
+    json_parses: Arc<tokio::sync::Semaphore>,
+    /// The largest task body.
+    json_cap: u64,
+    body_timeout: Duration,
     started: Instant,
 }
 
@@ -80,20 +115,30 @@ pub(crate) struct ApiState {
 pub(crate) async fn start(shared: Arc<Shared>, cfg: &ApiConfig) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    let open_files = listener::raise_open_files();
+    let connections = shared.metrics.api_connections();
     let (router, state) = router(shared, cfg);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
             state.limiter.prune();
         }
     });
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "the REST API stopped");
-        }
-    });
-    tracing::info!(%addr, "REST API listening");
+    let how = listener::Listening {
+        max_connections: cfg
+            .max_connections
+            .unwrap_or_else(|| listener::default_max_connections(open_files)),
+        header_timeout: cfg.header_timeout,
+    };
+    tokio::spawn(listener::serve(listener, router, how, connections));
+    tracing::info!(
+        %addr,
+        max_connections = how.max_connections,
+        header_timeout_s = how.header_timeout.as_secs_f64(),
+        body_timeout_s = cfg.body_timeout.as_secs_f64(),
+        "REST API listening"
+    );
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "the REST API takes bearer tokens over plain HTTP on a non-loopback address: put a TLS proxy in front of it, or keep it on 127.0.0.1");
     }
@@ -103,25 +148,23 @@ pub(crate) async fn start(shared: Arc<Shared>, cfg: &ApiConfig) -> std::io::Resu
 /// The routes, with their body caps, CORS and refusal counting.
 fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
     let caps = &shared.cfg.caps;
-    let module_cap = caps.max_module_bytes;
-    let blob_cap = caps.max_input_bytes;
     // A task body carries its input in base64 (4/3 of it) plus the rest.
     let json_cap = caps.max_input_bytes / 3 * 4 + (1 << 20);
     let state = Arc::new(ApiState {
         limiter: auth::Limiter::new(cfg.rate_limit),
-        streams: slots::StreamSlots::default(),
+        streams: slots::TokenSlots::streams(),
+        requests: slots::TokenSlots::requests(cfg.max_requests_per_token),
+        module_checks: tokio::sync::Semaphore::new(uploads::MODULE_CHECKS),
+        json_parses: Arc::new(tokio::sync::Semaphore::new(spool::JSON_PARSES)),
+        json_cap: json_cap as u64,
+        body_timeout: cfg.body_timeout,
         started: Instant::now(),
         shared,
     });
     let v1 = Router::new()
-        .route(
-            "/modules",
-            post(uploads::module).layer(DefaultBodyLimit::max(module_cap)),
-        )
-        .route(
-            "/blobs",
-            post(uploads::blob).layer(DefaultBodyLimit::max(blob_cap)),
-        )
+        // Uploads stream to the store and enforce their own caps.
+        .route("/modules", post(uploads::module))
+        .route("/blobs", post(uploads::blob))
         .route(
             "/tasks",
             post(tasks::create)
@@ -137,7 +180,19 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         .route("/workers", get(cluster::workers))
         .route("/stats", get(cluster::stats))
         .route("/token", get(cluster::token))
-        .route("/openapi.json", get(openapi::document));
+        .route("/openapi.json", get(openapi::document))
+        // Bodies must arrive whole within the body deadline, and at most
+        // this many API requests are served at once (the rest wait their
+        // turn; each token may hold only its share, see `slots`). /health,
+        // /metrics and the dashboard are outside both: never queued
+        // behind uploads.
+        .layer(axum::middleware::map_request_with_state(
+            state.clone(),
+            deadline::apply,
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            MAX_IN_FLIGHT,
+        ));
     let router = Router::new()
         .nest("/api/v1", v1)
         .route("/", get(dashboard::index))
@@ -146,14 +201,6 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         .route("/metrics", get(cluster::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Bodies must arrive within a minute, and at most this many
-        // requests are served at once (the rest wait their turn).
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            std::time::Duration::from_secs(60),
-        ))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            MAX_IN_FLIGHT,
-        ))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
             count_refusals,
@@ -163,7 +210,7 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
     (router, state)
 }
 
-/// Requests served at once; more wait.
+/// API requests served at once; more wait.
 const MAX_IN_FLIGHT: usize = 256;
 
 async fn not_found() -> ApiError {

@@ -29,7 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::ApiState;
 use super::auth::{Caller, Read};
 use super::error::{ApiError, ErrorResponse, TaskPath};
-use super::slots::StreamSlot;
+use super::slots::Slot;
 use super::types::{OutputView, TaskView};
 use crate::service::feed::FeedEvent;
 use crate::service::state::Shared;
@@ -95,7 +95,7 @@ const RECHECK: Duration = Duration::from_secs(15);
 
 /// Follows one task for `tx`, until it ends, the client goes or its token
 /// is revoked or expires.
-async fn follow(shared: Arc<Shared>, id: TaskId, tx: mpsc::Sender<Event>, slot: StreamSlot) {
+async fn follow(shared: Arc<Shared>, id: TaskId, tx: mpsc::Sender<Event>, slot: Slot) {
     // Registered first, then checked: an end in between is not missed.
     let waiter = shared.waiters.register(id);
     match shared.task_info(&id, true) {
@@ -205,7 +205,7 @@ fn revoked() -> Event {
 
 /// Forwards the cluster feed to `tx` until the client goes or its token
 /// is revoked or expires.
-async fn forward_feed(shared: Arc<Shared>, tx: mpsc::Sender<Event>, slot: StreamSlot) {
+async fn forward_feed(shared: Arc<Shared>, tx: mpsc::Sender<Event>, slot: Slot) {
     let mut rx = shared.feed.subscribe();
     let mut recheck = tokio::time::interval(RECHECK);
     loop {

@@ -12,7 +12,8 @@ use fabric_proto::{BlobRef, Limits, Sha256, StagedFile, TaskId, TaskInfo, TaskKi
 
 use super::ApiState;
 use super::auth::{Admin, Caller, Read, Submit};
-use super::error::{ApiError, ErrorResponse, JsonBody, QueryParams, TaskPath, task_id};
+use super::error::{ApiError, ErrorResponse, QueryParams, TaskPath, task_id};
+use super::spool::SpooledJson;
 use super::types::{Created, ListQuery, NewTask, OutputFileView, OutputView, TaskPage, TaskView};
 use crate::service::requests::{cancel, query, retry, submit};
 
@@ -115,9 +116,9 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
 pub(crate) async fn create(
     _caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
-    JsonBody(body): JsonBody<NewTask>,
+    body: SpooledJson<NewTask>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let spec = spec_of(body)?;
+    let spec = spec_of(body.value)?;
     let admitted = submit::submit(&st.shared, spec).await?;
     Ok((
         StatusCode::CREATED,

@@ -180,22 +180,35 @@ async fn run_assignment(shared: Arc<Shared>, rec: TaskRecord, conn: Connection, 
     .await;
 }
 
-/// The manifest the worker checks before running anything.
-fn manifest_for(shared: &Shared, rec: &TaskRecord) -> Manifest {
+/// The manifest the worker checks before running anything; args and env
+/// kept in the store are read back here.
+fn manifest_for(shared: &Shared, rec: &TaskRecord) -> Result<Manifest, StoreError> {
     let now = shared.now();
-    Manifest {
+    let (args, env) = match &rec.args_blob {
+        Some(blob) => shared.store.args(blob)?.ok_or_else(|| {
+            StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "the args of task {} (blob {}) are not stored",
+                    rec.id, blob.sha
+                ),
+            ))
+        })?,
+        None => (rec.spec.args.clone(), rec.spec.env.clone()),
+    };
+    Ok(Manifest {
         version: Manifest::VERSION,
         task_id: rec.id,
         attempt: rec.attempt,
         kind: rec.spec.kind.clone(),
-        args: rec.spec.args.clone(),
-        env: rec.spec.env.clone(),
+        args,
+        env,
         input_digest: rec.spec.input_digest(),
         limits: rec.spec.limits,
         issued_at_ms: now,
         expires_at_ms: now + shared.cfg.manifest_ttl.as_millis() as u64,
         trace: Some(rec.trace()),
-    }
+    })
 }
 
 /// Sends the signed manifest and input, relays guest events to waiters,
@@ -206,7 +219,7 @@ async fn exchange(
     conn: &Connection,
     wk: WorkerKey,
 ) -> Result<Option<String>, ServiceError> {
-    let manifest = Signed::sign(shared.identity.signing_key(), &manifest_for(shared, rec))?;
+    let manifest = Signed::sign(shared.identity.signing_key(), &manifest_for(shared, rec)?)?;
     let (mut send, mut recv) = framed::open(conn, shared.cfg.net.max_frame).await?;
     // A large input goes as its reference; the worker fetches it by digest.
     send.send(&Assign::Run {

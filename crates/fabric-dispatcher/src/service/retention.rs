@@ -62,8 +62,8 @@ pub(crate) fn sweep(shared: &Shared, cursor: &mut SweepCursor) -> Result<Swept, 
     Ok(swept)
 }
 
-/// The blobs unfinished tasks need: their modules, large inputs and
-/// staged files.
+/// The blobs unfinished tasks need: their modules, large inputs, staged
+/// files and large args.
 fn referenced_blobs(shared: &Shared) -> HashSet<Sha256> {
     let core = shared.core();
     let mut used = HashSet::new();
@@ -76,6 +76,9 @@ fn referenced_blobs(shared: &Shared) -> HashSet<Sha256> {
         }
         if let Some(input) = &r.spec.input_blob {
             used.insert(input.sha);
+        }
+        if let Some(args) = &r.args_blob {
+            used.insert(args.sha);
         }
     }
     used

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod args;
 mod cancel;
 mod inputs;
 mod lifecycle;

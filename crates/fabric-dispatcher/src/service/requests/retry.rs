@@ -25,7 +25,12 @@ pub(crate) async fn retry(shared: &Shared, id: TaskId) -> Result<Admitted, Reque
             rec.status.map_or(rec.state.as_str(), |s| s.as_str())
         )));
     }
-    let admitted = submit::submit(shared, rec.spec.clone()).await?;
+    let Some(spec) = submit::whole_spec(shared, &rec)? else {
+        return Err(RequestError::NotFound(format!(
+            "the args and env of task {id} are no longer stored (blob retention); submit it again"
+        )));
+    };
+    let admitted = submit::submit(shared, spec).await?;
     if shared.store.clear_dead_letter(&id)? {
         shared.event(
             Some(id),

@@ -4,8 +4,11 @@
 //! [`INLINE_INPUT_MAX`] never reaches the scheduler: it is a chunked blob in
 //! the store (uploaded by the client, or stored here when it came inline)
 //! and the record carries only its [`BlobRef`](fabric_proto::BlobRef).
+//! Args and env over [`INLINE_ARGS_MAX`] go the same way
+//! (`TaskRecord::args_blob`): the scheduler keeps what placement needs.
 
 use fabric_proto::{INLINE_INPUT_MAX, TaskId, TaskKind, TaskRecord, TaskSpec};
+use fabric_store::INLINE_ARGS_MAX;
 
 use super::RequestError;
 use crate::admission;
@@ -66,11 +69,20 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
         spec.input_blob = Some(shared.store.put_chunked(&spec.input)?);
         spec.input = Vec::new();
     }
+    let args_blob = if args_bytes(&spec) > INLINE_ARGS_MAX {
+        let blob = shared.store.put_args(&spec.args, &spec.env)?;
+        spec.args = Vec::new();
+        spec.env = Vec::new();
+        Some(blob)
+    } else {
+        None
+    };
     let id = TaskId::new();
     // A task without a correlation id gets one: its own id's text.
     spec.trace.get_or_insert_with(|| id.to_string());
     let seq = shared.store.next_seq()?;
-    let rec = TaskRecord::queued(id, spec, seq, shared.now());
+    let mut rec = TaskRecord::queued(id, spec, seq, shared.now());
+    rec.args_blob = args_blob;
     shared.writer.save_task(&rec).await?;
     shared.commit.durable().await?;
     tracing::info!(task_id = %id, trace = %rec.trace(), "admitted");
@@ -87,4 +99,31 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     shared.metrics.submitted();
     shared.place.notify_one();
     Ok(Admitted { id, warning })
+}
+
+/// Bytes of args plus env, as admission counts them.
+fn args_bytes(spec: &TaskSpec) -> usize {
+    spec.args.iter().map(String::len).sum::<usize>()
+        + spec
+            .env
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+}
+
+/// `rec`'s spec whole: with its args and env read back from the store when
+/// they were kept there. `None` when that blob is gone.
+pub(crate) fn whole_spec(
+    shared: &Shared,
+    rec: &TaskRecord,
+) -> Result<Option<TaskSpec>, RequestError> {
+    let mut spec = rec.spec.clone();
+    if let Some(blob) = &rec.args_blob {
+        let Some((args, env)) = shared.store.args(blob)? else {
+            return Ok(None);
+        };
+        spec.args = args;
+        spec.env = env;
+    }
+    Ok(Some(spec))
 }
