@@ -175,7 +175,11 @@ impl NativeRunner {
             Err(e) => TaskOutcome::ended(TaskStatus::Failed, format!("native sandbox: {e}")),
         };
         outcome.duration_ms = started.elapsed().as_millis() as u64;
-        blocking(move || remains.clear()).await;
+        // Every process of the task is dead by now (killed through its
+        // groups when the wait ended): what is left is files and empty
+        // groups, cleared off the result's path. A clearing the runtime
+        // never runs still happens, when its closure is dropped.
+        drop(tokio::task::spawn_blocking(move || remains.clear()));
         outcome
     }
 
