@@ -180,7 +180,7 @@ fn launch(spec: &HelperSpec) -> Result<HelperStatus, String> {
     if spec.seccomp {
         c.seccomp_filter(crate::filter::task_filter());
     }
-    let env = crate::run::task_env(&spec.env);
+    let env = crate::spec::task_env(&spec.env);
     let program = crate::init::Program::new(&spec.program.to_string_lossy(), &spec.args, &env);
     // SAFETY (hakoniwa's contract for closures): the helper is single
     // threaded, so the forked process may allocate; the closure only

@@ -23,6 +23,7 @@
 //! | `run` | the worker's side of one task: dirs, groups, helper, its end |
 //! | `output` | stdout and stderr, streamed in chunks and kept, capped |
 //! | `remains` | what a task leaves until cleared, cleared even when dropped |
+//! | `sweep` | what a dead or stopping worker's tasks left, cleared |
 //! | `scratch` | the task's host dir and its disk (a size-limited tmpfs) |
 //! | `cgroup` | memory and pids groups; killing everything in them |
 //! | `uids` | the block of host uids tasks run as, never reused while in use |
@@ -45,6 +46,7 @@ mod remains;
 mod run;
 mod scratch;
 mod spec;
+mod sweep;
 mod uids;
 
 pub use allow::{AllowError, AllowList};
@@ -52,7 +54,8 @@ pub use cgroup::CgroupLayout;
 pub use files::Staged;
 pub use helper::helper_main;
 pub use layers::Layers;
-pub use run::{NativeRunner, NativeTask, OUTPUT_CHUNK, RunnerConfig, stop_all};
+pub use run::{NativeRunner, NativeTask, OUTPUT_CHUNK, RunnerConfig};
+pub use sweep::stop_all;
 
 /// The hidden `fabric` subcommand that runs the helper.
 pub const HELPER_COMMAND: &str = "__native-helper";

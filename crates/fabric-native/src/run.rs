@@ -108,7 +108,7 @@ impl NativeRunner {
             || "fabric-native".to_owned(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let sweep = Sweep {
+        let sweep = crate::sweep::Sweep {
             cgroups: layers.cgroups.clone(),
             prefix: format!("{scope}."),
             work_root: cfg.work_root.clone(),
@@ -121,7 +121,7 @@ impl NativeRunner {
                 "swept what native tasks of a stopped worker left"
             );
         }
-        SWEEPS.lock().unwrap_or_else(|e| e.into_inner()).push(sweep);
+        crate::sweep::register(sweep);
         Ok(Self {
             cfg,
             layers,
@@ -133,7 +133,7 @@ impl NativeRunner {
     /// Kills every task still running here and removes what they left:
     /// for a worker that stops with runs it will not wait for.
     pub fn stop(&self) {
-        let sweep = Sweep {
+        let sweep = crate::sweep::Sweep {
             cgroups: self.layers.cgroups.clone(),
             prefix: format!("{}.", self.scope),
             work_root: self.cfg.work_root.clone(),
@@ -239,7 +239,7 @@ impl NativeRunner {
         let spec = HelperSpec {
             program: task.program.clone(),
             args: task.args.clone(),
-            env: task_env(&task.env),
+            env: crate::spec::task_env(&task.env),
             scratch: scratch.clone(),
             tmp,
             exec_in_work: self.cfg.exec_in_work,
@@ -376,52 +376,6 @@ impl Drop for NativeRunner {
     }
 }
 
-/// What one runner's tasks can leave: their groups (by name prefix) and
-/// their dirs.
-struct Sweep {
-    cgroups: crate::CgroupLayout,
-    prefix: String,
-    work_root: PathBuf,
-}
-
-impl Sweep {
-    /// Kills and removes; how many groups and dirs there were. Processes
-    /// first (through their groups), then their dirs.
-    fn run(&self) -> (usize, usize) {
-        let groups = self.cgroups.sweep(&self.prefix);
-        (groups, crate::scratch::sweep(&self.work_root))
-    }
-}
-
-/// Every runner this process made, for [`stop_all`].
-static SWEEPS: std::sync::Mutex<Vec<Sweep>> = std::sync::Mutex::new(Vec::new());
-
-/// Kills every native task this process runs and removes what they left,
-/// for a process about to exit without waiting for its runs (`fabric up`
-/// or `fabric worker` told twice to stop). Without it the next start's
-/// sweep would clear them.
-pub fn stop_all() {
-    for sweep in SWEEPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        sweep.run();
-    }
-}
-
-/// The task's env as the program gets it: loader and libc variables
-/// dropped (the dispatcher refuses them already; a worker never trusts
-/// that alone).
-pub(crate) fn task_env(env: &[(String, String)]) -> Vec<(String, String)> {
-    env.iter()
-        .filter(|(k, _)| {
-            let unsafe_name = fabric_proto::is_unsafe_env(k);
-            if unsafe_name {
-                tracing::warn!(name = %k, "dropped a loader or libc variable from a task's env");
-            }
-            !unsafe_name
-        })
-        .cloned()
-        .collect()
-}
-
 /// Makes the work root, or checks the one there: a real directory (not a
 /// link) owned by this process's user and writable by no one else, so no
 /// other user can place or swap anything in it (it is usually in /tmp).
@@ -463,27 +417,4 @@ pub(crate) enum Ended {
     TimedOut,
     /// The dispatcher cancelled it.
     Cancelled,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_worker_drops_loader_and_libc_variables_again() {
-        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        let given = env(&[
-            ("LD_PRELOAD", "/work/x.so"),
-            ("CC", "gcc"),
-            ("GCONV_PATH", "/work"),
-            ("MALLOC_PERTURB_", "1"),
-            ("LANG", "C"),
-        ]);
-        assert_eq!(task_env(&given), env(&[("CC", "gcc"), ("LANG", "C")]));
-    }
 }

@@ -63,3 +63,42 @@ pub(crate) enum HelperStatus {
     /// The sandbox could not be set up; nothing ran.
     SetupFailed(String),
 }
+
+/// The task's env as the program gets it: loader and libc variables
+/// dropped (the dispatcher refuses them already; a worker never trusts
+/// that alone).
+pub(crate) fn task_env(env: &[(String, String)]) -> Vec<(String, String)> {
+    env.iter()
+        .filter(|(k, _)| {
+            let unsafe_name = fabric_proto::is_unsafe_env(k);
+            if unsafe_name {
+                tracing::warn!(name = %k, "dropped a loader or libc variable from a task's env");
+            }
+            !unsafe_name
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_drops_loader_and_libc_variables_again() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let given = env(&[
+            ("LD_PRELOAD", "/work/x.so"),
+            ("CC", "gcc"),
+            ("GCONV_PATH", "/work"),
+            ("MALLOC_PERTURB_", "1"),
+            ("LANG", "C"),
+        ]);
+        assert_eq!(task_env(&given), env(&[("CC", "gcc"), ("LANG", "C")]));
+    }
+}
