@@ -21,6 +21,7 @@ mod exec_usage;
 mod guest_floods;
 mod native_escape;
 mod native_files;
+mod native_promises;
 mod native_run;
 mod readme;
 mod readme_native;

@@ -35,6 +35,16 @@ impl FakeDispatcher {
     /// accepts its registration. Blob fetches are answered from `blobs`
     /// (empty bytes for unknown digests).
     pub async fn start(sb: &Sandbox, blobs: HashMap<Sha256, Vec<u8>>) -> Self {
+        Self::start_with(sb, blobs, &[]).await
+    }
+
+    /// [`FakeDispatcher::start`] with more flags for the worker
+    /// (`--allow PROGRAM`, say).
+    pub async fn start_with(
+        sb: &Sandbox,
+        blobs: HashMap<Sha256, Vec<u8>>,
+        worker_flags: &[&str],
+    ) -> Self {
         let key = Identity::generate().unwrap();
         let ep = fabric_net::server_endpoint(
             &key,
@@ -44,7 +54,7 @@ impl FakeDispatcher {
         .unwrap();
         let addr: SocketAddr = ep.local_addr().unwrap();
         let mut cmd = pinned_worker_cmd(sb, &key.public().to_string(), addr, "w");
-        cmd.args(["--slots", "1"]);
+        cmd.args(["--slots", "1"]).args(worker_flags);
         let worker = Proc::spawn("worker", cmd, sb.dir.path());
         let conn = tokio::time::timeout(Duration::from_secs(30), async {
             ep.accept().await.unwrap().await.unwrap()

@@ -56,6 +56,9 @@ impl CgroupLayout {
             }
             let dir = base.join(path_of(controller)?).join(TASKS);
             std::fs::create_dir_all(&dir).ok()?;
+            // Made by a root worker before, perhaps: usable only if this
+            // process may make task groups in it.
+            nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).ok()?;
             Some(dir)
         };
         let (memory, pids) = (v1("memory"), v1("pids"));
