@@ -10,6 +10,7 @@ mod cluster_faults;
 mod cluster_hardening;
 mod cluster_inputs;
 mod cluster_mdns;
+mod cluster_promises;
 mod cluster_refusals;
 mod cluster_tokens;
 mod cluster_trace;
