@@ -99,3 +99,69 @@ fn a_revoked_token_ends_its_event_stream_with_an_error_event() {
         );
     });
 }
+
+#[test]
+fn a_worker_declared_dead_stops_its_runs_and_registers_afresh() {
+    use fabric_tests::harness::cluster::{fabric_cmd, start_dispatcher, start_worker_with};
+    use fabric_tests::harness::native::{started, text};
+    use fabric_tests::harness::sandbox::{Sandbox, describe};
+    let sb = Sandbox::new();
+    let mut d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let w = start_worker_with(&sb, "w", &d, 1, &["--allow", "sh"]);
+    w.wait_for_stderr("joined", Duration::from_secs(30));
+    let out = fabric_cmd(&sb, None)
+        .arg("--cluster")
+        .arg(&d.profile)
+        .args(["run", "--detach", "--", "sh", "-c", "sleep 9811"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let id = text(&out.stdout).trim().to_owned();
+    let running = started("sleep 9811");
+    let pid = running[0].split_whitespace().next().unwrap().to_owned();
+    // Frozen, the worker misses its heartbeats and is declared dead; the
+    // task's own processes run on meanwhile.
+    let signal = |sig: &str| {
+        let s = std::process::Command::new("kill")
+            .args([sig, &w.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(s.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    d.proc
+        .wait_for_stderr("missed 3 heartbeats", Duration::from_secs(30));
+    signal("-CONT");
+    // Thawed, it hears it was declared dead, stops that run (its process
+    // goes) and registers afresh.
+    w.wait_for_stderr(
+        "the dispatcher declared this worker dead; stopped its runs",
+        Duration::from_secs(30),
+    );
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while proc_dir.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run of a worker declared dead lives on: {running:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while w.stderr().matches("joined").count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second registration: {}",
+            w.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = fabric_cmd(&sb, None)
+        .arg("--cluster")
+        .arg(&d.profile)
+        .args(["cancel", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    d.proc.sigterm();
+}

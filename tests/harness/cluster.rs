@@ -100,12 +100,24 @@ pub fn start_dispatcher(
 
 /// Starts `fabric worker --join TOKEN --dispatcher ADDR`.
 pub fn start_worker(sb: &Sandbox, name: &str, d: &DispatcherProc, slots: u32) -> Proc {
+    start_worker_with(sb, name, d, slots, &[])
+}
+
+/// [`start_worker`] with more flags (`--allow PROGRAM`, say).
+pub fn start_worker_with(
+    sb: &Sandbox,
+    name: &str,
+    d: &DispatcherProc,
+    slots: u32,
+    extra: &[&str],
+) -> Proc {
     let mut cmd = fabric_cmd(sb, None);
     cmd.arg("worker")
         .args(["--join", &d.token, "--dispatcher", &d.addr.to_string()])
         .args(["--slots", &slots.to_string(), "--name", name])
         .arg("--data-dir")
-        .arg(sb.dir.path().join(name));
+        .arg(sb.dir.path().join(name))
+        .args(extra);
     Proc::spawn(name, cmd, sb.dir.path())
 }
 
