@@ -106,7 +106,7 @@ fn a_worker_declared_dead_stops_its_runs_and_registers_afresh() {
     use fabric_tests::harness::native::{started, text};
     use fabric_tests::harness::sandbox::{Sandbox, describe};
     let sb = Sandbox::new();
-    let mut d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
     let w = start_worker_with(&sb, "w", &d, 1, &["--allow", "sh"]);
     w.wait_for_stderr("joined", Duration::from_secs(30));
     let out = fabric_cmd(&sb, None)
