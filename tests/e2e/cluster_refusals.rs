@@ -192,6 +192,22 @@ async fn bad_frames_are_refused_and_the_dispatcher_keeps_serving() {
         matches!(&resp, Response::Error(e) if e.code == ErrorCode::Unauthorized),
         "{resp:?}"
     );
+    // Nor may it send more than 4 KiB in a frame: 5,000 bytes are refused
+    // from the header alone, where a known client's 5,000 are read (and
+    // found not to be CBOR).
+    let resp = raw_exchange(&conn, &5_000u32.to_be_bytes()).await;
+    assert!(
+        matches!(&resp, Response::Error(e) if e.code == ErrorCode::TooLarge),
+        "{resp:?}"
+    );
+    let known = fabric_net::connect(&admin, vec![key], d.addr, &NetConfig::default())
+        .await
+        .unwrap();
+    let resp = raw_exchange(&known, &frame(&[0xffu8; 5_000])).await;
+    assert!(
+        matches!(&resp, Response::Error(e) if e.code == ErrorCode::Malformed),
+        "{resp:?}"
+    );
     // And a module that is not wasm is refused by name.
     let err = c.upload_module(b"#!/bin/sh\necho hi\n").await.unwrap_err();
     assert!(
