@@ -121,15 +121,28 @@ type Pending = (TaskWrite, oneshot::Sender<Result<bool>>);
 #[derive(Clone, Debug)]
 pub struct Writer {
     tx: mpsc::Sender<Pending>,
+    stats: std::sync::Arc<BatchStats>,
+}
+
+/// How the writer's batches went: how many, and the largest.
+#[derive(Debug, Default)]
+struct BatchStats {
+    batches: std::sync::atomic::AtomicU64,
+    largest: std::sync::atomic::AtomicUsize,
 }
 
 impl Writer {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Store) -> Self {
         let (tx, mut rx) = mpsc::channel::<Pending>(WRITE_QUEUE);
+        let stats = std::sync::Arc::new(BatchStats::default());
+        let counted = stats.clone();
         tokio::spawn(async move {
+            use std::sync::atomic::Ordering::Relaxed;
             let mut batch = Vec::with_capacity(MAX_WRITE_BATCH);
             while rx.recv_many(&mut batch, MAX_WRITE_BATCH).await > 0 {
+                counted.batches.fetch_add(1, Relaxed);
+                counted.largest.fetch_max(batch.len(), Relaxed);
                 let (writes, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
                 match store.write_batch(&writes) {
                     Ok(written) => {
@@ -151,7 +164,7 @@ impl Writer {
                 }
             }
         });
-        Self { tx }
+        Self { tx, stats }
     }
 
     /// Applies one write (with whatever others are waiting); whether it was

@@ -94,3 +94,44 @@ fn concurrent_writers_each_get_their_own_answer() {
     assert_eq!((counts.tasks, counts.live, counts.results), (300, 0, 300));
     assert_eq!(store.totals().unwrap().finished(TaskStatus::Succeeded), 300);
 }
+
+#[test]
+fn the_queue_and_each_batch_are_bounded() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (_dir, store) = temp_store();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // One thread: the writer task cannot run until this one yields, so
+        // the queue fills and stays full.
+        let writer = Writer::start(store.clone());
+        let mut answers = Vec::new();
+        for seq in 0..super::WRITE_QUEUE as u64 {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let w = TaskWrite::record(&queued(seq)).unwrap();
+            writer.tx.try_send((w, reply)).expect("room in the queue");
+            answers.push(answer);
+        }
+        let (reply, _answer) = tokio::sync::oneshot::channel();
+        let one_more = TaskWrite::record(&queued(u64::MAX)).unwrap();
+        assert!(
+            matches!(
+                writer.tx.try_send((one_more, reply)),
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_))
+            ),
+            "a write past the queue's bound waits for room"
+        );
+        for a in answers {
+            assert!(a.await.unwrap().unwrap());
+        }
+        let batches = writer.stats.batches.load(Relaxed);
+        let largest = writer.stats.largest.load(Relaxed);
+        assert_eq!(largest, super::MAX_WRITE_BATCH, "full batches, none larger");
+        assert!(
+            batches >= (super::WRITE_QUEUE / super::MAX_WRITE_BATCH) as u64,
+            "{batches} batches"
+        );
+    });
+    assert_eq!(store.counts().unwrap().tasks, super::WRITE_QUEUE as u64);
+}
