@@ -176,6 +176,16 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Batches applied so far, and the largest (at most
+    /// [`MAX_WRITE_BATCH`]): how much the group commit is sharing.
+    pub fn batch_stats(&self) -> (u64, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.stats.batches.load(Relaxed),
+            self.stats.largest.load(Relaxed),
+        )
+    }
+
     /// [`Store::save_task`] through the writer.
     pub async fn save_task(&self, rec: &TaskRecord) -> Result<bool> {
         self.write(TaskWrite::record(rec)?).await

@@ -97,7 +97,6 @@ fn concurrent_writers_each_get_their_own_answer() {
 
 #[test]
 fn the_queue_and_each_batch_are_bounded() {
-    use std::sync::atomic::Ordering::Relaxed;
     let (_dir, store) = temp_store();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -125,8 +124,7 @@ fn the_queue_and_each_batch_are_bounded() {
         for a in answers {
             assert!(a.await.unwrap().unwrap());
         }
-        let batches = writer.stats.batches.load(Relaxed);
-        let largest = writer.stats.largest.load(Relaxed);
+        let (batches, largest) = writer.batch_stats();
         assert_eq!(largest, super::MAX_WRITE_BATCH, "full batches, none larger");
         assert!(
             batches >= (super::WRITE_QUEUE / super::MAX_WRITE_BATCH) as u64,
