@@ -165,3 +165,66 @@ fn a_worker_declared_dead_stops_its_runs_and_registers_afresh() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     d.proc.sigterm();
 }
+
+/// Opens `GET path` with `token` on a raw connection and reads the answer's
+/// head; the status code and the connection (kept open by the caller).
+fn open_stream(url: &str, path: &str, token: &str) -> (u16, std::net::TcpStream) {
+    use std::io::{Read as _, Write as _};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    (code, s)
+}
+
+#[test]
+fn event_streams_are_capped_at_32_a_token_and_512_in_all() {
+    let c = RestCluster::start(&[]);
+    let tokens: Vec<String> = (0..17).map(|_| c.token("read", &[])).collect();
+    let mut open = Vec::new();
+    for t in &tokens[..16] {
+        for _ in 0..32 {
+            let (code, s) = open_stream(&c.url, "/api/v1/events", t);
+            assert_eq!(code, 200, "stream {} refused", open.len() + 1);
+            open.push(s);
+        }
+    }
+    assert_eq!(open.len(), 512);
+    // A 33rd for a token at its share, and a first for a fresh token once
+    // 512 are open: both refused.
+    let (code, _) = open_stream(&c.url, "/api/v1/events", &tokens[0]);
+    assert_eq!(code, 429, "a token's 33rd stream");
+    let (code, _) = open_stream(&c.url, "/api/v1/events", &tokens[16]);
+    assert_eq!(code, 429, "the 513th stream in all");
+    // Closing some makes room again.
+    open.truncate(500);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, s) = open_stream(&c.url, "/api/v1/events", &tokens[16]);
+        if code == 200 {
+            open.push(s);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no room after closing 12 streams"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
