@@ -87,6 +87,34 @@ print("sid", os.getsid(0) == os.getpid() or "inherited")
     assert!(shown.contains("tiocsti ENOTTY"), "{shown}");
 }
 
+/// A host process's session id, from `/proc/PID/stat` (the field after
+/// the parenthesised name: state, ppid, pgrp, session).
+fn session_of(pid: &str) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split_whitespace().nth(3).unwrap().to_owned()
+}
+
+#[test]
+fn a_task_runs_in_a_session_of_its_own() {
+    let c = Cluster::start(&["sh"]);
+    let out = c
+        .cmd()
+        .args(["run", "--detach", "--", "sh", "-c", "sleep 9821"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let id = text(&out.stdout).trim().to_owned();
+    let running = fabric_tests::harness::native::started("sleep 9821");
+    let pid = running[0].split_whitespace().next().unwrap().to_owned();
+    // Not the worker's session, so never the worker's terminal: the
+    // operator's terminal under `fabric up` is out of the task's reach
+    // whatever the test runs under.
+    assert_ne!(session_of(&pid), session_of(&c.up.pid().to_string()));
+    let out = c.cmd().args(["cancel", &id]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}
+
 #[test]
 fn the_rlimits_hold_inside_a_task() {
     let c = Cluster::start(&["sh"]);
