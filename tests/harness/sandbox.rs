@@ -105,59 +105,6 @@ fn dep_info_sources(text: &str) -> Vec<PathBuf> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{check_fresh, dep_info_sources};
-    use std::path::PathBuf;
-
-    #[test]
-    fn dep_info_lists_its_sources_with_escaped_spaces() {
-        let got =
-            dep_info_sources("/t/fabric: /a/src/lib.rs /b/my\\ dir/x.rs /c\n\n/a/src/lib.rs:\n");
-        let want: Vec<PathBuf> = ["/a/src/lib.rs", "/b/my dir/x.rs", "/c"]
-            .into_iter()
-            .map(PathBuf::from)
-            .collect();
-        assert_eq!(got, want);
-    }
-
-    #[test]
-    fn a_binary_older_than_a_source_is_refused_and_a_newer_one_passes() {
-        let dir = tempfile::tempdir().unwrap();
-        let (bin, src, d) = (
-            dir.path().join("fabric"),
-            dir.path().join("lib.rs"),
-            dir.path().join("fabric.d"),
-        );
-        let at = |p: &std::path::Path, secs: u64| {
-            let f = std::fs::File::options()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(p)
-                .unwrap();
-            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-                .unwrap();
-        };
-        std::fs::write(&d, format!("{}: {}\n", bin.display(), src.display())).unwrap();
-        let missing = check_fresh(&bin, &d).unwrap_err();
-        assert!(
-            missing.contains("is missing") && missing.contains("cargo build -p fabric-cli"),
-            "{missing}"
-        );
-        at(&src, 2_000_000_000);
-        at(&bin, 1_000_000_000);
-        let stale = check_fresh(&bin, &d).unwrap_err();
-        assert!(
-            stale.contains(&format!("is older than {}", src.display()))
-                && stale.contains("cargo build -p fabric-cli"),
-            "{stale}"
-        );
-        at(&bin, 2_000_000_001);
-        check_fresh(&bin, &d).unwrap();
-    }
-}
-
 /// A scratch home for one test: `fabric` runs with HOME and XDG dirs here so
 /// no test touches the real user's data.
 pub struct Sandbox {
@@ -250,4 +197,57 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_fresh, dep_info_sources};
+    use std::path::PathBuf;
+
+    #[test]
+    fn dep_info_lists_its_sources_with_escaped_spaces() {
+        let got =
+            dep_info_sources("/t/fabric: /a/src/lib.rs /b/my\\ dir/x.rs /c\n\n/a/src/lib.rs:\n");
+        let want: Vec<PathBuf> = ["/a/src/lib.rs", "/b/my dir/x.rs", "/c"]
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_binary_older_than_a_source_is_refused_and_a_newer_one_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, src, d) = (
+            dir.path().join("fabric"),
+            dir.path().join("lib.rs"),
+            dir.path().join("fabric.d"),
+        );
+        let at = |p: &std::path::Path, secs: u64| {
+            let f = std::fs::File::options()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+                .unwrap();
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+                .unwrap();
+        };
+        std::fs::write(&d, format!("{}: {}\n", bin.display(), src.display())).unwrap();
+        let missing = check_fresh(&bin, &d).unwrap_err();
+        assert!(
+            missing.contains("is missing") && missing.contains("cargo build -p fabric-cli"),
+            "{missing}"
+        );
+        at(&src, 2_000_000_000);
+        at(&bin, 1_000_000_000);
+        let stale = check_fresh(&bin, &d).unwrap_err();
+        assert!(
+            stale.contains(&format!("is older than {}", src.display()))
+                && stale.contains("cargo build -p fabric-cli"),
+            "{stale}"
+        );
+        at(&bin, 2_000_000_001);
+        check_fresh(&bin, &d).unwrap();
+    }
 }
