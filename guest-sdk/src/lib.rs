@@ -89,24 +89,37 @@ pub fn input_cbor<T: DeserializeOwned>() -> Result<T, Error> {
 
 /// Writes bytes to the task output (stdout).
 pub fn output_bytes(bytes: &[u8]) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+    write_flushed(&mut std::io::stdout().lock(), bytes)
+}
+
+/// Writes a value to the task output as pretty JSON plus a newline.
+pub fn output_json<T: Serialize>(value: &T) -> Result<(), Error> {
+    output_bytes(&json_bytes(value)?)
+}
+
+/// Writes a value to the task output as CBOR.
+pub fn output_cbor<T: Serialize>(value: &T) -> Result<(), Error> {
+    output_bytes(&cbor_bytes(value)?)
+}
+
+fn write_flushed(out: &mut dyn Write, bytes: &[u8]) -> Result<(), Error> {
     out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(Error::Io)
 }
 
-/// Writes a value to the task output as pretty JSON plus a newline.
-pub fn output_json<T: Serialize>(value: &T) -> Result<(), Error> {
+/// Pretty JSON plus a newline: what [`output_json`] writes.
+fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     let mut text = serde_json::to_vec_pretty(value).map_err(Error::Json)?;
     text.push(b'\n');
-    output_bytes(&text)
+    Ok(text)
 }
 
-/// Writes a value to the task output as CBOR.
-pub fn output_cbor<T: Serialize>(value: &T) -> Result<(), Error> {
+/// CBOR: what [`output_cbor`] writes.
+fn cbor_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     let mut buf = Vec::new();
     ciborium::into_writer(value, &mut buf).map_err(|e| Error::Cbor(e.to_string()))?;
-    output_bytes(&buf)
+    Ok(buf)
 }
 
 /// The task's arguments, without the program name.
@@ -191,38 +204,43 @@ impl<T: DeserializeOwned> FromInput for Cbor<T> {
 }
 
 /// A type a task's result can be written as.
-pub trait IntoOutput {
+pub trait IntoOutput: Sized {
+    /// Encodes and writes to `out` (stdout, for [`IntoOutput::write_output`]).
+    fn write_to(self, out: &mut dyn Write) -> Result<(), Error>;
+
     /// Encodes and writes to stdout.
-    fn write_output(self) -> Result<(), Error>;
+    fn write_output(self) -> Result<(), Error> {
+        self.write_to(&mut std::io::stdout().lock())
+    }
 }
 
 impl IntoOutput for () {
-    fn write_output(self) -> Result<(), Error> {
+    fn write_to(self, _out: &mut dyn Write) -> Result<(), Error> {
         Ok(())
     }
 }
 
 impl IntoOutput for Vec<u8> {
-    fn write_output(self) -> Result<(), Error> {
-        output_bytes(&self)
+    fn write_to(self, out: &mut dyn Write) -> Result<(), Error> {
+        write_flushed(out, &self)
     }
 }
 
 impl IntoOutput for String {
-    fn write_output(self) -> Result<(), Error> {
-        output_bytes(self.as_bytes())
+    fn write_to(self, out: &mut dyn Write) -> Result<(), Error> {
+        write_flushed(out, self.as_bytes())
     }
 }
 
 impl<T: Serialize> IntoOutput for Json<T> {
-    fn write_output(self) -> Result<(), Error> {
-        output_json(&self.0)
+    fn write_to(self, out: &mut dyn Write) -> Result<(), Error> {
+        write_flushed(out, &json_bytes(&self.0)?)
     }
 }
 
 impl<T: Serialize> IntoOutput for Cbor<T> {
-    fn write_output(self) -> Result<(), Error> {
-        output_cbor(&self.0)
+    fn write_to(self, out: &mut dyn Write) -> Result<(), Error> {
+        write_flushed(out, &cbor_bytes(&self.0)?)
     }
 }
 
@@ -256,12 +274,34 @@ where
 mod tests {
     use super::*;
 
+    /// The bytes `value` writes as a task's output.
+    fn written(value: impl IntoOutput) -> Vec<u8> {
+        let mut out = Vec::new();
+        value.write_to(&mut out).unwrap();
+        out
+    }
+
     #[test]
     fn outputs_encode_as_documented() {
-        // Host build: these write to the test's stdout; check they succeed.
-        Json(serde_json::json!({"a": 1})).write_output().unwrap();
-        String::from("text\n").write_output().unwrap();
-        Cbor(vec![1u8, 2]).write_output().unwrap();
+        // JSON: pretty, plus a newline.
+        let json = written(Json(serde_json::json!({"a": 1, "b": [true]})));
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            "{\n  \"a\": 1,\n  \"b\": [\n    true\n  ]\n}\n"
+        );
+        // Text and bytes: as they are.
+        assert_eq!(written(String::from("text\n")), b"text\n");
+        assert_eq!(written(vec![0u8, 0xff, b'\n']), [0u8, 0xff, b'\n']);
+        assert!(written(()).is_empty());
+        // CBOR: an array of two unsigned integers, and it decodes back.
+        let cbor = written(Cbor(vec![1u8, 2]));
+        assert_eq!(cbor, [0x82, 0x01, 0x02]);
+        let back: Vec<u8> = ciborium::from_reader(&cbor[..]).unwrap();
+        assert_eq!(back, [1, 2]);
+        // The stdout helpers write the same encodings.
+        assert_eq!(json_bytes(&serde_json::json!([1])).unwrap(), b"[\n  1\n]\n");
+        assert_eq!(cbor_bytes(&7u8).unwrap(), [0x07]);
+        // Host build: progress is ignored and logging goes to stderr.
         progress(1, 2);
         info("host logging goes to stderr");
     }

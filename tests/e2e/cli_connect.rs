@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use fabric_net::Identity;
 use fabric_tests::harness::cluster::{free_udp_port, start_dispatcher};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{Sandbox, describe};
 
 fn profile(sb: &Sandbox, name: &str, dispatcher: &str, dispatcher_key: &str) -> std::path::PathBuf {
@@ -26,7 +27,7 @@ fn workers(sb: &Sandbox, profile: &std::path::Path) -> (Option<i32>, String, Dur
         .arg("workers")
         .arg("--cluster")
         .arg(profile)
-        .output()
+        .output_in_time()
         .expect("fabric runs");
     let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -78,7 +79,7 @@ fn a_second_dispatcher_on_the_same_data_dir_or_port_says_why_in_one_line() {
             .args(["--listen", listen])
             .arg("--cluster")
             .arg(sb.dir.path().join(format!("{data}.toml")))
-            .output()
+            .output_in_time()
             .expect("fabric runs");
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
         assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
@@ -110,7 +111,7 @@ fn a_profile_whose_dispatcher_still_serves_is_not_overwritten() {
         .args(["--listen", "127.0.0.1:0"])
         .arg("--cluster")
         .arg(&d.profile)
-        .output()
+        .output_in_time()
         .expect("fabric runs");
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -5,6 +5,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use fabric_tests::harness::cluster::{fabric_cmd, start_dispatcher, start_worker};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{Sandbox, describe};
 
 const SPIN: &str =
@@ -20,7 +21,7 @@ fn fabric(sb: &Sandbox, profile: &std::path::Path, args: &[&str]) -> Output {
         .arg("--cluster")
         .arg(profile)
         .args(args)
-        .output()
+        .output_in_time()
         .expect("fabric runs");
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("panicked"),
@@ -208,7 +209,7 @@ fn a_wait_on_a_terminal_shows_the_state_and_why_it_waits() {
     sb.isolate(&mut script);
     script.env("TERM", "xterm");
     let out = script
-        .output()
+        .output_in_time()
         .expect("`script` (util-linux, Debian's bsdutils) is needed for this test");
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(

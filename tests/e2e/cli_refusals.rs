@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use fabric_proto::Sha256;
+use fabric_store::Store;
 use fabric_tests::harness::cluster::{TRIVIAL_WAT, fabric_cmd, start_dispatcher};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{Sandbox, describe, run_with_input};
 
 #[test]
@@ -42,7 +45,7 @@ fn submit_refuses_over_cap_inputs_limits_and_retries_before_uploading() {
         ),
     ];
     for (args, expect) in cases {
-        let out = submit(args).output().unwrap();
+        let out = submit(args).output_in_time().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expect), "{args:?}: {}", describe(&out));
@@ -62,8 +65,23 @@ fn submit_refuses_over_cap_inputs_limits_and_retries_before_uploading() {
         .arg("--cluster")
         .arg(&d.profile)
         .args(["tasks", "--json"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
-    d.proc.terminate(Duration::from_secs(30));
+    let status = d.proc.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "dispatcher exit {status:?}: {}",
+        d.proc.stderr()
+    );
+    // Nothing was uploaded either: not the module, not a byte of input.
+    let store =
+        Store::open(&sb.dir.path().join("d/store")).expect("open the stopped dispatcher's store");
+    let sha = Sha256::of(&std::fs::read(&module).unwrap());
+    assert!(!store.has_blob(&sha).unwrap(), "the module was uploaded");
+    let inputs: Vec<_> = std::fs::read_dir(sb.dir.path().join("d/store/inputs"))
+        .expect("the store's inputs dir")
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(inputs.is_empty(), "input pieces were uploaded: {inputs:?}");
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use fabric_tests::harness::cluster::{
     fabric_cmd, free_udp_port, start_dispatcher, start_worker, wait_running,
 };
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::sandbox::{Sandbox, describe};
 
@@ -31,7 +32,7 @@ fn a_worker_says_who_it_is_when_it_joined_and_that_it_drains() {
         .arg("submit")
         .arg(&spin)
         .args(["--timeout", "60s", "--fuel", "1000000000000"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let id: fabric_proto::TaskId = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();

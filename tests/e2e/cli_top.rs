@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::rest::RestCluster;
 use fabric_tests::harness::sandbox::{describe, fabric_bin};
 use serde_json::json;
@@ -15,7 +16,7 @@ fn tmux(socket: &str, args: &[&str]) -> String {
     let out = Command::new("tmux")
         .args(["-L", socket])
         .args(args)
-        .output()
+        .output_in_time()
         .expect("tmux is installed (.ci/run installs it)");
     assert!(out.status.success(), "tmux {args:?}: {}", describe(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -57,7 +58,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
             .args(["-L", &self.0, "kill-server"])
-            .output();
+            .output_in_time();
     }
 }
 
@@ -122,7 +123,7 @@ fn top_shows_workers_follows_a_task_and_q_or_sigterm_restore_the_terminal() {
     );
     let child = Command::new("pgrep")
         .args(["-P", shell.trim()])
-        .output()
+        .output_in_time()
         .expect("pgrep (procps)");
     let pid = String::from_utf8_lossy(&child.stdout).trim().to_owned();
     assert!(!pid.is_empty(), "no fabric top under the pane's shell");

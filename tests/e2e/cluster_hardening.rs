@@ -8,6 +8,7 @@ use fabric_tests::harness::cluster::{
     client, countdown_wat, fabric_cmd, free_udp_port, spec, start_dispatcher, start_worker,
     wait_running, wait_workers,
 };
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{Sandbox, describe};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +119,7 @@ fn a_module_that_cannot_run_is_rejected_at_submit_with_exit_2() {
             .arg(&d.profile)
             .arg("submit")
             .arg(&path)
-            .output()
+            .output_in_time()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}: {}", describe(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -11,6 +11,7 @@ use fabric_proto::{TaskId, TaskStatus};
 use fabric_tests::harness::cluster::{
     DispatcherProc, TRIVIAL_WAT, client, fabric_cmd, free_udp_port, start_dispatcher, start_worker,
 };
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
 /// A module that reads all of stdin and prints how many bytes it read.
@@ -47,7 +48,7 @@ fn client_cmd(sb: &Sandbox, d: &DispatcherProc, args: &[&str]) -> Output {
         .arg("--cluster")
         .arg(&d.profile)
         .args(args)
-        .output()
+        .output_in_time()
         .expect("run fabric")
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use fabric_tests::harness::cluster::{Netns, fabric_cmd, start_dispatcher};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
@@ -37,7 +38,7 @@ fn a_worker_finds_the_dispatcher_by_mdns() {
         let out = fabric_cmd(&sb, Some(&ns.name))
             .args(["workers", "--json", "--cluster"])
             .arg(&d.profile)
-            .output()
+            .output_in_time()
             .expect("run");
         assert!(out.status.success(), "{}", describe(&out));
         let names: Vec<String> = json_of(&out)
@@ -112,7 +113,7 @@ fn a_dispatcher_announces_only_the_address_it_listens_on() {
     // it alone, and 127.0.0.1, where nothing serves, must not be announced.
     let out = std::process::Command::new("ip")
         .args(["-n", &ns.name, "addr", "add", "127.0.0.53/8", "dev", "lo"])
-        .output()
+        .output_in_time()
         .expect("run ip");
     assert!(out.status.success(), "{}", describe(&out));
     let sb = Sandbox::new();

@@ -10,6 +10,7 @@ use fabric_tests::harness::cluster::{
     DispatcherProc, TRIVIAL_WAT, client, fabric_cmd, pinned_worker_cmd, read_profile, spec,
     start_dispatcher,
 };
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::fake_dispatcher::{FakeDispatcher, manifest, refused};
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
@@ -29,7 +30,7 @@ fn worker_fails(sb: &Sandbox, d: &DispatcherProc, token: &str) -> String {
         ])
         .arg("--data-dir")
         .arg(sb.dir.path().join("w"))
-        .output()
+        .output_in_time()
         .expect("run worker");
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -233,7 +234,7 @@ fn allow_listed_worker_keys_need_no_token_and_others_are_refused() {
     );
     let worker = |name: &str| pinned_worker_cmd(&sb, &d.key, d.addr, name);
     // Not listed, no token: refused at registration, with a hint.
-    let out = worker("stranger").output().expect("run worker");
+    let out = worker("stranger").output_in_time().expect("run worker");
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -247,7 +248,7 @@ fn allow_listed_worker_keys_need_no_token_and_others_are_refused() {
         let out = fabric_cmd(&sb, None)
             .args(["workers", "--json", "--cluster"])
             .arg(&d.profile)
-            .output()
+            .output_in_time()
             .expect("run");
         let v = json_of(&out);
         if v.as_array()

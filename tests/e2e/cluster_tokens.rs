@@ -8,6 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use fabric_tests::harness::cluster::{DispatcherProc, fabric_cmd, start_dispatcher};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
@@ -19,7 +20,7 @@ fn admin(sb: &Sandbox, d: &DispatcherProc, args: &[&str]) -> Output {
         .arg("--cluster")
         .arg(&d.profile)
         .args(args)
-        .output()
+        .output_in_time()
         .expect("run fabric");
     assert!(out.status.success(), "{args:?}: {}", describe(&out));
     out
@@ -41,7 +42,7 @@ fn worker_refused(sb: &Sandbox, d: &DispatcherProc, name: &str, token: &str) -> 
         .arg(d.addr.to_string())
         .arg("--data-dir")
         .arg(sb.dir.path().join(name))
-        .output()
+        .output_in_time()
         .expect("run worker");
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use fabric_tests::harness::cluster::{fabric_cmd, start_dispatcher, start_worker};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{Sandbox, describe, guest, json_of};
 
 #[test]
@@ -18,7 +19,7 @@ fn a_correlation_id_is_in_both_processes_logs_and_the_task_record() {
             .arg("--cluster")
             .arg(&d.profile)
             .args(args)
-            .output()
+            .output_in_time()
             .expect("fabric runs")
     };
     let module = guest("wordfreq");
@@ -52,24 +53,23 @@ fn a_correlation_id_is_in_both_processes_logs_and_the_task_record() {
     let none = json_of(&fabric(&["tasks", "--trace", "order-0", "--json"]));
     assert_eq!(none.as_array().map(Vec::len), Some(0), "{none}");
 
-    // In the log lines of both processes, as a span field beside the id.
+    // In the log lines of both processes, as a span field beside the id:
+    // every line of the attempt (`task_id=`) carries `trace=` too.
+    let task_id = format!("task_id={id}");
     let dispatcher_log = d
         .proc
         .wait_for_stderr("order-4711", Duration::from_secs(10));
-    let line = dispatcher_log
-        .lines()
-        .find(|l| l.contains("trace=order-4711") && l.contains(&id))
-        .unwrap_or_else(|| {
-            panic!("no dispatcher line with the trace and the id:\n{dispatcher_log}")
-        });
-    assert!(line.contains("task"), "{line}");
     let worker_log = w.wait_for_stderr("order-4711", Duration::from_secs(10));
-    assert!(
-        worker_log
-            .lines()
-            .any(|l| l.contains("trace=order-4711") && l.contains(&id)),
-        "no worker line with the trace and the id:\n{worker_log}"
-    );
+    for (who, log) in [("dispatcher", &dispatcher_log), ("worker", &worker_log)] {
+        let attempt: Vec<&str> = log.lines().filter(|l| l.contains(&task_id)).collect();
+        assert!(!attempt.is_empty(), "no {who} line names {task_id}:\n{log}");
+        for line in attempt {
+            assert!(
+                line.contains("trace=order-4711"),
+                "a {who} line of the attempt without its trace: {line}\n{log}"
+            );
+        }
+    }
 
     // A task without one gets its own id as its correlation id.
     let plain = json_of(&fabric(&[

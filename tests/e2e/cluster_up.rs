@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use fabric_tests::harness::cluster::fabric_cmd;
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::sandbox::{Sandbox, describe, guest, json_of};
 
@@ -38,7 +39,7 @@ fn up_with_two_workers_serves_the_client_commands() {
     loop {
         let out = fabric_cmd(&sb, None)
             .args(["workers", "--json"])
-            .output()
+            .output_in_time()
             .expect("run");
         assert!(out.status.success(), "{}", describe(&out));
         if json_of(&out).as_array().map_or(0, Vec::len) == 2 {
@@ -59,7 +60,7 @@ fn up_with_two_workers_serves_the_client_commands() {
         .arg("--input")
         .arg(&text)
         .args(["--wait", "--json", "--", "--top", "1"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert!(out.status.success(), "{}", describe(&out));
     let v = json_of(&out);
@@ -70,12 +71,12 @@ fn up_with_two_workers_serves_the_client_commands() {
 
     let out = fabric_cmd(&sb, None)
         .args(["status", &id, "--json"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert_eq!(json_of(&out)["status"], "succeeded", "{}", describe(&out));
     let out = fabric_cmd(&sb, None)
         .args(["result", &id])
-        .output()
+        .output_in_time()
         .expect("run");
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
@@ -85,7 +86,7 @@ fn up_with_two_workers_serves_the_client_commands() {
     );
     let out = fabric_cmd(&sb, None)
         .args(["tasks", "--state", "done", "--json"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert_eq!(
         json_of(&out).as_array().map(Vec::len),
@@ -103,7 +104,7 @@ fn up_with_two_workers_serves_the_client_commands() {
         .arg("submit")
         .arg(&spin)
         .args(["--fuel", "1000000", "--wait", "--json"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
     assert_eq!(json_of(&out)["status"], "fuel_exhausted");
@@ -114,19 +115,19 @@ fn up_with_two_workers_serves_the_client_commands() {
         .arg("submit")
         .arg(&spin)
         .args(["--memory", "4GiB"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert!(out.status.success(), "{}", describe(&out));
     let queued = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let out = fabric_cmd(&sb, None)
         .args(["cancel", &queued, "--json"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(json_of(&out)["status"], "cancelled");
     let out = fabric_cmd(&sb, None)
         .args(["cancel", &queued])
-        .output()
+        .output_in_time()
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
@@ -138,12 +139,12 @@ fn up_with_two_workers_serves_the_client_commands() {
     // Bad input gets named.
     let out = fabric_cmd(&sb, None)
         .args(["status", "not-an-id"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let out = fabric_cmd(&sb, None)
         .args(["tasks", "--state", "sleepy"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -163,7 +164,10 @@ fn up_with_two_workers_serves_the_client_commands() {
 #[test]
 fn client_commands_without_a_profile_say_how_to_get_one() {
     let sb = Sandbox::new();
-    let out = fabric_cmd(&sb, None).args(["tasks"]).output().expect("run");
+    let out = fabric_cmd(&sb, None)
+        .args(["tasks"])
+        .output_in_time()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -177,7 +181,7 @@ fn demo_runs_the_example_jobs() {
     let sb = Sandbox::new();
     let out = fabric_cmd(&sb, None)
         .args(["demo", "--json"])
-        .output()
+        .output_in_time()
         .expect("run");
     assert!(out.status.success(), "{}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -1,6 +1,7 @@
 //! `fabric exec` on the SDK examples and on plain WASI programs.
 
 use base64::Engine as _;
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{
     PLAIN_RUSTC_WASM, Sandbox, describe, guest, json_of, run_with_input,
 };
@@ -16,7 +17,7 @@ fn wordfreq_counts_words_and_streams_logs() {
         .arg("--input")
         .arg(&input)
         .args(["--json", "--", "--top", "2"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let v = json_of(&out);
@@ -45,7 +46,7 @@ fn wordfreq_bad_argument_is_a_failed_task_with_its_message() {
         .arg("exec")
         .arg(guest("wordfreq"))
         .args(["--json", "--", "--top", "many"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let v = json_of(&out);
@@ -143,7 +144,7 @@ fn json_transform_groups_and_sums() {
         .arg("--input")
         .arg(&sales)
         .args(["-q", "--", "--group-by", "region", "--sum", "amount"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -181,7 +182,7 @@ fn check_plain(module: &std::path::Path) {
         .arg("exec")
         .arg(module)
         .args(["--json", "--", "--exit", "3"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let v = json_of(&out);
@@ -210,7 +211,7 @@ fn nothing_of_the_host_is_visible_and_scratch_is_opt_in() {
         .arg("exec")
         .arg(&plain)
         .args(["--json", "--", "--probe"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stdout = json_of(&out)["stdout"].as_str().unwrap().to_owned();
@@ -223,7 +224,7 @@ fn nothing_of_the_host_is_visible_and_scratch_is_opt_in() {
         .arg("exec")
         .arg(&plain)
         .args(["--scratch", "--json", "--", "--probe"])
-        .output()
+        .output_in_time()
         .unwrap();
     let stdout = json_of(&out)["stdout"].as_str().unwrap().to_owned();
     assert!(stdout.contains("scratch: ok"), "{stdout}");
@@ -241,7 +242,7 @@ fn compiled_modules_are_cached_on_disk_and_a_corrupt_cache_is_recompiled() {
             .arg("--data-dir")
             .arg(&data)
             .args(["-q", "--", "x"])
-            .output()
+            .output_in_time()
             .unwrap()
     };
     let out = run();

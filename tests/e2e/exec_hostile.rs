@@ -1,6 +1,7 @@
 //! Hostile modules: each limit and failure is reported distinctly, with the
 //! contract's exit code, and never takes the host down.
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
 /// Runs a WAT fixture with extra flags; returns (exit code, JSON outcome).
@@ -13,7 +14,7 @@ fn exec_wat(name: &str, wat: &str, flags: &[&str]) -> (Option<i32>, serde_json::
         .arg(&module)
         .arg("--json")
         .args(flags)
-        .output()
+        .output_in_time()
         .unwrap();
     let v = json_of(&out);
     assert!(
@@ -178,7 +179,7 @@ fn invalid_bytes_are_rejected() {
         .arg("exec")
         .arg(&module)
         .arg("--json")
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let v = json_of(&out);
@@ -191,7 +192,12 @@ fn invalid_bytes_are_rejected() {
         "{v}"
     );
     // Human mode names the problem on stderr, without a panic or backtrace.
-    let out = sb.fabric().arg("exec").arg(&module).output().unwrap();
+    let out = sb
+        .fabric()
+        .arg("exec")
+        .arg(&module)
+        .output_in_time()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

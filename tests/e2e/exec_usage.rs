@@ -1,10 +1,11 @@
 //! Bad usage: exit 2 and a message that names the problem, never a panic.
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::sandbox::{Sandbox, describe, guest};
 
 fn usage_error(args: &[&str], expect: &str) {
     let sb = Sandbox::new();
-    let out = sb.fabric().args(args).output().unwrap();
+    let out = sb.fabric().args(args).output_in_time().unwrap();
     assert_eq!(out.status.code(), Some(2), "{:?}: {}", args, describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -47,7 +48,11 @@ fn bad_sizes_durations_and_limits() {
 #[test]
 fn help_shows_examples() {
     let sb = Sandbox::new();
-    let out = sb.fabric().args(["exec", "--help"]).output().unwrap();
+    let out = sb
+        .fabric()
+        .args(["exec", "--help"])
+        .output_in_time()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -65,7 +70,7 @@ fn a_file_that_is_not_wasm_is_named_in_one_line_with_a_hint() {
     let text = sb.dir.path().join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
     for (path, hint) in [(&wat, "looks like WAT text"), (&text, "wasm32-wasip1")] {
-        let out = sb.fabric().arg("exec").arg(path).output().unwrap();
+        let out = sb.fabric().arg("exec").arg(path).output_in_time().unwrap();
         assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

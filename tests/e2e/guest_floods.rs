@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fabric_tests::harness::cluster::{TRIVIAL_WAT, fabric_cmd};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
@@ -187,7 +188,7 @@ fn cluster_floods_end_in_time_and_leave_the_cluster_small() {
     loop {
         let out = fabric_cmd(&sb, None)
             .args(["workers", "--json"])
-            .output()
+            .output_in_time()
             .expect("run");
         if json_of(&out).as_array().map_or(0, Vec::len) == 1 {
             break;

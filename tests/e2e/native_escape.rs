@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::native::{
     NativeCluster as Cluster, none_left, started, task_dir, text, up_one_worker_in,
 };
@@ -45,7 +46,7 @@ fn run_in(c: &Cluster, dir: &Path, flags: &[&str], command: &[&str]) -> std::pro
         .args(flags)
         .arg("--")
         .args(command)
-        .output()
+        .output_in_time()
         .expect("fabric run")
 }
 
@@ -58,7 +59,7 @@ fn detach(c: &Cluster, flags: &[&str], command: &[&str]) -> String {
         .args(flags)
         .arg("--")
         .args(command)
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     text(&out.stdout).trim().to_owned()
@@ -125,14 +126,18 @@ fn a_program_that_clears_its_death_signal_dies_at_timeout_and_cancel_with_nothin
     let pid = procs[0].split_whitespace().next().unwrap().to_owned();
     let groups = task_groups_of(&pid);
     assert!(!groups.is_empty(), "the task runs in cgroups: {pid}");
-    let out = c.cmd().args(["cancel", &id]).output().unwrap();
+    let out = c.cmd().args(["cancel", &id]).output_in_time().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     none_left(marker);
     gone(&dir);
     for g in &groups {
         gone(g);
     }
-    let out = c.cmd().args(["status", &id, "--json"]).output().unwrap();
+    let out = c
+        .cmd()
+        .args(["status", &id, "--json"])
+        .output_in_time()
+        .unwrap();
     assert!(
         text(&out.stdout).contains("\"cancelled\""),
         "{}",
@@ -162,7 +167,7 @@ fn a_worker_killed_with_its_tasks_running_leaves_nothing_after_its_next_start() 
             CLINGER,
             marker,
         ])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let id = text(&out.stdout).trim().to_owned();
@@ -192,7 +197,7 @@ fn a_worker_killed_with_its_tasks_running_leaves_nothing_after_its_next_start() 
     // The task itself runs again (its attempt was lost with the worker);
     // a cancel ends that one.
     started(marker);
-    let out = cmd().args(["cancel", &id]).output().unwrap();
+    let out = cmd().args(["cancel", &id]).output_in_time().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     none_left(marker);
     up.sigterm();
@@ -240,7 +245,7 @@ fn build_so(sb: &Sandbox) -> PathBuf {
         .args(["-shared", "-fPIC", "-o"])
         .arg(&so)
         .arg(&src)
-        .output()
+        .output_in_time()
         .expect("cc (gcc; .ci/run installs it)");
     assert!(out.status.success(), "{}", describe(&out));
     so
@@ -308,13 +313,13 @@ fn files_a_task_writes_or_stages_cannot_be_run_unless_the_worker_opted_in() {
             describe(&out)
         );
     }
-    let out = opted.cmd().arg("workers").output().unwrap();
+    let out = opted.cmd().arg("workers").output_in_time().unwrap();
     assert!(
         text(&out.stdout).contains("exec-in-work"),
         "{}",
         describe(&out)
     );
-    let out = c.cmd().arg("workers").output().unwrap();
+    let out = c.cmd().arg("workers").output_in_time().unwrap();
     assert!(
         !text(&out.stdout).contains("exec-in-work"),
         "{}",
@@ -440,7 +445,7 @@ fn the_host_side_of_a_task_is_private_and_setuid_files_are_inert() {
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
         .arg(&spec)
-        .output()
+        .output_in_time()
         .expect("setpriv (util-linux)");
     assert!(!out.status.success(), "{}", describe(&out));
     assert!(!text(&out.stdout).contains("hunter2"));
@@ -454,7 +459,7 @@ fn the_host_side_of_a_task_is_private_and_setuid_files_are_inert() {
     for opt in ["nosuid", "nodev", "noexec"] {
         assert!(line.contains(opt), "{opt}: {line}");
     }
-    let out = c.cmd().args(["cancel", &id]).output().unwrap();
+    let out = c.cmd().args(["cancel", &id]).output_in_time().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     gone(&dir);
 }
@@ -548,7 +553,7 @@ fn a_worker_stopped_with_a_task_running_leaves_nothing_behind() {
             CLINGER,
             marker,
         ])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let id = text(&out.stdout).trim().to_owned();

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::native::{NativeCluster as Cluster, text};
 use fabric_tests::harness::sandbox::{describe, json_of};
 
@@ -42,10 +43,10 @@ fn a_c_compile_through_fabric_run_links_and_runs() {
         .arg(&object)
         .arg("-o")
         .arg(&exe)
-        .output()
+        .output_in_time()
         .unwrap();
     assert!(linked.status.success(), "{}", describe(&linked));
-    let ran = Command::new(&exe).output().unwrap();
+    let ran = Command::new(&exe).output_in_time().unwrap();
     assert_eq!(ran.status.code(), Some(3));
     assert_eq!(text(&ran.stdout), "hello from a sandboxed compile\n");
 }
@@ -72,7 +73,7 @@ fn files_go_in_and_outputs_come_back() {
             .args(flags)
             .arg("--")
             .args(command)
-            .output()
+            .output_in_time()
             .unwrap()
     };
     // A directory staged whole; the object comes back under its path.
@@ -91,11 +92,11 @@ fn files_go_in_and_outputs_come_back() {
         .arg(home.join("src/main.o"))
         .arg("-o")
         .arg(&exe)
-        .output()
+        .output_in_time()
         .unwrap();
     assert!(linked.status.success(), "{}", describe(&linked));
     assert_eq!(
-        text(&Command::new(&exe).output().unwrap().stdout),
+        text(&Command::new(&exe).output_in_time().unwrap().stdout),
         "hi from a staged header\n"
     );
 
@@ -110,14 +111,14 @@ fn files_go_in_and_outputs_come_back() {
         ],
     );
     let id = text(&out.stdout).trim().to_owned();
-    let out = c.cmd().args(["wait", &id]).output().unwrap();
+    let out = c.cmd().args(["wait", &id]).output_in_time().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let dir = home.join("later");
     let out = c
         .cmd()
         .args(["result", &id, "--output-dir"])
         .arg(&dir)
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(std::fs::read(dir.join("made.txt")).unwrap(), b"mine\n");
@@ -162,7 +163,7 @@ fn the_native_example_builds_with_make_through_fabric_run() {
         .args(["-j4", "CC=./fabric-cc"])
         .env("FABRIC", fabric_tests::harness::sandbox::fabric_bin())
         .env("FABRIC_CLUSTER", &c.profile)
-        .output()
+        .output_in_time()
         .expect("make (apt-get install make)");
     assert!(out.status.success(), "{}", describe(&out));
     // Every object came back from the cluster.
@@ -175,7 +176,7 @@ fn the_native_example_builds_with_make_through_fabric_run() {
     }
     let ran = Command::new(dir.join("stats"))
         .args(["1 2 3", "4", "10"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(
         text(&ran.stdout),
@@ -184,7 +185,7 @@ fn the_native_example_builds_with_make_through_fabric_run() {
         describe(&ran)
     );
     // Five compiles are five tasks in the history.
-    let out = c.cmd().args(["tasks", "--json"]).output().unwrap();
+    let out = c.cmd().args(["tasks", "--json"]).output_in_time().unwrap();
     assert_eq!(
         json_of(&out).as_array().map(Vec::len),
         Some(5),

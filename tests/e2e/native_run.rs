@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::native::{NativeCluster as Cluster, none_left, processes_with, text};
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::sandbox::{describe, json_of};
@@ -64,7 +65,7 @@ fn an_allowed_command_keeps_its_exit_code_and_its_output_streams_live() {
             "-c",
             "echo $GREETING",
         ])
-        .output()
+        .output_in_time()
         .unwrap();
     let v = json_of(&out);
     assert_eq!(v["status"], "succeeded", "{v}");
@@ -106,11 +107,29 @@ fn the_sandbox_hides_secrets_the_host_and_its_network() {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
 
-    let out = c.run(&[], &["cat", "/etc/shadow"]);
-    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
-    let out = c.run(&[], &["cat", key.to_str().unwrap()]);
-    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(out.stdout.is_empty());
+    // cat itself ran and could not open them: its own exit code 1 and
+    // message, and nothing read (not a refusal, exit 2, or a sandbox
+    // failure, 125).
+    for secret in ["/etc/shadow", key.to_str().unwrap()] {
+        let out = c.run(&[], &["cat", secret]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "cat {secret}: {}",
+            describe(&out)
+        );
+        let err = text(&out.stderr);
+        let refused = [
+            format!("cat: {secret}: No such file or directory"),
+            format!("cat: {secret}: Permission denied"),
+        ];
+        assert!(
+            refused.iter().any(|r| err.contains(r.as_str())),
+            "cat {secret} should fail to open it: {}",
+            describe(&out)
+        );
+        assert!(out.stdout.is_empty(), "cat {secret}: {}", describe(&out));
+    }
     // Writes land in the task's own /tmp and /work, never on the host.
     let script = format!(
         "echo x > /tmp/{marker} && echo x > /work/{marker} && echo wrote; echo x > /{marker} || echo root-refused"
@@ -186,7 +205,7 @@ fn timeouts_cancels_fork_bombs_and_memory_hogs_are_contained() {
             "-c",
             "sleep 9732 & sleep 9732 & wait",
         ])
-        .output()
+        .output_in_time()
         .unwrap();
     let id = text(&out.stdout).trim().to_owned();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -194,7 +213,7 @@ fn timeouts_cancels_fork_bombs_and_memory_hogs_are_contained() {
         assert!(Instant::now() < deadline, "the task never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = c.cmd().args(["cancel", &id]).output().unwrap();
+    let out = c.cmd().args(["cancel", &id]).output_in_time().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     none_left("sleep 9732");
 

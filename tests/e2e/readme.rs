@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use fabric_tests::harness::cluster::{Netns, fabric_cmd};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::readme::{block, blocks, words};
 use fabric_tests::harness::sandbox::{Sandbox, describe, guest, json_of, run_with_input};
@@ -72,7 +73,7 @@ fn run_line(sb: &Sandbox, cwd: &Path, words: &[String]) -> Output {
     let out = fabric_cmd(sb, None)
         .current_dir(cwd)
         .args(&words[1..])
-        .output()
+        .output_in_time()
         .expect("fabric runs");
     assert_eq!(
         out.status.code(),
@@ -104,7 +105,7 @@ fn the_one_machine_commands_run_as_written_on_exported_examples() {
     let out = fabric_cmd(&sb, None)
         .current_dir(sb.dir.path())
         .args(&export[1..])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
@@ -129,6 +130,7 @@ fn the_one_machine_commands_run_as_written_on_exported_examples() {
     wait_for_workers(&sb, &cwd, 2);
 
     let mut id = String::new();
+    let mut ids = Vec::new();
     for line in lines {
         let mut w = words(line);
         for word in &mut w {
@@ -140,25 +142,92 @@ fn the_one_machine_commands_run_as_written_on_exported_examples() {
         }
         let out = run_line(&sb, &cwd, &w);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let said = || format!("README line `{line}` printed:\n{}", describe(&out));
         match (w[1].as_str(), w.get(2).map_or("", String::as_str)) {
-            ("submit", "wordfreq.wasm") => assert!(text.contains("the"), "{text}"),
-            ("submit", _) => id = text.trim().to_owned(),
-            ("status", _) | ("wait", _) | ("result", _) | ("cancel", _) => {
-                assert!(!id.is_empty(), "`{line}` before any submit printed an id");
+            ("submit", "wordfreq.wasm") => {
+                // --wait prints the task's output: the top 5 words.
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {}", said()));
+                assert_eq!(v["top"].as_array().map(Vec::len), Some(5), "{}", said());
+                assert_eq!(v["top"][0][0], "the", "{}", said());
             }
-            ("tasks", _) | ("workers", _) => {}
+            ("submit", _) => {
+                // Prints the task's id, nothing else: a new one each time.
+                id = text.trim().to_owned();
+                assert!(is_task_id(&id), "{}", said());
+                assert!(!ids.contains(&id), "{}", said());
+                ids.push(id.clone());
+            }
+            ("status", _) => {
+                // The whole id, and what the submit line asked for.
+                assert!(text.starts_with(&format!("{id}  ")), "{}", said());
+                assert!(
+                    text.contains("priority high") && text.contains("retries 2"),
+                    "{}",
+                    said()
+                );
+            }
+            ("wait", _) | ("result", _) => {
+                // The primes task's own output.
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {}", said()));
+                assert_eq!(v["limit"], 2_000_000, "{}", said());
+                assert!(v["count"].as_u64().is_some_and(|n| n > 0), "{}", said());
+            }
+            ("tasks", _) => {
+                // A table of queued tasks: the ones above have all finished.
+                let header: Vec<&str> = text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                assert!(header.starts_with(&["ID", "STATUS"]), "{}", said());
+                for done in &ids {
+                    assert!(
+                        !text.contains(&done[..8]),
+                        "{done} is not queued: {}",
+                        said()
+                    );
+                }
+                assert!(
+                    String::from_utf8_lossy(&out.stderr).contains(" of "),
+                    "{}",
+                    said()
+                );
+            }
+            ("workers", _) => {
+                // Both of `fabric up`'s workers, ready.
+                let rows: Vec<&str> = text.lines().skip(1).collect();
+                assert_eq!(rows.len(), 2, "{}", said());
+                for (row, name) in rows.iter().zip(["local-0", "local-1"]) {
+                    assert!(
+                        row.starts_with(name) && row.contains(" ready "),
+                        "{}",
+                        said()
+                    );
+                }
+            }
+            ("cancel", _) => {
+                // The spinning task, now cancelled.
+                assert!(text.starts_with(&format!("{id}  cancelled")), "{}", said());
+            }
             (other, _) => panic!("README line `{line}`: no check for `fabric {other}`"),
         }
-        if w[1] == "cancel" {
-            assert!(text.contains("cancelled"), "{text}");
-        }
-        if w[1] == "result" {
-            assert!(text.contains("\"count\""), "primes output: {text}");
-        }
     }
-    assert!(!id.is_empty(), "the block never printed a task id");
+    assert_eq!(ids.len(), 2, "the block's two submits printed ids: {ids:?}");
     up.sigterm();
     assert!(up.wait(Duration::from_secs(30)).success());
+}
+
+/// Whether `s` is a whole task id: 8-4-4-4-12 lowercase hex digits.
+fn is_task_id(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// Polls `fabric workers --json` until `n` workers are listed.
@@ -168,7 +237,7 @@ fn wait_for_workers(sb: &Sandbox, cwd: &Path, n: usize) {
         let out = fabric_cmd(sb, None)
             .current_dir(cwd)
             .args(["workers", "--json"])
-            .output()
+            .output_in_time()
             .expect("fabric workers");
         if out.status.success() && json_of(&out).as_array().is_some_and(|l| l.len() >= n) {
             return;
@@ -199,7 +268,7 @@ fn worker_registers(
     let found = loop {
         let out = fabric_cmd(sb, Some(&ns.name))
             .args(["workers", "--json"])
-            .output()
+            .output_in_time()
             .expect("fabric workers");
         let listed = if out.status.success() {
             json_of(&out).as_array().cloned().unwrap_or_default()

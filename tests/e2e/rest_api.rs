@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::rest::{EXIT_1, RestCluster, wasm};
 use serde_json::json;
 
@@ -59,7 +60,30 @@ fn every_auth_case_is_answered_by_its_status() {
     // Expired and revoked tokens: 401, saying which.
     let short = c.token("read", &["--ttl", "1s"]);
     assert_eq!(c.get("/api/v1/stats", Some(&short)).status, 200);
-    std::thread::sleep(Duration::from_millis(1300));
+    // Tried once its listed expiry has passed.
+    let short_id = short
+        .strip_prefix("fab_")
+        .unwrap()
+        .split('_')
+        .next()
+        .unwrap();
+    let listed = c.fabric(&["token", "list", "--json"]);
+    let expires = serde_json::from_str::<serde_json::Value>(&listed)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == short_id)
+        .and_then(|t| t["expires_ms"].as_u64())
+        .unwrap_or_else(|| panic!("token {short_id} is listed with an expiry: {listed}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fabric_proto::now_ms() <= expires {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock never passed {expires}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let expired = c.get("/api/v1/stats", Some(&short));
     assert_eq!(expired.status, 401);
     assert!(expired.text.contains("expired"), "{expired:?}");
@@ -212,7 +236,7 @@ fn only_configured_origins_get_cors_headers() {
     let bad = c
         .cmd()
         .args(["up", "--api-cors", "ops.example.com/"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "a bad origin is bad usage");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("scheme://host"));

@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::raw_http::{
     connect, get_keep_alive, idle, start_upload, still_waiting, wait_closed,
 };
@@ -91,7 +92,7 @@ fn an_idle_connection_flood_leaves_quic_the_store_and_health_working() {
         .args(["submit", "--wait", "--json", "--input"])
         .arg(&input)
         .arg(&module)
-        .output()
+        .output_in_time()
         .expect("fabric submit");
     assert!(out.status.success(), "{}", describe(&out));
     assert!(

@@ -17,12 +17,16 @@ fn a_task_submitted_over_rest_is_followed_and_read_back() {
     // Subscribed before anything happens, the cluster feed sees it all.
     let feed_url = c.url.clone();
     let feed_token = admin.clone();
+    let (subscribed, feed_ready) = std::sync::mpsc::channel();
     let feed = std::thread::spawn(move || {
         let resp = ureq::get(&format!("{feed_url}/api/v1/events"))
             .set("Authorization", &format!("Bearer {feed_token}"))
             .timeout(Duration::from_secs(60))
             .call()
             .expect("feed");
+        // The dispatcher subscribes before it answers: from its headers
+        // on, the feed misses nothing.
+        let _ = subscribed.send(());
         let mut kinds = Vec::new();
         for line in std::io::BufRead::lines(std::io::BufReader::new(resp.into_reader())) {
             let line = line.expect("line");
@@ -35,7 +39,9 @@ fn a_task_submitted_over_rest_is_followed_and_read_back() {
         }
         kinds
     });
-    std::thread::sleep(Duration::from_millis(300));
+    feed_ready
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the feed answers");
     let module = std::fs::read(guest("wordfreq")).unwrap();
     let sha = c.module(&module);
     let text = "the cat and the hat and the bat";
@@ -125,11 +131,20 @@ fn a_task_submitted_over_rest_is_followed_and_read_back() {
     let long = c.submit(
         &json!({"module": spin, "limits": {"timeout_ms": 60000, "fuel": 1_000_000_000_000u64}}),
     );
+    let running = c.wait_state(&long, "running");
+    assert_eq!(running["attempts"][0]["attempt"], 1, "{running}");
     let early = c.get(&format!("/api/v1/tasks/{long}/output"), Some(&admin));
     assert_eq!((early.status, early.code()), (409, "conflict"), "{early:?}");
     let cancelled = c.delete(&format!("/api/v1/tasks/{long}"), Some(&admin));
     assert_eq!(cancelled.status, 200, "{cancelled:?}");
     assert_eq!(cancelled.json["status"], "cancelled");
+    // It was stopped on its worker, not taken off the queue.
+    let after = c.get(&format!("/api/v1/tasks/{long}"), Some(&admin));
+    assert_eq!(
+        after.json["attempts"].as_array().map(Vec::len),
+        Some(1),
+        "{after:?}"
+    );
     assert_eq!(
         c.delete(&format!("/api/v1/tasks/{long}"), Some(&admin))
             .status,

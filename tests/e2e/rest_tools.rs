@@ -10,6 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use fabric_tests::harness::cluster::fabric_cmd;
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::process::Proc;
 use fabric_tests::harness::readme::{block, shell};
 use fabric_tests::harness::rest::RestCluster;
@@ -50,7 +51,7 @@ fn the_curl_and_python_examples_run_a_task_to_its_result() {
             .arg(&book)
             .env("FABRIC_API_URL", &c.url)
             .env("FABRIC_API_TOKEN", &c.admin)
-            .output()
+            .output_in_time()
             .expect("the example runs");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "{script}: {}", describe(&out));
@@ -146,7 +147,9 @@ print(json.dumps(out))
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_schema_violation() {
-    let found = Command::new("schemathesis").arg("--version").output();
+    let found = Command::new("schemathesis")
+        .arg("--version")
+        .output_in_time();
     assert!(
         found.is_ok_and(|o| o.status.success()),
         "schemathesis is not installed: `pip install schemathesis` (.ci/run does)"
@@ -170,7 +173,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         .args(["--generation-deterministic"])
         .current_dir(c.sb.dir.path())
         .env("SCHEMATHESIS_HOOKS", "")
-        .output()
+        .output_in_time()
         .expect("schemathesis runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -227,7 +230,7 @@ fn the_readme_rest_block_runs_as_written() {
     let export = fabric_cmd(&sb, None)
         .current_dir(sb.dir.path())
         .args(["demo", "--export", "examples"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert!(export.status.success(), "{}", describe(&export));
     let rest = sb.dir.path().join("examples/rest");

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use fabric_client::Client;
 use fabric_net::{Identity, PublicKey};
 
+use super::deadline::OutputWithin as _;
 use super::process::Proc;
 use super::sandbox::{Sandbox, fabric_bin};
 
@@ -241,7 +242,7 @@ impl Netns {
     pub fn new(tag: &str) -> Self {
         let name = format!("fabric-{tag}-{}", std::process::id());
         let ip = |args: &[&str]| {
-            let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
+            let out = Command::new("ip").args(args).output_in_time().unwrap_or_else(|e| {
                 panic!("cannot run `ip` ({e}): the mDNS test needs iproute2 (apt-get install iproute2; .ci/run does this)")
             });
             assert!(
@@ -251,7 +252,9 @@ impl Netns {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .output_in_time();
         ip(&["netns", "add", &name]);
         let ns = Self { name };
         ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
@@ -265,6 +268,6 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
-            .output();
+            .output_in_time();
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`sandbox`]: the built binary and guests, a scratch home per test, and
 //!   helpers for finished commands.
+//! - [`deadline`]: commands run to completion under a deadline that fails
+//!   with the command line and its output so far.
 //! - [`process`]: long-running children ([`process::Proc`]) read line by
 //!   line, killed on drop.
 //! - [`cluster`]: real `fabric dispatcher` / `fabric worker` processes,
@@ -17,6 +19,7 @@
 
 pub mod browser;
 pub mod cluster;
+pub mod deadline;
 pub mod fake_dispatcher;
 pub mod native;
 pub mod process;

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use super::cluster::{fabric_cmd, fabric_cmd_with_nofile};
+use super::deadline::OutputWithin as _;
 use super::process::Proc;
 use super::sandbox::Sandbox;
 
@@ -47,7 +48,7 @@ impl NativeCluster {
             .args(flags)
             .arg("--")
             .args(command)
-            .output()
+            .output_in_time()
             .expect("fabric run")
     }
 }
@@ -120,7 +121,7 @@ fn up_one_worker_nofile_in(
 pub fn processes_with(marker: &str) -> Vec<String> {
     let out = Command::new("ps")
         .args(["-eo", "pid=,uid=,args="])
-        .output()
+        .output_in_time()
         .expect("ps (procps)");
     text(&out.stdout)
         .lines()
@@ -166,7 +167,7 @@ pub fn task_dir(id: &str) -> PathBuf {
     loop {
         let out = Command::new("ps")
             .args(["-eo", "args="])
-            .output()
+            .output_in_time()
             .expect("ps (procps)");
         let found = text(&out.stdout).lines().find_map(|l| {
             let mut words = l.split_whitespace();

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use super::deadline::OutputWithin as _;
 use super::sandbox::{Sandbox, fabric_bin};
 
 /// A fenced block of README.md: its language tag and lines.
@@ -81,6 +82,6 @@ pub fn shell(sb: &Sandbox, script: &str) -> Output {
     sh.current_dir(sb.dir.path())
         .env("PATH", path)
         .args(["-c", script])
-        .output()
+        .output_in_time()
         .expect("sh runs")
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::cluster::fabric_cmd;
+use super::deadline::OutputWithin as _;
 use super::process::Proc;
 use super::sandbox::{Sandbox, describe};
 
@@ -122,7 +123,7 @@ impl RestCluster {
 
     /// `fabric ARGS` on its profile, which must succeed; its stdout.
     pub fn fabric(&self, args: &[&str]) -> String {
-        let out: Output = self.cmd().args(args).output().expect("fabric runs");
+        let out: Output = self.cmd().args(args).output_in_time().expect("fabric runs");
         assert!(out.status.success(), "fabric {args:?}: {}", describe(&out));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
@@ -191,6 +192,24 @@ impl RestCluster {
         let a = self.post_json("/api/v1/tasks", Some(&self.admin), body);
         assert_eq!(a.status, 201, "{a:?}");
         a.json["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Polls `GET /api/v1/tasks/{id}` until its `state` is `state` (within
+    /// a minute); that task.
+    pub fn wait_state(&self, id: &str, state: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let task = self.get(&format!("/api/v1/tasks/{id}"), Some(&self.admin));
+            assert_eq!(task.status, 200, "{task:?}");
+            if task.json["state"] == state {
+                return task.json;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task {id} was not {state} within a minute: {task:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Follows task `id`'s event stream to its `end` event; that event's

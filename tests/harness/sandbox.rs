@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use super::deadline::{DEADLINE, command_line, spawn_captured, wait_within};
+
 /// Directory of the wasm guests built by `build.rs`.
 pub const GUESTS_DIR: &str = env!("FABRIC_GUESTS_DIR");
 
@@ -21,21 +23,86 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
-/// The `fabric` binary cargo built for this test run.
+/// The `fabric` binary cargo built for this test run; fails the test when
+/// it is missing or older than a source it is built from (see
+/// [`check_fresh`]), so the suite never runs against a stale binary.
 pub fn fabric_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/e2e-<hash> -> target/<profile>/fabric
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
-    let bin = dir.join(format!("fabric{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace`, which builds the fabric binary",
-        bin.display()
-    );
-    bin
+    static CHECKED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let exe = std::env::current_exe().map_err(|e| format!("test binary path: {e}"))?;
+            // target/<profile>/deps/e2e-<hash> -> target/<profile>/fabric
+            let dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .ok_or("the test binary does not live in target/<profile>/deps")?;
+            let bin = dir.join(format!("fabric{}", std::env::consts::EXE_SUFFIX));
+            check_fresh(&bin, &dir.join("fabric.d"))?;
+            Ok(bin)
+        })
+        .clone()
+        .unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// What to run when the binary is missing or stale.
+const BUILD_IT: &str =
+    "run `cargo build -p fabric-cli` first (`cargo test --workspace` builds it too)";
+
+/// Checks that `bin` exists and is newer than every file its dep-info
+/// (`dep_info`, which cargo writes beside it: `bin: src1 src2 ...`) names.
+pub fn check_fresh(bin: &Path, dep_info: &Path) -> Result<(), String> {
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("{} is missing ({e}): {BUILD_IT}", bin.display()))?;
+    let deps = std::fs::read_to_string(dep_info).map_err(|e| {
+        format!(
+            "{} is missing ({e}), so the age of {} cannot be checked: {BUILD_IT}",
+            dep_info.display(),
+            bin.display()
+        )
+    })?;
+    for source in dep_info_sources(&deps) {
+        // A source that is gone no longer builds into it: cargo notices
+        // through the file that named it.
+        let Ok(changed) = std::fs::metadata(&source).and_then(|m| m.modified()) else {
+            continue;
+        };
+        if changed > built {
+            return Err(format!(
+                "{} is older than {}, which it is built from: it would test stale code; {BUILD_IT}",
+                bin.display(),
+                source.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The sources a cargo dep-info file lists for its first target (spaces in
+/// paths are escaped with a backslash).
+fn dep_info_sources(text: &str) -> Vec<PathBuf> {
+    let line = text.lines().next().unwrap_or("");
+    // "target: dep dep ..."; the target path itself may hold ": " only
+    // escaped, so the first unescaped ": " ends it.
+    let deps = line.split_once(": ").map_or("", |(_, d)| d);
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = deps.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.extend(chars.next()),
+            ' ' => {
+                if !cur.is_empty() {
+                    out.push(PathBuf::from(std::mem::take(&mut cur)));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(PathBuf::from(cur));
+    }
+    out
 }
 
 /// A scratch home for one test: `fabric` runs with HOME and XDG dirs here so
@@ -93,21 +160,20 @@ impl Default for Sandbox {
     }
 }
 
-/// Runs a command to completion, feeding `stdin`.
+/// Runs a command to completion within [`DEADLINE`], feeding `stdin`.
 pub fn run_with_input(cmd: &mut Command, stdin: &[u8]) -> Output {
     use std::io::Write as _;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fabric");
+    let line = command_line(cmd);
+    let mut child = spawn_captured(cmd.stdin(Stdio::piped()))
+        .unwrap_or_else(|e| panic!("cannot run `{line}`: {e}"));
     let mut pipe = child.stdin.take().expect("stdin pipe");
     let data = stdin.to_vec();
+    // The command may stop reading early (a cap): the write then fails,
+    // which is its business, not the test's.
     let writer = std::thread::spawn(move || {
         let _ = pipe.write_all(&data);
     });
-    let out = child.wait_with_output().expect("wait for fabric");
+    let out = wait_within(child, &line, DEADLINE);
     let _ = writer.join();
     out
 }
@@ -131,4 +197,57 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_fresh, dep_info_sources};
+    use std::path::PathBuf;
+
+    #[test]
+    fn dep_info_lists_its_sources_with_escaped_spaces() {
+        let got =
+            dep_info_sources("/t/fabric: /a/src/lib.rs /b/my\\ dir/x.rs /c\n\n/a/src/lib.rs:\n");
+        let want: Vec<PathBuf> = ["/a/src/lib.rs", "/b/my dir/x.rs", "/c"]
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_binary_older_than_a_source_is_refused_and_a_newer_one_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, src, d) = (
+            dir.path().join("fabric"),
+            dir.path().join("lib.rs"),
+            dir.path().join("fabric.d"),
+        );
+        let at = |p: &std::path::Path, secs: u64| {
+            let f = std::fs::File::options()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+                .unwrap();
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+                .unwrap();
+        };
+        std::fs::write(&d, format!("{}: {}\n", bin.display(), src.display())).unwrap();
+        let missing = check_fresh(&bin, &d).unwrap_err();
+        assert!(
+            missing.contains("is missing") && missing.contains("cargo build -p fabric-cli"),
+            "{missing}"
+        );
+        at(&src, 2_000_000_000);
+        at(&bin, 1_000_000_000);
+        let stale = check_fresh(&bin, &d).unwrap_err();
+        assert!(
+            stale.contains(&format!("is older than {}", src.display()))
+                && stale.contains("cargo build -p fabric-cli"),
+            "{stale}"
+        );
+        at(&bin, 2_000_000_001);
+        check_fresh(&bin, &d).unwrap();
+    }
 }

@@ -88,26 +88,82 @@ impl GroupCommit {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
     use fabric_proto::{Sha256, TaskId, TaskRecord, TaskSpec};
 
     use super::GroupCommit;
-    use crate::testing::temp_store;
+    use crate::testing::{reopen, temp_store};
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    /// A group commit that counts its flushes.
+    fn counted(store: &crate::Store, linger: Duration) -> (GroupCommit, Arc<AtomicU64>) {
+        let flushes = Arc::new(AtomicU64::new(0));
+        let seen = flushes.clone();
+        let gc = GroupCommit::start_observed(store.clone(), linger, move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        (gc, flushes)
+    }
 
     #[test]
     fn group_commit_returns_after_flush() {
-        let (_dir, store) = temp_store();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let gc = GroupCommit::start(store.clone(), std::time::Duration::from_millis(1));
-            let rec = TaskRecord::queued(TaskId::new(), TaskSpec::wasm(Sha256::of(b"m")), 1, 1);
+        let (dir, store) = temp_store();
+        let id = TaskId::new();
+        runtime().block_on(async {
+            let (gc, flushes) = counted(&store, Duration::ZERO);
+            let rec = TaskRecord::queued(id, TaskSpec::wasm(Sha256::of(b"m")), 1, 1);
             store.save_task(&rec).unwrap();
-            let waits: Vec<_> = (0..8).map(|_| gc.durable()).collect();
-            for w in waits {
-                w.await.unwrap();
+            assert_eq!(flushes.load(Ordering::SeqCst), 0);
+            gc.durable().await.unwrap();
+            assert_eq!(
+                flushes.load(Ordering::SeqCst),
+                1,
+                "durable returned before a flush"
+            );
+            // A later call needs a flush of its own: the one before may have
+            // started before its write.
+            gc.durable().await.unwrap();
+            assert_eq!(flushes.load(Ordering::SeqCst), 2);
+        });
+        drop(store);
+        let again = reopen(dir.path());
+        assert!(again.task(&id).unwrap().is_some(), "the write is on disk");
+    }
+
+    #[test]
+    fn concurrent_writers_share_one_flush() {
+        let (_dir, store) = temp_store();
+        runtime().block_on(async {
+            // No linger: on one thread all eight ask before the flusher
+            // runs again, so sharing alone makes it one flush.
+            let (gc, flushes) = counted(&store, Duration::ZERO);
+            for _ in 0..8 {
+                let rec = TaskRecord::queued(TaskId::new(), TaskSpec::wasm(Sha256::of(b"m")), 1, 1);
+                store.save_task(&rec).unwrap();
             }
+            let waits: Vec<_> = (0..8)
+                .map(|_| {
+                    let gc = gc.clone();
+                    tokio::spawn(async move { gc.durable().await })
+                })
+                .collect();
+            for w in waits {
+                w.await.unwrap().unwrap();
+            }
+            assert_eq!(
+                flushes.load(Ordering::SeqCst),
+                1,
+                "eight writers waiting together share one flush"
+            );
         });
     }
 }

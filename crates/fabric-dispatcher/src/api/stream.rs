@@ -203,10 +203,14 @@ fn revoked() -> Event {
     )
 }
 
-/// Forwards the cluster feed to `tx` until the client goes or its token
-/// is revoked or expires.
-async fn forward_feed(shared: Arc<Shared>, tx: mpsc::Sender<Event>, slot: Slot) {
-    let mut rx = shared.feed.subscribe();
+/// Forwards the cluster feed (`rx`) to `tx` until the client goes or its
+/// token is revoked or expires.
+async fn forward_feed(
+    shared: Arc<Shared>,
+    mut rx: broadcast::Receiver<FeedEvent>,
+    tx: mpsc::Sender<Event>,
+    slot: Slot,
+) {
     let mut recheck = tokio::time::interval(RECHECK);
     loop {
         let ev = tokio::select! {
@@ -246,8 +250,11 @@ pub(crate) async fn cluster_events(
     State(st): State<Arc<ApiState>>,
 ) -> Result<EventStream, ApiError> {
     let slot = st.streams.take(&caller.id)?;
+    // Subscribed before the response starts: a client that has its
+    // headers sees every event from then on.
+    let feed = st.shared.feed.subscribe();
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(forward_feed(st.shared.clone(), tx, slot));
+    tokio::spawn(forward_feed(st.shared.clone(), feed, tx, slot));
     let stream = ReceiverStream::new(rx).map(Ok).boxed();
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

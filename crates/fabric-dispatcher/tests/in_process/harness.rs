@@ -41,10 +41,19 @@ pub struct LocalWorker {
 }
 
 impl LocalWorker {
-    /// Drains and stops it.
+    /// Drains and stops it; fails the test when it does not stop within
+    /// [`PATIENCE`], panicked, or ended with an error.
     pub async fn stop(self) {
+        let key = self.key;
+        // The worker may have ended already (its receiver is gone then):
+        // what it returned is checked below either way.
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(PATIENCE, self.task).await;
+        match tokio::time::timeout(PATIENCE, self.task).await {
+            Err(_) => panic!("worker {key} did not stop within {PATIENCE:?} of being asked to"),
+            Ok(Err(join)) => panic!("worker {key} panicked or was aborted: {join}"),
+            Ok(Ok(Err(e))) => panic!("worker {key} ended with an error: {e}"),
+            Ok(Ok(Ok(()))) => {}
+        }
     }
 }
 
