@@ -62,8 +62,11 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Slots of each in-process worker `start_cluster` starts.
+pub const SLOTS: u32 = 8;
+
 /// A dispatcher (serving REST when `api` is given) and `workers`
-/// in-process workers (8 slots each) in `dir`, and four QUIC clients, once
+/// in-process workers (`SLOTS` slots each) in `dir`, and four QUIC clients, once
 /// every worker registered.
 pub async fn start_cluster(
     dir: &std::path::Path,
@@ -83,7 +86,7 @@ pub async fn start_cluster(
             dispatcher: Some(d.local_addr()),
             join_secret: Some(token.secret),
             name: format!("w{i}"),
-            slots: 8,
+            slots: SLOTS,
             memory_bytes: 8 << 30,
             mdns: Interfaces::Loopback,
             drain_timeout: Duration::from_secs(5),

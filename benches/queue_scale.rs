@@ -6,7 +6,10 @@
 //! Each phase runs in its own child process (this binary, re-executed), so
 //! memory figures are that process's own and the store's lock is free for
 //! the restart. Targets (DESIGN.md): RSS under 200 MB with 100,000 queued;
-//! restart and resume in under 5 s.
+//! restart and resume in under 5 s. A restart must have reloaded every
+//! queued task: the count its scheduler holds is printed, and the bench
+//! fails when it is not the number queued (a restart that reloaded nothing
+//! would be fast for the wrong reason).
 //!
 //! A second phase queues `FABRIC_BENCH_INPUT_TASKS` tasks (default 1,000)
 //! with `FABRIC_BENCH_INPUT_MIB` MiB of random input each (default 8, so
@@ -145,7 +148,8 @@ fn fill_inputs(dir: &Path, n: u64, mib: usize) {
     });
 }
 
-/// Child: restart on the store, report time to serve and memory.
+/// Child: restart on the store, report time to serve, memory and how many
+/// queued tasks the restarted scheduler holds.
 fn restart(dir: &Path) {
     runtime().block_on(async {
         let (d, took) = start(dir).await;
@@ -154,11 +158,7 @@ fn restart(dir: &Path) {
         let c = Client::connect(&me, d.public_key(), d.local_addr())
             .await
             .expect("connect");
-        let queued = c
-            .list(Some(fabric_proto::TaskState::Queued), 10, None)
-            .await
-            .expect("list")
-            .len();
+        let queued = c.counts().await.expect("counts").queued;
         println!("restart {:.3} {:.1} {queued}", took.as_secs_f64(), rss_mb());
         d.shutdown().await;
     });
@@ -175,6 +175,21 @@ fn child(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The queued count a `restart` child reported; fails the bench unless it
+/// is `expected`.
+fn reloaded(restart_line: &str, expected: u64) -> u64 {
+    let got = restart_line
+        .split_whitespace()
+        .nth(3)
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(
+        got,
+        Some(expected),
+        "the restart reloaded {got:?} queued tasks, not {expected}: {restart_line:?}"
+    );
+    expected
 }
 
 fn field(line: &str, i: usize) -> f64 {
@@ -208,6 +223,8 @@ fn main() {
     let filled = child(&["fill", &full.path().to_string_lossy(), &n.to_string()]);
     let restarted = child(&["restart", &full.path().to_string_lossy()]);
     let (fl, bl, rl) = (filled.trim(), baseline.trim(), restarted.trim());
+    reloaded(bl, 0);
+    let back = reloaded(rl, n);
     println!("queue_scale summary ({n} tasks queued, no workers)");
     println!(
         "  fill: {:.0} submits/s; RSS {:.0} MB before, {:.0} MB with all queued (target < 200 MB)",
@@ -221,7 +238,7 @@ fn main() {
         field(bl, 2)
     );
     println!(
-        "  restart with {n} queued: {:>7.3} s  (RSS {:.0} MB; target < 5 s)",
+        "  restart with {n} queued: {:>7.3} s  (RSS {:.0} MB; target < 5 s); reloaded {back} queued (checked)",
         field(rl, 1),
         field(rl, 2)
     );
@@ -251,6 +268,7 @@ fn inputs_phase(empty_start: f64) {
     let filled = child(&["fill-inputs", &d, &n.to_string(), &mib.to_string()]);
     let restarted = child(&["restart", &d]);
     let (fl, rl) = (filled.trim(), restarted.trim());
+    let back = reloaded(rl, n);
     println!("queue_scale inputs ({n} tasks queued with {mib} MiB of random input each)");
     println!(
         "  fill: {:.1} submits/s ({:.0} MB/s of input); RSS {:.0} MB before, {:.0} MB with all queued",
@@ -260,7 +278,7 @@ fn inputs_phase(empty_start: f64) {
         field(fl, 3)
     );
     println!(
-        "  restart with {n} queued:  {:>7.3} s  (dispatcher RSS {:.0} MB; targets < 5 s, < 200 MB)",
+        "  restart with {n} queued:  {:>7.3} s  (dispatcher RSS {:.0} MB; targets < 5 s, < 200 MB); reloaded {back} queued (checked)",
         field(rl, 1),
         field(rl, 2)
     );

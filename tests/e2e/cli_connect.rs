@@ -1,7 +1,10 @@
 //! Client commands against a dispatcher that is not there, or not the one
-//! the profile names: they fail fast, in one line that says what to do.
+//! the profile names: they fail by the client's own connect deadline or by
+//! the key check (never by QUIC's idle timeout), in one line that says what
+//! to do. How long that takes is no test's business (DESIGN.md: timings go
+//! to benches); which of those ended the command is.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fabric_net::Identity;
 use fabric_tests::harness::cluster::{free_udp_port, start_dispatcher};
@@ -19,9 +22,8 @@ fn profile(sb: &Sandbox, name: &str, dispatcher: &str, dispatcher_key: &str) -> 
     path
 }
 
-/// Runs `fabric workers --cluster P`; its exit code, stderr and duration.
-fn workers(sb: &Sandbox, profile: &std::path::Path) -> (Option<i32>, String, Duration) {
-    let started = Instant::now();
+/// Runs `fabric workers --cluster P`; its exit code and stderr.
+fn workers(sb: &Sandbox, profile: &std::path::Path) -> (Option<i32>, String) {
     let out = sb
         .fabric()
         .arg("workers")
@@ -29,23 +31,24 @@ fn workers(sb: &Sandbox, profile: &std::path::Path) -> (Option<i32>, String, Dur
         .arg(profile)
         .output_in_time()
         .expect("fabric runs");
-    let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "{}", describe(&out));
-    (out.status.code(), stderr, took)
+    (out.status.code(), stderr)
 }
 
 #[test]
-fn an_unreachable_dispatcher_fails_within_seconds_naming_address_and_profile() {
+fn an_unreachable_dispatcher_fails_by_the_connect_deadline_naming_address_and_profile() {
     let sb = Sandbox::new();
     let addr = format!("127.0.0.1:{}", free_udp_port());
     let key = Identity::generate().expect("key").public().to_string();
     let path = profile(&sb, "gone.toml", &addr, &key);
-    let (code, stderr, took) = workers(&sb, &path);
+    let (code, stderr) = workers(&sb, &path);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(took < Duration::from_secs(4), "took {took:?}: {stderr}");
     let text = stderr.trim();
     assert_eq!(text.lines().count(), 1, "one line: {text}");
+    // Ended by the client's own 2 s handshake deadline, not by a transport
+    // timeout or an error of some other kind.
+    assert!(text.contains("no answer within 2 s"), "{text}");
     assert!(text.contains(&addr), "{text}");
     assert!(text.contains(&path.display().to_string()), "{text}");
     assert!(text.contains("is `fabric up` running?"), "{text}");
@@ -57,12 +60,13 @@ fn a_stale_profile_says_the_dispatcher_key_differs() {
     let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
     let other = Identity::generate().expect("key").public().to_string();
     let path = profile(&sb, "stale.toml", &d.addr.to_string(), &other);
-    let (code, stderr, took) = workers(&sb, &path);
+    let (code, stderr) = workers(&sb, &path);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(took < Duration::from_secs(4), "took {took:?}: {stderr}");
     let text = stderr.trim();
     assert_eq!(text.lines().count(), 1, "one line: {text}");
+    // Refused by the key check in the handshake, not left to time out.
     assert!(text.contains("its key differs"), "{text}");
+    assert!(!text.contains("no answer within"), "{text}");
     assert!(text.contains("stale"), "{text}");
 }
 
@@ -128,7 +132,7 @@ fn more_commands_in_a_row_than_the_connection_cap_all_succeed() {
     let sb = Sandbox::new();
     let mut d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
     for i in 0..24 {
-        let (code, stderr, _) = workers(&sb, &d.profile);
+        let (code, stderr) = workers(&sb, &d.profile);
         assert_eq!(code, Some(0), "command {}: {stderr}", i + 1);
     }
     d.proc.terminate(Duration::from_secs(30));

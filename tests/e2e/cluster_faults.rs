@@ -243,18 +243,27 @@ async fn cancelling_a_running_task_frees_its_slot() {
         .upload_module(&wat::parse_str(TRIVIAL_WAT).unwrap())
         .await
         .unwrap();
-    let stuck = c.submit(spec(endless)).await.unwrap();
+    // The endless loop may run for an hour with fuel for longer (the
+    // cluster's maxima): only a freed slot lets the next task run before.
+    let mut endless_spec = spec(endless);
+    endless_spec.limits.timeout_ms = 3_600_000;
+    endless_spec.limits.fuel = 1_000_000_000_000;
+    let stuck = c.submit(endless_spec).await.unwrap();
     wait_running(&c, stuck, Duration::from_secs(30)).await;
     let info = c.cancel(stuck).await.unwrap();
     assert_eq!(info.status, Some(TaskStatus::Cancelled));
-    // The one slot is free again: the next task runs at once, not after
-    // the endless loop's 30 s timeout.
+    // The one slot is free again: the worker holds nothing, and the next
+    // task runs there and succeeds (the deadline only guards a hang).
     let next = c.submit(spec(quick)).await.unwrap();
-    let done = tokio::time::timeout(Duration::from_secs(15), c.wait(next, |_| {}))
-        .await
-        .expect("the slot was freed")
-        .unwrap();
-    assert_eq!(done.status, Some(TaskStatus::Succeeded));
+    let Ok(done) = tokio::time::timeout(Duration::from_secs(60), c.wait(next, |_| {})).await else {
+        panic!("the next task never ran; workers: {:?}", c.workers().await);
+    };
+    let done = done.unwrap();
+    assert_eq!(done.status, Some(TaskStatus::Succeeded), "{done:?}");
+    assert_eq!(done.attempt, 1, "it ran on its first lease: {done:?}");
+    let w = c.workers().await.unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].running, 0, "no lease left behind: {w:?}");
     let again = c.result(stuck).await.unwrap();
     assert_eq!(
         again.status,

@@ -25,6 +25,51 @@ fn exec_wat(name: &str, wat: &str, flags: &[&str]) -> (Option<i32>, serde_json::
     (out.status.code(), v)
 }
 
+/// As `exec_wat`, for a module that would run for an hour unless its limit
+/// stops it: the command must end by itself before `deadline` (a hang
+/// guard, not a bound on how fast: that is the benches' business), or the
+/// test fails with what it printed so far.
+fn exec_wat_ends(
+    name: &str,
+    wat: &str,
+    flags: &[&str],
+    deadline: std::time::Duration,
+) -> (Option<i32>, serde_json::Value) {
+    use std::process::Stdio;
+    let sb = Sandbox::new();
+    let module = sb.wat(name, wat);
+    let mut child = sb
+        .fabric()
+        .arg("exec")
+        .arg(&module)
+        .arg("--json")
+        .args(flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + deadline;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() >= until {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "fabric exec {name} still ran after {deadline:?}: its limit did not stop it\n{}",
+                describe(&out)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let v = json_of(&out);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        describe(&out)
+    );
+    (out.status.code(), v)
+}
+
 const BUSY_LOOP: &str = r#"(module
   (memory (export "memory") 1)
   (func (export "_start") (loop $l (br $l))))"#;
@@ -40,21 +85,28 @@ fn busy_loop_runs_out_of_fuel() {
 
 #[test]
 fn busy_loop_with_plenty_of_fuel_times_out() {
-    let (code, v) = exec_wat(
+    // The most fuel allowed: minutes of looping, so only the timeout can end
+    // it before the hang guard.
+    let (code, v) = exec_wat_ends(
         "busy",
         BUSY_LOOP,
         &["--fuel", "1000000000000", "--timeout", "300ms"],
+        std::time::Duration::from_secs(60),
     );
     assert_eq!(code, Some(124), "{v}");
-    assert_eq!(v["status"], "timed_out");
-    let ms = v["duration_ms"].as_u64().unwrap();
-    assert!((250..5_000).contains(&ms), "took {ms} ms");
+    assert_eq!(v["status"], "timed_out", "{v}");
+    // Ended by the 300 ms limit it was given (the message names it), not
+    // by fuel. (`fuel_used` reads 0 for this loop stopped by its timeout,
+    // so it cannot tell; noted on issue 21, not pinned here.)
+    assert_eq!(v["message"], "timed out after 300 ms", "{v}");
+    assert!(v["duration_ms"].is_u64(), "{v}");
 }
 
 #[test]
 fn sleeping_in_a_host_call_still_times_out() {
-    // poll_oneoff on a 60 s relative clock: the guest blocks in the host,
-    // where epochs cannot reach it.
+    // poll_oneoff on a one-hour relative clock: the guest blocks in the
+    // host, where epochs cannot reach it; left alone it would then return
+    // and succeed.
     let wat = r#"(module
       (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1)
@@ -62,14 +114,19 @@ fn sleeping_in_a_host_call_still_times_out() {
         ;; subscription at 0: userdata 0, tag 0 (clock), clock id 1 (monotonic)
         (i32.store8 (i32.const 8) (i32.const 0))
         (i32.store (i32.const 16) (i32.const 1))
-        (i64.store (i32.const 24) (i64.const 60000000000))
+        (i64.store (i32.const 24) (i64.const 3600000000000))
         (i64.store (i32.const 32) (i64.const 0))
         (i32.store16 (i32.const 40) (i32.const 0))
         (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))"#;
-    let (code, v) = exec_wat("sleepy", wat, &["--timeout", "300ms"]);
+    let (code, v) = exec_wat_ends(
+        "sleepy",
+        wat,
+        &["--timeout", "300ms"],
+        std::time::Duration::from_secs(60),
+    );
     assert_eq!(code, Some(124), "{v}");
-    assert_eq!(v["status"], "timed_out");
-    assert!(v["duration_ms"].as_u64().unwrap() < 10_000, "{v}");
+    assert_eq!(v["status"], "timed_out", "{v}");
+    assert_eq!(v["message"], "timed out after 300 ms", "{v}");
 }
 
 #[test]
