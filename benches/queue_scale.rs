@@ -227,7 +227,7 @@ fn main() {
     let back = reloaded(rl, n);
     println!("queue_scale summary ({n} tasks queued, no workers)");
     println!(
-        "  fill: {:.0} submits/s; RSS {:.0} MB before, {:.0} MB with all queued (target < 200 MB)",
+        "  fill: {:.0} submits/s; RSS {:.0} MB before, {:.0} MB with all queued (dispatcher and client in one process)",
         n as f64 / field(fl, 4),
         field(fl, 2),
         field(fl, 3)
@@ -238,7 +238,7 @@ fn main() {
         field(bl, 2)
     );
     println!(
-        "  restart with {n} queued: {:>7.3} s  (RSS {:.0} MB; target < 5 s); reloaded {back} queued (checked)",
+        "  restart with {n} queued: {:>7.3} s  (RSS {:.0} MB; targets < 5 s, < 200 MB); reloaded {back} queued (checked)",
         field(rl, 1),
         field(rl, 2)
     );

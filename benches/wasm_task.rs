@@ -5,8 +5,11 @@
 //! a user of wasmtime would compare with) and "fresh" (a new engine and
 //! pooling allocator and a compilation for every task, as a new runtime
 //! process per task would pay before its own start-up). Prints all three,
-//! their ratios and DESIGN.md's targets met or not; criterion then reports
-//! the details.
+//! their ratios and DESIGN.md's targets met or not; then how far past its
+//! timeout a guest that fights the timeout runs (a busy loop, floods of
+//! progress and of empty log lines, a sleep inside a host call): the bound
+//! the end-to-end tests used to assert, measured here instead. Criterion
+//! then reports the details.
 //!
 //! Run: `cargo bench -p fabric-benches --bench wasm_task`
 
@@ -63,6 +66,81 @@ fn cold_once(tokio: &tokio::runtime::Runtime, wasm: &[u8]) {
     warm_once(tokio, &runtime, &module);
 }
 
+/// Guests that only a timeout stops.
+const STUBBORN: [(&str, &str); 4] = [
+    (
+        "busy loop",
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#,
+    ),
+    (
+        "progress flood",
+        r#"(module
+  (import "fabric" "progress" (func $p (param i64 i64)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $i i64)
+    (loop $l
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (call $p (local.get $i) (i64.const 0))
+      (br $l))))"#,
+    ),
+    (
+        "empty-log flood",
+        r#"(module
+  (import "fabric" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (loop $l (call $log (i32.const 2) (i32.const 0) (i32.const 0)) (br $l))))"#,
+    ),
+    (
+        "sleep in a host call",
+        r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 3600000000000))
+    (i64.store (i32.const 32) (i64.const 0))
+    (i32.store16 (i32.const 40) (i32.const 0))
+    (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))"#,
+    ),
+];
+
+/// How far past a 200 ms timeout each stubborn guest runs (wall time of
+/// `run`, worst of `runs`), on the warm runtime.
+fn overshoot(tokio: &tokio::runtime::Runtime, runtime: &fabric_sandbox::WasmRuntime, runs: u32) {
+    const TIMEOUT_MS: u64 = 200;
+    println!(
+        "  past a {TIMEOUT_MS} ms timeout (worst of {runs} runs each; the tests used to assert < 1 s):"
+    );
+    for (name, wat) in STUBBORN {
+        let module = runtime
+            .prepare(&wat::parse_str(wat).expect("valid WAT"))
+            .expect("prepare");
+        let mut worst = Duration::ZERO;
+        for _ in 0..runs {
+            let mut t = task();
+            t.limits.timeout_ms = TIMEOUT_MS;
+            t.limits.fuel = u64::MAX / 2;
+            let start = Instant::now();
+            let o = tokio.block_on(runtime.run(&module, t, |_| {}));
+            let past = start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(TIMEOUT_MS));
+            assert_eq!(o.status, TaskStatus::TimedOut, "{name}: {o:?}");
+            worst = worst.max(past);
+        }
+        println!(
+            "    {name:<22} {:>8.1} ms  ({})",
+            worst.as_secs_f64() * 1e3,
+            if worst < Duration::from_secs(1) {
+                "< 1 s"
+            } else {
+                "NOT < 1 s"
+            }
+        );
+    }
+}
+
 /// Mean time per call of `f` over `iters` calls, after a short warm-up.
 fn mean(iters: u32, mut f: impl FnMut()) -> Duration {
     for _ in 0..iters.div_ceil(10) {
@@ -113,6 +191,8 @@ fn main() {
         verdict(cold >= warm * 20),
         cold.as_secs_f64() / warm.as_secs_f64()
     );
+
+    overshoot(&tokio, &runtime, 5);
 
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("wasm_task");
