@@ -1,8 +1,10 @@
 //! The helper process: the `fabric` binary re-executed in a hidden mode for
-//! one native task. It joins the task's cgroups, drops to the task's uid,
-//! sets up the sandbox with hakoniwa (namespaces, a minimal root, rlimits,
-//! landlock, seccomp) and runs the program there; its stdin, stdout and
-//! stderr are the program's. The worker never forks from its async
+//! one native task. It forks a launcher that joins the task's cgroups,
+//! drops to the task's uid, sets up the sandbox with hakoniwa (namespaces,
+//! a minimal root, rlimits, landlock, seccomp) and runs Fabric's init, with
+//! the program as its child, there; the helper itself stays outside the
+//! groups and writes how the task ended. Its stdin, stdout and stderr are
+//! the program's. The worker never forks from its async
 //! threads: it only spawns this helper.
 
 use std::path::Path;

@@ -3,9 +3,9 @@
 //! A worker resolves its allow-list at start ([`AllowList`]), probes the
 //! isolation layers this host offers ([`Layers`], logged at start), and runs
 //! each native task through a helper process ([`NativeRunner`]): the
-//! `fabric` binary re-executed in a hidden mode ([`helper_main`]) that joins
-//! the task's cgroups, drops to an unprivileged uid and sets up the sandbox
-//! with [hakoniwa](https://docs.rs/hakoniwa); in the sandbox, a small init
+//! `fabric` binary re-executed in a hidden mode ([`helper_main`]) whose
+//! launcher joins the task's cgroups, drops to an unprivileged uid and sets
+//! up the sandbox with [hakoniwa](https://docs.rs/hakoniwa); in the sandbox, a small init
 //! of Fabric's own (`init`) is pid 1 and starts the program.
 //!
 //! hakoniwa was chosen over hand-assembling landlock + seccompiler + rustix:

@@ -39,8 +39,9 @@ pub(crate) struct HelperSpec {
     pub max_files: u64,
     /// Largest file the program may write, bytes.
     pub max_file_bytes: u64,
-    /// cgroup v1 groups (memory, pids) the helper joins before it starts
-    /// the program, so everything the program starts is in them.
+    /// The task's groups (memory, pids), which the helper's launcher joins
+    /// before it builds the sandbox, so everything the task starts is in
+    /// them (and the helper is not).
     pub cgroups: Vec<PathBuf>,
     /// Apply landlock and seccomp (off only where the kernel lacks them).
     pub landlock: bool,
