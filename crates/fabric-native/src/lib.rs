@@ -54,7 +54,8 @@ pub use cgroup::CgroupLayout;
 pub use files::Staged;
 pub use helper::helper_main;
 pub use layers::Layers;
-pub use run::{NativeRunner, NativeTask, OUTPUT_CHUNK, RunnerConfig};
+pub use output::OUTPUT_CHUNK;
+pub use run::{NativeRunner, NativeTask, RunnerConfig};
 pub use sweep::stop_all;
 
 /// The hidden `fabric` subcommand that runs the helper.

@@ -3,8 +3,17 @@
 
 use fabric_proto::{Limits, TaskOutcome, TaskStatus};
 
-use crate::run::Ended;
 use crate::spec::HelperStatus;
+
+/// How the wait for the helper ended.
+pub(crate) enum Ended {
+    /// The helper exited.
+    Exited(std::io::Result<std::process::ExitStatus>),
+    /// The wall-clock limit passed first.
+    TimedOut,
+    /// The dispatcher cancelled it.
+    Cancelled,
+}
 
 /// SIGXCPU: the CPU-seconds rlimit (set just past the wall clock).
 const SIGXCPU: i32 = 24;

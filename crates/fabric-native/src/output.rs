@@ -4,7 +4,8 @@
 use fabric_proto::OutputStream;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-use crate::run::OUTPUT_CHUNK;
+/// Bytes of output in one streamed chunk at most.
+pub const OUTPUT_CHUNK: usize = 16 << 10;
 
 /// Reads a pipe in chunks of at most [`OUTPUT_CHUNK`] until it closes.
 pub(crate) async fn pump(

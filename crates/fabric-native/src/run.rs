@@ -15,14 +15,13 @@ use tokio::sync::oneshot;
 
 use crate::cgroup::TaskGroups;
 use crate::layers::Layers;
+use crate::outcome::Ended;
 use crate::output::{Kept, pump};
 use crate::remains::Remains;
 use crate::scratch::{DirPlan, TaskDir};
 use crate::spec::{HelperSpec, HelperStatus};
 use crate::uids::UidPool;
 
-/// Bytes of output in one streamed chunk at most.
-pub const OUTPUT_CHUNK: usize = 16 << 10;
 /// Most processes a task may have at once.
 const MAX_PROCS: u64 = 256;
 /// Most open files per process.
@@ -407,14 +406,4 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
-}
-
-/// How the wait for the helper ended.
-pub(crate) enum Ended {
-    /// The helper exited.
-    Exited(std::io::Result<std::process::ExitStatus>),
-    /// The wall-clock limit passed first.
-    TimedOut,
-    /// The dispatcher cancelled it.
-    Cancelled,
 }
