@@ -250,3 +250,53 @@ async fn refuse(
     let _ = tokio::time::timeout(REFUSAL_ACK_TIMEOUT, recv.expect::<Ack>()).await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use fabric_proto::{Limits, Sha256, TaskId};
+
+    use super::*;
+
+    fn manifest(timeout_ms: u64) -> Manifest {
+        Manifest {
+            version: Manifest::VERSION,
+            task_id: TaskId::new(),
+            attempt: 1,
+            kind: TaskKind::command("sh"),
+            args: vec![],
+            env: vec![],
+            input_digest: Sha256::of(b""),
+            limits: Limits {
+                timeout_ms,
+                ..Limits::default()
+            },
+            issued_at_ms: 0,
+            expires_at_ms: u64::MAX,
+            trace: None,
+        }
+    }
+
+    /// The worker's own backstop: a run that has not ended by its timeout
+    /// plus the grace is stopped and reported as timed out, whatever the
+    /// sandbox below it does (time is tokio's paused clock: no waiting).
+    #[tokio::test(start_paused = true)]
+    async fn a_run_past_its_timeout_and_grace_is_stopped_by_the_worker() {
+        let m = manifest(1_000);
+        let deadline = Duration::from_millis(m.limits.timeout_ms) + NATIVE_GRACE;
+        let stuck = within_deadline(std::future::pending(), deadline, &m).await;
+        assert_eq!(stuck.status, TaskStatus::TimedOut);
+        assert_eq!(
+            stuck.message.as_deref(),
+            Some("timed out after 1000 ms (stopped by the worker)")
+        );
+        // A run that ends inside its deadline keeps its own outcome.
+        let done = async {
+            tokio::time::sleep(deadline - Duration::from_millis(1)).await;
+            TaskOutcome::ended(TaskStatus::Succeeded, "exited with code 0")
+        };
+        assert_eq!(
+            within_deadline(done, deadline, &m).await.status,
+            TaskStatus::Succeeded
+        );
+    }
+}
