@@ -148,7 +148,7 @@ fn a_worker_declared_dead_stops_its_runs_and_registers_afresh() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while w.stderr().matches("joined").count() < 2 {
+    while w.stderr().matches("worker registered").count() < 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "no second registration: {}",
