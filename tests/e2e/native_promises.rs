@@ -62,31 +62,6 @@ for name, nr, args in [("unshare", 272, (0x10000000,)), ("mount", 165, (0, 0, 0,
     }
 }
 
-#[test]
-fn a_task_has_no_controlling_terminal() {
-    let c = Cluster::start(&[PY]);
-    let probe = r#"
-import errno, fcntl, os, termios
-try:
-    os.open("/dev/tty", os.O_RDWR)
-    print("tty opened")
-except OSError as e:
-    print("tty", errno.errorcode[e.errno])
-try:
-    fcntl.ioctl(0, termios.TIOCSTI, b"x")
-    print("pushed")
-except OSError as e:
-    print("tiocsti", errno.errorcode[e.errno])
-print("sid", os.getsid(0) == os.getpid() or "inherited")
-"#;
-    let out = c.run(&[], &[PY, "-c", probe]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let shown = text(&out.stdout);
-    assert!(shown.contains("tty ENXIO"), "{shown}");
-    assert!(!shown.contains("pushed"), "{shown}");
-    assert!(shown.contains("tiocsti ENOTTY"), "{shown}");
-}
-
 /// A host process's session id, from `/proc/PID/stat` (the field after
 /// the parenthesised name: state, ppid, pgrp, session).
 fn session_of(pid: &str) -> String {
