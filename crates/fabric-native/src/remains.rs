@@ -2,6 +2,7 @@
 //! processes in them), its dir and its uid.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::cgroup::TaskGroups;
 use crate::scratch::TaskDir;
@@ -15,16 +16,26 @@ pub(crate) struct Remains {
     pub dir: Option<TaskDir>,
     pub uid: Option<u32>,
     pool: Option<Arc<UidPool>>,
+    /// Counted live until cleared (dropped after `clear` has run).
+    _live: LiveGuard,
 }
 
 impl Remains {
-    pub fn new(pool: Option<Arc<UidPool>>) -> Self {
-        Self {
+    /// Remains of a run that counts in `live`; `None` when the runner is
+    /// stopping and takes no new run.
+    pub fn new(pool: Option<Arc<UidPool>>, live: &Arc<LiveRuns>) -> Option<Self> {
+        live.count.fetch_add(1, Ordering::SeqCst);
+        let guard = LiveGuard(live.clone());
+        if live.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(Self {
             groups: None,
             dir: None,
             uid: None,
             pool,
-        }
+            _live: guard,
+        })
     }
 
     /// Kills, removes, and gives the uid back only if nothing of the task
@@ -48,6 +59,35 @@ impl Remains {
                 );
             }
         }
+    }
+}
+
+/// The runs of a runner whose remains are not cleared yet, and whether it
+/// is stopping (then it takes no new run, and its stop waits for these).
+#[derive(Debug, Default)]
+pub(crate) struct LiveRuns {
+    count: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+impl LiveRuns {
+    /// Takes no new run from now on; how many are not cleared yet.
+    pub fn stop(&self) -> usize {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// How many runs are not cleared yet.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+struct LiveGuard(Arc<LiveRuns>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

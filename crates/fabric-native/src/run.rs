@@ -83,6 +83,8 @@ pub struct NativeRunner {
     /// Names this worker's task groups (its work root's name), so a sweep
     /// takes only what this worker left.
     scope: String,
+    /// Runs not cleared yet, for a stop that waits for them.
+    live: Arc<crate::remains::LiveRuns>,
 }
 
 impl NativeRunner {
@@ -126,20 +128,33 @@ impl NativeRunner {
             layers,
             uids,
             scope,
+            live: Arc::default(),
         })
     }
 
-    /// Kills every task still running here and removes what they left:
-    /// for a worker that stops with runs it will not wait for.
-    pub fn stop(&self) {
+    /// Kills every task still running here and removes what they left,
+    /// for a worker that stops with runs it will not wait for: takes no new
+    /// run, kills what runs (through the groups), waits (up to 15 s) for
+    /// the runs to clear their own remains, then sweeps whatever is left.
+    pub async fn stop(&self) {
         let sweep = crate::sweep::Sweep {
             cgroups: self.layers.cgroups.clone(),
             prefix: format!("{}.", self.scope),
             work_root: self.cfg.work_root.clone(),
         };
+        let mut left = self.live.stop();
+        let killed = if left > 0 { sweep.kill() } else { 0 };
+        for _ in 0..750 {
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            left = self.live.count();
+        }
         let (groups, dirs) = sweep.run();
-        if groups + dirs > 0 {
+        if killed + groups + dirs > 0 {
             tracing::info!(
+                killed,
                 cgroups = groups,
                 dirs,
                 "stopped the native tasks still running"
@@ -168,7 +183,12 @@ impl NativeRunner {
         events: impl FnMut(GuestEvent) + Send,
     ) -> TaskOutcome {
         let started = std::time::Instant::now();
-        let mut remains = Remains::new(self.uids.clone());
+        let Some(mut remains) = Remains::new(self.uids.clone(), &self.live) else {
+            return TaskOutcome::ended(
+                TaskStatus::Failed,
+                "native sandbox: the worker is stopping",
+            );
+        };
         let mut outcome = match self.run_in(&mut remains, &task, cancel, events).await {
             Ok(o) => o,
             Err(e) => TaskOutcome::ended(TaskStatus::Failed, format!("native sandbox: {e}")),

@@ -14,6 +14,12 @@ pub(crate) struct Sweep {
 }
 
 impl Sweep {
+    /// Kills everything in the runner's task groups (and removes the
+    /// groups); how many there were.
+    pub fn kill(&self) -> usize {
+        self.cgroups.sweep(&self.prefix)
+    }
+
     /// Kills and removes; how many groups and dirs there were. Processes
     /// first (through their groups), then their dirs.
     pub fn run(&self) -> (usize, usize) {

@@ -167,7 +167,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
                         tracing::warn!("lost the dispatcher while draining");
                     }
                 }
-                stop_native(&state);
+                stop_native(&state).await;
                 return Ok(());
             }
         };
@@ -214,7 +214,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
             () = tokio::time::sleep(backoff) => {}
             () = &mut shutdown => {
                 drain(&state).await;
-                stop_native(&state);
+                stop_native(&state).await;
                 return Ok(());
             }
         }
@@ -223,9 +223,9 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
 
 /// Native runs the drain did not wait for are killed, and their dirs and
 /// groups removed, before the worker returns.
-fn stop_native(state: &State) {
+async fn stop_native(state: &State) {
     if let Some((_, runner)) = &state.native {
-        runner.stop();
+        runner.stop().await;
     }
 }
 
