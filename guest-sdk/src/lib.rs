@@ -26,6 +26,82 @@
 //! stderr and progress is ignored), so a task can be unit-tested natively with
 //! `cargo test`. A module that never calls [`progress`] or a log function
 //! imports nothing beyond WASI.
+//!
+//! # Tutorial: a task that reads JSON, reports progress and writes JSON
+//!
+//! A task is a binary crate with this SDK as a dependency. Keep the work in
+//! a plain function of typed input to typed output, and let [`run`] do the
+//! plumbing: it reads stdin as the input type (here [`Json`]), calls the
+//! function, writes what it returns to stdout, and turns an error into a
+//! message on stderr and exit code 1.
+//!
+//! ```
+//! use fabric_guest::{Json, run};
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// What the task is given (stdin, as JSON).
+//! #[derive(Deserialize)]
+//! struct Request {
+//!     words: Vec<String>,
+//!     min_len: usize,
+//! }
+//!
+//! /// What it answers (stdout, as JSON).
+//! #[derive(Serialize, Debug, PartialEq)]
+//! struct Summary {
+//!     kept: usize,
+//!     longest: Option<String>,
+//! }
+//!
+//! /// The work: plain Rust, testable anywhere.
+//! fn summarise(req: &Request) -> Summary {
+//!     let total = req.words.len() as u64;
+//!     let mut summary = Summary { kept: 0, longest: None };
+//!     for (i, word) in req.words.iter().enumerate() {
+//!         // Shown by `fabric submit --wait`, the dashboard and `fabric top`
+//!         // (coalesced by the worker; ignored on the host).
+//!         fabric_guest::progress(i as u64 + 1, total);
+//!         if word.len() >= req.min_len {
+//!             summary.kept += 1;
+//!             if summary.longest.as_ref().is_none_or(|l| word.len() > l.len()) {
+//!                 summary.longest = Some(word.clone());
+//!             }
+//!         }
+//!     }
+//!     fabric_guest::info(&format!("kept {} of {total}", summary.kept));
+//!     summary
+//! }
+//!
+//! /// The entry point the module exports.
+//! fn main() -> std::process::ExitCode {
+//!     run(|req: Json<Request>| -> Result<Json<Summary>, String> {
+//!         if req.0.min_len == 0 {
+//!             return Err("min_len must be at least 1".into());
+//!         }
+//!         Ok(Json(summarise(&req.0)))
+//!     })
+//! }
+//!
+//! // On the host the function is an ordinary one: test it with `cargo test`.
+//! let req = Request {
+//!     words: vec!["a".into(), "fabric".into(), "wasm".into()],
+//!     min_len: 4,
+//! };
+//! assert_eq!(
+//!     summarise(&req),
+//!     Summary { kept: 2, longest: Some("fabric".into()) }
+//! );
+//! # let _ = main;
+//! ```
+//!
+//! Then build it for the cluster, try it as a worker would, and submit it:
+//!
+//! ```sh
+//! cargo build --release --target wasm32-wasip1
+//! echo '{"words": ["a", "fabric", "wasm"], "min_len": 4}' > req.json
+//! fabric exec target/wasm32-wasip1/release/summarise.wasm --input req.json
+//! fabric submit target/wasm32-wasip1/release/summarise.wasm --input req.json --wait
+//! ```
 
 use std::fmt::Display;
 use std::io::{Read, Write};
