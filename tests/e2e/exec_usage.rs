@@ -78,3 +78,27 @@ fn a_file_that_is_not_wasm_is_named_in_one_line_with_a_hint() {
         assert!(stderr.contains(hint), "{stderr}");
     }
 }
+
+#[test]
+fn piped_stdin_is_the_input_when_none_is_given() {
+    use std::io::Write as _;
+    let sb = Sandbox::new();
+    let mut cmd = sb.fabric();
+    cmd.arg("exec")
+        .arg(guest("wordfreq"))
+        .args(["--", "--top", "1"])
+        .stdin(std::process::Stdio::piped());
+    let mut child = fabric_tests::harness::deadline::spawn_captured(&mut cmd).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"fabric fabric wasm\n").unwrap();
+    drop(stdin);
+    let out = fabric_tests::harness::deadline::wait_within(
+        child,
+        "fabric exec wordfreq.wasm (stdin piped)",
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["total_words"], 3, "{}", describe(&out));
+    assert_eq!(v["top"][0][0], "fabric", "{}", describe(&out));
+}

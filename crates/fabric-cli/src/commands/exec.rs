@@ -13,7 +13,14 @@ pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
     let limits = task_opts::limits(&args.task, &caps)?;
     let env = task_opts::env(&args.task)?;
     let wasm = task_opts::read_module(&args.module)?;
-    let stdin = task_opts::input(&args.task, fabric_proto::DEFAULT_MAX_INPUT_BYTES)?;
+    // Like any filter: without --input, piped stdin is the task's input
+    // (`seq 10 | fabric exec wc.wasm`); a terminal is not read.
+    let stdin = if args.task.input.is_none() && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        task_opts::input_from_stdin(fabric_proto::DEFAULT_MAX_INPUT_BYTES)?
+    } else {
+        task_opts::input(&args.task, fabric_proto::DEFAULT_MAX_INPUT_BYTES)?
+    };
 
     let sandbox = WasmRuntime::new(WasmRuntimeConfig {
         max_concurrent: 1,

@@ -114,6 +114,22 @@ pub(crate) fn env(opts: &TaskOpts) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// This process's stdin, read up to one byte past `max` (refused past it).
+pub(crate) fn input_from_stdin(max: u64) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .context("reading the input from stdin")?;
+    if buf.len() as u64 > max {
+        return Err(usage(format!(
+            "--input - (stdin) is over the largest input the cluster takes ({})",
+            format_size(max)
+        )));
+    }
+    Ok(buf)
+}
+
 /// The task's stdin bytes: a file, this process's stdin for `-`, or
 /// nothing. A file over `max` bytes is refused before it is read; stdin is
 /// read up to one byte past `max`.
@@ -129,17 +145,7 @@ pub(crate) fn input(opts: &TaskOpts, max: u64) -> anyhow::Result<Vec<u8>> {
     };
     match opts.input.as_deref() {
         None => Ok(Vec::new()),
-        Some(p) if p == Path::new("-") => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .take(max.saturating_add(1))
-                .read_to_end(&mut buf)
-                .context("reading --input from stdin")?;
-            if buf.len() as u64 > max {
-                return Err(over("- (stdin)", None));
-            }
-            Ok(buf)
-        }
+        Some(p) if p == Path::new("-") => input_from_stdin(max),
         Some(p) => {
             let cannot =
                 |e: std::io::Error| usage(format!("cannot read --input {}: {e}", p.display()));
