@@ -102,3 +102,26 @@ fn piped_stdin_is_the_input_when_none_is_given() {
     assert_eq!(v["total_words"], 3, "{}", describe(&out));
     assert_eq!(v["top"][0][0], "fabric", "{}", describe(&out));
 }
+
+#[test]
+fn a_local_run_takes_any_fuel_in_units_or_unlimited() {
+    for fuel in ["100000000000000", "10G", "unlimited"] {
+        let out = Sandbox::new()
+            .fabric()
+            .arg("exec")
+            .arg(guest("wordfreq"))
+            .args(["--fuel", fuel])
+            .output_in_time()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--fuel {fuel}: {}",
+            describe(&out)
+        );
+    }
+    usage_error(
+        &["exec", "x.wasm", "--fuel", "10X"],
+        "use e.g. 1000000, 500M, 10G or unlimited",
+    );
+}

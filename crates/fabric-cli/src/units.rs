@@ -33,6 +33,28 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| err())
 }
 
+/// Parses a fuel budget: `1000000`, `10G`, `500M`, `2k`, `1T` (powers of
+/// 1,000), or `unlimited` (a local run only: clusters cap fuel).
+pub(crate) fn parse_fuel(s: &str) -> Result<u64, String> {
+    let err = || format!("invalid fuel {s:?}; use e.g. 1000000, 500M, 10G or unlimited");
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("unlimited") {
+        return Ok(u64::MAX);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: u64 = num.parse().map_err(|_| err())?;
+    let scale: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        _ => return Err(err()),
+    };
+    value.checked_mul(scale).ok_or_else(err)
+}
+
 pub(crate) use fabric_proto::{format_count, format_size};
 
 #[cfg(test)]
@@ -47,6 +69,16 @@ mod tests {
         assert!(parse_size("lots").unwrap_err().contains("lots"));
         assert_eq!(format_size(1536), "1.5 KiB");
         assert_eq!(format_size(12), "12 B");
+    }
+
+    #[test]
+    fn fuel() {
+        assert_eq!(parse_fuel("1000").unwrap(), 1000);
+        assert_eq!(parse_fuel("10G").unwrap(), 10_000_000_000);
+        assert_eq!(parse_fuel("500M").unwrap(), 500_000_000);
+        assert_eq!(parse_fuel("unlimited").unwrap(), u64::MAX);
+        assert!(parse_fuel("10X").unwrap_err().contains("10X"));
+        assert!(parse_fuel("99999999999T").is_err(), "overflow is refused");
     }
 
     #[test]

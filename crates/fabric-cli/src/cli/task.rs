@@ -102,8 +102,9 @@ pub(crate) struct TaskOpts {
     /// File whose bytes become the task's stdin; `-` reads this process's stdin.
     #[arg(long, value_name = "FILE|-")]
     pub input: Option<PathBuf>,
-    /// Fuel budget (about one unit per wasm instruction).
-    #[arg(long, value_name = "N")]
+    /// Fuel budget (about one unit per wasm instruction): 1000000, 500M,
+    /// 10G, or (`fabric exec` only) unlimited.
+    #[arg(long, value_name = "N", value_parser = units::parse_fuel)]
     pub fuel: Option<u64>,
     /// Memory limit, e.g. 64MiB.
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]

@@ -9,7 +9,9 @@ use crate::config;
 use crate::output::{Output, Reporter};
 
 pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
-    let caps = LimitCaps::default();
+    // A local run is not a cluster's: its fuel is the user's to spend.
+    let mut caps = LimitCaps::default();
+    caps.max.fuel = u64::MAX;
     let limits = task_opts::limits(&args.task, &caps)?;
     let env = task_opts::env(&args.task)?;
     let wasm = task_opts::read_module(&args.module)?;
