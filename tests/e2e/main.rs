@@ -31,3 +31,4 @@ mod rest_limits;
 mod rest_tasks;
 mod rest_tools;
 mod rest_uploads;
+mod task_authors;

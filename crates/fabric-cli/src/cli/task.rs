@@ -32,9 +32,13 @@ pub(crate) struct QueueOpts {
 
 #[derive(Debug, Args)]
 pub(crate) struct SubmitArgs {
-    /// The module to run (a wasm32-wasip1 binary).
-    #[arg(value_name = "MODULE.wasm")]
+    /// The module to run: a wasm32-wasip1 binary, or a crate dir, which is
+    /// built first (cargo build --release --target wasm32-wasip1).
+    #[arg(value_name = "MODULE.wasm|DIR")]
     pub module: PathBuf,
+    /// The binary to build when the crate dir has several.
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
     #[command(flatten)]
     pub task: TaskOpts,
     #[command(flatten)]
@@ -89,6 +93,8 @@ other failure.";
 pub(super) const EXEC_EXAMPLES: &str = "\
 Examples:
   fabric exec wordfreq.wasm --input book.txt -- --top 5
+  fabric exec ./word-count --input input.json      # a crate dir: built, then run
+  seq 10 | fabric exec wc.wasm                    # piped stdin is the input
   echo '{\"limit\": 1000}' | fabric exec primes.wasm --input - --json
   fabric exec job.wasm --fuel 5000000 --memory 64MiB --timeout 1.5s --env MODE=fast
 
@@ -128,9 +134,13 @@ pub(crate) struct TaskOpts {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExecArgs {
-    /// The module to run (a wasm32-wasip1 binary).
-    #[arg(value_name = "MODULE.wasm")]
+    /// The module to run: a wasm32-wasip1 binary, or a crate dir, which is
+    /// built first (cargo build --release --target wasm32-wasip1).
+    #[arg(value_name = "MODULE.wasm|DIR")]
     pub module: PathBuf,
+    /// The binary to build when the crate dir has several.
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
     #[command(flatten)]
     pub task: TaskOpts,
     /// Give the task an empty scratch directory at /work, removed afterwards.

@@ -14,7 +14,8 @@ pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
     caps.max.fuel = u64::MAX;
     let limits = task_opts::limits(&args.task, &caps)?;
     let env = task_opts::env(&args.task)?;
-    let wasm = task_opts::read_module(&args.module)?;
+    let module_path = super::crate_build::module_path(&args.module, args.bin.as_deref())?;
+    let wasm = task_opts::read_module(&module_path)?;
     // Like any filter: without --input, piped stdin is the task's input
     // (`seq 10 | fabric exec wc.wasm`); a terminal is not read.
     let stdin = if args.task.input.is_none() && !std::io::IsTerminal::is_terminal(&std::io::stdin())
@@ -44,15 +45,14 @@ pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
             | SandboxError::Link(_)
             | SandboxError::NoEntryPoint),
         ) => {
-            let outcome = TaskOutcome::rejected(format!("{}: {e}", args.module.display()));
+            let outcome = TaskOutcome::rejected(format!("{}: {e}", module_path.display()));
             report.outcome(&outcome, None);
             return Ok(outcome.cli_exit_code());
         }
         Err(e) => return Err(e.into()),
     };
     let task = WasmTask {
-        program_name: args
-            .module
+        program_name: module_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),

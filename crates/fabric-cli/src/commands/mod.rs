@@ -5,10 +5,13 @@
 
 mod cancel;
 mod client;
+mod completions;
+mod crate_build;
 mod demo;
 mod dispatcher;
 mod exec;
 mod local_cluster;
+mod new;
 mod output_files;
 mod result;
 mod retry;
@@ -33,6 +36,7 @@ use crate::cli::{Cli, Command};
 pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
     let cluster = cli.cluster.as_deref();
     match cli.command {
+        Command::New(args) => new::execute(&args),
         Command::Exec(args) => exec::execute(args),
         Command::Demo(args) => demo::execute(&args),
         Command::Up(args) => up::execute(&args, cluster),
@@ -49,5 +53,7 @@ pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Tasks(args) => tasks::execute(&args, cluster),
         Command::Workers(args) => workers::execute(&args, cluster),
         Command::Top => top::execute(cluster),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
 }

@@ -12,14 +12,15 @@ use crate::output::{self, Output, Reporter};
 pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
     let priority = task_opts::priority(&args.queue.priority)?;
     let env = task_opts::env(&args.task)?;
-    let wasm = task_opts::read_module(&args.module)?;
+    let module_path = super::crate_build::module_path(&args.module, args.bin.as_deref())?;
+    let wasm = task_opts::read_module(&module_path)?;
     let output = Output::new(args.queue.json);
     let trace = task_opts::trace(args.queue.trace.as_deref())?;
     with_client(cluster, async move |client| {
         // Everything the cluster would refuse is refused here first, in the
         // flags' terms, before a byte is uploaded.
         let c = task_opts::checked(client, &args.task, args.queue.retries).await?;
-        task_opts::module_fits(&args.module, wasm.len(), c.caps.max_module_bytes)?;
+        task_opts::module_fits(&module_path, wasm.len(), c.caps.max_module_bytes)?;
         let module = client.upload_module(&wasm).await?;
         let spec = TaskSpec {
             kind: TaskKind::Wasm { module },

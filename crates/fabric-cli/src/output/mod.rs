@@ -184,6 +184,26 @@ pub(crate) fn served(
     stdout_line(&format!("cluster profile written to {}", profile.display()));
 }
 
+/// Bytes as they are on stdout (a completion script, a man page).
+pub(crate) fn raw(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
+}
+
+/// What `fabric new` wrote, and what to do next.
+pub(crate) fn created(dir: &Path, name: &str) {
+    let d = dir.display();
+    stdout_line(&format!(
+        "created task crate {name} in {d} (with the guest SDK in {d}/fabric-guest)\n\
+         next:\n  \
+         cd {d}\n  \
+         fabric exec . --input input.json      # build for wasm32-wasip1 and run it here\n  \
+         cargo test                            # test the work on this machine\n  \
+         fabric submit . --input input.json --wait"
+    ));
+}
+
 /// The readiness line tests and scripts wait for.
 pub(crate) fn ready() {
     stdout_line("ready");
