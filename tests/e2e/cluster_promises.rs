@@ -1,6 +1,7 @@
 //! What the README promises of the cluster's bounds over REST, each
 //! checked against a real `fabric up` (issue 21, "Promises with no test").
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use std::time::Duration;
 
 use fabric_tests::harness::rest::RestCluster;
@@ -113,7 +114,7 @@ fn a_worker_declared_dead_stops_its_runs_and_registers_afresh() {
         .arg("--cluster")
         .arg(&d.profile)
         .args(["run", "--detach", "--", "sh", "-c", "sleep 9811"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let id = text(&out.stdout).trim().to_owned();
@@ -160,7 +161,7 @@ fn a_worker_declared_dead_stops_its_runs_and_registers_afresh() {
         .arg("--cluster")
         .arg(&d.profile)
         .args(["cancel", &id])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     d.proc.sigterm();

@@ -2,6 +2,7 @@
 //! real `fabric up` (issue 21, "Promises with no test"). The escapes a
 //! reviewer found are in `native_escape.rs`.
 
+use fabric_tests::harness::deadline::OutputWithin as _;
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -76,7 +77,7 @@ fn a_task_runs_in_a_session_of_its_own() {
     let out = c
         .cmd()
         .args(["run", "--detach", "--", "sh", "-c", "sleep 9821"])
-        .output()
+        .output_in_time()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let id = text(&out.stdout).trim().to_owned();
@@ -86,7 +87,7 @@ fn a_task_runs_in_a_session_of_its_own() {
     // operator's terminal under `fabric up` is out of the task's reach
     // whatever the test runs under.
     assert_ne!(session_of(&pid), session_of(&c.up.pid().to_string()));
-    let out = c.cmd().args(["cancel", &id]).output().unwrap();
+    let out = c.cmd().args(["cancel", &id]).output_in_time().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 }
 
@@ -226,7 +227,11 @@ fn a_slow_reader_loses_live_chunks_but_never_the_result() {
     // and the live chunks back up behind it.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let out = c.cmd().args(["status", &id, "--json"]).output().unwrap();
+        let out = c
+            .cmd()
+            .args(["status", &id, "--json"])
+            .output_in_time()
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         if v["status"] == "succeeded" {
             break;
@@ -246,7 +251,7 @@ fn a_slow_reader_loses_live_chunks_but_never_the_result() {
         .map(|i| format!("line-{i}-{}\n", "x".repeat(68)))
         .collect();
     // The result is whole.
-    let result = c.cmd().args(["result", &id]).output().unwrap();
+    let result = c.cmd().args(["result", &id]).output_in_time().unwrap();
     assert!(
         result.stdout == expected.as_bytes(),
         "`fabric result` lost or changed output: {} bytes of {}",

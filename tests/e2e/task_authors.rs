@@ -51,7 +51,11 @@ fn a_new_crate_builds_outside_the_repo_and_runs_locally_and_on_the_cluster() {
         .output_in_time()
         .unwrap();
     ok(&out, "fabric new");
-    assert!(text(&out.stdout).contains("created task crate word-count"), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains("created task crate word-count"),
+        "{}",
+        describe(&out)
+    );
     let dir = sb.dir.path().join("word-count");
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     assert_eq!(readme.lines().count(), 3, "{readme}");
@@ -64,7 +68,11 @@ fn a_new_crate_builds_outside_the_repo_and_runs_locally_and_on_the_cluster() {
         .output_in_time()
         .unwrap();
     assert_eq!(again.status.code(), Some(2), "{}", describe(&again));
-    assert!(text(&again.stderr).contains("already exists"), "{}", describe(&again));
+    assert!(
+        text(&again.stderr).contains("already exists"),
+        "{}",
+        describe(&again)
+    );
 
     // The template's own test passes on the host.
     let cargo = PathBuf::from("cargo");
@@ -81,7 +89,11 @@ fn a_new_crate_builds_outside_the_repo_and_runs_locally_and_on_the_cluster() {
         .output_within(BUILD)
         .unwrap();
     ok(&ran, "fabric exec .");
-    assert!(text(&ran.stderr).contains("Compiling word-count"), "{}", describe(&ran));
+    assert!(
+        text(&ran.stderr).contains("Compiling word-count"),
+        "{}",
+        describe(&ran)
+    );
     let answer: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap();
     assert_eq!(
         answer,
@@ -97,7 +109,11 @@ fn a_new_crate_builds_outside_the_repo_and_runs_locally_and_on_the_cluster() {
         .output_within(BUILD)
         .unwrap();
     ok(&submitted, "fabric submit . --wait");
-    assert!(!text(&submitted.stderr).contains("Compiling"), "{}", describe(&submitted));
+    assert!(
+        !text(&submitted.stderr).contains("Compiling"),
+        "{}",
+        describe(&submitted)
+    );
     let answer: serde_json::Value = serde_json::from_slice(&submitted.stdout).unwrap();
     assert_eq!(
         answer,
@@ -117,7 +133,8 @@ fn a_new_crate_builds_outside_the_repo_and_runs_locally_and_on_the_cluster() {
         .unwrap();
     assert_eq!(two.status.code(), Some(2), "{}", describe(&two));
     assert!(
-        text(&two.stderr).contains("builds 2 binaries (") && text(&two.stderr).contains("--bin NAME"),
+        text(&two.stderr).contains("builds 2 binaries (")
+            && text(&two.stderr).contains("--bin NAME"),
         "{}",
         describe(&two)
     );
@@ -142,7 +159,10 @@ fn a_new_crate_builds_outside_the_repo_and_runs_locally_and_on_the_cluster() {
         .unwrap();
     assert_eq!(failed.status.code(), Some(2), "{}", describe(&failed));
     let stderr = text(&failed.stderr);
-    assert!(stderr.contains("mismatched types") && stderr.contains("src/main.rs"), "{stderr}");
+    assert!(
+        stderr.contains("mismatched types") && stderr.contains("src/main.rs"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("cargo build --release --target wasm32-wasip1 failed"),
         "{stderr}"
@@ -179,22 +199,54 @@ fn bash_completion_completes_a_subcommand_and_man_pages_render() {
         .output_in_time()
         .unwrap();
     ok(&completed, "the completion function");
-    assert_eq!(text(&completed.stdout).trim(), "submit", "{}", describe(&completed));
+    assert_eq!(
+        text(&completed.stdout).trim(),
+        "submit",
+        "{}",
+        describe(&completed)
+    );
 
     for (shell, head) in [("zsh", "#compdef fabric"), ("fish", "complete -c fabric")] {
-        let out = sb.fabric().args(["completions", shell]).output_in_time().unwrap();
+        let out = sb
+            .fabric()
+            .args(["completions", shell])
+            .output_in_time()
+            .unwrap();
         ok(&out, shell);
-        assert!(text(&out.stdout).contains(head), "{shell}: {}", describe(&out));
+        assert!(
+            text(&out.stdout).contains(head),
+            "{shell}: {}",
+            describe(&out)
+        );
     }
 
     let man = sb.fabric().arg("man").output_in_time().unwrap();
     ok(&man, "fabric man");
-    assert!(text(&man.stdout).contains(".TH fabric "), "{}", describe(&man));
-    let submit = sb.fabric().args(["man", "submit"]).output_in_time().unwrap();
+    assert!(
+        text(&man.stdout).contains(".TH fabric "),
+        "{}",
+        describe(&man)
+    );
+    let submit = sb
+        .fabric()
+        .args(["man", "submit"])
+        .output_in_time()
+        .unwrap();
     ok(&submit, "fabric man submit");
     let page = text(&submit.stdout);
-    assert!(page.contains(".TH fabric-submit") && page.contains("wait"), "{page}");
-    let nope = sb.fabric().args(["man", "frobnicate"]).output_in_time().unwrap();
+    assert!(
+        page.contains(".TH fabric-submit") && page.contains("wait"),
+        "{page}"
+    );
+    let nope = sb
+        .fabric()
+        .args(["man", "frobnicate"])
+        .output_in_time()
+        .unwrap();
     assert_eq!(nope.status.code(), Some(2), "{}", describe(&nope));
-    assert!(text(&nope.stderr).contains("no subcommand \"frobnicate\""), "{}", describe(&nope));
+    assert!(
+        text(&nope.stderr).contains("no subcommand \"frobnicate\""),
+        "{}",
+        describe(&nope)
+    );
 }

@@ -37,11 +37,41 @@ pub fn fabric_bin() -> PathBuf {
                 .and_then(Path::parent)
                 .ok_or("the test binary does not live in target/<profile>/deps")?;
             let bin = dir.join(format!("fabric{}", std::env::consts::EXE_SUFFIX));
-            check_fresh(&bin, &dir.join("fabric.d"))?;
+            check_fresh(&bin, &dep_info_of(&bin))?;
             Ok(bin)
         })
         .clone()
         .unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// The dep-info file cargo wrote for `bin` (`target/<profile>/fabric`).
+/// `cargo build` writes `fabric.d` beside it; a build by `cargo test`
+/// alone (a fresh clone) writes only `deps/fabric-<hash>.d`, beside the
+/// file `bin` is a hard link of.
+pub fn dep_info_of(bin: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt as _;
+    let beside = bin.with_extension("d");
+    if beside.exists() {
+        return beside;
+    }
+    let (Some(dir), Some(name), Ok(meta)) = (bin.parent(), bin.file_name(), std::fs::metadata(bin))
+    else {
+        return beside;
+    };
+    let prefix = format!("{}-", name.to_string_lossy());
+    let linked = std::fs::read_dir(dir.join("deps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+                && p.extension().is_none()
+                && std::fs::metadata(p)
+                    .is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+        });
+    linked.map_or(beside, |p| p.with_extension("d"))
 }
 
 /// What to run when the binary is missing or stale.
@@ -208,8 +238,26 @@ pub fn describe(out: &Output) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_fresh, dep_info_sources};
+    use super::{check_fresh, dep_info_of, dep_info_sources};
     use std::path::PathBuf;
+
+    #[test]
+    fn a_binary_built_by_cargo_test_alone_finds_its_dep_info_through_its_hard_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = dir.path().join("deps");
+        std::fs::create_dir_all(&deps).unwrap();
+        for other in ["fabric-00aa", "fabric-11bb"] {
+            std::fs::write(deps.join(other), other).unwrap();
+        }
+        let hashed = deps.join("fabric-22cc");
+        std::fs::write(&hashed, "the binary").unwrap();
+        let bin = dir.path().join("fabric");
+        std::fs::hard_link(&hashed, &bin).unwrap();
+        assert_eq!(dep_info_of(&bin), deps.join("fabric-22cc.d"));
+        // `cargo build` writes one beside it, which is then the one.
+        std::fs::write(dir.path().join("fabric.d"), "").unwrap();
+        assert_eq!(dep_info_of(&bin), dir.path().join("fabric.d"));
+    }
 
     #[test]
     fn dep_info_lists_its_sources_with_escaped_spaces() {

@@ -4,7 +4,6 @@
 //! value parser happens there or in each command.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -20,7 +19,7 @@ use author::{COMPLETIONS_EXAMPLES, MAN_EXAMPLES, NEW_EXAMPLES};
 pub(crate) use author::{CompletionsArgs, ManArgs, NewArgs};
 use serve::{DISPATCHER_EXAMPLES, UP_EXAMPLES, WORKER_EXAMPLES};
 pub(crate) use serve::{DispatcherArgs, NativeOpts, ServeOpts, UpArgs, WorkerArgs};
-use task::{EXEC_EXAMPLES, RUN_EXAMPLES};
+use task::{EXEC_EXAMPLES, RUN_EXAMPLES, SUBMIT_EXAMPLES};
 pub(crate) use task::{ExecArgs, RunArgs, SubmitArgs, TaskOpts};
 
 /// Fabric: run untrusted work, sandboxed, across the machines of a LAN.

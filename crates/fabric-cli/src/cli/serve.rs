@@ -34,15 +34,6 @@ Examples:
 
 SIGTERM or Ctrl-C drains: running tasks finish and report before it exits.";
 
-const SUBMIT_EXAMPLES: &str = "\
-Examples:
-  fabric submit wordfreq.wasm --input book.txt -- --top 5
-  fabric submit primes.wasm --input req.json --wait --json
-  fabric submit job.wasm --priority high --retries 3 --timeout 10s
-
-With --wait the exit code follows `fabric exec`: the task's own code, or 124
-timed out, 125 fuel exhausted, 126 memory exceeded, 127 trapped, 2 rejected.";
-
 /// Flags of the commands that run a dispatcher.
 #[derive(Debug, Args)]
 pub(crate) struct ServeOpts {

@@ -74,6 +74,15 @@ pub(crate) struct RunArgs {
     pub command: Vec<String>,
 }
 
+pub(super) const SUBMIT_EXAMPLES: &str = "\
+Examples:
+  fabric submit wordfreq.wasm --input book.txt -- --top 5
+  fabric submit primes.wasm --input req.json --wait --json
+  fabric submit job.wasm --priority high --retries 3 --timeout 10s
+
+With --wait the exit code follows `fabric exec`: the task's own code, or 124
+timed out, 125 fuel exhausted, 126 memory exceeded, 127 trapped, 2 rejected.";
+
 pub(super) const RUN_EXAMPLES: &str = "\
 Examples:
   fabric run -- uname -a

@@ -132,7 +132,10 @@ mod tests {
             ("b".to_owned(), PathBuf::from("b.wasm")),
         ];
         let e = pick(two, m).unwrap_err().to_string();
-        assert!(e.contains("2 binaries (a, b)") && e.contains("--bin NAME"), "{e}");
+        assert!(
+            e.contains("2 binaries (a, b)") && e.contains("--bin NAME"),
+            "{e}"
+        );
         let e = pick(Vec::new(), m).unwrap_err().to_string();
         assert!(e.contains("builds no binary"), "{e}");
         let one = vec![("a".to_owned(), PathBuf::from("a.wasm"))];

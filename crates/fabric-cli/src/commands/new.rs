@@ -80,7 +80,16 @@ fn crate_name(path: &Path) -> anyhow::Result<String> {
             "{name:?} is not a crate name: use ASCII letters, digits, '-' and '_', starting with a letter"
         )));
     }
-    if ["fabric-guest", "fabric_guest", "test", "std", "core", "alloc"].contains(&name) {
+    if [
+        "fabric-guest",
+        "fabric_guest",
+        "test",
+        "std",
+        "core",
+        "alloc",
+    ]
+    .contains(&name)
+    {
         return Err(usage(format!("{name:?} is taken: pick another crate name")));
     }
     Ok(name.to_owned())
@@ -117,7 +126,10 @@ mod tests {
         for bad in ["1task", "my task", "tâche", "-x", "fabric-guest"] {
             assert!(crate_name(Path::new(bad)).is_err(), "{bad}");
         }
-        assert_eq!(crate_name(Path::new("a/b/word-count")).unwrap(), "word-count");
+        assert_eq!(
+            crate_name(Path::new("a/b/word-count")).unwrap(),
+            "word-count"
+        );
     }
 
     #[test]
