@@ -415,6 +415,42 @@ fn a_task_has_a_disk_limit_the_kernel_enforces_staged_files_included() {
 }
 
 #[test]
+fn a_worker_caps_every_tasks_disk_at_its_max_task_disk() {
+    let c = Cluster::start_with(&["--allow", "sh", "--max-task-disk", "8MiB"]);
+    // It asked for 64 MiB and got this worker's 8 MiB: 20 MB do not fit.
+    let out = c.run(
+        &["--disk", "64MiB"],
+        &[
+            "sh",
+            "-c",
+            "head -c 20000000 /dev/zero > /work/big && echo WROTE",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(!text(&out.stdout).contains("WROTE"), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("disk limit of 8 MiB (this worker's --max-task-disk)"),
+        "{}",
+        describe(&out)
+    );
+    // Under the cap, a task gets what it asked for, and no more.
+    let out = c.run(
+        &["--disk", "4MiB"],
+        &[
+            "sh",
+            "-c",
+            "head -c 6000000 /dev/zero > /work/small && echo WROTE",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("disk limit of 4 MiB (/work and /tmp"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
 fn the_host_side_of_a_task_is_private_and_setuid_files_are_inert() {
     let c = Cluster::start(&["sh"]);
     let id = detach(

@@ -48,6 +48,12 @@ pub fn get_keep_alive(s: &mut TcpStream, url: &str, path: &str) -> String {
         addr_of(url)
     );
     s.write_all(req.as_bytes()).expect("send request");
+    read_answer(s, &format!("GET {path}"))
+}
+
+/// Reads one answer's head and body (by Content-Length) from `s`; its
+/// text. `what` names the request in a failure.
+pub fn read_answer(s: &mut TcpStream, what: &str) -> String {
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let mut got = Vec::new();
@@ -55,7 +61,7 @@ pub fn get_keep_alive(s: &mut TcpStream, url: &str, path: &str) -> String {
     loop {
         let n = s
             .read(&mut buf)
-            .unwrap_or_else(|e| panic!("reading the answer to GET {path}: {e}; so far {got:?}"));
+            .unwrap_or_else(|e| panic!("reading the answer to {what}: {e}; so far {got:?}"));
         assert!(n > 0, "the connection closed mid-answer: {got:?}");
         got.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&got).into_owned();
