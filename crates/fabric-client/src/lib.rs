@@ -21,6 +21,7 @@
 //! chunked blob first ([`Client::upload_input`]); the spec then names it.
 
 mod blobs;
+pub mod blocking;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use std::sync::Mutex;
 use fabric_net::framed::{self, FramedRecv};
 use fabric_net::{Identity, NetConfig, NetError, PublicKey};
 use fabric_proto::WorkerKey;
+pub use fabric_proto::wire::MAX_SUBMIT_BATCH;
 use fabric_proto::wire::{
     ClusterCaps, ErrorBody, ErrorCode, Request, Response, TaskCounts, TokenSummary, WorkerSummary,
 };
@@ -53,6 +55,17 @@ pub enum ClientError {
     /// The dispatcher answered something that does not fit the request.
     #[error("unexpected answer from the dispatcher: {0}")]
     Unexpected(String),
+    /// The blocking client could not start its runtime.
+    #[error("cannot start the client's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// More tasks than one [`Client::submit_many`] may carry.
+    #[error("{count} tasks in one submit_many; at most {max} go in one request")]
+    TooMany {
+        /// How many were given.
+        count: usize,
+        /// The most one request carries ([`MAX_SUBMIT_BATCH`]).
+        max: usize,
+    },
 }
 
 impl ClientError {
@@ -198,6 +211,49 @@ impl Client {
         let spec = self.prepare(spec).await?;
         match self.call(&Request::Submit { spec, wait: false }).await? {
             Response::Submitted { id, warning } => Ok(Queued { id, warning }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Queues many tasks in one request, all or none (at most
+    /// [`MAX_SUBMIT_BATCH`]; more is refused here, before anything is
+    /// sent). They are stored in shared transactions with one flush, and
+    /// the answer, in the order of `specs`, comes once all are durable. A
+    /// refused spec refuses the batch, and the error names its place.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: fabric_client::Client, module: fabric_proto::Sha256) -> Result<(), fabric_client::ClientError> {
+    /// use fabric_proto::TaskSpec;
+    /// let specs = (1..=100)
+    ///     .map(|n| TaskSpec {
+    ///         args: vec!["--part".into(), n.to_string()],
+    ///         ..TaskSpec::wasm(module)
+    ///     })
+    ///     .collect();
+    /// let queued = client.submit_many(specs).await?;
+    /// assert_eq!(queued.len(), 100);
+    /// # Ok(()) }
+    /// ```
+    pub async fn submit_many(&self, specs: Vec<TaskSpec>) -> Result<Vec<Queued>, ClientError> {
+        if specs.len() > MAX_SUBMIT_BATCH {
+            return Err(ClientError::TooMany {
+                count: specs.len(),
+                max: MAX_SUBMIT_BATCH,
+            });
+        }
+        let mut prepared = Vec::with_capacity(specs.len());
+        for spec in specs {
+            prepared.push(self.prepare(spec).await?);
+        }
+        let count = prepared.len();
+        match self.call(&Request::SubmitMany { specs: prepared }).await? {
+            Response::SubmittedMany(all) if all.len() == count => Ok(all
+                .into_iter()
+                .map(|t| Queued {
+                    id: t.id,
+                    warning: t.warning,
+                })
+                .collect()),
             other => Err(unexpected(other)),
         }
     }

@@ -71,6 +71,19 @@ pub fn decode_msg<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
     }
 }
 
+/// Most tasks one [`Request::SubmitMany`] may queue.
+pub const MAX_SUBMIT_BATCH: usize = 1_000;
+
+/// One task of a [`Response::SubmittedMany`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmittedTask {
+    /// Its id.
+    pub id: TaskId,
+    /// Why it may wait a long time, when that is so.
+    #[serde(default)]
+    pub warning: Option<String>,
+}
+
 /// A request to the dispatcher.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,6 +121,13 @@ pub enum Request {
         /// Stream the task's events and result after the id.
         #[serde(default)]
         wait: bool,
+    },
+    /// Queues many tasks at once, all or none (at most
+    /// [`MAX_SUBMIT_BATCH`]); answered with [`Response::SubmittedMany`]
+    /// once every record is durable.
+    SubmitMany {
+        /// What to run, in order.
+        specs: Vec<TaskSpec>,
     },
     /// A task's state.
     Status {
@@ -260,6 +280,9 @@ pub enum Response {
         #[serde(default)]
         warning: Option<String>,
     },
+    /// Many tasks were queued ([`Request::SubmitMany`]), in the order of
+    /// their specs.
+    SubmittedMany(Vec<SubmittedTask>),
     /// One task.
     Task(Box<TaskInfo>),
     /// Progress or a log line of a task being waited on.

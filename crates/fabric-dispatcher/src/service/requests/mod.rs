@@ -46,6 +46,21 @@ impl RequestError {
         Self::NotFound(format!("no task {id}"))
     }
 
+    /// This failure of the spec at `index` of a batch of `count`: its
+    /// message names the spec's place.
+    pub(crate) fn in_batch(self, index: usize, count: usize) -> Self {
+        let place = |m: String| format!("task {} of {count}: {m}", index + 1);
+        match self {
+            Self::Refused(mut body) => {
+                body.message = place(body.message);
+                Self::Refused(body)
+            }
+            Self::NotFound(m) => Self::NotFound(place(m)),
+            Self::Conflict(m) => Self::Conflict(place(m)),
+            other => other,
+        }
+    }
+
     /// The wire error for this failure.
     pub(crate) fn into_body(self) -> ErrorBody {
         match self {
@@ -121,6 +136,16 @@ pub(crate) async fn serve(
             Ok(submit::Admitted { id, warning }) => Ok(Response::Submitted { id, warning }),
             Err(e) => Err(e),
         },
+        Request::SubmitMany { specs } => submit::submit_many(shared, specs).await.map(|all| {
+            Response::SubmittedMany(
+                all.into_iter()
+                    .map(|a| fabric_proto::wire::SubmittedTask {
+                        id: a.id,
+                        warning: a.warning,
+                    })
+                    .collect(),
+            )
+        }),
         Request::Status { id } => query::task(shared, &id, false),
         Request::Result { id } => query::task(shared, &id, true),
         Request::Wait { id } => return wait::follow(shared, id, send).await,

@@ -7,8 +7,9 @@
 //! Args and env over [`INLINE_ARGS_MAX`] go the same way
 //! (`TaskRecord::args_blob`): the scheduler keeps what placement needs.
 
+use fabric_proto::wire::{ErrorBody, ErrorCode, MAX_SUBMIT_BATCH};
 use fabric_proto::{INLINE_INPUT_MAX, TaskId, TaskKind, TaskRecord, TaskSpec};
-use fabric_store::INLINE_ARGS_MAX;
+use fabric_store::{INLINE_ARGS_MAX, TaskWrite};
 
 use super::RequestError;
 use crate::admission;
@@ -23,19 +24,86 @@ pub(crate) struct Admitted {
 }
 
 /// Admits a task; its id is answered only once the record is durable.
-pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitted, RequestError> {
-    admission::check_spec(&spec, &shared.cfg.caps).map_err(RequestError::Refused)?;
+pub(crate) async fn submit(shared: &Shared, spec: TaskSpec) -> Result<Admitted, RequestError> {
+    let mut admitted = admit(shared, vec![spec], false).await?;
+    admitted
+        .pop()
+        .ok_or_else(|| RequestError::Internal("no task was admitted".into()))
+}
+
+/// Admits many tasks, all or none: the ids are answered once every record
+/// is durable (one flush for all, the writes sharing transactions). A spec
+/// that is refused refuses the batch, naming its place in it.
+pub(crate) async fn submit_many(
+    shared: &Shared,
+    specs: Vec<TaskSpec>,
+) -> Result<Vec<Admitted>, RequestError> {
+    if specs.len() > MAX_SUBMIT_BATCH {
+        return Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::TooLarge,
+            format!(
+                "{} tasks in one request; at most {MAX_SUBMIT_BATCH} may be submitted at once",
+                specs.len()
+            ),
+        )));
+    }
+    admit(shared, specs, true).await
+}
+
+async fn admit(
+    shared: &Shared,
+    specs: Vec<TaskSpec>,
+    numbered: bool,
+) -> Result<Vec<Admitted>, RequestError> {
     let max_queued = shared.cfg.caps.max_queued;
-    if shared.core().sched.queued() >= max_queued {
+    if shared.core().sched.queued() + specs.len() > max_queued {
         return Err(RequestError::Refused(admission::queue_full(max_queued)));
     }
+    let count = specs.len();
+    let mut recs = Vec::with_capacity(count);
+    for (i, spec) in specs.into_iter().enumerate() {
+        let rec =
+            prepare(shared, spec).map_err(|e| if numbered { e.in_batch(i, count) } else { e })?;
+        recs.push(rec);
+    }
+    let writes = recs
+        .iter()
+        .map(TaskWrite::record)
+        .collect::<Result<Vec<_>, _>>()?;
+    shared.writer.write_all(writes).await?;
+    shared.commit.durable().await?;
+    let mut admitted = Vec::with_capacity(count);
+    for rec in recs {
+        let id = rec.id;
+        tracing::info!(task_id = %id, trace = %rec.trace(), "admitted");
+        shared.publish(id, "submitted", None, || match &rec.spec.kind {
+            TaskKind::Wasm { module } => format!("module {}", &module.to_hex()[..12]),
+            TaskKind::Command { program, .. } => format!("command {program}"),
+        });
+        let warning = {
+            let mut core = shared.core();
+            let warning = core.sched.unmet_requirement(&rec);
+            core.sched.submit(rec);
+            warning
+        };
+        shared.metrics.submitted();
+        admitted.push(Admitted { id, warning });
+    }
+    shared.place.notify_one();
+    Ok(admitted)
+}
+
+/// Checks one spec and makes its record (its big input and args stored
+/// as blobs), not yet written.
+fn prepare(shared: &Shared, mut spec: TaskSpec) -> Result<TaskRecord, RequestError> {
+    admission::check_spec(&spec, &shared.cfg.caps).map_err(RequestError::Refused)?;
     // A native program no worker allows would wait for an operator: refuse
     // it now, as the user's mistake (exit 2).
     if let TaskKind::Command { program, .. } = &spec.kind
         && !shared.core().sched.some_worker_runs(&spec.kind)
     {
-        return Err(RequestError::Refused(fabric_proto::wire::ErrorBody::new(
-            fabric_proto::wire::ErrorCode::BadRequest,
+        return Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::BadRequest,
             format!(
                 "no worker allows the program {program:?} (a worker runs a program only when started with --allow {program})"
             ),
@@ -83,22 +151,7 @@ pub(crate) async fn submit(shared: &Shared, mut spec: TaskSpec) -> Result<Admitt
     let seq = shared.store.next_seq()?;
     let mut rec = TaskRecord::queued(id, spec, seq, shared.now());
     rec.args_blob = args_blob;
-    shared.writer.save_task(&rec).await?;
-    shared.commit.durable().await?;
-    tracing::info!(task_id = %id, trace = %rec.trace(), "admitted");
-    shared.publish(id, "submitted", None, || match &rec.spec.kind {
-        TaskKind::Wasm { module } => format!("module {}", &module.to_hex()[..12]),
-        TaskKind::Command { program, .. } => format!("command {program}"),
-    });
-    let warning = {
-        let mut core = shared.core();
-        let warning = core.sched.unmet_requirement(&rec);
-        core.sched.submit(rec);
-        warning
-    };
-    shared.metrics.submitted();
-    shared.place.notify_one();
-    Ok(Admitted { id, warning })
+    Ok(rec)
 }
 
 /// Bytes of args plus env, as admission counts them.
