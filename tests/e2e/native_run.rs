@@ -98,10 +98,61 @@ fn only_allow_listed_programs_run() {
     std::fs::copy("/bin/sh", &fake).unwrap();
     let out = c.run(&[], &[fake.to_str().unwrap(), "-c", "echo ran"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    // --fuel is a wasm limit.
+    // --fuel is a wasm limit: `run` has no such flag, nor offers one.
     let out = c.run(&["--fuel", "1000"], &["echo", "x"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(text(&out.stderr).contains("--fuel applies to wasm tasks only"));
+    assert!(text(&out.stderr).contains("'--fuel'"), "{}", describe(&out));
+    let help = c.cmd().args(["run", "--help"]).output_in_time().unwrap();
+    assert_eq!(help.status.code(), Some(0), "{}", describe(&help));
+    assert!(
+        !text(&help.stdout).contains("--fuel"),
+        "{}",
+        describe(&help)
+    );
+}
+
+#[test]
+fn an_allowed_program_may_be_named_by_any_system_path_of_it() {
+    let c = Cluster::start(&["sh"]);
+    // `/bin` links to `/usr/bin` here: /bin/sh is the allowed sh.
+    for program in ["sh", "/bin/sh", "/usr/bin/sh"] {
+        let out = c.run(&[], &[program, "-c", "echo ran"]);
+        assert_eq!(out.status.code(), Some(0), "{program}: {}", describe(&out));
+        assert_eq!(text(&out.stdout), "ran\n", "{program}");
+    }
+}
+
+#[test]
+fn quiet_prints_only_the_commands_output_even_when_it_fails() {
+    let c = Cluster::start(&["sh"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = c
+        .cmd()
+        .current_dir(dir.path())
+        .args(["run", "-q", "--output", "out.txt", "--"])
+        .args(["sh", "-c", "echo made > out.txt; echo said; exit 3"])
+        .output_in_time()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert_eq!(text(&out.stdout), "said\n");
+    assert_eq!(text(&out.stderr), "", "no summary, no note of the files");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        "made\n"
+    );
+    // Without -q both are said.
+    let out = c
+        .cmd()
+        .current_dir(dir.path())
+        .args(["run", "--output", "out.txt", "--"])
+        .args(["sh", "-c", "echo made > out.txt; exit 3"])
+        .output_in_time()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("fabric: failed (exit 3)") && stderr.contains("wrote 1 output file"),
+        "{stderr}"
+    );
 }
 
 #[test]

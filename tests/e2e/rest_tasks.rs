@@ -222,3 +222,42 @@ fn event_streams_are_capped_per_token() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn tasks_filter_by_every_state_and_status_the_cli_filters_on() {
+    let c = RestCluster::start(&[]);
+    let fail = c.module(&wasm(EXIT_1));
+    let ok = c.module(&std::fs::read(guest("plain-wasi")).unwrap());
+    let failed = c.submit(&json!({"module": fail}));
+    c.wait_end(&failed);
+    let succeeded: Vec<String> = (0..3).map(|_| c.submit(&json!({"module": ok}))).collect();
+    for id in &succeeded {
+        c.wait_end(id);
+    }
+    let page = |query: &str| {
+        let a = c.get(&format!("/api/v1/tasks?{query}"), Some(&c.admin));
+        assert_eq!(a.status, 200, "{query}: {a:?}");
+        let ids: Vec<String> = a.json["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect();
+        (ids, a.json["next_cursor"].as_str().map(str::to_owned))
+    };
+    let newest_first: Vec<String> = succeeded.iter().rev().cloned().collect();
+    assert_eq!(page("state=succeeded").0, newest_first);
+    assert_eq!(page("state=failed").0, [failed.clone()]);
+    assert_eq!(page("state=dead_letter").0, [failed.clone()]);
+    assert!(page("state=timed_out").0.is_empty());
+    assert_eq!(page("state=done").0.len(), 4);
+    // A status filter pages like any other.
+    let (first, cursor) = page("state=succeeded&limit=2");
+    assert_eq!(first, newest_first[..2]);
+    let cursor = cursor.expect("a next page");
+    let (rest, none) = page(&format!("state=succeeded&limit=2&cursor={cursor}"));
+    assert_eq!(rest, newest_first[2..]);
+    assert_eq!(none, None);
+    let bad = c.get("/api/v1/tasks?state=bogus", Some(&c.admin));
+    assert_eq!(bad.status, 400, "{bad:?}");
+}

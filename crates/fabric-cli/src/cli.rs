@@ -164,7 +164,8 @@ pub(crate) struct WaitArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Do not print the summary line on stderr.
+    /// Print only the task's output: no summary or notes on stderr (the
+    /// exit code tells how it ended).
     #[arg(short, long)]
     pub quiet: bool,
 }

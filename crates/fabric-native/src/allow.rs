@@ -40,6 +40,17 @@ pub enum AllowError {
     },
 }
 
+/// System directories where a listed program may also be named by path,
+/// when the file there is the listed one.
+const ALIAS_DIRS: &[&str] = &[
+    "/bin",
+    "/sbin",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+];
+
 /// Allow-listed programs: the name as listed and as resolved, each
 /// pointing at the resolved file.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +101,16 @@ impl AllowList {
                 });
             }
             by_name.insert(name.clone(), real.clone());
+            // The same file under the same name in the other system
+            // directories (`/bin/sh` where `/bin` links to `/usr/bin`).
+            if let Some(file) = found.file_name() {
+                for dir in ALIAS_DIRS {
+                    let alias = Path::new(dir).join(file);
+                    if std::fs::canonicalize(&alias).is_ok_and(|r| r == real) {
+                        by_name.insert(alias.display().to_string(), real.clone());
+                    }
+                }
+            }
             // The path the name was found at, and where it really is.
             by_name.insert(found.display().to_string(), real.clone());
             by_name.insert(real.display().to_string(), real);
@@ -132,6 +153,17 @@ mod tests {
             Some(real.as_path())
         );
         assert_eq!(list.lookup("/tmp/sh"), None);
+        // Named by another system path of the same file: on a merged-/usr
+        // system /bin/sh is /usr/bin/sh.
+        for alias in ["/bin/sh", "/usr/bin/sh"] {
+            if std::fs::canonicalize(alias).is_ok_and(|r| r == real) {
+                assert_eq!(list.lookup(alias), Some(real.as_path()), "{alias}");
+            }
+        }
+        assert!(
+            list.lookup("/bin/sh").is_some(),
+            "this test expects /bin/sh to be the sh on PATH"
+        );
         assert_eq!(list.lookup("bash-not-listed"), None);
         assert!(!list.names().is_empty());
     }

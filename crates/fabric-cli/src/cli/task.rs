@@ -25,7 +25,8 @@ pub(crate) struct QueueOpts {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Do not print the summary line on stderr.
+    /// Print only the task's output: no summary or notes on stderr (the
+    /// exit code tells how it ended).
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -39,6 +40,10 @@ pub(crate) struct SubmitArgs {
     /// The binary to build when the crate dir has several.
     #[arg(long, value_name = "NAME")]
     pub bin: Option<String>,
+    /// Fuel budget (about one unit per wasm instruction): 1000000, 500M
+    /// or 10G.
+    #[arg(long, value_name = "N", value_parser = units::parse_fuel)]
+    pub fuel: Option<u64>,
     #[command(flatten)]
     pub task: TaskOpts,
     #[command(flatten)]
@@ -93,7 +98,7 @@ Examples:
 
 Workers run only the programs their operator allowed (`fabric worker
 --allow cc`), inside a process sandbox (no network, a minimal root, the
-task's scratch dir as /work). --fuel does not apply to native commands.
+task's scratch dir as /work); --timeout and --memory bound them.
 
 Exit codes: the command's own exit code; 124 timed out, 126 memory
 exceeded, 2 refused (no worker allows the program) or bad usage, 1 any
@@ -117,10 +122,6 @@ pub(crate) struct TaskOpts {
     /// File whose bytes become the task's stdin; `-` reads this process's stdin.
     #[arg(long, value_name = "FILE|-")]
     pub input: Option<PathBuf>,
-    /// Fuel budget (about one unit per wasm instruction): 1000000, 500M,
-    /// 10G, or (`fabric exec` only) unlimited.
-    #[arg(long, value_name = "N", value_parser = units::parse_fuel)]
-    pub fuel: Option<u64>,
     /// Memory limit, e.g. 64MiB.
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub memory: Option<u64>,
@@ -150,6 +151,10 @@ pub(crate) struct ExecArgs {
     /// The binary to build when the crate dir has several.
     #[arg(long, value_name = "NAME")]
     pub bin: Option<String>,
+    /// Fuel budget (about one unit per wasm instruction): 1000000, 500M,
+    /// 10G or unlimited.
+    #[arg(long, value_name = "N", value_parser = units::parse_fuel)]
+    pub fuel: Option<u64>,
     #[command(flatten)]
     pub task: TaskOpts,
     /// Give the task an empty scratch directory at /work, removed afterwards.
@@ -158,7 +163,8 @@ pub(crate) struct ExecArgs {
     /// Print one JSON object with the outcome instead of the task's output.
     #[arg(long)]
     pub json: bool,
-    /// Do not print the summary line on stderr.
+    /// Print only the task's output: no summary or notes on stderr (the
+    /// exit code tells how it ended).
     #[arg(short, long)]
     pub quiet: bool,
     /// Data directory; compiled modules are cached under it [default:

@@ -12,7 +12,7 @@ pub(crate) fn execute(args: ExecArgs) -> anyhow::Result<i32> {
     // A local run is not a cluster's: its fuel is the user's to spend.
     let mut caps = LimitCaps::default();
     caps.max.fuel = u64::MAX;
-    let limits = task_opts::limits(&args.task, &caps)?;
+    let limits = task_opts::limits(&args.task, args.fuel, &caps)?;
     let env = task_opts::env(&args.task)?;
     let module_path = super::crate_build::module_path(&args.module, args.bin.as_deref())?;
     let wasm = task_opts::read_module(&module_path)?;

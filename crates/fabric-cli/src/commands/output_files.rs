@@ -83,8 +83,9 @@ fn walk(path: &Path, found: &mut Vec<(PathBuf, bool)>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a result's output files under `dir`; says what it wrote.
-pub(crate) fn write_all(dir: &Path, files: &[OutputFile]) -> anyhow::Result<()> {
+/// Writes a result's output files under `dir`; says what it wrote unless
+/// `quiet`.
+pub(crate) fn write_all(dir: &Path, files: &[OutputFile], quiet: bool) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     if files.is_empty() {
         return Ok(());
@@ -135,6 +136,9 @@ pub(crate) fn write_all(dir: &Path, files: &[OutputFile]) -> anyhow::Result<()> 
         let mode = if f.executable { 0o755 } else { 0o644 };
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting the mode of {}", target.display()))?;
+    }
+    if quiet {
+        return Ok(());
     }
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     output::note(&format!(

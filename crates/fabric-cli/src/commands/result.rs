@@ -25,7 +25,7 @@ pub(crate) fn execute(args: &ResultArgs, cluster: Option<&Path>) -> anyhow::Resu
     }
     let code = Reporter::new(output, false).task(&info);
     if let (Some(dir), Some(outcome)) = (dir, &info.outcome) {
-        super::output_files::write_all(dir, &outcome.files)?;
+        super::output_files::write_all(dir, &outcome.files, false)?;
     }
     Ok(code)
 }

@@ -15,11 +15,6 @@ use crate::usage;
 
 pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
     let priority = task_opts::priority(&args.queue.priority)?;
-    if args.task.fuel.is_some() {
-        return Err(usage(
-            "--fuel applies to wasm tasks only; a native command is bounded by --timeout and --memory",
-        ));
-    }
     let env = task_opts::env(&args.task)?;
     let (program, rest) = args
         .command
@@ -28,7 +23,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
     let output = Output::new(args.queue.json);
     let trace = task_opts::trace(args.queue.trace.as_deref())?;
     with_client(cluster, async move |client| {
-        let c = task_opts::checked(client, &args.task, args.queue.retries).await?;
+        let c = task_opts::checked(client, &args.task, None, args.queue.retries).await?;
         for g in &args.outputs {
             fabric_proto::check_relative_path(g)
                 .map_err(|e| usage(format!("--output {e}: a glob relative to the task's dir")))?;
@@ -55,7 +50,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             .and_then(|i| i.outcome.as_ref())
             .map(|o| &o.files)
         {
-            output_files::write_all(Path::new("."), files)?;
+            output_files::write_all(Path::new("."), files, args.queue.quiet)?;
         }
         Ok(code)
     })

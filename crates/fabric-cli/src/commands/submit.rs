@@ -19,7 +19,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
     with_client(cluster, async move |client| {
         // Everything the cluster would refuse is refused here first, in the
         // flags' terms, before a byte is uploaded.
-        let c = task_opts::checked(client, &args.task, args.queue.retries).await?;
+        let c = task_opts::checked(client, &args.task, args.fuel, args.queue.retries).await?;
         task_opts::module_fits(&module_path, wasm.len(), c.caps.max_module_bytes)?;
         let module = client.upload_module(&wasm).await?;
         let spec = TaskSpec {

@@ -48,10 +48,15 @@ pub(crate) fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Resolved limits, validated against the cluster maxima.
-pub(crate) fn limits(opts: &TaskOpts, caps: &LimitCaps) -> anyhow::Result<Limits> {
+/// `fuel` is `--fuel` where the command has it (wasm tasks).
+pub(crate) fn limits(
+    opts: &TaskOpts,
+    fuel: Option<u64>,
+    caps: &LimitCaps,
+) -> anyhow::Result<Limits> {
     let defaults = Limits::default();
     let limits = Limits {
-        fuel: opts.fuel.unwrap_or(defaults.fuel),
+        fuel: fuel.unwrap_or(defaults.fuel),
         memory_bytes: opts.memory.unwrap_or(defaults.memory_bytes),
         timeout_ms: opts
             .timeout
@@ -172,11 +177,12 @@ pub(crate) struct Checked {
 pub(crate) async fn checked(
     client: &Client,
     task: &TaskOpts,
+    fuel: Option<u64>,
     retries: u32,
 ) -> anyhow::Result<Checked> {
     let caps = client.caps().await?;
     Ok(Checked {
-        limits: limits(task, &caps.limits)?,
+        limits: limits(task, fuel, &caps.limits)?,
         retries: retries_within(retries, caps.max_retries)?,
         input: input(task, caps.max_input_bytes)?,
         caps,

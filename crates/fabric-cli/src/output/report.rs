@@ -29,7 +29,8 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    /// `quiet` drops the summary line of a successful run.
+    /// `quiet` drops the summary line (the exit code still tells how the
+    /// task ended).
     pub(crate) fn new(output: Output, quiet: bool) -> Self {
         let bar = if output == Output::Json || quiet || !std::io::stderr().is_terminal() {
             ProgressBar::hidden()
@@ -179,7 +180,7 @@ impl Reporter {
         if outcome.stderr_truncated {
             let _ = writeln!(err, "fabric: stderr was cut at the output limit");
         }
-        if outcome.status == TaskStatus::Succeeded && self.quiet {
+        if self.quiet {
             return;
         }
         let _ = writeln!(err, "fabric: {}", summary(outcome));

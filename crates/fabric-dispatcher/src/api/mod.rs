@@ -25,6 +25,7 @@ mod dashboard;
 mod deadline;
 mod error;
 mod listener;
+mod listing;
 mod openapi;
 mod slots;
 mod spool;

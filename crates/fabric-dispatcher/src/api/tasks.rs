@@ -157,22 +157,13 @@ pub(crate) async fn list(
             return Err(ApiError::bad("give state or trace, not both"));
         }
     }
-    let Response::Tasks(mut page) = query::list(
+    let (mut page, next_cursor) = super::listing::page(
         &st.shared,
         q.state.map(Into::into),
         q.trace.as_deref(),
-        limit + 1,
-        before.as_ref(),
-    )?
-    else {
-        return Err(ApiError::internal("unexpected answer to a listing"));
-    };
-    let next_cursor = if page.len() > limit as usize {
-        page.truncate(limit as usize);
-        page.last().map(|t| t.id.to_string())
-    } else {
-        None
-    };
+        limit,
+        before,
+    )?;
     // Names of the workers that are registered now.
     if let Response::Workers(workers) = query::workers(&st.shared) {
         for t in &mut page {

@@ -353,8 +353,8 @@ pub(crate) struct ListQuery {
     pub trace: Option<String>,
 }
 
-/// A state to filter by.
-#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+/// A state or final status to filter by.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum StateFilter {
     /// Waiting for a worker.
@@ -365,15 +365,50 @@ pub(crate) enum StateFilter {
     Done,
     /// Cancelled.
     Cancelled,
+    /// Finished: exited 0.
+    Succeeded,
+    /// Finished: exited non-zero.
+    Failed,
+    /// Finished: ran out of fuel.
+    FuelExhausted,
+    /// Finished: over its memory limit.
+    MemoryExceeded,
+    /// Finished: past its wall-clock limit.
+    TimedOut,
+    /// Finished: the wasm trapped.
+    Trapped,
+    /// Finished: refused by a worker.
+    Rejected,
+    /// Failed every attempt (retry with `POST /tasks/{id}/retry`).
+    DeadLetter,
 }
 
-impl From<StateFilter> for TaskState {
+/// How a [`StateFilter`] is answered.
+pub(crate) enum Filter {
+    /// By state, from the queue or the store's index.
+    State(TaskState),
+    /// By final status: finished tasks are scanned.
+    Status(fabric_proto::TaskStatus),
+    /// Dead letters: finished tasks are scanned.
+    DeadLetter,
+}
+
+impl From<StateFilter> for Filter {
     fn from(s: StateFilter) -> Self {
+        use fabric_proto::TaskStatus as S;
         match s {
-            StateFilter::Queued => Self::Queued,
-            StateFilter::Running => Self::Running,
-            StateFilter::Done => Self::Done,
-            StateFilter::Cancelled => Self::Cancelled,
+            StateFilter::Queued => Self::State(TaskState::Queued),
+            StateFilter::Running => Self::State(TaskState::Running),
+            StateFilter::Done => Self::State(TaskState::Done),
+            StateFilter::Cancelled => Self::State(TaskState::Cancelled),
+            StateFilter::Succeeded => Self::Status(S::Succeeded),
+            StateFilter::Failed => Self::Status(S::Failed),
+            StateFilter::FuelExhausted => Self::Status(S::FuelExhausted),
+            StateFilter::MemoryExceeded => Self::Status(S::MemoryExceeded),
+            StateFilter::TimedOut => Self::Status(S::TimedOut),
+            StateFilter::Trapped => Self::Status(S::Trapped),
+            StateFilter::Rejected => Self::Status(S::Rejected),
+            StateFilter::DeadLetter => Self::DeadLetter,
         }
     }
 }
