@@ -247,8 +247,8 @@ fn tasks_filter_by_every_state_and_status_the_cli_filters_on() {
     };
     let newest_first: Vec<String> = succeeded.iter().rev().cloned().collect();
     assert_eq!(page("state=succeeded").0, newest_first);
-    assert_eq!(page("state=failed").0, [failed.clone()]);
-    assert_eq!(page("state=dead_letter").0, [failed.clone()]);
+    assert_eq!(page("state=failed").0, std::slice::from_ref(&failed));
+    assert_eq!(page("state=dead_letter").0, std::slice::from_ref(&failed));
     assert!(page("state=timed_out").0.is_empty());
     assert_eq!(page("state=done").0.len(), 4);
     // A status filter pages like any other.
