@@ -11,7 +11,7 @@ const SPIN_WAT: &str = r#"(module
 fn main() {
     let root = workspace_root();
     rerun_on_guest_changes(&root);
-    let guests = build_guests(&root, &["fabric-examples"]);
+    let guests = build_guests(&root, &["fabric-examples", "plain-wasi"]);
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let spin = out.join("spin.wasm");
     std::fs::write(&spin, wat::parse_str(SPIN_WAT).expect("valid WAT")).expect("write spin.wasm");
@@ -21,6 +21,7 @@ fn main() {
         ("PRIMES", guests.join("primes.wasm")),
         ("MANDELBROT", guests.join("mandelbrot.wasm")),
         ("JSON_TRANSFORM", guests.join("json-transform.wasm")),
+        ("PLAIN_WASI", guests.join("plain-wasi.wasm")),
         ("SPIN", spin),
     ] {
         assert!(file.exists(), "guest {} was not built", file.display());

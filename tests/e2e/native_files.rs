@@ -194,6 +194,52 @@ fn the_native_example_builds_with_make_through_fabric_run() {
     );
 }
 
+/// `--file .` stages the current directory's contents, so fabric-cc
+/// compiles a project whose sources sit where make runs (`dirname` of
+/// `lapi.c` is `.`).
+#[test]
+fn file_dot_stages_the_current_directory_so_fabric_cc_compiles_there() {
+    let c = Cluster::start(&["cc"]);
+    let dir = c.sb.dir.path().join("flat");
+    std::fs::create_dir_all(dir.join("inc")).unwrap();
+    std::fs::write(dir.join("inc/answer.h"), "#define ANSWER 42\n").unwrap();
+    std::fs::write(
+        dir.join("main.c"),
+        "#include \"inc/answer.h\"\nint main(void) { return ANSWER; }\n",
+    )
+    .unwrap();
+    let cc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/native/fabric-cc");
+    let mut compile = Command::new("sh");
+    c.sb.isolate(&mut compile);
+    let out = compile
+        .current_dir(&dir)
+        .arg(&cc)
+        .args(["-c", "main.c", "-o", "main.o"])
+        .env("FABRIC", fabric_tests::harness::sandbox::fabric_bin())
+        .env("FABRIC_CLUSTER", &c.profile)
+        .output_in_time()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let object = std::fs::read(dir.join("main.o")).unwrap();
+    assert!(object.starts_with(b"\x7fELF"), "main.o is not an object");
+    // By hand, the same: `.` and `./` both stage the directory's contents
+    // under their own names.
+    for dot in [".", "./"] {
+        let out = c
+            .cmd()
+            .current_dir(&dir)
+            .args(["run", "-q", "--file", dot, "--", "cc", "-E", "main.c"])
+            .output_in_time()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{dot}: {}", describe(&out));
+        assert!(
+            text(&out.stdout).contains("return 42;"),
+            "{}",
+            describe(&out)
+        );
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {

@@ -100,6 +100,29 @@ fn the_one_machine_commands_run_as_written_on_exported_examples() {
     run_line(&sb, sb.dir.path(), &export);
     let cwd: PathBuf = sb.dir.path().join(words(cd)[1].as_str());
     assert!(cwd.join("wordfreq.wasm").exists());
+    // The examples table's plain WASI line runs in the exported dir too.
+    let mut plain = fabric_cmd(&sb, None);
+    plain.current_dir(&cwd).args([
+        "exec",
+        "plain-wasi.wasm",
+        "--input",
+        "-",
+        "--env",
+        "GREETING=hey",
+        "--",
+        "a",
+        "b",
+    ]);
+    let out = fabric_tests::harness::sandbox::run_with_input(&mut plain, b"hi\n");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && said.contains("args: a b")
+            && said.contains("greeting: hey")
+            && said.contains("HI"),
+        "{}",
+        describe(&out)
+    );
     // Exporting again is harmless; a file the user changed is never
     // overwritten.
     run_line(&sb, sb.dir.path(), &export);

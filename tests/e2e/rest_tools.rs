@@ -233,10 +233,14 @@ fn the_readme_rest_block_runs_as_written() {
         .output_in_time()
         .unwrap();
     assert!(export.status.success(), "{}", describe(&export));
+    // The export carries the REST scripts, as the README's block runs them.
     let rest = sb.dir.path().join("examples/rest");
-    std::fs::create_dir_all(&rest).unwrap();
     for f in ["submit.sh", "submit.py"] {
-        std::fs::copy(example(f), rest.join(f)).unwrap();
+        assert_eq!(
+            std::fs::read(rest.join(f)).unwrap_or_default(),
+            std::fs::read(example(f)).unwrap(),
+            "{f} exported as it is in examples/rest"
+        );
     }
     // The README's port, unless something here holds it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

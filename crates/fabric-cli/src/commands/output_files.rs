@@ -23,7 +23,25 @@ pub(crate) async fn stage(
 ) -> anyhow::Result<Vec<StagedFile>> {
     let mut found = Vec::new();
     for p in paths {
-        let rel = p.to_string_lossy().trim_end_matches('/').to_owned();
+        let text = p.to_string_lossy();
+        let mut rel = text.trim_end_matches('/');
+        while let Some(rest) = rel.strip_prefix("./") {
+            rel = rest.trim_start_matches('/');
+        }
+        if rel.is_empty() || rel == "." {
+            // The current directory: its contents, under their own names
+            // (as a build expects its sources in /work).
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(".")
+                .context("reading --file . (the current directory)")?
+                .filter_map(|e| e.ok().map(|e| PathBuf::from(e.file_name())))
+                .collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, &mut found)?;
+            }
+            continue;
+        }
+        let rel = rel.to_owned();
         check_relative_path(&rel).map_err(|e| {
             usage(format!(
                 "--file {e}: give a path inside the current directory; it keeps that path in the task's dir"
