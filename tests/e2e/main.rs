@@ -5,6 +5,7 @@ mod cli_ids;
 mod cli_refusals;
 mod cli_speaks;
 mod cli_top;
+mod cli_views;
 mod client_blocking;
 mod cluster_args;
 mod cluster_faults;

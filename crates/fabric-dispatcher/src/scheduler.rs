@@ -222,9 +222,9 @@ impl Scheduler {
             rec.attempt += 1;
             rec.worker = Some(wk);
             rec.updated_ms = now;
-            rec.attempt_started(wk, now);
-            let deadline = now + rec.spec.limits.timeout_ms + self.cfg.lease_grace_ms;
             let w = self.workers.get_mut(&wk).expect("chosen worker exists");
+            rec.attempt_started(wk, Some(w.name.clone()), now);
+            let deadline = now + rec.spec.limits.timeout_ms + self.cfg.lease_grace_ms;
             w.leases.insert(rec.id);
             w.used_memory += rec.spec.limits.memory_bytes;
             self.deadlines.insert((deadline, rec.id));

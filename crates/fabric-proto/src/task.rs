@@ -5,7 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BlobRef, Priority, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskStatus, WorkerKey};
+use crate::{
+    BlobRef, Limits, Priority, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskStatus, WorkerKey,
+};
 
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,12 +130,16 @@ pub struct AttemptRecord {
     /// How it ended: a final status word (`succeeded`, `timed_out`, ...),
     /// or `lost: WHY`, `refused: WHY`, `cancelled`.
     pub outcome: Option<String>,
+    /// The name the worker registered with (records from before the field
+    /// have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_name: Option<String>,
 }
 
 impl TaskRecord {
     /// Notes a new attempt on `worker` (the oldest is dropped past
     /// [`MAX_HISTORY`]).
-    pub fn attempt_started(&mut self, worker: WorkerKey, now_ms: u64) {
+    pub fn attempt_started(&mut self, worker: WorkerKey, name: Option<String>, now_ms: u64) {
         if self.history.len() >= MAX_HISTORY {
             self.history.remove(0);
         }
@@ -143,6 +149,7 @@ impl TaskRecord {
             started_ms: now_ms,
             ended_ms: None,
             outcome: None,
+            worker_name: name,
         });
     }
 
@@ -209,6 +216,9 @@ pub struct TaskInfo {
     /// The task's correlation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// The limits it runs under, as admitted.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock (0 if the
@@ -259,8 +269,17 @@ impl TaskRecord {
             outcome,
             waiting: None,
             history: self.history.clone(),
-            worker_name: None,
+            // The name its worker had when it took the task: kept with the
+            // attempt, so it outlives the worker's connection.
+            worker_name: self.worker.and_then(|w| {
+                self.history
+                    .iter()
+                    .rev()
+                    .find(|a| a.worker == w)
+                    .and_then(|a| a.worker_name.clone())
+            }),
             trace: Some(self.trace()),
+            limits: self.spec.limits,
         }
     }
 }

@@ -130,6 +130,8 @@ pub(crate) struct TaskView<'a> {
     /// The module's SHA-256, for a wasm task.
     #[serde(skip_serializing_if = "Option::is_none")]
     module: Option<String>,
+    /// The limits it runs under.
+    limits: fabric_proto::Limits,
     #[serde(flatten)]
     outcome: OutcomeFields<'a>,
 }
@@ -166,6 +168,7 @@ impl<'a> TaskView<'a> {
                 TaskKind::Wasm { module } => Some(module.to_hex()),
                 TaskKind::Command { .. } => None,
             },
+            limits: info.limits,
             outcome: OutcomeFields::new(outcome, logs),
         }
     }

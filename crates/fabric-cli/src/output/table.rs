@@ -10,6 +10,25 @@ use crate::units::format_size;
 
 /// One task's state, its outcome (exit code, duration, message) and its
 /// attempts, one per line.
+/// `timeout 30 s, memory 256 MiB, fuel 10000000000, output 4 MiB each`
+/// (disk instead of fuel for a native task).
+fn limits_line(info: &TaskInfo) -> String {
+    use fabric_proto::show_limit as show;
+    let l = &info.limits;
+    let third = match info.kind {
+        fabric_proto::TaskKind::Wasm { .. } => format!("fuel {}", show("fuel", l.fuel)),
+        fabric_proto::TaskKind::Command { .. } => {
+            format!("disk {}", show("disk_bytes", l.disk_bytes))
+        }
+    };
+    format!(
+        "timeout {}, memory {}, {third}, output {} each",
+        show("timeout_ms", l.timeout_ms),
+        show("memory_bytes", l.memory_bytes),
+        show("output_bytes", l.output_bytes)
+    )
+}
+
 pub(super) fn status_line(info: &TaskInfo) -> String {
     let worker = match (&info.worker_name, info.worker.as_ref()) {
         (Some(name), Some(key)) => format!("{name} ({})", key.short()),
@@ -29,6 +48,7 @@ pub(super) fn status_line(info: &TaskInfo) -> String {
     if info.dead_letter {
         text.push_str("  (dead letter)");
     }
+    let _ = write!(text, "\n  limits: {}", limits_line(info));
     if let Some(o) = &info.outcome {
         let code = o
             .exit_code

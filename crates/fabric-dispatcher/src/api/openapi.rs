@@ -18,7 +18,7 @@ use super::{cluster, stream, tasks, types, uploads};
     ),
     components(schemas(
         types::NewTask, types::BlobRefJson, types::StagedFileJson, types::LimitsJson, types::PriorityJson,
-        types::Created, types::Uploaded, types::TaskView, types::AttemptView, types::TaskPage,
+        types::Created, types::Uploaded, types::TaskView, types::AttemptView, types::LimitsView, types::TaskPage,
         types::OutputView, types::OutputFileView, types::WorkerView, types::Stats, types::Health,
         types::StateFilter, types::TokenView, super::error::ErrorResponse, super::error::ErrorDetail,
     )),

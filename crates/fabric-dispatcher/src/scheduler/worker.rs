@@ -8,6 +8,8 @@ use fabric_proto::{TaskId, TaskKind, TaskRecord};
 
 #[derive(Debug)]
 pub(super) struct Worker {
+    /// The name it registered with (kept with each attempt it takes).
+    pub name: String,
     pub slots: u32,
     pub memory: u64,
     pub used_memory: u64,
@@ -33,6 +35,7 @@ impl Worker {
         now: u64,
     ) -> Self {
         Self {
+            name: info.name.clone(),
             slots: info.slots,
             memory: info.memory_bytes,
             used_memory,

@@ -181,6 +181,23 @@ pub(crate) struct TaskView {
     pub attempts: Vec<AttemptView>,
     /// Its correlation id.
     pub trace: Option<String>,
+    /// The limits it runs under.
+    pub limits: LimitsView,
+}
+
+/// A task's limits, as admitted.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LimitsView {
+    /// Wasm fuel (instructions, roughly).
+    pub fuel: u64,
+    /// Memory, bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock timeout, ms.
+    pub timeout_ms: u64,
+    /// Bytes kept of each of stdout and stderr.
+    pub output_bytes: u64,
+    /// A native task's disk (/work and /tmp together), bytes.
+    pub disk_bytes: u64,
 }
 
 /// One attempt.
@@ -196,6 +213,8 @@ pub(crate) struct AttemptView {
     pub ended_ms: Option<u64>,
     /// How it ended.
     pub outcome: Option<String>,
+    /// The worker's name, as it registered.
+    pub worker_name: Option<String>,
 }
 
 impl From<&AttemptRecord> for AttemptView {
@@ -206,6 +225,7 @@ impl From<&AttemptRecord> for AttemptView {
             started_ms: a.started_ms,
             ended_ms: a.ended_ms,
             outcome: a.outcome.clone(),
+            worker_name: a.worker_name.clone(),
         }
     }
 }
@@ -234,6 +254,13 @@ impl From<&TaskInfo> for TaskView {
             waiting: t.waiting.clone(),
             attempts: t.history.iter().map(AttemptView::from).collect(),
             trace: t.trace.clone(),
+            limits: LimitsView {
+                fuel: t.limits.fuel,
+                memory_bytes: t.limits.memory_bytes,
+                timeout_ms: t.limits.timeout_ms,
+                output_bytes: t.limits.output_bytes,
+                disk_bytes: t.limits.disk_bytes,
+            },
         }
     }
 }
