@@ -287,6 +287,7 @@ mod tests {
             history: Vec::new(),
             worker_name: None,
             trace: None,
+            limits: fabric_proto::Limits::default(),
         }
     }
 
@@ -312,6 +313,7 @@ mod tests {
         assert_eq!(v["worker"], Value::Null);
         assert_eq!(v["module"], Sha256::of(b"module").to_hex());
         assert_eq!(v["id"], info.id.to_string());
+        assert_eq!(v["limits"]["timeout_ms"], info.limits.timeout_ms);
     }
 
     #[test]
