@@ -317,3 +317,62 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
     }
     None
 }
+
+/// Sends SIGINT (Ctrl-C) to a process.
+fn interrupt(p: &Proc) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &p.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_on_run_cancels_the_remote_command_and_keeps_its_run_time() {
+    let c = Cluster::start(&["sh"]);
+    let marker = format!("sleep 97{}", std::process::id() % 100);
+    let mut cmd = c.cmd();
+    cmd.args(["run", "--", "sh", "-c"])
+        .arg(format!("echo started; {marker}"));
+    let mut run = Proc::spawn("run", cmd, c.sb.dir.path());
+    run.wait_for_line("started", Duration::from_secs(60));
+    processes_with_marker_started(&marker);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&run);
+    let status = run.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("cancelling task") && stderr.contains("cancelled"),
+        "{stderr}"
+    );
+    // Nothing of it runs on, and its record says how long it ran.
+    none_left(&marker);
+    let listed = c.cmd().args(["tasks", "--json"]).output_in_time().unwrap();
+    let id = json_of(&listed)[0]["id"].as_str().unwrap().to_owned();
+    let result = c
+        .cmd()
+        .args(["result", &id, "--json"])
+        .output_in_time()
+        .unwrap();
+    let task = &json_of(&result);
+    assert_eq!(task["status"], "cancelled", "{task}");
+    assert!(
+        task["duration_ms"].as_u64().is_some_and(|ms| ms >= 300),
+        "a cancelled run keeps its run time: {task}"
+    );
+    // A timeout is routine too. Neither leaves a warning on the console,
+    // which is for what an operator must act on.
+    let out = c.run(&["--timeout", "1s"], &["sh", "-c", "sleep 30"]);
+    assert_eq!(out.status.code(), Some(124), "{}", describe(&out));
+    let console = c.up.stderr();
+    assert!(!console.contains(" WARN "), "{console}");
+}
+
+fn processes_with_marker_started(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_with(marker).is_empty() {
+        assert!(Instant::now() < deadline, "{marker} never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -359,8 +359,16 @@ impl NativeRunner {
             }),
             Err(e) => Err(format!("{}: {e}", status_path.display())),
         };
+        // A helper killed at timeout or cancel leaves none, as expected;
+        // one whose program exited should have.
         let status = status
-            .inspect_err(|why| tracing::warn!(%why, "the native helper left no status"))
+            .inspect_err(|why| {
+                if matches!(ended, Ended::Exited(_)) {
+                    tracing::warn!(%why, "the native helper left no status");
+                } else {
+                    tracing::debug!(%why, "the stopped native helper left no status");
+                }
+            })
             .ok();
         let mut outcome = crate::outcome::of(ended, status, oom, &task.limits);
         if dir.disk_full() && outcome.status != TaskStatus::Succeeded {

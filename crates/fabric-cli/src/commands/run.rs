@@ -7,7 +7,7 @@ use fabric_proto::{TaskKind, TaskSpec};
 
 use super::client::with_client;
 use super::output_files;
-use super::submit::queue;
+use super::submit::{Follow, OnInterrupt, queue};
 use super::task_opts;
 use crate::cli::RunArgs;
 use crate::output::Output;
@@ -44,7 +44,12 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             retries: c.retries,
             trace,
         };
-        let (code, info) = queue(client, spec, output, args.queue.quiet, !args.detach).await?;
+        let follow = if args.detach {
+            Follow::No
+        } else {
+            Follow::UntilDone(OnInterrupt::Cancel)
+        };
+        let (code, info) = queue(client, spec, output, args.queue.quiet, follow).await?;
         if let Some(files) = info
             .as_ref()
             .and_then(|i| i.outcome.as_ref())

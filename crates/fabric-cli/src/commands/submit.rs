@@ -33,31 +33,55 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             retries: c.retries,
             trace,
         };
-        Ok(queue(client, spec, output, args.queue.quiet, args.wait)
+        let follow = if args.wait {
+            Follow::UntilDone(OnInterrupt::LeaveRunning)
+        } else {
+            Follow::No
+        };
+        Ok(queue(client, spec, output, args.queue.quiet, follow)
             .await?
             .0)
     })
 }
 
-/// Queues `spec`; without `wait` prints its id, with it follows the task
+/// Whether a submit follows its task, and what Ctrl-C then does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Follow {
+    /// Print the id and return.
+    No,
+    /// Follow the task to its end.
+    UntilDone(OnInterrupt),
+}
+
+/// What the first Ctrl-C does while following a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnInterrupt {
+    /// Stop following; the task keeps running (`submit --wait`).
+    LeaveRunning,
+    /// Cancel the task, like `srun` (`fabric run`); a second Ctrl-C leaves
+    /// at once.
+    Cancel,
+}
+
+/// Queues `spec`; with [`Follow::No`] prints its id, else follows the task
 /// to its end (a spinner with its state on a terminal; its output as it
 /// comes) and returns the contract's exit code, with the finished task.
-/// Ctrl-C stops following, not the task, and says how to go on.
+/// Ctrl-C does what the [`OnInterrupt`] says, and exits 130.
 pub(crate) async fn queue(
     client: &fabric_client::Client,
     spec: TaskSpec,
     output: Output,
     quiet: bool,
-    wait: bool,
+    follow: Follow,
 ) -> anyhow::Result<(i32, Option<fabric_proto::TaskInfo>)> {
-    if !wait {
+    let Follow::UntilDone(on_interrupt) = follow else {
         let queued = client.enqueue(spec).await?;
         if let Some(w) = &queued.warning {
             output::warning(&format!("task {} may wait long: {w}", queued.id));
         }
         output.submitted(&queued.id);
         return Ok((0, None));
-    }
+    };
     let report = Reporter::new(output, quiet);
     let queued = std::sync::Mutex::new(None);
     let waited = client.submit_and_wait(
@@ -81,14 +105,36 @@ pub(crate) async fn queue(
         _ = tokio::signal::ctrl_c() => {
             report.clear();
             let id = *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match id {
-                Some(id) => output::note(&format!(
+            match (id, on_interrupt) {
+                (Some(id), OnInterrupt::Cancel) => interrupted_cancel(client, id).await,
+                (Some(id), OnInterrupt::LeaveRunning) => output::note(&format!(
                     "task {id} {}",
                     super::wait::keeps_running(id)
                 )),
-                None => output::note("interrupted before the task was queued"),
+                (None, _) => output::note("interrupted before the task was queued"),
             }
             Ok((130, None))
         }
+    }
+}
+
+/// The first Ctrl-C of `fabric run`: cancels the task, unless a second
+/// Ctrl-C comes first (then it keeps running, and the hint says so).
+async fn interrupted_cancel(client: &fabric_client::Client, id: fabric_proto::TaskId) {
+    output::note(&format!(
+        "cancelling task {id} (Ctrl-C again to leave it running)"
+    ));
+    tokio::select! {
+        cancelled = client.cancel(id) => match cancelled {
+            Ok(_) => output::note(&format!("task {id} cancelled")),
+            Err(e) => output::note(&format!(
+                "could not cancel task {id}: {e}; it {}",
+                super::wait::keeps_running(id)
+            )),
+        },
+        _ = tokio::signal::ctrl_c() => output::note(&format!(
+            "task {id} {}",
+            super::wait::keeps_running(id)
+        )),
     }
 }

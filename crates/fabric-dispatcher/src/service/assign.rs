@@ -318,7 +318,9 @@ async fn announce(
 ) -> Result<bool, StoreError> {
     match decision {
         Completion::Stale => {
-            tracing::warn!("dropping a result from a stale attempt");
+            // Routine after a cancel or a lease that moved on: recorded as
+            // an event, not an operator's business.
+            tracing::info!(attempt, "dropping a result from a stale attempt");
             let detail = format!("attempt {attempt} from {wk}");
             shared.event(Some(id), EventKind::StaleResult, detail);
             Ok(false)

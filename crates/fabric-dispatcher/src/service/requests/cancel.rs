@@ -26,7 +26,14 @@ pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
             None => Err(RequestError::no_task(&id)),
         };
     };
-    let outcome = TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by request");
+    let mut outcome = TaskOutcome::ended(TaskStatus::Cancelled, "cancelled by request");
+    // A running task ran until now: its record says for how long.
+    if running.is_some()
+        && let Some(a) = rec.history.last()
+        && let Some(ended) = a.ended_ms
+    {
+        outcome.duration_ms = ended.saturating_sub(a.started_ms);
+    }
     if let Err(e) = shared.store.record_result(&rec, &outcome) {
         // Memory follows the store: the task is back as it was.
         if let Some(before) = before {
