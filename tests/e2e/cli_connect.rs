@@ -137,3 +137,60 @@ fn more_commands_in_a_row_than_the_connection_cap_all_succeed() {
     }
     d.proc.terminate(Duration::from_secs(30));
 }
+
+/// Waits (bounded: a hang guard, not a timing) until `p`'s stderr holds
+/// `needle` `n` times; that stderr.
+fn said_times(p: &fabric_tests::harness::process::Proc, needle: &str, n: usize) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = p.stderr();
+        if text.matches(needle).count() >= n {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{needle:?} not said {n} times:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_worker_says_at_once_it_tries_says_it_cannot_reach_and_rejoins() {
+    use fabric_tests::harness::cluster::start_worker;
+    let sb = Sandbox::new();
+    let port = free_udp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut d = start_dispatcher(&sb, "d", &listen, &[], None);
+    // A worker whose dispatcher is not there (yet).
+    d.proc.kill9();
+    let w = start_worker(&sb, "w", &d, 1);
+    let said = said_times(&w, &format!("cannot reach the dispatcher at {listen}"), 1);
+    assert!(
+        said.contains(&format!("trying to reach the dispatcher at {listen}"))
+            && said.contains("retrying in"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("lost the dispatcher"),
+        "it never had one: {said}"
+    );
+    // The dispatcher comes (back): the worker joins it.
+    let d2 = start_dispatcher(&sb, "d", &listen, &[], None);
+    let joined = format!("\njoined {listen}\n");
+    said_times(&w, &joined, 1);
+    // It is killed and restarted with the worker joined: the restarted
+    // dispatcher resets the old connection at the worker's next packet
+    // (its reset key comes from its own key), so the worker need not wait
+    // out the idle timeout to find it lost, and joins again.
+    let mut d2 = d2;
+    d2.proc.kill9();
+    let _d3 = start_dispatcher(&sb, "d", &listen, &[], None);
+    let said = said_times(&w, &joined, 2);
+    assert!(
+        said.contains(&format!(
+            "lost the dispatcher at {listen}: connection lost: reset by peer"
+        )),
+        "{said}"
+    );
+}

@@ -82,3 +82,52 @@ fn limits_and_the_worker_name_show_alike_in_every_view() {
     assert_eq!(rest["limits"], limits, "{rest}");
     assert_eq!(rest["worker_name"], name.as_str(), "{rest}");
 }
+
+#[test]
+fn a_wait_on_a_dispatcher_that_died_says_so_and_how_to_go_on() {
+    use fabric_tests::harness::process::Proc;
+    let (sb, mut up, profile, _) = up_one_worker(&[]);
+    let spin = sb.wat("spin", fabric_tests::harness::rest::SPIN);
+    let out = sb
+        .fabric()
+        .arg("--cluster")
+        .arg(&profile)
+        .arg("submit")
+        .arg(&spin)
+        // The cluster's most fuel: it spins until cancelled.
+        .args(["--fuel", "1000G", "--timeout", "10m"])
+        .output_in_time()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let id = text(&out.stdout).trim().to_owned();
+    let mut cmd = sb.fabric();
+    cmd.arg("--cluster").arg(&profile).args(["wait", &id]);
+    let mut wait = Proc::spawn("wait", cmd, sb.dir.path());
+    // Waiting, with the task running; then the dispatcher dies.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = sb
+            .fabric()
+            .arg("--cluster")
+            .arg(&profile)
+            .args(["status", &id, "--json"])
+            .output_in_time()
+            .unwrap();
+        if json_of(&s)["state"] == "running" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", describe(&s));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    up.kill9();
+    let status = wait.wait(std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{}", wait.stderr());
+    let said = wait.stderr();
+    assert!(
+        said.contains(&format!("lost the dispatcher while waiting for task {id}"))
+            && said.contains(&format!(
+                "keeps running: fabric wait {id}, fabric cancel {id}"
+            )),
+        "{said}"
+    );
+}

@@ -77,6 +77,12 @@ impl ClientError {
         }
     }
 
+    /// Whether the connection to the dispatcher failed or was lost (as
+    /// opposed to an answer the dispatcher gave).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Self::Net { .. })
+    }
+
     /// Whether the handshake failed because the dispatcher's key is not
     /// the one this client pinned (a stale profile, or another cluster).
     pub fn wrong_dispatcher_key(&self) -> bool {
@@ -122,7 +128,7 @@ impl Client {
         dispatcher: PublicKey,
         addr: SocketAddr,
     ) -> Result<Self, ClientError> {
-        let net = NetConfig::default();
+        let net = NetConfig::for_clients();
         let (endpoint, conn) = fabric_net::connect_endpoint(identity, vec![dispatcher], addr, &net)
             .await
             .map_err(|source| ClientError::Net {

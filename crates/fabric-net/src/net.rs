@@ -42,6 +42,20 @@ impl Default for NetConfig {
     }
 }
 
+impl NetConfig {
+    /// For short-lived clients (the CLI, programs on the client library):
+    /// keep-alives every 750 ms and a 3 s idle timeout, so a client
+    /// following a task notices within 3 s that its dispatcher is gone
+    /// (QUIC takes the smaller of the two sides' idle timeouts).
+    pub fn for_clients() -> Self {
+        Self {
+            keep_alive: Duration::from_millis(750),
+            idle_timeout: Duration::from_secs(3),
+            ..Self::default()
+        }
+    }
+}
+
 fn transport(cfg: &NetConfig, streams: u32) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(cfg.keep_alive));
@@ -83,7 +97,37 @@ pub fn server_endpoint(
         .map_err(|e| EndpointError::Tls(rustls::Error::General(e.to_string())))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(transport(cfg, cfg.unknown_peer_streams));
-    quinn::Endpoint::server(server, addr).map_err(bind_err(addr))
+    let socket = std::net::UdpSocket::bind(addr).map_err(bind_err(addr))?;
+    let runtime = quinn::default_runtime().ok_or_else(|| EndpointError::Bind {
+        addr,
+        source: std::io::Error::other("no async runtime"),
+    })?;
+    quinn::Endpoint::new(reset_config(id), Some(server), socket, runtime).map_err(bind_err(addr))
+}
+
+/// Endpoint settings whose stateless-reset key comes from the node's own
+/// key: a dispatcher restarted on the same data dir answers packets of
+/// connections from before its restart with a reset its peers can check,
+/// so they learn at their next packet (a keep-alive) that the connection
+/// is gone, not after the idle timeout.
+fn reset_config(id: &Identity) -> quinn::EndpointConfig {
+    use sha2::Digest as _;
+    let mut derive = sha2::Sha256::new();
+    derive.update(b"fabric stateless reset v1\0");
+    derive.update(id.signing_key().to_bytes());
+    let derived = derive.finalize();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derived[..16]);
+    let mut config = quinn::EndpointConfig::new(Arc::new(key));
+    // The connection ids carry a keyed check, and the endpoint drops (and
+    // so never resets) packets whose check fails: a restarted node must
+    // use the same key to recognise its earlier ids.
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&derived[16..24]);
+    let cid_key = u64::from_le_bytes(cid_key);
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
 }
 
 /// Connects to `addr`, trusting only `pinned`; presents `id`.

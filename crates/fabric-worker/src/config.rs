@@ -150,7 +150,7 @@ pub enum WorkerError {
         source: EndpointError,
     },
     /// An address found on mDNS did not answer in time.
-    #[error("the dispatcher did not answer at {addr} within {after:?}")]
+    #[error("cannot reach the dispatcher at {addr}: no answer within {after:?}")]
     NoAnswer {
         /// The address tried.
         addr: SocketAddr,

@@ -153,6 +153,9 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
     tokio::pin!(shutdown);
     let mut joined = state.cfg.join_secret.is_none();
     let mut failures = 0u32;
+    state.cfg.notices.send(Notice::Connecting {
+        dispatcher: state.cfg.dispatcher,
+    });
     loop {
         let session = session::session(&state, &mut joined);
         tokio::pin!(session);
@@ -201,7 +204,12 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
                 if state.cfg.max_reconnects.is_some_and(|m| failures > m) {
                     return Err(e);
                 }
-                tracing::warn!(error = %e, "lost the dispatcher; reconnecting");
+                // Said once per outage; the notices say every retry.
+                if failures == 1 {
+                    tracing::warn!(error = %e, "{e}; trying again");
+                } else {
+                    tracing::debug!(error = %e, failures, "{e}; trying again");
+                }
                 let retry_in = backoff(failures);
                 state.cfg.notices.send(Notice::Unreachable {
                     reason: e.to_string(),
@@ -230,8 +238,11 @@ async fn stop_native(state: &State) {
 }
 
 /// How long to wait before the next connection attempt.
+/// Short and capped at 2 s, so a worker is back within about 3 s of its
+/// dispatcher (a connection attempt waits up to 2 s for an answer, and
+/// QUIC resends its hello meanwhile).
 fn backoff(failures: u32) -> Duration {
-    Duration::from_millis((200u64 << failures.min(4)).min(3_000))
+    Duration::from_millis((200u64 << failures.min(4)).min(2_000))
 }
 
 /// How long a drain waits for the dispatcher to be told before it refuses

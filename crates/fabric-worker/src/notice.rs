@@ -28,6 +28,11 @@ pub enum Notice {
         /// Every isolation layer, on or off.
         layers: String,
     },
+    /// It is about to look for the dispatcher for the first time.
+    Connecting {
+        /// The configured address; `None` when it looks on mDNS.
+        dispatcher: Option<SocketAddr>,
+    },
     /// It registered with the dispatcher at this address.
     Joined {
         /// The dispatcher's address.
@@ -37,7 +42,8 @@ pub enum Notice {
     },
     /// It could not reach or lost the dispatcher; it tries again.
     Unreachable {
-        /// Why.
+        /// Why, naming the dispatcher ("cannot reach the dispatcher at
+        /// ADDR: ...", "lost the dispatcher at ADDR: ...").
         reason: String,
         /// When it tries again.
         retry_in: Duration,

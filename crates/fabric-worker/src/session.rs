@@ -18,6 +18,11 @@ use crate::{State, WorkerError, assignment};
 /// tried.
 const CANDIDATE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the one configured address gets to answer a handshake: a
+/// dispatcher that is down never answers (UDP), and the operator should
+/// hear so in seconds, not after the QUIC idle timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Where the dispatcher may be: the configured address, or every address
 /// of the first mDNS answer carrying the pinned key.
 async fn find_dispatcher(state: &State) -> Result<Vec<SocketAddr>, WorkerError> {
@@ -43,7 +48,7 @@ async fn find_dispatcher(state: &State) -> Result<Vec<SocketAddr>, WorkerError> 
 
 /// Connects to the first candidate that answers, logging each one tried
 /// and why it failed. Several candidates (from mDNS) get
-/// [`CANDIDATE_TIMEOUT`] each; a single one the QUIC idle timeout.
+/// [`CANDIDATE_TIMEOUT`] each; a single one [`CONNECT_TIMEOUT`].
 async fn connect_any(
     state: &State,
     candidates: &[SocketAddr],
@@ -51,21 +56,21 @@ async fn connect_any(
     let mut last = None;
     for &addr in candidates {
         tracing::info!(%addr, "trying the dispatcher at {addr}");
-        let tried = if candidates.len() > 1 {
-            tokio::time::timeout(CANDIDATE_TIMEOUT, connect(state, addr))
-                .await
-                .unwrap_or(Err(WorkerError::NoAnswer {
-                    addr,
-                    after: CANDIDATE_TIMEOUT,
-                }))
+        let after = if candidates.len() > 1 {
+            CANDIDATE_TIMEOUT
         } else {
-            connect(state, addr).await
+            CONNECT_TIMEOUT
         };
+        let tried = tokio::time::timeout(after, connect(state, addr))
+            .await
+            .unwrap_or(Err(WorkerError::NoAnswer { addr, after }));
         match tried {
             Ok(conn) => return Ok((addr, conn)),
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
-                tracing::warn!(%addr, error = %e, "the dispatcher is not reachable at {addr}: {e}");
+                // The caller tells the operator (a notice, and a warning
+                // when a connection was lost).
+                tracing::info!(%addr, error = %e, "the dispatcher is not reachable at {addr}: {e}");
                 last = Some(e);
             }
         }

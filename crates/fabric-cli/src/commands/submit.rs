@@ -95,10 +95,17 @@ pub(crate) async fn queue(
         report.event_sink(),
     );
     tokio::select! {
-        info = waited => {
-            let info = info?;
-            Ok((report.task(&info), Some(info)))
-        }
+        info = waited => match info {
+            Ok(info) => Ok((report.task(&info), Some(info))),
+            Err(e) => {
+                report.clear();
+                let id = *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match id {
+                    Some(id) => Err(super::wait::lost_while_waiting(id, e)),
+                    None => Err(e.into()),
+                }
+            }
+        },
         () = super::wait::show_state(client, &report, || {
             *queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }) => unreachable!("shows until the wait ends"),

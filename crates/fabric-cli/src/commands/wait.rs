@@ -24,7 +24,13 @@ pub(crate) fn execute(args: &WaitArgs, cluster: Option<&Path>) -> anyhow::Result
             }
         };
         tokio::select! {
-            info = waited => Ok(report.task(&info?)),
+            info = waited => match info {
+                Ok(info) => Ok(report.task(&info)),
+                Err(e) => {
+                    report.clear();
+                    Err(lost_while_waiting(id, e))
+                }
+            },
             () = show_state(client, &report, || Some(id)) => unreachable!("shows until the wait ends"),
             () = limit => {
                 report.clear();
@@ -37,6 +43,19 @@ pub(crate) fn execute(args: &WaitArgs, cluster: Option<&Path>) -> anyhow::Result
             }
         }
     })
+}
+
+/// A wait that ended without the task's end: when the dispatcher was
+/// lost, says so and how to go on, as Ctrl-C does.
+pub(crate) fn lost_while_waiting(id: TaskId, e: fabric_client::ClientError) -> anyhow::Error {
+    if e.is_connection_lost() {
+        anyhow::Error::new(e).context(format!(
+            "lost the dispatcher while waiting for task {id}, which {} (once the dispatcher is back)",
+            keeps_running(id)
+        ))
+    } else {
+        e.into()
+    }
 }
 
 /// What to tell someone who stops waiting on `id`.

@@ -119,6 +119,11 @@ pub(crate) fn note(text: &str) {
 /// workers share the terminal, as under `fabric up`).
 pub(crate) fn worker_notice(name: Option<&str>, notice: &fabric_worker::Notice) {
     use fabric_worker::Notice;
+    // Local workers (`fabric up`) reach their dispatcher in the same
+    // process: saying they try would be noise.
+    if name.is_some() && matches!(notice, Notice::Connecting { .. }) {
+        return;
+    }
     let line = match notice {
         Notice::Started {
             name,
@@ -138,10 +143,13 @@ pub(crate) fn worker_notice(name: Option<&str>, notice: &fabric_worker::Notice) 
             dispatcher,
             adopted,
         } => format!("joined {dispatcher}; kept {adopted} runs from before"),
-        Notice::Unreachable { reason, retry_in } => format!(
-            "cannot reach the dispatcher: {reason}; retrying in {:.1} s",
-            retry_in.as_secs_f64()
-        ),
+        Notice::Connecting {
+            dispatcher: Some(addr),
+        } => format!("trying to reach the dispatcher at {addr}"),
+        Notice::Connecting { dispatcher: None } => "looking for the dispatcher on mDNS".to_owned(),
+        Notice::Unreachable { reason, retry_in } => {
+            format!("{reason}; retrying in {:.1} s", retry_in.as_secs_f64())
+        }
         Notice::Native { allowed, layers } => format!(
             "native commands allowed: {}; sandbox layers: {layers}",
             allowed.join(", ")
