@@ -17,6 +17,7 @@ mod cluster_refusals;
 mod cluster_tokens;
 mod cluster_trace;
 mod cluster_up;
+mod cluster_workers;
 mod dashboard;
 mod exec_examples;
 mod exec_hostile;

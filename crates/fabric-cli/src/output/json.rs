@@ -198,6 +198,10 @@ pub(crate) struct WorkerView<'a> {
     labels: &'a [String],
     last_seen_ms: u64,
     state: &'static str,
+    /// When it went down or was removed.
+    since_ms: Option<u64>,
+    /// Why it is down or removed.
+    why: Option<&'a str>,
 }
 
 impl<'a> WorkerView<'a> {
@@ -212,6 +216,8 @@ impl<'a> WorkerView<'a> {
             labels: &w.info.labels,
             last_seen_ms: w.last_seen_ms,
             state: w.state.as_str(),
+            since_ms: w.since_ms,
+            why: w.why.as_deref(),
         }
     }
 }

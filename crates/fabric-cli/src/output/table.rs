@@ -182,6 +182,12 @@ pub(super) fn workers(workers: &[WorkerSummary]) -> String {
             ])
             .trim_end(),
         );
+        if let Some(why) = &w.why {
+            let since = w
+                .since_ms
+                .map_or_else(String::new, |t| format!(" {} ago", age(now, t)));
+            let _ = write!(out, "\n  {}{since}: {why}", w.state.as_str());
+        }
     }
     if workers.is_empty() {
         out.push_str("\n(no workers registered)");

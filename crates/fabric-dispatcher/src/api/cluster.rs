@@ -33,11 +33,7 @@ fn free_slots(workers: &[WorkerSummary]) -> u64 {
 }
 
 fn state_name(s: WorkerState) -> &'static str {
-    match s {
-        WorkerState::Ready => "ready",
-        WorkerState::Draining => "draining",
-        WorkerState::Down => "down",
-    }
+    s.as_str()
 }
 
 /// Registered workers.
@@ -67,6 +63,8 @@ pub(crate) async fn workers(
                 wasm: w.info.wasm,
                 commands: w.info.commands,
                 last_seen_ms: w.last_seen_ms,
+                since_ms: w.since_ms,
+                why: w.why,
             })
             .collect(),
     ))

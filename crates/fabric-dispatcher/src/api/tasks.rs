@@ -167,10 +167,9 @@ pub(crate) async fn list(
     // Names of the workers that are registered now.
     if let Response::Workers(workers) = query::workers(&st.shared) {
         for t in &mut page {
-            t.worker_name = t
-                .worker
-                .and_then(|k| workers.iter().find(|w| w.key == k))
-                .map(|w| w.info.name.clone());
+            if let Some(w) = t.worker.and_then(|k| workers.iter().find(|w| w.key == k)) {
+                t.worker_name = Some(w.info.name.clone());
+            }
         }
     }
     Ok(Json(TaskPage {

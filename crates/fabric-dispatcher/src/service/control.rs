@@ -38,7 +38,7 @@ pub(crate) async fn serve(
         shared.event(None, EventKind::WorkerGone, detail);
         return Ok(());
     }
-    let changes = forget(shared, conn, wk);
+    let changes = forget(shared, conn, wk, &ended);
     tracing::info!(reason = %ended, requeued = changes.len(), "worker gone");
     shared.event(None, EventKind::WorkerGone, format!("{wk}: {ended}"));
     shared.settle(changes).await?;
@@ -108,6 +108,7 @@ fn register(shared: &Shared, conn: &Connection, wk: WorkerKey, info: &WorkerInfo
     let now = shared.now();
     let mut core = shared.core();
     let registration = core.sched.add_worker(wk, info, &info.running, now);
+    core.gone.back(&wk);
     let old = core.conns.insert(
         wk,
         WorkerConn {
@@ -144,9 +145,10 @@ const REPLACED: u32 = 3;
 /// Closes the connections of workers the scheduler declared dead (called
 /// under the same lock as the tick that declared them, so a worker that
 /// registers again meanwhile keeps its new connection).
-pub(crate) fn close_dead(core: &mut super::state::Core, dead: &[WorkerKey]) {
+pub(crate) fn close_dead(core: &mut super::state::Core, dead: &[WorkerKey], now: u64) {
     for wk in dead {
-        if let Some(c) = core.conns.remove(wk) {
+        let why = "declared dead: missed 3 heartbeats".to_owned();
+        if let Some(c) = core.forget_conn(wk, fabric_proto::wire::WorkerState::Down, why, now) {
             tracing::warn!(worker = %wk.short(), "closing the connection of a worker declared dead");
             c.conn
                 .close(DECLARED_DEAD.into(), b"declared dead: missed heartbeats");
@@ -172,7 +174,7 @@ fn disconnect(shared: &Shared, conn: &Connection, wk: WorkerKey) {
 
 /// Removes the worker, unless it already re-registered on a newer
 /// connection; returns its requeued tasks.
-fn forget(shared: &Shared, conn: &Connection, wk: WorkerKey) -> Vec<Change> {
+fn forget(shared: &Shared, conn: &Connection, wk: WorkerKey, ended: &str) -> Vec<Change> {
     let now = shared.now();
     let mut core = shared.core();
     let current = core
@@ -182,6 +184,11 @@ fn forget(shared: &Shared, conn: &Connection, wk: WorkerKey) -> Vec<Change> {
     if !current {
         return Vec::new();
     }
-    core.conns.remove(&wk);
+    core.forget_conn(
+        &wk,
+        fabric_proto::wire::WorkerState::Down,
+        format!("left: {ended}"),
+        now,
+    );
     core.sched.remove_worker(&wk, now)
 }

@@ -24,6 +24,7 @@ pub mod config;
 mod control;
 mod error;
 pub(crate) mod feed;
+mod gone;
 mod join;
 mod peers;
 pub(crate) mod requests;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use fabric_net::Identity;
-use fabric_proto::wire::WorkerInfo;
+use fabric_proto::wire::{WorkerInfo, WorkerState, WorkerSummary};
 use fabric_proto::{TaskId, TaskInfo, TaskOutcome, TaskStatus, WorkerKey};
 use fabric_store::{EventKind, GroupCommit, Store, StoreError, StoredEvent, Writer};
 use quinn::Connection;
@@ -34,6 +34,51 @@ pub(crate) struct Core {
     pub sched: Scheduler,
     /// Registered workers' connections.
     pub conns: HashMap<WorkerKey, WorkerConn>,
+    /// Workers that went away, listed for a while.
+    pub gone: super::gone::Gone,
+}
+
+impl Core {
+    /// How `workers` lists the worker `key` now: from its connection, and
+    /// from the scheduler while it still has it.
+    pub(crate) fn summary_of(&self, key: &WorkerKey) -> Option<WorkerSummary> {
+        let c = self.conns.get(key)?;
+        let (running, last_seen) = self
+            .sched
+            .workers()
+            .find(|(k, ..)| *k == key)
+            .map_or((0, 0), |(_, _slots, running, seen)| (running, seen));
+        let state = self.sched.worker_state(key).unwrap_or(WorkerState::Down);
+        let lost = state == WorkerState::Down;
+        Some(WorkerSummary {
+            key: *key,
+            addr: c.conn.remote_address().to_string(),
+            info: c.info.clone(),
+            running,
+            last_seen_ms: last_seen,
+            state,
+            since_ms: lost.then_some(last_seen),
+            why: lost.then(|| {
+                "connection lost; its runs keep their leases until it is back or declared dead"
+                    .to_owned()
+            }),
+        })
+    }
+
+    /// Removes the worker's connection, remembering it as gone (`state`
+    /// `down` or `removed`, with `why`) for `fabric workers`.
+    pub(crate) fn forget_conn(
+        &mut self,
+        key: &WorkerKey,
+        state: WorkerState,
+        why: String,
+        now: u64,
+    ) -> Option<WorkerConn> {
+        if let Some(last) = self.summary_of(key) {
+            self.gone.record(last, state, why, now);
+        }
+        self.conns.remove(key)
+    }
 }
 
 /// Everything the dispatcher's tasks share.
@@ -79,6 +124,7 @@ impl Shared {
             core: Mutex::new(Core {
                 sched,
                 conns: HashMap::new(),
+                gone: super::gone::Gone::default(),
             }),
             place: Notify::new(),
             waiters: Waiters::default(),
@@ -170,9 +216,14 @@ impl Shared {
         };
         let mut info = rec.info(outcome);
         info.waiting = waiting;
-        info.worker_name = info
+        // The name it is connected under now, else the one its attempt
+        // kept (a worker gone since still has its name on its tasks).
+        if let Some(name) = info
             .worker
-            .and_then(|w| self.core().conns.get(&w).map(|c| c.info.name.clone()));
+            .and_then(|w| self.core().conns.get(&w).map(|c| c.info.name.clone()))
+        {
+            info.worker_name = Some(name);
+        }
         Ok(Some(info))
     }
 

@@ -19,7 +19,7 @@ pub(crate) async fn tick_loop(shared: Arc<Shared>) {
         let tick = {
             let mut core = shared.core();
             let tick = core.sched.tick(now);
-            control::close_dead(&mut core, &tick.dead);
+            control::close_dead(&mut core, &tick.dead, now);
             tick
         };
         shared.settle_or_log(tick.changes, "requeued tasks").await;

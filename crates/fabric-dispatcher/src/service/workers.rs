@@ -2,6 +2,7 @@
 //! requeued.
 
 use fabric_proto::WorkerKey;
+use fabric_proto::wire::WorkerState;
 use fabric_store::{EventKind, PeerRole, StoreError};
 
 use super::state::Shared;
@@ -23,7 +24,8 @@ pub(crate) async fn remove_worker(shared: &Shared, key: WorkerKey) -> Result<Rem
     let now = shared.now();
     let (conn, changes) = {
         let mut core = shared.core();
-        let conn = core.conns.remove(&key);
+        let why = "removed by an admin (fabric workers remove)".to_owned();
+        let conn = core.forget_conn(&key, WorkerState::Removed, why, now);
         (conn, core.sched.remove_worker(&key, now))
     };
     let connected = conn

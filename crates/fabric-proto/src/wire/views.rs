@@ -40,10 +40,16 @@ pub struct WorkerSummary {
     pub running: u32,
     /// Last heartbeat (ms since the epoch).
     pub last_seen_ms: u64,
-    /// Ready, draining, or down (connection lost; its leases wait for it
-    /// until it is declared dead).
+    /// Ready, draining, down (connection lost, declared dead or left) or
+    /// removed (by an admin).
     #[serde(default)]
     pub state: WorkerState,
+    /// When it went down or was removed (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
+    /// Why it is down or removed, in the operator's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// What the cluster admits: the most a task may ask for, so a client can
@@ -97,17 +103,21 @@ pub enum WorkerState {
     Ready,
     /// Finishing what it runs; takes nothing new.
     Draining,
-    /// Its connection was lost; it may come back.
+    /// Its connection was lost, it was declared dead, or it left; it may
+    /// come back.
     Down,
+    /// An admin removed it (`fabric workers remove`): it must join again.
+    Removed,
 }
 
 impl WorkerState {
-    /// Its name: `ready`, `draining`, `down`.
+    /// Its name: `ready`, `draining`, `down`, `removed`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ready => "ready",
             Self::Draining => "draining",
             Self::Down => "down",
+            Self::Removed => "removed",
         }
     }
 }

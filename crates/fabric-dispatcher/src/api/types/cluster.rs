@@ -14,7 +14,8 @@ pub(crate) struct WorkerView {
     pub name: String,
     /// Where it connects from.
     pub addr: String,
-    /// `ready`, `draining` or `down`.
+    /// `ready`, `draining`, `down` (connection lost, declared dead or
+    /// left) or `removed` (by an admin); the last two are listed for a day.
     pub state: String,
     /// Slots it offers.
     pub slots: u32,
@@ -30,6 +31,10 @@ pub(crate) struct WorkerView {
     pub commands: Vec<String>,
     /// Its last heartbeat, ms since the epoch.
     pub last_seen_ms: u64,
+    /// When it went down or was removed, ms since the epoch.
+    pub since_ms: Option<u64>,
+    /// Why it is down or removed.
+    pub why: Option<String>,
 }
 
 /// The cluster's figures.

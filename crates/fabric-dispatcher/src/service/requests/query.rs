@@ -132,22 +132,20 @@ pub(crate) fn list(
 
 /// Registered workers with a live connection, by name.
 pub(crate) fn workers(shared: &Shared) -> Response {
-    let core = shared.core();
+    let now = shared.now();
+    let mut core = shared.core();
     let mut out: Vec<WorkerSummary> = core
         .sched
         .workers()
-        .filter_map(|(key, _slots, running, last_seen)| {
-            let c = core.conns.get(key)?;
-            Some(WorkerSummary {
-                key: *key,
-                addr: c.conn.remote_address().to_string(),
-                info: c.info.clone(),
-                running,
-                last_seen_ms: last_seen,
-                state: core.sched.worker_state(key).unwrap_or_default(),
-            })
-        })
+        .filter_map(|(key, ..)| core.summary_of(key))
         .collect();
+    // And those that went away lately, with when and why.
+    let listed: Vec<WorkerSummary> = core.gone.listed(now).cloned().collect();
+    for w in listed {
+        if !out.iter().any(|o| o.key == w.key) {
+            out.push(w);
+        }
+    }
     out.sort_by(|a, b| a.info.name.cmp(&b.info.name).then(a.key.cmp(&b.key)));
     Response::Workers(out)
 }

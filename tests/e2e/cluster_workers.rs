@@ -1,0 +1,125 @@
+//! Workers that went away stay listed for a while: `down` (left, declared
+//! dead) or `removed`, with when and why, and the tasks they ran keep their
+//! names.
+
+use std::time::{Duration, Instant};
+
+use fabric_tests::harness::cluster::{DispatcherProc, start_dispatcher, start_worker};
+use fabric_tests::harness::deadline::OutputWithin as _;
+use fabric_tests::harness::sandbox::{Sandbox, describe, guest, json_of};
+
+fn fabric(sb: &Sandbox, d: &DispatcherProc, args: &[&str]) -> serde_json::Value {
+    let out = sb
+        .fabric()
+        .arg("--cluster")
+        .arg(&d.profile)
+        .args(args)
+        .output_in_time()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+    json_of(&out)
+}
+
+/// Polls `fabric workers --json` until `name` is in `state`; that entry.
+fn worker_in(sb: &Sandbox, d: &DispatcherProc, name: &str, state: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let all = fabric(sb, d, &["workers", "--json"]);
+        if let Some(w) = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name && w["state"] == state)
+        {
+            return w.clone();
+        }
+        assert!(Instant::now() < deadline, "{name} never {state}: {all}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn workers_that_left_died_or_were_removed_are_listed_with_when_and_why() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let mut leaver = start_worker(&sb, "leaver", &d, 1);
+    let mut dier = start_worker(&sb, "dier", &d, 1);
+    let _removed = start_worker(&sb, "removed", &d, 1);
+    for name in ["leaver", "dier", "removed"] {
+        worker_in(&sb, &d, name, "ready");
+    }
+    // A task runs somewhere; it keeps its worker's name after that worker
+    // is gone.
+    let module = guest("plain-wasi");
+    let done = sb
+        .fabric()
+        .arg("--cluster")
+        .arg(&d.profile)
+        .arg("submit")
+        .arg(&module)
+        .args(["--wait", "--json"])
+        .output_in_time()
+        .unwrap();
+    assert_eq!(done.status.code(), Some(0), "{}", describe(&done));
+    let done = json_of(&done);
+    let ran_on = done["worker_name"].as_str().unwrap().to_owned();
+
+    // One drains and leaves, one is killed, one is removed by an admin.
+    leaver.sigterm();
+    assert!(leaver.wait(Duration::from_secs(30)).success());
+    dier.kill9();
+    let removed_key = worker_in(&sb, &d, "removed", "ready")["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fabric(&sb, &d, &["workers", "remove", &removed_key, "--json"]);
+
+    let left = worker_in(&sb, &d, "leaver", "down");
+    assert!(left["why"].as_str().unwrap().starts_with("left"), "{left}");
+    let died = worker_in(&sb, &d, "dier", "down");
+    let why = died["why"].as_str().unwrap().to_owned();
+    // Lost first (its leases wait), then declared dead.
+    let died = if why.starts_with("declared dead") {
+        died
+    } else {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let w = worker_in(&sb, &d, "dier", "down");
+            if w["why"].as_str().unwrap().starts_with("declared dead") {
+                break w;
+            }
+            assert!(Instant::now() < deadline, "never declared dead: {w}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(died["why"], "declared dead: missed 3 heartbeats", "{died}");
+    let removed = worker_in(&sb, &d, "removed", "removed");
+    assert!(
+        removed["why"]
+            .as_str()
+            .unwrap()
+            .contains("removed by an admin"),
+        "{removed}"
+    );
+    for w in [&left, &died, &removed] {
+        assert!(w["since_ms"].as_u64().is_some_and(|t| t > 0), "{w}");
+        assert_eq!(w["running"], 0, "{w}");
+    }
+    // The table says so too.
+    let table = sb
+        .fabric()
+        .arg("--cluster")
+        .arg(&d.profile)
+        .arg("workers")
+        .output_in_time()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("down") && text.contains("removed") && text.contains("declared dead"),
+        "{text}"
+    );
+    // The finished task still names the worker it ran on.
+    let id = done["id"].as_str().unwrap();
+    let status = fabric(&sb, &d, &["status", id, "--json"]);
+    assert_eq!(status["worker_name"], ran_on.as_str(), "{status}");
+}
