@@ -64,11 +64,13 @@ fn worker_joins(sb: &Sandbox, d: &DispatcherProc, name: &str, token: &str) -> Pr
 }
 
 /// `fabric workers --json`: (name, key) of each.
+/// The workers listed as connected (not those listed as down or removed).
 fn listed(sb: &Sandbox, d: &DispatcherProc) -> Vec<(String, String)> {
     let v = json_of(&admin(sb, d, &["workers", "--json"]));
     v.as_array()
         .expect("array")
         .iter()
+        .filter(|w| w["state"] != "down" && w["state"] != "removed")
         .map(|w| {
             let s = |k: &str| w[k].as_str().expect("string").to_owned();
             (s("name"), s("key"))
@@ -143,6 +145,10 @@ fn a_removed_worker_is_disconnected_and_must_join_again() {
         "{said}"
     );
     assert!(listed(&sb, &d).is_empty());
+    // It stays listed a while as removed, saying so.
+    let all = json_of(&admin(&sb, &d, &["workers", "--json"]));
+    assert_eq!(all[0]["state"], "removed", "{all}");
+    assert_eq!(all[0]["key"], key.as_str(), "{all}");
     // Its key is forgotten: the worker is refused when it comes back, and
     // exits saying so.
     let status = w.wait(PATIENCE);

@@ -128,9 +128,12 @@ async fn a_silent_worker_is_declared_dead_and_its_task_requeues_to_a_live_one() 
     assert_eq!(done.attempt, 2);
     assert_eq!(done.worker, Some(live.key));
     let workers = c.client.workers().await.expect("workers");
+    // Listed a while as down, saying why (and taking no work).
+    let dead = workers.iter().find(|w| w.key == silent.key);
     assert!(
-        workers.iter().all(|w| w.key != silent.key),
-        "the dead worker is gone: {workers:?}"
+        dead.is_some_and(|w| w.state == fabric_proto::wire::WorkerState::Down
+            && w.why.as_deref() == Some("declared dead: missed 3 heartbeats")),
+        "the dead worker is listed as down: {workers:?}"
     );
     // Its connection is closed, saying why: it must stop its runs and
     // register afresh (a heartbeat cannot bring it back).
