@@ -361,6 +361,7 @@ fn ctrl_c_on_run_cancels_the_remote_command_and_keeps_its_run_time() {
         task["duration_ms"].as_u64().is_some_and(|ms| ms >= 300),
         "a cancelled run keeps its run time: {task}"
     );
+    assert_eq!(task["stdout"], "started\n", "and what it streamed: {task}");
     // A timeout is routine too. Neither leaves a warning on the console,
     // which is for what an operator must act on.
     let out = c.run(&["--timeout", "1s"], &["sh", "-c", "sleep 30"]);

@@ -318,6 +318,10 @@ async fn announce(
 ) -> Result<bool, StoreError> {
     match decision {
         Completion::Stale => {
+            // A cancel waiting for this attempt's report takes it.
+            if shared.cancelling.reported(id, attempt, outcome) {
+                return Ok(false);
+            }
             // Routine after a cancel or a lease that moved on: recorded as
             // an event, not an operator's business.
             tracing::info!(attempt, "dropping a result from a stale attempt");

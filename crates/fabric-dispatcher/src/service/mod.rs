@@ -19,6 +19,7 @@
 
 pub(crate) mod api_tokens;
 mod assign;
+mod cancelling;
 mod caps;
 pub mod config;
 mod control;

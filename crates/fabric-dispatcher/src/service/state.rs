@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     pub metrics: std::sync::Arc<Metrics>,
     /// The live feed of what happens.
     pub feed: Feed,
+    /// Cancels of running tasks waiting for the worker's report.
+    pub cancelling: super::cancelling::Cancelling,
 }
 
 impl Shared {
@@ -131,6 +133,7 @@ impl Shared {
             peers: std::sync::Arc::default(),
             metrics,
             feed: Feed::default(),
+            cancelling: super::cancelling::Cancelling::default(),
         }
     }
 
