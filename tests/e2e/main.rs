@@ -19,6 +19,7 @@ mod cluster_trace;
 mod cluster_up;
 mod cluster_workers;
 mod dashboard;
+mod docs;
 mod exec_examples;
 mod exec_hostile;
 mod exec_usage;

@@ -20,8 +20,10 @@
 //! An input over [`fabric_proto::INLINE_INPUT_MAX`] is uploaded as a
 //! chunked blob first ([`Client::upload_input`]); the spec then names it.
 
+mod admin;
 mod blobs;
 pub mod blocking;
+mod many;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -29,10 +31,9 @@ use std::sync::Mutex;
 
 use fabric_net::framed::{self, FramedRecv};
 use fabric_net::{Identity, NetConfig, NetError, PublicKey};
-use fabric_proto::WorkerKey;
 pub use fabric_proto::wire::MAX_SUBMIT_BATCH;
 use fabric_proto::wire::{
-    ClusterCaps, ErrorBody, ErrorCode, Request, Response, TaskCounts, TokenSummary, WorkerSummary,
+    ClusterCaps, ErrorBody, ErrorCode, Request, Response, TaskCounts, WorkerSummary,
 };
 use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskSpec, TaskState};
 
@@ -221,49 +222,6 @@ impl Client {
         }
     }
 
-    /// Queues many tasks in one request, all or none (at most
-    /// [`MAX_SUBMIT_BATCH`]; more is refused here, before anything is
-    /// sent). They are stored in shared transactions with one flush, and
-    /// the answer, in the order of `specs`, comes once all are durable. A
-    /// refused spec refuses the batch, and the error names its place.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: fabric_client::Client, module: fabric_proto::Sha256) -> Result<(), fabric_client::ClientError> {
-    /// use fabric_proto::TaskSpec;
-    /// let specs = (1..=100)
-    ///     .map(|n| TaskSpec {
-    ///         args: vec!["--part".into(), n.to_string()],
-    ///         ..TaskSpec::wasm(module)
-    ///     })
-    ///     .collect();
-    /// let queued = client.submit_many(specs).await?;
-    /// assert_eq!(queued.len(), 100);
-    /// # Ok(()) }
-    /// ```
-    pub async fn submit_many(&self, specs: Vec<TaskSpec>) -> Result<Vec<Queued>, ClientError> {
-        if specs.len() > MAX_SUBMIT_BATCH {
-            return Err(ClientError::TooMany {
-                count: specs.len(),
-                max: MAX_SUBMIT_BATCH,
-            });
-        }
-        let mut prepared = Vec::with_capacity(specs.len());
-        for spec in specs {
-            prepared.push(self.prepare(spec).await?);
-        }
-        let count = prepared.len();
-        match self.call(&Request::SubmitMany { specs: prepared }).await? {
-            Response::SubmittedMany(all) if all.len() == count => Ok(all
-                .into_iter()
-                .map(|t| Queued {
-                    id: t.id,
-                    warning: t.warning,
-                })
-                .collect()),
-            other => Err(unexpected(other)),
-        }
-    }
-
     /// A task's state.
     pub async fn status(&self, id: TaskId) -> Result<TaskInfo, ClientError> {
         self.task(&Request::Status { id }).await
@@ -411,86 +369,6 @@ impl Client {
     pub async fn counts(&self) -> Result<TaskCounts, ClientError> {
         match self.call(&Request::Counts).await? {
             Response::Counts(c) => Ok(c),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Mints a join token for a new worker.
-    pub async fn create_join_token(&self) -> Result<String, ClientError> {
-        match self.call(&Request::CreateJoinToken).await? {
-            Response::JoinToken { token } => Ok(token),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Mints a join token accepted for `ttl` (the dispatcher's default, 24 h,
-    /// when `None`) and for `uses` joins (unlimited when `None`). Admin only.
-    pub async fn create_token(
-        &self,
-        ttl: Option<std::time::Duration>,
-        uses: Option<u32>,
-    ) -> Result<(String, TokenSummary), ClientError> {
-        self.create_token_with_role(ttl, uses, None).await
-    }
-
-    /// Mints a join token, or with `role` a REST API token. Admin only.
-    pub async fn create_token_with_role(
-        &self,
-        ttl: Option<std::time::Duration>,
-        uses: Option<u32>,
-        role: Option<fabric_proto::ApiRole>,
-    ) -> Result<(String, TokenSummary), ClientError> {
-        let ttl_ms = ttl.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        match self
-            .call(&Request::CreateToken { ttl_ms, uses, role })
-            .await?
-        {
-            Response::TokenCreated { token, info } => Ok((token, info)),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Queues dead letter `id` again as a new task; its id. Admin only.
-    pub async fn retry(&self, id: TaskId) -> Result<TaskId, ClientError> {
-        match self.call(&Request::Retry { id }).await? {
-            Response::Submitted { id, .. } => Ok(id),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// The join and REST tokens, newest first (never their secrets). Admin
-    /// only.
-    pub async fn list_tokens(&self) -> Result<Vec<TokenSummary>, ClientError> {
-        match self.call(&Request::ListTokens).await? {
-            Response::Tokens(t) => Ok(t),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Revokes the join token with this id (or unique id prefix). Admin
-    /// only.
-    pub async fn revoke_token(&self, id: &str) -> Result<TokenSummary, ClientError> {
-        let req = Request::RevokeToken { id: id.to_owned() };
-        match self.call(&req).await? {
-            Response::TokenRevoked(t) => Ok(t),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Removes a worker by key (or unique key prefix): its key is
-    /// forgotten, its connection closed, its tasks requeued. Returns the
-    /// key, whether it was connected and how many tasks were requeued.
-    /// Admin only.
-    pub async fn remove_worker(&self, key: &str) -> Result<(WorkerKey, bool, u32), ClientError> {
-        let req = Request::RemoveWorker {
-            key: key.to_owned(),
-        };
-        match self.call(&req).await? {
-            Response::WorkerRemoved {
-                key,
-                connected,
-                requeued,
-            } => Ok((key, connected, requeued)),
             other => Err(unexpected(other)),
         }
     }
