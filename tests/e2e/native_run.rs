@@ -350,12 +350,22 @@ fn ctrl_c_on_run_cancels_the_remote_command_and_keeps_its_run_time() {
     none_left(&marker);
     let listed = c.cmd().args(["tasks", "--json"]).output_in_time().unwrap();
     let id = json_of(&listed)[0]["id"].as_str().unwrap().to_owned();
-    let result = c
-        .cmd()
-        .args(["result", &id, "--json"])
-        .output_in_time()
-        .unwrap();
-    let task = &json_of(&result);
+    // The cancel is recorded at once; the worker's report of the stopped
+    // run then adds its output to the record.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let task = loop {
+        let result = c
+            .cmd()
+            .args(["result", &id, "--json"])
+            .output_in_time()
+            .unwrap();
+        let task = json_of(&result);
+        if task["stdout"] != "" || Instant::now() > deadline {
+            break task;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let task = &task;
     assert_eq!(task["status"], "cancelled", "{task}");
     assert!(
         task["duration_ms"].as_u64().is_some_and(|ms| ms >= 300),

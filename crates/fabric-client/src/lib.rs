@@ -31,10 +31,10 @@ use std::sync::Mutex;
 
 use fabric_net::framed::{self, FramedRecv};
 use fabric_net::{Identity, NetConfig, NetError, PublicKey};
-pub use fabric_proto::wire::MAX_SUBMIT_BATCH;
 use fabric_proto::wire::{
     ClusterCaps, ErrorBody, ErrorCode, Request, Response, TaskCounts, WorkerSummary,
 };
+pub use fabric_proto::wire::{MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES};
 use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskSpec, TaskState};
 
 /// A client call failed.
@@ -59,6 +59,17 @@ pub enum ClientError {
     /// The blocking client could not start its runtime.
     #[error("cannot start the client's runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// More bytes of args, env and inputs than one [`Client::submit_many`]
+    /// may carry.
+    #[error(
+        "{bytes} bytes of args, env and inputs in one submit_many; at most {max} go in one request"
+    )]
+    TooLarge {
+        /// How many were given.
+        bytes: usize,
+        /// The most one request carries.
+        max: usize,
+    },
     /// More tasks than one [`Client::submit_many`] may carry.
     #[error("{count} tasks in one submit_many; at most {max} go in one request")]
     TooMany {
@@ -123,14 +134,26 @@ pub struct Client {
 pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Client {
-    /// Connects to the dispatcher at `addr` whose key must be `dispatcher`.
+    /// Connects to the dispatcher at `addr` whose key must be `dispatcher`,
+    /// with [`NetConfig::for_clients`]: a dispatcher silent for 3 s is taken
+    /// for gone (calls then fail with [`ClientError::Net`]).
     pub async fn connect(
         identity: &Identity,
         dispatcher: PublicKey,
         addr: SocketAddr,
     ) -> Result<Self, ClientError> {
-        let net = NetConfig::for_clients();
-        let (endpoint, conn) = fabric_net::connect_endpoint(identity, vec![dispatcher], addr, &net)
+        Self::connect_with(identity, dispatcher, addr, &NetConfig::for_clients()).await
+    }
+
+    /// [`Client::connect`] with transport settings of the caller's choice
+    /// (a longer idle timeout over a slow link, say).
+    pub async fn connect_with(
+        identity: &Identity,
+        dispatcher: PublicKey,
+        addr: SocketAddr,
+        net: &NetConfig,
+    ) -> Result<Self, ClientError> {
+        let (endpoint, conn) = fabric_net::connect_endpoint(identity, vec![dispatcher], addr, net)
             .await
             .map_err(|source| ClientError::Net {
                 addr,

@@ -1,14 +1,15 @@
 //! Many tasks in one request.
 
 use fabric_proto::TaskSpec;
-use fabric_proto::wire::{MAX_SUBMIT_BATCH, Request, Response};
+use fabric_proto::wire::{MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES, Request, Response};
 
 use crate::{Client, ClientError, Queued, unexpected};
 
 impl Client {
     /// Queues many tasks in one request, all or none (at most
-    /// [`MAX_SUBMIT_BATCH`]; more is refused here, before anything is
-    /// sent). They are stored in shared transactions with one flush, and
+    /// [`MAX_SUBMIT_BATCH`] of them, with at most
+    /// [`MAX_SUBMIT_BATCH_BYTES`] of args, env and inline inputs; more is
+    /// refused here, before anything is sent: split the batch). They are stored in shared transactions with one flush, and
     /// the answer, in the order of `specs`, comes once all are durable. A
     /// refused spec refuses the batch, and the error names its place.
     ///
@@ -36,6 +37,13 @@ impl Client {
         for spec in specs {
             prepared.push(self.prepare(spec).await?);
         }
+        let bytes: usize = prepared.iter().map(spec_bytes).sum();
+        if bytes > MAX_SUBMIT_BATCH_BYTES {
+            return Err(ClientError::TooLarge {
+                bytes,
+                max: MAX_SUBMIT_BATCH_BYTES,
+            });
+        }
         let count = prepared.len();
         match self.call(&Request::SubmitMany { specs: prepared }).await? {
             Response::SubmittedMany(all) if all.len() == count => Ok(all
@@ -48,4 +56,15 @@ impl Client {
             other => Err(unexpected(other)),
         }
     }
+}
+
+/// Bytes of a spec's args, env and inline input: what makes a batch big.
+fn spec_bytes(spec: &TaskSpec) -> usize {
+    spec.args.iter().map(String::len).sum::<usize>()
+        + spec
+            .env
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+        + spec.input.len()
 }

@@ -115,18 +115,14 @@ fn reset_config(id: &Identity) -> quinn::EndpointConfig {
     let mut derive = sha2::Sha256::new();
     derive.update(b"fabric stateless reset v1\0");
     derive.update(id.signing_key().to_bytes());
-    let derived = derive.finalize();
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derived[..16]);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derive.finalize());
     let mut config = quinn::EndpointConfig::new(Arc::new(key));
-    // The connection ids carry a keyed check, and the endpoint drops (and
-    // so never resets) packets whose check fails: a restarted node must
-    // use the same key to recognise its earlier ids.
-    let mut cid_key = [0u8; 8];
-    cid_key.copy_from_slice(&derived[16..24]);
-    let cid_key = u64::from_le_bytes(cid_key);
-    config.cid_generator(move || {
-        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
-    });
+    // quinn's default ids carry a keyed check that changes at each start,
+    // and packets failing it are dropped, never reset. Fully random 8-byte
+    // ids have no check, so a restarted node resets its old connections;
+    // and with 2^64 of them, collecting the reset tokens of one's own ids
+    // tells nothing about another peer's.
+    config.cid_generator(|| Box::new(quinn_proto::RandomConnectionIdGenerator::new(8)));
     config
 }
 

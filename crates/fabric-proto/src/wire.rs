@@ -74,6 +74,10 @@ pub fn decode_msg<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
 /// Most tasks one [`Request::SubmitMany`] may queue.
 pub const MAX_SUBMIT_BATCH: usize = 1_000;
 
+/// Most bytes of args, env and inline inputs one [`Request::SubmitMany`]
+/// may carry, well inside a frame ([`crate::DEFAULT_MAX_FRAME`]).
+pub const MAX_SUBMIT_BATCH_BYTES: usize = 8 << 20;
+
 /// One task of a [`Response::SubmittedMany`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmittedTask {

@@ -136,6 +136,29 @@ impl Store {
             .transpose()
     }
 
+    /// Adds what the worker's own report of a cancelled run says (its
+    /// output, run time, fuel and memory) to the recorded cancel, whose
+    /// status and message stay. Only a recorded `cancelled` result is
+    /// amended; whether it was. Not a new result: no counter moves.
+    pub fn amend_cancelled(&self, id: &TaskId, run: &TaskOutcome) -> Result<bool> {
+        let Some(mut recorded) = self.result(id)? else {
+            return Ok(false);
+        };
+        if recorded.status != fabric_proto::TaskStatus::Cancelled {
+            return Ok(false);
+        }
+        recorded.stdout.clone_from(&run.stdout);
+        recorded.stderr.clone_from(&run.stderr);
+        recorded.stdout_truncated = run.stdout_truncated;
+        recorded.stderr_truncated = run.stderr_truncated;
+        recorded.duration_ms = recorded.duration_ms.max(run.duration_ms);
+        recorded.fuel_used = run.fuel_used;
+        recorded.peak_memory_bytes = run.peak_memory_bytes;
+        self.results
+            .insert(id.as_bytes(), enc("result", &recorded)?)?;
+        Ok(true)
+    }
+
     /// Every unfinished task, in queue order (priority, then submission).
     /// This is what a dispatcher reloads on start.
     pub fn live_tasks(&self) -> Result<Vec<TaskRecord>> {

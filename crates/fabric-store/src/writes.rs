@@ -176,24 +176,6 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Applies many writes: all are handed to the writer before any answer
-    /// is awaited, so they share its transactions (up to
-    /// [`MAX_WRITE_BATCH`] each); whether each was written, in order.
-    pub async fn write_all(&self, writes: Vec<TaskWrite>) -> Result<Vec<bool>> {
-        let stopped = || StoreError::Io(std::io::Error::other("the store's writer has stopped"));
-        let mut answers = Vec::with_capacity(writes.len());
-        for w in writes {
-            let (reply, answer) = oneshot::channel();
-            self.tx.send((w, reply)).await.map_err(|_| stopped())?;
-            answers.push(answer);
-        }
-        let mut written = Vec::with_capacity(answers.len());
-        for answer in answers {
-            written.push(answer.await.map_err(|_| stopped())??);
-        }
-        Ok(written)
-    }
-
     /// Batches applied so far, and the largest (at most
     /// [`MAX_WRITE_BATCH`]): how much the group commit is sharing.
     pub fn batch_stats(&self) -> (u64, usize) {

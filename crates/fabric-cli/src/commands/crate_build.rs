@@ -34,11 +34,20 @@ pub(crate) fn module_path(arg: &Path, bin: Option<&str>) -> anyhow::Result<PathB
             arg.display()
         )));
     }
+    // Absolute: cargo runs from the crate's dir.
+    let manifest = manifest
+        .canonicalize()
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
     build(&manifest, bin)
 }
 
 fn build(manifest: &Path, bin: Option<&str>) -> anyhow::Result<PathBuf> {
     let mut cmd = Command::new("cargo");
+    // From the crate's own dir, so its rust-toolchain.toml and
+    // .cargo/config.toml are the ones that count.
+    if let Some(dir) = manifest.parent() {
+        cmd.current_dir(dir);
+    }
     cmd.args(["build", "--release", "--target", TARGET])
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
@@ -75,7 +84,7 @@ fn build(manifest: &Path, bin: Option<&str>) -> anyhow::Result<PathBuf> {
         return Err(usage(format!(
             "cargo build --release --target {TARGET} failed in {}{} (its errors are above)",
             manifest.parent().unwrap_or(manifest).display(),
-            target_hint()
+            target_hint(manifest.parent())
         )));
     }
     pick(wasm, manifest)
@@ -101,9 +110,14 @@ fn pick(mut built: Vec<(String, PathBuf)>, manifest: &Path) -> anyhow::Result<Pa
     }
 }
 
-/// "; the target is not installed: ..." when rustup says so.
-fn target_hint() -> String {
-    let installed = Command::new("rustup")
+/// "; the target is not installed: ..." when rustup says so (for the
+/// toolchain the crate's dir picks).
+fn target_hint(dir: Option<&Path>) -> String {
+    let mut rustup = Command::new("rustup");
+    if let Some(dir) = dir {
+        rustup.current_dir(dir);
+    }
+    let installed = rustup
         .args(["target", "list", "--installed"])
         .stderr(Stdio::null())
         .output();

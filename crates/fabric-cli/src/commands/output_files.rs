@@ -31,9 +31,11 @@ pub(crate) async fn stage(
         if rel.is_empty() || rel == "." {
             // The current directory: its contents, under their own names
             // (as a build expects its sources in /work).
+            // A version-control dir is not part of what a build reads.
             let mut entries: Vec<PathBuf> = std::fs::read_dir(".")
                 .context("reading --file . (the current directory)")?
                 .filter_map(|e| e.ok().map(|e| PathBuf::from(e.file_name())))
+                .filter(|p| !matches!(p.to_str(), Some(".git" | ".hg" | ".svn")))
                 .collect();
             entries.sort();
             for e in entries {

@@ -118,7 +118,10 @@ pub(crate) async fn queue(
                     "task {id} {}",
                     super::wait::keeps_running(id)
                 )),
-                (None, _) => output::note("interrupted before the task was queued"),
+                // The submit may have reached the dispatcher all the same.
+                (None, _) => output::note(
+                    "interrupted while submitting: the task may have been queued (fabric tasks shows it)",
+                ),
             }
             Ok((130, None))
         }

@@ -17,6 +17,7 @@ use crate::metrics::Snapshot;
 use crate::service::requests::query;
 use crate::service::state::Shared;
 
+/// Every worker listed, gone ones included (`/workers`).
 fn summaries(shared: &Shared) -> Vec<WorkerSummary> {
     match query::workers(shared) {
         Response::Workers(w) => w,
@@ -85,7 +86,8 @@ pub(crate) async fn stats(
     let Response::Counts(c) = query::counts(&st.shared)? else {
         return Err(ApiError::internal("unexpected answer to a count"));
     };
-    let workers = summaries(&st.shared);
+    // The figures count the workers the cluster has, not those gone.
+    let workers = query::registered(&st.shared);
     Ok(Json(Stats {
         total: c.total,
         queued: c.queued,
@@ -154,7 +156,7 @@ pub(crate) async fn metrics(
         }
         (queued, running)
     };
-    let workers = summaries(shared);
+    let workers = query::registered(shared);
     let snapshot = Snapshot {
         queued: vec![
             (Priority::High, queued[0]),

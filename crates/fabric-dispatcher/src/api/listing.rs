@@ -1,6 +1,6 @@
 //! A page of `GET /api/v1/tasks`: by state from the queue or the store's
-//! index, by final status (or dead letter) by scanning finished tasks, a
-//! bounded number per request.
+//! index, by final status (or dead letter) by scanning the tasks newest
+//! first, a bounded number per request.
 
 use fabric_proto::wire::Response;
 use fabric_proto::{TaskId, TaskInfo, TaskState};
@@ -10,11 +10,11 @@ use super::types::Filter;
 use crate::service::requests::query;
 use crate::service::state::Shared;
 
-/// Finished tasks one request looks through at most when filtering by
-/// status: a rare status over a long history answers in bounded time,
-/// with a cursor to go on from.
+/// Tasks one request looks through at most when filtering by status: a
+/// rare status over a long history answers in bounded time, with a cursor
+/// to go on from.
 const MAX_SCANNED: usize = 20_000;
-/// Finished tasks read from the store at a time while scanning.
+/// Tasks read from the store at a time while scanning.
 const SCAN_PAGE: u32 = 500;
 
 /// Up to `limit` tasks older than `before`, and the cursor of the next
@@ -48,13 +48,9 @@ pub(crate) fn page(
     let mut cursor = before;
     let mut scanned = 0;
     loop {
-        let rows = list(
-            shared,
-            Some(TaskState::Done),
-            None,
-            SCAN_PAGE,
-            cursor.as_ref(),
-        )?;
+        // Every task, newest first, a page at a time: each read costs one
+        // page of records whatever the mix, and an empty page is the end.
+        let rows = list(shared, None, None, SCAN_PAGE, cursor.as_ref())?;
         let Some(last) = rows.last().map(|t| t.id) else {
             return Ok((kept, None));
         };

@@ -318,8 +318,15 @@ async fn announce(
 ) -> Result<bool, StoreError> {
     match decision {
         Completion::Stale => {
-            // A cancel waiting for this attempt's report takes it.
-            if shared.cancelling.reported(id, attempt, outcome) {
+            // The report of a run just cancelled, from the worker that
+            // held it: its output and run time join the recorded cancel.
+            if shared.cancelling.take(id, attempt, wk, shared.now()) {
+                match shared.store.amend_cancelled(&id, &outcome) {
+                    Ok(amended) => tracing::debug!(attempt, amended, "a cancelled run's report"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not add a cancelled run's output to its record")
+                    }
+                }
                 return Ok(false);
             }
             // Routine after a cancel or a lease that moved on: recorded as

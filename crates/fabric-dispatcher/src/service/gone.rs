@@ -30,6 +30,11 @@ impl Gone {
     ) {
         last.state = state;
         last.running = 0;
+        // Declared dead after the scheduler let it go: its last heartbeat
+        // is no longer known; about now is closer than never.
+        if last.last_seen_ms == 0 {
+            last.last_seen_ms = now;
+        }
         last.since_ms = Some(now);
         last.why = Some(why);
         self.by_key.insert(last.key, last);
@@ -43,6 +48,14 @@ impl Gone {
                 Some(k) => self.by_key.remove(&k),
                 None => break,
             };
+        }
+    }
+
+    /// A worker already gone was removed by an admin too.
+    pub(crate) fn mark_removed(&mut self, key: &WorkerKey, why: String) {
+        if let Some(w) = self.by_key.get_mut(key) {
+            w.state = WorkerState::Removed;
+            w.why = Some(why);
         }
     }
 
@@ -106,6 +119,9 @@ mod tests {
         let w = gone.listed(300).next().cloned().unwrap();
         assert_eq!((w.state, w.running), (WorkerState::Down, 0));
         assert_eq!(w.why.as_deref(), Some("left"));
+        gone.mark_removed(&w.key, "removed by an admin".into());
+        let again = gone.listed(300).find(|x| x.key == w.key).cloned().unwrap();
+        assert_eq!(again.state, WorkerState::Removed);
         gone.back(&w.key);
         assert!(gone.listed(300).all(|x| x.key != w.key));
         assert_eq!(

@@ -41,13 +41,19 @@ pub(crate) struct Core {
 impl Core {
     /// How `workers` lists the worker `key` now: from its connection, and
     /// from the scheduler while it still has it.
-    pub(crate) fn summary_of(&self, key: &WorkerKey) -> Option<WorkerSummary> {
+    /// `seen` is its (running, last heartbeat) when the caller has them.
+    pub(crate) fn summary_of(
+        &self,
+        key: &WorkerKey,
+        seen: Option<(u32, u64)>,
+    ) -> Option<WorkerSummary> {
         let c = self.conns.get(key)?;
-        let (running, last_seen) = self
-            .sched
-            .workers()
-            .find(|(k, ..)| *k == key)
-            .map_or((0, 0), |(_, _slots, running, seen)| (running, seen));
+        let (running, last_seen) = seen.unwrap_or_else(|| {
+            self.sched
+                .workers()
+                .find(|(k, ..)| *k == key)
+                .map_or((0, 0), |(_, _slots, running, seen)| (running, seen))
+        });
         let state = self.sched.worker_state(key).unwrap_or(WorkerState::Down);
         let lost = state == WorkerState::Down;
         Some(WorkerSummary {
@@ -74,8 +80,11 @@ impl Core {
         why: String,
         now: u64,
     ) -> Option<WorkerConn> {
-        if let Some(last) = self.summary_of(key) {
+        if let Some(last) = self.summary_of(key, None) {
             self.gone.record(last, state, why, now);
+        } else if state == WorkerState::Removed {
+            // Gone before (declared dead, say): now removed as well.
+            self.gone.mark_removed(key, why);
         }
         self.conns.remove(key)
     }
@@ -104,8 +113,11 @@ pub(crate) struct Shared {
     pub metrics: std::sync::Arc<Metrics>,
     /// The live feed of what happens.
     pub feed: Feed,
-    /// Cancels of running tasks waiting for the worker's report.
+    /// Cancelled runs whose worker's report is still to come.
     pub cancelling: super::cancelling::Cancelling,
+    /// Tasks being admitted, not queued yet (they count against the
+    /// queue's bound).
+    pub admitting: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -134,6 +146,7 @@ impl Shared {
             metrics,
             feed: Feed::default(),
             cancelling: super::cancelling::Cancelling::default(),
+            admitting: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -133,26 +133,3 @@ fn the_queue_and_each_batch_are_bounded() {
     });
     assert_eq!(store.counts().unwrap().tasks, super::WRITE_QUEUE as u64);
 }
-
-#[test]
-fn many_writes_handed_over_at_once_share_transactions() {
-    let (_dir, store) = temp_store();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let writer = Writer::start(store.clone());
-        let writes = (0..600)
-            .map(|seq| TaskWrite::record(&queued(seq)).unwrap())
-            .collect();
-        let written = writer.write_all(writes).await.unwrap();
-        assert_eq!(written.len(), 600);
-        assert!(written.iter().all(|w| *w), "every new task is written");
-        // One caller, 600 writes: a handful of transactions, not 600 (the
-        // runtime lets a task send about a hundred before it must yield).
-        let (batches, largest) = writer.batch_stats();
-        assert!(largest >= 100, "largest batch {largest}");
-        assert!(batches <= 6, "{batches} batches for 600 writes");
-    });
-    assert_eq!(store.counts().unwrap().tasks, 600);
-}

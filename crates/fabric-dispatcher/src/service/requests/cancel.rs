@@ -8,12 +8,9 @@ use super::{Answer, RequestError};
 use crate::service::assign;
 use crate::service::state::Shared;
 
-/// How long a cancel waits for the worker's report of the run it stopped.
-const REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Cancels a live task: when it runs, has its worker stop it (waiting a
-/// little for the worker's report of the run), then records it as
-/// cancelled (durably, then announced).
+/// Cancels a live task: records it as cancelled (durably, then announced),
+/// and tells its worker when it was running; the worker's report of the
+/// stopped run later adds its output and run time to the record.
 pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
     let now = shared.now();
     let (before, cancelled) = {
@@ -38,24 +35,8 @@ pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
     {
         outcome.duration_ms = ended.saturating_sub(a.started_ms);
     }
-    // Stop it first, and keep what its worker reports of the run: its run
-    // time and the output it had made (what `fabric run` streamed). A
-    // worker that does not answer in time leaves the outcome above.
-    if let Some((worker, attempt)) = running {
-        let report = shared.cancelling.expect(id, attempt);
-        assign::send_cancel(shared, worker, id, attempt);
-        let reported = tokio::time::timeout(REPORT_WAIT, report).await;
-        shared.cancelling.done(id, attempt);
-        if let Ok(Ok(mut run)) = reported {
-            run.status = TaskStatus::Cancelled;
-            run.message = Some("cancelled by request".to_owned());
-            outcome = run;
-        }
-    }
     if let Err(e) = shared.store.record_result(&rec, &outcome) {
-        // Memory follows the store: the task is back as it was (a run its
-        // worker already stopped is then found lost at its lease's end, and
-        // runs again).
+        // Memory follows the store: the task is back as it was.
         if let Some(before) = before {
             let change = shared.core().sched.reinstate(before, shared.now());
             shared
@@ -72,5 +53,13 @@ pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
     shared.event(Some(id), EventKind::Cancelled, format!("was {was}"));
     let info = rec.info(Some(outcome));
     shared.announce(vec![info.clone()]).await?;
+    if let Some((worker, attempt)) = running {
+        // Its worker stops it; the worker's report of the run then adds
+        // the output and run time to this record (`assign::announce`).
+        shared
+            .cancelling
+            .cancelled(id, attempt, worker, shared.now());
+        assign::send_cancel(shared, worker, id, attempt);
+    }
     Ok(Response::Task(Box::new(info)))
 }

@@ -133,19 +133,28 @@ pub(crate) fn list(
 /// Registered workers with a live connection, by name.
 pub(crate) fn workers(shared: &Shared) -> Response {
     let now = shared.now();
+    let mut out = registered(shared);
+    // And those that went away lately, with when and why.
     let mut core = shared.core();
+    for w in core.gone.listed(now) {
+        if !out.iter().any(|o| o.key == w.key) {
+            out.push(w.clone());
+        }
+    }
+    drop(core);
+    out.sort_by(|a, b| a.info.name.cmp(&b.info.name).then(a.key.cmp(&b.key)));
+    Response::Workers(out)
+}
+
+/// The workers the scheduler has now (ready, draining, or down with their
+/// leases waiting), by name: what the figures count.
+pub(crate) fn registered(shared: &Shared) -> Vec<WorkerSummary> {
+    let core = shared.core();
     let mut out: Vec<WorkerSummary> = core
         .sched
         .workers()
-        .filter_map(|(key, ..)| core.summary_of(key))
+        .filter_map(|(key, _slots, running, seen)| core.summary_of(key, Some((running, seen))))
         .collect();
-    // And those that went away lately, with when and why.
-    let listed: Vec<WorkerSummary> = core.gone.listed(now).cloned().collect();
-    for w in listed {
-        if !out.iter().any(|o| o.key == w.key) {
-            out.push(w);
-        }
-    }
     out.sort_by(|a, b| a.info.name.cmp(&b.info.name).then(a.key.cmp(&b.key)));
-    Response::Workers(out)
+    out
 }

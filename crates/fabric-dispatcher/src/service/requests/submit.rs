@@ -9,7 +9,7 @@
 
 use fabric_proto::wire::{ErrorBody, ErrorCode, MAX_SUBMIT_BATCH};
 use fabric_proto::{INLINE_INPUT_MAX, TaskId, TaskKind, TaskRecord, TaskSpec};
-use fabric_store::{INLINE_ARGS_MAX, TaskWrite};
+use fabric_store::INLINE_ARGS_MAX;
 
 use super::RequestError;
 use crate::admission;
@@ -55,22 +55,27 @@ async fn admit(
     specs: Vec<TaskSpec>,
     numbered: bool,
 ) -> Result<Vec<Admitted>, RequestError> {
-    let max_queued = shared.cfg.caps.max_queued;
-    if shared.core().sched.queued() + specs.len() > max_queued {
-        return Err(RequestError::Refused(admission::queue_full(max_queued)));
-    }
     let count = specs.len();
+    // Room is reserved until the tasks are queued, so concurrent submits
+    // cannot all pass the check and overshoot the bound together.
+    let _room = Reserved::room(shared, count)?;
     let mut recs = Vec::with_capacity(count);
     for (i, spec) in specs.into_iter().enumerate() {
         let rec =
             prepare(shared, spec).map_err(|e| if numbered { e.in_batch(i, count) } else { e })?;
         recs.push(rec);
     }
-    let writes = recs
-        .iter()
-        .map(TaskWrite::record)
-        .collect::<Result<Vec<_>, _>>()?;
-    shared.writer.write_all(writes).await?;
+    // One transaction for all of them (all or none, whatever the store
+    // does), then one flush before any id is answered.
+    let recs = if count == 1 {
+        shared.writer.save_task(&recs[0]).await?;
+        recs
+    } else {
+        let store = shared.store.clone();
+        tokio::task::spawn_blocking(move || store.save_tasks(recs.iter()).map(|_| recs))
+            .await
+            .map_err(|e| RequestError::Internal(format!("storing the batch failed: {e}")))??
+    };
     shared.commit.durable().await?;
     let mut admitted = Vec::with_capacity(count);
     for rec in recs {
@@ -91,6 +96,35 @@ async fn admit(
     }
     shared.place.notify_one();
     Ok(admitted)
+}
+
+/// Queue room held by submits on their way in; given back when dropped
+/// (their tasks are queued by then, or they failed).
+struct Reserved<'a> {
+    shared: &'a Shared,
+    count: usize,
+}
+
+impl<'a> Reserved<'a> {
+    fn room(shared: &'a Shared, count: usize) -> Result<Self, RequestError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let max_queued = shared.cfg.caps.max_queued;
+        let queued = shared.core().sched.queued();
+        let admitting = shared.admitting.fetch_add(count, SeqCst);
+        if queued + admitting + count > max_queued {
+            shared.admitting.fetch_sub(count, SeqCst);
+            return Err(RequestError::Refused(admission::queue_full(max_queued)));
+        }
+        Ok(Self { shared, count })
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .admitting
+            .fetch_sub(self.count, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Checks one spec and makes its record (its big input and args stored
