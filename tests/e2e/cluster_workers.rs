@@ -123,3 +123,69 @@ fn workers_that_left_died_or_were_removed_are_listed_with_when_and_why() {
     let status = fabric(&sb, &d, &["status", id, "--json"]);
     assert_eq!(status["worker_name"], ran_on.as_str(), "{status}");
 }
+
+#[test]
+fn a_task_that_requires_a_label_runs_only_on_a_worker_that_carries_it() {
+    use fabric_tests::harness::cluster::start_worker_with;
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let _plain = start_worker(&sb, "plain", &d, 2);
+    let _gpu = start_worker_with(
+        &sb,
+        "gpu-box",
+        &d,
+        1,
+        &["--label", "gpu", "--label", "rack-2"],
+    );
+    worker_in(&sb, &d, "plain", "ready");
+    worker_in(&sb, &d, "gpu-box", "ready");
+    let module = guest("plain-wasi");
+    let submit = |extra: &[&str]| {
+        sb.fabric()
+            .arg("--cluster")
+            .arg(&d.profile)
+            .arg("submit")
+            .arg(&module)
+            .args(extra)
+            .output_in_time()
+            .unwrap()
+    };
+    // Four tasks that need the label: each runs on the labelled worker,
+    // though the other has more free slots.
+    for _ in 0..4 {
+        let out = submit(&["--require", "gpu", "--wait", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let task = json_of(&out);
+        assert_eq!(task["worker_name"], "gpu-box", "{task}");
+        assert_eq!(task["require"], serde_json::json!(["gpu"]), "{task}");
+    }
+    // A label no worker carries: queued, and the reason names it and the
+    // workers that come closest.
+    let out = submit(&["--require", "gpu", "--require", "tpu"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains(
+            "no registered worker carries the labels gpu, tpu; closest: gpu-box (lacks tpu)"
+        ),
+        "{said}"
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let status = fabric(&sb, &d, &["status", &id, "--json"]);
+    assert_eq!(status["state"], "queued", "{status}");
+    assert!(
+        status["waiting"]
+            .as_str()
+            .unwrap()
+            .contains("carries the labels gpu, tpu"),
+        "{status}"
+    );
+    // A label that is not one: refused before anything is queued.
+    let bad = submit(&["--require", "has space"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--require"),
+        "{}",
+        describe(&bad)
+    );
+}

@@ -261,3 +261,32 @@ fn tasks_filter_by_every_state_and_status_the_cli_filters_on() {
     let bad = c.get("/api/v1/tasks?state=bogus", Some(&c.admin));
     assert_eq!(bad.status, 400, "{bad:?}");
 }
+
+#[test]
+fn rest_tasks_can_require_labels_and_bad_ones_are_400() {
+    let c = RestCluster::start(&[]);
+    let ok = c.module(&std::fs::read(guest("plain-wasi")).unwrap());
+    let queued = c.post_json(
+        "/api/v1/tasks",
+        Some(&c.admin),
+        &json!({"module": ok, "require": ["tpu"]}),
+    );
+    assert_eq!(queued.status, 201, "{queued:?}");
+    assert!(
+        queued.json["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("carries the label tpu")),
+        "{queued:?}"
+    );
+    let id = queued.json["id"].as_str().unwrap();
+    let task = c.get(&format!("/api/v1/tasks/{id}"), Some(&c.admin));
+    assert_eq!(task.json["require"], json!(["tpu"]), "{task:?}");
+    assert_eq!(task.json["state"], "queued", "{task:?}");
+    let bad = c.post_json(
+        "/api/v1/tasks",
+        Some(&c.admin),
+        &json!({"module": ok, "require": ["not a label"]}),
+    );
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.text.contains("require"), "{bad:?}");
+}

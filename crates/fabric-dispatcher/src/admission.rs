@@ -45,6 +45,7 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
     if let Some(trace) = &spec.trace {
         fabric_proto::check_trace(trace).map_err(bad)?;
     }
+    fabric_proto::check_require(&spec.require).map_err(|e| bad(format!("require: {e}")))?;
     let mut returns_files = false;
     if let TaskKind::Command {
         program,

@@ -41,7 +41,7 @@ pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use size::{format_count, format_size};
 pub use spec::{
     MAX_TRACE_LEN, Priority, PriorityParseError, StagedFile, TaskKind, TaskSpec,
-    check_relative_path, check_trace,
+    check_relative_path, check_require, check_trace,
 };
 pub use task::{
     AttemptRecord, MAX_HISTORY, TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms,

@@ -158,6 +158,39 @@ pub struct TaskSpec {
     /// admission). See [`check_trace`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Labels the worker must carry, every one (`fabric worker --label`);
+    /// see [`check_require`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<String>,
+}
+
+/// Most labels a task may require.
+pub const MAX_REQUIRE: usize = 16;
+/// The longest label a task may require.
+pub const MAX_LABEL_LEN: usize = 64;
+
+/// Checks a task's required labels: at most [`MAX_REQUIRE`], each 1 to
+/// [`MAX_LABEL_LEN`] characters of `A-Z a-z 0-9 . _ : = -`.
+pub fn check_require(require: &[String]) -> Result<(), String> {
+    if require.len() > MAX_REQUIRE {
+        return Err(format!(
+            "{} required labels; at most {MAX_REQUIRE}",
+            require.len()
+        ));
+    }
+    for label in require {
+        let ok = !label.is_empty()
+            && label.len() <= MAX_LABEL_LEN
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '=' | '-'));
+        if !ok {
+            return Err(format!(
+                "label {label:?}: 1 to {MAX_LABEL_LEN} characters of A-Z a-z 0-9 . _ : = -"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The longest correlation id.
@@ -203,6 +236,7 @@ impl TaskSpec {
             priority: Priority::Normal,
             retries: 0,
             trace: None,
+            require: Vec::new(),
         }
     }
 

@@ -219,6 +219,9 @@ pub struct TaskInfo {
     /// The limits it runs under, as admitted.
     #[serde(default)]
     pub limits: Limits,
+    /// Labels its worker must carry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<String>,
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock (0 if the
@@ -280,6 +283,7 @@ impl TaskRecord {
             }),
             trace: Some(self.trace()),
             limits: self.spec.limits,
+            require: self.spec.require.clone(),
         }
     }
 }

@@ -22,6 +22,10 @@ pub(crate) struct QueueOpts {
     /// --trace ID` [default: the task's id].
     #[arg(long, value_name = "ID")]
     pub trace: Option<String>,
+    /// Run only on a worker that carries this label (repeatable: every
+    /// one; `fabric worker --label`, listed by `fabric workers`).
+    #[arg(long = "require", value_name = "LABEL")]
+    pub require: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -43,6 +43,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             priority,
             retries: c.retries,
             trace,
+            require: task_opts::require(&args.queue.require)?,
         };
         let follow = if args.detach {
             Follow::No

@@ -32,6 +32,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             priority,
             retries: c.retries,
             trace,
+            require: task_opts::require(&args.queue.require)?,
         };
         let follow = if args.wait {
             Follow::UntilDone(OnInterrupt::LeaveRunning)

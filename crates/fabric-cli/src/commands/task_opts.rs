@@ -189,6 +189,12 @@ pub(crate) async fn checked(
     })
 }
 
+/// `--require LABEL`s, checked.
+pub(crate) fn require(labels: &[String]) -> anyhow::Result<Vec<String>> {
+    fabric_proto::check_require(labels).map_err(|e| usage(format!("--require: {e}")))?;
+    Ok(labels.to_vec())
+}
+
 /// `--trace ID`, checked.
 pub(crate) fn trace(flag: Option<&str>) -> anyhow::Result<Option<String>> {
     match flag {

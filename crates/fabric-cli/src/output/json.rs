@@ -132,6 +132,9 @@ pub(crate) struct TaskView<'a> {
     module: Option<String>,
     /// The limits it runs under.
     limits: fabric_proto::Limits,
+    /// Labels its worker must carry.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    require: &'a [String],
     #[serde(flatten)]
     outcome: OutcomeFields<'a>,
 }
@@ -169,6 +172,7 @@ impl<'a> TaskView<'a> {
                 TaskKind::Command { .. } => None,
             },
             limits: info.limits,
+            require: &info.require,
             outcome: OutcomeFields::new(outcome, logs),
         }
     }
@@ -294,6 +298,7 @@ mod tests {
             worker_name: None,
             trace: None,
             limits: fabric_proto::Limits::default(),
+            require: Vec::new(),
         }
     }
 

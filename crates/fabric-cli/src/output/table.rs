@@ -49,6 +49,9 @@ pub(super) fn status_line(info: &TaskInfo) -> String {
         text.push_str("  (dead letter)");
     }
     let _ = write!(text, "\n  limits: {}", limits_line(info));
+    if !info.require.is_empty() {
+        let _ = write!(text, "\n  requires labels: {}", info.require.join(", "));
+    }
     if let Some(o) = &info.outcome {
         let code = o
             .exit_code

@@ -95,6 +95,7 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
     spec.priority = t.priority.map(Into::into).unwrap_or_default();
     spec.retries = t.retries.unwrap_or(0);
     spec.trace = t.trace;
+    spec.require = t.require;
     Ok(spec)
 }
 

@@ -1177,3 +1177,30 @@ proptest! {
         m.check_invariants()?;
     }
 }
+
+#[test]
+fn a_task_that_requires_labels_runs_only_where_all_are_and_says_what_is_missing() {
+    let labelled = |name: &str, labels: &[&str]| WorkerInfo {
+        name: name.to_owned(),
+        labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+        ..wasm_worker(4)
+    };
+    let mut s = sched();
+    let mut rec = wasm_task(1, Priority::Normal, MIB, 0);
+    rec.spec.require = vec!["gpu".to_owned(), "rack-2".to_owned()];
+    let id = rec.id;
+    s.submit(rec);
+    s.add_worker(key(0), &labelled("plain", &[]), &[], 0);
+    s.add_worker(key(1), &labelled("half", &["gpu"]), &[], 0);
+    assert!(s.place(0).is_empty(), "no worker carries both labels");
+    let why = s.why_waiting(&id, 0).expect("queued");
+    assert_eq!(
+        why,
+        "no registered worker carries the labels gpu, rack-2; closest: half (lacks rack-2)"
+    );
+    // A worker with both (and more) takes it.
+    s.add_worker(key(2), &labelled("both", &["rack-2", "gpu", "ssd"]), &[], 0);
+    let placed = s.place(0);
+    assert_eq!(placed.len(), 1);
+    assert_eq!(placed[0].worker, Some(key(2)));
+}

@@ -67,6 +67,13 @@ impl Scheduler {
                 }
             });
         }
+        if !rec.spec.require.is_empty() && !kind.iter().any(|w| w.carries(&rec.spec.require)) {
+            return Some(missing_labels(&rec.spec.require, &kind));
+        }
+        let kind: Vec<_> = kind
+            .into_iter()
+            .filter(|w| w.carries(&rec.spec.require))
+            .collect();
         let need = rec.spec.limits.memory_bytes;
         let largest = kind.iter().map(|w| w.memory).max().unwrap_or(0);
         if largest < need {
@@ -78,4 +85,35 @@ impl Scheduler {
         }
         None
     }
+}
+
+/// "no registered worker carries the labels gpu, rack-2; closest: w1
+/// (lacks rack-2), w2 (lacks gpu)": the workers that lack the fewest.
+fn missing_labels(require: &[String], workers: &[&super::worker::Worker]) -> String {
+    let lacks = |w: &super::worker::Worker| -> Vec<&str> {
+        require
+            .iter()
+            .filter(|l| !w.labels.contains(*l))
+            .map(String::as_str)
+            .collect()
+    };
+    let fewest = workers.iter().map(|w| lacks(w).len()).min().unwrap_or(0);
+    let mut closest: Vec<String> = workers
+        .iter()
+        .filter(|w| lacks(w).len() == fewest)
+        .map(|w| format!("{} (lacks {})", w.name, lacks(w).join(", ")))
+        .collect();
+    closest.sort();
+    let more = closest.len().saturating_sub(3);
+    closest.truncate(3);
+    let mut text = format!(
+        "no registered worker carries the label{} {}; closest: {}",
+        if require.len() == 1 { "" } else { "s" },
+        require.join(", "),
+        closest.join(", ")
+    );
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }

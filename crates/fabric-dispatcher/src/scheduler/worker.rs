@@ -15,6 +15,8 @@ pub(super) struct Worker {
     pub used_memory: u64,
     pub wasm: bool,
     pub commands: HashSet<String>,
+    /// Its labels, for tasks that require some.
+    pub labels: HashSet<String>,
     pub last_seen: u64,
     pub leases: HashSet<TaskId>,
     pub draining: bool,
@@ -41,6 +43,7 @@ impl Worker {
             used_memory,
             wasm: info.wasm,
             commands: info.commands.iter().cloned().collect(),
+            labels: info.labels.iter().cloned().collect(),
             last_seen: now,
             leases,
             draining: false,
@@ -58,7 +61,14 @@ impl Worker {
     /// Whether it could ever run `rec`: the kind of work and the memory,
     /// whatever it is doing now.
     pub(super) fn could_run(&self, rec: &TaskRecord) -> bool {
-        rec.spec.limits.memory_bytes <= self.memory && self.runs_kind(&rec.spec.kind)
+        rec.spec.limits.memory_bytes <= self.memory
+            && self.runs_kind(&rec.spec.kind)
+            && self.carries(&rec.spec.require)
+    }
+
+    /// Whether it carries every label in `require`.
+    pub(super) fn carries(&self, require: &[String]) -> bool {
+        require.iter().all(|l| self.labels.contains(l))
     }
 
     /// Whether it runs this kind of task at all.
@@ -78,6 +88,6 @@ impl Worker {
         if self.used_memory + rec.spec.limits.memory_bytes > self.memory {
             return false;
         }
-        self.runs_kind(&rec.spec.kind)
+        self.runs_kind(&rec.spec.kind) && self.carries(&rec.spec.require)
     }
 }

@@ -51,6 +51,9 @@ pub(crate) struct NewTask {
     /// A correlation id that follows the task into every log line and its
     /// record (letters, digits, `. _ : -`; default: the task's id).
     pub trace: Option<String>,
+    /// Labels the worker must carry, every one (at most 16).
+    #[serde(default)]
+    pub require: Vec<String>,
 }
 
 /// An uploaded blob.
@@ -183,6 +186,8 @@ pub(crate) struct TaskView {
     pub trace: Option<String>,
     /// The limits it runs under.
     pub limits: LimitsView,
+    /// Labels its worker must carry.
+    pub require: Vec<String>,
 }
 
 /// A task's limits, as admitted.
@@ -261,6 +266,7 @@ impl From<&TaskInfo> for TaskView {
                 output_bytes: t.limits.output_bytes,
                 disk_bytes: t.limits.disk_bytes,
             },
+            require: t.require.clone(),
         }
     }
 }
