@@ -189,3 +189,96 @@ fn a_task_that_requires_a_label_runs_only_on_a_worker_that_carries_it() {
         describe(&bad)
     );
 }
+
+#[test]
+fn bulk_cancel_by_state_and_bulk_retry_of_dead_letters_say_how_many() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &[], None);
+    let _w = start_worker(&sb, "w", &d, 1);
+    worker_in(&sb, &d, "w", "ready");
+    let run = |args: &[&str]| {
+        let out = sb
+            .fabric()
+            .arg("--cluster")
+            .arg(&d.profile)
+            .args(args)
+            .output_in_time()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+        out
+    };
+    // One slot: one spinning task runs, four wait.
+    let spin = sb.wat("spin", fabric_tests::harness::rest::SPIN);
+    let spin = spin.to_str().unwrap();
+    for _ in 0..5 {
+        run(&["submit", spin, "--fuel", "1000G", "--timeout", "10m"]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fabric(&sb, &d, &["tasks", "--state", "running", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "nothing started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Submitted a moment ago: none is older than an hour.
+    let none = run(&["cancel", "--state", "queued", "--older-than", "1h"]);
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("cancelled 0 queued tasks"),
+        "{}",
+        describe(&none)
+    );
+    let queued = run(&["cancel", "--state", "queued"]);
+    assert!(
+        String::from_utf8_lossy(&queued.stderr).contains("cancelled 4 queued tasks"),
+        "{}",
+        describe(&queued)
+    );
+    let running = run(&["cancel", "--state", "running", "--json"]);
+    assert_eq!(
+        json_of(&running).as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        describe(&running)
+    );
+    for state in ["queued", "running"] {
+        let left = fabric(&sb, &d, &["tasks", "--state", state, "--json"]);
+        assert_eq!(left.as_array().map(Vec::len), Some(0), "{state}: {left}");
+    }
+    // A finished state is not one to cancel.
+    let bad = sb
+        .fabric()
+        .arg("--cluster")
+        .arg(&d.profile)
+        .args(["cancel", "--state", "done"])
+        .output_in_time()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+
+    // Three tasks that fail with no retries: three dead letters, retried
+    // in one command.
+    let fail = sb.wat("fail", fabric_tests::harness::rest::EXIT_1);
+    let fail = fail.to_str().unwrap();
+    for _ in 0..3 {
+        let out = sb
+            .fabric()
+            .arg("--cluster")
+            .arg(&d.profile)
+            .args(["submit", fail, "--wait"])
+            .output_in_time()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    }
+    let retried = run(&["retry", "--dead-letters"]);
+    let ids: Vec<String> = String::from_utf8_lossy(&retried.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 3, "{}", describe(&retried));
+    assert!(
+        String::from_utf8_lossy(&retried.stderr).contains("retried 3 dead letters"),
+        "{}",
+        describe(&retried)
+    );
+}

@@ -11,12 +11,15 @@ use crate::units;
 
 mod admin;
 mod author;
+mod bulk;
 mod serve;
 mod task;
 
 pub(crate) use admin::{TokenCommand, WorkerRemoveArgs, WorkersArgs, WorkersCommand};
 use author::{COMPLETIONS_EXAMPLES, MAN_EXAMPLES, NEW_EXAMPLES};
 pub(crate) use author::{CompletionsArgs, ManArgs, NewArgs};
+use bulk::{CANCEL_EXAMPLES, RETRY_EXAMPLES};
+pub(crate) use bulk::{CancelArgs, RetryArgs};
 use serve::{DISPATCHER_EXAMPLES, UP_EXAMPLES, WORKER_EXAMPLES};
 pub(crate) use serve::{DispatcherArgs, NativeOpts, ServeOpts, UpArgs, WorkerArgs};
 use task::{EXEC_EXAMPLES, RUN_EXAMPLES, SUBMIT_EXAMPLES};
@@ -85,15 +88,13 @@ pub(crate) enum Command {
     /// Wait for a task to finish and print its result (exit code as `fabric exec`).
     #[command(after_help = WAIT_EXAMPLES)]
     Wait(WaitArgs),
-    /// Cancel a queued or running task.
-    #[command(after_help = "Example:\n  fabric cancel 0190c7a2-3b4c-7d5e-8f60-123456789abc")]
-    Cancel(IdArgs),
+    /// Cancel a queued or running task, or every one in a state.
+    #[command(after_help = CANCEL_EXAMPLES)]
+    Cancel(CancelArgs),
     /// Queue a dead letter again, as a new task (admin only); prints the
-    /// new task's id.
-    #[command(
-        after_help = "Examples:\n  fabric tasks --state dead_letter\n  fabric retry 0190c7a2\n  fabric wait \"$(fabric retry 0190c7a2)\""
-    )]
-    Retry(IdArgs),
+    /// new task's id. --dead-letters retries them all.
+    #[command(after_help = RETRY_EXAMPLES)]
+    Retry(RetryArgs),
     /// List tasks, newest first.
     #[command(
         after_help = "Examples:\n  fabric tasks\n  fabric tasks --state queued --limit 100 --json\n  fabric tasks --state timed_out\n  fabric tasks --state dead_letter"

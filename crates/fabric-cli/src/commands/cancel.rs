@@ -1,16 +1,82 @@
-//! `fabric cancel`: cancel a queued or running task.
+//! `fabric cancel`: cancel a queued or running task, or every task in a
+//! state (`--state`, `--older-than`).
 
 use std::path::Path;
 
-use super::client::with_client;
-use crate::cli::IdArgs;
-use crate::output::Output;
+use fabric_proto::TaskState;
 
-pub(crate) fn execute(args: &IdArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
-    let info = with_client(cluster, async |c| {
-        let id = c.resolve_task(&args.id).await?;
-        Ok(c.cancel(id).await?)
+use super::client::with_client;
+use crate::cli::CancelArgs;
+use crate::output::{self, Output};
+use crate::usage;
+
+/// Most tasks one bulk cancel looks at.
+const MAX_BULK: usize = 100_000;
+
+pub(crate) fn execute(args: &CancelArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
+    let output = Output::new(args.json);
+    if let Some(id) = &args.id {
+        let info = with_client(cluster, async |c| {
+            let id = c.resolve_task(id).await?;
+            Ok(c.cancel(id).await?)
+        })?;
+        output.task(&info);
+        return Ok(0);
+    }
+    let state = match args.state.as_deref().map(str::trim) {
+        Some("queued") => TaskState::Queued,
+        Some("running") => TaskState::Running,
+        Some(other) => {
+            return Err(usage(format!(
+                "--state {other}: cancel takes queued or running (finished tasks are final)"
+            )));
+        }
+        None => return Err(usage("give a task id or --state")),
+    };
+    let cutoff = args.older_than.map(|d| {
+        fabric_proto::now_ms().saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    });
+    let (cancelled, gone) = with_client(cluster, async |c| {
+        // Which tasks first, then each cancelled: a page is not disturbed
+        // by cancels made while it is read.
+        let mut ids = Vec::new();
+        let mut before = None;
+        loop {
+            let page = c.list(Some(state), 1_000, before).await?;
+            let last = page.last().map(|t| t.id);
+            let full = page.len() == 1_000;
+            ids.extend(
+                page.into_iter()
+                    .filter(|t| cutoff.is_none_or(|cut| t.submitted_ms <= cut))
+                    .map(|t| t.id),
+            );
+            if !full || ids.len() >= MAX_BULK {
+                break;
+            }
+            before = last;
+        }
+        ids.truncate(MAX_BULK);
+        let (mut cancelled, mut gone) = (Vec::new(), 0u64);
+        for id in ids {
+            match c.cancel(id).await {
+                Ok(info) => cancelled.push(info),
+                // Finished meanwhile: nothing to cancel.
+                Err(e) if e.code() == Some(fabric_proto::wire::ErrorCode::Conflict) => gone += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((cancelled, gone))
     })?;
-    Output::new(args.json).task(&info);
+    output.tasks(&cancelled);
+    output::note(&format!(
+        "cancelled {} {state} task{}{}",
+        cancelled.len(),
+        if cancelled.len() == 1 { "" } else { "s" },
+        if gone > 0 {
+            format!("; {gone} finished before their cancel")
+        } else {
+            String::new()
+        }
+    ));
     Ok(0)
 }

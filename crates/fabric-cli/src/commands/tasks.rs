@@ -20,7 +20,7 @@ const PAGE: u32 = 1_000;
 
 /// What `--state` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Filter {
+pub(super) enum Filter {
     All,
     State(TaskState),
     Status(TaskStatus),
@@ -122,7 +122,7 @@ fn total(c: &TaskCounts, filter: Filter) -> u64 {
 
 /// Up to `limit` matching tasks older than `before`, and where the next
 /// page starts when there may be more.
-async fn page(
+pub(super) async fn page(
     c: &Client,
     filter: Filter,
     limit: u32,
