@@ -8,6 +8,7 @@ mod cli_top;
 mod cli_views;
 mod client_blocking;
 mod cluster_args;
+mod cluster_each;
 mod cluster_faults;
 mod cluster_hardening;
 mod cluster_inputs;

@@ -55,6 +55,7 @@ pub(crate) struct Snapshot {
 pub(crate) struct Metrics {
     registry: Mutex<Registry>,
     submitted: Counter,
+    submit_requests: Counter,
     finished: Family<StatusLabel, Counter>,
     fuel_used: Counter,
     refused: Family<ReasonLabel, Counter>,
@@ -80,6 +81,7 @@ impl Metrics {
         let m = Self {
             registry: Mutex::new(Registry::with_prefix("fabric")),
             submitted: Counter::default(),
+            submit_requests: Counter::default(),
             finished: Family::default(),
             fuel_used: Counter::default(),
             refused: Family::default(),
@@ -103,6 +105,11 @@ impl Metrics {
                 "tasks_submitted",
                 "Tasks admitted since the dispatcher started",
                 m.submitted.clone(),
+            );
+            r.register(
+                "submit_requests",
+                "Submit requests admitted (one task, or a batch of many)",
+                m.submit_requests.clone(),
             );
             r.register(
                 "tasks_finished",
@@ -176,6 +183,11 @@ impl Metrics {
     /// A task was admitted.
     pub(crate) fn submitted(&self) {
         self.submitted.inc();
+    }
+
+    /// A submit request (of one task or many) was admitted.
+    pub(crate) fn submit_request(&self) {
+        self.submit_requests.inc();
     }
 
     /// A task's first lease went out `waited` after its admission.

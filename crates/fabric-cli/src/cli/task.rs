@@ -55,6 +55,11 @@ pub(crate) struct SubmitArgs {
     /// Wait for the result and print it (exit code as `fabric exec`).
     #[arg(long)]
     pub wait: bool,
+    /// One task per file matching GLOB (quoted: `'parts/*.txt'`), the file
+    /// as its input; all in one request, under a job id that is printed
+    /// (at most 1,000 files).
+    #[arg(long, value_name = "GLOB", conflicts_with_all = ["input", "trace"])]
+    pub each: Option<String>,
     /// Arguments for the task, after `--`.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -77,6 +82,11 @@ pub(crate) struct RunArgs {
     /// Queue it and print its id instead of following it.
     #[arg(long)]
     pub detach: bool,
+    /// One task per file matching GLOB (quoted), the file staged and `{}`
+    /// in the command replaced by its path; all in one request, under a
+    /// job id that is printed (at most 1,000 files).
+    #[arg(long, value_name = "GLOB", conflicts_with = "trace")]
+    pub each: Option<String>,
     /// The program (as a worker allows it: `cc`, or its path) and its
     /// arguments, after `--`.
     #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]
@@ -88,6 +98,7 @@ Examples:
   fabric submit wordfreq.wasm --input book.txt -- --top 5
   fabric submit primes.wasm --input req.json --wait --json
   fabric submit job.wasm --priority high --retries 3 --timeout 10s
+  fabric submit wordfreq.wasm --each 'parts/*.txt' --wait   # one task per file
 
 With --wait the exit code follows `fabric exec`: the task's own code, or 124
 timed out, 125 fuel exhausted, 126 memory exceeded, 127 trapped, 2 rejected.";
@@ -99,6 +110,7 @@ Examples:
   fabric run --timeout 5m --memory 2GiB --file src --output 'build/*.o' -- make -j4
   echo hello | fabric run --input - -- tr a-z A-Z
   fabric run --detach --json -- sleep 30
+  fabric run --each 'src/*.c' --output '*.o' -- cc -c {}    # one task per file
 
 Workers run only the programs their operator allowed (`fabric worker
 --allow cc`), inside a process sandbox (no network, a minimal root, the

@@ -9,6 +9,7 @@ mod completions;
 mod crate_build;
 mod demo;
 mod dispatcher;
+mod each;
 mod exec;
 mod local_cluster;
 mod new;

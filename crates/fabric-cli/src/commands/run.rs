@@ -45,6 +45,25 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             trace,
             require: task_opts::require(&args.queue.require)?,
         };
+        if let Some(pattern) = &args.each {
+            // One task per file: the file staged beside the others, and
+            // `{}` in the command its path.
+            let job = super::each::job_id();
+            let mut specs = Vec::new();
+            for file in super::each::files(pattern)? {
+                let name = file.to_string_lossy().into_owned();
+                let mut staged = spec.clone();
+                staged.args = rest.iter().map(|a| a.replace("{}", &name)).collect();
+                let extra = output_files::stage(client, &[file], c.caps.max_input_bytes).await?;
+                if let TaskKind::Command { files, .. } = &mut staged.kind {
+                    files.extend(extra);
+                }
+                staged.trace = Some(job.clone());
+                specs.push(staged);
+            }
+            let quiet = args.queue.quiet;
+            return super::each::submit_all(client, &job, specs, output, quiet, !args.detach).await;
+        }
         let follow = if args.detach {
             Follow::No
         } else {

@@ -34,6 +34,21 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             trace,
             require: task_opts::require(&args.queue.require)?,
         };
+        if let Some(pattern) = &args.each {
+            // One task per file, the file its input.
+            let job = super::each::job_id();
+            let mut specs = Vec::new();
+            for file in super::each::files(pattern)? {
+                let input = task_opts::file_input(&file, c.caps.max_input_bytes)?;
+                specs.push(TaskSpec {
+                    input,
+                    trace: Some(job.clone()),
+                    ..spec.clone()
+                });
+            }
+            let quiet = args.queue.quiet;
+            return super::each::submit_all(client, &job, specs, output, quiet, args.wait).await;
+        }
         let follow = if args.wait {
             Follow::UntilDone(OnInterrupt::LeaveRunning)
         } else {

@@ -163,6 +163,21 @@ pub(crate) fn input(opts: &TaskOpts, max: u64) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// A file's bytes as a task's input (`--each`), within the cluster's cap.
+pub(crate) fn file_input(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    let cannot = |e: std::io::Error| usage(format!("cannot read {}: {e}", path.display()));
+    let len = std::fs::metadata(path).map_err(cannot)?.len();
+    if len > max {
+        return Err(usage(format!(
+            "{} is {}, over the largest input the cluster takes ({})",
+            path.display(),
+            format_size(len),
+            format_size(max)
+        )));
+    }
+    std::fs::read(path).map_err(cannot)
+}
+
 /// What `submit` and `run` check against the cluster's caps before
 /// uploading a byte, in the flags' terms.
 pub(crate) struct Checked {

@@ -8,6 +8,7 @@
 
 mod admin;
 mod demo;
+mod job;
 mod json;
 mod report;
 mod table;
@@ -22,6 +23,7 @@ use fabric_proto::{TaskId, TaskInfo};
 use serde::Serialize;
 
 pub(crate) use demo::{DemoJob, FanOut};
+pub(crate) use job::JobProgress;
 pub(crate) use report::Reporter;
 
 use json::{SubmittedView, TaskView, WorkerView};

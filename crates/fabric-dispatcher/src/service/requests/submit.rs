@@ -94,6 +94,7 @@ async fn admit(
         shared.metrics.submitted();
         admitted.push(Admitted { id, warning });
     }
+    shared.metrics.submit_request();
     shared.place.notify_one();
     Ok(admitted)
 }
