@@ -7,6 +7,7 @@ mod cli_speaks;
 mod cli_top;
 mod cli_views;
 mod client_blocking;
+mod cluster_after;
 mod cluster_args;
 mod cluster_each;
 mod cluster_faults;

@@ -239,7 +239,13 @@ impl Client {
     /// what it needs, a warning saying what is missing.
     pub async fn enqueue(&self, spec: TaskSpec) -> Result<Queued, ClientError> {
         let spec = self.prepare(spec).await?;
-        match self.call(&Request::Submit { spec, wait: false }).await? {
+        match self
+            .call(&Request::Submit {
+                spec: Box::new(spec),
+                wait: false,
+            })
+            .await?
+        {
             Response::Submitted { id, warning } => Ok(Queued { id, warning }),
             other => Err(unexpected(other)),
         }
@@ -289,7 +295,10 @@ impl Client {
     ) -> Result<TaskInfo, ClientError> {
         let spec = self.prepare(spec).await?;
         let (first, mut recv) = self
-            .first_answer(&Request::Submit { spec, wait: true })
+            .first_answer(&Request::Submit {
+                spec: Box::new(spec),
+                wait: true,
+            })
             .await?;
         let Response::Submitted { id, warning } = first else {
             return Err(unexpected(first));

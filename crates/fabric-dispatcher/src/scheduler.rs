@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 pub use fabric_proto::WorkerKey;
 use fabric_proto::{TaskId, TaskRecord, TaskState, TaskStatus};
 
+mod held;
 mod lost;
 mod queue;
 mod waiting;
@@ -130,6 +131,9 @@ impl Scheduler {
         for mut rec in records {
             if rec.state == TaskState::Running {
                 changed.push(self.lose(rec, "the dispatcher restarted", now));
+            } else if rec.state == TaskState::Waiting {
+                // Its parents are looked at by the caller (service::deps).
+                self.tasks.insert(rec.id, rec);
             } else {
                 // A task's first lease goes out without being written (see
                 // [`Scheduler::may_send_unwritten`]), so a task

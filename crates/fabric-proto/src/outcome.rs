@@ -25,11 +25,13 @@ pub enum TaskStatus {
     Cancelled,
     /// Refused before it ran (invalid module, missing import, bad limits).
     Rejected,
+    /// Never ran: a task it was to run after did not succeed.
+    Skipped,
 }
 
 impl TaskStatus {
     /// Every status, in declaration order.
-    pub const ALL: [TaskStatus; 8] = [
+    pub const ALL: [TaskStatus; 9] = [
         TaskStatus::Succeeded,
         TaskStatus::Failed,
         TaskStatus::FuelExhausted,
@@ -38,6 +40,7 @@ impl TaskStatus {
         TaskStatus::Trapped,
         TaskStatus::Cancelled,
         TaskStatus::Rejected,
+        TaskStatus::Skipped,
     ];
 
     /// The process exit code the CLI uses for a task that ended this way,
@@ -50,7 +53,7 @@ impl TaskStatus {
             Self::MemoryExceeded => 126,
             Self::Trapped => 127,
             Self::Rejected => 2,
-            Self::Cancelled => 1,
+            Self::Cancelled | Self::Skipped => 1,
         }
     }
 
@@ -65,6 +68,7 @@ impl TaskStatus {
             Self::Trapped => "trapped",
             Self::Cancelled => "cancelled",
             Self::Rejected => "rejected",
+            Self::Skipped => "skipped",
         }
     }
 }

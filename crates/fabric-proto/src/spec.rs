@@ -162,7 +162,15 @@ pub struct TaskSpec {
     /// see [`check_require`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub require: Vec<String>,
+    /// Tasks that must succeed before this one is queued (`--after`); if
+    /// one ends any other way, this one ends `skipped`. At most
+    /// [`MAX_PARENTS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<crate::TaskId>,
 }
+
+/// Most tasks one task may run after.
+pub const MAX_PARENTS: usize = 32;
 
 /// Most labels a task may require.
 pub const MAX_REQUIRE: usize = 16;
@@ -237,6 +245,7 @@ impl TaskSpec {
             retries: 0,
             trace: None,
             require: Vec::new(),
+            after: Vec::new(),
         }
     }
 

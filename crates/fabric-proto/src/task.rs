@@ -21,6 +21,9 @@ pub enum TaskState {
     Done,
     /// Cancelled before it finished.
     Cancelled,
+    /// Waiting for the tasks it runs after (`--after`) to succeed; not
+    /// queued yet.
+    Waiting,
 }
 
 impl TaskState {
@@ -31,6 +34,7 @@ impl TaskState {
             Self::Running => "running",
             Self::Done => "done",
             Self::Cancelled => "cancelled",
+            Self::Waiting => "waiting",
         }
     }
 
@@ -60,6 +64,7 @@ impl FromStr for TaskState {
             "running" => Ok(Self::Running),
             "done" => Ok(Self::Done),
             "cancelled" | "canceled" => Ok(Self::Cancelled),
+            "waiting" => Ok(Self::Waiting),
             _ => Err(TaskStateParseError(s.to_owned())),
         }
     }
@@ -222,6 +227,9 @@ pub struct TaskInfo {
     /// Labels its worker must carry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub require: Vec<String>,
+    /// Tasks it runs after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<TaskId>,
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock (0 if the
@@ -284,6 +292,7 @@ impl TaskRecord {
             trace: Some(self.trace()),
             limits: self.spec.limits,
             require: self.spec.require.clone(),
+            after: self.spec.after.clone(),
         }
     }
 }

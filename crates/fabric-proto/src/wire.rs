@@ -120,8 +120,8 @@ pub enum Request {
     /// Queues a task. With `wait`, the stream then carries the task's
     /// events and its final state, as for [`Request::Wait`].
     Submit {
-        /// What to run.
-        spec: TaskSpec,
+        /// What to run (boxed: the largest request by far).
+        spec: Box<TaskSpec>,
         /// Stream the task's events and result after the id.
         #[serde(default)]
         wait: bool,

@@ -26,6 +26,11 @@ pub(crate) struct QueueOpts {
     /// one; `fabric worker --label`, listed by `fabric workers`).
     #[arg(long = "require", value_name = "LABEL")]
     pub require: Vec<String>,
+    /// Queue it only once this task has succeeded (repeatable: all of
+    /// them; any unique start of an id). If one ends any other way, this
+    /// one ends `skipped`.
+    #[arg(long = "after", value_name = "ID")]
+    pub after: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -44,6 +44,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             retries: c.retries,
             trace,
             require: task_opts::require(&args.queue.require)?,
+            after: task_opts::after(client, &args.queue.after).await?,
         };
         if let Some(pattern) = &args.each {
             // One task per file: the file staged beside the others, and

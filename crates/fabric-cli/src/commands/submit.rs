@@ -33,6 +33,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             retries: c.retries,
             trace,
             require: task_opts::require(&args.queue.require)?,
+            after: task_opts::after(client, &args.queue.after).await?,
         };
         if let Some(pattern) = &args.each {
             // One task per file, the file its input.

@@ -210,6 +210,22 @@ pub(crate) fn require(labels: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(labels.to_vec())
 }
 
+/// `--after ID`s, each resolved to a whole task id.
+pub(crate) async fn after(
+    client: &Client,
+    ids: &[String],
+) -> anyhow::Result<Vec<fabric_proto::TaskId>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let resolved = client
+            .resolve_task(id)
+            .await
+            .map_err(|e| usage(format!("--after {id}: {e}")))?;
+        out.push(resolved);
+    }
+    Ok(out)
+}
+
 /// `--trace ID`, checked.
 pub(crate) fn trace(flag: Option<&str>) -> anyhow::Result<Option<String>> {
     match flag {

@@ -43,7 +43,7 @@ fn filter(word: Option<&str>) -> anyhow::Result<Filter> {
     }
     let statuses: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
     Err(usage(format!(
-        "--state {word}: not a state or status; use queued, running, done, {}, or dead_letter",
+        "--state {word}: not a state or status; use queued, waiting, running, done, {}, or dead_letter",
         statuses.join(", ")
     )))
 }
@@ -115,6 +115,8 @@ fn total(c: &TaskCounts, filter: Filter) -> u64 {
             finished.saturating_sub(c.finished(TaskStatus::Cancelled))
         }
         Filter::State(TaskState::Cancelled) => c.finished(TaskStatus::Cancelled),
+        // Not counted apart: the listing's own length stands.
+        Filter::State(TaskState::Waiting) => 0,
         Filter::Status(s) => c.finished(s),
         Filter::DeadLetter => c.dead_letters,
     }

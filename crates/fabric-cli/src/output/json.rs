@@ -135,6 +135,9 @@ pub(crate) struct TaskView<'a> {
     /// Labels its worker must carry.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     require: &'a [String],
+    /// Tasks it runs after.
+    #[serde(skip_serializing_if = "<[TaskId]>::is_empty")]
+    after: &'a [TaskId],
     #[serde(flatten)]
     outcome: OutcomeFields<'a>,
 }
@@ -173,6 +176,7 @@ impl<'a> TaskView<'a> {
             },
             limits: info.limits,
             require: &info.require,
+            after: &info.after,
             outcome: OutcomeFields::new(outcome, logs),
         }
     }
@@ -299,6 +303,7 @@ mod tests {
             trace: None,
             limits: fabric_proto::Limits::default(),
             require: Vec::new(),
+            after: Vec::new(),
         }
     }
 

@@ -96,6 +96,11 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
     spec.retries = t.retries.unwrap_or(0);
     spec.trace = t.trace;
     spec.require = t.require;
+    spec.after = t
+        .after
+        .iter()
+        .map(|id| task_id(id))
+        .collect::<Result<_, _>>()?;
     Ok(spec)
 }
 

@@ -8,6 +8,18 @@ impl Scheduler {
     /// Why a queued task waits (`None` for a task that is not queued).
     pub fn why_waiting(&self, id: &TaskId, now: u64) -> Option<String> {
         let rec = self.tasks.get(id)?;
+        if rec.state == TaskState::Waiting {
+            let parents: Vec<String> = rec.spec.after.iter().map(ToString::to_string).collect();
+            return Some(format!(
+                "waits for {} to succeed (--after): {}",
+                if parents.len() == 1 {
+                    "a task"
+                } else {
+                    "tasks"
+                },
+                parents.join(", ")
+            ));
+        }
         if rec.state != TaskState::Queued {
             return None;
         }

@@ -23,6 +23,7 @@ mod cancelling;
 mod caps;
 pub mod config;
 mod control;
+mod deps;
 mod error;
 pub(crate) mod feed;
 mod gone;
@@ -89,7 +90,7 @@ impl Dispatcher {
         let commit = GroupCommit::start_observed(store.clone(), cfg.commit_linger, move |took| {
             observer.flushed(took)
         });
-        let sched = recover(&cfg, &store, &commit).await?;
+        let (sched, deps) = recover(&cfg, &store, &commit).await?;
         let endpoint = fabric_net::server_endpoint(&identity, cfg.listen, &cfg.net)?;
         let bound = endpoint
             .local_addr()
@@ -108,6 +109,7 @@ impl Dispatcher {
         };
         let api = cfg.api.clone();
         let shared = Arc::new(Shared::new(cfg, identity, store, commit, sched, metrics));
+        shared.core().deps = deps;
         let api_addr =
             match &api {
                 Some(api) => Some(crate::api::start(shared.clone(), api).await.map_err(
@@ -247,7 +249,7 @@ async fn recover(
     cfg: &DispatcherConfig,
     store: &Store,
     commit: &GroupCommit,
-) -> Result<Scheduler, StoreError> {
+) -> Result<(Scheduler, deps::Deps), StoreError> {
     let started = std::time::Instant::now();
     let mut sched = Scheduler::new(cfg.sched.clone());
     let live = store.live_tasks()?;
@@ -264,11 +266,12 @@ async fn recover(
             }
         }
     }
+    let deps = deps::restore(&mut sched, store, cfg.clock.now_ms())?;
     commit.durable().await?;
     tracing::info!(
         tasks = count,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "recovered unfinished tasks"
     );
-    Ok(sched)
+    Ok((sched, deps))
 }

@@ -36,6 +36,8 @@ pub(crate) struct Core {
     pub conns: HashMap<WorkerKey, WorkerConn>,
     /// Workers that went away, listed for a while.
     pub gone: super::gone::Gone,
+    /// Held tasks and the tasks they run after.
+    pub deps: super::deps::Deps,
 }
 
 impl Core {
@@ -139,6 +141,7 @@ impl Shared {
                 sched,
                 conns: HashMap::new(),
                 gone: super::gone::Gone::default(),
+                deps: super::deps::Deps::default(),
             }),
             place: Notify::new(),
             waiters: Waiters::default(),
@@ -276,10 +279,62 @@ impl Shared {
     /// Waits until everything written so far is durable, then tells the
     /// waiters of `finished` and wakes placement (slots may have freed).
     pub(crate) async fn announce(&self, finished: Vec<TaskInfo>) -> Result<(), StoreError> {
+        // Their ends release or skip the tasks held after them, and a
+        // skip ends those held after it in turn, level by level.
+        let mut batch = finished;
+        loop {
+            self.announce_once(&batch).await?;
+            batch = self.after_ended(&batch).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// What the ends of `finished` do to the tasks held after them: those
+    /// whose parents all succeeded are queued (written, not yet flushed: a
+    /// restart before the flush finds them held and releases them again);
+    /// those with a parent that did not are skipped, their results
+    /// written; the skipped, to announce.
+    async fn after_ended(&self, finished: &[TaskInfo]) -> Result<Vec<TaskInfo>, StoreError> {
+        let now = self.now();
+        let (released, skipped) = {
+            let mut core = self.core();
+            let (mut released, mut skipped) = (Vec::new(), Vec::new());
+            for info in finished {
+                let succeeded = info.status == Some(TaskStatus::Succeeded);
+                let ended = core.deps.ended(&info.id, succeeded);
+                for id in ended.release {
+                    released.extend(core.sched.release_waiting(&id, now));
+                }
+                let status = info.status.unwrap_or(TaskStatus::Cancelled);
+                for id in ended.skip {
+                    if let Some(rec) = core.sched.skip(&id, now) {
+                        skipped.push((rec, super::requests::after::skipped(info.id, status)));
+                    }
+                }
+            }
+            (released, skipped)
+        };
+        for rec in &released {
+            self.writer.save_task(rec).await?;
+        }
+        if !released.is_empty() {
+            self.place.notify_one();
+        }
+        let mut ended = Vec::with_capacity(skipped.len());
+        for (rec, outcome) in skipped {
+            self.writer.record_result(&rec, &outcome).await?;
+            ended.push(rec.info(Some(outcome)));
+        }
+        Ok(ended)
+    }
+
+    async fn announce_once(&self, finished: &[TaskInfo]) -> Result<(), StoreError> {
         if let Err(e) = self.commit.durable().await {
             // Their waits end with the error rather than hang: the tasks
             // already left the scheduler.
-            for info in &finished {
+            for info in finished {
                 let why = format!(
                     "the dispatcher could not make task {}'s result durable ({e}); ask again with fabric status",
                     info.id
@@ -289,7 +344,7 @@ impl Shared {
             self.place.notify_one();
             return Err(e);
         }
-        for info in &finished {
+        for info in finished {
             self.waiters.done(info);
             if let Some(status) = info.status {
                 self.metrics.finished(status);

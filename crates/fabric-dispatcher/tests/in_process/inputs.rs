@@ -116,9 +116,12 @@ async fn an_inline_input_over_the_inline_size_is_stored_as_a_blob_at_admission()
     let (mut send, mut recv) = framed::open(&conn, net.max_frame).await.expect("stream");
     let mut spec = TaskSpec::wasm(module);
     spec.input = vec![b'x'; fabric_proto::INLINE_INPUT_MAX * 3];
-    send.send(&Request::Submit { spec, wait: false })
-        .await
-        .expect("send");
+    send.send(&Request::Submit {
+        spec: Box::new(spec),
+        wait: false,
+    })
+    .await
+    .expect("send");
     let id = match recv.expect::<Response>().await.expect("answer") {
         Response::Submitted { id, .. } => id,
         other => panic!("{other:?}"),

@@ -25,6 +25,8 @@ pub(crate) struct ListQuery {
 pub(crate) enum StateFilter {
     /// Waiting for a worker.
     Queued,
+    /// Held until the tasks it runs after succeed.
+    Waiting,
     /// Holding a lease.
     Running,
     /// Finished with a result.
@@ -45,6 +47,8 @@ pub(crate) enum StateFilter {
     Trapped,
     /// Finished: refused by a worker.
     Rejected,
+    /// Finished: never ran, a task it runs after did not succeed.
+    Skipped,
     /// Failed every attempt (retry with `POST /tasks/{id}/retry`).
     DeadLetter,
 }
@@ -64,6 +68,7 @@ impl From<StateFilter> for Filter {
         use fabric_proto::TaskStatus as S;
         match s {
             StateFilter::Queued => Self::State(TaskState::Queued),
+            StateFilter::Waiting => Self::State(TaskState::Waiting),
             StateFilter::Running => Self::State(TaskState::Running),
             StateFilter::Done => Self::State(TaskState::Done),
             StateFilter::Cancelled => Self::State(TaskState::Cancelled),
@@ -74,6 +79,7 @@ impl From<StateFilter> for Filter {
             StateFilter::TimedOut => Self::Status(S::TimedOut),
             StateFilter::Trapped => Self::Status(S::Trapped),
             StateFilter::Rejected => Self::Status(S::Rejected),
+            StateFilter::Skipped => Self::Status(S::Skipped),
             StateFilter::DeadLetter => Self::DeadLetter,
         }
     }

@@ -54,6 +54,10 @@ pub(crate) struct NewTask {
     /// Labels the worker must carry, every one (at most 16).
     #[serde(default)]
     pub require: Vec<String>,
+    /// Ids of tasks that must succeed before this one is queued (at most
+    /// 32); if one ends any other way, this one ends `skipped`.
+    #[serde(default)]
+    pub after: Vec<String>,
 }
 
 /// An uploaded blob.
@@ -188,6 +192,8 @@ pub(crate) struct TaskView {
     pub limits: LimitsView,
     /// Labels its worker must carry.
     pub require: Vec<String>,
+    /// Ids of the tasks it runs after.
+    pub after: Vec<String>,
 }
 
 /// A task's limits, as admitted.
@@ -267,6 +273,7 @@ impl From<&TaskInfo> for TaskView {
                 disk_bytes: t.limits.disk_bytes,
             },
             require: t.require.clone(),
+            after: t.after.iter().map(ToString::to_string).collect(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
     let (before, cancelled) = {
         let mut core = shared.core();
         let before = core.sched.task(&id).cloned();
+        core.deps.forget(&id);
         (before, core.sched.cancel(&id, now))
     };
     let Some((rec, running)) = cancelled else {

@@ -3,6 +3,7 @@
 //! place that maps failures onto the wire.
 
 mod admin;
+pub(crate) mod after;
 pub(crate) mod blobs;
 pub(crate) mod cancel;
 pub(crate) mod query;
@@ -128,7 +129,7 @@ pub(crate) async fn serve(
             bytes,
             last,
         } => blobs::put_chunk(shared, &sha, offset, &bytes, last).await,
-        Request::Submit { spec, wait } => match submit::submit(shared, spec).await {
+        Request::Submit { spec, wait } => match submit::submit(shared, *spec).await {
             Ok(submit::Admitted { id, warning }) if wait => {
                 send.send(&Response::Submitted { id, warning }).await?;
                 return wait::follow(shared, id, send).await;

@@ -110,7 +110,7 @@ pub(crate) fn list(
         ));
     }
     let page: Vec<TaskRecord> = match state {
-        Some(s @ (TaskState::Queued | TaskState::Running)) => {
+        Some(s @ (TaskState::Queued | TaskState::Running | TaskState::Waiting)) => {
             // Only the page is cloned, under the lock.
             let core = shared.core();
             let mut refs: Vec<&TaskRecord> = core

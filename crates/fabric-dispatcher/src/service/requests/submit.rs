@@ -78,7 +78,9 @@ async fn admit(
     };
     shared.commit.durable().await?;
     let mut admitted = Vec::with_capacity(count);
-    for rec in recs {
+    let mut released = Vec::new();
+    let mut skipped = Vec::new();
+    for mut rec in recs {
         let id = rec.id;
         tracing::info!(task_id = %id, trace = %rec.trace(), "admitted");
         shared.publish(id, "submitted", None, || match &rec.spec.kind {
@@ -88,11 +90,41 @@ async fn admit(
         let warning = {
             let mut core = shared.core();
             let warning = core.sched.unmet_requirement(&rec);
-            core.sched.submit(rec);
+            if rec.spec.after.is_empty() {
+                core.sched.submit(rec);
+            } else {
+                let parents = super::after::classify(&core, &shared.store, &rec.spec.after)?;
+                if let Some((parent, status)) = parents.failed {
+                    rec.state = fabric_proto::TaskState::Done;
+                    rec.status = Some(fabric_proto::TaskStatus::Skipped);
+                    skipped.push((rec, super::after::skipped(parent, status)));
+                } else if parents.unfinished.is_empty() {
+                    rec.state = fabric_proto::TaskState::Queued;
+                    core.sched.submit(rec.clone());
+                    released.push(rec);
+                } else {
+                    core.deps.wait(id, &parents.unfinished);
+                    core.sched.hold(rec);
+                }
+            }
             warning
         };
         shared.metrics.submitted();
         admitted.push(Admitted { id, warning });
+    }
+    // Queued at once (their parents had all succeeded): the record says
+    // so at the next flush; a restart before it finds them held and
+    // releases them again.
+    for rec in &released {
+        shared.writer.save_task(rec).await?;
+    }
+    let mut ended = Vec::new();
+    for (rec, outcome) in skipped {
+        shared.writer.record_result(&rec, &outcome).await?;
+        ended.push(rec.info(Some(outcome)));
+    }
+    if !ended.is_empty() {
+        shared.announce(ended).await?;
     }
     shared.metrics.submit_request();
     shared.place.notify_one();
@@ -110,7 +142,10 @@ impl<'a> Reserved<'a> {
     fn room(shared: &'a Shared, count: usize) -> Result<Self, RequestError> {
         use std::sync::atomic::Ordering::SeqCst;
         let max_queued = shared.cfg.caps.max_queued;
-        let queued = shared.core().sched.queued();
+        let queued = {
+            let core = shared.core();
+            core.sched.queued() + core.deps.held()
+        };
         let admitting = shared.admitting.fetch_add(count, SeqCst);
         if queued + admitting + count > max_queued {
             shared.admitting.fetch_sub(count, SeqCst);
@@ -132,6 +167,7 @@ impl Drop for Reserved<'_> {
 /// as blobs), not yet written.
 fn prepare(shared: &Shared, mut spec: TaskSpec) -> Result<TaskRecord, RequestError> {
     admission::check_spec(&spec, &shared.cfg.caps).map_err(RequestError::Refused)?;
+    super::after::check(shared, &mut spec)?;
     // A native program no worker allows would wait for an operator: refuse
     // it now, as the user's mistake (exit 2).
     if let TaskKind::Command { program, .. } = &spec.kind
@@ -186,6 +222,11 @@ fn prepare(shared: &Shared, mut spec: TaskSpec) -> Result<TaskRecord, RequestErr
     let seq = shared.store.next_seq()?;
     let mut rec = TaskRecord::queued(id, spec, seq, shared.now());
     rec.args_blob = args_blob;
+    // Held until its parents are looked at (under the scheduler's lock,
+    // once it is stored): a restart in between finds it held, not queued.
+    if !rec.spec.after.is_empty() {
+        rec.state = fabric_proto::TaskState::Waiting;
+    }
     Ok(rec)
 }
 

@@ -1,0 +1,84 @@
+//! `--after`: a task admitted to run after others. Its parents are looked
+//! at under the scheduler's lock, where a parent's end is also noted
+//! (`Shared::announce`), so no end is missed between the two: a parent
+//! still live (or written but not yet finished) is waited on, one that
+//! succeeded is passed, and one that ended any other way skips the task.
+
+use fabric_proto::wire::{ErrorBody, ErrorCode};
+use fabric_proto::{MAX_PARENTS, TaskId, TaskOutcome, TaskSpec, TaskStatus};
+
+use super::RequestError;
+use crate::service::state::{Core, Shared};
+
+/// Where a task's parents stand.
+#[derive(Debug, Default)]
+pub(crate) struct Parents {
+    /// Not finished yet: the task waits on these.
+    pub unfinished: Vec<TaskId>,
+    /// One that ended without succeeding: the task is skipped.
+    pub failed: Option<(TaskId, TaskStatus)>,
+}
+
+/// Checks `spec.after` (how many, and that each task exists) before
+/// anything is stored.
+pub(crate) fn check(shared: &Shared, spec: &mut TaskSpec) -> Result<(), RequestError> {
+    spec.after.sort();
+    spec.after.dedup();
+    if spec.after.len() > MAX_PARENTS {
+        return Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!(
+                "after: {} tasks; a task runs after at most {MAX_PARENTS}",
+                spec.after.len()
+            ),
+        )));
+    }
+    for p in &spec.after {
+        let live = shared.core().sched.task(p).is_some();
+        if !live && shared.store.task(p)?.is_none() {
+            return Err(RequestError::NotFound(format!(
+                "after: no task {p} (a task runs after tasks that exist)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where `parents` stand now; call with the scheduler's lock held.
+pub(crate) fn classify(
+    core: &Core,
+    store: &fabric_store::Store,
+    parents: &[TaskId],
+) -> Result<Parents, RequestError> {
+    let mut out = Parents::default();
+    for p in parents {
+        if core.sched.task(p).is_some() {
+            out.unfinished.push(*p);
+            continue;
+        }
+        match store.result(p)? {
+            Some(o) if o.status == TaskStatus::Succeeded => {}
+            Some(o) => {
+                out.failed.get_or_insert((*p, o.status));
+            }
+            // Stored but neither live nor finished: it is finishing now,
+            // and its end will be noted after this lock is let go.
+            None if store.task(p)?.is_some_and(|r| !r.state.is_terminal()) => {
+                out.unfinished.push(*p);
+            }
+            // Gone (removed by retention): nothing to run after.
+            None => {
+                out.failed.get_or_insert((*p, TaskStatus::Cancelled));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The result of a task skipped because `parent` ended `status`.
+pub(crate) fn skipped(parent: TaskId, status: TaskStatus) -> TaskOutcome {
+    TaskOutcome::ended(
+        TaskStatus::Skipped,
+        format!("skipped: it runs after task {parent}, which ended {status}"),
+    )
+}
