@@ -96,6 +96,11 @@ fn a_task_runs_after_its_parents_and_a_failure_skips_two_levels() {
     );
     let listed = json_of(&c.run(&["tasks", "--state", "skipped", "--json"]));
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    // --input-from: the parent's stdout is the child's stdin.
+    let greet = c.detach(&[], "sleep 0.5; printf 'hello from the parent'");
+    let shout = c.detach(&["--input-from", &greet], "tr a-z A-Z");
+    let shouted = c.result(&shout);
+    assert_eq!(shouted["stdout"], "HELLO FROM THE PARENT", "{shouted}");
     // A task after one that does not exist is refused.
     let bad = c.run(&[
         "run",
@@ -137,4 +142,21 @@ fn a_dispatcher_killed_mid_chain_finishes_it_after_its_restart() {
     for id in [&parent, &child] {
         assert_eq!(c.status(id)["status"], "succeeded");
     }
+}
+
+#[test]
+fn the_readme_dependency_block_runs_as_written() {
+    use fabric_tests::harness::readme::{block, shell};
+    let sb = Sandbox::new();
+    let (_up, profile, _) = up_one_worker_in(&sb, &["--allow", "sh", "--allow", "tr"]);
+    let script = block("a=$(fabric run --detach").lines.join("\n");
+    let out = shell(
+        &sb,
+        &format!(
+            "set -e\nexport FABRIC_CLUSTER={}\n{script}",
+            profile.display()
+        ),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(text(&out.stdout), "HELLO\n", "{}", describe(&out));
 }

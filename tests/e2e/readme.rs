@@ -32,6 +32,10 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
     ),
     (".ci/run", "CI runs it as written"),
     (
+        "a=$(fabric run --detach",
+        "cluster_after::the_readme_dependency_block_runs_as_written",
+    ),
+    (
         "fabric new word-count",
         "task_authors::a_new_crate_builds_outside_the_repo_and_runs_locally_and_on_the_cluster \
          runs these commands in a temp dir, with a cluster up",

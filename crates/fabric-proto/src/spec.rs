@@ -167,6 +167,10 @@ pub struct TaskSpec {
     /// [`MAX_PARENTS`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<crate::TaskId>,
+    /// A task (also in `after`) whose stdout becomes this one's stdin when
+    /// it is queued (`--input-from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_from: Option<crate::TaskId>,
 }
 
 /// Most tasks one task may run after.
@@ -246,6 +250,7 @@ impl TaskSpec {
             trace: None,
             require: Vec::new(),
             after: Vec::new(),
+            input_from: None,
         }
     }
 

@@ -31,6 +31,10 @@ pub(crate) struct QueueOpts {
     /// one ends `skipped`.
     #[arg(long = "after", value_name = "ID")]
     pub after: Vec<String>,
+    /// This task's stdout becomes the new task's stdin once it succeeded
+    /// (implies --after ID).
+    #[arg(long, value_name = "ID", conflicts_with = "input")]
+    pub input_from: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

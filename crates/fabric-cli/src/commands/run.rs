@@ -45,6 +45,12 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             trace,
             require: task_opts::require(&args.queue.require)?,
             after: task_opts::after(client, &args.queue.after).await?,
+            input_from: match &args.queue.input_from {
+                Some(id) => task_opts::after(client, std::slice::from_ref(id))
+                    .await?
+                    .pop(),
+                None => None,
+            },
         };
         if let Some(pattern) = &args.each {
             // One task per file: the file staged beside the others, and

@@ -101,6 +101,7 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
         .iter()
         .map(|id| task_id(id))
         .collect::<Result<_, _>>()?;
+    spec.input_from = t.input_from.as_deref().map(task_id).transpose()?;
     Ok(spec)
 }
 

@@ -18,12 +18,24 @@ impl Scheduler {
     /// Queues a held task whose parents all succeeded; its record, now
     /// `Queued`, to be written.
     pub fn release_waiting(&mut self, id: &TaskId, now: u64) -> Option<TaskRecord> {
+        self.release_waiting_with(id, now, |_| {})
+    }
+
+    /// [`Scheduler::release_waiting`], `fill` changing the record (its
+    /// input) before it is queued.
+    pub fn release_waiting_with(
+        &mut self,
+        id: &TaskId,
+        now: u64,
+        fill: impl FnOnce(&mut TaskRecord),
+    ) -> Option<TaskRecord> {
         let rec = self.tasks.get_mut(id)?;
         if rec.state != TaskState::Waiting {
             return None;
         }
         rec.state = TaskState::Queued;
         rec.updated_ms = now;
+        fill(rec);
         let rec = rec.clone();
         self.queue.push(&rec);
         Some(rec)

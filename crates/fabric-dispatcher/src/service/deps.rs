@@ -125,8 +125,14 @@ fn restore_once(
                 changed = true;
             }
         } else if unfinished.is_empty() {
-            if let Some(rec) = sched.release_waiting(&id, now) {
+            let mut failed = None;
+            if let Some(rec) = sched.release_waiting_with(&id, now, |rec| {
+                failed = super::requests::after::fill_input(store, rec).err();
+            }) {
                 store.save_task(&rec)?;
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         } else {
             deps.wait(id, &unfinished);

@@ -305,7 +305,13 @@ impl Shared {
                 let succeeded = info.status == Some(TaskStatus::Succeeded);
                 let ended = core.deps.ended(&info.id, succeeded);
                 for id in ended.release {
-                    released.extend(core.sched.release_waiting(&id, now));
+                    let mut failed = None;
+                    released.extend(core.sched.release_waiting_with(&id, now, |rec| {
+                        failed = super::requests::after::fill_input(&self.store, rec).err();
+                    }));
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
                 }
                 let status = info.status.unwrap_or(TaskStatus::Cancelled);
                 for id in ended.skip {

@@ -58,6 +58,9 @@ pub(crate) struct NewTask {
     /// 32); if one ends any other way, this one ends `skipped`.
     #[serde(default)]
     pub after: Vec<String>,
+    /// A task whose stdout becomes this one's stdin once it succeeded
+    /// (implies `after`; not with `input_b64` or `input_blob`).
+    pub input_from: Option<String>,
 }
 
 /// An uploaded blob.

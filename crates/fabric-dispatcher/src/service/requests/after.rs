@@ -22,6 +22,16 @@ pub(crate) struct Parents {
 /// Checks `spec.after` (how many, and that each task exists) before
 /// anything is stored.
 pub(crate) fn check(shared: &Shared, spec: &mut TaskSpec) -> Result<(), RequestError> {
+    if let Some(p) = spec.input_from {
+        if !spec.input.is_empty() || spec.input_blob.is_some() {
+            return Err(RequestError::Refused(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "give an input or input_from, not both",
+            )));
+        }
+        // Its stdin comes from a task it therefore runs after.
+        spec.after.push(p);
+    }
     spec.after.sort();
     spec.after.dedup();
     if spec.after.len() > MAX_PARENTS {
@@ -81,4 +91,23 @@ pub(crate) fn skipped(parent: TaskId, status: TaskStatus) -> TaskOutcome {
         TaskStatus::Skipped,
         format!("skipped: it runs after task {parent}, which ended {status}"),
     )
+}
+
+/// A held task on its way to the queue: with `input_from`, its parent's
+/// recorded stdout becomes its input (inline, or a stored blob when big).
+pub(crate) fn fill_input(
+    store: &fabric_store::Store,
+    rec: &mut fabric_proto::TaskRecord,
+) -> Result<(), fabric_store::StoreError> {
+    let Some(p) = rec.spec.input_from else {
+        return Ok(());
+    };
+    let stdout = store.result(&p)?.map(|o| o.stdout).unwrap_or_default();
+    if stdout.len() > fabric_proto::INLINE_INPUT_MAX {
+        rec.spec.input_blob = Some(store.put_chunked(&stdout)?);
+        rec.spec.input = Vec::new();
+    } else {
+        rec.spec.input = stdout;
+    }
+    Ok(())
 }

@@ -100,6 +100,7 @@ async fn admit(
                     skipped.push((rec, super::after::skipped(parent, status)));
                 } else if parents.unfinished.is_empty() {
                     rec.state = fabric_proto::TaskState::Queued;
+                    super::after::fill_input(&shared.store, &mut rec)?;
                     core.sched.submit(rec.clone());
                     released.push(rec);
                 } else {
