@@ -101,6 +101,14 @@ fn a_task_runs_after_its_parents_and_a_failure_skips_two_levels() {
     let shout = c.detach(&["--input-from", &greet], "tr a-z A-Z");
     let shouted = c.result(&shout);
     assert_eq!(shouted["stdout"], "HELLO FROM THE PARENT", "{shouted}");
+    // --files-from: the parent's output files are staged into the child.
+    let make = c.detach(
+        &["--output", "out/*.txt"],
+        "mkdir -p out && echo made-by-parent > out/a.txt",
+    );
+    let read = c.detach(&["--files-from", &make], "cat out/a.txt");
+    let read_out = c.result(&read);
+    assert_eq!(read_out["stdout"], "made-by-parent\n", "{read_out}");
     // A task after one that does not exist is refused.
     let bad = c.run(&[
         "run",

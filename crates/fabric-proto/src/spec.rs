@@ -171,6 +171,10 @@ pub struct TaskSpec {
     /// it is queued (`--input-from`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_from: Option<crate::TaskId>,
+    /// Native tasks (also in `after`) whose output files are staged into
+    /// this one's dir when it is queued (`--files-from`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files_from: Vec<crate::TaskId>,
 }
 
 /// Most tasks one task may run after.
@@ -251,6 +255,7 @@ impl TaskSpec {
             require: Vec::new(),
             after: Vec::new(),
             input_from: None,
+            files_from: Vec::new(),
         }
     }
 

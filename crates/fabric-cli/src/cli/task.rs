@@ -88,6 +88,10 @@ pub(crate) struct RunArgs {
     /// repeatable) into the current directory when the command ends.
     #[arg(long = "output", value_name = "GLOB")]
     pub outputs: Vec<String>,
+    /// Stage this task's output files (its --output) into the new task's
+    /// dir once it succeeded (repeatable; implies --after ID).
+    #[arg(long = "files-from", value_name = "ID")]
+    pub files_from: Vec<String>,
     /// Queue it and print its id instead of following it.
     #[arg(long)]
     pub detach: bool,

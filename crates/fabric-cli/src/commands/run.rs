@@ -51,6 +51,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
                     .pop(),
                 None => None,
             },
+            files_from: task_opts::after(client, &args.files_from).await?,
         };
         if let Some(pattern) = &args.each {
             // One task per file: the file staged beside the others, and

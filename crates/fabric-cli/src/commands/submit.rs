@@ -40,6 +40,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
                     .pop(),
                 None => None,
             },
+            files_from: Vec::new(),
         };
         if let Some(pattern) = &args.each {
             // One task per file, the file its input.

@@ -102,6 +102,11 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
         .map(|id| task_id(id))
         .collect::<Result<_, _>>()?;
     spec.input_from = t.input_from.as_deref().map(task_id).transpose()?;
+    spec.files_from = t
+        .files_from
+        .iter()
+        .map(|id| task_id(id))
+        .collect::<Result<_, _>>()?;
     Ok(spec)
 }
 

@@ -61,6 +61,10 @@ pub(crate) struct NewTask {
     /// A task whose stdout becomes this one's stdin once it succeeded
     /// (implies `after`; not with `input_b64` or `input_blob`).
     pub input_from: Option<String>,
+    /// Native tasks whose output files are staged into this one's dir
+    /// once they succeeded (implies `after`).
+    #[serde(default)]
+    pub files_from: Vec<String>,
 }
 
 /// An uploaded blob.

@@ -32,6 +32,15 @@ pub(crate) fn check(shared: &Shared, spec: &mut TaskSpec) -> Result<(), RequestE
         // Its stdin comes from a task it therefore runs after.
         spec.after.push(p);
     }
+    if !spec.files_from.is_empty() {
+        if !matches!(spec.kind, fabric_proto::TaskKind::Command { .. }) {
+            return Err(RequestError::Refused(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "files_from: only a native command has a dir to stage files into",
+            )));
+        }
+        spec.after.extend(spec.files_from.iter().copied());
+    }
     spec.after.sort();
     spec.after.dedup();
     if spec.after.len() > MAX_PARENTS {
@@ -94,20 +103,38 @@ pub(crate) fn skipped(parent: TaskId, status: TaskStatus) -> TaskOutcome {
 }
 
 /// A held task on its way to the queue: with `input_from`, its parent's
-/// recorded stdout becomes its input (inline, or a stored blob when big).
+/// recorded stdout becomes its input (inline, or a stored blob when big);
+/// with `files_from`, its parents' output files are staged into its dir.
 pub(crate) fn fill_input(
     store: &fabric_store::Store,
     rec: &mut fabric_proto::TaskRecord,
 ) -> Result<(), fabric_store::StoreError> {
-    let Some(p) = rec.spec.input_from else {
-        return Ok(());
-    };
-    let stdout = store.result(&p)?.map(|o| o.stdout).unwrap_or_default();
-    if stdout.len() > fabric_proto::INLINE_INPUT_MAX {
-        rec.spec.input_blob = Some(store.put_chunked(&stdout)?);
-        rec.spec.input = Vec::new();
-    } else {
-        rec.spec.input = stdout;
+    if let Some(p) = rec.spec.input_from {
+        let stdout = store.result(&p)?.map(|o| o.stdout).unwrap_or_default();
+        if stdout.len() > fabric_proto::INLINE_INPUT_MAX {
+            rec.spec.input_blob = Some(store.put_chunked(&stdout)?);
+            rec.spec.input = Vec::new();
+        } else {
+            rec.spec.input = stdout;
+        }
+    }
+    // Output files of the parents named: staged by content, as `--file`
+    // would stage them (a path given twice keeps the later parent's).
+    let mut staged = Vec::new();
+    for p in rec.spec.files_from.clone() {
+        for f in store.result(&p)?.map(|o| o.files).unwrap_or_default() {
+            staged.push(fabric_proto::StagedFile {
+                path: f.path,
+                blob: store.put_chunked(&f.bytes)?,
+                executable: f.executable,
+            });
+        }
+    }
+    if let fabric_proto::TaskKind::Command { files, .. } = &mut rec.spec.kind {
+        for s in staged {
+            files.retain(|f| f.path != s.path);
+            files.push(s);
+        }
     }
     Ok(())
 }
