@@ -142,6 +142,9 @@ fn restore_once(
 }
 
 #[cfg(test)]
+mod model;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,182 @@
+//! A model-based property test of the waiting edges: random DAGs, random
+//! outcomes, restarts at random points (the index rebuilt from what is
+//! still held, as `restore` does). For every run: every task ends; none
+//! runs before all its parents succeeded; a task is skipped exactly when
+//! a parent did not succeed; none runs twice.
+
+use std::collections::HashMap;
+
+use fabric_proto::TaskId;
+use proptest::prelude::*;
+
+use super::Deps;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+struct Run {
+    ids: Vec<TaskId>,
+    parents: Vec<Vec<usize>>,
+    ended: HashMap<usize, End>,
+    held: Vec<usize>,
+    ready: Vec<usize>,
+    ran: Vec<usize>,
+    deps: Deps,
+}
+
+impl Run {
+    fn index(&self, id: &TaskId) -> usize {
+        self.ids
+            .iter()
+            .position(|i| i == id)
+            .expect("a task of this run")
+    }
+
+    /// Admission: parents looked at now (as `after::classify` does).
+    fn admit(&mut self, t: usize) {
+        let (mut unfinished, mut failed) = (Vec::new(), false);
+        for &p in &self.parents[t] {
+            match self.ended.get(&p) {
+                None => unfinished.push(self.ids[p]),
+                Some(End::Succeeded) => {}
+                Some(_) => failed = true,
+            }
+        }
+        if failed {
+            self.end(t, End::Skipped);
+        } else if unfinished.is_empty() {
+            self.ready.push(t);
+        } else {
+            self.deps.wait(self.ids[t], &unfinished);
+            self.held.push(t);
+        }
+    }
+
+    /// A task ends: its children released or skipped, skips cascading
+    /// (as `Shared::after_ended` does, level by level).
+    fn end(&mut self, t: usize, how: End) {
+        let mut batch = vec![(t, how)];
+        while let Some((t, how)) = batch.pop() {
+            assert!(self.ended.insert(t, how).is_none(), "task {t} ended twice");
+            self.held.retain(|h| *h != t);
+            let ended = self.deps.ended(&self.ids[t], how == End::Succeeded);
+            for id in ended.release {
+                let c = self.index(&id);
+                self.held.retain(|h| *h != c);
+                self.ready.push(c);
+            }
+            for id in ended.skip {
+                batch.push((self.index(&id), End::Skipped));
+            }
+        }
+    }
+
+    /// A restart: the index rebuilt from the held tasks (as `restore`).
+    fn restart(&mut self) {
+        self.deps = Deps::default();
+        loop {
+            let mut changed = false;
+            for t in self.held.clone() {
+                if self.ended.contains_key(&t) || !self.held.contains(&t) {
+                    continue;
+                }
+                let failed = self.parents[t]
+                    .iter()
+                    .any(|p| matches!(self.ended.get(p), Some(End::Failed | End::Skipped)));
+                let unfinished: Vec<_> = self.parents[t]
+                    .iter()
+                    .filter(|p| !self.ended.contains_key(p))
+                    .map(|p| self.ids[*p])
+                    .collect();
+                if failed {
+                    self.held.retain(|h| *h != t);
+                    self.ended.insert(t, End::Skipped);
+                    changed = true;
+                } else if unfinished.is_empty() {
+                    self.held.retain(|h| *h != t);
+                    self.ready.push(t);
+                } else {
+                    self.deps.wait(self.ids[t], &unfinished);
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+}
+
+fn dag() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<bool>, Vec<u8>)> {
+    (2usize..24).prop_flat_map(|n| {
+        let parents = (0..n)
+            .map(|i| proptest::collection::vec(0..i.max(1), 0..=i.min(3)))
+            .collect::<Vec<_>>();
+        (
+            parents,
+            proptest::collection::vec(proptest::bool::weighted(0.75), n),
+            proptest::collection::vec(any::<u8>(), n * 2),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_task_ends_after_its_parents_and_skips_follow_failures(
+        (parents, succeeds, choices) in dag()
+    ) {
+        let n = parents.len();
+        // Task 0 has no parents (its range is empty); others point back.
+        let parents: Vec<Vec<usize>> = parents
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut ps)| { ps.retain(|p| *p < i); ps.sort(); ps.dedup(); ps })
+            .collect();
+        let mut run = Run {
+            ids: (0..n).map(|_| TaskId::new()).collect(),
+            parents: parents.clone(),
+            ended: HashMap::new(),
+            held: Vec::new(),
+            ready: Vec::new(),
+            ran: Vec::new(),
+            deps: Deps::default(),
+        };
+        let mut choice = choices.into_iter().cycle();
+        let mut admitted = 0;
+        loop {
+            let c = choice.next().unwrap_or(0);
+            if admitted < n && (c % 3 == 0 || run.ready.is_empty()) {
+                run.admit(admitted);
+                admitted += 1;
+            } else if c % 11 == 1 {
+                run.restart();
+            } else if !run.ready.is_empty() {
+                let t = run.ready.remove(usize::from(c) % run.ready.len());
+                // It runs only once every parent succeeded.
+                for p in &run.parents[t] {
+                    prop_assert_eq!(run.ended.get(p), Some(&End::Succeeded), "task {} ran before {}", t, p);
+                }
+                prop_assert!(!run.ran.contains(&t), "task {} ran twice", t);
+                run.ran.push(t);
+                run.end(t, if succeeds[t] { End::Succeeded } else { End::Failed });
+            } else if admitted == n {
+                break;
+            }
+        }
+        // Every task ended; skipped exactly when a parent did not succeed.
+        for t in 0..n {
+            let end = run.ended.get(&t).copied();
+            prop_assert!(end.is_some(), "task {} never ended", t);
+            let a_parent_failed = parents[t]
+                .iter()
+                .any(|p| run.ended.get(p) != Some(&End::Succeeded));
+            prop_assert_eq!(end == Some(End::Skipped), a_parent_failed, "task {}", t);
+        }
+        prop_assert_eq!(run.deps.held(), 0);
+    }
+}
