@@ -169,10 +169,10 @@ proptest! {
             }
         }
         // Every task ended; skipped exactly when a parent did not succeed.
-        for t in 0..n {
+        for (t, ps) in parents.iter().enumerate() {
             let end = run.ended.get(&t).copied();
             prop_assert!(end.is_some(), "task {} never ended", t);
-            let a_parent_failed = parents[t]
+            let a_parent_failed = ps
                 .iter()
                 .any(|p| run.ended.get(p) != Some(&End::Succeeded));
             prop_assert_eq!(end == Some(End::Skipped), a_parent_failed, "task {}", t);
