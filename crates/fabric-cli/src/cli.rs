@@ -23,7 +23,7 @@ pub(crate) use bulk::{CancelArgs, RetryArgs};
 use serve::{DISPATCHER_EXAMPLES, UP_EXAMPLES, WORKER_EXAMPLES};
 pub(crate) use serve::{DispatcherArgs, NativeOpts, ServeOpts, UpArgs, WorkerArgs};
 use task::{EXEC_EXAMPLES, RUN_EXAMPLES, SUBMIT_EXAMPLES};
-pub(crate) use task::{ExecArgs, RunArgs, SubmitArgs, TaskOpts};
+pub(crate) use task::{ExecArgs, QueueOpts, RunArgs, SubmitArgs, TaskOpts};
 
 /// Fabric: run untrusted work, sandboxed, across the machines of a LAN.
 #[derive(Debug, Parser)]

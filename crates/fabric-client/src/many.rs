@@ -37,7 +37,10 @@ impl Client {
         for spec in specs {
             prepared.push(self.prepare(spec).await?);
         }
-        let bytes: usize = prepared.iter().map(spec_bytes).sum();
+        let bytes: usize = prepared
+            .iter()
+            .map(|s| s.args_env_bytes() + s.input.len())
+            .sum();
         if bytes > MAX_SUBMIT_BATCH_BYTES {
             return Err(ClientError::TooLarge {
                 bytes,
@@ -56,15 +59,4 @@ impl Client {
             other => Err(unexpected(other)),
         }
     }
-}
-
-/// Bytes of a spec's args, env and inline input: what makes a batch big.
-fn spec_bytes(spec: &TaskSpec) -> usize {
-    spec.args.iter().map(String::len).sum::<usize>()
-        + spec
-            .env
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>()
-        + spec.input.len()
 }

@@ -239,6 +239,16 @@ impl TaskSpec {
         Self::new(TaskKind::Wasm { module })
     }
 
+    /// Bytes of its args plus env, as admission counts them.
+    pub fn args_env_bytes(&self) -> usize {
+        self.args.iter().map(String::len).sum::<usize>()
+            + self
+                .env
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+
     /// A task of `kind` with no args, env or input, default limits, normal
     /// priority and no retries.
     pub fn new(kind: TaskKind) -> Self {

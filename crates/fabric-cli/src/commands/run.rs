@@ -29,6 +29,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
                 .map_err(|e| usage(format!("--output {e}: a glob relative to the task's dir")))?;
         }
         let files = output_files::stage(client, &args.files, c.caps.max_input_bytes).await?;
+        let (after, input_from) = task_opts::links(client, &args.queue).await?;
         let spec = TaskSpec {
             kind: TaskKind::Command {
                 program: program.clone(),
@@ -44,13 +45,8 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             retries: c.retries,
             trace,
             require: task_opts::require(&args.queue.require)?,
-            after: task_opts::after(client, &args.queue.after).await?,
-            input_from: match &args.queue.input_from {
-                Some(id) => task_opts::after(client, std::slice::from_ref(id))
-                    .await?
-                    .pop(),
-                None => None,
-            },
+            after,
+            input_from,
             files_from: task_opts::after(client, &args.files_from).await?,
         };
         if let Some(pattern) = &args.each {

@@ -22,6 +22,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
         let c = task_opts::checked(client, &args.task, args.fuel, args.queue.retries).await?;
         task_opts::module_fits(&module_path, wasm.len(), c.caps.max_module_bytes)?;
         let module = client.upload_module(&wasm).await?;
+        let (after, input_from) = task_opts::links(client, &args.queue).await?;
         let spec = TaskSpec {
             kind: TaskKind::Wasm { module },
             args: args.args,
@@ -33,13 +34,8 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             retries: c.retries,
             trace,
             require: task_opts::require(&args.queue.require)?,
-            after: task_opts::after(client, &args.queue.after).await?,
-            input_from: match &args.queue.input_from {
-                Some(id) => task_opts::after(client, std::slice::from_ref(id))
-                    .await?
-                    .pop(),
-                None => None,
-            },
+            after,
+            input_from,
             files_from: Vec::new(),
         };
         if let Some(pattern) = &args.each {

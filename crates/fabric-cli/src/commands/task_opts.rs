@@ -226,6 +226,20 @@ pub(crate) async fn after(
     Ok(out)
 }
 
+/// `--after` and `--input-from`, resolved: the tasks a new one runs
+/// after, and the one whose stdout is its stdin.
+pub(crate) async fn links(
+    client: &Client,
+    queue: &crate::cli::QueueOpts,
+) -> anyhow::Result<(Vec<fabric_proto::TaskId>, Option<fabric_proto::TaskId>)> {
+    let after = self::after(client, &queue.after).await?;
+    let input_from = match &queue.input_from {
+        Some(id) => self::after(client, std::slice::from_ref(id)).await?.pop(),
+        None => None,
+    };
+    Ok((after, input_from))
+}
+
 /// `--trace ID`, checked.
 pub(crate) fn trace(flag: Option<&str>) -> anyhow::Result<Option<String>> {
     match flag {

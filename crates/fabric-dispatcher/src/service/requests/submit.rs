@@ -209,7 +209,7 @@ fn prepare(shared: &Shared, mut spec: TaskSpec) -> Result<TaskRecord, RequestErr
         spec.input_blob = Some(shared.store.put_chunked(&spec.input)?);
         spec.input = Vec::new();
     }
-    let args_blob = if args_bytes(&spec) > INLINE_ARGS_MAX {
+    let args_blob = if spec.args_env_bytes() > INLINE_ARGS_MAX {
         let blob = shared.store.put_args(&spec.args, &spec.env)?;
         spec.args = Vec::new();
         spec.env = Vec::new();
@@ -229,16 +229,6 @@ fn prepare(shared: &Shared, mut spec: TaskSpec) -> Result<TaskRecord, RequestErr
         rec.state = fabric_proto::TaskState::Waiting;
     }
     Ok(rec)
-}
-
-/// Bytes of args plus env, as admission counts them.
-fn args_bytes(spec: &TaskSpec) -> usize {
-    spec.args.iter().map(String::len).sum::<usize>()
-        + spec
-            .env
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>()
 }
 
 /// `rec`'s spec whole: with its args and env read back from the store when
