@@ -99,6 +99,38 @@ fn each_submits_one_task_per_file_in_one_request_and_sums_up() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let said = text(&out.stderr);
     assert!(said.contains("5 tasks: 1 failed, 4 succeeded"), "{said}");
+    // A job's unfinished tasks are cancelled by its id.
+    let spin = sb.wat("spin", fabric_tests::harness::rest::SPIN);
+    for n in 0..3 {
+        std::fs::write(sb.dir.path().join(format!("spin{n}.in")), "x").unwrap();
+    }
+    let out = fabric()
+        .arg("submit")
+        .arg(&spin)
+        .args([
+            "--each",
+            "spin*.in",
+            "--fuel",
+            "1000G",
+            "--timeout",
+            "10m",
+            "--json",
+        ])
+        .output_in_time()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let spun: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spin_job = spun["job"].as_str().unwrap();
+    let cancelled = fabric()
+        .args(["cancel", "--job", spin_job])
+        .output_in_time()
+        .unwrap();
+    assert_eq!(cancelled.status.code(), Some(0), "{}", describe(&cancelled));
+    assert!(
+        text(&cancelled.stderr).contains(&format!("cancelled 3 tasks of job {spin_job}")),
+        "{}",
+        describe(&cancelled)
+    );
     // A glob that matches nothing is bad usage.
     let none = fabric()
         .arg("submit")

@@ -23,15 +23,19 @@ pub(crate) fn execute(args: &CancelArgs, cluster: Option<&Path>) -> anyhow::Resu
         output.task(&info);
         return Ok(0);
     }
+    if let Some(job) = &args.job {
+        return cancel_job(job, output, cluster);
+    }
     let state = match args.state.as_deref().map(str::trim) {
         Some("queued") => TaskState::Queued,
+        Some("waiting") => TaskState::Waiting,
         Some("running") => TaskState::Running,
         Some(other) => {
             return Err(usage(format!(
-                "--state {other}: cancel takes queued or running (finished tasks are final)"
+                "--state {other}: cancel takes queued, waiting or running (finished tasks are final)"
             )));
         }
-        None => return Err(usage("give a task id or --state")),
+        None => return Err(usage("give a task id, --state or --job")),
     };
     let cutoff = args.older_than.map(|d| {
         fabric_proto::now_ms().saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -56,20 +60,62 @@ pub(crate) fn execute(args: &CancelArgs, cluster: Option<&Path>) -> anyhow::Resu
             before = last;
         }
         ids.truncate(MAX_BULK);
-        let (mut cancelled, mut gone) = (Vec::new(), 0u64);
-        for id in ids {
-            match c.cancel(id).await {
-                Ok(info) => cancelled.push(info),
-                // Finished meanwhile: nothing to cancel.
-                Err(e) if e.code() == Some(fabric_proto::wire::ErrorCode::Conflict) => gone += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok((cancelled, gone))
+        cancel_each(c, ids).await
     })?;
-    output.tasks(&cancelled);
+    said(output, &cancelled, gone, &format!("{state} "), "");
+    Ok(0)
+}
+
+/// `--job JOB`: every unfinished task carrying the job's id.
+fn cancel_job(job: &str, output: Output, cluster: Option<&Path>) -> anyhow::Result<i32> {
+    fabric_proto::check_trace(job).map_err(|e| usage(format!("--job: {e}")))?;
+    let (cancelled, gone) = with_client(cluster, async |c| {
+        let mut ids = Vec::new();
+        let mut before = None;
+        loop {
+            let page = c.list_traced(job, 1_000, before).await?;
+            let last = page.last().map(|t| t.id);
+            let full = page.len() == 1_000;
+            ids.extend(
+                page.into_iter()
+                    .filter(|t| t.trace.as_deref() == Some(job) && !t.state.is_terminal())
+                    .map(|t| t.id),
+            );
+            if !full || ids.len() >= MAX_BULK {
+                break;
+            }
+            before = last;
+        }
+        ids.truncate(MAX_BULK);
+        cancel_each(c, ids).await
+    })?;
+    said(output, &cancelled, gone, "", &format!(" of job {job}"));
+    Ok(0)
+}
+
+/// Cancels each; the cancelled, and how many had finished meanwhile.
+async fn cancel_each(
+    c: &fabric_client::Client,
+    ids: Vec<fabric_proto::TaskId>,
+) -> anyhow::Result<(Vec<fabric_proto::TaskInfo>, u64)> {
+    let (mut cancelled, mut gone) = (Vec::new(), 0u64);
+    for id in ids {
+        match c.cancel(id).await {
+            Ok(info) => cancelled.push(info),
+            // Finished meanwhile: nothing to cancel.
+            Err(e) if e.code() == Some(fabric_proto::wire::ErrorCode::Conflict) => gone += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((cancelled, gone))
+}
+
+/// The cancelled tasks, and a line saying how many (`cancelled 4 queued
+/// tasks`, `cancelled 3 tasks of job ...`).
+fn said(output: Output, cancelled: &[fabric_proto::TaskInfo], gone: u64, which: &str, of: &str) {
+    output.tasks(cancelled);
     output::note(&format!(
-        "cancelled {} {state} task{}{}",
+        "cancelled {} {which}task{}{of}{}",
         cancelled.len(),
         if cancelled.len() == 1 { "" } else { "s" },
         if gone > 0 {
@@ -78,5 +124,4 @@ pub(crate) fn execute(args: &CancelArgs, cluster: Option<&Path>) -> anyhow::Resu
             String::new()
         }
     ));
-    Ok(0)
 }

@@ -26,7 +26,12 @@ pub(crate) fn execute(args: &RetryArgs, cluster: Option<&Path>) -> anyhow::Resul
         let mut before = None;
         loop {
             let (found, next) = page(c, Filter::DeadLetter, 1_000, before).await?;
-            dead.extend(found.into_iter().map(|t| t.id));
+            dead.extend(
+                found
+                    .into_iter()
+                    .filter(|t| args.job.is_none() || t.trace == args.job)
+                    .map(|t| t.id),
+            );
             match next {
                 Some(n) if dead.len() < MAX_BULK => before = Some(n),
                 _ => break,
