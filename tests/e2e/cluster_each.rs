@@ -131,6 +131,39 @@ fn each_submits_one_task_per_file_in_one_request_and_sums_up() {
         "{}",
         describe(&cancelled)
     );
+    // Dead letters of one job are retried by its id, and only those.
+    let fail = sb.wat("fail", fabric_tests::harness::rest::EXIT_1);
+    let out = fabric()
+        .arg("submit")
+        .arg(&fail)
+        .args(["--each", "spin*.in", "--wait", "--json"])
+        .output_in_time()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let failed_job = serde_json::from_slice::<serde_json::Value>(
+        text(&out.stdout).lines().next().unwrap().as_bytes(),
+    )
+    .unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = fabric()
+        .arg("submit")
+        .arg(&fail)
+        .arg("--wait")
+        .output_in_time()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(1), "a dead letter of no job");
+    let retried = fabric()
+        .args(["retry", "--dead-letters", "--job", &failed_job])
+        .output_in_time()
+        .unwrap();
+    assert_eq!(retried.status.code(), Some(0), "{}", describe(&retried));
+    assert!(
+        text(&retried.stderr).contains("retried 3 dead letters"),
+        "only the job's three: {}",
+        describe(&retried)
+    );
     // A glob that matches nothing is bad usage.
     let none = fabric()
         .arg("submit")
