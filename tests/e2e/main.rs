@@ -28,6 +28,7 @@ mod exec_usage;
 mod guest_floods;
 mod native_escape;
 mod native_files;
+mod native_lifetimes;
 mod native_promises;
 mod native_run;
 mod readme;

@@ -189,3 +189,16 @@ pub fn task_dir(id: &str) -> PathBuf {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Waits (bounded) until `path` is gone.
+pub fn gone(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} is still there",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
