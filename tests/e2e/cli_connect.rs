@@ -165,7 +165,12 @@ fn a_worker_says_at_once_it_tries_says_it_cannot_reach_and_rejoins() {
     // A worker whose dispatcher is not there (yet).
     d.proc.kill9();
     let w = start_worker(&sb, "w", &d, 1);
-    let said = said_times(&w, &format!("cannot reach the dispatcher at {listen}"), 1);
+    // The notice (its log line says the same first, without the retry).
+    let said = said_times(
+        &w,
+        &format!("\ncannot reach the dispatcher at {listen}: no answer within 2s; retrying in"),
+        1,
+    );
     assert!(
         said.contains(&format!("trying to reach the dispatcher at {listen}"))
             && said.contains("retrying in"),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use fabric_proto::{TaskSpec, TaskStatus};
 use fabric_tests::harness::cluster::{client, free_udp_port, start_dispatcher, start_worker};
+use fabric_tests::harness::process::peak_kib;
 use fabric_tests::harness::sandbox::Sandbox;
 
 /// A module that writes its args, then its environment, to stdout (each
@@ -29,16 +30,6 @@ const ECHO_ARGS_ENV_WAT: &str = r#"(module
     (drop (call $esz (i32.const 32) (i32.const 36)))
     (drop (call $eget (i32.const 2048) (i32.const 262144)))
     (call $out (i32.const 262144) (i32.load (i32.const 36)))))"#;
-
-/// The peak resident memory of process `pid` (VmHWM), in KiB.
-fn peak_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_tasks_with_big_args_keep_the_dispatcher_small_across_a_restart() {

@@ -27,21 +27,6 @@ fn run_in(c: &Cluster, dir: &Path, flags: &[&str], command: &[&str]) -> std::pro
         .expect("fabric run")
 }
 
-/// `fabric run --detach` of `command`; the task id.
-fn detach(c: &Cluster, flags: &[&str], command: &[&str]) -> String {
-    let out = c
-        .cmd()
-        .arg("run")
-        .arg("--detach")
-        .args(flags)
-        .arg("--")
-        .args(command)
-        .output_in_time()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    text(&out.stdout).trim().to_owned()
-}
-
 #[test]
 fn loader_variables_are_refused_at_submit_naming_the_variable() {
     let c = Cluster::start(&["tr", "env"]);
@@ -291,8 +276,7 @@ fn a_worker_caps_every_tasks_disk_at_its_max_task_disk() {
 #[test]
 fn the_host_side_of_a_task_is_private_and_setuid_files_are_inert() {
     let c = Cluster::start(&["sh"]);
-    let id = detach(
-        &c,
+    let id = c.detach(
         &["--timeout", "5m", "-e", "SECRET=hunter2"],
         &[
             "sh",

@@ -36,21 +36,6 @@ else:
     time.sleep(1000)
 "#;
 
-/// `fabric run --detach` of `command`; the task id.
-fn detach(c: &Cluster, flags: &[&str], command: &[&str]) -> String {
-    let out = c
-        .cmd()
-        .arg("run")
-        .arg("--detach")
-        .args(flags)
-        .arg("--")
-        .args(command)
-        .output_in_time()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    text(&out.stdout).trim().to_owned()
-}
-
 /// The cgroup dirs (v1 and v2) a host process is in, under a task group.
 fn task_groups_of(pid: &str) -> Vec<PathBuf> {
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
@@ -82,7 +67,7 @@ fn a_program_that_clears_its_death_signal_dies_at_timeout_and_cancel_with_nothin
 
     // Cancel: the same, with the groups and the dir checked while it runs.
     let marker = "clinger-9742";
-    let id = detach(&c, &["--timeout", "5m"], &[PY, "-c", CLINGER, marker]);
+    let id = c.detach(&["--timeout", "5m"], &[PY, "-c", CLINGER, marker]);
     let dir = task_dir(&id);
     let procs = started(marker);
     // Both the program and its escaped child.

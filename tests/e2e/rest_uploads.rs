@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use fabric_proto::Sha256;
 use fabric_tests::harness::cluster::TRIVIAL_WAT;
+use fabric_tests::harness::process::peak_kib;
 use fabric_tests::harness::rest::{RestCluster, wasm};
 
 /// Bytes that do not repeat (xorshift, seeded), made as they are read so
@@ -75,16 +76,6 @@ fn digest(seed: u64, len: u64) -> String {
         }
         hasher.update(&buf[..n]);
     }
-}
-
-/// The peak resident memory of process `pid` (VmHWM), in KiB.
-fn peak_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
 }
 
 /// 24 concurrent 64 MiB blob uploads (1.5 GiB in all) raise the

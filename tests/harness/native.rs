@@ -41,6 +41,27 @@ impl NativeCluster {
         cmd
     }
 
+    /// `fabric run --detach [flags] -- command...`: the task id (the
+    /// command must be queued).
+    pub fn detach(&self, flags: &[&str], command: &[&str]) -> String {
+        let out = self
+            .cmd()
+            .arg("run")
+            .arg("--detach")
+            .args(flags)
+            .arg("--")
+            .args(command)
+            .output_in_time()
+            .expect("fabric run --detach");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            super::sandbox::describe(&out)
+        );
+        text(&out.stdout).trim().to_owned()
+    }
+
     /// `fabric run [flags] -- command...` to its end.
     pub fn run(&self, flags: &[&str], command: &[&str]) -> Output {
         self.cmd()

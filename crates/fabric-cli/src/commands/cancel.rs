@@ -43,23 +43,10 @@ pub(crate) fn execute(args: &CancelArgs, cluster: Option<&Path>) -> anyhow::Resu
     let (cancelled, gone) = with_client(cluster, async |c| {
         // Which tasks first, then each cancelled: a page is not disturbed
         // by cancels made while it is read.
-        let mut ids = Vec::new();
-        let mut before = None;
-        loop {
-            let page = c.list(Some(state), 1_000, before).await?;
-            let last = page.last().map(|t| t.id);
-            let full = page.len() == 1_000;
-            ids.extend(
-                page.into_iter()
-                    .filter(|t| cutoff.is_none_or(|cut| t.submitted_ms <= cut))
-                    .map(|t| t.id),
-            );
-            if !full || ids.len() >= MAX_BULK {
-                break;
-            }
-            before = last;
-        }
-        ids.truncate(MAX_BULK);
+        let ids = matching(c, Listed::State(state), |t| {
+            cutoff.is_none_or(|cut| t.submitted_ms <= cut)
+        })
+        .await?;
         cancel_each(c, ids).await
     })?;
     said(output, &cancelled, gone, &format!("{state} "), "");
@@ -70,27 +57,47 @@ pub(crate) fn execute(args: &CancelArgs, cluster: Option<&Path>) -> anyhow::Resu
 fn cancel_job(job: &str, output: Output, cluster: Option<&Path>) -> anyhow::Result<i32> {
     fabric_proto::check_trace(job).map_err(|e| usage(format!("--job: {e}")))?;
     let (cancelled, gone) = with_client(cluster, async |c| {
-        let mut ids = Vec::new();
-        let mut before = None;
-        loop {
-            let page = c.list_traced(job, 1_000, before).await?;
-            let last = page.last().map(|t| t.id);
-            let full = page.len() == 1_000;
-            ids.extend(
-                page.into_iter()
-                    .filter(|t| t.trace.as_deref() == Some(job) && !t.state.is_terminal())
-                    .map(|t| t.id),
-            );
-            if !full || ids.len() >= MAX_BULK {
-                break;
-            }
-            before = last;
-        }
-        ids.truncate(MAX_BULK);
+        let ids = matching(c, Listed::Job(job), |t| {
+            t.trace.as_deref() == Some(job) && !t.state.is_terminal()
+        })
+        .await?;
         cancel_each(c, ids).await
     })?;
     said(output, &cancelled, gone, "", &format!(" of job {job}"));
     Ok(0)
+}
+
+/// Where the tasks to cancel are listed from.
+enum Listed<'a> {
+    State(TaskState),
+    Job(&'a str),
+}
+
+/// The ids of the tasks listed that `keep` accepts, newest first, paged
+/// through (at most [`MAX_BULK`]).
+async fn matching(
+    c: &fabric_client::Client,
+    listed: Listed<'_>,
+    keep: impl Fn(&fabric_proto::TaskInfo) -> bool,
+) -> anyhow::Result<Vec<fabric_proto::TaskId>> {
+    const PAGE: u32 = 1_000;
+    let mut ids = Vec::new();
+    let mut before = None;
+    loop {
+        let page = match listed {
+            Listed::State(state) => c.list(Some(state), PAGE, before).await?,
+            Listed::Job(job) => c.list_traced(job, PAGE, before).await?,
+        };
+        let last = page.last().map(|t| t.id);
+        let full = page.len() == PAGE as usize;
+        ids.extend(page.into_iter().filter(|t| keep(t)).map(|t| t.id));
+        if !full || ids.len() >= MAX_BULK {
+            break;
+        }
+        before = last;
+    }
+    ids.truncate(MAX_BULK);
+    Ok(ids)
 }
 
 /// Cancels each; the cancelled, and how many had finished meanwhile.

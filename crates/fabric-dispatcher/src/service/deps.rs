@@ -101,23 +101,8 @@ fn restore_once(
         .map(|r| (r.id, r.spec.after.clone()))
         .collect();
     for (id, parents) in held {
-        let mut unfinished = Vec::new();
-        let mut failed = None;
-        for p in parents {
-            if sched.task(&p).is_some() {
-                unfinished.push(p);
-                continue;
-            }
-            match store.result(&p)? {
-                Some(o) if o.status == fabric_proto::TaskStatus::Succeeded => {}
-                Some(o) => {
-                    failed.get_or_insert((p, o.status));
-                }
-                None => {
-                    failed.get_or_insert((p, fabric_proto::TaskStatus::Cancelled));
-                }
-            }
-        }
+        let super::requests::after::Parents { unfinished, failed } =
+            super::requests::after::classify(sched, store, &parents)?;
         if let Some((parent, status)) = failed {
             if let Some(rec) = sched.skip(&id, now) {
                 let outcome = super::requests::after::skipped(parent, status);

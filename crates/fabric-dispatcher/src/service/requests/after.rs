@@ -8,7 +8,7 @@ use fabric_proto::wire::{ErrorBody, ErrorCode};
 use fabric_proto::{MAX_PARENTS, TaskId, TaskOutcome, TaskSpec, TaskStatus};
 
 use super::RequestError;
-use crate::service::state::{Core, Shared};
+use crate::service::state::Shared;
 
 /// Where a task's parents stand.
 #[derive(Debug, Default)]
@@ -65,13 +65,13 @@ pub(crate) fn check(shared: &Shared, spec: &mut TaskSpec) -> Result<(), RequestE
 
 /// Where `parents` stand now; call with the scheduler's lock held.
 pub(crate) fn classify(
-    core: &Core,
+    sched: &crate::scheduler::Scheduler,
     store: &fabric_store::Store,
     parents: &[TaskId],
-) -> Result<Parents, RequestError> {
+) -> Result<Parents, fabric_store::StoreError> {
     let mut out = Parents::default();
     for p in parents {
-        if core.sched.task(p).is_some() {
+        if sched.task(p).is_some() {
             out.unfinished.push(*p);
             continue;
         }

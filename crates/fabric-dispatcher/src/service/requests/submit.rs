@@ -93,7 +93,7 @@ async fn admit(
             if rec.spec.after.is_empty() {
                 core.sched.submit(rec);
             } else {
-                let parents = super::after::classify(&core, &shared.store, &rec.spec.after)?;
+                let parents = super::after::classify(&core.sched, &shared.store, &rec.spec.after)?;
                 if let Some((parent, status)) = parents.failed {
                     rec.state = fabric_proto::TaskState::Done;
                     rec.status = Some(fabric_proto::TaskStatus::Skipped);
