@@ -13,6 +13,7 @@ mod cluster_each;
 mod cluster_faults;
 mod cluster_hardening;
 mod cluster_inputs;
+mod cluster_jobs;
 mod cluster_mdns;
 mod cluster_promises;
 mod cluster_refusals;

@@ -12,6 +12,7 @@ use crate::units;
 mod admin;
 mod author;
 mod bulk;
+mod job;
 mod serve;
 mod task;
 
@@ -20,6 +21,8 @@ use author::{COMPLETIONS_EXAMPLES, MAN_EXAMPLES, NEW_EXAMPLES};
 pub(crate) use author::{CompletionsArgs, ManArgs, NewArgs};
 use bulk::{CANCEL_EXAMPLES, RETRY_EXAMPLES};
 pub(crate) use bulk::{CancelArgs, RetryArgs};
+use job::JOB_EXAMPLES;
+pub(crate) use job::JobCommand;
 use serve::{DISPATCHER_EXAMPLES, UP_EXAMPLES, WORKER_EXAMPLES};
 pub(crate) use serve::{DispatcherArgs, NativeOpts, ServeOpts, UpArgs, WorkerArgs};
 use task::{EXEC_EXAMPLES, RUN_EXAMPLES, SUBMIT_EXAMPLES};
@@ -77,6 +80,10 @@ pub(crate) enum Command {
     /// output streams back, and fabric exits with the command's code.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Jobs: a DAG of steps from a job file, run, followed, cancelled and
+    /// rescued as one.
+    #[command(subcommand, after_help = JOB_EXAMPLES)]
+    Job(JobCommand),
     /// Show a task's state.
     #[command(after_help = "Example:\n  fabric status 0190c7a2-3b4c-7d5e-8f60-123456789abc --json")]
     Status(IdArgs),

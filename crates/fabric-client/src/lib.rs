@@ -23,6 +23,7 @@
 mod admin;
 mod blobs;
 pub mod blocking;
+mod jobs;
 mod many;
 
 use std::collections::HashSet;
@@ -36,6 +37,7 @@ use fabric_proto::wire::{
 };
 pub use fabric_proto::wire::{MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES};
 use fabric_proto::{GuestEvent, Sha256, TaskId, TaskInfo, TaskSpec, TaskState};
+pub use jobs::QueuedJob;
 
 /// A client call failed.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@
 
 mod admission;
 mod api;
+pub mod jobs;
 mod metrics;
 pub mod scheduler;
 mod service;

@@ -14,6 +14,7 @@ mod env;
 mod event;
 mod frame;
 mod id;
+mod job;
 mod limits;
 mod manifest;
 mod outcome;
@@ -33,6 +34,11 @@ pub use env::{EnvError, check_args_env, is_unsafe_env};
 pub use event::{EventQueue, GuestEvent, LogLevel, OutputStream};
 pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame, read_frame};
 pub use id::{IdParseError, TaskId};
+pub use job::{
+    EachItem, JobId, JobIdParseError, JobRecord, JobSpec, JobSpecError, JobState, JobView,
+    MAX_ACTIVE_JOBS, MAX_JOB_FILE_BYTES, MAX_JOB_STEPS, MAX_JOB_TASKS, MAX_STEP_NAME, StepSpec,
+    StepTask, StepView,
+};
 pub use limits::{DEFAULT_LEASE_GRACE_MS, LimitCaps, LimitError, Limits, show as show_limit};
 pub use manifest::{Manifest, ManifestError};
 pub use outcome::{MAX_OUTPUT_FILES_BYTES, OutputFile, TaskOutcome, TaskStatus};

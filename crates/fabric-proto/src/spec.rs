@@ -175,6 +175,11 @@ pub struct TaskSpec {
     /// this one's dir when it is queued (`--files-from`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files_from: Vec<crate::TaskId>,
+    /// Tasks (also in `after`) whose stdouts, concatenated in this order
+    /// after `input_from`'s, become this one's stdin when it is queued (a
+    /// job step's `input_from`: fan-in).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fan_in: Vec<crate::TaskId>,
 }
 
 /// Most tasks one task may run after.
@@ -266,6 +271,7 @@ impl TaskSpec {
             after: Vec::new(),
             input_from: None,
             files_from: Vec::new(),
+            fan_in: Vec::new(),
         }
     }
 

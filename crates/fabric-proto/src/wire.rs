@@ -246,6 +246,38 @@ pub enum Request {
         /// The start of the id.
         prefix: String,
     },
+    /// Queues a job's tasks, all or none, once its DAG is checked
+    /// ([`crate::JobSpec::check`]); answered with [`Response::JobSubmitted`]
+    /// once the job and every task are durable.
+    SubmitJob {
+        /// The job (boxed: large).
+        spec: Box<crate::JobSpec>,
+    },
+    /// A job with its steps and their tasks, as [`Response::Job`].
+    Job {
+        /// The job.
+        id: crate::JobId,
+    },
+    /// Jobs, newest first, without their steps, as [`Response::Jobs`].
+    Jobs {
+        /// At most this many.
+        limit: u32,
+        /// Only jobs older than this one (paging).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<crate::JobId>,
+    },
+    /// Cancels every unfinished task of a job, as [`Response::JobTouched`].
+    CancelJob {
+        /// The job.
+        id: crate::JobId,
+    },
+    /// The rescue: once a job has finished, queues again every task that
+    /// did not succeed (its skipped tasks too), keeping the succeeded
+    /// ones' results, as [`Response::JobTouched`].
+    RetryJob {
+        /// The job.
+        id: crate::JobId,
+    },
 }
 
 /// A dispatcher's answer.
@@ -334,6 +366,25 @@ pub enum Response {
     Tokens(Vec<TokenSummary>),
     /// A join token was revoked.
     TokenRevoked(TokenSummary),
+    /// A job was queued: its id, and each step's task ids in the spec's
+    /// order.
+    JobSubmitted {
+        /// The job.
+        id: crate::JobId,
+        /// For each step, one task per item.
+        tasks: Vec<Vec<TaskId>>,
+    },
+    /// One job, with its steps.
+    Job(Box<crate::JobView>),
+    /// Several jobs.
+    Jobs(Vec<crate::JobView>),
+    /// A job's tasks were cancelled or queued again.
+    JobTouched {
+        /// The job.
+        id: crate::JobId,
+        /// How many tasks.
+        tasks: u32,
+    },
     /// A worker was removed.
     WorkerRemoved {
         /// Its key.

@@ -14,6 +14,7 @@
 //! | `peers` | role (1) + public key (32) | name (UTF-8) |
 //! | `blob_seen` | sha256 | last time (ms, BE) a live task referenced the blob ([retention](Store::sweep)) |
 //! | `counts` | `tasks`, `dead`, `status/<status>` | count (8, BE), written with the task trees ([`Store::totals`]) |
+//! | `jobs` | job id (16 bytes, time ordered) | [`JobRecord`](fabric_proto::JobRecord) (CBOR): its spec and its tasks per step |
 //! | `meta` | name | bytes; `token/<hex sha256>` is a join token's [`JoinTokenRecord`], `apitoken/<id>` a REST token's [`ApiTokenRecord`] |
 //!
 //! Each tree has its room: [`tasks`](Store::save_task) (with `live`,
@@ -40,6 +41,7 @@ mod commit;
 mod counts;
 mod events;
 mod faults;
+mod jobs;
 mod keys;
 mod peers;
 mod private;
@@ -137,6 +139,7 @@ pub struct Store {
     peers: sled::Tree,
     meta: sled::Tree,
     counts: sled::Tree,
+    jobs: sled::Tree,
     faults: faults::Faults,
     /// Held while a chunked blob is sealed or swept, so a sweep never
     /// unlinks the file of a blob sealed again meanwhile.
@@ -188,6 +191,7 @@ impl Store {
             peers: db.open_tree("peers")?,
             meta: db.open_tree("meta")?,
             counts: db.open_tree("counts")?,
+            jobs: db.open_tree("jobs")?,
             faults: faults::Faults::default(),
             chunks: std::sync::Arc::default(),
             db,

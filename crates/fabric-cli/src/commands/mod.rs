@@ -11,6 +11,7 @@ mod demo;
 mod dispatcher;
 mod each;
 mod exec;
+mod job;
 mod local_cluster;
 mod new;
 mod output_files;
@@ -46,6 +47,7 @@ pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Token(cmd) => token::execute(&cmd, cluster),
         Command::Submit(args) => submit::execute(args, cluster),
         Command::Run(args) => run::execute(args, cluster),
+        Command::Job(cmd) => job::execute(cmd, cluster),
         Command::Status(args) => status::execute(&args, cluster),
         Command::Result(args) => result::execute(&args, cluster),
         Command::Cancel(args) => cancel::execute(&args, cluster),

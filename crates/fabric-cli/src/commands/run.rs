@@ -48,6 +48,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             after,
             input_from,
             files_from: task_opts::after(client, &args.files_from).await?,
+            fan_in: Vec::new(),
         };
         if let Some(pattern) = &args.each {
             // One task per file: the file staged beside the others, and

@@ -37,6 +37,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             after,
             input_from,
             files_from: Vec::new(),
+            fan_in: Vec::new(),
         };
         if let Some(pattern) = &args.each {
             // One task per file, the file its input.

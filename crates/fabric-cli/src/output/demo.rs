@@ -22,6 +22,18 @@ pub(crate) struct DemoJob {
     pub ok: bool,
 }
 
+/// The demo's map-reduce job.
+pub(crate) struct DemoMapReduce {
+    pub job: String,
+    /// Parts counted (one task each).
+    pub parts: usize,
+    /// It succeeded with the whole text's counts.
+    pub ok: bool,
+    pub took: Duration,
+    /// The merged report.
+    pub top: String,
+}
+
 /// The fan-out round's results.
 pub(crate) struct FanOut {
     /// Tasks submitted.
@@ -61,6 +73,42 @@ impl Output {
                 as_expected: job.ok,
             },
             || job_lines(job, info, outcome),
+        );
+    }
+
+    /// The map-reduce job: its parts, its merged top words, and whether
+    /// they are the whole text's.
+    pub(crate) fn demo_mapreduce(self, m: &DemoMapReduce) {
+        #[derive(serde::Serialize)]
+        struct View<'a> {
+            job: &'static str,
+            id: &'a str,
+            parts: usize,
+            as_expected: bool,
+            ms: u64,
+            merged: &'a str,
+        }
+        self.emit(
+            || View {
+                job: "wordcount",
+                id: &m.job,
+                parts: m.parts,
+                as_expected: m.ok,
+                ms: m.took.as_millis() as u64,
+                merged: &m.top,
+            },
+            || {
+                format!(
+                    "{} {:<15} a job: {} count tasks (one per part), then a merge; {:.2}s ({})\n      -> {}\n      -> the merged counts {} wordfreq's over the whole text",
+                    if m.ok { "ok " } else { "BAD" },
+                    "wordcount",
+                    m.parts,
+                    m.took.as_secs_f64(),
+                    m.job,
+                    m.top,
+                    if m.ok { "match" } else { "DO NOT match" },
+                )
+            },
         );
     }
 

@@ -83,6 +83,11 @@ impl JobProgress {
         self.0.inc(1);
     }
 
+    /// `done` tasks have finished.
+    pub(crate) fn set(&self, done: u64) {
+        self.0.set_position(done);
+    }
+
     pub(crate) fn finish(&self) {
         self.0.finish_and_clear();
     }

@@ -9,6 +9,7 @@
 mod admin;
 mod demo;
 mod job;
+mod jobs;
 mod json;
 mod report;
 mod table;
@@ -22,7 +23,7 @@ use fabric_proto::wire::WorkerSummary;
 use fabric_proto::{TaskId, TaskInfo};
 use serde::Serialize;
 
-pub(crate) use demo::{DemoJob, FanOut};
+pub(crate) use demo::{DemoJob, DemoMapReduce, FanOut};
 pub(crate) use job::JobProgress;
 pub(crate) use report::Reporter;
 

@@ -47,6 +47,12 @@ pub(crate) struct ApiError {
 pub(crate) struct Refused(pub &'static str);
 
 impl ApiError {
+    /// This error, its message after `prefix` (where in a body it is).
+    pub(crate) fn prefixed(mut self, prefix: &str) -> Self {
+        self.message = format!("{prefix}{}", self.message);
+        self
+    }
+
     pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,

@@ -9,6 +9,7 @@
 //! | `error` | `{"error": {"code", "message"}}` and body extractors |
 //! | `types` | the JSON shapes, with their schemas |
 //! | `tasks` | create, list, get, output, files, cancel, retry |
+//! | `jobs` | create (a DAG of steps), list, get, cancel, retry (the rescue) |
 //! | `uploads` | modules and blobs |
 //! | `stream` | Server-Sent Events: one task's, and the cluster's |
 //! | `listener` | the accept loop: a cap on connections, a deadline on request heads |
@@ -24,6 +25,7 @@ mod cluster;
 mod dashboard;
 mod deadline;
 mod error;
+mod jobs;
 mod listener;
 mod listing;
 mod openapi;
@@ -177,6 +179,10 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         .route("/tasks/{id}/files", get(tasks::files))
         .route("/tasks/{id}/retry", post(tasks::retry))
         .route("/tasks/{id}/events", get(stream::task_events))
+        .route("/jobs", post(jobs::create).get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/events", get(stream::cluster_events))
         .route("/workers", get(cluster::workers))
         .route("/stats", get(cluster::stats))

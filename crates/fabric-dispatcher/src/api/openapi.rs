@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{cluster, stream, tasks, types, uploads};
+use super::{cluster, jobs, stream, tasks, types, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{cluster, stream, tasks, types, uploads};
     paths(
         uploads::module, uploads::blob,
         tasks::create, tasks::list, tasks::get, tasks::output, tasks::files, tasks::cancel, tasks::retry,
+        jobs::create, jobs::list, jobs::get, jobs::cancel, jobs::retry,
         stream::task_events, stream::cluster_events,
         cluster::workers, cluster::stats, cluster::token, cluster::health, cluster::metrics,
     ),
@@ -20,7 +21,9 @@ use super::{cluster, stream, tasks, types, uploads};
         types::NewTask, types::BlobRefJson, types::StagedFileJson, types::LimitsJson, types::PriorityJson,
         types::Created, types::Uploaded, types::TaskView, types::AttemptView, types::LimitsView, types::TaskPage,
         types::OutputView, types::OutputFileView, types::WorkerView, types::Stats, types::Health,
-        types::StateFilter, types::TokenView, super::error::ErrorResponse, super::error::ErrorDetail,
+        types::StateFilter, types::TokenView,
+        types::NewJob, types::NewStep, types::EachItemJson, types::JobCreated, types::StepCreated,
+        types::JobJson, types::StepJson, types::StepTaskJson, types::JobPage, types::JobTouched, super::error::ErrorResponse, super::error::ErrorDetail,
     )),
     modifiers(&Bearer),
 )]

@@ -14,7 +14,10 @@ use super::ApiState;
 use super::auth::{Admin, Caller, Read, Submit};
 use super::error::{ApiError, ErrorResponse, QueryParams, TaskPath, task_id};
 use super::spool::SpooledJson;
-use super::types::{Created, ListQuery, NewTask, OutputFileView, OutputView, TaskPage, TaskView};
+use super::types::{
+    BlobRefJson, Created, LimitsJson, ListQuery, NewTask, OutputFileView, OutputView,
+    StagedFileJson, TaskPage, TaskView,
+};
 use crate::service::requests::{cancel, query, retry, submit};
 
 /// Default and largest page of `GET /tasks`.
@@ -26,11 +29,16 @@ fn sha(text: &str, what: &str) -> Result<Sha256, ApiError> {
         .map_err(|_| ApiError::bad(format!("{what} {text:?} is not a SHA-256 in hex")))
 }
 
-/// The spec a body asks for (admission checks it further).
-fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
-    let kind = match (t.module, t.command) {
+/// What a body's `module` or `command` (with its files and outputs) runs.
+pub(super) fn kind_of(
+    module: Option<String>,
+    command: Option<String>,
+    files: Vec<StagedFileJson>,
+    outputs: Vec<String>,
+) -> Result<TaskKind, ApiError> {
+    Ok(match (module, command) {
         (Some(m), None) => {
-            if !t.files.is_empty() || !t.outputs.is_empty() {
+            if !files.is_empty() || !outputs.is_empty() {
                 return Err(ApiError::bad(
                     "files and outputs are for native tasks (command), not wasm modules",
                 ));
@@ -41,8 +49,7 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
         }
         (None, Some(program)) => TaskKind::Command {
             program,
-            files: t
-                .files
+            files: files
                 .into_iter()
                 .map(|f| {
                     Ok(StagedFile {
@@ -55,14 +62,40 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
                     })
                 })
                 .collect::<Result<_, ApiError>>()?,
-            outputs: t.outputs,
+            outputs,
         },
         _ => {
             return Err(ApiError::bad(
                 "give exactly one of module (a wasm task) or command (a native one)",
             ));
         }
-    };
+    })
+}
+
+/// An uploaded blob's reference; `what` names the field in errors.
+pub(super) fn blob_of(b: &BlobRefJson, what: &str) -> Result<BlobRef, ApiError> {
+    Ok(BlobRef {
+        sha: sha(&b.sha256, what)?,
+        len: b.len,
+    })
+}
+
+/// Limits, each one left out the default.
+pub(super) fn limits_of(l: Option<LimitsJson>) -> Limits {
+    let l = l.unwrap_or_default();
+    let d = Limits::default();
+    Limits {
+        fuel: l.fuel.unwrap_or(d.fuel),
+        memory_bytes: l.memory_bytes.unwrap_or(d.memory_bytes),
+        timeout_ms: l.timeout_ms.unwrap_or(d.timeout_ms),
+        disk_bytes: l.disk_bytes.unwrap_or(d.disk_bytes),
+        ..d
+    }
+}
+
+/// The spec a body asks for (admission checks it further).
+fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
+    let kind = kind_of(t.module, t.command, t.files, t.outputs)?;
     let mut spec = TaskSpec::new(kind);
     spec.args = t.args;
     spec.env = t.env.into_iter().collect();
@@ -75,23 +108,10 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
                 .decode(b64.as_bytes())
                 .map_err(|e| ApiError::bad(format!("input_b64 is not base64: {e}")))?;
         }
-        (None, Some(b)) => {
-            spec.input_blob = Some(BlobRef {
-                sha: sha(&b.sha256, "input_blob")?,
-                len: b.len,
-            });
-        }
+        (None, Some(b)) => spec.input_blob = Some(blob_of(&b, "input_blob")?),
         (None, None) => {}
     }
-    let l = t.limits.unwrap_or_default();
-    let d = Limits::default();
-    spec.limits = Limits {
-        fuel: l.fuel.unwrap_or(d.fuel),
-        memory_bytes: l.memory_bytes.unwrap_or(d.memory_bytes),
-        timeout_ms: l.timeout_ms.unwrap_or(d.timeout_ms),
-        disk_bytes: l.disk_bytes.unwrap_or(d.disk_bytes),
-        ..d
-    };
+    spec.limits = limits_of(t.limits);
     spec.priority = t.priority.map(Into::into).unwrap_or_default();
     spec.retries = t.retries.unwrap_or(0);
     spec.trace = t.trace;

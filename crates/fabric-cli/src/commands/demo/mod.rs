@@ -2,6 +2,7 @@
 //! `--export DIR` writes them out instead.
 
 mod export;
+mod mapreduce;
 mod native;
 
 use std::collections::BTreeMap;
@@ -163,10 +164,11 @@ pub(crate) fn execute(args: &DemoArgs) -> anyhow::Result<i32> {
                 true
             }
         };
+        let job_ok = mapreduce::run(&client, output).await?;
         let fan_ok = fan_out(&client, output).await?;
         client.close().await;
         local.stop().await;
-        let all_ok = jobs_ok && native_ok && fan_ok;
+        let all_ok = jobs_ok && native_ok && job_ok && fan_ok;
         output.demo_footer(all_ok, started.elapsed());
         Ok(if all_ok { 0 } else { 1 })
     })
@@ -226,7 +228,7 @@ async fn fan_out(client: &Client, output: Output) -> anyhow::Result<bool> {
     }
     let took = started.elapsed();
     let stored = client
-        .list(None, FAN_OUT + JOBS.len() as u32 + 10, None)
+        .list(None, FAN_OUT + JOBS.len() as u32 + 20, None)
         .await?
         .len();
     output.demo_fan_out(&FanOut {

@@ -11,9 +11,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 mod cluster;
+mod jobs;
 mod listing;
 
 pub(crate) use cluster::{Health, Stats, TokenView, WorkerView};
+pub(crate) use jobs::{
+    EachItemJson, JobCreated, JobJson, JobListQuery, JobPage, JobTouched, NewJob, NewStep,
+    StepCreated, StepJson, StepTaskJson,
+};
 pub(crate) use listing::{Filter, ListQuery, StateFilter};
 
 /// A task to queue: exactly one of `module` (a wasm task) or `command` (a

@@ -19,9 +19,14 @@ pub(crate) struct Parents {
     pub failed: Option<(TaskId, TaskStatus)>,
 }
 
-/// Checks `spec.after` (how many, and that each task exists) before
-/// anything is stored.
-pub(crate) fn check(shared: &Shared, spec: &mut TaskSpec) -> Result<(), RequestError> {
+/// Checks `spec.after` (how many, and that each task exists, or is one
+/// of `batch`: a job's tasks run after each other) before anything is
+/// stored. A job's task may run after up to a job's worth of tasks.
+pub(crate) fn check(
+    shared: &Shared,
+    spec: &mut TaskSpec,
+    batch: Option<&std::collections::HashSet<TaskId>>,
+) -> Result<(), RequestError> {
     if let Some(p) = spec.input_from {
         if !spec.input.is_empty() || spec.input_blob.is_some() {
             return Err(RequestError::Refused(ErrorBody::new(
@@ -41,18 +46,27 @@ pub(crate) fn check(shared: &Shared, spec: &mut TaskSpec) -> Result<(), RequestE
         }
         spec.after.extend(spec.files_from.iter().copied());
     }
+    spec.after.extend(spec.fan_in.iter().copied());
     spec.after.sort();
     spec.after.dedup();
-    if spec.after.len() > MAX_PARENTS {
+    let max_parents = if batch.is_some() {
+        fabric_proto::MAX_JOB_TASKS
+    } else {
+        MAX_PARENTS
+    };
+    if spec.after.len() > max_parents {
         return Err(RequestError::Refused(ErrorBody::new(
             ErrorCode::BadRequest,
             format!(
-                "after: {} tasks; a task runs after at most {MAX_PARENTS}",
+                "after: {} tasks; a task runs after at most {max_parents}",
                 spec.after.len()
             ),
         )));
     }
     for p in &spec.after {
+        if batch.is_some_and(|b| b.contains(p)) {
+            continue;
+        }
         let live = shared.core().sched.task(p).is_some();
         if !live && shared.store.task(p)?.is_none() {
             return Err(RequestError::NotFound(format!(
@@ -94,6 +108,10 @@ pub(crate) fn classify(
     Ok(out)
 }
 
+/// The most bytes of parents' stdouts a task reads as its input
+/// (`input_from`, a job's fan-in): the default most input a task takes.
+pub(crate) const MAX_FAN_IN_BYTES: usize = fabric_proto::DEFAULT_MAX_INPUT_BYTES as usize;
+
 /// The result of a task skipped because `parent` ended `status`.
 pub(crate) fn skipped(parent: TaskId, status: TaskStatus) -> TaskOutcome {
     TaskOutcome::ended(
@@ -102,20 +120,38 @@ pub(crate) fn skipped(parent: TaskId, status: TaskStatus) -> TaskOutcome {
     )
 }
 
-/// A held task on its way to the queue: with `input_from`, its parent's
-/// recorded stdout becomes its input (inline, or a stored blob when big);
-/// with `files_from`, its parents' output files are staged into its dir.
+/// A held task on its way to the queue: with `input_from` (and a job's
+/// fan-in, `fan_in`), its parents' recorded stdouts, concatenated in that
+/// order, become its input (inline, or a stored blob when big; cut at
+/// [`MAX_FAN_IN_BYTES`], with a warning in the log); with `files_from`,
+/// its parents' output files are staged into its dir.
 pub(crate) fn fill_input(
     store: &fabric_store::Store,
     rec: &mut fabric_proto::TaskRecord,
 ) -> Result<(), fabric_store::StoreError> {
-    if let Some(p) = rec.spec.input_from {
-        let stdout = store.result(&p)?.map(|o| o.stdout).unwrap_or_default();
-        if stdout.len() > fabric_proto::INLINE_INPUT_MAX {
-            rec.spec.input_blob = Some(store.put_chunked(&stdout)?);
+    let from: Vec<TaskId> = rec
+        .spec
+        .input_from
+        .iter()
+        .chain(&rec.spec.fan_in)
+        .copied()
+        .collect();
+    if !from.is_empty() {
+        let mut stdin = Vec::new();
+        for p in from {
+            let stdout = store.result(&p)?.map(|o| o.stdout).unwrap_or_default();
+            let room = MAX_FAN_IN_BYTES.saturating_sub(stdin.len());
+            if stdout.len() > room {
+                tracing::warn!(task_id = %rec.id, "its parents' stdouts pass {MAX_FAN_IN_BYTES} bytes: its input is cut there");
+            }
+            stdin.extend_from_slice(&stdout[..stdout.len().min(room)]);
+        }
+        if stdin.len() > fabric_proto::INLINE_INPUT_MAX {
+            rec.spec.input_blob = Some(store.put_chunked(&stdin)?);
             rec.spec.input = Vec::new();
         } else {
-            rec.spec.input = stdout;
+            rec.spec.input = stdin;
+            rec.spec.input_blob = None;
         }
     }
     // Output files of the parents named: staged by content, as `--file`

@@ -6,6 +6,7 @@ mod admin;
 pub(crate) mod after;
 pub(crate) mod blobs;
 pub(crate) mod cancel;
+pub(crate) mod jobs;
 pub(crate) mod query;
 pub(crate) mod retry;
 pub(crate) mod submit;
@@ -111,6 +112,7 @@ pub(crate) fn is_admin_request(request: &Request) -> bool {
             | Request::RevokeToken { .. }
             | Request::RemoveWorker { .. }
             | Request::Retry { .. }
+            | Request::RetryJob { .. }
     )
 }
 
@@ -165,6 +167,11 @@ pub(crate) async fn serve(
             id: a.id,
             warning: a.warning,
         }),
+        Request::SubmitJob { spec } => jobs::submit(shared, *spec).await,
+        Request::Job { id } => jobs::get(shared, &id),
+        Request::Jobs { limit, before } => jobs::list(shared, limit, before.as_ref()),
+        Request::CancelJob { id } => jobs::cancel(shared, id).await,
+        Request::RetryJob { id } => jobs::retry(shared, id).await,
         Request::CreateJoinToken => join::mint(shared, join::TokenRequest::default())
             .await
             .map(|(token, _)| Response::JoinToken {

@@ -25,7 +25,7 @@ pub(crate) struct Admitted {
 
 /// Admits a task; its id is answered only once the record is durable.
 pub(crate) async fn submit(shared: &Shared, spec: TaskSpec) -> Result<Admitted, RequestError> {
-    let mut admitted = admit(shared, vec![spec], false).await?;
+    let mut admitted = admit(shared, vec![(TaskId::new(), spec)], Batch::One).await?;
     admitted
         .pop()
         .ok_or_else(|| RequestError::Internal("no task was admitted".into()))
@@ -47,23 +47,47 @@ pub(crate) async fn submit_many(
             ),
         )));
     }
-    admit(shared, specs, true).await
+    let specs = specs.into_iter().map(|s| (TaskId::new(), s)).collect();
+    admit(shared, specs, Batch::Many).await
 }
 
-async fn admit(
+/// What a batch of specs is.
+pub(crate) enum Batch<'a> {
+    /// One task.
+    One,
+    /// Independent tasks (`submit_many`).
+    Many,
+    /// A job's tasks, in an order where each comes after its parents
+    /// (which may be tasks of the batch); its record is stored first.
+    Job(&'a fabric_proto::JobRecord),
+}
+
+/// Admits `specs` under the ids given, all or none; see [`submit_many`].
+pub(crate) async fn admit(
     shared: &Shared,
-    specs: Vec<TaskSpec>,
-    numbered: bool,
+    specs: Vec<(TaskId, TaskSpec)>,
+    batch: Batch<'_>,
 ) -> Result<Vec<Admitted>, RequestError> {
     let count = specs.len();
     // Room is reserved until the tasks are queued, so concurrent submits
     // cannot all pass the check and overshoot the bound together.
     let _room = Reserved::room(shared, count)?;
+    let job = match batch {
+        Batch::Job(job) => Some(job),
+        _ => None,
+    };
+    let ids: Option<std::collections::HashSet<TaskId>> =
+        job.map(|_| specs.iter().map(|(id, _)| *id).collect());
     let mut recs = Vec::with_capacity(count);
-    for (i, spec) in specs.into_iter().enumerate() {
-        let rec =
-            prepare(shared, spec).map_err(|e| if numbered { e.in_batch(i, count) } else { e })?;
+    for (i, (id, spec)) in specs.into_iter().enumerate() {
+        let rec = prepare(shared, id, spec, ids.as_ref()).map_err(|e| match batch {
+            Batch::One => e,
+            _ => e.in_batch(i, count),
+        })?;
         recs.push(rec);
+    }
+    if let Some(job) = job {
+        shared.store.save_job(job)?;
     }
     // One transaction for all of them (all or none, whatever the store
     // does), then one flush before any id is answered.
@@ -166,9 +190,14 @@ impl Drop for Reserved<'_> {
 
 /// Checks one spec and makes its record (its big input and args stored
 /// as blobs), not yet written.
-fn prepare(shared: &Shared, mut spec: TaskSpec) -> Result<TaskRecord, RequestError> {
+fn prepare(
+    shared: &Shared,
+    id: TaskId,
+    mut spec: TaskSpec,
+    batch: Option<&std::collections::HashSet<TaskId>>,
+) -> Result<TaskRecord, RequestError> {
     admission::check_spec(&spec, &shared.cfg.caps).map_err(RequestError::Refused)?;
-    super::after::check(shared, &mut spec)?;
+    super::after::check(shared, &mut spec, batch)?;
     // A native program no worker allows would wait for an operator: refuse
     // it now, as the user's mistake (exit 2).
     if let TaskKind::Command { program, .. } = &spec.kind
@@ -217,7 +246,6 @@ fn prepare(shared: &Shared, mut spec: TaskSpec) -> Result<TaskRecord, RequestErr
     } else {
         None
     };
-    let id = TaskId::new();
     // A task without a correlation id gets one: its own id's text.
     spec.trace.get_or_insert_with(|| id.to_string());
     let seq = shared.store.next_seq()?;

@@ -1,0 +1,459 @@
+//! Jobs: a DAG of named steps, each one task or one task per file (`each`),
+//! submitted and followed as one (`fabric job submit FILE.toml`,
+//! `POST /api/v1/jobs`).
+//!
+//! A step names the steps it runs after (`after`), whose stdouts it reads
+//! (`input_from`, concatenated in step order and then fan-out order) and
+//! whose output files it gets (`files_from`); the last two imply the first.
+//! [`JobSpec::check`] refuses, before anything is stored, a job whose steps
+//! refer to an unknown step or form a cycle, naming the steps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{BlobRef, Limits, Priority, TaskId, TaskKind};
+
+/// Most steps one job may have.
+pub const MAX_JOB_STEPS: usize = 256;
+/// Most tasks one job may make (fan-outs included).
+pub const MAX_JOB_TASKS: usize = 10_000;
+/// Most jobs with unfinished tasks at once, per dispatcher.
+pub const MAX_ACTIVE_JOBS: usize = 1_000;
+/// The largest job file (TOML) or job request (JSON), in bytes.
+pub const MAX_JOB_FILE_BYTES: usize = 1 << 20;
+/// The longest step or job name.
+pub const MAX_STEP_NAME: usize = 64;
+
+/// A job's id: `job-` and a time-ordered UUID. An `--each` job's id has
+/// the same form; it has no record, only tasks that carry it as their
+/// correlation id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct JobId(TaskId);
+
+impl JobId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(TaskId::new())
+    }
+
+    /// Its 16 bytes, in creation order (a store key).
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// Rebuilds an id from [`JobId::as_bytes`].
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(TaskId::from_bytes(bytes))
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job-{}", self.0)
+    }
+}
+
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JobId({self})")
+    }
+}
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> Self {
+        id.to_string()
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = JobIdParseError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// A string is not a job id.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid job id {0:?}: expected job- and a UUID, as fabric job submit prints")]
+pub struct JobIdParseError(String);
+
+impl FromStr for JobId {
+    type Err = JobIdParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.strip_prefix("job-")
+            .and_then(|u| u.parse().ok())
+            .map(Self)
+            .ok_or_else(|| JobIdParseError(s.chars().take(80).collect()))
+    }
+}
+
+/// A job as submitted: its steps, files already uploaded (modules and
+/// staged files by digest).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// A name for people (the file's `name`, else its file name).
+    #[serde(default)]
+    pub name: String,
+    /// The steps, in any order.
+    pub steps: Vec<StepSpec>,
+}
+
+/// One step: one task, or one per [`EachItem`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSpec {
+    /// Unique in the job: 1 to [`MAX_STEP_NAME`] of `A-Z a-z 0-9 _ -`.
+    pub name: String,
+    /// What it runs: a module, or a native command with its staged files
+    /// and output globs.
+    pub kind: TaskKind,
+    /// Arguments; in a native fan-out, `{}` stands for the item's file.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Its stdin (a stored blob), unless it reads its parents' stdouts or
+    /// fans out over files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<BlobRef>,
+    /// Limits; the cluster's defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    /// Priority.
+    #[serde(default)]
+    pub priority: Priority,
+    /// Retries of a failed attempt.
+    #[serde(default)]
+    pub retries: u32,
+    /// Steps whose every task must succeed first.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Steps whose tasks' stdouts, concatenated, are this step's stdin.
+    #[serde(default)]
+    pub input_from: Vec<String>,
+    /// Native steps whose tasks' output files are staged into this one's
+    /// dir.
+    #[serde(default)]
+    pub files_from: Vec<String>,
+    /// Labels a worker must carry.
+    #[serde(default)]
+    pub require: Vec<String>,
+    /// Fan-out: one task per item; none means one task.
+    #[serde(default)]
+    pub each: Vec<EachItem>,
+}
+
+/// One file of a fan-out: a wasm task reads it as stdin; a native task
+/// finds it in its dir under `name`, which `{}` in its args stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EachItem {
+    /// The file's name (relative, `/`-separated).
+    pub name: String,
+    /// Its content.
+    pub blob: BlobRef,
+}
+
+/// A job is malformed; nothing of it was queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobSpecError {
+    /// A step refers to a step the job does not have.
+    #[error("step {step:?} names {field} {missing:?}, which is not a step of this job")]
+    UnknownStep {
+        /// The step.
+        step: String,
+        /// `after`, `input_from` or `files_from`.
+        field: &'static str,
+        /// The name it gives.
+        missing: String,
+    },
+    /// The steps run after each other in a circle.
+    #[error("the steps form a cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+    /// Anything else, in the job file's terms.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StepSpec {
+    /// How many tasks it makes.
+    pub fn tasks(&self) -> usize {
+        self.each.len().max(1)
+    }
+
+    /// Every step it runs after: `after`, `input_from` and `files_from`.
+    pub fn parents(&self) -> BTreeSet<&str> {
+        self.after
+            .iter()
+            .chain(&self.input_from)
+            .chain(&self.files_from)
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+impl JobSpec {
+    /// How many tasks the job makes.
+    pub fn tasks(&self) -> usize {
+        self.steps.iter().map(StepSpec::tasks).sum()
+    }
+
+    /// Checks names, references, bounds and cycles; returns the steps'
+    /// indices in an order where every step comes after its parents.
+    pub fn check(&self) -> Result<Vec<usize>, JobSpecError> {
+        let invalid = |m: String| Err(JobSpecError::Invalid(m));
+        if self.steps.is_empty() {
+            return invalid("a job has at least one step".into());
+        }
+        if self.steps.len() > MAX_JOB_STEPS {
+            return invalid(format!(
+                "{} steps; a job has at most {MAX_JOB_STEPS}",
+                self.steps.len()
+            ));
+        }
+        if self.name.len() > 200 {
+            return invalid("the job's name is longer than 200 bytes".into());
+        }
+        let tasks = self.tasks();
+        if tasks > MAX_JOB_TASKS {
+            return invalid(format!(
+                "the job makes {tasks} tasks; a job makes at most {MAX_JOB_TASKS}"
+            ));
+        }
+        let mut index = BTreeMap::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            check_name(&s.name).map_err(JobSpecError::Invalid)?;
+            if index.insert(s.name.as_str(), i).is_some() {
+                return invalid(format!("two steps are named {:?}", s.name));
+            }
+        }
+        for s in &self.steps {
+            for (field, names) in [
+                ("after", &s.after),
+                ("input_from", &s.input_from),
+                ("files_from", &s.files_from),
+            ] {
+                if let Some(m) = names.iter().find(|n| !index.contains_key(n.as_str())) {
+                    return Err(JobSpecError::UnknownStep {
+                        step: s.name.clone(),
+                        field,
+                        missing: m.clone(),
+                    });
+                }
+            }
+            self.check_step(s, &index)?;
+        }
+        self.order(&index)
+    }
+
+    fn check_step(&self, s: &StepSpec, index: &BTreeMap<&str, usize>) -> Result<(), JobSpecError> {
+        let invalid = |m: String| Err(JobSpecError::Invalid(format!("step {:?}: {m}", s.name)));
+        let native = matches!(s.kind, TaskKind::Command { .. });
+        if !s.input_from.is_empty() && (s.input.is_some() || (!s.each.is_empty() && !native)) {
+            return invalid(
+                "input_from gives its stdin; it cannot also have an input or a wasm each".into(),
+            );
+        }
+        if s.input.is_some() && !s.each.is_empty() && !native {
+            return invalid("each gives a wasm step its input; drop input".into());
+        }
+        if !s.files_from.is_empty() && !native {
+            return invalid(
+                "files_from: only a native command has a dir to stage files into".into(),
+            );
+        }
+        if let Some(p) = s
+            .files_from
+            .iter()
+            .find(|p| !matches!(self.steps[index[p.as_str()]].kind, TaskKind::Command { .. }))
+        {
+            return invalid(format!(
+                "files_from {p:?}: that step runs a module, which has no output files"
+            ));
+        }
+        for item in &s.each {
+            crate::check_relative_path(&item.name)
+                .map_err(|e| JobSpecError::Invalid(format!("step {:?}: each: {e}", s.name)))?;
+        }
+        crate::check_require(&s.require)
+            .map_err(|e| JobSpecError::Invalid(format!("step {:?}: require: {e}", s.name)))
+    }
+
+    /// Kahn's order; on a cycle, names one.
+    fn order(&self, index: &BTreeMap<&str, usize>) -> Result<Vec<usize>, JobSpecError> {
+        let n = self.steps.len();
+        let mut pending: Vec<usize> = self.steps.iter().map(|s| s.parents().len()).collect();
+        let mut children = vec![Vec::new(); n];
+        for (i, s) in self.steps.iter().enumerate() {
+            for p in s.parents() {
+                children[index[p]].push(i);
+            }
+        }
+        let mut ready: Vec<usize> = (0..n).filter(|&i| pending[i] == 0).rev().collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(i) = ready.pop() {
+            order.push(i);
+            for &c in &children[i] {
+                pending[c] -= 1;
+                if pending[c] == 0 {
+                    ready.push(c);
+                }
+            }
+        }
+        if order.len() == n {
+            return Ok(order);
+        }
+        Err(JobSpecError::Cycle(self.cycle(&pending, index)))
+    }
+
+    /// One cycle among the steps left with parents pending: walk parents
+    /// (each such step has one that is also pending) until a step repeats.
+    fn cycle(&self, pending: &[usize], index: &BTreeMap<&str, usize>) -> Vec<String> {
+        let Some(start) = (0..pending.len()).find(|&i| pending[i] > 0) else {
+            return Vec::new();
+        };
+        let mut path = vec![start];
+        let mut at = start;
+        loop {
+            let Some(next) = self.steps[at]
+                .parents()
+                .into_iter()
+                .map(|p| index[p])
+                .find(|&p| pending[p] > 0)
+            else {
+                return Vec::new();
+            };
+            if let Some(pos) = path.iter().position(|&p| p == next) {
+                // `path` walks from children to parents: say it the other
+                // way, parent first, and close the circle.
+                let mut names: Vec<String> = path[pos..]
+                    .iter()
+                    .rev()
+                    .map(|&i| self.steps[i].name.clone())
+                    .collect();
+                names.push(self.steps[next].name.clone());
+                return names;
+            }
+            path.push(next);
+            at = next;
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_STEP_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "step name {name:?}: 1 to {MAX_STEP_NAME} of A-Z a-z 0-9 _ -"
+        ))
+    }
+}
+
+/// A stored job: its spec, and the task that runs each step's items now
+/// (a rescue replaces the ones that did not succeed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job.
+    pub id: JobId,
+    /// As submitted.
+    pub spec: JobSpec,
+    /// For each step (in the spec's order), one task per item.
+    pub tasks: Vec<Vec<TaskId>>,
+    /// Submitted at (ms since the epoch).
+    pub submitted_ms: u64,
+    /// Rescues so far (`fabric job retry`).
+    #[serde(default)]
+    pub rescues: u32,
+}
+
+impl JobRecord {
+    /// Every task of the job, step by step.
+    pub fn all_tasks(&self) -> impl Iterator<Item = &TaskId> {
+        self.tasks.iter().flatten()
+    }
+}
+
+/// Where a job stands, for `fabric job status` and `GET /api/v1/jobs/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobView {
+    /// The job.
+    pub id: JobId,
+    /// Its name.
+    pub name: String,
+    /// Submitted at (ms since the epoch).
+    pub submitted_ms: u64,
+    /// `running`, `succeeded` or `failed` (some task ended otherwise).
+    pub state: JobState,
+    /// How many tasks are in each state or final status.
+    pub counts: BTreeMap<String, u64>,
+    /// Rescues so far.
+    pub rescues: u32,
+    /// Its steps, in the job's order (empty in a list).
+    #[serde(default)]
+    pub steps: Vec<StepView>,
+}
+
+/// A step in a [`JobView`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepView {
+    /// Its name.
+    pub name: String,
+    /// The steps it runs after.
+    pub after: Vec<String>,
+    /// Its tasks: id, and state or final status.
+    pub tasks: Vec<StepTask>,
+}
+
+/// One task of a step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTask {
+    /// The task.
+    pub id: TaskId,
+    /// Its item's file, in a fan-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// Its state, or its final status once it has one.
+    pub status: String,
+}
+
+/// A job as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Some task is not finished.
+    Running,
+    /// Every task succeeded.
+    Succeeded,
+    /// Every task finished, and some did not succeed.
+    Failed,
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
