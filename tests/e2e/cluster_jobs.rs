@@ -159,8 +159,15 @@ fn the_native_build_job_links_a_program_that_runs() {
     assert_ne!(job, example);
     let file = sb.write("build.toml", job.as_bytes());
     let (id, out) = c.submit(&file, &["--wait"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let job = c.job(&id);
+    let link = c.step(&job, "link");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\nthe link task: {}",
+        describe(&out),
+        c.result(&link[0])
+    );
     assert_eq!(
         c.step(&job, "compile").len(),
         5,
@@ -222,7 +229,7 @@ command = ["sh", "-c", "cat; echo child"]
 [[step]]
 name = "grandchild"
 input_from = ["child"]
-command = ["cat"]
+command = ["sh", "-c", "cat"]
 "#
     );
     let file = sb.write("rescue.toml", job.as_bytes());

@@ -268,3 +268,46 @@ fn the_dashboard_keeps_working_across_a_dispatcher_restart() {
         &format!("!!{row} && {row}.innerText.includes('succeeded')"),
     );
 }
+
+#[test]
+fn the_dashboard_lists_jobs_and_shows_a_jobs_steps() {
+    let c = RestCluster::start(&[]);
+    let sha = c.module(&std::fs::read(guest("wordfreq")).unwrap());
+    let job = c.post_json(
+        "/api/v1/jobs",
+        Some(&c.admin),
+        &json!({"name": "dash-job", "steps": [
+            {"name": "first", "module": sha},
+            {"name": "second", "module": sha, "input_from": ["first"]},
+        ]}),
+    );
+    assert_eq!(job.status, 201, "{job:?}");
+    let id = job.json["id"].as_str().unwrap().to_owned();
+    let mut b = Browser::start();
+    b.open(&format!("{}/#token={}", c.url, c.admin));
+    let row = format!("document.querySelector('#jobs tr[data-job=\"{id}\"]')");
+    b.wait_for(
+        "the finished job with its counts",
+        &format!("!!{row} && {row}.innerText.includes('2 succeeded')"),
+    );
+    assert!(
+        b.eval(&format!("{row}.innerText"))
+            .as_str()
+            .unwrap()
+            .contains("dash-job")
+    );
+    b.eval(&format!("{row}.click(); true"));
+    b.wait_for(
+        "the job's steps",
+        "document.getElementById('detail-body').textContent.includes('step second  (after first)')",
+    );
+    let detail = b.eval("document.getElementById('detail-body').textContent");
+    let second = job.json["steps"][1]["tasks"][0].as_str().unwrap();
+    assert!(
+        detail
+            .as_str()
+            .unwrap()
+            .contains(&format!("{second}  succeeded")),
+        "{detail}"
+    );
+}

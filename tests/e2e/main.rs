@@ -35,6 +35,7 @@ mod native_run;
 mod readme;
 mod readme_native;
 mod rest_api;
+mod rest_jobs;
 mod rest_limits;
 mod rest_tasks;
 mod rest_tools;

@@ -113,10 +113,11 @@ pub(crate) enum Command {
         args_conflicts_with_subcommands = true
     )]
     Workers(WorkersArgs),
-    /// A live terminal dashboard: workers, tasks and the cluster's events
+    /// A live terminal dashboard: workers, tasks, the cluster's events and
+    /// jobs
     /// (over the REST API the cluster profile names). q quits.
     #[command(
-        after_help = "Keys: tab or 1-3 switch views, j/k or arrows move, q, Esc or Ctrl-C quit.\n\nExample:\n  fabric top"
+        after_help = "Keys: tab or 1-4 switch views, j/k or arrows move, q, Esc or Ctrl-C quit.\n\nExample:\n  fabric top"
     )]
     Top,
     /// Print a shell completion script.

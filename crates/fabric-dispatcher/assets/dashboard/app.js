@@ -1,6 +1,6 @@
 // The Fabric dashboard: figures, a throughput chart, workers, recent
-// tasks with a drill-down, dead letters with a retry button, and the live
-// event feed. Everything comes from this dispatcher's REST API; the page
+// tasks with a drill-down, dead letters with a retry button, jobs with
+// their counts and a page of steps, and the live event feed. Everything comes from this dispatcher's REST API; the page
 // loads nothing from anywhere else. The token is taken once (from the
 // URL's #token=... that `fabric up` prints, or typed in) and kept for the
 // tab's session; the feed reconnects with a backoff, so the page keeps
@@ -147,8 +147,40 @@ function renderTasks(tasks) {
   }
 }
 
+function counts(c) {
+  return Object.entries(c).map(([k, v]) => v + " " + k.replaceAll("_", " ")).join(", ");
+}
+
+function renderJobs(jobs) {
+  const body = $("jobs").tBodies[0];
+  body.replaceChildren();
+  for (const j of jobs) {
+    const r = body.insertRow();
+    r.className = "clickable";
+    r.dataset.job = j.id;
+    cell(r, j.id); cell(r, j.name); cell(r, j.state, j.state); cell(r, counts(j.counts));
+    r.onclick = () => showJob(j.id);
+  }
+}
+
+// A job's page: each step, the steps it runs after, and its tasks.
+async function showJob(id) {
+  $("detail").hidden = false;
+  $("detail-kind").textContent = "Job";
+  $("detail-id").textContent = id;
+  const job = await api("/api/v1/jobs/" + id);
+  let text = "name     " + job.name + "\nstate    " + job.state + "\ntasks    " + counts(job.counts) +
+    (job.rescues ? "\nrescued  " + job.rescues + "x" : "");
+  for (const s of job.steps) {
+    text += "\n\nstep " + s.name + (s.after.length ? "  (after " + s.after.join(", ") + ")" : "");
+    for (const t of s.tasks) text += "\n  " + t.id + "  " + t.status + (t.item ? "  " + t.item : "");
+  }
+  $("detail-body").textContent = text;
+}
+
 async function showTask(id) {
   $("detail").hidden = false;
+  $("detail-kind").textContent = "Task";
   $("detail-id").textContent = id;
   const task = await api("/api/v1/tasks/" + id);
   let text = "status   " + (task.status || task.state) + "\nworker   " + (task.worker_name || "-") +
@@ -175,10 +207,11 @@ function note(text) {
 }
 
 async function refresh() {
-  const [stats, workers, page] = await Promise.all([
-    api("/api/v1/stats"), api("/api/v1/workers"), api("/api/v1/tasks?limit=50"),
+  const [stats, workers, page, jobs] = await Promise.all([
+    api("/api/v1/stats"), api("/api/v1/workers"), api("/api/v1/tasks?limit=50"), api("/api/v1/jobs?limit=20"),
   ]);
-  renderFigures(stats); renderWorkers(workers); renderTasks(page.tasks, workers); chartPoint(stats);
+  renderFigures(stats); renderWorkers(workers); renderTasks(page.tasks, workers); renderJobs(jobs.jobs);
+  chartPoint(stats);
 }
 
 let pending = null;

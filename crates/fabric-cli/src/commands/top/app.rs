@@ -8,22 +8,24 @@ use serde_json::Value;
 /// Feed lines kept for the log view.
 pub(crate) const LOG_LINES: usize = 500;
 
-/// The three views.
+/// The four views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tab {
     Workers,
     Tasks,
     Log,
+    Jobs,
 }
 
 impl Tab {
-    pub(crate) const ALL: [Self; 3] = [Self::Workers, Self::Tasks, Self::Log];
+    pub(crate) const ALL: [Self; 4] = [Self::Workers, Self::Tasks, Self::Log, Self::Jobs];
 
     pub(crate) fn title(self) -> &'static str {
         match self {
             Self::Workers => "1 Workers",
             Self::Tasks => "2 Tasks",
             Self::Log => "3 Log",
+            Self::Jobs => "4 Jobs",
         }
     }
 }
@@ -31,11 +33,12 @@ impl Tab {
 /// What arrives from the dispatcher.
 #[derive(Debug)]
 pub(crate) enum Update {
-    /// `/api/v1/stats`, `/workers` and `/tasks` as read.
+    /// `/api/v1/stats`, `/workers`, `/tasks` and `/jobs` as read.
     Snapshot {
         stats: Value,
         workers: Vec<Value>,
         tasks: Vec<Value>,
+        jobs: Vec<Value>,
     },
     /// One event of the cluster feed: its kind and data.
     Event(String, Value),
@@ -55,6 +58,7 @@ pub(crate) struct App {
     pub stats: Value,
     pub workers: Vec<Value>,
     pub tasks: Vec<Value>,
+    pub jobs: Vec<Value>,
     pub log: VecDeque<String>,
     pub error: Option<String>,
     pub stream_error: Option<String>,
@@ -72,6 +76,7 @@ impl App {
             stats: Value::Null,
             workers: Vec::new(),
             tasks: Vec::new(),
+            jobs: Vec::new(),
             log: VecDeque::new(),
             error: None,
             stream_error: None,
@@ -88,10 +93,12 @@ impl App {
                 stats,
                 workers,
                 tasks,
+                jobs,
             } => {
                 self.stats = stats;
                 self.workers = workers;
                 self.tasks = tasks;
+                self.jobs = jobs;
                 self.error = None;
                 self.selected = self.selected.min(self.rows().saturating_sub(1));
             }
@@ -140,10 +147,11 @@ impl App {
             Tab::Workers => self.workers.len(),
             Tab::Tasks => self.tasks.len(),
             Tab::Log => self.log.len(),
+            Tab::Jobs => self.jobs.len(),
         }
     }
 
-    /// Acts on a key: tabs (Tab, 1-3, arrows left/right), selection (up,
+    /// Acts on a key: tabs (Tab, 1-4, arrows left/right), selection (up,
     /// down, j, k, Home, End), quit (q, Esc, Ctrl-C).
     pub(crate) fn key(&mut self, key: Key) {
         match key {
@@ -210,6 +218,7 @@ mod tests {
             stats: json!({}),
             workers: vec![json!({"name": "a"}), json!({"name": "b"})],
             tasks: vec![json!({"id": "t"})],
+            jobs: Vec::new(),
         });
         app.key(Key::Down);
         app.key(Key::Down);
@@ -217,6 +226,8 @@ mod tests {
         app.key(Key::NextTab);
         assert_eq!((app.tab, app.selected), (Tab::Tasks, 0));
         app.key(Key::PrevTab);
+        app.key(Key::PrevTab);
+        assert_eq!(app.tab, Tab::Jobs);
         app.key(Key::PrevTab);
         assert_eq!(app.tab, Tab::Log);
         app.key(Key::Tab(0));

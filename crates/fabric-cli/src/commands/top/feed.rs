@@ -14,6 +14,8 @@ use super::app::Update;
 
 /// Tasks the tasks view shows.
 const TASKS: u32 = 100;
+/// Jobs the jobs view shows.
+const JOBS: u32 = 50;
 
 fn get(agent: &ureq::Agent, url: &str, auth: &str) -> Result<Value, String> {
     match agent.get(url).set("Authorization", auth).call() {
@@ -33,10 +35,12 @@ fn snapshot(agent: &ureq::Agent, base: &str, auth: &str) -> Result<Update, Strin
     let stats = get(agent, &format!("{base}/api/v1/stats"), auth)?;
     let workers = get(agent, &format!("{base}/api/v1/workers"), auth)?;
     let tasks = get(agent, &format!("{base}/api/v1/tasks?limit={TASKS}"), auth)?;
+    let jobs = get(agent, &format!("{base}/api/v1/jobs?limit={JOBS}"), auth)?;
     Ok(Update::Snapshot {
         stats,
         workers: workers.as_array().cloned().unwrap_or_default(),
         tasks: tasks["tasks"].as_array().cloned().unwrap_or_default(),
+        jobs: jobs["jobs"].as_array().cloned().unwrap_or_default(),
     })
 }
 

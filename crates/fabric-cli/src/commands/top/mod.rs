@@ -1,8 +1,8 @@
-//! `fabric top`: a terminal dashboard of the cluster — workers, tasks and
-//! the live event log — over the REST API named in the cluster profile.
+//! `fabric top`: a terminal dashboard of the cluster — workers, tasks, the
+//! live event log and jobs — over the REST API named in the cluster profile.
 //!
-//! Two threads read the dispatcher: one polls `/stats`, `/workers` and
-//! `/tasks` (every second, and soon after each event), one follows the
+//! Two threads read the dispatcher: one polls `/stats`, `/workers`,
+//! `/tasks` and `/jobs` (every second, and soon after each event), one follows the
 //! cluster's event stream (reconnecting with a backoff). The main thread
 //! draws and reads keys; the terminal is restored on every way out (q,
 //! Esc, Ctrl-C, SIGTERM, SIGHUP, an error, a panic).
@@ -29,7 +29,7 @@ fn key_of(code: KeyCode, mods: KeyModifiers) -> Option<Key> {
         KeyCode::Char('q') | KeyCode::Esc => Key::Quit,
         KeyCode::Tab | KeyCode::Right => Key::NextTab,
         KeyCode::BackTab | KeyCode::Left => Key::PrevTab,
-        KeyCode::Char(c @ '1'..='3') => Key::Tab(c as usize - '1' as usize),
+        KeyCode::Char(c @ '1'..='4') => Key::Tab(c as usize - '1' as usize),
         KeyCode::Down | KeyCode::Char('j') => Key::Down,
         KeyCode::Up | KeyCode::Char('k') => Key::Up,
         KeyCode::Home | KeyCode::Char('g') => Key::Top,

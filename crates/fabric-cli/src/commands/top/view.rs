@@ -143,6 +143,40 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
             let mut state = TableState::default().with_selected(Some(app.selected));
             frame.render_stateful_widget(table, body, &mut state);
         }
+        Tab::Jobs => {
+            let rows = app.jobs.iter().map(|j| {
+                let counts = j["counts"].as_object().map_or_else(String::new, |m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{} {k}", text(v)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                Row::new(vec![
+                    text(&j["id"]),
+                    text(&j["name"]),
+                    text(&j["state"]),
+                    counts,
+                ])
+            });
+            let table = Table::new(
+                rows,
+                [
+                    Constraint::Length(41),
+                    Constraint::Length(16),
+                    Constraint::Length(10),
+                    Constraint::Min(10),
+                ],
+            )
+            .header(Row::new(["JOB", "NAME", "STATE", "TASKS"]))
+            .block(
+                Block::new()
+                    .borders(Borders::TOP)
+                    .title("jobs, newest first"),
+            )
+            .row_highlight_style(selected);
+            let mut state = TableState::default().with_selected(Some(app.selected));
+            frame.render_stateful_widget(table, body, &mut state);
+        }
         Tab::Log => {
             let items: Vec<ListItem<'_>> =
                 app.log.iter().map(|l| ListItem::new(l.as_str())).collect();
@@ -156,7 +190,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
     let foot_text = match (&app.error, &app.stream_error) {
         (Some(e), _) => format!("cannot read the dispatcher: {e}"),
         (None, Some(e)) => format!("no live events: {e} (retrying)"),
-        (None, None) => "q quit  tab/1-3 views  j/k or arrows move".to_owned(),
+        (None, None) => "q quit  tab/1-4 views  j/k or arrows move".to_owned(),
     };
     frame.render_widget(Paragraph::new(foot_text), foot);
 }
@@ -197,6 +231,8 @@ mod tests {
             ],
             tasks: vec![json!({"id": "01a2-task", "state": "done", "status": "succeeded",
                 "worker_name": "local-0", "attempt": 1, "module": "59aed448496fb07e", "trace": "order-1"})],
+            jobs: vec![json!({"id": "job-0190c7a2-3b4c-7d5e-8f60-123456789abc", "name": "wordcount",
+                "state": "running", "counts": {"queued": 1, "succeeded": 4}})],
         });
         app
     }
@@ -217,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn the_tasks_and_log_views_show_their_rows() {
+    fn the_tasks_log_and_jobs_views_show_their_rows() {
         let mut app = app();
         app.key(Key::Tab(1));
         let s = screen(&app);
@@ -232,6 +268,14 @@ mod tests {
         app.key(Key::Tab(2));
         let s = screen(&app);
         assert!(s.contains("01:00:00 finished 01a2-task succeeded"), "{s}");
+        app.key(Key::Tab(3));
+        let s = screen(&app);
+        assert!(
+            s.contains("job-0190c7a2-3b4c-7d5e-8f60-123456789abc")
+                && s.contains("wordcount")
+                && s.contains("1 queued, 4 succeeded"),
+            "{s}"
+        );
         app.apply(Update::Error("connection refused".into()));
         assert!(screen(&app).contains("cannot read the dispatcher: connection refused"));
     }
