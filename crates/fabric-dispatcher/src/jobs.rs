@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use fabric_proto::{
-    JobRecord, JobSpec, JobState, Limits, StagedFile, StepSpec, TaskId, TaskKind, TaskSpec,
+    JobRecord, JobSpec, JobState, StagedFile, StepSpec, TaskId, TaskKind, TaskSpec,
 };
 
 /// A fresh id for each item of each step, in the spec's order.
@@ -88,7 +88,7 @@ fn base(step: &StepSpec, trace: String) -> TaskSpec {
         env: step.env.clone(),
         input: Vec::new(),
         input_blob: step.input,
-        limits: step.limits.unwrap_or_else(Limits::default),
+        limits: step.limits.unwrap_or_default(),
         priority: step.priority,
         retries: step.retries,
         trace: Some(trace),
