@@ -342,7 +342,7 @@ impl JobSpec {
                     .rev()
                     .map(|&i| self.steps[i].name.clone())
                     .collect();
-                names.push(self.steps[next].name.clone());
+                names.push(names[0].clone());
                 return names;
             }
             path.push(next);

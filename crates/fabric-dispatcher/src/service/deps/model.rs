@@ -1,8 +1,11 @@
 //! A model-based property test of the waiting edges: random DAGs, random
 //! outcomes, restarts at random points (the index rebuilt from what is
-//! still held, as `restore` does). For every run: every task ends; none
-//! runs before all its parents succeeded; a task is skipped exactly when
-//! a parent did not succeed; none runs twice.
+//! still held, as `restore` does), then a rescue (`fabric job retry`: the
+//! tasks that did not succeed admitted again under new ids, after the kept
+//! succeeded ones). For every run: every task ends; none runs before all
+//! its parents succeeded; a task is skipped exactly when a parent did not
+//! succeed; none runs twice; and no task that succeeded runs again after
+//! the rescue.
 
 use std::collections::HashMap;
 
@@ -146,28 +149,8 @@ proptest! {
             ran: Vec::new(),
             deps: Deps::default(),
         };
-        let mut choice = choices.into_iter().cycle();
-        let mut admitted = 0;
-        loop {
-            let c = choice.next().unwrap_or(0);
-            if admitted < n && (c % 3 == 0 || run.ready.is_empty()) {
-                run.admit(admitted);
-                admitted += 1;
-            } else if c % 11 == 1 {
-                run.restart();
-            } else if !run.ready.is_empty() {
-                let t = run.ready.remove(usize::from(c) % run.ready.len());
-                // It runs only once every parent succeeded.
-                for p in &run.parents[t] {
-                    prop_assert_eq!(run.ended.get(p), Some(&End::Succeeded), "task {} ran before {}", t, p);
-                }
-                prop_assert!(!run.ran.contains(&t), "task {} ran twice", t);
-                run.ran.push(t);
-                run.end(t, if succeeds[t] { End::Succeeded } else { End::Failed });
-            } else if admitted == n {
-                break;
-            }
-        }
+        let mut choice = choices.iter().copied().cycle();
+        drive(&mut run, &mut choice, &succeeds, (0..n).collect())?;
         // Every task ended; skipped exactly when a parent did not succeed.
         for (t, ps) in parents.iter().enumerate() {
             let end = run.ended.get(&t).copied();
@@ -178,5 +161,83 @@ proptest! {
             prop_assert_eq!(end == Some(End::Skipped), a_parent_failed, "task {}", t);
         }
         prop_assert_eq!(run.deps.held(), 0);
+
+        // The rescue: what did not succeed, under new ids, admitted in
+        // order after the succeeded tasks (kept, with their ends).
+        let again: Vec<usize> = (0..n).filter(|t| run.ended.get(t) != Some(&End::Succeeded)).collect();
+        let kept: HashMap<usize, End> = run
+            .ended
+            .iter()
+            .filter(|(_, e)| **e == End::Succeeded)
+            .map(|(t, e)| (*t, *e))
+            .collect();
+        let mut ids = run.ids.clone();
+        for t in &again {
+            ids[*t] = TaskId::new();
+        }
+        let mut rescue = Run {
+            ids,
+            parents: parents.clone(),
+            ended: kept.clone(),
+            held: Vec::new(),
+            ready: Vec::new(),
+            ran: Vec::new(),
+            deps: Deps::default(),
+        };
+        // The second time round, more succeed.
+        let second: Vec<bool> = succeeds.iter().zip(&choices).map(|(s, c)| *s || c % 2 == 0).collect();
+        drive(&mut rescue, &mut choice, &second, again.clone())?;
+        for t in &rescue.ran {
+            prop_assert!(!kept.contains_key(t), "task {} succeeded, and ran again after the rescue", t);
+        }
+        for t in &again {
+            prop_assert!(rescue.ended.contains_key(t), "rescued task {} never ended", t);
+        }
+        prop_assert_eq!(rescue.deps.held(), 0);
+    }
+}
+
+/// Admits `order` (parents first) and runs what is ready, restarting now
+/// and then, until every admitted task ended.
+fn drive(
+    run: &mut Run,
+    choice: &mut impl Iterator<Item = u8>,
+    succeeds: &[bool],
+    order: Vec<usize>,
+) -> Result<(), TestCaseError> {
+    let mut pending = order.into_iter().peekable();
+    loop {
+        let c = choice.next().unwrap_or(0);
+        if pending.peek().is_some() && (c % 3 == 0 || run.ready.is_empty()) {
+            if let Some(t) = pending.next() {
+                run.admit(t);
+            }
+        } else if c % 11 == 1 {
+            run.restart();
+        } else if !run.ready.is_empty() {
+            let t = run.ready.remove(usize::from(c) % run.ready.len());
+            // It runs only once every parent succeeded.
+            for p in &run.parents[t] {
+                prop_assert_eq!(
+                    run.ended.get(p),
+                    Some(&End::Succeeded),
+                    "task {} ran before {}",
+                    t,
+                    p
+                );
+            }
+            prop_assert!(!run.ran.contains(&t), "task {} ran twice", t);
+            run.ran.push(t);
+            run.end(
+                t,
+                if succeeds[t] {
+                    End::Succeeded
+                } else {
+                    End::Failed
+                },
+            );
+        } else if pending.peek().is_none() {
+            return Ok(());
+        }
     }
 }
