@@ -101,8 +101,28 @@ fn wordcount_in(sb: &Sandbox) -> PathBuf {
     sb.write("wordcount.toml", job.as_bytes())
 }
 
+/// The README's job file is the example's, comments aside, in order.
+fn readme_block_is_the_example() {
+    let block = fabric_tests::harness::readme::block("# examples/jobs/wordcount.toml");
+    let example = std::fs::read_to_string(repo().join("examples/jobs/wordcount.toml")).unwrap();
+    let bare = |l: &str| l.split('#').next().unwrap_or("").trim().to_owned();
+    let mut lines = example.lines().map(bare).filter(|l| !l.is_empty());
+    for want in block
+        .lines
+        .iter()
+        .map(|l| bare(l))
+        .filter(|l| !l.is_empty())
+    {
+        assert!(
+            lines.any(|l| l == want),
+            "README line {want:?} is not in examples/jobs/wordcount.toml (in that order)"
+        );
+    }
+}
+
 #[test]
 fn the_word_count_job_gives_the_counts_of_wordfreq_over_the_whole_text() {
+    readme_block_is_the_example();
     let sb = Sandbox::new();
     let (_up, profile, _) = up_one_worker_in(&sb, &[]);
     let c = C { sb: &sb, profile };

@@ -198,9 +198,15 @@ fn demo_runs_the_example_jobs() {
             "mandelbrot",
             "json-transform",
             "runaway",
-            "native"
+            "native",
+            "wordcount"
         ]
     );
+    // The job: its count tasks' reports merged give the whole text's.
+    let job = objects.iter().find(|o| o["job"] == "wordcount").unwrap();
+    assert_eq!(job["as_expected"], true, "{job}");
+    assert_eq!(job["parts"], 3, "one task per sentence: {job}");
+    assert!(job["id"].as_str().unwrap().starts_with("job-"), "{job}");
     // This host sandboxes native commands, so the native job ran (it is
     // skipped, and says why, only where it cannot).
     let native = objects.iter().find(|o| o["job"] == "native").unwrap();

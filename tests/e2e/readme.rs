@@ -41,6 +41,16 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
          runs these commands in a temp dir, with a cluster up",
     ),
     (
+        "# examples/jobs/wordcount.toml",
+        "cluster_jobs::the_word_count_job_gives_the_counts_of_wordfreq_over_the_whole_text \
+         checks that the block is the example file's, and runs that file",
+    ),
+    (
+        "fabric job submit examples/jobs/wordcount.toml --wait",
+        "cluster_jobs::the_word_count_job_gives_the_counts_of_wordfreq_over_the_whole_text \
+         runs the example with fabric job submit --wait and fabric job status",
+    ),
+    (
         "export FABRIC_API_URL=",
         "rest_tools::the_readme_rest_block_runs_as_written",
     ),
