@@ -348,6 +348,24 @@ command = ["true"]
     assert_eq!(tasks, serde_json::json!([]), "nothing was queued");
     let jobs = json_of(&c.run(&["job", "list", "--json"]));
     assert_eq!(jobs, serde_json::json!([]), "no job was stored");
+    // `fabric job cancel`: every unfinished task, the waiting one too.
+    let slow = sb.write(
+        "slow.toml",
+        b"[[step]]\nname = \"slow\"\ncommand = [\"sh\", \"-c\", \"sleep 30\"]\n[[step]]\nname = \"next\"\nafter = [\"slow\"]\ncommand = [\"sh\", \"-c\", \"true\"]\n",
+    );
+    let (id, out) = c.submit(&slow, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let cancelled = c.run(&["job", "cancel", &id]);
+    assert_eq!(cancelled.status.code(), Some(0), "{}", describe(&cancelled));
+    assert!(
+        text(&cancelled.stdout).contains("cancelled 2 tasks"),
+        "{}",
+        describe(&cancelled)
+    );
+    let job = c.finished(&id, Duration::from_secs(30));
+    assert_eq!(job["counts"], serde_json::json!({"cancelled": 2}), "{job}");
+    let bad = c.run(&["job", "status", "not-a-job"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
 }
 
 #[test]

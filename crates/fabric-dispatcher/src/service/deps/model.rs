@@ -185,7 +185,7 @@ proptest! {
             deps: Deps::default(),
         };
         // The second time round, more succeed.
-        let second: Vec<bool> = succeeds.iter().zip(&choices).map(|(s, c)| *s || c % 2 == 0).collect();
+        let second: Vec<bool> = succeeds.iter().zip(&choices).map(|(s, c)| *s || c.is_multiple_of(2)).collect();
         drive(&mut rescue, &mut choice, &second, again.clone())?;
         for t in &rescue.ran {
             prop_assert!(!kept.contains_key(t), "task {} succeeded, and ran again after the rescue", t);
@@ -208,7 +208,7 @@ fn drive(
     let mut pending = order.into_iter().peekable();
     loop {
         let c = choice.next().unwrap_or(0);
-        if pending.peek().is_some() && (c % 3 == 0 || run.ready.is_empty()) {
+        if pending.peek().is_some() && (c.is_multiple_of(3) || run.ready.is_empty()) {
             if let Some(t) = pending.next() {
                 run.admit(t);
             }
