@@ -296,3 +296,6 @@ impl Loaded {
         Ok(spec)
     }
 }
+
+#[cfg(test)]
+mod tests;
