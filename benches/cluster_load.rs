@@ -120,7 +120,7 @@ fn main() {
             .await
             .expect("ceiling in time");
         let dir = tempfile::tempdir().expect("temp dir");
-        let (d, clients) = start_cluster(dir.path(), workers, None).await;
+        let (d, clients) = start_cluster(dir.path(), workers).await;
         let module = clients[0].upload_module(&trivial_wasm()).await.expect("upload");
         // Warm-up: compile the module on every worker, fill caches.
         tokio::time::timeout(PHASE_LIMIT, closed_loop(&clients, module, 500, 64)).await.expect("warm-up in time");

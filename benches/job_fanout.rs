@@ -50,7 +50,7 @@ async fn all_done(client: &Client, n: u64) {
 /// (acknowledged, finished) for `n` tasks submitted one by one.
 async fn one_by_one(n: u64) -> (Duration, Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_d, clients) = start_cluster(dir.path(), 2, None).await;
+    let (_d, clients) = start_cluster(dir.path(), 2).await;
     let module = clients[0]
         .upload_module(&trivial_wasm())
         .await
@@ -77,7 +77,7 @@ async fn one_by_one(n: u64) -> (Duration, Duration) {
 /// (acknowledged, finished) for `n` tasks submitted as one job.
 async fn as_a_job(n: u64) -> (Duration, Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_d, clients) = start_cluster(dir.path(), 2, None).await;
+    let (_d, clients) = start_cluster(dir.path(), 2).await;
     let module = clients[0]
         .upload_module(&trivial_wasm())
         .await

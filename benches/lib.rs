@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fabric_client::Client;
-use fabric_dispatcher::{ApiConfig, Dispatcher, DispatcherConfig};
+use fabric_dispatcher::{Dispatcher, DispatcherConfig};
 use fabric_net::Identity;
 use fabric_net::mdns::Interfaces;
 use fabric_proto::{Limits, Sha256, TaskSpec, TaskStatus};
@@ -65,18 +65,13 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Slots of each in-process worker `start_cluster` starts.
 pub const SLOTS: u32 = 8;
 
-/// A dispatcher (serving REST when `api` is given) and `workers`
-/// in-process workers (`SLOTS` slots each) in `dir`, and four QUIC clients, once
+/// A dispatcher (its REST API is started apart, with `fabric_api::start`)
+/// and `workers` in-process workers (`SLOTS` slots each) in `dir`, and four QUIC clients, once
 /// every worker registered.
-pub async fn start_cluster(
-    dir: &std::path::Path,
-    workers: u64,
-    api: Option<ApiConfig>,
-) -> (Dispatcher, Vec<Arc<Client>>) {
+pub async fn start_cluster(dir: &std::path::Path, workers: u64) -> (Dispatcher, Vec<Arc<Client>>) {
     let mut cfg = DispatcherConfig::new(dir.join("d"), "127.0.0.1:0".parse().expect("addr"));
     cfg.sched.heartbeat_ms = 1_000;
     cfg.commit_linger = Duration::from_micros(env_u64("FABRIC_BENCH_LINGER_US", 0));
-    cfg.api = api;
     let d = Dispatcher::start(cfg).await.expect("dispatcher");
     let token = d.create_join_token().await.expect("token");
     let me = Identity::generate().expect("identity");

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use fabric_api::{ApiConfig, RateLimit};
 use fabric_benches::{closed_loop, env_u64, percentile, start_cluster, trivial_wasm};
 use fabric_client::Client;
-use fabric_dispatcher::{ApiConfig, RateLimit};
 use fabric_proto::{ApiRole, Sha256};
 
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
@@ -136,8 +136,11 @@ fn main() {
         max_requests_per_token: u32::MAX,
         ..ApiConfig::default()
     };
-    let (d, clients) = rt.block_on(start_cluster(dir.path(), 2, Some(api)));
-    let url = format!("http://{}", d.api_addr().expect("REST is served"));
+    let (d, clients) = rt.block_on(start_cluster(dir.path(), 2));
+    let addr = rt
+        .block_on(fabric_api::start(d.front(), &api))
+        .expect("REST is served");
+    let url = format!("http://{addr}");
     let token = rt
         .block_on(d.create_api_token(ApiRole::Submit, None))
         .expect("token");

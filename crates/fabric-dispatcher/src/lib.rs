@@ -7,19 +7,18 @@
 //! [`scheduler`] state machine; the `service` folder wires it to the store
 //! and the network, one room per concern (see its docs). Everything
 //! acknowledged to a client or worker is flushed first (group commit).
+//!
+//! The REST API is a front end of its own (`fabric-api`), served over
+//! [`Dispatcher::front`]: the [`front`] module is what it reaches.
 
-mod admission;
-mod api;
+pub mod admission;
+pub mod front;
 pub mod jobs;
 mod metrics;
 pub mod scheduler;
 mod service;
 
 pub use admission::AdmissionCaps;
-pub use api::{
-    ApiConfig, DEFAULT_API_ADDR, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, RateLimit,
-};
 pub use fabric_store::RetentionPolicy;
 pub use scheduler::SchedConfig;
 pub use service::{

@@ -34,7 +34,7 @@ struct ReasonLabel {
 
 /// The scrape-time figures, read from the scheduler and the store.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     /// Queued tasks per priority.
     pub queued: Vec<(Priority, u64)>,
     /// Tasks holding a lease.
@@ -52,7 +52,7 @@ pub(crate) struct Snapshot {
 
 /// The dispatcher's metrics.
 #[derive(Debug)]
-pub(crate) struct Metrics {
+pub struct Metrics {
     registry: Mutex<Registry>,
     submitted: Counter,
     submit_requests: Counter,
@@ -176,27 +176,27 @@ impl Metrics {
     }
 
     /// The gauge of open REST connections, for the listener to move.
-    pub(crate) fn api_connections(&self) -> Gauge {
+    pub fn api_connections(&self) -> Gauge {
         self.api_connections.clone()
     }
 
     /// A task was admitted.
-    pub(crate) fn submitted(&self) {
+    pub fn submitted(&self) {
         self.submitted.inc();
     }
 
     /// A submit request (of one task or many) was admitted.
-    pub(crate) fn submit_request(&self) {
+    pub fn submit_request(&self) {
         self.submit_requests.inc();
     }
 
     /// A task's first lease went out `waited` after its admission.
-    pub(crate) fn started(&self, waited: Duration) {
+    pub fn started(&self, waited: Duration) {
         self.submit_to_start.observe(seconds(waited));
     }
 
     /// A task ended with `status` (recorded and durable).
-    pub(crate) fn finished(&self, status: TaskStatus) {
+    pub fn finished(&self, status: TaskStatus) {
         self.finished
             .get_or_create(&StatusLabel {
                 status: status.as_str(),
@@ -206,24 +206,24 @@ impl Metrics {
 
     /// A worker reported an attempt that ran for `run` and used `fuel`
     /// (final or retried).
-    pub(crate) fn attempt(&self, run: Duration, fuel: u64) {
+    pub fn attempt(&self, run: Duration, fuel: u64) {
         self.run_time.observe(seconds(run));
         self.fuel_used.inc_by(fuel);
     }
 
     /// A request was refused for `reason` (an error code, `rate_limited`,
     /// `forbidden`).
-    pub(crate) fn refused(&self, reason: &'static str) {
+    pub fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// A store flush took `took`.
-    pub(crate) fn flushed(&self, took: Duration) {
+    pub fn flushed(&self, took: Duration) {
         self.flush.observe(seconds(took));
     }
 
     /// The text exposition, with gauges set from `now`.
-    pub(crate) fn render(&self, now: &Snapshot) -> String {
+    pub fn render(&self, now: &Snapshot) -> String {
         for p in [Priority::High, Priority::Normal, Priority::Low] {
             let n = now
                 .queued

@@ -56,7 +56,6 @@ impl Served {
         if let Some(n) = cfg.max_queued {
             dcfg.caps.max_queued = n;
         }
-        dcfg.api = cfg.api.clone();
         let dispatcher = Dispatcher::start(dcfg)
             .await
             .with_context(|| format!("starting the dispatcher in {}", cfg.data_dir.display()))?;
@@ -72,7 +71,17 @@ impl Served {
         let admin = Identity::load_or_create(&cfg.data_dir.join("admin.key"))?;
         dispatcher.add_admin(&admin.public(), "admin").await?;
         let token = join_token(&dispatcher, &cfg.data_dir).await?;
-        let (api_url, api_token) = match dispatcher.api_addr() {
+        // The REST API is a front end of its own over the dispatcher.
+        let api_addr = match &cfg.api {
+            Some(api) => Some(fabric_api::start(dispatcher.front(), api).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot serve the REST API on {}: {e} (pick another with --api ADDR, or --no-api)",
+                    api.listen
+                )
+            })?),
+            None => None,
+        };
+        let (api_url, api_token) = match api_addr {
             Some(addr) => {
                 let addr = if addr.ip().is_unspecified() {
                     SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())

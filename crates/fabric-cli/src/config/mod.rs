@@ -17,7 +17,8 @@ use std::time::Duration;
 use fabric_net::mdns::Interfaces;
 use fabric_net::{JoinToken, PublicKey};
 
-use fabric_dispatcher::{ApiConfig, RateLimit, RetentionPolicy, WorkerCaps};
+use fabric_api::{ApiConfig, RateLimit};
+use fabric_dispatcher::{RetentionPolicy, WorkerCaps};
 use fabric_worker::{NativeConfig, WorkerConfig};
 
 use crate::cli::{DispatcherArgs, NativeOpts, ServeOpts, UpArgs, WorkerArgs};

@@ -20,7 +20,7 @@ const SECRET_BYTES: usize = 32;
 
 /// Why a bearer token was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub enum Refusal {
     /// Not `fab_<id>_<secret>`.
     Malformed,
     /// No token has this id, or the secret is wrong.
@@ -33,7 +33,7 @@ pub(crate) enum Refusal {
 
 impl Refusal {
     /// For people (the 401's message).
-    pub(crate) fn message(self) -> &'static str {
+    pub fn message(self) -> &'static str {
         match self {
             Self::Malformed => {
                 "the bearer token is not a Fabric API token (fab_...): mint one with `fabric token create --role ROLE`"
@@ -48,7 +48,7 @@ impl Refusal {
 /// Mints a token of `role`, accepted for `ttl` (`None`: until revoked);
 /// its record is stored and flushed. Returns its text (shown once) and
 /// what `list` shows of it.
-pub(crate) async fn mint(
+pub async fn mint(
     shared: &Shared,
     role: ApiRole,
     ttl: Option<Duration>,
@@ -77,7 +77,7 @@ pub(crate) async fn mint(
 }
 
 /// The id (lower case) and role of a valid bearer token.
-pub(crate) fn check(
+pub fn check(
     shared: &Shared,
     text: &str,
 ) -> Result<Result<(String, ApiRole), Refusal>, StoreError> {
@@ -109,7 +109,7 @@ pub(crate) fn check(
 }
 
 /// Every API token (never its secret).
-pub(crate) fn list(shared: &Shared) -> Result<Vec<TokenSummary>, StoreError> {
+pub fn list(shared: &Shared) -> Result<Vec<TokenSummary>, StoreError> {
     Ok(shared
         .store
         .api_tokens()?
@@ -119,7 +119,7 @@ pub(crate) fn list(shared: &Shared) -> Result<Vec<TokenSummary>, StoreError> {
 }
 
 /// Ids of API tokens starting with `prefix`.
-pub(crate) fn matching(shared: &Shared, prefix: &str) -> Result<Vec<String>, StoreError> {
+pub fn matching(shared: &Shared, prefix: &str) -> Result<Vec<String>, StoreError> {
     Ok(shared
         .store
         .api_tokens()?
@@ -130,7 +130,7 @@ pub(crate) fn matching(shared: &Shared, prefix: &str) -> Result<Vec<String>, Sto
 }
 
 /// Revokes the API token `id` (flushed); what `list` now shows of it.
-pub(crate) async fn revoke(shared: &Shared, id: &str) -> Result<Option<TokenSummary>, StoreError> {
+pub async fn revoke(shared: &Shared, id: &str) -> Result<Option<TokenSummary>, StoreError> {
     let Some(mut rec) = shared.store.api_token(id)? else {
         return Ok(None);
     };

@@ -45,8 +45,6 @@ pub struct DispatcherConfig {
     pub retention: RetentionConfig,
     /// Connections and streams each kind of peer may hold open.
     pub peers: PeerLimits,
-    /// The REST API (`None`: not served).
-    pub api: Option<crate::api::ApiConfig>,
 }
 
 /// Connections and streams each kind of peer may hold open. A key without a
@@ -93,7 +91,6 @@ impl DispatcherConfig {
             join_token_ttl: DEFAULT_JOIN_TOKEN_TTL,
             worker_caps: WorkerCaps::default(),
             retention: RetentionConfig::default(),
-            api: None,
         }
     }
 }

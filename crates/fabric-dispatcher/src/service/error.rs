@@ -29,17 +29,6 @@ pub enum DispatcherError {
     /// The mDNS announcement could not start.
     #[error(transparent)]
     Mdns(#[from] MdnsError),
-    /// The REST API's address could not be bound.
-    #[error(
-        "cannot serve the REST API on {addr}: {source} (pick another with --api ADDR, or --no-api)"
-    )]
-    ApiBind {
-        /// The address.
-        addr: std::net::SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Serving one stream failed; the stream ends and the error is logged.

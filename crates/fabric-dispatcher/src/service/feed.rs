@@ -7,11 +7,11 @@ use fabric_proto::{TaskId, TaskStatus};
 use tokio::sync::broadcast;
 
 /// Events kept for subscribers that read slowly.
-pub(crate) const FEED_CAPACITY: usize = 1024;
+pub const FEED_CAPACITY: usize = 1024;
 
 /// One thing that happened.
 #[derive(Clone, Debug)]
-pub(crate) struct FeedEvent {
+pub struct FeedEvent {
     /// When (ms since the epoch).
     pub at_ms: u64,
     /// What: an event-log kind (`lost`, `retry`, `worker_registered`, ...)
@@ -27,7 +27,7 @@ pub(crate) struct FeedEvent {
 
 /// The sending side; subscribers take receivers.
 #[derive(Debug)]
-pub(crate) struct Feed {
+pub struct Feed {
     tx: broadcast::Sender<FeedEvent>,
 }
 
@@ -41,19 +41,19 @@ impl Default for Feed {
 
 impl Feed {
     /// Whether anyone listens now.
-    pub(crate) fn is_listened(&self) -> bool {
+    pub fn is_listened(&self) -> bool {
         self.tx.receiver_count() > 0
     }
 
     /// Publishes an event (never waits; nobody listening is fine).
-    pub(crate) fn publish(&self, ev: FeedEvent) {
+    pub fn publish(&self, ev: FeedEvent) {
         if self.is_listened() {
             let _ = self.tx.send(ev);
         }
     }
 
     /// A new subscriber, from now on.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
         self.tx.subscribe()
     }
 }

@@ -17,7 +17,7 @@
 //! | `retention` | the periodic sweep of old events, finished tasks and unused blobs |
 //! | `ticker` | heartbeat deadlines and retry delays, driven by the clock |
 
-pub(crate) mod api_tokens;
+pub mod api_tokens;
 mod assign;
 mod cancelling;
 mod caps;
@@ -48,7 +48,6 @@ pub use caps::{DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS, WorkerCaps};
 pub use config::{DEFAULT_JOIN_TOKEN_TTL, DispatcherConfig, PeerLimits};
 pub use error::DispatcherError;
 pub(crate) use error::ServiceError;
-pub(crate) use requests::RequestError;
 pub use retention::RetentionConfig;
 use state::Shared;
 
@@ -62,7 +61,6 @@ use crate::scheduler::{Change, Scheduler};
 pub struct Dispatcher {
     shared: Arc<Shared>,
     endpoint: quinn::Endpoint,
-    api_addr: Option<SocketAddr>,
     _announcer: Option<Arc<Announcer>>,
 }
 
@@ -107,19 +105,8 @@ impl Dispatcher {
             )?)),
             None => None,
         };
-        let api = cfg.api.clone();
         let shared = Arc::new(Shared::new(cfg, identity, store, commit, sched, metrics));
         shared.core().deps = deps;
-        let api_addr =
-            match &api {
-                Some(api) => Some(crate::api::start(shared.clone(), api).await.map_err(
-                    |source| DispatcherError::ApiBind {
-                        addr: api.listen,
-                        source,
-                    },
-                )?),
-                None => None,
-            };
         tokio::spawn(routing::accept_loop(shared.clone(), endpoint.clone()));
         tokio::spawn(assign::place_loop(shared.clone()));
         tokio::spawn(ticker::tick_loop(shared.clone()));
@@ -128,7 +115,6 @@ impl Dispatcher {
         Ok(Self {
             shared,
             endpoint,
-            api_addr,
             _announcer: announcer,
         })
     }
@@ -138,9 +124,10 @@ impl Dispatcher {
         self.endpoint.local_addr().unwrap_or(self.shared.cfg.listen)
     }
 
-    /// Where the REST API listens, when it is served.
-    pub fn api_addr(&self) -> Option<SocketAddr> {
-        self.api_addr
+    /// The service as a front end (the REST API, `fabric-api`) reaches
+    /// it: the same state and request functions the QUIC service uses.
+    pub fn front(&self) -> Arc<crate::front::Shared> {
+        self.shared.clone()
     }
 
     /// Mints a REST API token of `role`, accepted for `ttl` (`None`: until

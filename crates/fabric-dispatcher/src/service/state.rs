@@ -22,22 +22,22 @@ use crate::scheduler::{Change, Scheduler};
 /// A registered worker's live connection.
 pub(crate) struct WorkerConn {
     /// The QUIC connection assignments and cancels go out on.
-    pub conn: Connection,
+    pub(crate) conn: Connection,
     /// What it registered.
-    pub info: WorkerInfo,
+    pub(crate) info: WorkerInfo,
 }
 
 /// What the scheduler lock guards: the state machine and the connections
 /// it places work on.
 pub(crate) struct Core {
     /// The scheduler.
-    pub sched: Scheduler,
+    pub(crate) sched: Scheduler,
     /// Registered workers' connections.
-    pub conns: HashMap<WorkerKey, WorkerConn>,
+    pub(crate) conns: HashMap<WorkerKey, WorkerConn>,
     /// Workers that went away, listed for a while.
-    pub gone: super::gone::Gone,
+    pub(crate) gone: super::gone::Gone,
     /// Held tasks and the tasks they run after.
-    pub deps: super::deps::Deps,
+    pub(crate) deps: super::deps::Deps,
 }
 
 impl Core {
@@ -93,33 +93,33 @@ impl Core {
 }
 
 /// Everything the dispatcher's tasks share.
-pub(crate) struct Shared {
+pub struct Shared {
     /// The configuration.
     pub cfg: DispatcherConfig,
     /// The dispatcher's key: QUIC certificate and manifest signatures.
-    pub identity: Identity,
+    pub(crate) identity: Identity,
     /// The durable history.
     pub store: Store,
     /// Batched flushes of the store.
     pub commit: GroupCommit,
     /// Batched task writes on the hot path (submits and results).
-    pub writer: Writer,
+    pub(crate) writer: Writer,
     core: Mutex<Core>,
     /// Wakes the placement loop.
-    pub place: Notify,
+    pub(crate) place: Notify,
     /// Clients waiting for tasks.
     pub waiters: Waiters,
     /// Open connections per key.
-    pub peers: std::sync::Arc<super::peers::PeerCount>,
+    pub(crate) peers: std::sync::Arc<super::peers::PeerCount>,
     /// What `/metrics` shows.
     pub metrics: std::sync::Arc<Metrics>,
     /// The live feed of what happens.
     pub feed: Feed,
     /// Cancelled runs whose worker's report is still to come.
-    pub cancelling: super::cancelling::Cancelling,
+    pub(crate) cancelling: super::cancelling::Cancelling,
     /// Tasks being admitted, not queued yet (they count against the
     /// queue's bound).
-    pub admitting: std::sync::atomic::AtomicUsize,
+    pub(crate) admitting: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -153,8 +153,26 @@ impl Shared {
         }
     }
 
-    /// Now, by the dispatcher's clock.
-    pub(crate) fn now(&self) -> u64 {
+    /// Live tasks now: queued by priority rank (high, normal, low), and
+    /// running.
+    pub fn live_counts(&self) -> ([u64; 3], u64) {
+        let core = self.core();
+        let mut queued = [0u64; 3];
+        let mut running = 0;
+        for r in core.sched.live_records() {
+            match r.state {
+                fabric_proto::TaskState::Queued => {
+                    queued[usize::from(r.spec.priority.rank())] += 1;
+                }
+                fabric_proto::TaskState::Running => running += 1,
+                _ => {}
+            }
+        }
+        (queued, running)
+    }
+
+    /// The dispatcher's clock, ms since the epoch.
+    pub fn now(&self) -> u64 {
         self.cfg.clock.now_ms()
     }
 
@@ -209,7 +227,7 @@ impl Shared {
 
     /// A task's client view: live tasks from the scheduler, finished ones
     /// from the store (with the outcome when asked).
-    pub(crate) fn task_info(
+    pub fn task_info(
         &self,
         id: &TaskId,
         with_outcome: bool,

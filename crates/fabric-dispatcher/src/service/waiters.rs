@@ -14,11 +14,11 @@ use fabric_proto::{EventQueue, GuestEvent, TaskId, TaskInfo};
 use tokio::sync::Notify;
 
 /// Log lines buffered per waiter at most.
-pub(crate) const MAX_WAITER_LOGS: usize = 256;
+pub const MAX_WAITER_LOGS: usize = 256;
 
 /// What a waiter hears.
 #[derive(Clone, Debug)]
-pub(crate) enum WaitMsg {
+pub enum WaitMsg {
     /// Progress or a log line of the running attempt.
     Event(GuestEvent),
     /// The task's final state, with its outcome.
@@ -48,14 +48,14 @@ type WaitMap = HashMap<TaskId, Vec<(u64, Arc<Mailbox>)>>;
 /// Every open wait, by task. An entry goes when its task ends or its last
 /// waiter hung up.
 #[derive(Debug, Default)]
-pub(crate) struct Waiters {
+pub struct Waiters {
     map: Mutex<WaitMap>,
     next: std::sync::atomic::AtomicU64,
 }
 
 /// A registered wait; dropping it forgets the waiter.
 #[derive(Debug)]
-pub(crate) struct Waiter<'a> {
+pub struct Waiter<'a> {
     waiters: &'a Waiters,
     task: TaskId,
     id: u64,
@@ -65,7 +65,7 @@ pub(crate) struct Waiter<'a> {
 impl Waiter<'_> {
     /// The next message, waiting for one if none is there: buffered events
     /// first, then the end.
-    pub(crate) async fn recv(&self) -> WaitMsg {
+    pub async fn recv(&self) -> WaitMsg {
         loop {
             let notified = self.mailbox.wake.notified();
             if let Some(msg) = self.try_recv() {
@@ -76,7 +76,7 @@ impl Waiter<'_> {
     }
 
     /// The next message if one is there.
-    pub(crate) fn try_recv(&self) -> Option<WaitMsg> {
+    pub fn try_recv(&self) -> Option<WaitMsg> {
         let mut inner = self.mailbox.lock();
         if let Some(e) = inner.0.pop() {
             return Some(WaitMsg::Event(e));
@@ -98,7 +98,7 @@ impl Waiters {
 
     /// Starts waiting for `id`. Register before checking whether the task
     /// already ended, so an end in between is not missed.
-    pub(crate) fn register(&self, id: TaskId) -> Waiter<'_> {
+    pub fn register(&self, id: TaskId) -> Waiter<'_> {
         let mailbox = Arc::new(Mailbox {
             inner: Mutex::new((EventQueue::new(MAX_WAITER_LOGS), None)),
             wake: Notify::new(),
@@ -115,7 +115,7 @@ impl Waiters {
 
     /// Passes a guest event to everyone waiting for `id` (never blocks:
     /// each mailbox keeps the latest progress and a bounded backlog).
-    pub(crate) fn event(&self, id: &TaskId, event: &GuestEvent) {
+    pub fn event(&self, id: &TaskId, event: &GuestEvent) {
         let map = self.map();
         for (_, mailbox) in map.get(id).into_iter().flatten() {
             mailbox.lock().0.push(event.clone());
@@ -124,7 +124,7 @@ impl Waiters {
     }
 
     /// Tells everyone waiting for the task that it ended, and forgets them.
-    pub(crate) fn done(&self, info: &TaskInfo) {
+    pub fn done(&self, info: &TaskInfo) {
         let Some(list) = self.map().remove(&info.id) else {
             return;
         };
@@ -135,7 +135,7 @@ impl Waiters {
     }
 
     /// Ends every wait on `id` with `error` (see [`WaitMsg::Failed`]).
-    pub(crate) fn failed(&self, id: &TaskId, error: &str) {
+    pub fn failed(&self, id: &TaskId, error: &str) {
         let Some(list) = self.map().remove(id) else {
             return;
         };

@@ -11,7 +11,7 @@ use crate::service::state::Shared;
 
 /// Stores an uploaded module (checked first) and answers its digest once
 /// durable.
-pub(crate) async fn put(shared: &Shared, bytes: &[u8]) -> Answer {
+pub async fn put(shared: &Shared, bytes: &[u8]) -> Answer {
     admission::check_module(bytes, &shared.cfg.caps).map_err(RequestError::Refused)?;
     let sha = shared.store.put_blob(bytes)?;
     shared.commit.durable().await?;
@@ -20,7 +20,7 @@ pub(crate) async fn put(shared: &Shared, bytes: &[u8]) -> Answer {
 
 /// Stores one piece of a chunked upload (a task input); the last piece is
 /// answered once the whole blob is checked and durable.
-pub(crate) async fn put_chunk(
+pub async fn put_chunk(
     shared: &Shared,
     sha: &Sha256,
     offset: u64,
@@ -48,14 +48,14 @@ pub(crate) async fn put_chunk(
 }
 
 /// Whether a blob is stored.
-pub(crate) fn has(shared: &Shared, sha: &Sha256) -> Answer {
+pub fn has(shared: &Shared, sha: &Sha256) -> Answer {
     Ok(Response::HasBlob(shared.store.has_blob(sha)?))
 }
 
 /// A blob's bytes (workers fetch modules this way). A module whose bytes
 /// were first uploaded in pieces (as an input) is read back whole too, up
 /// to the module cap; anything larger is fetched by range.
-pub(crate) fn get(shared: &Shared, sha: &Sha256) -> Answer {
+pub fn get(shared: &Shared, sha: &Sha256) -> Answer {
     if let Some(bytes) = shared.store.blob(sha)? {
         return Ok(Response::BlobBytes { bytes });
     }
@@ -76,7 +76,7 @@ pub(crate) fn get(shared: &Shared, sha: &Sha256) -> Answer {
 
 /// Part of a blob, at most one piece long (workers fetch large inputs this
 /// way).
-pub(crate) fn get_range(shared: &Shared, sha: &Sha256, offset: u64, len: u64) -> Answer {
+pub fn get_range(shared: &Shared, sha: &Sha256, offset: u64, len: u64) -> Answer {
     let len = len.min(BLOB_CHUNK as u64);
     match shared.store.blob_range(sha, offset, len)? {
         Some((bytes, total)) => Ok(Response::BlobRange { total, bytes }),

@@ -11,7 +11,7 @@ use crate::service::state::Shared;
 /// Cancels a live task: records it as cancelled (durably, then announced),
 /// and tells its worker when it was running; the worker's report of the
 /// stopped run later adds its output and run time to the record.
-pub(crate) async fn cancel(shared: &Shared, id: TaskId) -> Answer {
+pub async fn cancel(shared: &Shared, id: TaskId) -> Answer {
     let now = shared.now();
     let (before, cancelled) = {
         let mut core = shared.core();

@@ -28,7 +28,7 @@ fn refused(message: String) -> RequestError {
 
 /// Checks the DAG, stores the job and its tasks, flushes, then queues
 /// them; answers the job's id and each step's task ids.
-pub(crate) async fn submit(shared: &Shared, spec: JobSpec) -> Answer {
+pub async fn submit(shared: &Shared, spec: JobSpec) -> Answer {
     let order = spec.check().map_err(|e| refused(e.to_string()))?;
     let active = active_jobs(shared);
     if active >= MAX_ACTIVE_JOBS {
@@ -161,13 +161,13 @@ fn view(shared: &Shared, job: &JobRecord, with_steps: bool) -> Result<JobView, R
 }
 
 /// One job with its steps.
-pub(crate) fn get(shared: &Shared, id: &JobId) -> Answer {
+pub fn get(shared: &Shared, id: &JobId) -> Answer {
     let job = record(shared, id)?;
     Ok(Response::Job(Box::new(view(shared, &job, true)?)))
 }
 
 /// Jobs, newest first, without their steps.
-pub(crate) fn list(shared: &Shared, limit: u32, before: Option<&JobId>) -> Answer {
+pub fn list(shared: &Shared, limit: u32, before: Option<&JobId>) -> Answer {
     let limit = limit.clamp(1, MAX_JOB_PAGE) as usize;
     let jobs = shared.store.jobs(limit, before)?;
     let views = jobs
@@ -179,7 +179,7 @@ pub(crate) fn list(shared: &Shared, limit: u32, before: Option<&JobId>) -> Answe
 
 /// Cancels every unfinished task of the job, children first (so they end
 /// `cancelled`, not `skipped`).
-pub(crate) async fn cancel(shared: &Shared, id: JobId) -> Answer {
+pub async fn cancel(shared: &Shared, id: JobId) -> Answer {
     let job = record(shared, &id)?;
     let order = job.spec.check().map_err(|e| refused(e.to_string()))?;
     let mut touched = 0u32;
@@ -202,7 +202,7 @@ pub(crate) async fn cancel(shared: &Shared, id: JobId) -> Answer {
 /// The rescue: once the job has finished, its tasks that did not succeed
 /// are queued again as new tasks (their children, skipped before, among
 /// them), wired to the succeeded tasks' kept results.
-pub(crate) async fn retry(shared: &Shared, id: JobId) -> Answer {
+pub async fn retry(shared: &Shared, id: JobId) -> Answer {
     let _one = ONE_RESCUE.lock().await;
     let mut job = record(shared, &id)?;
     let order = job.spec.check().map_err(|e| refused(e.to_string()))?;

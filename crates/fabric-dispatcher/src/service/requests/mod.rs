@@ -3,13 +3,13 @@
 //! place that maps failures onto the wire.
 
 mod admin;
-pub(crate) mod after;
-pub(crate) mod blobs;
-pub(crate) mod cancel;
-pub(crate) mod jobs;
-pub(crate) mod query;
-pub(crate) mod retry;
-pub(crate) mod submit;
+pub mod after;
+pub mod blobs;
+pub mod cancel;
+pub mod jobs;
+pub mod query;
+pub mod retry;
+pub mod submit;
 mod wait;
 
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use super::{ServiceError, join};
 
 /// Why a client request failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum RequestError {
+pub enum RequestError {
     /// Admission refused it; the body carries the code and reason.
     #[error("{0}")]
     Refused(ErrorBody),
@@ -44,13 +44,13 @@ pub(crate) enum RequestError {
 
 impl RequestError {
     /// The task does not exist.
-    pub(crate) fn no_task(id: &TaskId) -> Self {
+    pub fn no_task(id: &TaskId) -> Self {
         Self::NotFound(format!("no task {id}"))
     }
 
     /// This failure of the spec at `index` of a batch of `count`: its
     /// message names the spec's place.
-    pub(crate) fn in_batch(self, index: usize, count: usize) -> Self {
+    pub fn in_batch(self, index: usize, count: usize) -> Self {
         let place = |m: String| format!("task {} of {count}: {m}", index + 1);
         match self {
             Self::Refused(mut body) => {
@@ -64,7 +64,7 @@ impl RequestError {
     }
 
     /// The wire error for this failure.
-    pub(crate) fn into_body(self) -> ErrorBody {
+    pub fn into_body(self) -> ErrorBody {
         match self {
             Self::Refused(body) => body,
             Self::NotFound(m) => ErrorBody::new(ErrorCode::NotFound, m),
@@ -79,10 +79,10 @@ impl RequestError {
 }
 
 /// A request's answer.
-pub(crate) type Answer = Result<Response, RequestError>;
+pub type Answer = Result<Response, RequestError>;
 
 /// Sends the answer (or its error) and ends the stream.
-pub(crate) async fn respond(send: &mut FramedSend, answer: Answer) -> Result<(), ServiceError> {
+pub async fn respond(send: &mut FramedSend, answer: Answer) -> Result<(), ServiceError> {
     let resp = answer.unwrap_or_else(|e| Response::Error(e.into_body()));
     send.send(&resp).await?;
     send.finish()?;
@@ -91,7 +91,7 @@ pub(crate) async fn respond(send: &mut FramedSend, answer: Answer) -> Result<(),
 
 /// Whether [`serve`] handles this request (joins, registrations and blob
 /// fetches are routed elsewhere).
-pub(crate) fn is_client_request(request: &Request) -> bool {
+pub fn is_client_request(request: &Request) -> bool {
     !matches!(
         request,
         Request::Join { .. }
@@ -103,7 +103,7 @@ pub(crate) fn is_client_request(request: &Request) -> bool {
 }
 
 /// Whether only admin clients may make this request.
-pub(crate) fn is_admin_request(request: &Request) -> bool {
+pub fn is_admin_request(request: &Request) -> bool {
     matches!(
         request,
         Request::CreateJoinToken
@@ -117,7 +117,7 @@ pub(crate) fn is_admin_request(request: &Request) -> bool {
 }
 
 /// Serves one client request on its stream.
-pub(crate) async fn serve(
+pub async fn serve(
     shared: &Arc<Shared>,
     request: Request,
     send: &mut FramedSend,

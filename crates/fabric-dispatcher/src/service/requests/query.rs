@@ -7,7 +7,7 @@ use super::{Answer, RequestError};
 use crate::service::state::Shared;
 
 /// What the cluster admits.
-pub(crate) fn caps(shared: &Shared) -> Response {
+pub fn caps(shared: &Shared) -> Response {
     let c = &shared.cfg.caps;
     Response::Caps(ClusterCaps {
         limits: c.limits,
@@ -20,7 +20,7 @@ pub(crate) fn caps(shared: &Shared) -> Response {
 
 /// How many tasks there are: unfinished ones from the scheduler, the
 /// history's totals from the store's counters.
-pub(crate) fn counts(shared: &Shared) -> Answer {
+pub fn counts(shared: &Shared) -> Answer {
     let (live, running) = {
         let core = shared.core();
         let running = core
@@ -44,7 +44,7 @@ pub(crate) fn counts(shared: &Shared) -> Answer {
 const MAX_PAGE: usize = 10_000;
 
 /// One task (`Status`), or with its recorded outcome (`Result`).
-pub(crate) fn task(shared: &Shared, id: &TaskId, with_outcome: bool) -> Answer {
+pub fn task(shared: &Shared, id: &TaskId, with_outcome: bool) -> Answer {
     match shared.task_info(id, with_outcome)? {
         Some(info) => Ok(Response::Task(Box::new(info))),
         None => Err(RequestError::no_task(id)),
@@ -52,7 +52,7 @@ pub(crate) fn task(shared: &Shared, id: &TaskId, with_outcome: bool) -> Answer {
 }
 
 /// The one task whose id starts with `prefix`.
-pub(crate) fn resolve(shared: &Shared, prefix: &str) -> Answer {
+pub fn resolve(shared: &Shared, prefix: &str) -> Answer {
     let hex: String = prefix.chars().filter(|c| *c != '-').collect();
     if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) || hex.len() > 32 {
         return Err(RequestError::Refused(ErrorBody::new(
@@ -86,7 +86,7 @@ pub(crate) fn resolve(shared: &Shared, prefix: &str) -> Answer {
 /// as the scheduler has it (the store does not track leases). Filtered by
 /// an unfinished state, the page comes from the scheduler alone; by a
 /// finished one, from the store alone (a finished record is final).
-pub(crate) fn list(
+pub fn list(
     shared: &Shared,
     state: Option<TaskState>,
     trace: Option<&str>,
@@ -131,7 +131,7 @@ pub(crate) fn list(
 }
 
 /// Registered workers with a live connection, by name.
-pub(crate) fn workers(shared: &Shared) -> Response {
+pub fn workers(shared: &Shared) -> Response {
     let now = shared.now();
     let mut out = registered(shared);
     // And those that went away lately, with when and why.
@@ -148,7 +148,7 @@ pub(crate) fn workers(shared: &Shared) -> Response {
 
 /// The workers the scheduler has now (ready, draining, or down with their
 /// leases waiting), by name: what the figures count.
-pub(crate) fn registered(shared: &Shared) -> Vec<WorkerSummary> {
+pub fn registered(shared: &Shared) -> Vec<WorkerSummary> {
     let core = shared.core();
     let mut out: Vec<WorkerSummary> = core
         .sched

@@ -14,7 +14,7 @@ use crate::service::state::Shared;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Retries dead letter `id` as a new task.
-pub(crate) async fn retry(shared: &Shared, id: TaskId) -> Result<Admitted, RequestError> {
+pub async fn retry(shared: &Shared, id: TaskId) -> Result<Admitted, RequestError> {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(rec) = shared.store.task(&id)? else {
         return Err(RequestError::no_task(&id));

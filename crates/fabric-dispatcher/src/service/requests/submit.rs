@@ -16,7 +16,7 @@ use crate::admission;
 use crate::service::state::Shared;
 
 /// An admitted task's id, and why it may wait long, if it may.
-pub(crate) struct Admitted {
+pub struct Admitted {
     /// The task.
     pub id: TaskId,
     /// What no registered worker offers it (it stays queued until one does).
@@ -24,7 +24,7 @@ pub(crate) struct Admitted {
 }
 
 /// Admits a task; its id is answered only once the record is durable.
-pub(crate) async fn submit(shared: &Shared, spec: TaskSpec) -> Result<Admitted, RequestError> {
+pub async fn submit(shared: &Shared, spec: TaskSpec) -> Result<Admitted, RequestError> {
     let mut admitted = admit(shared, vec![(TaskId::new(), spec)], Batch::One).await?;
     admitted
         .pop()
@@ -34,7 +34,7 @@ pub(crate) async fn submit(shared: &Shared, spec: TaskSpec) -> Result<Admitted, 
 /// Admits many tasks, all or none: the ids are answered once every record
 /// is durable (one flush for all, the writes sharing transactions). A spec
 /// that is refused refuses the batch, naming its place in it.
-pub(crate) async fn submit_many(
+pub async fn submit_many(
     shared: &Shared,
     specs: Vec<TaskSpec>,
 ) -> Result<Vec<Admitted>, RequestError> {
@@ -52,7 +52,7 @@ pub(crate) async fn submit_many(
 }
 
 /// What a batch of specs is.
-pub(crate) enum Batch<'a> {
+pub enum Batch<'a> {
     /// One task.
     One,
     /// Independent tasks (`submit_many`).
@@ -63,7 +63,7 @@ pub(crate) enum Batch<'a> {
 }
 
 /// Admits `specs` under the ids given, all or none; see [`submit_many`].
-pub(crate) async fn admit(
+pub async fn admit(
     shared: &Shared,
     specs: Vec<(TaskId, TaskSpec)>,
     batch: Batch<'_>,
@@ -261,10 +261,7 @@ fn prepare(
 
 /// `rec`'s spec whole: with its args and env read back from the store when
 /// they were kept there. `None` when that blob is gone.
-pub(crate) fn whole_spec(
-    shared: &Shared,
-    rec: &TaskRecord,
-) -> Result<Option<TaskSpec>, RequestError> {
+pub fn whole_spec(shared: &Shared, rec: &TaskRecord) -> Result<Option<TaskSpec>, RequestError> {
     let mut spec = rec.spec.clone();
     if let Some(blob) = &rec.args_blob {
         let Some((args, env)) = shared.store.args(blob)? else {

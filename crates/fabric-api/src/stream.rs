@@ -31,9 +31,9 @@ use super::auth::{Caller, Read};
 use super::error::{ApiError, ErrorResponse, TaskPath};
 use super::slots::Slot;
 use super::types::{OutputView, TaskView};
-use crate::service::feed::FeedEvent;
-use crate::service::state::Shared;
-use crate::service::waiters::WaitMsg;
+use fabric_dispatcher::front::FeedEvent;
+use fabric_dispatcher::front::Shared;
+use fabric_dispatcher::front::WaitMsg;
 
 /// Events buffered between a task's waiter and its HTTP stream.
 const STREAM_BUFFER: usize = 64;

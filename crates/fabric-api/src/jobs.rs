@@ -17,7 +17,7 @@ use super::types::{
     BlobRefJson, JobCreated, JobJson, JobListQuery, JobPage, JobTouched, NewJob, NewStep,
     StepCreated,
 };
-use crate::service::requests::jobs;
+use fabric_dispatcher::front::jobs;
 
 /// Default page of `GET /jobs`.
 const DEFAULT_PAGE: u32 = 20;

@@ -7,8 +7,8 @@ use fabric_proto::{TaskId, TaskInfo, TaskState};
 
 use super::error::ApiError;
 use super::types::Filter;
-use crate::service::requests::query;
-use crate::service::state::Shared;
+use fabric_dispatcher::front::Shared;
+use fabric_dispatcher::front::query;
 
 /// Tasks one request looks through at most when filtering by status: a
 /// rare status over a long history answers in bounded time, with a cursor

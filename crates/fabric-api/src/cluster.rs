@@ -6,16 +6,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use fabric_proto::Priority;
 use fabric_proto::wire::{Response, WorkerState, WorkerSummary};
-use fabric_proto::{Priority, TaskState};
 
 use super::ApiState;
 use super::auth::{Caller, Monitor, Read};
 use super::error::{ApiError, ErrorResponse};
 use super::types::{Health, Stats, TokenView, WorkerView};
-use crate::metrics::Snapshot;
-use crate::service::requests::query;
-use crate::service::state::Shared;
+use fabric_dispatcher::front::Shared;
+use fabric_dispatcher::front::Snapshot;
+use fabric_dispatcher::front::query;
 
 /// Every worker listed, gone ones included (`/workers`).
 fn summaries(shared: &Shared) -> Vec<WorkerSummary> {
@@ -143,19 +143,7 @@ pub(crate) async fn metrics(
     State(st): State<Arc<ApiState>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let shared = &st.shared;
-    let (queued, running) = {
-        let core = shared.core();
-        let mut queued = [0u64; 3];
-        let mut running = 0;
-        for r in core.sched.live_records() {
-            match r.state {
-                TaskState::Queued => queued[usize::from(r.spec.priority.rank())] += 1,
-                TaskState::Running => running += 1,
-                _ => {}
-            }
-        }
-        (queued, running)
-    };
+    let (queued, running) = shared.live_counts();
     let workers = query::registered(shared);
     let snapshot = Snapshot {
         queued: vec![

@@ -18,7 +18,7 @@ use super::types::{
     BlobRefJson, Created, LimitsJson, ListQuery, NewTask, OutputFileView, OutputView,
     StagedFileJson, TaskPage, TaskView,
 };
-use crate::service::requests::{cancel, query, retry, submit};
+use fabric_dispatcher::front::{cancel, query, retry, submit};
 
 /// Default and largest page of `GET /tasks`.
 const DEFAULT_PAGE: u32 = 50;

@@ -20,8 +20,8 @@ use super::auth::{Caller, Submit};
 use super::error::{ApiError, ErrorResponse};
 use super::spool::receive;
 use super::types::Uploaded;
-use crate::admission;
-use crate::service::requests::blobs;
+use fabric_dispatcher::front::admission;
+use fabric_dispatcher::front::blobs;
 
 /// Modules read back and checked at once (each up to the module cap).
 pub(crate) const MODULE_CHECKS: usize = 2;

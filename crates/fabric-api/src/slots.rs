@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::ApiError;
-use crate::service::state::Shared;
+use fabric_dispatcher::front::Shared;
 
 /// Open event streams one token may hold.
 pub(crate) const STREAMS_PER_TOKEN: u32 = 32;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
-use crate::service::RequestError;
+use fabric_dispatcher::front::RequestError;
 
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,7 +1,17 @@
-//! The REST API (DESIGN.md, "The user's contract"): `/api/v1` plus
-//! `/health` and `/metrics`, on its own listener. Every handler calls the
-//! same admission and query code as the QUIC service; this room only
-//! translates between HTTP and those calls.
+//! Fabric's REST API (DESIGN.md, "The user's contract"): `/api/v1` plus
+//! `/health`, `/metrics` and the web dashboard, on a listener of its own,
+//! started over a running dispatcher with [`start`]:
+//!
+//! ```no_run
+//! # async fn demo(d: fabric_dispatcher::Dispatcher) -> std::io::Result<()> {
+//! let addr = fabric_api::start(d.front(), &fabric_api::ApiConfig::default()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every handler calls the same admission and query code as the QUIC
+//! service (`fabric_dispatcher::front`); this crate only translates
+//! between HTTP and those calls. It depends on the dispatcher, never the
+//! other way round.
 //!
 //! | room | holds |
 //! | --- | --- |
@@ -51,7 +61,7 @@ pub use auth::RateLimit;
 use error::{ApiError, Refused};
 pub use listener::DEFAULT_MAX_CONNECTIONS;
 
-use crate::service::state::Shared;
+use fabric_dispatcher::front::Shared;
 
 /// Where and how the REST API is served.
 #[derive(Clone, Debug)]
@@ -114,8 +124,9 @@ pub(crate) struct ApiState {
     started: Instant,
 }
 
-/// Binds the API's listener and serves it until the process ends.
-pub(crate) async fn start(shared: Arc<Shared>, cfg: &ApiConfig) -> std::io::Result<SocketAddr> {
+/// Binds the API's listener and serves it until the process ends; the
+/// address it listens on.
+pub async fn start(shared: Arc<Shared>, cfg: &ApiConfig) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let open_files = listener::raise_open_files();

@@ -12,34 +12,34 @@ use super::error::ApiError;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-const INDEX: &str = include_str!("../../assets/dashboard/index.html");
+const INDEX: &str = include_str!("../assets/dashboard/index.html");
 
 /// (name, content type, bytes) of each asset.
 const ASSETS: &[(&str, &str, &str)] = &[
     (
         "app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/dashboard/app.js"),
+        include_str!("../assets/dashboard/app.js"),
     ),
     (
         "app.css",
         "text/css; charset=utf-8",
-        include_str!("../../assets/dashboard/app.css"),
+        include_str!("../assets/dashboard/app.css"),
     ),
     (
         "uplot.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/dashboard/vendor/uplot.iife.min.js"),
+        include_str!("../assets/dashboard/vendor/uplot.iife.min.js"),
     ),
     (
         "uplot.css",
         "text/css; charset=utf-8",
-        include_str!("../../assets/dashboard/vendor/uplot.min.css"),
+        include_str!("../assets/dashboard/vendor/uplot.min.css"),
     ),
     (
         "uplot.LICENSE",
         "text/plain; charset=utf-8",
-        include_str!("../../assets/dashboard/vendor/uplot.LICENSE"),
+        include_str!("../assets/dashboard/vendor/uplot.LICENSE"),
     ),
 ];
 

@@ -21,7 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::ApiState;
 use super::error::ApiError;
 use super::slots::Slot;
-use crate::service::api_tokens;
+use fabric_dispatcher::front::api_tokens;
 
 /// Requests per second each token may make, and the burst it may save up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
