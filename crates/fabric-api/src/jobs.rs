@@ -151,8 +151,11 @@ pub(crate) async fn list(
     QueryParams(q): QueryParams<JobListQuery>,
 ) -> Result<Json<JobPage>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad("limit must be 1 to 1000"));
+    if !(1..=jobs::MAX_JOB_PAGE).contains(&limit) {
+        return Err(ApiError::bad(format!(
+            "limit must be 1 to {}",
+            jobs::MAX_JOB_PAGE
+        )));
     }
     let before = q.before.as_deref().map(job_id).transpose()?;
     match jobs::list(&st.shared, limit, before.as_ref())? {

@@ -26,6 +26,19 @@ pub const MAX_ACTIVE_JOBS: usize = 1_000;
 pub const MAX_JOB_FILE_BYTES: usize = 1 << 20;
 /// The longest step or job name.
 pub const MAX_STEP_NAME: usize = 64;
+/// Most dependency edges a job makes: for each step, its tasks times its
+/// parent steps' tasks (a fan-in of 10,000 is 10,000 edges; two fan-outs
+/// of 10,000, one after the other, would be 10^8).
+pub const MAX_JOB_EDGES: usize = 100_000;
+/// Most bytes of args and env, and most staged files, the job's tasks
+/// carry in all (each task carries its step's): what one job may make the
+/// dispatcher hold while it admits it.
+pub const MAX_JOB_ARGS_BYTES: usize = 32 << 20;
+/// See [`MAX_JOB_ARGS_BYTES`].
+pub const MAX_JOB_STAGED_FILES: usize = 100_000;
+/// Most bytes of `each` item names in one job (they are kept in its record
+/// and shown in its view, which must fit a frame).
+pub const MAX_JOB_ITEM_NAMES: usize = 2 << 20;
 
 /// A job's id: `job-` and a time-ordered UUID. An `--each` job's id has
 /// the same form; it has no record, only tasks that carry it as their
@@ -222,8 +235,8 @@ impl JobSpec {
                 self.steps.len()
             ));
         }
-        if self.name.len() > 200 {
-            return invalid("the job's name is longer than 200 bytes".into());
+        if self.name.len() > 200 || self.name.chars().any(char::is_control) {
+            return invalid("the job's name: at most 200 bytes, no control characters".into());
         }
         let tasks = self.tasks();
         if tasks > MAX_JOB_TASKS {
@@ -238,12 +251,16 @@ impl JobSpec {
                 return invalid(format!("two steps are named {:?}", s.name));
             }
         }
+        self.check_weight(&index)?;
         for s in &self.steps {
             for (field, names) in [
                 ("after", &s.after),
                 ("input_from", &s.input_from),
                 ("files_from", &s.files_from),
             ] {
+                if names.iter().collect::<BTreeSet<_>>().len() != names.len() {
+                    return invalid(format!("step {:?}: {field} names a step twice", s.name));
+                }
                 if let Some(m) = names.iter().find(|n| !index.contains_key(n.as_str())) {
                     return Err(JobSpecError::UnknownStep {
                         step: s.name.clone(),
@@ -255,6 +272,50 @@ impl JobSpec {
             self.check_step(s, &index)?;
         }
         self.order(&index)
+    }
+
+    /// What the job expands to, in edges, args and staged files, within
+    /// bounds (so a small request cannot make a large expansion).
+    fn check_weight(&self, index: &BTreeMap<&str, usize>) -> Result<(), JobSpecError> {
+        let (mut edges, mut bytes, mut files, mut names) = (0usize, 0usize, 0usize, 0usize);
+        for s in &self.steps {
+            let parents: usize = s
+                .parents()
+                .iter()
+                .filter_map(|p| index.get(p))
+                .map(|&i| self.steps[i].tasks())
+                .sum();
+            edges = edges.saturating_add(s.tasks().saturating_mul(parents));
+            let args = s.args.iter().map(String::len).sum::<usize>()
+                + s.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            bytes = bytes.saturating_add(s.tasks().saturating_mul(args));
+            if let TaskKind::Command { files: f, .. } = &s.kind {
+                files = files.saturating_add(s.tasks().saturating_mul(f.len()));
+            }
+            names += s.each.iter().map(|i| i.name.len()).sum::<usize>();
+        }
+        let over = |what: String| Err(JobSpecError::Invalid(what));
+        if edges > MAX_JOB_EDGES {
+            return over(format!(
+                "the job makes {edges} dependency edges (each task of a step waits on every task of the steps it runs after); at most {MAX_JOB_EDGES}"
+            ));
+        }
+        if bytes > MAX_JOB_ARGS_BYTES {
+            return over(format!(
+                "the job's tasks carry {bytes} bytes of args and env in all (each task its step's); at most {MAX_JOB_ARGS_BYTES}"
+            ));
+        }
+        if names > MAX_JOB_ITEM_NAMES {
+            return over(format!(
+                "the names of the job's each items add up to {names} bytes; at most {MAX_JOB_ITEM_NAMES}"
+            ));
+        }
+        if files > MAX_JOB_STAGED_FILES {
+            return over(format!(
+                "the job's tasks stage {files} files in all (each task its step's files); at most {MAX_JOB_STAGED_FILES}"
+            ));
+        }
+        Ok(())
     }
 
     fn check_step(&self, s: &StepSpec, index: &BTreeMap<&str, usize>) -> Result<(), JobSpecError> {
@@ -288,6 +349,28 @@ impl JobSpec {
         }
         crate::check_require(&s.require)
             .map_err(|e| JobSpecError::Invalid(format!("step {:?}: require: {e}", s.name)))
+    }
+
+    /// The parents-first order of a job that was checked when it was
+    /// stored (its bounds are not checked again: they may have changed).
+    pub fn stored_order(&self) -> Result<Vec<usize>, JobSpecError> {
+        let index = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect::<BTreeMap<_, _>>();
+        if let Some(s) = self
+            .steps
+            .iter()
+            .find(|s| s.parents().iter().any(|p| !index.contains_key(p)))
+        {
+            return Err(JobSpecError::Invalid(format!(
+                "stored step {:?} names a step the job does not have",
+                s.name
+            )));
+        }
+        self.order(&index)
     }
 
     /// Kahn's order; on a cycle, names one.

@@ -36,8 +36,9 @@ pub use frame::{DEFAULT_MAX_FRAME, FrameDecoder, FrameError, encode_frame, read_
 pub use id::{IdParseError, TaskId};
 pub use job::{
     EachItem, JobId, JobIdParseError, JobRecord, JobSpec, JobSpecError, JobState, JobView,
-    MAX_ACTIVE_JOBS, MAX_JOB_FILE_BYTES, MAX_JOB_STEPS, MAX_JOB_TASKS, MAX_STEP_NAME, StepSpec,
-    StepTask, StepView,
+    MAX_ACTIVE_JOBS, MAX_JOB_ARGS_BYTES, MAX_JOB_EDGES, MAX_JOB_FILE_BYTES, MAX_JOB_ITEM_NAMES,
+    MAX_JOB_STAGED_FILES, MAX_JOB_STEPS, MAX_JOB_TASKS, MAX_STEP_NAME, StepSpec, StepTask,
+    StepView,
 };
 pub use limits::{DEFAULT_LEASE_GRACE_MS, LimitCaps, LimitError, Limits, show as show_limit};
 pub use manifest::{Manifest, ManifestError};

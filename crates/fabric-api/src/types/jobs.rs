@@ -196,7 +196,7 @@ pub(crate) struct JobTouched {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct JobListQuery {
-    /// At most this many (1 to 1000, default 20).
+    /// At most this many (1 to 100, default 20).
     pub limit: Option<u32>,
     /// Only jobs older than this one (`next_before` of the page before).
     pub before: Option<String>,

@@ -8,6 +8,7 @@ mod harness;
 mod args;
 mod cancel;
 mod inputs;
+mod jobs;
 mod lifecycle;
 mod peers;
 mod reconnect;

@@ -105,3 +105,55 @@ fn job_ids_print_and_parse_back() {
     let json = serde_json::to_string(&id).unwrap();
     assert_eq!(json, format!("\"{text}\""));
 }
+
+#[test]
+fn a_small_job_cannot_expand_into_a_large_one() {
+    let item = EachItem {
+        name: "f".into(),
+        blob: BlobRef::of(b""),
+    };
+    // Two fan-outs of 1,000, the second after the first: 10^6 edges.
+    let mut a = step("a", &[]);
+    a.each = vec![item.clone(); 1_000];
+    let mut b = step("b", &["a"]);
+    b.each = vec![item.clone(); 1_000];
+    let err = job(vec![a.clone(), b]).check().unwrap_err().to_string();
+    assert!(err.contains("dependency edges"), "{err}");
+    // A fan-in of 1,000 is 1,000 edges: fine.
+    assert!(job(vec![a.clone(), step("reduce", &["a"])]).check().is_ok());
+    // 1,000 tasks each carrying 64 KiB of args: 64 MiB.
+    let mut big = a.clone();
+    big.args = vec!["x".repeat(64 << 10)];
+    let err = job(vec![big]).check().unwrap_err().to_string();
+    assert!(err.contains("bytes of args and env"), "{err}");
+    let mut staged = a;
+    staged.kind = TaskKind::Command {
+        program: "cc".into(),
+        files: vec![
+            crate::StagedFile {
+                path: "x".into(),
+                blob: BlobRef::of(b""),
+                executable: false,
+            };
+            101
+        ],
+        outputs: Vec::new(),
+    };
+    let err = job(vec![staged]).check().unwrap_err().to_string();
+    assert!(err.contains("files in all"), "{err}");
+}
+
+#[test]
+fn a_step_named_twice_in_a_list_and_a_control_character_are_refused() {
+    let mut j = job(vec![step("a", &[]), step("b", &[])]);
+    j.steps[1].input_from = vec!["a".into(), "a".into()];
+    let err = j.check().unwrap_err().to_string();
+    assert!(err.contains("input_from names a step twice"), "{err}");
+    j.steps[1].input_from = vec!["a".into()];
+    assert!(j.check().is_ok());
+    j.name = "bad\u{1b}[2Jname".into();
+    assert!(j.check().unwrap_err().to_string().contains("control"));
+    // A stored job keeps an order whatever the bounds are now.
+    j.name = "fine".into();
+    assert_eq!(j.stored_order().unwrap(), j.check().unwrap());
+}

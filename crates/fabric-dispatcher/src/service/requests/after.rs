@@ -37,6 +37,12 @@ pub(crate) fn check(
         // Its stdin comes from a task it therefore runs after.
         spec.after.push(p);
     }
+    if batch.is_none() && !spec.fan_in.is_empty() {
+        return Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "fan_in is a job's (a step's input_from); a task reads one parent's stdout with input_from",
+        )));
+    }
     if !spec.files_from.is_empty() {
         if !matches!(spec.kind, fabric_proto::TaskKind::Command { .. }) {
             return Err(RequestError::Refused(ErrorBody::new(
@@ -139,8 +145,12 @@ pub(crate) fn fill_input(
     if !from.is_empty() {
         let mut stdin = Vec::new();
         for p in from {
-            let stdout = store.result(&p)?.map(|o| o.stdout).unwrap_or_default();
             let room = MAX_FAN_IN_BYTES.saturating_sub(stdin.len());
+            if room == 0 {
+                tracing::warn!(task_id = %rec.id, "its parents' stdouts pass {MAX_FAN_IN_BYTES} bytes: the rest are not read");
+                break;
+            }
+            let stdout = store.result(&p)?.map(|o| o.stdout).unwrap_or_default();
             if stdout.len() > room {
                 tracing::warn!(task_id = %rec.id, "its parents' stdouts pass {MAX_FAN_IN_BYTES} bytes: its input is cut there");
             }

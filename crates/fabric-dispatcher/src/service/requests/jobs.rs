@@ -15,8 +15,8 @@ use super::{Answer, RequestError};
 use crate::jobs;
 use crate::service::state::Shared;
 
-/// Most jobs one list answers.
-const MAX_JOB_PAGE: u32 = 1_000;
+/// Most jobs one list answers (each is looked at task by task).
+pub const MAX_JOB_PAGE: u32 = 100;
 
 /// One rescue at a time, so two rescues of one job queue its failed
 /// tasks once.
@@ -181,7 +181,10 @@ pub fn list(shared: &Shared, limit: u32, before: Option<&JobId>) -> Answer {
 /// `cancelled`, not `skipped`).
 pub async fn cancel(shared: &Shared, id: JobId) -> Answer {
     let job = record(shared, &id)?;
-    let order = job.spec.check().map_err(|e| refused(e.to_string()))?;
+    let order = job
+        .spec
+        .stored_order()
+        .map_err(|e| RequestError::Internal(e.to_string()))?;
     let mut touched = 0u32;
     for &i in order.iter().rev() {
         for t in &job.tasks[i] {
@@ -205,7 +208,10 @@ pub async fn cancel(shared: &Shared, id: JobId) -> Answer {
 pub async fn retry(shared: &Shared, id: JobId) -> Answer {
     let _one = ONE_RESCUE.lock().await;
     let mut job = record(shared, &id)?;
-    let order = job.spec.check().map_err(|e| refused(e.to_string()))?;
+    let order = job
+        .spec
+        .stored_order()
+        .map_err(|e| RequestError::Internal(e.to_string()))?;
     let words = words(shared, &job)?;
     let unfinished = words.iter().flatten().filter(|(_, done)| !done).count();
     if unfinished > 0 {

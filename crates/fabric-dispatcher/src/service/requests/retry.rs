@@ -19,6 +19,19 @@ pub async fn retry(shared: &Shared, id: TaskId) -> Result<Admitted, RequestError
     let Some(rec) = shared.store.task(&id)? else {
         return Err(RequestError::no_task(&id));
     };
+    // A job file's task is rescued with its job, which keeps the job's
+    // record right (a task retried alone would run again in a rescue).
+    if let Some(job) = rec
+        .spec
+        .trace
+        .as_deref()
+        .and_then(|t| t.parse::<fabric_proto::JobId>().ok())
+        && shared.store.job(&job)?.is_some()
+    {
+        return Err(RequestError::Conflict(format!(
+            "task {id} belongs to job {job}: rescue the job instead (fabric job retry {job}), which reruns what did not succeed"
+        )));
+    }
     if !rec.dead_letter {
         return Err(RequestError::Conflict(format!(
             "task {id} is not in the dead-letter set ({}); only dead letters are retried",
