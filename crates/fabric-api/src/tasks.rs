@@ -122,6 +122,19 @@ fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
         .map(|id| task_id(id))
         .collect::<Result<_, _>>()?;
     spec.input_from = t.input_from.as_deref().map(task_id).transpose()?;
+    spec.not_before_ms = t
+        .not_before
+        .as_deref()
+        .map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| u64::try_from(t.timestamp_millis()).unwrap_or(0))
+                .map_err(|e| {
+                    ApiError::bad(format!(
+                        "not_before {text:?} is not an RFC 3339 time ({e}), e.g. 2026-12-07T03:00:00Z"
+                    ))
+                })
+        })
+        .transpose()?;
     spec.files_from = t
         .files_from
         .iter()

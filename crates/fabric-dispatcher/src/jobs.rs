@@ -97,6 +97,7 @@ fn base(step: &StepSpec, trace: String) -> TaskSpec {
         input_from: None,
         files_from: Vec::new(),
         fan_in: Vec::new(),
+        not_before_ms: None,
     }
 }
 

@@ -163,9 +163,10 @@ impl Scheduler {
         self.tasks.insert(rec.id, rec);
     }
 
-    /// Adds a newly admitted task (state `Queued`).
+    /// Adds a newly admitted task (state `Queued`, or `Scheduled` with its
+    /// `not_before_ms` set).
     pub fn submit(&mut self, rec: TaskRecord) {
-        debug_assert_eq!(rec.state, TaskState::Queued);
+        debug_assert!(matches!(rec.state, TaskState::Queued | TaskState::Scheduled));
         self.enqueue(rec);
     }
 

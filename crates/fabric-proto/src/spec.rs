@@ -180,7 +180,15 @@ pub struct TaskSpec {
     /// job step's `input_from`: fan-in).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fan_in: Vec<crate::TaskId>,
+    /// Not to start before this time (ms since the epoch; `--delay`,
+    /// `--at`): the task is `scheduled` until then. A time already past
+    /// queues it at once. At most [`MAX_DELAY_MS`] ahead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before_ms: Option<u64>,
 }
+
+/// The furthest ahead a task may be scheduled: one year.
+pub const MAX_DELAY_MS: u64 = 366 * 24 * 3600 * 1000;
 
 /// Most tasks one task may run after.
 pub const MAX_PARENTS: usize = 32;
@@ -272,6 +280,7 @@ impl TaskSpec {
             input_from: None,
             files_from: Vec::new(),
             fan_in: Vec::new(),
+            not_before_ms: None,
         }
     }
 

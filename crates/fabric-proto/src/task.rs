@@ -24,6 +24,9 @@ pub enum TaskState {
     /// Waiting for the tasks it runs after (`--after`) to succeed; not
     /// queued yet.
     Waiting,
+    /// Not to start before a time (`--delay`, `--at`, REST `not_before`);
+    /// queued once it comes.
+    Scheduled,
 }
 
 impl TaskState {
@@ -35,6 +38,7 @@ impl TaskState {
             Self::Done => "done",
             Self::Cancelled => "cancelled",
             Self::Waiting => "waiting",
+            Self::Scheduled => "scheduled",
         }
     }
 
@@ -52,7 +56,9 @@ impl fmt::Display for TaskState {
 
 /// A string is not a task state.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid task state {0:?}: expected queued, running, done or cancelled")]
+#[error(
+    "invalid task state {0:?}: expected queued, scheduled, waiting, running, done or cancelled"
+)]
 pub struct TaskStateParseError(String);
 
 impl FromStr for TaskState {
@@ -65,6 +71,7 @@ impl FromStr for TaskState {
             "done" => Ok(Self::Done),
             "cancelled" | "canceled" => Ok(Self::Cancelled),
             "waiting" => Ok(Self::Waiting),
+            "scheduled" => Ok(Self::Scheduled),
             _ => Err(TaskStateParseError(s.to_owned())),
         }
     }

@@ -27,6 +27,8 @@ pub(crate) enum StateFilter {
     Queued,
     /// Held until the tasks it runs after succeed.
     Waiting,
+    /// Not to start before a time (`not_before`).
+    Scheduled,
     /// Holding a lease.
     Running,
     /// Finished with a result.
@@ -69,6 +71,7 @@ impl From<StateFilter> for Filter {
         match s {
             StateFilter::Queued => Self::State(TaskState::Queued),
             StateFilter::Waiting => Self::State(TaskState::Waiting),
+            StateFilter::Scheduled => Self::State(TaskState::Scheduled),
             StateFilter::Running => Self::State(TaskState::Running),
             StateFilter::Done => Self::State(TaskState::Done),
             StateFilter::Cancelled => Self::State(TaskState::Cancelled),

@@ -70,6 +70,10 @@ pub(crate) struct NewTask {
     /// once they succeeded (implies `after`).
     #[serde(default)]
     pub files_from: Vec<String>,
+    /// Not to start before this time (RFC 3339, e.g.
+    /// `2026-12-07T03:00:00+01:00`; at most a year ahead): the task is
+    /// `scheduled` until then.
+    pub not_before: Option<String>,
 }
 
 /// An uploaded blob.

@@ -19,8 +19,8 @@ pub(crate) struct CancelArgs {
     /// The task id, or any unique start of it.
     #[arg(value_name = "ID")]
     pub id: Option<String>,
-    /// Cancel every task in this state instead: queued, waiting or
-    /// running.
+    /// Cancel every task in this state instead: queued, scheduled,
+    /// waiting or running.
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
     /// Cancel every unfinished task of this job instead (the id an

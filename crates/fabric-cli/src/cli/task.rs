@@ -35,6 +35,14 @@ pub(crate) struct QueueOpts {
     /// (implies --after ID).
     #[arg(long, value_name = "ID", conflicts_with = "input")]
     pub input_from: Option<String>,
+    /// Start it no earlier than this long from now (e.g. 10m, 2h); it is
+    /// `scheduled` until then, and can be cancelled.
+    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
+    pub delay: Option<std::time::Duration>,
+    /// Start it no earlier than this time (RFC 3339, e.g.
+    /// 2026-12-07T03:00:00+01:00).
+    #[arg(long, value_name = "TIME", conflicts_with = "delay")]
+    pub at: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -29,10 +29,11 @@ pub(crate) fn execute(args: &CancelArgs, cluster: Option<&Path>) -> anyhow::Resu
     let state = match args.state.as_deref().map(str::trim) {
         Some("queued") => TaskState::Queued,
         Some("waiting") => TaskState::Waiting,
+        Some("scheduled") => TaskState::Scheduled,
         Some("running") => TaskState::Running,
         Some(other) => {
             return Err(usage(format!(
-                "--state {other}: cancel takes queued, waiting or running (finished tasks are final)"
+                "--state {other}: cancel takes queued, scheduled, waiting or running (finished tasks are final)"
             )));
         }
         None => return Err(usage("give a task id, --state or --job")),

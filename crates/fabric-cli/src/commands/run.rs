@@ -49,6 +49,7 @@ pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i
             input_from,
             files_from: task_opts::after(client, &args.files_from).await?,
             fan_in: Vec::new(),
+            not_before_ms: task_opts::not_before(&args.queue)?,
         };
         if let Some(pattern) = &args.each {
             // One task per file: the file staged beside the others, and

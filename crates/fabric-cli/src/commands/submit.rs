@@ -38,6 +38,7 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             input_from,
             files_from: Vec::new(),
             fan_in: Vec::new(),
+            not_before_ms: task_opts::not_before(&args.queue)?,
         };
         if let Some(pattern) = &args.each {
             // One task per file, the file its input.

@@ -9,7 +9,7 @@ use fabric_client::Client;
 use fabric_proto::wire::ClusterCaps;
 use fabric_proto::{LimitCaps, LimitError, Limits, Priority, format_size};
 
-use crate::cli::TaskOpts;
+use crate::cli::{QueueOpts, TaskOpts};
 use crate::usage;
 
 /// Largest module a command will read, to fail fast on a wrong path.
@@ -277,4 +277,28 @@ pub(crate) fn module_fits(path: &Path, len: usize, max: u64) -> anyhow::Result<(
         )));
     }
     Ok(())
+}
+
+/// `--delay` or `--at` as a time in ms since the epoch (a past `--at`
+/// starts at once; one more than a year ahead is refused).
+pub(crate) fn not_before(q: &QueueOpts) -> anyhow::Result<Option<u64>> {
+    let now = fabric_proto::now_ms();
+    let at = match (&q.delay, &q.at) {
+        (Some(d), _) => now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        (None, Some(text)) => {
+            let t = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+                usage(format!(
+                    "--at {text:?} is not an RFC 3339 time ({e}); e.g. 2026-12-07T03:00:00+01:00 or 2026-12-07T02:00:00Z"
+                ))
+            })?;
+            u64::try_from(t.timestamp_millis()).unwrap_or(0)
+        }
+        (None, None) => return Ok(None),
+    };
+    if at > now.saturating_add(fabric_proto::MAX_DELAY_MS) {
+        return Err(usage(
+            "--delay/--at: at most a year ahead (a schedule repeats; see fabric schedule)",
+        ));
+    }
+    Ok(Some(at))
 }

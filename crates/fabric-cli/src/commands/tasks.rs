@@ -116,7 +116,7 @@ fn total(c: &TaskCounts, filter: Filter) -> u64 {
         }
         Filter::State(TaskState::Cancelled) => c.finished(TaskStatus::Cancelled),
         // Not counted apart: the listing's own length stands.
-        Filter::State(TaskState::Waiting) => 0,
+        Filter::State(TaskState::Waiting | TaskState::Scheduled) => 0,
         Filter::Status(s) => c.finished(s),
         Filter::DeadLetter => c.dead_letters,
     }

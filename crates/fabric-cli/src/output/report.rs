@@ -270,6 +270,11 @@ pub(crate) fn state_message(info: &TaskInfo) -> String {
             Some(why) => format!("queued: {why}"),
             None => "queued".to_owned(),
         },
+        // "scheduled: starts at 2026-12-07T02:00:00Z (in 30 s)".
+        fabric_proto::TaskState::Scheduled => info
+            .waiting
+            .clone()
+            .unwrap_or_else(|| info.state.to_string()),
         fabric_proto::TaskState::Running => format!(
             "running on {}{attempts}",
             info.worker

@@ -33,7 +33,13 @@ impl Scheduler {
         if rec.state != TaskState::Waiting {
             return None;
         }
-        rec.state = TaskState::Queued;
+        // A delay not yet run out (`--delay` with `--after`) holds it on.
+        rec.state = if rec.not_before_ms > now {
+            TaskState::Scheduled
+        } else {
+            rec.not_before_ms = 0;
+            TaskState::Queued
+        };
         rec.updated_ms = now;
         fill(rec);
         let rec = rec.clone();

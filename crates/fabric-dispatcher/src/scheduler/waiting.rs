@@ -20,6 +20,14 @@ impl Scheduler {
                 parents.join(", ")
             ));
         }
+        if rec.state == TaskState::Scheduled {
+            let at = chrono::DateTime::from_timestamp_millis(rec.not_before_ms as i64)
+                .map_or_else(String::new, |t| {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                });
+            let secs = rec.not_before_ms.saturating_sub(now).div_ceil(1000);
+            return Some(format!("scheduled: starts at {at} (in {secs} s)"));
+        }
         if rec.state != TaskState::Queued {
             return None;
         }

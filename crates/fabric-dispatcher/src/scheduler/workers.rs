@@ -190,6 +190,11 @@ impl Scheduler {
         for id in self.queue.due(now) {
             if let Some(rec) = self.tasks.get_mut(&id) {
                 rec.not_before_ms = 0;
+                // A delayed task's time came (`--delay`, `--at`).
+                if rec.state == fabric_proto::TaskState::Scheduled {
+                    rec.state = fabric_proto::TaskState::Queued;
+                    rec.updated_ms = now;
+                }
                 self.queue.push(rec);
             }
         }

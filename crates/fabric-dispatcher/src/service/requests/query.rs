@@ -110,7 +110,9 @@ pub fn list(
         ));
     }
     let page: Vec<TaskRecord> = match state {
-        Some(s @ (TaskState::Queued | TaskState::Running | TaskState::Waiting)) => {
+        Some(
+            s @ (TaskState::Queued | TaskState::Running | TaskState::Waiting | TaskState::Scheduled),
+        ) => {
             // Only the page is cloned, under the lock.
             let core = shared.core();
             let mut refs: Vec<&TaskRecord> = core

@@ -123,7 +123,11 @@ pub async fn admit(
                     rec.status = Some(fabric_proto::TaskStatus::Skipped);
                     skipped.push((rec, super::after::skipped(parent, status)));
                 } else if parents.unfinished.is_empty() {
-                    rec.state = fabric_proto::TaskState::Queued;
+                    rec.state = if rec.not_before_ms > 0 {
+                        fabric_proto::TaskState::Scheduled
+                    } else {
+                        fabric_proto::TaskState::Queued
+                    };
                     super::after::fill_input(&shared.store, &mut rec)?;
                     core.sched.submit(rec.clone());
                     released.push(rec);
@@ -251,6 +255,21 @@ fn prepare(
     let seq = shared.store.next_seq()?;
     let mut rec = TaskRecord::queued(id, spec, seq, shared.now());
     rec.args_blob = args_blob;
+    // Not before a time (`--delay`, `--at`): scheduled until then, in the
+    // queue's delayed set; a time already past queues it at once.
+    if let Some(at) = rec.spec.not_before_ms {
+        let now = shared.now();
+        if at > now.saturating_add(fabric_proto::MAX_DELAY_MS) {
+            return Err(RequestError::Refused(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "not_before: at most a year ahead",
+            )));
+        }
+        if at > now {
+            rec.not_before_ms = at;
+            rec.state = fabric_proto::TaskState::Scheduled;
+        }
+    }
     // Held until its parents are looked at (under the scheduler's lock,
     // once it is stored): a restart in between finds it held, not queued.
     if !rec.spec.after.is_empty() {
