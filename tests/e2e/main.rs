@@ -17,6 +17,7 @@ mod cluster_jobs;
 mod cluster_mdns;
 mod cluster_promises;
 mod cluster_refusals;
+mod cluster_time;
 mod cluster_tokens;
 mod cluster_trace;
 mod cluster_up;

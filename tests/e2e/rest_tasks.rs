@@ -290,3 +290,25 @@ fn rest_tasks_can_require_labels_and_bad_ones_are_400() {
     assert_eq!(bad.status, 400, "{bad:?}");
     assert!(bad.text.contains("require"), "{bad:?}");
 }
+
+#[test]
+fn not_before_schedules_a_task_over_rest() {
+    let c = RestCluster::start(&[]);
+    let t = Some(c.admin.as_str());
+    let sha = c.module(&wasm(SPIN));
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let id = c.submit(&json!({"module": sha, "not_before": later}));
+    let task = c.get(&format!("/api/v1/tasks/{id}"), t);
+    assert_eq!(task.json["state"], "scheduled", "{task:?}");
+    let listed = c.get("/api/v1/tasks?state=scheduled", t);
+    assert_eq!(listed.json["tasks"][0]["id"], id.as_str(), "{listed:?}");
+    let bad = c.post_json(
+        "/api/v1/tasks",
+        t,
+        &json!({"module": sha, "not_before": "soon"}),
+    );
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.text.contains("RFC 3339"), "{bad:?}");
+    let cancelled = c.delete(&format!("/api/v1/tasks/{id}"), t);
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+}

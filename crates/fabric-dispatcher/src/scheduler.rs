@@ -166,7 +166,10 @@ impl Scheduler {
     /// Adds a newly admitted task (state `Queued`, or `Scheduled` with its
     /// `not_before_ms` set).
     pub fn submit(&mut self, rec: TaskRecord) {
-        debug_assert!(matches!(rec.state, TaskState::Queued | TaskState::Scheduled));
+        debug_assert!(matches!(
+            rec.state,
+            TaskState::Queued | TaskState::Scheduled
+        ));
         self.enqueue(rec);
     }
 

@@ -47,8 +47,8 @@ pub use role::{ApiRole, ApiRoleParseError};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use size::{format_count, format_size};
 pub use spec::{
-    MAX_DELAY_MS, MAX_PARENTS, MAX_TRACE_LEN, Priority, PriorityParseError, StagedFile, TaskKind, TaskSpec,
-    check_relative_path, check_require, check_trace,
+    MAX_DELAY_MS, MAX_PARENTS, MAX_TRACE_LEN, Priority, PriorityParseError, StagedFile, TaskKind,
+    TaskSpec, check_relative_path, check_require, check_trace,
 };
 pub use task::{
     AttemptRecord, MAX_HISTORY, TaskInfo, TaskRecord, TaskState, TaskStateParseError, now_ms,

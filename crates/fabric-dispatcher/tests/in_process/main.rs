@@ -7,6 +7,7 @@ mod harness;
 
 mod args;
 mod cancel;
+mod delay;
 mod inputs;
 mod jobs;
 mod lifecycle;

@@ -111,7 +111,8 @@ pub fn list(
     }
     let page: Vec<TaskRecord> = match state {
         Some(
-            s @ (TaskState::Queued | TaskState::Running | TaskState::Waiting | TaskState::Scheduled),
+            s
+            @ (TaskState::Queued | TaskState::Running | TaskState::Waiting | TaskState::Scheduled),
         ) => {
             // Only the page is cloned, under the lock.
             let core = shared.core();
