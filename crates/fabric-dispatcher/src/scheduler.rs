@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 pub use fabric_proto::WorkerKey;
 use fabric_proto::{TaskId, TaskRecord, TaskState, TaskStatus};
 
+mod aging;
 mod held;
 mod lost;
 mod queue;
@@ -39,9 +40,17 @@ pub struct SchedConfig {
     /// First wait after a worker refused an attempt; doubles per refusal in
     /// a row (up to `backoff_max_ms`).
     pub refusal_backoff_ms: u64,
+    /// A task queued longer than this climbs one priority step, and one
+    /// more for each further such wait (low -> normal -> high), so no
+    /// stream of higher-priority work keeps it queued forever; 0 turns
+    /// aging off.
+    pub aging_ms: u64,
     /// A task refused this many times in a row is given up as failed.
     pub max_refused: u32,
 }
+
+/// Default [`SchedConfig::aging_ms`]: 10 minutes.
+pub const DEFAULT_AGING_MS: u64 = 10 * 60 * 1000;
 
 impl Default for SchedConfig {
     fn default() -> Self {
@@ -54,6 +63,7 @@ impl Default for SchedConfig {
             lease_grace_ms: fabric_proto::DEFAULT_LEASE_GRACE_MS,
             refusal_backoff_ms: 100,
             max_refused: 20,
+            aging_ms: DEFAULT_AGING_MS,
         }
     }
 }

@@ -119,6 +119,14 @@ pub struct TaskRecord {
     /// `spec.env` are then empty. Absent in records written before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args_blob: Option<BlobRef>,
+    /// Priority steps it has climbed by waiting (aging): it is queued as
+    /// its priority's rank minus this. Worked out again after a restart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub aged: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// Attempts a task record remembers; older ones are dropped.
@@ -267,6 +275,7 @@ impl TaskRecord {
             dead_letter: false,
             history: Vec::new(),
             args_blob: None,
+            aged: 0,
         }
     }
 

@@ -53,6 +53,11 @@ pub(crate) struct ServeOpts {
     /// Worker heartbeat interval; a worker silent for 3 of these is dead.
     #[arg(long, env = "FABRIC_HEARTBEAT", value_name = "DUR", value_parser = units::parse_duration)]
     pub heartbeat: Option<Duration>,
+    /// Aging: a task queued longer than this climbs one priority step (low
+    /// -> normal -> high), one more per further such wait, so high-priority
+    /// traffic cannot starve it; 0 turns it off [default: 10m].
+    #[arg(long, env = "FABRIC_AGING", value_name = "DUR", value_parser = units::parse_duration)]
+    pub aging: Option<Duration>,
     /// Most tasks waiting in the queue; a submit beyond it is refused
     /// ("the queue is full") [default: 100000].
     #[arg(long, env = "FABRIC_MAX_QUEUED", value_name = "N")]

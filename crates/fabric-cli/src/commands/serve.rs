@@ -53,6 +53,9 @@ impl Served {
         if let Some(hb) = cfg.heartbeat {
             dcfg.sched.heartbeat_ms = (hb.as_millis() as u64).max(10);
         }
+        if let Some(a) = cfg.aging {
+            dcfg.sched.aging_ms = u64::try_from(a.as_millis()).unwrap_or(u64::MAX);
+        }
         if let Some(n) = cfg.max_queued {
             dcfg.caps.max_queued = n;
         }

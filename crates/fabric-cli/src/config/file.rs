@@ -19,6 +19,7 @@ pub(super) struct FileConfig {
     pub mdns_interface: Option<String>,
     pub no_mdns: Option<bool>,
     pub heartbeat: Option<String>,
+    pub aging: Option<String>,
     pub max_queued: Option<usize>,
     pub workers: Option<u32>,
     pub slots: Option<u32>,
@@ -57,6 +58,14 @@ impl FileConfig {
     fn parse(text: &str, path: &Path) -> anyhow::Result<Self> {
         toml::from_str(text)
             .map_err(|e| usage(format!("config file {} is invalid: {e}", path.display())))
+    }
+
+    /// `aging`, parsed like the flag.
+    pub(super) fn aging(&self) -> anyhow::Result<Option<Duration>> {
+        self.aging
+            .as_deref()
+            .map(|s| units::parse_duration(s).map_err(|e| usage(format!("config aging: {e}"))))
+            .transpose()
     }
 
     /// `heartbeat`, parsed like the flag.

@@ -36,6 +36,8 @@ pub(crate) struct ServeConfig {
     pub mdns: Option<Interfaces>,
     /// Worker heartbeat interval, when not the scheduler's default.
     pub heartbeat: Option<Duration>,
+    /// Aging period, when not the scheduler's default (0: off).
+    pub aging: Option<Duration>,
     /// Worker keys trusted without a join token.
     pub worker_keys: Vec<PublicKey>,
     /// The most slots and memory a worker may claim.
@@ -134,6 +136,10 @@ impl ServeConfig {
             Some(d) => Some(d),
             None => file.heartbeat()?,
         };
+        let aging = match opts.aging {
+            Some(d) => Some(d),
+            None => file.aging()?,
+        };
         let worker_keys = opts
             .worker_keys
             .iter()
@@ -153,6 +159,7 @@ impl ServeConfig {
             listen,
             mdns,
             heartbeat,
+            aging,
             worker_keys,
             worker_caps,
             retention: retention(opts),

@@ -1,5 +1,6 @@
 //! Live tasks waiting for a worker: ready ones in priority then submission
-//! order, delayed ones (in retry backoff) by the instant they become ready.
+//! order, delayed ones (in retry backoff, or scheduled) by the instant they
+//! become ready. A task's rank is its priority's, less the steps it aged.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -10,7 +11,11 @@ use fabric_proto::{TaskId, TaskRecord};
 pub(super) type QueueKey = (u8, u64, TaskId);
 
 fn queue_key(rec: &TaskRecord) -> QueueKey {
-    (rec.spec.priority.rank(), rec.seq, rec.id)
+    (
+        rec.spec.priority.rank().saturating_sub(rec.aged),
+        rec.seq,
+        rec.id,
+    )
 }
 
 /// The queue. It holds keys only; the records live in the scheduler.
@@ -73,6 +78,15 @@ impl Queue {
                 .next()
                 .copied(),
         }
+    }
+
+    /// Ready tasks of queue rank `rank`, oldest first.
+    pub(super) fn ready_of_rank(&self, rank: u8) -> impl Iterator<Item = QueueKey> + '_ {
+        let first = (rank, 0, TaskId::from_bytes([0; 16]));
+        self.ready
+            .range(first..)
+            .take_while(move |k| k.0 == rank)
+            .copied()
     }
 
     /// Delayed tasks whose delay ran out by `now`, taken off the delayed

@@ -198,6 +198,7 @@ impl Scheduler {
                 self.queue.push(rec);
             }
         }
+        self.age(now);
         Tick { changes, dead }
     }
 }

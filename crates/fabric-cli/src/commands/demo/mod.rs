@@ -121,6 +121,7 @@ fn serve_config(dir: &Path) -> ServeConfig {
         listen: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
         mdns: None,
         heartbeat: Some(Duration::from_millis(500)),
+        aging: None,
         worker_keys: Vec::new(),
         worker_caps: fabric_dispatcher::WorkerCaps::default(),
         retention: fabric_dispatcher::RetentionPolicy::default(),

@@ -1,0 +1,48 @@
+//! Aging: a task that has waited in the queue (since its submit) longer
+//! than `aging_ms` climbs one priority step, and one more for each further
+//! `aging_ms` (low -> normal -> high). Within a rank the queue is FIFO by
+//! submission, so an aged task goes ahead of younger work of the rank it
+//! climbed to: no stream of higher-priority tasks keeps it queued forever.
+
+use super::Scheduler;
+
+impl Scheduler {
+    /// Moves up every ready task whose wait earned it a step by `now`.
+    /// Costs the tasks that have waited `aging_ms` or more, plus one per
+    /// rank.
+    pub(super) fn age(&mut self, now: u64) {
+        let age = self.cfg.aging_ms;
+        if age == 0 {
+            return;
+        }
+        // The lower ranks first, so that a task climbs one step per call.
+        for rank in [1u8, 2] {
+            let mut climb = Vec::new();
+            for key in self.queue.ready_of_rank(rank) {
+                let Some(rec) = self.tasks.get(&key.2) else {
+                    continue;
+                };
+                // Oldest first: once one was submitted less than a step
+                // ago, none after it was earlier.
+                if now.saturating_sub(rec.submitted_ms) < age {
+                    break;
+                }
+                // A delayed task waits from its time, not from its submit.
+                let since = rec.submitted_ms.max(rec.spec.not_before_ms.unwrap_or(0));
+                if now.saturating_sub(since) / age > u64::from(rec.aged) {
+                    climb.push(key.2);
+                }
+            }
+            for id in climb {
+                if let Some(rec) = self.tasks.get_mut(&id) {
+                    self.queue.remove(rec);
+                    rec.aged += 1;
+                    self.queue.push(rec);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
