@@ -16,6 +16,7 @@ pub mod front;
 pub mod jobs;
 mod metrics;
 pub mod scheduler;
+pub mod schedules;
 mod service;
 
 pub use admission::AdmissionCaps;
