@@ -25,6 +25,7 @@ mod blobs;
 pub mod blocking;
 mod jobs;
 mod many;
+mod schedules;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -26,8 +26,9 @@ pub const MIN_INTERVAL_MS: u64 = 1_000;
 pub const MAX_MISSED_COUNTED: u32 = 10_000;
 
 /// A planned time no older than this is run as on time, whatever the
-/// catch-up policy (a tick late is not missed).
-pub const ON_TIME_GRACE_MS: u64 = 2_000;
+/// catch-up policy (a tick late is not missed; ticks come at least every
+/// 250 ms).
+pub const ON_TIME_GRACE_MS: u64 = 500;
 
 /// The cron fields, in order, for errors in the user's terms.
 const FIELDS_5: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];

@@ -19,6 +19,7 @@ mod limits;
 mod manifest;
 mod outcome;
 mod role;
+mod schedule;
 mod signed;
 mod size;
 mod spec;
@@ -44,6 +45,10 @@ pub use limits::{DEFAULT_LEASE_GRACE_MS, LimitCaps, LimitError, Limits, show as 
 pub use manifest::{Manifest, ManifestError};
 pub use outcome::{MAX_OUTPUT_FILES_BYTES, OutputFile, TaskOutcome, TaskStatus};
 pub use role::{ApiRole, ApiRoleParseError};
+pub use schedule::{
+    CatchUpPolicy, MAX_SCHEDULE_HISTORY, MAX_SCHEDULE_NAME, MAX_SCHEDULES, Overlap, ScheduleAction,
+    ScheduleRecord, ScheduleRun, ScheduleSpec, check_schedule_name,
+};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use size::{format_count, format_size};
 pub use spec::{

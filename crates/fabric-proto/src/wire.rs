@@ -271,6 +271,27 @@ pub enum Request {
         /// The job.
         id: crate::JobId,
     },
+    /// Adds a schedule (admin only), stored and flushed before the answer
+    /// ([`Response::Schedule`]).
+    AddSchedule {
+        /// The schedule (boxed: large).
+        spec: Box<crate::ScheduleSpec>,
+    },
+    /// Every schedule, as [`Response::Schedules`].
+    Schedules,
+    /// One schedule with its latest runs, as [`Response::Schedule`].
+    Schedule {
+        /// Its name.
+        name: String,
+    },
+    /// Pauses, resumes, removes or runs a schedule now (remove: admin
+    /// only); answered with [`Response::Schedule`] (its last view).
+    SetSchedule {
+        /// Its name.
+        name: String,
+        /// What to do.
+        action: crate::ScheduleAction,
+    },
     /// The rescue: once a job has finished, queues again every task that
     /// did not succeed (its skipped tasks too), keeping the succeeded
     /// ones' results, as [`Response::JobTouched`].
@@ -385,6 +406,10 @@ pub enum Response {
         /// How many tasks.
         tasks: u32,
     },
+    /// One schedule, with its latest runs' statuses.
+    Schedule(Box<crate::ScheduleRecord>),
+    /// Every schedule.
+    Schedules(Vec<crate::ScheduleRecord>),
     /// A worker was removed.
     WorkerRemoved {
         /// Its key.

@@ -15,6 +15,7 @@
 //! | `blob_seen` | sha256 | last time (ms, BE) a live task referenced the blob ([retention](Store::sweep)) |
 //! | `counts` | `tasks`, `dead`, `status/<status>` | count (8, BE), written with the task trees ([`Store::totals`]) |
 //! | `jobs` | job id (16 bytes, time ordered) | [`JobRecord`](fabric_proto::JobRecord) (CBOR): its spec and its tasks per step |
+//! | `schedules` | schedule name (UTF-8) | [`ScheduleRecord`](fabric_proto::ScheduleRecord) (CBOR): its spec, next planned time and latest runs |
 //! | `meta` | name | bytes; `token/<hex sha256>` is a join token's [`JoinTokenRecord`], `apitoken/<id>` a REST token's [`ApiTokenRecord`] |
 //!
 //! Each tree has its room: [`tasks`](Store::save_task) (with `live`,
@@ -46,6 +47,7 @@ mod keys;
 mod peers;
 mod private;
 mod retention;
+mod schedules;
 mod tasks;
 mod writes;
 
@@ -140,6 +142,7 @@ pub struct Store {
     meta: sled::Tree,
     counts: sled::Tree,
     jobs: sled::Tree,
+    schedules: sled::Tree,
     faults: faults::Faults,
     /// Held while a chunked blob is sealed or swept, so a sweep never
     /// unlinks the file of a blob sealed again meanwhile.
@@ -192,6 +195,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             counts: db.open_tree("counts")?,
             jobs: db.open_tree("jobs")?,
+            schedules: db.open_tree("schedules")?,
             faults: faults::Faults::default(),
             chunks: std::sync::Arc::default(),
             db,

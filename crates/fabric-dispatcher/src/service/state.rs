@@ -120,6 +120,9 @@ pub struct Shared {
     /// Tasks being admitted, not queued yet (they count against the
     /// queue's bound).
     pub(crate) admitting: std::sync::atomic::AtomicUsize,
+    /// When the earliest unpaused schedule is due (ms; 0: look at the
+    /// store at the next tick).
+    pub(crate) schedules_due: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -150,6 +153,7 @@ impl Shared {
             feed: Feed::default(),
             cancelling: super::cancelling::Cancelling::default(),
             admitting: std::sync::atomic::AtomicUsize::new(0),
+            schedules_due: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

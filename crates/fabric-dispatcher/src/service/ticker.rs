@@ -8,7 +8,7 @@ use super::control;
 use super::state::Shared;
 
 /// Ticks the scheduler: dead workers' tasks requeue, delayed retries become
-/// ready, and placement runs.
+/// ready, due schedules fire, and placement runs.
 pub(crate) async fn tick_loop(shared: Arc<Shared>) {
     let period = Duration::from_millis((shared.cfg.sched.heartbeat_ms / 4).clamp(20, 1_000));
     let mut interval = tokio::time::interval(period);
@@ -23,6 +23,7 @@ pub(crate) async fn tick_loop(shared: Arc<Shared>) {
             tick
         };
         shared.settle_or_log(tick.changes, "requeued tasks").await;
+        super::requests::schedules::fire_due(&shared).await;
         shared.place.notify_one();
     }
 }

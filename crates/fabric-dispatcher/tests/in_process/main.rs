@@ -16,6 +16,7 @@ mod reconnect;
 mod relay;
 mod retention;
 mod retry;
+mod schedules;
 mod store_faults;
 mod tokens;
 mod waiters;

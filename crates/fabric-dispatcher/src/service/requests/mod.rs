@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod jobs;
 pub mod query;
 pub mod retry;
+pub mod schedules;
 pub mod submit;
 mod wait;
 
@@ -113,6 +114,11 @@ pub fn is_admin_request(request: &Request) -> bool {
             | Request::RemoveWorker { .. }
             | Request::Retry { .. }
             | Request::RetryJob { .. }
+            | Request::AddSchedule { .. }
+            | Request::SetSchedule {
+                action: fabric_proto::ScheduleAction::Remove,
+                ..
+            }
     )
 }
 
@@ -172,6 +178,10 @@ pub async fn serve(
         Request::Jobs { limit, before } => jobs::list(shared, limit, before.as_ref()),
         Request::CancelJob { id } => jobs::cancel(shared, id).await,
         Request::RetryJob { id } => jobs::retry(shared, id).await,
+        Request::AddSchedule { spec } => schedules::add(shared, *spec).await,
+        Request::Schedules => schedules::list(shared),
+        Request::Schedule { name } => schedules::get(shared, &name),
+        Request::SetSchedule { name, action } => schedules::set(shared, &name, action).await,
         Request::CreateJoinToken => join::mint(shared, join::TokenRequest::default())
             .await
             .map(|(token, _)| Response::JoinToken {

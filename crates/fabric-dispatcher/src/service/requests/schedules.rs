@@ -1,0 +1,273 @@
+//! Schedules: add (admin), list, show, pause, resume, remove (admin), run
+//! now; and the firing of due runs from the tick (`fire_due`). Each run is
+//! an ordinary task whose trace id names the schedule and its planned time
+//! (`sched-NAME-2026-12-07T02:00:00Z`). The plan is `crate::schedules`.
+
+use fabric_proto::wire::{ErrorBody, ErrorCode, Response};
+use std::sync::atomic::Ordering;
+
+use fabric_proto::{
+    CatchUpPolicy, MAX_SCHEDULES, Overlap, ScheduleAction, ScheduleRecord, ScheduleRun,
+    ScheduleSpec, check_schedule_name,
+};
+
+use super::{Answer, RequestError};
+use crate::schedules::{self, CatchUp, Plan};
+use crate::service::state::Shared;
+
+/// One change to the schedules at a time (adds, actions and firings), so
+/// a firing never writes over a pause or a removal.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn bad(message: String) -> RequestError {
+    RequestError::Refused(ErrorBody::new(ErrorCode::BadRequest, message))
+}
+
+fn plan(spec: &ScheduleSpec) -> Result<Plan, String> {
+    Plan::parse(&spec.cron, &spec.tz)
+}
+
+/// Adds a schedule: its expression, zone and task checked (the task as a
+/// submit would be), stored and flushed before the answer.
+pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
+    let _one = ONE_AT_A_TIME.lock().await;
+    check_schedule_name(&spec.name).map_err(bad)?;
+    let plan = plan(&spec).map_err(bad)?;
+    crate::admission::check_spec(&spec.task, &shared.cfg.caps).map_err(RequestError::Refused)?;
+    if spec.task.trace.is_some() || !spec.task.after.is_empty() || spec.task.input_from.is_some() {
+        return Err(bad(
+            "a schedule's task has no trace, after or input_from of its own: each run gets its own trace id".into(),
+        ));
+    }
+    if let fabric_proto::TaskKind::Wasm { module } = &spec.task.kind
+        && !shared.store.has_module(module)?
+    {
+        return Err(RequestError::NotFound(format!(
+            "module {module} is not stored on the dispatcher; upload it first"
+        )));
+    }
+    if shared.store.schedule(&spec.name)?.is_some() {
+        return Err(RequestError::Conflict(format!(
+            "a schedule named {:?} exists; remove it first, or pick another name",
+            spec.name
+        )));
+    }
+    if shared.store.schedule_count() >= MAX_SCHEDULES {
+        return Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::QueueFull,
+            format!("{MAX_SCHEDULES} schedules exist; at most {MAX_SCHEDULES} (remove some)"),
+        )));
+    }
+    let now = shared.now();
+    let rec = ScheduleRecord {
+        next_ms: plan.next_after(now),
+        spec,
+        paused: false,
+        runs: Vec::new(),
+        created_ms: now,
+    };
+    shared.store.save_schedule(&rec)?;
+    shared.commit.durable().await?;
+    note_next_due(shared)?;
+    tracing::info!(schedule = %rec.spec.name, cron = %rec.spec.cron, tz = %rec.spec.tz, "schedule added");
+    Ok(Response::Schedule(Box::new(view(shared, rec))))
+}
+
+/// A schedule with its runs' tasks' states or statuses.
+fn view(shared: &Shared, mut rec: ScheduleRecord) -> ScheduleRecord {
+    for run in &mut rec.runs {
+        if let Some(id) = run.task {
+            run.status = shared.task_info(&id, false).ok().flatten().map(|i| {
+                i.status
+                    .map_or_else(|| i.state.as_str().to_owned(), |s| s.as_str().to_owned())
+            });
+        }
+    }
+    rec
+}
+
+fn named(shared: &Shared, name: &str) -> Result<ScheduleRecord, RequestError> {
+    shared
+        .store
+        .schedule(name)?
+        .ok_or_else(|| RequestError::NotFound(format!("no schedule {name:?}")))
+}
+
+/// Every schedule (with only its last run looked at).
+pub fn list(shared: &Shared) -> Answer {
+    let all = shared
+        .store
+        .schedules()?
+        .into_iter()
+        .map(|mut r| {
+            let keep = r.runs.len().saturating_sub(1);
+            r.runs.drain(..keep);
+            view(shared, r)
+        })
+        .collect();
+    Ok(Response::Schedules(all))
+}
+
+/// One schedule with its latest runs.
+pub fn get(shared: &Shared, name: &str) -> Answer {
+    Ok(Response::Schedule(Box::new(view(
+        shared,
+        named(shared, name)?,
+    ))))
+}
+
+/// Pause, resume, remove or run now.
+pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut rec = named(shared, name)?;
+    let now = shared.now();
+    match action {
+        ScheduleAction::Pause => rec.paused = true,
+        ScheduleAction::Resume => {
+            rec.paused = false;
+            // From the next planned time: what passed while paused is not
+            // caught up.
+            rec.next_ms = plan(&rec.spec).ok().and_then(|p| p.next_after(now));
+        }
+        ScheduleAction::Remove => {
+            shared.store.remove_schedule(name)?;
+            shared.commit.durable().await?;
+            note_next_due(shared)?;
+            tracing::info!(schedule = %name, "schedule removed");
+            return Ok(Response::Schedule(Box::new(view(shared, rec))));
+        }
+        ScheduleAction::RunNow => {
+            let run = start(shared, &rec, now, Some("run now".to_owned())).await?;
+            rec.remember(run);
+        }
+    }
+    shared.store.save_schedule(&rec)?;
+    shared.commit.durable().await?;
+    note_next_due(shared)?;
+    Ok(Response::Schedule(Box::new(view(shared, rec))))
+}
+
+/// Submits one run planned for `planned`, unless the overlap policy says
+/// otherwise; the run as remembered.
+async fn start(
+    shared: &Shared,
+    rec: &ScheduleRecord,
+    planned: u64,
+    note: Option<String>,
+) -> Result<ScheduleRun, RequestError> {
+    let previous = rec.runs.iter().rev().find_map(|r| r.task);
+    let unfinished = previous.filter(|p| shared.core().sched.task(p).is_some());
+    let mut task = rec.spec.task.clone();
+    match (rec.spec.overlap, unfinished) {
+        (Overlap::Skip, Some(p)) => {
+            return Ok(ScheduleRun {
+                planned_ms: planned,
+                task: None,
+                note: Some(format!(
+                    "skipped: the previous run (task {p}) is unfinished"
+                )),
+                status: None,
+            });
+        }
+        (Overlap::Queue, Some(p)) => task.after = vec![p],
+        _ => {}
+    }
+    let at = chrono::DateTime::from_timestamp_millis(i64::try_from(planned).unwrap_or(0))
+        .map_or_else(String::new, |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
+    task.trace = Some(format!("sched-{}-{at}", rec.spec.name));
+    let admitted = super::submit::submit(shared, task).await?;
+    Ok(ScheduleRun {
+        planned_ms: planned,
+        task: Some(admitted.id),
+        note,
+        status: None,
+    })
+}
+
+/// Fires every schedule that is due at the dispatcher's `now`; called by
+/// the tick. A run that cannot be submitted (queue full, module gone) is
+/// remembered with the reason.
+pub async fn fire_due(shared: &Shared) {
+    if let Err(e) = fire(shared).await {
+        tracing::warn!(error = %e, "firing schedules failed; trying again at the next tick");
+    }
+}
+
+async fn fire(shared: &Shared) -> Result<(), RequestError> {
+    let now = shared.now();
+    // The store is read only when some schedule may be due.
+    if now < shared.schedules_due.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let due: Vec<ScheduleRecord> = shared
+        .store
+        .schedules()?
+        .into_iter()
+        .filter(|r| !r.paused && r.next_ms.is_some_and(|n| n <= now))
+        .collect();
+    for rec in due {
+        // Read again under the lock: a pause or removal may have won.
+        let Some(mut rec) = shared.store.schedule(&rec.spec.name)? else {
+            continue;
+        };
+        let (Some(next), false) = (rec.next_ms, rec.paused) else {
+            continue;
+        };
+        let Ok(plan) = plan(&rec.spec) else { continue };
+        let policy = match rec.spec.catch_up {
+            CatchUpPolicy::One => CatchUp::One,
+            CatchUpPolicy::None => CatchUp::None,
+        };
+        let d = schedules::due(&plan, next, now, policy);
+        if d.missed > 0 {
+            rec.remember(ScheduleRun {
+                planned_ms: next,
+                task: None,
+                note: Some(format!(
+                    "{} planned run(s) passed while the dispatcher was down ({} catch-up)",
+                    d.missed, rec.spec.catch_up
+                )),
+                status: None,
+            });
+        }
+        if let Some(planned) = d.run {
+            let note = (d.missed > 0 || now.saturating_sub(planned) > schedules::ON_TIME_GRACE_MS)
+                .then(|| "catch-up".to_owned());
+            let run = match start(shared, &rec, planned, note).await {
+                Ok(run) => run,
+                Err(e) => ScheduleRun {
+                    planned_ms: planned,
+                    task: None,
+                    note: Some(format!("not submitted: {e}")),
+                    status: None,
+                },
+            };
+            if let Some(id) = run.task {
+                tracing::info!(schedule = %rec.spec.name, task_id = %id, "schedule fired");
+            }
+            rec.remember(run);
+        }
+        rec.next_ms = d.next;
+        shared.store.save_schedule(&rec)?;
+    }
+    shared.commit.durable().await?;
+    note_next_due(shared)
+}
+
+/// Remembers when the earliest unpaused schedule is due next, so that
+/// ticks before then read nothing.
+fn note_next_due(shared: &Shared) -> Result<(), RequestError> {
+    let next = shared
+        .store
+        .schedules()?
+        .iter()
+        .filter(|r| !r.paused)
+        .filter_map(|r| r.next_ms)
+        .min()
+        .unwrap_or(u64::MAX);
+    shared.schedules_due.store(next, Ordering::Release);
+    Ok(())
+}
