@@ -105,3 +105,139 @@ fn a_scheduled_task_is_kept_by_a_restart_and_runs_at_once_when_its_time_passed()
         "it ran once the dispatcher was back"
     );
 }
+
+#[test]
+fn an_every_two_seconds_schedule_runs_pauses_catches_up_once_after_kill_9_and_is_removed() {
+    let sb = Sandbox::new();
+    let (mut up, profile, _) = up_one_worker_in(&sb, &["--allow", "sh"]);
+    let bad = run(
+        &sb,
+        &profile,
+        &[
+            "schedule",
+            "add",
+            "bad",
+            "--cron",
+            "*/2 * 25 * * *",
+            "--",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "true",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    assert!(
+        text(&bad.stderr).contains("the hour field \"25\""),
+        "{}",
+        describe(&bad)
+    );
+    let added = run(
+        &sb,
+        &profile,
+        &[
+            "schedule",
+            "add",
+            "every2",
+            "--cron",
+            "*/2 * * * * *",
+            "--",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "echo tick",
+        ],
+    );
+    assert_eq!(added.status.code(), Some(0), "{}", describe(&added));
+    let show = |profile: &std::path::Path| {
+        json_of(&run(
+            &sb,
+            profile,
+            &["schedule", "show", "every2", "--json"],
+        ))
+    };
+    let succeeded = |s: &serde_json::Value| {
+        s["runs"].as_array().map_or(0, |r| {
+            r.iter().filter(|x| x["status"] == "succeeded").count()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while succeeded(&show(&profile)) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "three runs did not succeed: {}",
+            show(&profile)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let one = show(&profile);
+    let trace = json_of(&run(
+        &sb,
+        &profile,
+        &["status", one["runs"][0]["task"].as_str().unwrap(), "--json"],
+    ));
+    assert!(
+        trace["trace"]
+            .as_str()
+            .unwrap()
+            .starts_with("sched-every2-20"),
+        "{trace}"
+    );
+    // Paused: no more runs.
+    assert_eq!(
+        run(&sb, &profile, &["schedule", "pause", "every2"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let paused = show(&profile)["runs"].as_array().unwrap().len();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        show(&profile)["runs"].as_array().unwrap().len(),
+        paused,
+        "no runs while paused"
+    );
+    assert_eq!(
+        run(&sb, &profile, &["schedule", "resume", "every2"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // Down for longer than three intervals: one catch-up run after the
+    // restart (--catch-up one, the default).
+    std::thread::sleep(Duration::from_millis(500));
+    up.kill9();
+    drop(up);
+    std::thread::sleep(Duration::from_secs(7));
+    let (_up, profile, _) = up_one_worker_in(&sb, &["--allow", "sh"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let s = show(&profile);
+        let missed = s["runs"].as_array().unwrap().iter().any(|r| {
+            r["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("passed while the dispatcher was down"))
+        });
+        if missed {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no catch-up after the restart: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let catch_ups = after["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["note"] == "catch-up")
+        .count();
+    assert_eq!(catch_ups, 1, "exactly one catch-up run: {after}");
+    let removed = run(&sb, &profile, &["schedule", "remove", "every2"]);
+    assert_eq!(removed.status.code(), Some(0), "{}", describe(&removed));
+    let list = json_of(&run(&sb, &profile, &["schedule", "list", "--json"]));
+    assert_eq!(list, serde_json::json!([]), "{list}");
+}

@@ -13,6 +13,7 @@ mod admin;
 mod author;
 mod bulk;
 mod job;
+mod schedule;
 mod serve;
 mod task;
 
@@ -23,6 +24,8 @@ use bulk::{CANCEL_EXAMPLES, RETRY_EXAMPLES};
 pub(crate) use bulk::{CancelArgs, RetryArgs};
 use job::JOB_EXAMPLES;
 pub(crate) use job::JobCommand;
+use schedule::SCHEDULE_EXAMPLES;
+pub(crate) use schedule::{ScheduleAddArgs, ScheduleCommand};
 use serve::{DISPATCHER_EXAMPLES, UP_EXAMPLES, WORKER_EXAMPLES};
 pub(crate) use serve::{DispatcherArgs, NativeOpts, ServeOpts, UpArgs, WorkerArgs};
 use task::{EXEC_EXAMPLES, RUN_EXAMPLES, SUBMIT_EXAMPLES};
@@ -84,6 +87,10 @@ pub(crate) enum Command {
     /// rescued as one.
     #[command(subcommand, after_help = JOB_EXAMPLES)]
     Job(JobCommand),
+    /// Schedules: a task submitted at the times of a cron expression, in a
+    /// time zone.
+    #[command(subcommand, after_help = SCHEDULE_EXAMPLES)]
+    Schedule(ScheduleCommand),
     /// Show a task's state.
     #[command(after_help = "Example:\n  fabric status 0190c7a2-3b4c-7d5e-8f60-123456789abc --json")]
     Status(IdArgs),

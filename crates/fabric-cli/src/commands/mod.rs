@@ -19,6 +19,7 @@ mod result;
 mod retry;
 mod run;
 mod runtime;
+mod schedule;
 mod serve;
 mod status;
 mod submit;
@@ -48,6 +49,7 @@ pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Submit(args) => submit::execute(args, cluster),
         Command::Run(args) => run::execute(args, cluster),
         Command::Job(cmd) => job::execute(cmd, cluster),
+        Command::Schedule(cmd) => schedule::execute(cmd, cluster),
         Command::Status(args) => status::execute(&args, cluster),
         Command::Result(args) => result::execute(&args, cluster),
         Command::Cancel(args) => cancel::execute(&args, cluster),

@@ -13,44 +13,60 @@ use crate::cli::RunArgs;
 use crate::output::Output;
 use crate::usage;
 
-pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
+/// The native task `args` describe, its files uploaded, with what the
+/// cluster's caps allowed (`fabric schedule add ... -- run ...` builds its
+/// task this way too).
+pub(crate) async fn task_of(
+    client: &fabric_client::Client,
+    args: &RunArgs,
+) -> anyhow::Result<(TaskSpec, task_opts::Checked)> {
     let priority = task_opts::priority(&args.queue.priority)?;
     let env = task_opts::env(&args.task)?;
     let (program, rest) = args
         .command
         .split_first()
         .ok_or_else(|| usage("give the program to run after `--`: fabric run -- PROGRAM ARGS"))?;
-    let output = Output::new(args.queue.json);
     let trace = task_opts::trace(args.queue.trace.as_deref())?;
+    let c = task_opts::checked(client, &args.task, None, args.queue.retries).await?;
+    for g in &args.outputs {
+        fabric_proto::check_relative_path(g)
+            .map_err(|e| usage(format!("--output {e}: a glob relative to the task's dir")))?;
+    }
+    let files = output_files::stage(client, &args.files, c.caps.max_input_bytes).await?;
+    let (after, input_from) = task_opts::links(client, &args.queue).await?;
+    let spec = TaskSpec {
+        kind: TaskKind::Command {
+            program: program.clone(),
+            files,
+            outputs: args.outputs.clone(),
+        },
+        args: rest.to_vec(),
+        env,
+        input: c.input.clone(),
+        input_blob: None,
+        limits: c.limits,
+        priority,
+        retries: c.retries,
+        trace,
+        require: task_opts::require(&args.queue.require)?,
+        after,
+        input_from,
+        files_from: task_opts::after(client, &args.files_from).await?,
+        fan_in: Vec::new(),
+        not_before_ms: task_opts::not_before(&args.queue)?,
+    };
+    Ok((spec, c))
+}
+
+pub(crate) fn execute(args: RunArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
+    let (_, rest) = args
+        .command
+        .split_first()
+        .ok_or_else(|| usage("give the program to run after `--`: fabric run -- PROGRAM ARGS"))?;
+    let rest = rest.to_vec();
+    let output = Output::new(args.queue.json);
     with_client(cluster, async move |client| {
-        let c = task_opts::checked(client, &args.task, None, args.queue.retries).await?;
-        for g in &args.outputs {
-            fabric_proto::check_relative_path(g)
-                .map_err(|e| usage(format!("--output {e}: a glob relative to the task's dir")))?;
-        }
-        let files = output_files::stage(client, &args.files, c.caps.max_input_bytes).await?;
-        let (after, input_from) = task_opts::links(client, &args.queue).await?;
-        let spec = TaskSpec {
-            kind: TaskKind::Command {
-                program: program.clone(),
-                files,
-                outputs: args.outputs.clone(),
-            },
-            args: rest.to_vec(),
-            env,
-            input: c.input,
-            input_blob: None,
-            limits: c.limits,
-            priority,
-            retries: c.retries,
-            trace,
-            require: task_opts::require(&args.queue.require)?,
-            after,
-            input_from,
-            files_from: task_opts::after(client, &args.files_from).await?,
-            fan_in: Vec::new(),
-            not_before_ms: task_opts::not_before(&args.queue)?,
-        };
+        let (spec, c) = task_of(client, &args).await?;
         if let Some(pattern) = &args.each {
             // One task per file: the file staged beside the others, and
             // `{}` in the command its path.

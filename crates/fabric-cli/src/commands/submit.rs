@@ -10,36 +10,12 @@ use crate::cli::SubmitArgs;
 use crate::output::{self, Output, Reporter};
 
 pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
-    let priority = task_opts::priority(&args.queue.priority)?;
-    let env = task_opts::env(&args.task)?;
+    // The module is found (or built) before connecting.
     let module_path = super::crate_build::module_path(&args.module, args.bin.as_deref())?;
-    let wasm = task_opts::read_module(&module_path)?;
+    task_opts::read_module(&module_path)?;
     let output = Output::new(args.queue.json);
-    let trace = task_opts::trace(args.queue.trace.as_deref())?;
     with_client(cluster, async move |client| {
-        // Everything the cluster would refuse is refused here first, in the
-        // flags' terms, before a byte is uploaded.
-        let c = task_opts::checked(client, &args.task, args.fuel, args.queue.retries).await?;
-        task_opts::module_fits(&module_path, wasm.len(), c.caps.max_module_bytes)?;
-        let module = client.upload_module(&wasm).await?;
-        let (after, input_from) = task_opts::links(client, &args.queue).await?;
-        let spec = TaskSpec {
-            kind: TaskKind::Wasm { module },
-            args: args.args,
-            env,
-            input: c.input,
-            input_blob: None,
-            limits: c.limits,
-            priority,
-            retries: c.retries,
-            trace,
-            require: task_opts::require(&args.queue.require)?,
-            after,
-            input_from,
-            files_from: Vec::new(),
-            fan_in: Vec::new(),
-            not_before_ms: task_opts::not_before(&args.queue)?,
-        };
+        let (spec, c) = task_of(client, &args).await?;
         if let Some(pattern) = &args.each {
             // One task per file, the file its input.
             let job = super::each::job_id();
@@ -64,6 +40,43 @@ pub(crate) fn execute(args: SubmitArgs, cluster: Option<&Path>) -> anyhow::Resul
             .await?
             .0)
     })
+}
+
+/// The task `args` describe, its module uploaded, with what the cluster's
+/// caps allowed. Everything the cluster would refuse is refused here first,
+/// in the flags' terms, before a byte is uploaded. (`fabric schedule add
+/// ... -- submit ...` builds its task this way too.)
+pub(crate) async fn task_of(
+    client: &fabric_client::Client,
+    args: &SubmitArgs,
+) -> anyhow::Result<(TaskSpec, task_opts::Checked)> {
+    let priority = task_opts::priority(&args.queue.priority)?;
+    let env = task_opts::env(&args.task)?;
+    let module_path = super::crate_build::module_path(&args.module, args.bin.as_deref())?;
+    let wasm = task_opts::read_module(&module_path)?;
+    let trace = task_opts::trace(args.queue.trace.as_deref())?;
+    let c = task_opts::checked(client, &args.task, args.fuel, args.queue.retries).await?;
+    task_opts::module_fits(&module_path, wasm.len(), c.caps.max_module_bytes)?;
+    let module = client.upload_module(&wasm).await?;
+    let (after, input_from) = task_opts::links(client, &args.queue).await?;
+    let spec = TaskSpec {
+        kind: TaskKind::Wasm { module },
+        args: args.args.clone(),
+        env,
+        input: c.input.clone(),
+        input_blob: None,
+        limits: c.limits,
+        priority,
+        retries: c.retries,
+        trace,
+        require: task_opts::require(&args.queue.require)?,
+        after,
+        input_from,
+        files_from: Vec::new(),
+        fan_in: Vec::new(),
+        not_before_ms: task_opts::not_before(&args.queue)?,
+    };
+    Ok((spec, c))
 }
 
 /// Whether a submit follows its task, and what Ctrl-C then does.

@@ -12,6 +12,7 @@ mod job;
 mod jobs;
 mod json;
 mod report;
+mod schedules;
 mod table;
 
 use std::io::Write as _;

@@ -177,7 +177,7 @@ async fn start(
             t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         });
     task.trace = Some(format!("sched-{}-{at}", rec.spec.name));
-    let admitted = super::submit::submit(shared, task).await?;
+    let admitted = super::submit::submit_scheduled(shared, task).await?;
     Ok(ScheduleRun {
         planned_ms: planned,
         task: Some(admitted.id),

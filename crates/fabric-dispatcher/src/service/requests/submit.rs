@@ -60,6 +60,18 @@ pub enum Batch<'a> {
     /// A job's tasks, in an order where each comes after its parents
     /// (which may be tasks of the batch); its record is stored first.
     Job(&'a fabric_proto::JobRecord),
+    /// A schedule's run: its program was checked when the schedule was
+    /// added, so it waits for a worker that allows it (one may not have
+    /// registered yet after a restart) rather than being refused.
+    Scheduled,
+}
+
+/// Admits a schedule's run (see [`Batch::Scheduled`]).
+pub async fn submit_scheduled(shared: &Shared, spec: TaskSpec) -> Result<Admitted, RequestError> {
+    let mut admitted = admit(shared, vec![(TaskId::new(), spec)], Batch::Scheduled).await?;
+    admitted
+        .pop()
+        .ok_or_else(|| RequestError::Internal("no task was admitted".into()))
 }
 
 /// Admits `specs` under the ids given, all or none; see [`submit_many`].
@@ -80,10 +92,12 @@ pub async fn admit(
         job.map(|_| specs.iter().map(|(id, _)| *id).collect());
     let mut recs = Vec::with_capacity(count);
     for (i, (id, spec)) in specs.into_iter().enumerate() {
-        let rec = prepare(shared, id, spec, ids.as_ref()).map_err(|e| match batch {
-            Batch::One => e,
-            _ => e.in_batch(i, count),
-        })?;
+        let waits_for_worker = matches!(batch, Batch::Scheduled);
+        let rec =
+            prepare(shared, id, spec, ids.as_ref(), waits_for_worker).map_err(|e| match batch {
+                Batch::One | Batch::Scheduled => e,
+                _ => e.in_batch(i, count),
+            })?;
         recs.push(rec);
     }
     if let Some(job) = job {
@@ -199,12 +213,14 @@ fn prepare(
     id: TaskId,
     mut spec: TaskSpec,
     batch: Option<&std::collections::HashSet<TaskId>>,
+    waits_for_worker: bool,
 ) -> Result<TaskRecord, RequestError> {
     admission::check_spec(&spec, &shared.cfg.caps).map_err(RequestError::Refused)?;
     super::after::check(shared, &mut spec, batch)?;
     // A native program no worker allows would wait for an operator: refuse
     // it now, as the user's mistake (exit 2).
     if let TaskKind::Command { program, .. } = &spec.kind
+        && !waits_for_worker
         && !shared.core().sched.some_worker_runs(&spec.kind)
     {
         return Err(RequestError::Refused(ErrorBody::new(
