@@ -236,6 +236,19 @@ fn an_every_two_seconds_schedule_runs_pauses_catches_up_once_after_kill_9_and_is
         .filter(|r| r["note"] == "catch-up")
         .count();
     assert_eq!(catch_ups, 1, "exactly one catch-up run: {after}");
+    let now = run(&sb, &profile, &["schedule", "run-now", "every2"]);
+    assert_eq!(now.status.code(), Some(0), "{}", describe(&now));
+    assert!(
+        text(&now.stdout).starts_with("schedule every2: "),
+        "{}",
+        describe(&now)
+    );
+    let listed = run(&sb, &profile, &["schedule", "list"]);
+    assert!(
+        text(&listed.stdout).contains("every2"),
+        "{}",
+        describe(&listed)
+    );
     let removed = run(&sb, &profile, &["schedule", "remove", "every2"]);
     assert_eq!(removed.status.code(), Some(0), "{}", describe(&removed));
     let list = json_of(&run(&sb, &profile, &["schedule", "list", "--json"]));

@@ -41,6 +41,12 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
          runs these commands in a temp dir, with a cluster up",
     ),
     (
+        "fabric schedule add heartbeat",
+        "cluster_time::an_every_two_seconds_schedule_runs_pauses_catches_up_once_after_kill_9_and_is_removed \
+         runs add (the run form, every 2 s), show, pause, resume, run-now, list and remove against a real \
+         cluster; the submit form builds its task with the code `fabric submit` uses",
+    ),
+    (
         "# examples/jobs/wordcount.toml",
         "cluster_jobs::the_word_count_job_gives_the_counts_of_wordfreq_over_the_whole_text \
          checks that the block is the example file's, and runs that file",
