@@ -38,6 +38,7 @@ mod readme_native;
 mod rest_api;
 mod rest_jobs;
 mod rest_limits;
+mod rest_schedules;
 mod rest_tasks;
 mod rest_tools;
 mod rest_uploads;

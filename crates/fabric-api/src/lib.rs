@@ -20,6 +20,7 @@
 //! | `types` | the JSON shapes, with their schemas |
 //! | `tasks` | create, list, get, output, files, cancel, retry |
 //! | `jobs` | create (a DAG of steps), list, get, cancel, retry (the rescue) |
+//! | `schedules` | add, list, get, pause, resume, run now, remove |
 //! | `uploads` | modules and blobs |
 //! | `stream` | Server-Sent Events: one task's, and the cluster's |
 //! | `listener` | the accept loop: a cap on connections, a deadline on request heads |
@@ -39,6 +40,7 @@ mod jobs;
 mod listener;
 mod listing;
 mod openapi;
+mod schedules;
 mod slots;
 mod spool;
 mod stream;
@@ -194,6 +196,14 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/schedules", post(schedules::create).get(schedules::list))
+        .route(
+            "/schedules/{name}",
+            get(schedules::get).delete(schedules::remove),
+        )
+        .route("/schedules/{name}/pause", post(schedules::pause))
+        .route("/schedules/{name}/resume", post(schedules::resume))
+        .route("/schedules/{name}/run-now", post(schedules::run_now))
         .route("/events", get(stream::cluster_events))
         .route("/workers", get(cluster::workers))
         .route("/stats", get(cluster::stats))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{cluster, jobs, stream, tasks, types, uploads};
+use super::{cluster, jobs, schedules, stream, tasks, types, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,8 @@ use super::{cluster, jobs, stream, tasks, types, uploads};
         uploads::module, uploads::blob,
         tasks::create, tasks::list, tasks::get, tasks::output, tasks::files, tasks::cancel, tasks::retry,
         jobs::create, jobs::list, jobs::get, jobs::cancel, jobs::retry,
+        schedules::create, schedules::list, schedules::get, schedules::pause, schedules::resume,
+        schedules::run_now, schedules::remove,
         stream::task_events, stream::cluster_events,
         cluster::workers, cluster::stats, cluster::token, cluster::health, cluster::metrics,
     ),
@@ -23,7 +25,8 @@ use super::{cluster, jobs, stream, tasks, types, uploads};
         types::OutputView, types::OutputFileView, types::WorkerView, types::Stats, types::Health,
         types::StateFilter, types::TokenView,
         types::NewJob, types::NewStep, types::EachItemJson, types::JobCreated, types::StepCreated,
-        types::JobJson, types::StepJson, types::StepTaskJson, types::JobPage, types::JobTouched, super::error::ErrorResponse, super::error::ErrorDetail,
+        types::JobJson, types::StepJson, types::StepTaskJson, types::JobPage, types::JobTouched,
+        types::NewSchedule, types::ScheduleJson, types::ScheduleRunJson, super::error::ErrorResponse, super::error::ErrorDetail,
     )),
     modifiers(&Bearer),
 )]

@@ -94,7 +94,7 @@ pub(super) fn limits_of(l: Option<LimitsJson>) -> Limits {
 }
 
 /// The spec a body asks for (admission checks it further).
-fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
+pub(super) fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
     let kind = kind_of(t.module, t.command, t.files, t.outputs)?;
     let mut spec = TaskSpec::new(kind);
     spec.args = t.args;

@@ -7,6 +7,8 @@ pub use crate::admission;
 pub use crate::metrics::{Metrics, Snapshot};
 pub use crate::service::api_tokens;
 pub use crate::service::feed::{Feed, FeedEvent};
-pub use crate::service::requests::{RequestError, blobs, cancel, jobs, query, retry, submit};
+pub use crate::service::requests::{
+    RequestError, blobs, cancel, jobs, query, retry, schedules, submit,
+};
 pub use crate::service::state::Shared;
 pub use crate::service::waiters::{WaitMsg, Waiters};

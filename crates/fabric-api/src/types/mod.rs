@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 mod cluster;
 mod jobs;
 mod listing;
+mod schedules;
 
 pub(crate) use cluster::{Health, Stats, TokenView, WorkerView};
 pub(crate) use jobs::{
@@ -20,6 +21,7 @@ pub(crate) use jobs::{
     StepCreated, StepJson, StepTaskJson,
 };
 pub(crate) use listing::{Filter, ListQuery, StateFilter};
+pub(crate) use schedules::{NewSchedule, ScheduleJson, ScheduleRunJson};
 
 /// A task to queue: exactly one of `module` (a wasm task) or `command` (a
 /// native one).
