@@ -311,3 +311,26 @@ fn the_dashboard_lists_jobs_and_shows_a_jobs_steps() {
         "{detail}"
     );
 }
+
+#[test]
+fn the_dashboard_shows_schedules_with_their_next_run_and_last_result() {
+    let c = RestCluster::start(&[]);
+    let sha = c.module(&wasm(r#"(module (memory (export "memory") 1) (func (export "_start")))"#));
+    let a = c.post_json(
+        "/api/v1/schedules",
+        Some(&c.admin),
+        &json!({"name": "dash-tick", "cron": "*/2 * * * * *", "tz": "Europe/Berlin", "task": {"module": sha}}),
+    );
+    assert_eq!(a.status, 201, "{a:?}");
+    let mut b = Browser::start();
+    b.open(&format!("{}/#token={}", c.url, c.admin));
+    let row = "document.querySelector('#schedules tr[data-schedule=\"dash-tick\"]')";
+    b.wait_for(
+        "the schedule with a succeeded last run",
+        &format!("!!{row} && {row}.innerText.includes('succeeded')"),
+    );
+    let text = b.eval(&format!("{row}.innerText"));
+    let text = text.as_str().unwrap();
+    assert!(text.contains("Europe/Berlin") && text.contains("active"), "{text}");
+    assert!(text.contains("T") && text.contains("Z"), "the next run as a time: {text}");
+}

@@ -1,6 +1,7 @@
 // The Fabric dashboard: figures, a throughput chart, workers, recent
 // tasks with a drill-down, dead letters with a retry button, jobs with
-// their counts and a page of steps, and the live event feed. Everything comes from this dispatcher's REST API; the page
+// their counts and a page of steps, schedules with their next run and last
+// result, and the live event feed. Everything comes from this dispatcher's REST API; the page
 // loads nothing from anywhere else. The token is taken once (from the
 // URL's #token=... that `fabric up` prints, or typed in) and kept for the
 // tab's session; the feed reconnects with a backoff, so the page keeps
@@ -163,6 +164,20 @@ function renderJobs(jobs) {
   }
 }
 
+function renderSchedules(schedules) {
+  const body = $("schedules").tBodies[0];
+  body.replaceChildren();
+  for (const s of schedules) {
+    const r = body.insertRow();
+    r.dataset.schedule = s.name;
+    const last = s.runs.length ? s.runs[s.runs.length - 1] : null;
+    const result = last ? (last.status || last.note || "-") : "-";
+    const next = s.next_ms == null ? null : new Date(s.next_ms).toISOString().replace(".000Z", "Z");
+    cell(r, s.name); cell(r, s.cron); cell(r, s.tz); cell(r, next);
+    cell(r, s.paused ? "paused" : "active"); cell(r, result, last && last.status);
+  }
+}
+
 // A job's page: each step, the steps it runs after, and its tasks.
 async function showJob(id) {
   $("detail").hidden = false;
@@ -207,10 +222,12 @@ function note(text) {
 }
 
 async function refresh() {
-  const [stats, workers, page, jobs] = await Promise.all([
+  const [stats, workers, page, jobs, schedules] = await Promise.all([
     api("/api/v1/stats"), api("/api/v1/workers"), api("/api/v1/tasks?limit=50"), api("/api/v1/jobs?limit=20"),
+    api("/api/v1/schedules"),
   ]);
   renderFigures(stats); renderWorkers(workers); renderTasks(page.tasks, workers); renderJobs(jobs.jobs);
+  renderSchedules(schedules);
   chartPoint(stats);
 }
 
