@@ -315,7 +315,9 @@ fn the_dashboard_lists_jobs_and_shows_a_jobs_steps() {
 #[test]
 fn the_dashboard_shows_schedules_with_their_next_run_and_last_result() {
     let c = RestCluster::start(&[]);
-    let sha = c.module(&wasm(r#"(module (memory (export "memory") 1) (func (export "_start")))"#));
+    let sha = c.module(&wasm(
+        r#"(module (memory (export "memory") 1) (func (export "_start")))"#,
+    ));
     let a = c.post_json(
         "/api/v1/schedules",
         Some(&c.admin),
@@ -331,6 +333,12 @@ fn the_dashboard_shows_schedules_with_their_next_run_and_last_result() {
     );
     let text = b.eval(&format!("{row}.innerText"));
     let text = text.as_str().unwrap();
-    assert!(text.contains("Europe/Berlin") && text.contains("active"), "{text}");
-    assert!(text.contains("T") && text.contains("Z"), "the next run as a time: {text}");
+    assert!(
+        text.contains("Europe/Berlin") && text.contains("active"),
+        "{text}"
+    );
+    assert!(
+        text.contains("T") && text.contains("Z"),
+        "the next run as a time: {text}"
+    );
 }

@@ -220,3 +220,115 @@ async fn after_a_downtime_catch_up_one_runs_once_and_none_not_at_all() {
         "{none:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spring_forward_day_runs_a_skipped_time_once_on_the_dispatchers_clock() {
+    let c = Cluster::start(fast_heartbeats()).await;
+    let admin = admin(&c).await;
+    let module = c.module(NOOP).await;
+    admin
+        .add_schedule(ScheduleSpec {
+            name: "nightly".into(),
+            cron: "30 2 * * *".into(),
+            tz: "America/New_York".into(),
+            overlap: Overlap::Allow,
+            catch_up: CatchUpPolicy::One,
+            task: TaskSpec::wasm(module),
+        })
+        .await
+        .expect("add");
+    // To 01:59 local on 2027-03-14, the spring-forward day (02:00-03:00
+    // does not exist); the nights before are caught up by one run.
+    let eve = u64::try_from(
+        chrono::DateTime::parse_from_rfc3339("2027-03-14T01:59:00-05:00")
+            .unwrap()
+            .timestamp_millis(),
+    )
+    .unwrap();
+    c.clock
+        .advance(Duration::from_millis(eve - c.clock.now_ms()));
+    let snapped = u64::try_from(
+        chrono::DateTime::parse_from_rfc3339("2027-03-14T03:00:00-04:00")
+            .unwrap()
+            .timestamp_millis(),
+    )
+    .unwrap();
+    let client = &admin;
+    eventually("the jump is looked at", || async {
+        client.schedule("nightly").await.expect("show").next_ms == Some(snapped)
+    })
+    .await;
+    // Through the gap, a second at a time: one run that day, at 03:00 EDT.
+    for _ in 0..120 {
+        c.clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let that_day = |rec: &ScheduleRecord| -> Vec<fabric_proto::ScheduleRun> {
+        rec.runs
+            .iter()
+            .filter(|r| r.task.is_some() && r.planned_ms >= eve)
+            .cloned()
+            .collect()
+    };
+    eventually("the 02:30 run of the day ran", || async {
+        !that_day(&client.schedule("nightly").await.expect("show")).is_empty()
+    })
+    .await;
+    let rec = admin.schedule("nightly").await.expect("show");
+    let runs = that_day(&rec);
+    assert_eq!(runs.len(), 1, "{rec:?}");
+    assert_eq!(runs[0].planned_ms, snapped, "{rec:?}");
+    let next_day = u64::try_from(
+        chrono::DateTime::parse_from_rfc3339("2027-03-15T02:30:00-04:00")
+            .unwrap()
+            .timestamp_millis(),
+    )
+    .unwrap();
+    assert_eq!(rec.next_ms, Some(next_day), "{rec:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlap_queue_makes_a_run_wait_for_the_unfinished_one_and_allow_runs_both() {
+    let mut c = Cluster::start(fast_heartbeats()).await;
+    let w = c.add_worker(4).await;
+    let admin = admin(&c).await;
+    let spin = c.module(SPIN).await;
+    let mut task = TaskSpec::wasm(spin);
+    task.limits = Limits {
+        fuel: 1_000_000_000_000,
+        timeout_ms: 600_000,
+        ..Limits::default()
+    };
+    for (name, overlap) in [("queued", Overlap::Queue), ("allowed", Overlap::Allow)] {
+        admin
+            .add_schedule(ScheduleSpec {
+                overlap,
+                ..every_2s(name, task.clone(), CatchUpPolicy::One)
+            })
+            .await
+            .expect("add");
+    }
+    c.advance_keeping(
+        Duration::from_millis(4_100),
+        Duration::from_millis(100),
+        &[w.key],
+    )
+    .await;
+    let queued = admin.schedule("queued").await.expect("show");
+    let ids = ran(&queued);
+    assert_eq!(ids.len(), 2, "{queued:?}");
+    let second = c.client.status(ids[1]).await.expect("status");
+    assert_eq!(second.state, fabric_proto::TaskState::Waiting, "{second:?}");
+    let allowed = admin.schedule("allowed").await.expect("show");
+    let both = ran(&allowed);
+    assert_eq!(both.len(), 2, "{allowed:?}");
+    for id in &both {
+        eventually("both run at once", || async {
+            c.client.status(*id).await.expect("status").state == fabric_proto::TaskState::Running
+        })
+        .await;
+    }
+    for id in ids.iter().chain(&both) {
+        let _ = c.client.cancel(*id).await;
+    }
+}
