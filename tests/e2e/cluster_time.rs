@@ -254,3 +254,69 @@ fn an_every_two_seconds_schedule_runs_pauses_catches_up_once_after_kill_9_and_is
     let list = json_of(&run(&sb, &profile, &["schedule", "list", "--json"]));
     assert_eq!(list, serde_json::json!([]), "{list}");
 }
+
+#[test]
+fn a_schedule_runs_a_job_file() {
+    let sb = Sandbox::new();
+    let (_up, profile, _) = up_one_worker_in(&sb, &["--allow", "sh"]);
+    let file = sb.write(
+        "pair.toml",
+        b"[[step]]\nname = \"make\"\ncommand = [\"sh\", \"-c\", \"echo made\"]\n[[step]]\nname = \"use\"\ninput_from = [\"make\"]\ncommand = [\"sh\", \"-c\", \"cat\"]\n",
+    );
+    let added = run(
+        &sb,
+        &profile,
+        &[
+            "schedule",
+            "add",
+            "pair",
+            "--cron",
+            "*/2 * * * * *",
+            "--job",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(added.status.code(), Some(0), "{}", describe(&added));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let s = json_of(&run(&sb, &profile, &["schedule", "show", "pair", "--json"]));
+        if let Some(r) = s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["status"] == "succeeded")
+        {
+            break r["job"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no job run succeeded: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let view = json_of(&run(&sb, &profile, &["job", "status", &job, "--json"]));
+    assert!(
+        view["name"].as_str().unwrap().starts_with("pair-20"),
+        "named after the schedule and its time: {view}"
+    );
+    assert_eq!(view["state"], "succeeded", "{view}");
+    let queue = run(
+        &sb,
+        &profile,
+        &[
+            "schedule",
+            "add",
+            "q",
+            "--cron",
+            "* * * * *",
+            "--overlap",
+            "queue",
+            "--job",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(queue.status.code(), Some(2), "{}", describe(&queue));
+    assert_eq!(
+        run(&sb, &profile, &["schedule", "remove", "pair"])
+            .status
+            .code(),
+        Some(0)
+    );
+}

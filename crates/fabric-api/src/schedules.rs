@@ -81,7 +81,8 @@ pub(crate) async fn create(
         name: s.name,
         cron: s.cron,
         tz: s.tz.unwrap_or_else(|| "UTC".to_owned()),
-        task: super::tasks::spec_of(s.task).map_err(|e| e.prefixed("task: "))?,
+        task: Some(super::tasks::spec_of(s.task).map_err(|e| e.prefixed("task: "))?),
+        job: None,
     };
     let added = one(schedules::add(&st.shared, spec).await?)?;
     Ok((StatusCode::CREATED, Json(added)))

@@ -78,8 +78,14 @@ pub struct ScheduleSpec {
     /// See [`CatchUpPolicy`].
     #[serde(default)]
     pub catch_up: CatchUpPolicy,
-    /// What each run submits (its trace id is set per run).
-    pub task: TaskSpec,
+    /// What each run submits (its trace id is set per run); exactly one of
+    /// `task` and `job`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSpec>,
+    /// A job each run submits (named after the schedule and the planned
+    /// time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<crate::JobSpec>,
 }
 
 /// One planned time of a schedule, and what became of it.
@@ -90,6 +96,9 @@ pub struct ScheduleRun {
     /// The task it submitted, if it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskId>,
+    /// The job it submitted, if it ran a job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<crate::JobId>,
     /// Why it did not run, or what it caught up on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -173,7 +182,8 @@ mod tests {
                 tz: "UTC".into(),
                 overlap: Overlap::Skip,
                 catch_up: CatchUpPolicy::One,
-                task: TaskSpec::wasm(crate::Sha256::of(b"m")),
+                task: Some(TaskSpec::wasm(crate::Sha256::of(b"m"))),
+                job: None,
             },
             paused: false,
             next_ms: None,
@@ -184,6 +194,7 @@ mod tests {
             rec.remember(ScheduleRun {
                 planned_ms: i,
                 task: None,
+                job: None,
                 note: None,
                 status: None,
             });

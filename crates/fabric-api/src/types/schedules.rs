@@ -54,6 +54,8 @@ pub(crate) struct ScheduleRunJson {
     pub planned_ms: u64,
     /// The task it submitted.
     pub task: Option<String>,
+    /// The job it submitted (a job file's schedule).
+    pub job: Option<String>,
     /// That task's state or final status.
     pub status: Option<String>,
     /// Why it did not run, or that it caught up.
@@ -76,6 +78,7 @@ impl From<&fabric_proto::ScheduleRecord> for ScheduleJson {
                 .map(|x| ScheduleRunJson {
                     planned_ms: x.planned_ms,
                     task: x.task.map(|t| t.to_string()),
+                    job: x.job.map(|j| j.to_string()),
                     status: x.status.clone(),
                     note: x.note.clone(),
                 })

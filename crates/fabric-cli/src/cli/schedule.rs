@@ -7,6 +7,7 @@ pub(super) const SCHEDULE_EXAMPLES: &str = "\
 Examples:
   fabric schedule add nightly --cron '0 3 * * *' --tz Europe/Berlin -- run -- sh -c 'backup'
   fabric schedule add heartbeat --cron '*/2 * * * * *' -- submit ping.wasm --input ping.json
+  fabric schedule add counts --cron '0 * * * *' --job examples/jobs/wordcount.toml
   fabric schedule list
   fabric schedule show nightly
   fabric schedule pause nightly && fabric schedule resume nightly
@@ -60,8 +61,15 @@ pub(crate) struct ScheduleAddArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Each run submits this job file (instead of what follows `--`).
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "what")]
+    pub job: Option<std::path::PathBuf>,
     /// `submit MODULE [flags] [-- ARGS]` or `run [flags] -- PROGRAM ARGS`.
-    #[arg(last = true, value_name = "SUBMIT|RUN", required = true)]
+    #[arg(
+        last = true,
+        value_name = "SUBMIT|RUN",
+        required_unless_present = "job"
+    )]
     pub what: Vec<String>,
 }
 

@@ -42,6 +42,28 @@ fn add(args: ScheduleAddArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
     let overlap: Overlap = args.overlap.parse().map_err(usage)?;
     let catch_up: CatchUpPolicy = args.catch_up.parse().map_err(usage)?;
     fabric_proto::check_schedule_name(&args.name).map_err(usage)?;
+    let output = Output::new(args.json);
+    if let Some(file) = &args.job {
+        // A job file: read and checked before connecting.
+        let loaded = super::job::file::load(file)?;
+        let (name, cron, tz) = (args.name.clone(), args.cron.clone(), args.tz.clone());
+        return with_client(cluster, async move |client| {
+            let job = loaded.upload(client).await?;
+            let rec = client
+                .add_schedule(ScheduleSpec {
+                    name,
+                    cron,
+                    tz,
+                    overlap,
+                    catch_up,
+                    task: None,
+                    job: Some(job),
+                })
+                .await?;
+            output.schedule_added(&rec);
+            Ok(0)
+        });
+    }
     // What each run submits: the words after `--`, as `fabric submit` or
     // `fabric run` would read them.
     let words = std::iter::once("fabric".to_owned()).chain(args.what.iter().cloned());
@@ -53,7 +75,6 @@ fn add(args: ScheduleAddArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
     })?;
     // The expression and zone are checked by the dispatcher, which names a
     // bad field; the task is checked here, in its flags' terms.
-    let output = Output::new(args.json);
     let name = args.name.clone();
     let (cron, tz) = (args.cron.clone(), args.tz.clone());
     with_client(cluster, async move |client| {
@@ -76,7 +97,8 @@ fn add(args: ScheduleAddArgs, cluster: Option<&Path>) -> anyhow::Result<i32> {
                 tz,
                 overlap,
                 catch_up,
-                task,
+                task: Some(task),
+                job: None,
             })
             .await?;
         output.schedule_added(&rec);

@@ -74,7 +74,10 @@ impl Output {
                     out.push_str(&format!(
                         "  {}  {}  {}{}\n",
                         at(run.planned_ms),
-                        run.task.map_or_else(|| "-".to_owned(), |t| t.to_string()),
+                        run.task.map_or_else(
+                            || run.job.map_or_else(|| "-".to_owned(), |j| j.to_string()),
+                            |t| t.to_string()
+                        ),
                         run.status.as_deref().unwrap_or("-"),
                         run.note
                             .as_deref()
@@ -114,10 +117,11 @@ impl Output {
                 ),
                 ScheduleAction::Remove => format!("schedule {} removed", r.spec.name),
                 ScheduleAction::RunNow => {
-                    let task = r.runs.last().and_then(|x| x.task);
-                    match task {
-                        Some(t) => format!("schedule {}: run now as task {t}", r.spec.name),
-                        None => {
+                    let last = r.runs.last();
+                    match (last.and_then(|x| x.task), last.and_then(|x| x.job)) {
+                        (Some(t), _) => format!("schedule {}: run now as task {t}", r.spec.name),
+                        (None, Some(j)) => format!("schedule {}: run now as job {j}", r.spec.name),
+                        (None, None) => {
                             let why = r
                                 .runs
                                 .last()

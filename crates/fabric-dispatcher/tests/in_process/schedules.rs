@@ -37,7 +37,8 @@ fn every_2s(name: &str, task: TaskSpec, catch_up: CatchUpPolicy) -> ScheduleSpec
         tz: "UTC".into(),
         overlap: Overlap::Skip,
         catch_up,
-        task,
+        task: Some(task),
+        job: None,
     }
 }
 
@@ -233,7 +234,8 @@ async fn a_spring_forward_day_runs_a_skipped_time_once_on_the_dispatchers_clock(
             tz: "America/New_York".into(),
             overlap: Overlap::Allow,
             catch_up: CatchUpPolicy::One,
-            task: TaskSpec::wasm(module),
+            task: Some(TaskSpec::wasm(module)),
+            job: None,
         })
         .await
         .expect("add");

@@ -2,7 +2,7 @@
 //! end, listed, cancelled, and rescued (`retry`: rerun only what did not
 //! succeed).
 
-mod file;
+pub(crate) mod file;
 
 use std::path::Path;
 use std::time::Duration;

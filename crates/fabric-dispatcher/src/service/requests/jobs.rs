@@ -29,6 +29,12 @@ fn refused(message: String) -> RequestError {
 /// Checks the DAG, stores the job and its tasks, flushes, then queues
 /// them; answers the job's id and each step's task ids.
 pub async fn submit(shared: &Shared, spec: JobSpec) -> Answer {
+    submit_as(shared, spec, false).await
+}
+
+/// [`submit`]; with `scheduled`, a schedule's run, whose native programs
+/// wait for a worker that allows them rather than being refused.
+pub async fn submit_as(shared: &Shared, spec: JobSpec, scheduled: bool) -> Answer {
     let order = spec.check().map_err(|e| refused(e.to_string()))?;
     let active = active_jobs(shared);
     if active >= MAX_ACTIVE_JOBS {
@@ -47,9 +53,16 @@ pub async fn submit(shared: &Shared, spec: JobSpec) -> Answer {
         rescues: 0,
     };
     let specs = jobs::expand(&job, &order, None);
-    submit::admit(shared, specs, Batch::Job(&job))
-        .await
-        .map_err(|e| step_named(e, &job, &order))?;
+    submit::admit(
+        shared,
+        specs,
+        Batch::Job {
+            record: &job,
+            scheduled,
+        },
+    )
+    .await
+    .map_err(|e| step_named(e, &job, &order))?;
     tracing::info!(job = %job.id, tasks = job.all_tasks().count(), "job admitted");
     Ok(Response::JobSubmitted {
         id: job.id,
@@ -160,6 +173,23 @@ fn view(shared: &Shared, job: &JobRecord, with_steps: bool) -> Result<JobView, R
     })
 }
 
+/// A job's state word (`running`, `succeeded`, `failed`), if it exists.
+pub fn state_of(shared: &Shared, id: &JobId) -> Result<Option<String>, RequestError> {
+    let Some(job) = shared.store.job(id)? else {
+        return Ok(None);
+    };
+    Ok(Some(view(shared, &job, false)?.state.to_string()))
+}
+
+/// Whether any task of the job is unfinished.
+pub fn is_live(shared: &Shared, id: &JobId) -> Result<bool, RequestError> {
+    let Some(job) = shared.store.job(id)? else {
+        return Ok(false);
+    };
+    let core = shared.core();
+    Ok(job.all_tasks().any(|t| core.sched.task(t).is_some()))
+}
+
 /// One job with its steps.
 pub fn get(shared: &Shared, id: &JobId) -> Answer {
     let job = record(shared, id)?;
@@ -242,9 +272,16 @@ pub async fn retry(shared: &Shared, id: JobId) -> Answer {
     job.rescues += 1;
     let specs = jobs::expand(&job, &order, Some(&again));
     let count = specs.len() as u32;
-    submit::admit(shared, specs, Batch::Job(&job))
-        .await
-        .map_err(|e| step_named(e, &job, &order))?;
+    submit::admit(
+        shared,
+        specs,
+        Batch::Job {
+            record: &job,
+            scheduled: false,
+        },
+    )
+    .await
+    .map_err(|e| step_named(e, &job, &order))?;
     for t in &old {
         shared.store.clear_dead_letter(t)?;
     }

@@ -33,18 +33,21 @@ pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
     let _one = ONE_AT_A_TIME.lock().await;
     check_schedule_name(&spec.name).map_err(bad)?;
     let plan = plan(&spec).map_err(bad)?;
-    crate::admission::check_spec(&spec.task, &shared.cfg.caps).map_err(RequestError::Refused)?;
-    if spec.task.trace.is_some() || !spec.task.after.is_empty() || spec.task.input_from.is_some() {
-        return Err(bad(
-            "a schedule's task has no trace, after or input_from of its own: each run gets its own trace id".into(),
-        ));
-    }
-    if let fabric_proto::TaskKind::Wasm { module } = &spec.task.kind
-        && !shared.store.has_module(module)?
-    {
-        return Err(RequestError::NotFound(format!(
-            "module {module} is not stored on the dispatcher; upload it first"
-        )));
+    match (&spec.task, &spec.job) {
+        (Some(task), None) => check_task(shared, task)?,
+        (None, Some(job)) => {
+            job.check().map_err(|e| bad(e.to_string()))?;
+            if spec.overlap == Overlap::Queue {
+                return Err(bad(
+                    "--overlap queue: a job run cannot wait for the previous job; use skip or allow".into(),
+                ));
+            }
+        }
+        _ => {
+            return Err(bad(
+                "a schedule runs a task or a job: give exactly one".into()
+            ));
+        }
     }
     if shared.store.schedule(&spec.name)?.is_some() {
         return Err(RequestError::Conflict(format!(
@@ -73,6 +76,24 @@ pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
 
+/// A schedule's task, checked as a submit would check it.
+fn check_task(shared: &Shared, task: &fabric_proto::TaskSpec) -> Result<(), RequestError> {
+    crate::admission::check_spec(task, &shared.cfg.caps).map_err(RequestError::Refused)?;
+    if task.trace.is_some() || !task.after.is_empty() || task.input_from.is_some() {
+        return Err(bad(
+            "a schedule's task has no trace, after or input_from of its own: each run gets its own trace id".into(),
+        ));
+    }
+    if let fabric_proto::TaskKind::Wasm { module } = &task.kind
+        && !shared.store.has_module(module)?
+    {
+        return Err(RequestError::NotFound(format!(
+            "module {module} is not stored on the dispatcher; upload it first"
+        )));
+    }
+    Ok(())
+}
+
 /// A schedule with its runs' tasks' states or statuses.
 fn view(shared: &Shared, mut rec: ScheduleRecord) -> ScheduleRecord {
     for run in &mut rec.runs {
@@ -81,6 +102,8 @@ fn view(shared: &Shared, mut rec: ScheduleRecord) -> ScheduleRecord {
                 i.status
                     .map_or_else(|| i.state.as_str().to_owned(), |s| s.as_str().to_owned())
             });
+        } else if let Some(id) = run.job {
+            run.status = super::jobs::state_of(shared, &id).ok().flatten();
         }
     }
     rec
@@ -155,32 +178,59 @@ async fn start(
     planned: u64,
     note: Option<String>,
 ) -> Result<ScheduleRun, RequestError> {
-    let previous = rec.runs.iter().rev().find_map(|r| r.task);
-    let unfinished = previous.filter(|p| shared.core().sched.task(p).is_some());
-    let mut task = rec.spec.task.clone();
-    match (rec.spec.overlap, unfinished) {
-        (Overlap::Skip, Some(p)) => {
-            return Ok(ScheduleRun {
-                planned_ms: planned,
-                task: None,
-                note: Some(format!(
-                    "skipped: the previous run (task {p}) is unfinished"
-                )),
-                status: None,
-            });
-        }
-        (Overlap::Queue, Some(p)) => task.after = vec![p],
-        _ => {}
-    }
     let at = chrono::DateTime::from_timestamp_millis(i64::try_from(planned).unwrap_or(0))
         .map_or_else(String::new, |t| {
             t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         });
+    let skipped = |what: String| ScheduleRun {
+        planned_ms: planned,
+        task: None,
+        job: None,
+        note: Some(format!("skipped: the previous run ({what}) is unfinished")),
+        status: None,
+    };
+    if let Some(job) = &rec.spec.job {
+        let previous = rec.runs.iter().rev().find_map(|r| r.job);
+        if let Some(p) = previous
+            && rec.spec.overlap == Overlap::Skip
+            && super::jobs::is_live(shared, &p)?
+        {
+            return Ok(skipped(format!("job {p}")));
+        }
+        let mut job = job.clone();
+        job.name = format!("{}-{at}", rec.spec.name);
+        return match super::jobs::submit_as(shared, job, true).await? {
+            Response::JobSubmitted { id, .. } => Ok(ScheduleRun {
+                planned_ms: planned,
+                task: None,
+                job: Some(id),
+                note,
+                status: None,
+            }),
+            _ => Err(RequestError::Internal(
+                "unexpected answer to a job submit".into(),
+            )),
+        };
+    }
+    let Some(task) = &rec.spec.task else {
+        return Err(RequestError::Internal(
+            "a schedule without a task or a job".into(),
+        ));
+    };
+    let previous = rec.runs.iter().rev().find_map(|r| r.task);
+    let unfinished = previous.filter(|p| shared.core().sched.task(p).is_some());
+    let mut task = task.clone();
+    match (rec.spec.overlap, unfinished) {
+        (Overlap::Skip, Some(p)) => return Ok(skipped(format!("task {p}"))),
+        (Overlap::Queue, Some(p)) => task.after = vec![p],
+        _ => {}
+    }
     task.trace = Some(format!("sched-{}-{at}", rec.spec.name));
     let admitted = super::submit::submit_scheduled(shared, task).await?;
     Ok(ScheduleRun {
         planned_ms: planned,
         task: Some(admitted.id),
+        job: None,
         note,
         status: None,
     })
@@ -226,6 +276,7 @@ async fn fire(shared: &Shared) -> Result<(), RequestError> {
             rec.remember(ScheduleRun {
                 planned_ms: next,
                 task: None,
+                job: None,
                 note: Some(format!(
                     "{} planned run(s) passed while the dispatcher was down ({} catch-up)",
                     d.missed, rec.spec.catch_up
@@ -241,6 +292,7 @@ async fn fire(shared: &Shared) -> Result<(), RequestError> {
                 Err(e) => ScheduleRun {
                     planned_ms: planned,
                     task: None,
+                    job: None,
                     note: Some(format!("not submitted: {e}")),
                     status: None,
                 },

@@ -58,8 +58,14 @@ pub enum Batch<'a> {
     /// Independent tasks (`submit_many`).
     Many,
     /// A job's tasks, in an order where each comes after its parents
-    /// (which may be tasks of the batch); its record is stored first.
-    Job(&'a fabric_proto::JobRecord),
+    /// (which may be tasks of the batch); its record is stored first. With
+    /// `scheduled`, a schedule's run (see [`Batch::Scheduled`]).
+    Job {
+        /// The job.
+        record: &'a fabric_proto::JobRecord,
+        /// A schedule's run.
+        scheduled: bool,
+    },
     /// A schedule's run: its program was checked when the schedule was
     /// added, so it waits for a worker that allows it (one may not have
     /// registered yet after a restart) rather than being refused.
@@ -85,14 +91,21 @@ pub async fn admit(
     // cannot all pass the check and overshoot the bound together.
     let _room = Reserved::room(shared, count)?;
     let job = match batch {
-        Batch::Job(job) => Some(job),
+        Batch::Job { record, .. } => Some(record),
         _ => None,
     };
     let ids: Option<std::collections::HashSet<TaskId>> =
         job.map(|_| specs.iter().map(|(id, _)| *id).collect());
     let mut recs = Vec::with_capacity(count);
     for (i, (id, spec)) in specs.into_iter().enumerate() {
-        let waits_for_worker = matches!(batch, Batch::Scheduled);
+        let waits_for_worker = matches!(
+            batch,
+            Batch::Scheduled
+                | Batch::Job {
+                    scheduled: true,
+                    ..
+                }
+        );
         let rec =
             prepare(shared, id, spec, ids.as_ref(), waits_for_worker).map_err(|e| match batch {
                 Batch::One | Batch::Scheduled => e,
