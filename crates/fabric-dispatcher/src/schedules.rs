@@ -95,12 +95,22 @@ impl Plan {
     /// planned times fall on whole seconds.
     pub fn next_after(&self, ms: u64) -> Option<u64> {
         let whole = ms / 1000 * 1000;
-        let at: DateTime<Tz> = Utc
+        let mut at: DateTime<Tz> = Utc
             .timestamp_millis_opt(i64::try_from(whole).ok()?)
             .single()?
             .with_timezone(&self.tz);
-        let next = self.cron.find_next_occurrence(&at, false).ok()?;
-        u64::try_from(next.timestamp_millis()).ok()
+        // Inside the second copy of an hour a fall-back repeats, croner
+        // answers from the local clock and may give the first copy's time,
+        // an hour before `ms`: step on until the answer is after it.
+        for _ in 0..64 {
+            let next = self.cron.find_next_occurrence(&at, false).ok()?;
+            let t = u64::try_from(next.timestamp_millis()).ok()?;
+            if t > ms {
+                return Some(t);
+            }
+            at = next + chrono::Duration::seconds(1);
+        }
+        None
     }
 }
 

@@ -106,3 +106,21 @@ fn missed_runs_are_caught_up_once_or_skipped() {
         }
     );
 }
+
+#[test]
+fn inside_a_repeated_hour_the_next_time_is_never_in_the_past() {
+    // 01:10 EST on 2026-11-01 is in the second copy of 01:00-02:00.
+    let hourly = Plan::parse("30 * * * *", "America/New_York").unwrap();
+    let inside = ms("2026-11-01T01:10:00-05:00");
+    let next = hourly.next_after(inside).unwrap();
+    assert!(next > inside, "{next} is not after {inside}");
+    assert!(next <= ms("2026-11-01T02:30:00-05:00"), "{next}");
+    let every5 = Plan::parse("*/5 * * * *", "America/New_York").unwrap();
+    let mut t = ms("2026-11-01T00:50:00-04:00");
+    // Through the whole double hour: always forward.
+    for _ in 0..40 {
+        let n = every5.next_after(t).unwrap();
+        assert!(n > t, "{n} after {t}");
+        t = n;
+    }
+}

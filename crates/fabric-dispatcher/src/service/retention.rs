@@ -62,23 +62,39 @@ pub(crate) fn sweep(shared: &Shared, cursor: &mut SweepCursor) -> Result<Swept, 
     Ok(swept)
 }
 
-/// The blobs unfinished tasks need: their modules, large inputs, staged
-/// files and large args.
+/// The blobs unfinished tasks and schedules need: modules, large inputs,
+/// staged files, large args, and what every schedule's task or job names.
 fn referenced_blobs(shared: &Shared) -> HashSet<Sha256> {
-    let core = shared.core();
     let mut used = HashSet::new();
-    for r in core.sched.live_records() {
-        match &r.spec.kind {
-            TaskKind::Wasm { module } => {
-                used.insert(*module);
+    let spec_blobs =
+        |used: &mut HashSet<Sha256>, kind: &TaskKind, input: Option<&fabric_proto::BlobRef>| {
+            match kind {
+                TaskKind::Wasm { module } => {
+                    used.insert(*module);
+                }
+                TaskKind::Command { files, .. } => used.extend(files.iter().map(|f| f.blob.sha)),
             }
-            TaskKind::Command { files, .. } => used.extend(files.iter().map(|f| f.blob.sha)),
+            if let Some(input) = input {
+                used.insert(input.sha);
+            }
+        };
+    {
+        let core = shared.core();
+        for r in core.sched.live_records() {
+            spec_blobs(&mut used, &r.spec.kind, r.spec.input_blob.as_ref());
+            if let Some(args) = &r.args_blob {
+                used.insert(args.sha);
+            }
         }
-        if let Some(input) = &r.spec.input_blob {
-            used.insert(input.sha);
+    }
+    // A schedule runs again later: its blobs stay while it exists.
+    for s in shared.store.schedules().unwrap_or_default() {
+        if let Some(t) = &s.spec.task {
+            spec_blobs(&mut used, &t.kind, t.input_blob.as_ref());
         }
-        if let Some(args) = &r.args_blob {
-            used.insert(args.sha);
+        for step in s.spec.job.iter().flat_map(|j| &j.steps) {
+            spec_blobs(&mut used, &step.kind, step.input.as_ref());
+            used.extend(step.each.iter().map(|i| i.blob.sha));
         }
     }
     used
