@@ -9,7 +9,14 @@ impl Client {
     /// Adds a schedule (admin only); it is stored and flushed before the
     /// answer, which shows its next planned time. A bad expression or zone
     /// is refused as `bad_request`, naming the field.
-    pub async fn add_schedule(&self, spec: ScheduleSpec) -> Result<ScheduleRecord, ClientError> {
+    pub async fn add_schedule(
+        &self,
+        mut spec: ScheduleSpec,
+    ) -> Result<ScheduleRecord, ClientError> {
+        // A big input goes up as a blob, as a submit's does.
+        if let Some(task) = spec.task.take() {
+            spec.task = Some(self.prepare(task).await?);
+        }
         let req = Request::AddSchedule {
             spec: Box::new(spec),
         };

@@ -25,9 +25,8 @@ pub const MIN_INTERVAL_MS: u64 = 1_000;
 /// schedule down for a day would be 86,400): past it, the count is capped.
 pub const MAX_MISSED_COUNTED: u32 = 10_000;
 
-/// A planned time no older than this is run as on time, whatever the
-/// catch-up policy (a tick late is not missed; ticks come at least every
-/// 250 ms).
+/// The least grace: a planned time no older than this (or two tick
+/// periods, when more) is run as on time, whatever the catch-up policy.
 pub const ON_TIME_GRACE_MS: u64 = 500;
 
 /// The cron fields, in order, for errors in the user's terms.
@@ -137,9 +136,9 @@ pub struct Due {
 
 /// What a schedule whose next planned time is `next` does at `now`: the
 /// planned times from `next` up to `now` are due; the latest is run when
-/// it is on time (within [`ON_TIME_GRACE_MS`]) or, with
-/// [`CatchUp::One`], when it is late; the others are missed.
-pub fn due(plan: &Plan, next: u64, now: u64, catch_up: CatchUp) -> Due {
+/// it is on time (within `grace` ms) or, with [`CatchUp::One`], when it is
+/// late; the others are missed.
+pub fn due(plan: &Plan, next: u64, now: u64, catch_up: CatchUp, grace: u64) -> Due {
     if next > now {
         return Due {
             run: None,
@@ -157,7 +156,7 @@ pub fn due(plan: &Plan, next: u64, now: u64, catch_up: CatchUp) -> Due {
             _ => break,
         }
     }
-    let on_time = now.saturating_sub(latest) <= ON_TIME_GRACE_MS;
+    let on_time = now.saturating_sub(latest) <= grace;
     let run = (on_time || catch_up == CatchUp::One).then_some(latest);
     Due {
         missed: count - u32::from(run.is_some()),

@@ -80,23 +80,23 @@ fn missed_runs_are_caught_up_once_or_skipped() {
     let t = ms("2026-12-07T10:00:00Z");
     // On time: a tick late is not missed, whatever the policy.
     for policy in [CatchUp::None, CatchUp::One] {
-        let d = due(&plan, t, t + 400, policy);
+        let d = due(&plan, t, t + 400, policy, ON_TIME_GRACE_MS);
         assert_eq!(d.run, Some(t), "{policy:?}");
         assert_eq!(d.missed, 0);
         assert_eq!(d.next, Some(t + 60_000));
     }
     // Down from before 10:00 until 10:03:30: four planned times passed.
     let now = t + 210_000;
-    let one = due(&plan, t, now, CatchUp::One);
+    let one = due(&plan, t, now, CatchUp::One, ON_TIME_GRACE_MS);
     assert_eq!(one.run, Some(t + 180_000), "one run, for the latest");
     assert_eq!(one.missed, 3);
     assert_eq!(one.next, Some(t + 240_000));
-    let none = due(&plan, t, now, CatchUp::None);
+    let none = due(&plan, t, now, CatchUp::None, ON_TIME_GRACE_MS);
     assert_eq!(none.run, None);
     assert_eq!(none.missed, 4);
     assert_eq!(none.next, Some(t + 240_000));
     // Not due yet.
-    let early = due(&plan, t, t - 1, CatchUp::One);
+    let early = due(&plan, t, t - 1, CatchUp::One, ON_TIME_GRACE_MS);
     assert_eq!(
         early,
         Due {

@@ -110,6 +110,7 @@ impl Dispatcher {
         tokio::spawn(routing::accept_loop(shared.clone(), endpoint.clone()));
         tokio::spawn(assign::place_loop(shared.clone()));
         tokio::spawn(ticker::tick_loop(shared.clone()));
+        tokio::spawn(requests::schedules::fire_loop(shared.clone()));
         tokio::spawn(retention::retention_loop(shared.clone()));
         shared.place.notify_one();
         Ok(Self {

@@ -123,6 +123,9 @@ pub struct Shared {
     /// When the earliest unpaused schedule is due (ms; 0: look at the
     /// store at the next tick).
     pub(crate) schedules_due: std::sync::atomic::AtomicU64,
+    /// One change to the schedules at a time (adds, actions, firings), so a
+    /// firing never writes over a pause or a removal.
+    pub(crate) schedules_lock: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -154,6 +157,7 @@ impl Shared {
             cancelling: super::cancelling::Cancelling::default(),
             admitting: std::sync::atomic::AtomicUsize::new(0),
             schedules_due: std::sync::atomic::AtomicU64::new(0),
+            schedules_lock: tokio::sync::Mutex::new(()),
         }
     }
 

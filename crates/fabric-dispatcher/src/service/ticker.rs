@@ -7,10 +7,16 @@ use std::time::Duration;
 use super::control;
 use super::state::Shared;
 
+/// How often the clock is read: a quarter of the heartbeat period, between
+/// 20 ms and 1 s.
+pub(crate) fn period(shared: &Shared) -> Duration {
+    Duration::from_millis((shared.cfg.sched.heartbeat_ms / 4).clamp(20, 1_000))
+}
+
 /// Ticks the scheduler: dead workers' tasks requeue, delayed retries become
-/// ready, due schedules fire, and placement runs.
+/// ready, and placement runs. (Schedules fire from a loop of their own.)
 pub(crate) async fn tick_loop(shared: Arc<Shared>) {
-    let period = Duration::from_millis((shared.cfg.sched.heartbeat_ms / 4).clamp(20, 1_000));
+    let period = period(&shared);
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -23,7 +29,6 @@ pub(crate) async fn tick_loop(shared: Arc<Shared>) {
             tick
         };
         shared.settle_or_log(tick.changes, "requeued tasks").await;
-        super::requests::schedules::fire_due(&shared).await;
         shared.place.notify_one();
     }
 }

@@ -15,10 +15,6 @@ use super::{Answer, RequestError};
 use crate::schedules::{self, CatchUp, Plan};
 use crate::service::state::Shared;
 
-/// One change to the schedules at a time (adds, actions and firings), so
-/// a firing never writes over a pause or a removal.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 fn bad(message: String) -> RequestError {
     RequestError::Refused(ErrorBody::new(ErrorCode::BadRequest, message))
 }
@@ -30,8 +26,11 @@ fn plan(spec: &ScheduleSpec) -> Result<Plan, String> {
 /// Adds a schedule: its expression, zone and task checked (the task as a
 /// submit would be), stored and flushed before the answer.
 pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = shared.schedules_lock.lock().await;
     check_schedule_name(&spec.name).map_err(bad)?;
+    if spec.cron.len() > 256 || spec.tz.len() > 64 {
+        return Err(bad("--cron is at most 256 bytes, --tz at most 64".into()));
+    }
     let plan = plan(&spec).map_err(bad)?;
     match (&spec.task, &spec.job) {
         (Some(task), None) => check_task(shared, task)?,
@@ -70,8 +69,8 @@ pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
         created_ms: now,
     };
     shared.store.save_schedule(&rec)?;
-    shared.commit.durable().await?;
     note_next_due(shared)?;
+    shared.commit.durable().await?;
     tracing::info!(schedule = %rec.spec.name, cron = %rec.spec.cron, tz = %rec.spec.tz, "schedule added");
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
@@ -79,6 +78,17 @@ pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
 /// A schedule's task, checked as a submit would check it.
 fn check_task(shared: &Shared, task: &fabric_proto::TaskSpec) -> Result<(), RequestError> {
     crate::admission::check_spec(task, &shared.cfg.caps).map_err(RequestError::Refused)?;
+    if task.not_before_ms.is_some() {
+        return Err(bad(
+            "a schedule's task takes no --delay or --at: its times are the schedule's".into(),
+        ));
+    }
+    if task.input.len() > fabric_proto::INLINE_INPUT_MAX {
+        return Err(bad(format!(
+            "a schedule's task carries at most {} bytes of input inline; upload a bigger one as a blob (input_blob)",
+            fabric_proto::INLINE_INPUT_MAX
+        )));
+    }
     if task.trace.is_some() || !task.after.is_empty() || task.input_from.is_some() {
         return Err(bad(
             "a schedule's task has no trace, after or input_from of its own: each run gets its own trace id".into(),
@@ -125,6 +135,10 @@ pub fn list(shared: &Shared) -> Answer {
         .map(|mut r| {
             let keep = r.runs.len().saturating_sub(1);
             r.runs.drain(..keep);
+            // A list shows when and how, not what: one schedule's whole
+            // spec is `show`'s (so a list of 1,000 fits a frame).
+            r.spec.task = None;
+            r.spec.job = None;
             view(shared, r)
         })
         .collect();
@@ -141,7 +155,7 @@ pub fn get(shared: &Shared, name: &str) -> Answer {
 
 /// Pause, resume, remove or run now.
 pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = shared.schedules_lock.lock().await;
     let mut rec = named(shared, name)?;
     let now = shared.now();
     match action {
@@ -154,8 +168,8 @@ pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer 
         }
         ScheduleAction::Remove => {
             shared.store.remove_schedule(name)?;
-            shared.commit.durable().await?;
             note_next_due(shared)?;
+            shared.commit.durable().await?;
             tracing::info!(schedule = %name, "schedule removed");
             return Ok(Response::Schedule(Box::new(view(shared, rec))));
         }
@@ -165,8 +179,8 @@ pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer 
         }
     }
     shared.store.save_schedule(&rec)?;
-    shared.commit.durable().await?;
     note_next_due(shared)?;
+    shared.commit.durable().await?;
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
 
@@ -236,22 +250,31 @@ async fn start(
     })
 }
 
-/// Fires every schedule that is due at the dispatcher's `now`; called by
-/// the tick. A run that cannot be submitted (queue full, module gone) is
-/// remembered with the reason.
-pub async fn fire_due(shared: &Shared) {
-    if let Err(e) = fire(shared).await {
-        tracing::warn!(error = %e, "firing schedules failed; trying again at the next tick");
+/// Fires the schedules that are due, as often as the tick runs, in a task
+/// of its own (a slow firing never holds up leases and heartbeats). A run
+/// that cannot be submitted (queue full, module gone) is remembered with
+/// the reason.
+pub(crate) async fn fire_loop(shared: std::sync::Arc<Shared>) {
+    let period = super::super::ticker::period(&shared);
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A planned time found within two periods is on time.
+    let grace = u64::try_from(period.as_millis()).unwrap_or(1_000) * 2;
+    loop {
+        interval.tick().await;
+        if let Err(e) = fire(&shared, grace.max(schedules::ON_TIME_GRACE_MS)).await {
+            tracing::warn!(error = %e, "firing schedules failed; trying again at the next tick");
+        }
     }
 }
 
-async fn fire(shared: &Shared) -> Result<(), RequestError> {
+async fn fire(shared: &Shared, grace: u64) -> Result<(), RequestError> {
     let now = shared.now();
     // The store is read only when some schedule may be due.
     if now < shared.schedules_due.load(Ordering::Acquire) {
         return Ok(());
     }
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = shared.schedules_lock.lock().await;
     let due: Vec<ScheduleRecord> = shared
         .store
         .schedules()?
@@ -266,12 +289,25 @@ async fn fire(shared: &Shared) -> Result<(), RequestError> {
         let (Some(next), false) = (rec.next_ms, rec.paused) else {
             continue;
         };
-        let Ok(plan) = plan(&rec.spec) else { continue };
+        let Ok(plan) = plan(&rec.spec) else {
+            // It parsed when added; a zone database or croner that reads it
+            // differently now stops it, said once.
+            rec.next_ms = None;
+            rec.remember(ScheduleRun {
+                planned_ms: next,
+                task: None,
+                job: None,
+                note: Some("stopped: its expression or zone no longer parses".to_owned()),
+                status: None,
+            });
+            shared.store.save_schedule(&rec)?;
+            continue;
+        };
         let policy = match rec.spec.catch_up {
             CatchUpPolicy::One => CatchUp::One,
             CatchUpPolicy::None => CatchUp::None,
         };
-        let d = schedules::due(&plan, next, now, policy);
+        let d = schedules::due(&plan, next, now, policy, grace);
         if d.missed > 0 {
             rec.remember(ScheduleRun {
                 planned_ms: next,
@@ -285,7 +321,13 @@ async fn fire(shared: &Shared) -> Result<(), RequestError> {
             });
         }
         if let Some(planned) = d.run {
-            let note = (d.missed > 0 || now.saturating_sub(planned) > schedules::ON_TIME_GRACE_MS)
+            // The planned time is taken, durably, before its run is
+            // submitted: a crash in between loses that run rather than
+            // running it twice.
+            rec.next_ms = d.next;
+            shared.store.save_schedule(&rec)?;
+            shared.commit.durable().await?;
+            let note = (d.missed > 0 || now.saturating_sub(planned) > grace)
                 .then(|| "catch-up".to_owned());
             let run = match start(shared, &rec, planned, note).await {
                 Ok(run) => run,
