@@ -85,3 +85,40 @@ fn a_correlation_id_is_in_both_processes_logs_and_the_task_record() {
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--trace"));
 }
+
+#[test]
+fn log_format_json_writes_one_object_per_line_with_the_trace_id() {
+    let sb = Sandbox::new();
+    let d = start_dispatcher(&sb, "d", "127.0.0.1:0", &["--log-format", "json"], None);
+    let w = start_worker(&sb, "w", &d, 1);
+    w.wait_for_stderr("worker registered", Duration::from_secs(30));
+    let input = sb.write("in.txt", b"one two two");
+    let out = fabric_cmd(&sb, None)
+        .arg("--cluster")
+        .arg(&d.profile)
+        .args(["submit", guest("wordfreq").to_str().unwrap(), "--input"])
+        .arg(&input)
+        .args(["--trace", "order-json", "--wait", "--json"])
+        .output_in_time()
+        .expect("fabric runs");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let log = d
+        .proc
+        .wait_for_stderr("order-json", Duration::from_secs(30));
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["timestamp"].is_string()),
+        "{log}"
+    );
+    let traced = lines
+        .iter()
+        .filter(|l| l["trace"] == "order-json" || l["span"]["trace"] == "order-json")
+        .count();
+    assert!(traced > 0, "the trace id as a field: {log}");
+}

@@ -35,12 +35,16 @@ pub(crate) use task::{ExecArgs, QueueOpts, RunArgs, SubmitArgs, TaskOpts};
 #[derive(Debug, Parser)]
 #[command(name = "fabric", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  fabric demo                                  # a local cluster runs the example jobs\n  fabric exec job.wasm --input data.txt -- --top 5\n  fabric up                                    # dispatcher + 2 workers on this machine\n  fabric submit job.wasm --input data.txt --wait\n\nLogging: -v for info, -vv for debug, or FABRIC_LOG=<filter>."
+    after_help = "Examples:\n  fabric demo                                  # a local cluster runs the example jobs\n  fabric exec job.wasm --input data.txt -- --top 5\n  fabric up                                    # dispatcher + 2 workers on this machine\n  fabric submit job.wasm --input data.txt --wait\n\nLogging: -v for info, -vv for debug, or FABRIC_LOG=<filter>; --log-format json for one JSON object per line."
 )]
 pub(crate) struct Cli {
     /// More log output on stderr (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Log lines as text, or as one JSON object per line (with the span's
+    /// fields, a task's trace id among them) for a log collector.
+    #[arg(long, env = "FABRIC_LOG_FORMAT", value_name = "FORMAT", global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// Cluster profile: where the dispatcher is and which keys to use
     /// [default: ~/.config/fabric/cluster.toml].
     #[arg(long, env = "FABRIC_CLUSTER", value_name = "FILE", global = true)]

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // `fabric top` owns the screen: log lines would tear through it.
     if !matches!(args.command, cli::Command::Top) {
-        init_tracing(args.verbose);
+        init_tracing(args.verbose, args.log_format == "json");
     }
     let code = match commands::execute(args) {
         Ok(code) => code,
@@ -92,7 +92,7 @@ fn exit_code_of(err: &anyhow::Error) -> i32 {
     if rejected { 2 } else { 1 }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, json: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -101,6 +101,19 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FABRIC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if json {
+        // One object per line: the event's fields flattened, and the
+        // current span's (a task's `trace` among them) under "span".
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     // Colour only for a person at a terminal who did not ask for none.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
