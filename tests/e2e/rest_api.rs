@@ -114,6 +114,9 @@ fn every_auth_case_is_answered_by_its_status() {
     assert_eq!(health.status, 200);
     assert_eq!(health.json["status"], "ok");
     assert!(health.json["uptime_s"].is_u64(), "{health:?}");
+    assert_eq!(health.json["store"], "ok", "{health:?}");
+    assert!(health.json["stored_tasks"].is_u64(), "{health:?}");
+    assert!(health.json["version"].is_string(), "{health:?}");
     let doc = c.get("/api/v1/openapi.json", None);
     assert_eq!(doc.status, 200);
     assert!(doc.json["paths"]["/api/v1/tasks"]["post"].is_object());

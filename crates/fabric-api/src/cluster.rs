@@ -119,14 +119,21 @@ pub(crate) async fn token(caller: Caller<Read>) -> Json<TokenView> {
     })
 }
 
-/// Whether the dispatcher is up (no token needed).
+/// Whether the dispatcher is up, its version and uptime, and whether its
+/// store answers (no token needed).
 #[utoipa::path(get, path = "/health", tag = "cluster",
     responses((status = 200, description = "Up", body = Health)))]
 pub(crate) async fn health(State(st): State<Arc<ApiState>>) -> Json<Health> {
+    let (store, stored_tasks) = match st.shared.store.totals() {
+        Ok(t) => ("ok".to_owned(), t.tasks),
+        Err(e) => (format!("failing: {e}"), 0),
+    };
     Json(Health {
         status: "ok".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_s: st.started.elapsed().as_secs(),
+        store,
+        stored_tasks,
     })
 }
 

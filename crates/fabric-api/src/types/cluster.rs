@@ -65,6 +65,10 @@ pub(crate) struct Health {
     pub version: String,
     /// Seconds since it started.
     pub uptime_s: u64,
+    /// The store: `ok`, or why it cannot be read.
+    pub store: String,
+    /// Tasks the store holds (finished ones until retention removes them).
+    pub stored_tasks: u64,
 }
 
 /// The token a request carried.
