@@ -5,8 +5,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use fabric_tests::harness::deadline::OutputWithin as _;
-use fabric_tests::harness::native::{text, up_one_worker_in};
+use fabric_tests::harness::native::{fabric_on, text, up_one_worker_in};
 use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
 struct C<'a> {
@@ -16,13 +15,7 @@ struct C<'a> {
 
 impl C<'_> {
     fn run(&self, args: &[&str]) -> Output {
-        self.sb
-            .fabric()
-            .arg("--cluster")
-            .arg(&self.profile)
-            .args(args)
-            .output_in_time()
-            .unwrap()
+        fabric_on(self.sb, &self.profile, args)
     }
 
     /// `fabric run --detach [flags] -- sh -c SCRIPT`: the task's id.

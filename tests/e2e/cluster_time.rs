@@ -5,17 +5,11 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use fabric_tests::harness::deadline::OutputWithin as _;
-use fabric_tests::harness::native::{text, up_one_worker_in};
+use fabric_tests::harness::native::{fabric_on, text, up_one_worker_in};
 use fabric_tests::harness::sandbox::{Sandbox, describe, json_of};
 
 fn run(sb: &Sandbox, profile: &std::path::Path, args: &[&str]) -> Output {
-    sb.fabric()
-        .arg("--cluster")
-        .arg(profile)
-        .args(args)
-        .output_in_time()
-        .unwrap()
+    fabric_on(sb, profile, args)
 }
 
 #[test]

@@ -223,3 +223,14 @@ pub fn gone(path: &std::path::Path) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `fabric --cluster PROFILE ARGS...` in `sb`, run to completion (within
+/// the deadline).
+pub fn fabric_on(sb: &Sandbox, profile: &std::path::Path, args: &[&str]) -> Output {
+    sb.fabric()
+        .arg("--cluster")
+        .arg(profile)
+        .args(args)
+        .output_in_time()
+        .unwrap()
+}

@@ -274,9 +274,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TaskPath {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
-        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(text)) => task_id(&text).map(Self),
-            Err(e) => Err(ApiError::bad(format!("bad task id: {}", e.body_text()))),
-        }
+        task_id(&path_text(parts, state, "task id").await?).map(Self)
+    }
+}
+
+/// The one `{...}` of a route's path as text: 400 (as JSON) when it cannot
+/// be read; `what` names it in the error. The typed path extractors
+/// (tasks, jobs, schedules) parse it further.
+pub(crate) async fn path_text<S: Send + Sync>(
+    parts: &mut axum::http::request::Parts,
+    state: &S,
+    what: &str,
+) -> Result<String, ApiError> {
+    use axum::extract::FromRequestParts as _;
+    match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+        Ok(axum::extract::Path(text)) => Ok(text),
+        Err(e) => Err(ApiError::bad(format!("bad {what}: {}", e.body_text()))),
     }
 }

@@ -38,10 +38,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for JobPath {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
-        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(text)) => job_id(&text).map(Self),
-            Err(e) => Err(ApiError::bad(format!("bad path: {}", e.body_text()))),
-        }
+        job_id(&super::error::path_text(parts, state, "job id").await?).map(Self)
     }
 }
 

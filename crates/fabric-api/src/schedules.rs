@@ -26,13 +26,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NamePath {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
-        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(name)) => {
-                fabric_proto::check_schedule_name(&name).map_err(ApiError::bad)?;
-                Ok(Self(name))
-            }
-            Err(e) => Err(ApiError::bad(format!("bad path: {}", e.body_text()))),
-        }
+        let name = super::error::path_text(parts, state, "schedule name").await?;
+        fabric_proto::check_schedule_name(&name).map_err(ApiError::bad)?;
+        Ok(Self(name))
     }
 }
 

@@ -42,6 +42,16 @@ fn every_2s(name: &str, task: TaskSpec, catch_up: CatchUpPolicy) -> ScheduleSpec
     }
 }
 
+/// ms since the epoch of an RFC 3339 time.
+fn ms(rfc3339: &str) -> u64 {
+    u64::try_from(
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .timestamp_millis(),
+    )
+    .unwrap()
+}
+
 fn ran(rec: &ScheduleRecord) -> Vec<fabric_proto::TaskId> {
     rec.runs.iter().filter_map(|r| r.task).collect()
 }
@@ -244,20 +254,10 @@ async fn a_spring_forward_day_runs_a_skipped_time_once_on_the_dispatchers_clock(
         .expect("add");
     // To 01:59 local on 2027-03-14, the spring-forward day (02:00-03:00
     // does not exist); the nights before are caught up by one run.
-    let eve = u64::try_from(
-        chrono::DateTime::parse_from_rfc3339("2027-03-14T01:59:00-05:00")
-            .unwrap()
-            .timestamp_millis(),
-    )
-    .unwrap();
+    let eve = ms("2027-03-14T01:59:00-05:00");
     c.clock
         .advance(Duration::from_millis(eve - c.clock.now_ms()));
-    let snapped = u64::try_from(
-        chrono::DateTime::parse_from_rfc3339("2027-03-14T03:00:00-04:00")
-            .unwrap()
-            .timestamp_millis(),
-    )
-    .unwrap();
+    let snapped = ms("2027-03-14T03:00:00-04:00");
     let client = &admin;
     eventually("the jump is looked at", || async {
         client.schedule("nightly").await.expect("show").next_ms == Some(snapped)
@@ -283,12 +283,7 @@ async fn a_spring_forward_day_runs_a_skipped_time_once_on_the_dispatchers_clock(
     let runs = that_day(&rec);
     assert_eq!(runs.len(), 1, "{rec:?}");
     assert_eq!(runs[0].planned_ms, snapped, "{rec:?}");
-    let next_day = u64::try_from(
-        chrono::DateTime::parse_from_rfc3339("2027-03-15T02:30:00-04:00")
-            .unwrap()
-            .timestamp_millis(),
-    )
-    .unwrap();
+    let next_day = ms("2027-03-15T02:30:00-04:00");
     assert_eq!(rec.next_ms, Some(next_day), "{rec:?}");
 }
 
@@ -359,14 +354,6 @@ async fn an_autumn_repeat_runs_once_on_the_dispatchers_clock() {
         })
         .await
         .expect("add");
-    let ms = |t: &str| {
-        u64::try_from(
-            chrono::DateTime::parse_from_rfc3339(t)
-                .unwrap()
-                .timestamp_millis(),
-        )
-        .unwrap()
-    };
     // To 01:29 EDT on 2027-11-07, the fall-back day (01:00-02:00 comes
     // twice); the nights before are caught up by one run.
     let eve = ms("2027-11-07T01:29:00-04:00");
