@@ -167,3 +167,6 @@ pub fn due(plan: &Plan, next: u64, now: u64, catch_up: CatchUp, grace: u64) -> D
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model;
