@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `fabric` binary on real guests.
 
+mod at_rest;
+mod at_rest_backup;
 mod cli_connect;
 mod cli_ids;
 mod cli_refusals;
@@ -23,6 +25,7 @@ mod cluster_trace;
 mod cluster_up;
 mod cluster_workers;
 mod dashboard;
+mod deploy;
 mod docs;
 mod exec_examples;
 mod exec_hostile;

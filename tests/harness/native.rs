@@ -105,20 +105,29 @@ pub fn up_one_worker_with_nofile(
     nofile: Option<u64>,
 ) -> (Sandbox, Proc, PathBuf, Vec<String>) {
     let sb = Sandbox::new();
-    let (up, profile, lines) = up_one_worker_nofile_in(&sb, flags, nofile);
+    let (up, profile, lines) = up_one_worker_nofile_in(&sb, flags, nofile, "info");
+    (sb, up, profile, lines)
+}
+
+/// [`up_one_worker`] logging at `log` (a `FABRIC_LOG` filter: `debug` is
+/// what `-vv` gives).
+pub fn up_one_worker_logged(flags: &[&str], log: &str) -> (Sandbox, Proc, PathBuf, Vec<String>) {
+    let sb = Sandbox::new();
+    let (up, profile, lines) = up_one_worker_nofile_in(&sb, flags, None, log);
     (sb, up, profile, lines)
 }
 
 /// [`up_one_worker`] in `sb`, whose data (the worker's key, so its work
 /// root too) a `fabric up` before it may have left.
 pub fn up_one_worker_in(sb: &Sandbox, flags: &[&str]) -> (Proc, PathBuf, Vec<String>) {
-    up_one_worker_nofile_in(sb, flags, None)
+    up_one_worker_nofile_in(sb, flags, None, "info")
 }
 
 fn up_one_worker_nofile_in(
     sb: &Sandbox,
     flags: &[&str],
     nofile: Option<u64>,
+    log: &str,
 ) -> (Proc, PathBuf, Vec<String>) {
     let profile = sb.dir.path().join("cluster.toml");
     let mut cmd = match nofile {
@@ -136,7 +145,8 @@ fn up_one_worker_nofile_in(
     ])
     .arg("--cluster")
     .arg(&profile)
-    .args(flags);
+    .args(flags)
+    .env("FABRIC_LOG", log);
     let mut up = Proc::spawn("up", cmd, sb.dir.path());
     let lines = up.wait_for_line("ready", Duration::from_secs(60));
     up.wait_for_stderr("joined", Duration::from_secs(30));

@@ -93,7 +93,17 @@ impl RestCluster {
     pub fn start_with_nofile(extra: &[&str], nofile: Option<u64>) -> Self {
         let mut flags = vec!["--api", "127.0.0.1:0"];
         flags.extend_from_slice(extra);
-        let (sb, up, profile, lines) = super::native::up_one_worker_with_nofile(&flags, nofile);
+        Self::started(super::native::up_one_worker_with_nofile(&flags, nofile))
+    }
+
+    /// [`RestCluster::start`] logging at `log` (`debug`: as `-vv`).
+    pub fn start_logged(extra: &[&str], log: &str) -> Self {
+        let mut flags = vec!["--api", "127.0.0.1:0"];
+        flags.extend_from_slice(extra);
+        Self::started(super::native::up_one_worker_logged(&flags, log))
+    }
+
+    fn started((sb, up, profile, lines): (Sandbox, Proc, PathBuf, Vec<String>)) -> Self {
         let url = lines
             .iter()
             .find_map(|l| l.strip_prefix("REST API on "))

@@ -123,6 +123,13 @@ pub(crate) struct Caller<N: Need> {
     _need: std::marker::PhantomData<N>,
 }
 
+impl<N: Need> Caller<N> {
+    /// Who this is in the audit trail.
+    pub(crate) fn actor(&self) -> String {
+        format!("token {}", self.id)
+    }
+}
+
 impl<N: Need> FromRequestParts<Arc<ApiState>> for Caller<N> {
     type Rejection = ApiError;
 

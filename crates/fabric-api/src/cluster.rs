@@ -12,7 +12,7 @@ use fabric_proto::wire::{Response, WorkerState, WorkerSummary};
 use super::ApiState;
 use super::auth::{Caller, Monitor, Read};
 use super::error::{ApiError, ErrorResponse};
-use super::types::{Health, Stats, TokenView, WorkerView};
+use super::types::{Health, KeyHealth, Stats, TokenView, WorkerView};
 use fabric_dispatcher::front::Shared;
 use fabric_dispatcher::front::Snapshot;
 use fabric_dispatcher::front::query;
@@ -134,6 +134,15 @@ pub(crate) async fn health(State(st): State<Arc<ApiState>>) -> Json<Health> {
         uptime_s: st.started.elapsed().as_secs(),
         store,
         stored_tasks,
+        keys: {
+            let k = st.shared.store.keyring().state();
+            KeyHealth {
+                wrap: k.wrap.as_str().to_owned(),
+                active_key: k.active,
+                keys: k.keys.len(),
+                rewrapping: st.shared.rewrap_progress().is_some_and(|p| !p.finished),
+            }
+        },
     })
 }
 

@@ -17,6 +17,7 @@ use super::types::{
     BlobRefJson, JobCreated, JobJson, JobListQuery, JobPage, JobTouched, NewJob, NewStep,
     StepCreated,
 };
+use fabric_dispatcher::front::acting;
 use fabric_dispatcher::front::jobs;
 
 /// Default page of `GET /jobs`.
@@ -72,6 +73,7 @@ fn step_of(s: NewStep) -> Result<StepSpec, ApiError> {
         kind,
         args: s.args,
         env: s.env.into_iter().collect(),
+        secrets: s.secrets.into_iter().collect(),
         input,
         limits: Some(limits_of(s.limits)),
         priority: s.priority.map(Into::into).unwrap_or_default(),
@@ -214,11 +216,11 @@ fn touched(resp: Response) -> Result<Json<JobTouched>, ApiError> {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn cancel(
-    _caller: Caller<Submit>,
+    caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     JobPath(id): JobPath,
 ) -> Result<Json<JobTouched>, ApiError> {
-    touched(jobs::cancel(&st.shared, id).await?)
+    touched(acting(caller.actor(), jobs::cancel(&st.shared, id)).await?)
 }
 
 /// The rescue: once the job has finished, queue again every task that did
@@ -237,9 +239,9 @@ pub(crate) async fn cancel(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn retry(
-    _caller: Caller<Admin>,
+    caller: Caller<Admin>,
     State(st): State<Arc<ApiState>>,
     JobPath(id): JobPath,
 ) -> Result<Json<JobTouched>, ApiError> {
-    touched(jobs::retry(&st.shared, id).await?)
+    touched(acting(caller.actor(), jobs::retry(&st.shared, id)).await?)
 }

@@ -18,6 +18,7 @@ use super::types::{
     BlobRefJson, Created, LimitsJson, ListQuery, NewTask, OutputFileView, OutputView,
     StagedFileJson, TaskPage, TaskView,
 };
+use fabric_dispatcher::front::acting;
 use fabric_dispatcher::front::{cancel, query, retry, submit};
 
 /// Default and largest page of `GET /tasks`.
@@ -99,6 +100,7 @@ pub(super) fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
     let mut spec = TaskSpec::new(kind);
     spec.args = t.args;
     spec.env = t.env.into_iter().collect();
+    spec.secrets = t.secrets.into_iter().collect();
     match (t.input_b64, t.input_blob) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad("give input_b64 or input_blob, not both"));
@@ -321,11 +323,11 @@ pub(crate) async fn files(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn cancel(
-    _caller: Caller<Submit>,
+    caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     TaskPath(id): TaskPath,
 ) -> Result<Json<TaskView>, ApiError> {
-    match cancel::cancel(&st.shared, id).await? {
+    match acting(caller.actor(), cancel::cancel(&st.shared, id)).await? {
         Response::Task(info) => Ok(Json(TaskView::from(&*info))),
         _ => Err(ApiError::internal("unexpected answer to a cancel")),
     }
@@ -346,11 +348,11 @@ pub(crate) async fn cancel(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn retry(
-    _caller: Caller<Admin>,
+    caller: Caller<Admin>,
     State(st): State<Arc<ApiState>>,
     TaskPath(id): TaskPath,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let admitted = retry::retry(&st.shared, id).await?;
+    let admitted = acting(caller.actor(), retry::retry(&st.shared, id)).await?;
     Ok((
         StatusCode::CREATED,
         Json(Created {

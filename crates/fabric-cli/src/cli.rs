@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::units;
 
 mod admin;
+mod at_rest;
 mod author;
 mod bulk;
 mod job;
@@ -18,6 +19,8 @@ mod serve;
 mod task;
 
 pub(crate) use admin::{TokenCommand, WorkerRemoveArgs, WorkersArgs, WorkersCommand};
+use at_rest::ADMIN_EXAMPLES;
+pub(crate) use at_rest::{AdminCommand, BackupArgs, RotateArgs};
 use author::{COMPLETIONS_EXAMPLES, MAN_EXAMPLES, NEW_EXAMPLES};
 pub(crate) use author::{CompletionsArgs, ManArgs, NewArgs};
 use bulk::{CANCEL_EXAMPLES, RETRY_EXAMPLES};
@@ -79,6 +82,10 @@ pub(crate) enum Command {
     /// Manage join tokens (admin only).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The data at rest and the audit trail: operator and data keys,
+    /// rotation, backups and restores, who did what (admin only).
+    #[command(subcommand, after_help = ADMIN_EXAMPLES)]
+    Admin(AdminCommand),
     /// Queue a wasm task (a module, or a crate dir built first) on the
     /// cluster; prints its id, or its result with --wait.
     #[command(after_help = SUBMIT_EXAMPLES)]

@@ -21,6 +21,7 @@
 //! chunked blob first ([`Client::upload_input`]); the spec then names it.
 
 mod admin;
+mod at_rest;
 mod blobs;
 pub mod blocking;
 mod jobs;
@@ -62,6 +63,9 @@ pub enum ClientError {
     /// The blocking client could not start its runtime.
     #[error("cannot start the client's runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// Writing what the dispatcher sent (a backup) failed.
+    #[error("cannot write what the dispatcher sent: {0}")]
+    Io(#[source] std::io::Error),
     /// More bytes of args, env and inputs than one [`Client::submit_many`]
     /// may carry.
     #[error(

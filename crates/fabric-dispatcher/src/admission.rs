@@ -95,6 +95,7 @@ pub fn check_spec(spec: &TaskSpec, caps: &AdmissionCaps) -> Result<(), ErrorBody
         ));
     }
     fabric_proto::check_args_env(&spec.args, &spec.env).map_err(|e| bad(e.to_string()))?;
+    fabric_proto::check_secrets(&spec.secrets, &spec.env).map_err(|e| bad(e.to_string()))?;
     if spec.retries > caps.max_retries {
         return Err(bad(format!(
             "retries {} is over the cluster maximum {}",

@@ -6,6 +6,7 @@
 pub use crate::admission;
 pub use crate::metrics::{Metrics, Snapshot};
 pub use crate::service::api_tokens;
+pub use crate::service::audit::acting;
 pub use crate::service::feed::{Feed, FeedEvent};
 pub use crate::service::requests::{
     RequestError, blobs, cancel, jobs, query, retry, schedules, submit,

@@ -86,6 +86,7 @@ fn base(step: &StepSpec, trace: String) -> TaskSpec {
         kind: step.kind.clone(),
         args: step.args.clone(),
         env: step.env.clone(),
+        secrets: step.secrets.clone(),
         input: Vec::new(),
         input_blob: step.input,
         limits: step.limits.unwrap_or_default(),

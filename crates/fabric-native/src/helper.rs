@@ -182,7 +182,13 @@ fn launch(spec: &HelperSpec) -> Result<HelperStatus, String> {
     if spec.seccomp {
         c.seccomp_filter(crate::filter::task_filter());
     }
-    let env = crate::spec::task_env(&spec.env);
+    let mut env = spec.env.clone();
+    for (i, name) in spec.secret_names.iter().enumerate() {
+        if let Some(value) = std::env::var_os(crate::spec::secret_var(i)) {
+            env.push((name.clone(), value.to_string_lossy().into_owned()));
+        }
+    }
+    let env = crate::spec::task_env(&env);
     let program = crate::init::Program::new(&spec.program.to_string_lossy(), &spec.args, &env);
     // SAFETY (hakoniwa's contract for closures): the helper is single
     // threaded, so the forked process may allocate; the closure only

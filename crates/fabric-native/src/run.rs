@@ -62,6 +62,9 @@ pub struct NativeTask {
     pub args: Vec<String>,
     /// Its environment (loader and libc variables are dropped).
     pub env: Vec<(String, String)>,
+    /// Its secrets, given as env; handed to the helper in its own
+    /// environment, never written to disk.
+    pub secrets: fabric_proto::Secrets,
     /// Its stdin.
     pub stdin: Vec<u8>,
     /// Its limits (memory, wall clock, disk, output caps; fuel does not
@@ -259,6 +262,7 @@ impl NativeRunner {
             program: task.program.clone(),
             args: task.args.clone(),
             env: crate::spec::task_env(&task.env),
+            secret_names: task.secrets.iter().map(|(k, _)| k.clone()).collect(),
             scratch: scratch.clone(),
             tmp,
             exec_in_work: self.cfg.exec_in_work,
@@ -300,6 +304,12 @@ impl NativeRunner {
             .args(pre)
             .arg(&spec_path)
             .env_clear()
+            .envs(
+                task.secrets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, v))| (crate::spec::secret_var(i), v.expose())),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

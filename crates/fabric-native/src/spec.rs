@@ -14,6 +14,11 @@ pub(crate) struct HelperSpec {
     pub args: Vec<String>,
     /// Its environment (nothing else is inherited).
     pub env: Vec<(String, String)>,
+    /// The names of its secrets. Their values are not in this file (the
+    /// worker writes no secret to disk): secret `i` is the helper's own
+    /// environment variable `FABRIC_SECRET_<i>`.
+    #[serde(default)]
+    pub secret_names: Vec<String>,
     /// The host directory mounted read-write as `/work`, the working dir.
     pub scratch: PathBuf,
     /// The host directory mounted read-write as `/tmp`.
@@ -63,6 +68,11 @@ pub(crate) enum HelperStatus {
     Signaled(i32),
     /// The sandbox could not be set up; nothing ran.
     SetupFailed(String),
+}
+
+/// The helper's environment variable that carries secret `i`.
+pub(crate) fn secret_var(i: usize) -> String {
+    format!("FABRIC_SECRET_{i}")
 }
 
 /// The task's env as the program gets it: loader and libc variables

@@ -137,6 +137,10 @@ pub struct StepSpec {
     /// Environment.
     #[serde(default)]
     pub env: Vec<(String, String)>,
+    /// Secrets, given to each of its tasks as env (see
+    /// [`crate::SecretValue`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: crate::Secrets,
     /// Its stdin (a stored blob), unless it reads its parents' stdouts or
     /// fans out over files.
     #[serde(default, skip_serializing_if = "Option::is_none")]

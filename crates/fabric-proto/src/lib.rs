@@ -20,6 +20,7 @@ mod manifest;
 mod outcome;
 mod role;
 mod schedule;
+mod secret;
 mod signed;
 mod size;
 mod spec;
@@ -49,6 +50,7 @@ pub use schedule::{
     CatchUpPolicy, MAX_SCHEDULE_HISTORY, MAX_SCHEDULE_NAME, MAX_SCHEDULES, Overlap, ScheduleAction,
     ScheduleRecord, ScheduleRun, ScheduleSpec, check_schedule_name,
 };
+pub use secret::{MAX_SECRET_BYTES, MAX_SECRETS, SecretError, SecretValue, Secrets, check_secrets};
 pub use signed::{SignError, Signed, SigningKey, VerifyError, VerifyingKey};
 pub use size::{format_count, format_size};
 pub use spec::{

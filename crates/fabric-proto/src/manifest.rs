@@ -33,6 +33,10 @@ pub struct Manifest {
     /// The task's correlation id, for the worker's log lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Secrets, given to the task as env; the worker keeps them in memory
+    /// only (see [`crate::SecretValue`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: crate::Secrets,
 }
 
 impl Manifest {

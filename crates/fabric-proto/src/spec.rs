@@ -138,6 +138,10 @@ pub struct TaskSpec {
     pub args: Vec<String>,
     /// Environment, exactly as given: nothing is inherited.
     pub env: Vec<(String, String)>,
+    /// Secrets, given to the task as env: never shown, dropped from the
+    /// store when the task ends (see [`crate::SecretValue`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: crate::Secrets,
     /// Bytes fed to the task's stdin, when small enough to travel inline
     /// (see [`crate::INLINE_INPUT_MAX`]); empty when `input_blob` is set.
     #[serde(with = "serde_bytes")]
@@ -269,6 +273,7 @@ impl TaskSpec {
             kind,
             args: Vec::new(),
             env: Vec::new(),
+            secrets: Vec::new(),
             input: Vec::new(),
             input_blob: None,
             limits: Limits::default(),

@@ -245,6 +245,9 @@ pub struct TaskInfo {
     /// Tasks it runs after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<TaskId>,
+    /// The names of its secrets (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock (0 if the
@@ -309,6 +312,7 @@ impl TaskRecord {
             limits: self.spec.limits,
             require: self.spec.require.clone(),
             after: self.spec.after.clone(),
+            secrets: self.spec.secrets.iter().map(|(k, _)| k.clone()).collect(),
         }
     }
 }

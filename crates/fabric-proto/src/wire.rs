@@ -299,6 +299,30 @@ pub enum Request {
         /// The job.
         id: crate::JobId,
     },
+    /// The store's keyring, as [`Response::Keys`] (admin only); with
+    /// `census`, how many values each data key seals (a scan of the store).
+    Keys {
+        /// Count the values per key.
+        #[serde(default)]
+        census: bool,
+    },
+    /// Starts a new data key for new writes (admin only); with `rewrap`,
+    /// re-seals the old values under it in the background. Answered with
+    /// [`Response::Keys`].
+    RotateKey {
+        /// Re-seal what older keys sealed.
+        #[serde(default)]
+        rewrap: bool,
+    },
+    /// A consistent backup of the store (admin only), sent as
+    /// [`Response::BackupPiece`]s and then [`Response::BackupDone`].
+    Backup,
+    /// The newest admin actions, who did them and when, as
+    /// [`Response::Audit`] (admin only).
+    Audit {
+        /// At most this many.
+        limit: u32,
+    },
 }
 
 /// A dispatcher's answer.
@@ -410,6 +434,18 @@ pub enum Response {
     Schedule(Box<crate::ScheduleRecord>),
     /// Every schedule.
     Schedules(Vec<crate::ScheduleRecord>),
+    /// The keyring's state.
+    Keys(Box<KeysView>),
+    /// The next bytes of a backup.
+    BackupPiece {
+        /// Bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// The backup is whole: what it holds.
+    BackupDone(BackupView),
+    /// Admin actions, newest first.
+    Audit(Vec<AuditEntry>),
     /// A worker was removed.
     WorkerRemoved {
         /// Its key.
@@ -423,10 +459,12 @@ pub enum Response {
 
 mod assign;
 mod error;
+mod keys;
 mod views;
 
 pub use assign::{Ack, Assign, Report, WorkerMsg};
 pub use error::{ErrorBody, ErrorCode};
+pub use keys::{AuditEntry, BackupView, KeyInfo, KeysView, RewrapView};
 pub use views::{ClusterCaps, TaskCounts, TokenSummary, WorkerInfo, WorkerState, WorkerSummary};
 
 #[cfg(test)]

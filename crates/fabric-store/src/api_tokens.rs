@@ -8,7 +8,7 @@
 use fabric_proto::ApiRole;
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, Store, dec, enc};
+use crate::{Result, Store};
 
 const PREFIX: &str = "apitoken/";
 
@@ -37,14 +37,14 @@ impl ApiTokenRecord {
 impl Store {
     /// Stores (or replaces) the API token with this id.
     pub fn put_api_token(&self, id: &str, rec: &ApiTokenRecord) -> Result<()> {
-        self.set_meta(&format!("{PREFIX}{id}"), &enc("api token", rec)?)
+        self.set_meta(&format!("{PREFIX}{id}"), &self.enc("api token", rec)?)
     }
 
     /// The API token with this id.
     pub fn api_token(&self, id: &str) -> Result<Option<ApiTokenRecord>> {
         self.meta
             .get(format!("{PREFIX}{id}"))?
-            .map(|v| dec("api token", &v))
+            .map(|v| self.dec("api token", &v))
             .transpose()
     }
 
@@ -55,7 +55,7 @@ impl Store {
             .map(|kv| {
                 let (k, v) = kv?;
                 let id = String::from_utf8_lossy(&k[PREFIX.len()..]).into_owned();
-                Ok((id, dec("api token", &v)?))
+                Ok((id, self.dec("api token", &v)?))
             })
             .collect()
     }

@@ -9,7 +9,7 @@
 
 use fabric_proto::BlobRef;
 
-use crate::{Result, Store, dec, enc};
+use crate::{Result, Store, StoreError};
 
 /// Bytes of args plus env (as admission counts them) a task record carries
 /// itself; more go to a blob.
@@ -21,14 +21,23 @@ pub type TaskArgs = (Vec<String>, Vec<(String, String)>);
 impl Store {
     /// Stores a task's args and env as a blob; its reference.
     pub fn put_args(&self, args: &[String], env: &[(String, String)]) -> Result<BlobRef> {
-        let bytes = enc("task args", &(args, env))?;
+        // Plain CBOR: the blob file it goes to is sealed.
+        let bytes = fabric_proto::to_cbor(&(args, env)).map_err(|source| StoreError::Encode {
+            what: "task args",
+            source,
+        })?;
         self.put_chunked(&bytes)
     }
 
     /// The args and env stored as `blob`; `None` when it is not stored.
     pub fn args(&self, blob: &BlobRef) -> Result<Option<TaskArgs>> {
         match self.blob_range(&blob.sha, 0, blob.len)? {
-            Some((bytes, _)) => Ok(Some(dec("task args", &bytes)?)),
+            Some((bytes, _)) => Ok(Some(fabric_proto::from_cbor(&bytes).map_err(|source| {
+                StoreError::Corrupt {
+                    what: "task args",
+                    source,
+                }
+            })?)),
             None => Ok(None),
         }
     }

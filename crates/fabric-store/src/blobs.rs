@@ -8,17 +8,20 @@
 //! Either kind is read back by range. REST uploads arrive as a stream and
 //! are written as they come by a [`BlobWriter`] (`blobs/writer.rs`).
 //!
+//! Each file is sealed (AES-256-GCM, one segment per piece: see
+//! `crypt/file.rs`); a piece is sealed as it arrives and read back by
+//! opening the segments a range covers.
+//!
 //! Files, not sled values: sled 0.34 keeps large values it wrote in memory
 //! beyond its cache cap (1,000 queued 8 MiB inputs held 8.8 GB of RSS in
 //! the queue_scale bench), which is what issue 9 item 5 is about.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
-use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
 
 use fabric_proto::{BLOB_CHUNK, BlobRef, Sha256};
 
+use crate::crypt::file as sealed;
 use crate::{Result, Store, StoreError};
 
 /// A piece of a chunked upload does not fit.
@@ -81,6 +84,7 @@ pub struct ChunkProgress {
 impl Store {
     /// Stores a blob under its sha256 (no-op when present).
     pub fn put_blob(&self, bytes: &[u8]) -> Result<Sha256> {
+        let _gate = self.gate();
         let sha = Sha256::of(bytes);
         if !self.blobs.contains_key(sha.as_bytes())? {
             self.blobs.insert(sha.as_bytes(), bytes)?;
@@ -112,7 +116,7 @@ impl Store {
         Ok(self.blobs.get(sha.as_bytes())?.map(|v| v.len() as u64))
     }
 
-    fn chunked_len(&self, sha: &Sha256) -> Result<Option<u64>> {
+    pub(crate) fn chunked_len(&self, sha: &Sha256) -> Result<Option<u64>> {
         Ok(self.chunked.get(sha.as_bytes())?.and_then(|v| {
             let b: [u8; 8] = v.as_ref().try_into().ok()?;
             Some(u64::from_be_bytes(b))
@@ -177,14 +181,22 @@ impl Store {
             .write(true)
             .read(true)
             .open(&path)?;
-        let have = file.metadata()?.len() / step * step;
+        let on_disk = file.metadata()?.len();
+        let header = if on_disk < sealed::HEADER {
+            let h = sealed::Header::new(self.crypt());
+            h.write(&file)?;
+            h
+        } else {
+            sealed::Header::read(&file)?
+        };
+        let have = sealed::full_segments(on_disk) * step;
         if offset > have {
             return Err(ChunkError::Gap {
                 offset,
                 expected: have,
             });
         }
-        file.write_all_at(bytes, offset)?;
+        sealed::write_segment(self.crypt(), &file, &header, offset / step, bytes)?;
         let received = offset + bytes.len() as u64;
         if !last {
             return Ok(ChunkProgress {
@@ -192,7 +204,7 @@ impl Store {
                 complete: false,
             });
         }
-        file.set_len(received)?;
+        file.set_len(sealed::sealed_len(received))?;
         self.seal(sha, file, received)?;
         Ok(ChunkProgress {
             received,
@@ -203,17 +215,13 @@ impl Store {
     /// Checks the uploaded file against `sha`, makes it durable and marks
     /// the blob whole; a mismatch drops the file. Called with the chunk
     /// lock held.
-    fn seal(&self, sha: &Sha256, mut file: File, len: u64) -> Result<(), ChunkError> {
+    fn seal(&self, sha: &Sha256, file: File, len: u64) -> Result<(), ChunkError> {
+        let _gate = self.gate();
         let mut hasher = Sha256::hasher();
-        file.seek(SeekFrom::Start(0))?;
-        let mut buf = vec![0u8; BLOB_CHUNK];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
+        sealed::for_each_segment(self.crypt(), &file, len, |piece| {
+            hasher.update(piece);
+            Ok(())
+        })?;
         let actual = hasher.finish();
         let part = self.piece_path(sha, true);
         if actual != *sha {
@@ -233,6 +241,7 @@ impl Store {
     /// Stores `bytes` as a chunked blob (an input that arrived inline but
     /// is over the inline size); returns its reference.
     pub fn put_chunked(&self, bytes: &[u8]) -> Result<BlobRef> {
+        let _gate = self.gate();
         let blob = BlobRef::of(bytes);
         if self.chunked_len(&blob.sha)?.is_some() {
             return Ok(blob);
@@ -246,8 +255,8 @@ impl Store {
             blob.sha.to_hex(),
             std::process::id()
         ));
-        let mut file = File::create(&part)?;
-        file.write_all(bytes)?;
+        let file = File::create(&part)?;
+        sealed::write_all(self.crypt(), &file, bytes)?;
         file.sync_all()?;
         let _sealing = self.lock_chunks();
         if self.chunked_len(&blob.sha)?.is_some() {
@@ -275,17 +284,15 @@ impl Store {
                 (whole[start..end].to_vec(), whole.len() as u64)
             }));
         };
-        let end = offset.saturating_add(len).min(total);
-        let mut out = vec![0u8; end.saturating_sub(offset) as usize];
         let file = File::open(self.piece_path(sha, false))?;
-        file.read_exact_at(&mut out, offset)?;
+        let out = sealed::read_range(self.crypt(), &file, offset, len, total)?;
         Ok(Some((out, total)))
     }
 }
 
 mod writer;
 
-pub use writer::BlobWriter;
+pub use writer::{BlobReader, BlobWriter};
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use fabric_proto::{TaskOutcome, TaskStatus};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
-use crate::{Result, Store, dec};
+use crate::{Result, Store};
 
 const TASKS: &[u8] = b"tasks";
 const DEAD: &[u8] = b"dead";
@@ -107,7 +107,7 @@ impl Store {
         }
         let mut by_status = std::collections::BTreeMap::<&'static str, u64>::new();
         for v in self.results.iter().values() {
-            let outcome: TaskOutcome = dec("result", &v?)?;
+            let outcome: TaskOutcome = self.dec("result", &v?)?;
             *by_status.entry(outcome.status.as_str()).or_default() += 1;
         }
         let put = |k: &[u8], n: u64| self.counts.insert(k, &n.to_be_bytes()).map(drop);

@@ -5,7 +5,7 @@ use std::fmt;
 use fabric_proto::TaskId;
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, Store, dec, enc};
+use crate::{Result, Store};
 
 /// What an event says happened.
 ///
@@ -45,6 +45,10 @@ pub enum EventKind {
     TokenRevoked,
     /// An operator removed a worker's key.
     WorkerRemoved,
+    /// An operator started a new data key.
+    KeyRotated,
+    /// An operator took a backup.
+    Backup,
 }
 
 impl EventKind {
@@ -66,6 +70,8 @@ impl EventKind {
             Self::TokenCreated => "token_created",
             Self::TokenRevoked => "token_revoked",
             Self::WorkerRemoved => "worker_removed",
+            Self::KeyRotated => "key_rotated",
+            Self::Backup => "backup",
         }
     }
 }
@@ -87,14 +93,18 @@ pub struct StoredEvent {
     pub kind: EventKind,
     /// Details for people.
     pub detail: String,
+    /// Who caused it, when a request did: `key <hex>` or `token <id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl Store {
     /// Appends to the event log.
     pub fn append_event(&self, event: &StoredEvent) -> Result<()> {
+        let _gate = self.gate();
         let seq = self.db.generate_id()?;
         self.events
-            .insert(seq.to_be_bytes(), enc("event", event)?)?;
+            .insert(seq.to_be_bytes(), self.enc("event", event)?)?;
         Ok(())
     }
 
@@ -106,7 +116,7 @@ impl Store {
             .values()
             .rev()
             .take(limit)
-            .map(|v| dec("event", &v?))
+            .map(|v| self.dec("event", &v?))
             .collect::<Result<_>>()?;
         out.reverse();
         Ok(out)
@@ -122,7 +132,7 @@ mod tests {
     use crate::StoreError;
     use crate::testing::{flush, temp_store};
 
-    const ALL: [EventKind; 13] = [
+    const ALL: [EventKind; 17] = [
         EventKind::Submitted,
         EventKind::Leased,
         EventKind::Lost,
@@ -136,6 +146,10 @@ mod tests {
         EventKind::WorkerRegistered,
         EventKind::WorkerGone,
         EventKind::TokenCreated,
+        EventKind::TokenRevoked,
+        EventKind::WorkerRemoved,
+        EventKind::KeyRotated,
+        EventKind::Backup,
     ];
 
     /// An event as written before kinds were an enum.
@@ -153,6 +167,7 @@ mod tests {
             task: Some(TaskId::new()),
             kind,
             detail: detail.to_owned(),
+            actor: None,
         }
     }
 
@@ -188,6 +203,7 @@ mod tests {
                 task,
                 kind: EventKind::DeadLetter,
                 detail: "ended failed".into(),
+                actor: None,
             }
         );
         // And the new encoding is byte for byte the old one.
@@ -204,7 +220,10 @@ mod tests {
             detail: "w from 127.0.0.1",
         })
         .unwrap();
-        store.events.insert(0u64.to_be_bytes(), old).unwrap();
+        store
+            .events
+            .insert(0u64.to_be_bytes(), store.crypt().seal(b"event", &old))
+            .unwrap();
         let got = store.recent_events(10).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].kind, EventKind::WorkerJoined);
@@ -221,7 +240,10 @@ mod tests {
             detail: "",
         })
         .unwrap();
-        store.events.insert(0u64.to_be_bytes(), bad).unwrap();
+        store
+            .events
+            .insert(0u64.to_be_bytes(), store.crypt().seal(b"event", &bad))
+            .unwrap();
         assert!(matches!(
             store.recent_events(10),
             Err(StoreError::Corrupt { what: "event", .. })

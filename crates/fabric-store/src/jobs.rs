@@ -6,13 +6,14 @@
 
 use fabric_proto::{JobId, JobRecord};
 
-use crate::{Result, Store, dec, enc};
+use crate::{Result, Store};
 
 impl Store {
     /// Writes a job's record (new, or after a rescue).
     pub fn save_job(&self, job: &JobRecord) -> Result<()> {
+        let _gate = self.gate();
         self.faults.check()?;
-        self.jobs.insert(job.id.as_bytes(), enc("job", job)?)?;
+        self.jobs.insert(job.id.as_bytes(), self.enc("job", job)?)?;
         Ok(())
     }
 
@@ -20,7 +21,7 @@ impl Store {
     pub fn job(&self, id: &JobId) -> Result<Option<JobRecord>> {
         self.jobs
             .get(id.as_bytes())?
-            .map(|v| dec("job", &v))
+            .map(|v| self.dec("job", &v))
             .transpose()
     }
 
@@ -33,7 +34,7 @@ impl Store {
         };
         iter.rev()
             .take(limit)
-            .map(|kv| dec("job", &kv?.1))
+            .map(|kv| self.dec("job", &kv?.1))
             .collect()
     }
 

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, Store, StoreError, dec, enc};
+use crate::{Result, Store, StoreError};
 
 /// A join token as the store keeps it (never the secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,14 +81,14 @@ fn digest_of(key: &[u8], prefix: &str) -> Result<[u8; 32]> {
 impl Store {
     /// Stores a new join token's record under its secret's digest.
     pub fn add_join_token(&self, digest: &[u8; 32], rec: &JoinTokenRecord) -> Result<()> {
-        self.set_meta(&token_key(digest), &enc("join token", rec)?)
+        self.set_meta(&token_key(digest), &self.enc("join token", rec)?)
     }
 
     /// A join token's record.
     pub fn join_token(&self, digest: &[u8; 32]) -> Result<Option<JoinTokenRecord>> {
         self.meta
             .get(token_key(digest))?
-            .map(|v| dec("join token", &v))
+            .map(|v| self.dec("join token", &v))
             .transpose()
     }
 
@@ -102,10 +102,11 @@ impl Store {
     ) -> Result<Result<(), TokenRefusal>> {
         let key = token_key(digest);
         loop {
+            let _gate = self.gate();
             let Some(old) = self.meta.get(&key)? else {
                 return Ok(Err(TokenRefusal::Unknown));
             };
-            let mut rec: JoinTokenRecord = dec("join token", &old)?;
+            let mut rec: JoinTokenRecord = self.dec("join token", &old)?;
             if let Some(why) = rec.refusal(now_ms) {
                 return Ok(Err(why));
             }
@@ -113,7 +114,7 @@ impl Store {
                 return Ok(Ok(()));
             };
             rec.uses_left = Some(left - 1);
-            let new = enc("join token", &rec)?;
+            let new = self.enc("join token", &rec)?;
             if self
                 .meta
                 .compare_and_swap(&key, Some(old), Some(new))?
@@ -130,7 +131,7 @@ impl Store {
             .scan_prefix("token/")
             .map(|kv| {
                 let (k, v) = kv?;
-                Ok((digest_of(&k, "token/")?, dec("join token", &v)?))
+                Ok((digest_of(&k, "token/")?, self.dec("join token", &v)?))
             })
             .collect()
     }
@@ -177,6 +178,7 @@ impl Store {
 
     /// Writes a metadata value.
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<()> {
+        let _gate = self.gate();
         self.meta.insert(name, value)?;
         Ok(())
     }

@@ -37,9 +37,11 @@
 
 mod api_tokens;
 mod args;
+mod backup;
 mod blobs;
 mod commit;
 mod counts;
+pub mod crypt;
 mod events;
 mod faults;
 mod jobs;
@@ -47,25 +49,32 @@ mod keys;
 mod peers;
 mod private;
 mod retention;
+mod rewrap;
 mod schedules;
 mod tasks;
+mod upgrade;
 mod writes;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use fabric_proto::{CodecError, from_cbor, to_cbor};
 use serde::Serialize;
 
 pub use api_tokens::ApiTokenRecord;
 pub use args::{INLINE_ARGS_MAX, TaskArgs};
-pub use blobs::{BlobWriter, ChunkError, ChunkProgress};
+pub use backup::{BackupSummary, RestoreError, restore};
+pub use blobs::{BlobReader, BlobWriter, ChunkError, ChunkProgress};
 pub use commit::GroupCommit;
 pub use counts::TaskTotals;
+pub use crypt::keyring::{KeyError, KeyState, Keyring, OperatorKey, Wrap, generate_key_hex};
 pub use events::{EventKind, StoredEvent};
 pub use keys::{JoinTokenRecord, TokenRefusal};
 pub use peers::PeerRole;
 pub use retention::{RetentionPolicy, SweepCursor, Swept};
+pub use rewrap::{PLAINTEXT, RewrapProgress};
 pub use tasks::{MAX_LIST_SCAN, StoreCounts, live_key};
+pub use upgrade::{FORMAT, FORMAT_KEY};
 pub use writes::{MAX_WRITE_BATCH, TaskWrite, Writer};
 
 /// A store operation failed.
@@ -112,6 +121,30 @@ pub enum StoreError {
         #[source]
         source: CodecError,
     },
+    /// A stored value does not open under the keyring's keys.
+    #[error("stored {what} cannot be decrypted: {source}")]
+    Sealed {
+        /// Which kind of value.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: crypt::OpenError,
+    },
+    /// The keyring cannot be opened (a wrong or missing key) or written.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The store was written by a newer Fabric.
+    #[error(
+        "the store at {path} has format {found}, newer than this Fabric reads ({supported}); run the Fabric that wrote it, or restore a backup made before the upgrade"
+    )]
+    NewerFormat {
+        /// Its directory.
+        path: String,
+        /// Its format.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
     /// A value could not be encoded.
     #[error("cannot encode {what}: {source}")]
     Encode {
@@ -129,8 +162,13 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// The store's directory.
+    dir: std::path::PathBuf,
     /// Chunked blobs (task inputs), one file each.
     inputs_dir: std::path::PathBuf,
+    /// Every write holds it shared; a backup holds it alone while it
+    /// copies the trees, so its copy is of one moment.
+    gate: Arc<std::sync::RwLock<()>>,
     tasks: sled::Tree,
     live: sled::Tree,
     results: sled::Tree,
@@ -143,6 +181,8 @@ pub struct Store {
     counts: sled::Tree,
     jobs: sled::Tree,
     schedules: sled::Tree,
+    /// The data keys everything of a task is sealed with.
+    keyring: Arc<Keyring>,
     faults: faults::Faults,
     /// Held while a chunked blob is sealed or swept, so a sweep never
     /// unlinks the file of a blob sealed again meanwhile.
@@ -156,8 +196,22 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, its keyring wrapped by a key
+    /// kept beside it (see [`Store::open_keyed`]).
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_keyed(dir, None)
+    }
+
+    /// Opens (or creates) the store in `dir` with the operator's key, which
+    /// wraps the keyring. A wrong or missing key is refused before
+    /// anything in `dir` changes; a store of an older format is backed up
+    /// beside `dir` and upgraded; a newer one is refused.
+    pub fn open_keyed(dir: &Path, operator: Option<&OperatorKey>) -> Result<Self> {
+        upgrade::upgrade(dir, operator)?;
+        if !dir.exists() {
+            private::create_dir(dir)?;
+        }
+        let keyring = Arc::new(Keyring::open(dir, operator)?);
         private::create_dir(dir)?;
         let db = sled::Config::new()
             .path(dir)
@@ -183,7 +237,9 @@ impl Store {
         let inputs_dir = dir.join("inputs");
         private::create_dir(&inputs_dir)?;
         let store = Self {
+            dir: dir.to_owned(),
             inputs_dir,
+            gate: Arc::default(),
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
             results: db.open_tree("results")?,
@@ -196,10 +252,12 @@ impl Store {
             counts: db.open_tree("counts")?,
             jobs: db.open_tree("jobs")?,
             schedules: db.open_tree("schedules")?,
+            keyring,
             faults: faults::Faults::default(),
             chunks: std::sync::Arc::default(),
             db,
         };
+        store.check_format(dir)?;
         store.migrate_join_secrets()?;
         store.count_once()?;
         private::restrict_tree(dir)?;
@@ -218,15 +276,50 @@ impl Store {
     }
 }
 
-/// Encodes a stored value as CBOR.
-fn enc<T: Serialize>(what: &'static str, v: &T) -> Result<Vec<u8>> {
-    to_cbor(v).map_err(|source| StoreError::Encode { what, source })
+impl Store {
+    /// The keyring: its state, and rotation.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    fn crypt(&self) -> &crypt::Crypt {
+        self.keyring.crypt()
+    }
+
+    /// Held by every write (see `Store::gate`).
+    fn gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Holds every write off (a backup's copy of the trees).
+    fn close_gate(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Encodes a stored value as CBOR and seals it (the kind is bound to
+    /// it).
+    fn enc<T: Serialize>(&self, what: &'static str, v: &T) -> Result<Vec<u8>> {
+        let plain = to_cbor(v).map_err(|source| StoreError::Encode { what, source })?;
+        Ok(self.crypt().seal(what.as_bytes(), &plain))
+    }
+
+    /// Opens and decodes a stored value; failure means the store is
+    /// damaged (or its keys are not the ones it was sealed with).
+    fn dec<T: serde::de::DeserializeOwned>(&self, what: &'static str, b: &[u8]) -> Result<T> {
+        let plain = self
+            .crypt()
+            .open(what.as_bytes(), b)
+            .map_err(|source| StoreError::Sealed { what, source })?;
+        from_cbor(&plain).map_err(|source| StoreError::Corrupt { what, source })
+    }
 }
 
-/// Decodes a stored CBOR value; failure means the store is damaged.
-fn dec<T: serde::de::DeserializeOwned>(what: &'static str, b: &[u8]) -> Result<T> {
-    from_cbor(b).map_err(|source| StoreError::Corrupt { what, source })
-}
+#[cfg(test)]
+mod at_rest_tests;
 
 /// Helpers shared by the rooms' unit tests.
 #[cfg(test)]

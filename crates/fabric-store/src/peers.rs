@@ -23,6 +23,7 @@ pub enum PeerRole {
 impl Store {
     /// Trusts a peer key in a role.
     pub fn add_peer(&self, role: PeerRole, key: &[u8; 32], name: &str) -> Result<()> {
+        let _gate = self.gate();
         self.peers.insert(peer_key(role, key), name.as_bytes())?;
         Ok(())
     }
@@ -36,6 +37,7 @@ impl Store {
 impl Store {
     /// Forgets a peer key in a role; returns whether it was trusted.
     pub fn remove_peer(&self, role: PeerRole, key: &[u8; 32]) -> Result<bool> {
+        let _gate = self.gate();
         Ok(self.peers.remove(peer_key(role, key))?.is_some())
     }
 

@@ -40,6 +40,11 @@ pub(crate) fn restrict_tree(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Makes one file owner-only.
+pub(crate) fn restrict_file(path: &Path) -> Result<()> {
+    set_mode(path, FILE_MODE)
+}
+
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err(path))
 }

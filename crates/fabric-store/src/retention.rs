@@ -19,7 +19,7 @@ use fabric_proto::{Sha256, TaskOutcome, TaskRecord};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use crate::{Result, Store, dec};
+use crate::{Result, Store};
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
@@ -109,7 +109,7 @@ impl Store {
         for kv in self.events.iter().take(policy.max_per_pass) {
             let (k, v) = kv?;
             let beyond_count = over.as_ref().is_some_and(|o| k <= *o);
-            let ev: crate::StoredEvent = dec("event", &v)?;
+            let ev: crate::StoredEvent = self.dec("event", &v)?;
             let too_old = ev.at_ms.saturating_add(policy.events_max_age_ms) <= now_ms;
             if !(beyond_count || too_old) {
                 break;
@@ -138,7 +138,7 @@ impl Store {
                 cursor.tasks = Some(k.to_vec());
                 break;
             }
-            let rec: TaskRecord = dec("task", &v)?;
+            let rec: TaskRecord = self.dec("task", &v)?;
             if !rec.state.is_terminal() {
                 continue;
             }
@@ -156,6 +156,7 @@ impl Store {
     }
 
     fn remove_task(&self, id: &[u8]) -> Result<()> {
+        let _gate = self.gate();
         (&self.tasks, &self.results, &self.dead, &self.counts)
             .transaction(|(tasks, results, dead, counts)| {
                 if tasks.remove(id)?.is_some() {
@@ -164,7 +165,7 @@ impl Store {
                 if let Some(v) = results.remove(id)? {
                     // A result that does not decode is still gone; only its
                     // status count stays.
-                    if let Ok(o) = dec::<TaskOutcome>("result", &v) {
+                    if let Ok(o) = self.dec::<TaskOutcome>("result", &v) {
                         crate::counts::finished(counts, o.status, -1)?;
                     }
                 }

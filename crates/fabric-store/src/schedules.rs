@@ -4,14 +4,15 @@
 
 use fabric_proto::ScheduleRecord;
 
-use crate::{Result, Store, dec, enc};
+use crate::{Result, Store};
 
 impl Store {
     /// Writes a schedule (new, or its next time and runs after a firing).
     pub fn save_schedule(&self, rec: &ScheduleRecord) -> Result<()> {
+        let _gate = self.gate();
         self.faults.check()?;
         self.schedules
-            .insert(rec.spec.name.as_bytes(), enc("schedule", rec)?)?;
+            .insert(rec.spec.name.as_bytes(), self.enc("schedule", rec)?)?;
         Ok(())
     }
 
@@ -19,7 +20,7 @@ impl Store {
     pub fn schedule(&self, name: &str) -> Result<Option<ScheduleRecord>> {
         self.schedules
             .get(name.as_bytes())?
-            .map(|v| dec("schedule", &v))
+            .map(|v| self.dec("schedule", &v))
             .transpose()
     }
 
@@ -27,12 +28,13 @@ impl Store {
     pub fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
         self.schedules
             .iter()
-            .map(|kv| dec("schedule", &kv?.1))
+            .map(|kv| self.dec("schedule", &kv?.1))
             .collect()
     }
 
     /// Forgets a schedule; whether it was there.
     pub fn remove_schedule(&self, name: &str) -> Result<bool> {
+        let _gate = self.gate();
         self.faults.check()?;
         Ok(self.schedules.remove(name.as_bytes())?.is_some())
     }

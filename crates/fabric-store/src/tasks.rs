@@ -10,7 +10,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::writes::TaskWrite;
-use crate::{Result, Store, StoreError, counts, dec, enc};
+use crate::{Result, Store, StoreError, counts};
 
 /// The `live` index key of a task: sorts by priority (its
 /// [`rank`](fabric_proto::Priority::rank), the scheduler's order), then
@@ -53,7 +53,7 @@ impl Store {
     pub fn save_tasks<'a>(&self, recs: impl IntoIterator<Item = &'a TaskRecord>) -> Result<usize> {
         let writes = recs
             .into_iter()
-            .map(TaskWrite::record)
+            .map(|r| TaskWrite::record(self, r))
             .collect::<Result<Vec<_>>>()?;
         Ok(self
             .write_batch(&writes)?
@@ -65,19 +65,20 @@ impl Store {
     /// Records a task's result together with its final record, unless a
     /// result is already recorded. Returns whether this call recorded it.
     pub fn record_result(&self, rec: &TaskRecord, outcome: &TaskOutcome) -> Result<bool> {
-        let written = self.write_batch(&[TaskWrite::result(rec, outcome)?])?;
+        let written = self.write_batch(&[TaskWrite::result(self, rec, outcome)?])?;
         Ok(written.first().copied().unwrap_or(false))
     }
 
     /// Takes a finished task out of the dead-letter set (it was retried as
     /// a new task); returns whether it was there.
     pub fn clear_dead_letter(&self, id: &TaskId) -> Result<bool> {
+        let _gate = self.gate();
         self.faults.check()?;
         let Some(mut rec) = self.task(id)? else {
             return Ok(false);
         };
         rec.dead_letter = false;
-        let value = enc("task", &rec)?;
+        let value = self.enc("task", &rec)?;
         (&self.tasks, &self.dead, &self.counts)
             .transaction(|(tasks, dead, counts)| {
                 if dead.remove(id.as_bytes())?.is_none() {
@@ -124,7 +125,7 @@ impl Store {
     pub fn task(&self, id: &TaskId) -> Result<Option<TaskRecord>> {
         self.tasks
             .get(id.as_bytes())?
-            .map(|v| dec("task", &v))
+            .map(|v| self.dec("task", &v))
             .transpose()
     }
 
@@ -132,7 +133,7 @@ impl Store {
     pub fn result(&self, id: &TaskId) -> Result<Option<TaskOutcome>> {
         self.results
             .get(id.as_bytes())?
-            .map(|v| dec("result", &v))
+            .map(|v| self.dec("result", &v))
             .transpose()
     }
 
@@ -141,6 +142,7 @@ impl Store {
     /// status and message stay. Only a recorded `cancelled` result is
     /// amended; whether it was. Not a new result: no counter moves.
     pub fn amend_cancelled(&self, id: &TaskId, run: &TaskOutcome) -> Result<bool> {
+        let _gate = self.gate();
         let Some(mut recorded) = self.result(id)? else {
             return Ok(false);
         };
@@ -155,7 +157,7 @@ impl Store {
         recorded.fuel_used = run.fuel_used;
         recorded.peak_memory_bytes = run.peak_memory_bytes;
         self.results
-            .insert(id.as_bytes(), enc("result", &recorded)?)?;
+            .insert(id.as_bytes(), self.enc("result", &recorded)?)?;
         Ok(true)
     }
 
@@ -213,7 +215,7 @@ impl Store {
                 break;
             }
             let (_, v) = entry?;
-            let rec: TaskRecord = dec("task", &v)?;
+            let rec: TaskRecord = self.dec("task", &v)?;
             if keep(&rec) {
                 out.push(rec);
             }

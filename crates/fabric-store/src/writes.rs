@@ -15,7 +15,7 @@ use sled::transaction::ConflictableTransactionError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::tasks::{live_key, tx_err};
-use crate::{Result, Store, StoreError, counts, enc};
+use crate::{Result, Store, StoreError, counts};
 
 /// One task write, encoded up front (by the caller, off the writer).
 #[derive(Debug)]
@@ -30,24 +30,39 @@ pub struct TaskWrite {
 }
 
 impl TaskWrite {
-    /// A task's record ([`Store::save_task`]).
-    pub fn record(rec: &TaskRecord) -> Result<Self> {
+    /// A task's record ([`Store::save_task`]), sealed with `store`'s key.
+    /// A final record keeps no secret values (their names stay): a task
+    /// that ended has no more use for them.
+    pub fn record(store: &Store, rec: &TaskRecord) -> Result<Self> {
+        Self::sealed(store, rec, rec.state.is_terminal())
+    }
+
+    fn sealed(store: &Store, rec: &TaskRecord, terminal: bool) -> Result<Self> {
+        let value = if terminal && rec.spec.secrets.iter().any(|(_, v)| !v.expose().is_empty()) {
+            // The names stay, for status; the values go.
+            let mut fin = rec.clone();
+            for (_, v) in &mut fin.spec.secrets {
+                *v = fabric_proto::SecretValue::new("");
+            }
+            store.enc("task", &fin)?
+        } else {
+            store.enc("task", rec)?
+        };
         Ok(Self {
             id: rec.id,
-            value: enc("task", rec)?,
+            value,
             live_key: live_key(rec),
-            terminal: rec.state.is_terminal(),
+            terminal,
             dead_letter: rec.dead_letter,
             result: None,
         })
     }
 
     /// A task's result with its final record ([`Store::record_result`]).
-    pub fn result(rec: &TaskRecord, outcome: &TaskOutcome) -> Result<Self> {
+    pub fn result(store: &Store, rec: &TaskRecord, outcome: &TaskOutcome) -> Result<Self> {
         Ok(Self {
-            result: Some((enc("result", outcome)?, outcome.status)),
-            terminal: true,
-            ..Self::record(rec)?
+            result: Some((store.enc("result", outcome)?, outcome.status)),
+            ..Self::sealed(store, rec, true)?
         })
     }
 }
@@ -58,6 +73,7 @@ impl Store {
     /// final: a later record or result for it is not written (a result then
     /// only makes sure nothing keeps the task live).
     pub fn write_batch(&self, writes: &[TaskWrite]) -> Result<Vec<bool>> {
+        let _gate = self.gate();
         self.faults.check()?;
         (
             &self.tasks,
@@ -122,6 +138,9 @@ type Pending = (TaskWrite, oneshot::Sender<Result<bool>>);
 pub struct Writer {
     tx: mpsc::Sender<Pending>,
     stats: std::sync::Arc<BatchStats>,
+    /// Seals the writes callers hand in (on their threads, not the
+    /// writer's).
+    store: Store,
 }
 
 /// How the writer's batches went: how many, and the largest.
@@ -137,6 +156,7 @@ impl Writer {
         let (tx, mut rx) = mpsc::channel::<Pending>(WRITE_QUEUE);
         let stats = std::sync::Arc::new(BatchStats::default());
         let counted = stats.clone();
+        let sealer = store.clone();
         tokio::spawn(async move {
             use std::sync::atomic::Ordering::Relaxed;
             let mut batch = Vec::with_capacity(MAX_WRITE_BATCH);
@@ -164,7 +184,11 @@ impl Writer {
                 }
             }
         });
-        Self { tx, stats }
+        Self {
+            tx,
+            stats,
+            store: sealer,
+        }
     }
 
     /// Applies one write (with whatever others are waiting); whether it was
@@ -188,12 +212,13 @@ impl Writer {
 
     /// [`Store::save_task`] through the writer.
     pub async fn save_task(&self, rec: &TaskRecord) -> Result<bool> {
-        self.write(TaskWrite::record(rec)?).await
+        self.write(TaskWrite::record(&self.store, rec)?).await
     }
 
     /// [`Store::record_result`] through the writer.
     pub async fn record_result(&self, rec: &TaskRecord, outcome: &TaskOutcome) -> Result<bool> {
-        self.write(TaskWrite::result(rec, outcome)?).await
+        self.write(TaskWrite::result(&self.store, rec, outcome)?)
+            .await
     }
 }
 

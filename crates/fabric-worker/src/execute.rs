@@ -65,7 +65,17 @@ pub(crate) async fn execute(
     let task = WasmTask {
         program_name: String::new(),
         args: m.args.clone(),
-        env: m.env.clone(),
+        // Secrets go in as env, in memory only.
+        env: m
+            .env
+            .iter()
+            .cloned()
+            .chain(
+                m.secrets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.expose().to_owned())),
+            )
+            .collect(),
         stdin: input,
         limits: m.limits,
         scratch_dir: false,

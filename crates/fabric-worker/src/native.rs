@@ -35,6 +35,7 @@ pub(crate) async fn run(
         program: job.program,
         args: m.args.clone(),
         env: m.env.clone(),
+        secrets: m.secrets.clone(),
         stdin: job.input,
         limits: m.limits,
         files: job.files,

@@ -199,7 +199,9 @@ async function showTask(id) {
   $("detail-id").textContent = id;
   const task = await api("/api/v1/tasks/" + id);
   let text = "status   " + (task.status || task.state) + "\nworker   " + (task.worker_name || "-") +
-    "\ntrace    " + (task.trace || "-") + "\nattempts\n" +
+    "\ntrace    " + (task.trace || "-") +
+    "\nsecrets  " + (task.secrets && task.secrets.length ? task.secrets.join(", ") + " (values never shown)" : "-") +
+    "\nattempts\n" +
     task.attempts.map((a) => "  #" + a.attempt + " on " + a.worker.slice(0, 12) + ": " + (a.outcome || "running")).join("\n");
   if (task.status) {
     try {

@@ -69,6 +69,24 @@ pub(crate) struct Health {
     pub store: String,
     /// Tasks the store holds (finished ones until retention removes them).
     pub stored_tasks: u64,
+    /// Encryption at rest: what wraps the data keys, which one seals new
+    /// values, and whether a rewrap is under way.
+    pub keys: KeyHealth,
+}
+
+/// The keyring's state as `/health` shows it (no key material).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct KeyHealth {
+    /// `operator` (the operator's key file wraps the data keys) or
+    /// `local` (a key beside the data does: a copy of the data dir is
+    /// readable).
+    pub wrap: String,
+    /// The data key new values are sealed with.
+    pub active_key: u32,
+    /// How many data keys the keyring holds.
+    pub keys: usize,
+    /// A rewrap is re-sealing old values.
+    pub rewrapping: bool,
 }
 
 /// The token a request carried.

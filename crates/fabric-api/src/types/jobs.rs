@@ -38,6 +38,11 @@ pub(crate) struct NewStep {
     /// Environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Secrets, given to each of the step's tasks as environment
+    /// variables; never shown, encrypted at rest.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub secrets: BTreeMap<String, fabric_proto::SecretValue>,
     /// Standard input as an uploaded blob.
     pub input_blob: Option<BlobRefJson>,
     /// Files placed in a native step's work dir.

@@ -15,7 +15,7 @@ mod jobs;
 mod listing;
 mod schedules;
 
-pub(crate) use cluster::{Health, Stats, TokenView, WorkerView};
+pub(crate) use cluster::{Health, KeyHealth, Stats, TokenView, WorkerView};
 pub(crate) use jobs::{
     EachItemJson, JobCreated, JobJson, JobListQuery, JobPage, JobTouched, NewJob, NewStep,
     StepCreated, StepJson, StepTaskJson,
@@ -38,6 +38,12 @@ pub(crate) struct NewTask {
     /// Environment variables; nothing else is inherited.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Secrets, given to the task as environment variables: never shown
+    /// (a task's view lists their names only), encrypted at rest and
+    /// dropped when the task ends.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub secrets: BTreeMap<String, fabric_proto::SecretValue>,
     /// Standard input, base64.
     pub input_b64: Option<String>,
     /// Standard input as an uploaded blob (`POST /api/v1/blobs`), for big
@@ -212,6 +218,8 @@ pub(crate) struct TaskView {
     pub require: Vec<String>,
     /// Ids of the tasks it runs after.
     pub after: Vec<String>,
+    /// The names of its secrets (never their values).
+    pub secrets: Vec<String>,
 }
 
 /// A task's limits, as admitted.
@@ -292,6 +300,7 @@ impl From<&TaskInfo> for TaskView {
             },
             require: t.require.clone(),
             after: t.after.iter().map(ToString::to_string).collect(),
+            secrets: t.secrets.clone(),
         }
     }
 }

@@ -126,6 +126,13 @@ pub(crate) struct ServeOpts {
     /// is 408 and the connection closes [default: 60s].
     #[arg(long, env = "FABRIC_API_BODY_TIMEOUT", value_name = "DUR", value_parser = units::parse_duration)]
     pub api_body_timeout: Option<Duration>,
+    /// The operator key (64 hex digits; `fabric admin gen-key` makes one)
+    /// that wraps the data keys everything a task brings is encrypted
+    /// with. Without it Fabric still encrypts, with a key kept beside the
+    /// data [default: $CREDENTIALS_DIRECTORY/fabric.key under systemd,
+    /// when present].
+    #[arg(long, env = "FABRIC_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
     /// TOML file with defaults for these flags.
     #[arg(long, env = "FABRIC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

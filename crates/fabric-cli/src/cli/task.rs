@@ -11,6 +11,14 @@ use crate::units;
 /// How a task is queued and followed, for `submit` and `run`.
 #[derive(Debug, Args)]
 pub(crate) struct QueueOpts {
+    /// A secret for the task, as env NAME (repeatable): never shown in
+    /// status, REST, the dashboard or logs, encrypted at rest and dropped
+    /// when the task ends. `NAME` alone takes this process's value of NAME.
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    pub secrets: Vec<String>,
+    /// A secret read from a file (repeatable; one trailing newline is cut).
+    #[arg(long = "secret-file", value_name = "NAME=PATH")]
+    pub secret_files: Vec<String>,
     /// high, normal or low.
     #[arg(long, default_value = "normal")]
     pub priority: String,

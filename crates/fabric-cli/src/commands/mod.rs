@@ -3,6 +3,7 @@
 //! client connection, the served dispatcher and the local cluster, and the
 //! task flags.
 
+mod admin;
 mod cancel;
 mod client;
 mod completions;
@@ -46,6 +47,7 @@ pub(crate) fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Dispatcher(args) => dispatcher::execute(&args, cluster),
         Command::Worker(args) => worker::execute(args),
         Command::Token(cmd) => token::execute(&cmd, cluster),
+        Command::Admin(cmd) => admin::execute(&cmd, cluster),
         Command::Submit(args) => submit::execute(args, cluster),
         Command::Run(args) => run::execute(args, cluster),
         Command::Job(cmd) => job::execute(cmd, cluster),

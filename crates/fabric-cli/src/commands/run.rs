@@ -22,6 +22,7 @@ pub(crate) async fn task_of(
 ) -> anyhow::Result<(TaskSpec, task_opts::Checked)> {
     let priority = task_opts::priority(&args.queue.priority)?;
     let env = task_opts::env(&args.task)?;
+    let secrets = task_opts::secrets(&args.queue, &env)?;
     let (program, rest) = args
         .command
         .split_first()
@@ -42,6 +43,7 @@ pub(crate) async fn task_of(
         },
         args: rest.to_vec(),
         env,
+        secrets,
         input: c.input.clone(),
         input_blob: None,
         limits: c.limits,

@@ -50,6 +50,7 @@ impl Served {
         dcfg.mdns = cfg.mdns.clone();
         dcfg.worker_caps = cfg.worker_caps;
         dcfg.retention.policy = cfg.retention.clone();
+        dcfg.operator_key.clone_from(&cfg.operator_key);
         if let Some(hb) = cfg.heartbeat {
             dcfg.sched.heartbeat_ms = (hb.as_millis() as u64).max(10);
         }
@@ -131,6 +132,7 @@ impl Served {
             self.api_url.as_deref(),
             self.api_token.as_deref().filter(|_| dashboard_token),
         );
+        output::at_rest(&self.dispatcher.key_state(), &self.data_dir.join("store"));
     }
 }
 

@@ -52,6 +52,7 @@ pub(crate) async fn task_of(
 ) -> anyhow::Result<(TaskSpec, task_opts::Checked)> {
     let priority = task_opts::priority(&args.queue.priority)?;
     let env = task_opts::env(&args.task)?;
+    let secrets = task_opts::secrets(&args.queue, &env)?;
     let module_path = super::crate_build::module_path(&args.module, args.bin.as_deref())?;
     let wasm = task_opts::read_module(&module_path)?;
     let trace = task_opts::trace(args.queue.trace.as_deref())?;
@@ -63,6 +64,7 @@ pub(crate) async fn task_of(
         kind: TaskKind::Wasm { module },
         args: args.args.clone(),
         env,
+        secrets,
         input: c.input.clone(),
         input_blob: None,
         limits: c.limits,

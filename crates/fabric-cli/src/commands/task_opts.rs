@@ -119,6 +119,51 @@ pub(crate) fn env(opts: &TaskOpts) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// `--secret` and `--secret-file` values, checked against the env.
+pub(crate) fn secrets(
+    queue: &QueueOpts,
+    env: &[(String, String)],
+) -> anyhow::Result<fabric_proto::Secrets> {
+    let mut out = fabric_proto::Secrets::new();
+    for item in &queue.secrets {
+        let (k, v) = match item.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => {
+                let v = std::env::var(item).map_err(|_| {
+                    usage(format!(
+                        "--secret {item}: no `=` and no variable {item} in this environment; use --secret {item}=VALUE or --secret-file {item}=PATH"
+                    ))
+                })?;
+                (item.clone(), v)
+            }
+        };
+        out.push((k, fabric_proto::SecretValue::new(v)));
+    }
+    for item in &queue.secret_files {
+        let Some((k, path)) = item.split_once('=') else {
+            return Err(usage(format!("--secret-file {item}: expected NAME=PATH")));
+        };
+        let meta = std::fs::metadata(path)
+            .map_err(|e| usage(format!("--secret-file {k}: cannot read {path}: {e}")))?;
+        if meta.len() > fabric_proto::MAX_SECRET_BYTES as u64 {
+            return Err(usage(format!(
+                "--secret-file {k}: {path} is {}, over the {} all of a task's secrets may hold",
+                format_size(meta.len()),
+                format_size(fabric_proto::MAX_SECRET_BYTES as u64)
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            usage(format!(
+                "--secret-file {k}: cannot read {path} as text: {e}"
+            ))
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        out.push((k.to_owned(), fabric_proto::SecretValue::new(text)));
+    }
+    fabric_proto::check_secrets(&out, env).map_err(|e| usage(format!("--{e}")))?;
+    Ok(out)
+}
+
 /// This process's stdin, read up to one byte past `max` (refused past it).
 pub(crate) fn input_from_stdin(max: u64) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();

@@ -15,6 +15,7 @@ use crate::{units, usage};
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     pub data_dir: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub mdns_interface: Option<String>,
     pub no_mdns: Option<bool>,

@@ -50,6 +50,8 @@ pub(crate) struct ServeConfig {
     pub replace_profile: bool,
     /// The REST API, unless `--no-api`.
     pub api: Option<ApiConfig>,
+    /// The operator key that wraps the store's data keys.
+    pub operator_key: Option<fabric_dispatcher::OperatorKey>,
 }
 
 /// The in-process workers of a local cluster.
@@ -166,8 +168,24 @@ impl ServeConfig {
             max_queued: opts.max_queued.or(file.max_queued),
             replace_profile: opts.replace_profile,
             api: api(opts, file)?,
+            operator_key: operator_key(opts, file)?,
         })
     }
+}
+
+/// `--key-file`, the file's `key_file`, else systemd's credential
+/// `fabric.key` when the service was given one.
+fn operator_key(
+    opts: &ServeOpts,
+    file: &FileConfig,
+) -> anyhow::Result<Option<fabric_dispatcher::OperatorKey>> {
+    let path = opts.key_file.clone().or(file.key_file.clone()).or_else(|| {
+        std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|d| PathBuf::from(d).join("fabric.key"))
+            .filter(|p| p.exists())
+    });
+    path.map(|p| fabric_dispatcher::OperatorKey::from_file(&p).map_err(|e| usage(e.to_string())))
+        .transpose()
 }
 
 /// The REST API's flags over the file and the defaults.

@@ -138,6 +138,9 @@ pub(crate) struct TaskView<'a> {
     /// Tasks it runs after.
     #[serde(skip_serializing_if = "<[TaskId]>::is_empty")]
     after: &'a [TaskId],
+    /// The names of its secrets (never their values).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    secrets: &'a [String],
     #[serde(flatten)]
     outcome: OutcomeFields<'a>,
 }
@@ -177,6 +180,7 @@ impl<'a> TaskView<'a> {
             limits: info.limits,
             require: &info.require,
             after: &info.after,
+            secrets: &info.secrets,
             outcome: OutcomeFields::new(outcome, logs),
         }
     }
@@ -304,6 +308,7 @@ mod tests {
             limits: fabric_proto::Limits::default(),
             require: Vec::new(),
             after: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 

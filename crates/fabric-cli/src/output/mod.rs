@@ -7,6 +7,7 @@
 //! ignored: there is nobody left to tell.
 
 mod admin;
+mod at_rest;
 mod demo;
 mod job;
 mod jobs;
@@ -24,6 +25,7 @@ use fabric_proto::wire::WorkerSummary;
 use fabric_proto::{TaskId, TaskInfo};
 use serde::Serialize;
 
+pub(crate) use at_rest::{Rewrap, Transfer};
 pub(crate) use demo::{DemoJob, DemoMapReduce, FanOut};
 pub(crate) use job::JobProgress;
 pub(crate) use report::Reporter;
@@ -194,6 +196,22 @@ pub(crate) fn served(
         }
     }
     stdout_line(&format!("cluster profile written to {}", profile.display()));
+}
+
+/// How the store is encrypted at rest, said once at start; a warning when
+/// the key that wraps the data keys sits beside the data.
+pub(crate) fn at_rest(keys: &fabric_dispatcher::KeyState, store: &Path) {
+    match keys.wrap {
+        fabric_dispatcher::KeyWrap::Operator => stdout_line(&format!(
+            "encrypted at rest: data key {} (AES-256-GCM), wrapped by the operator key {}",
+            keys.active, keys.fingerprint
+        )),
+        fabric_dispatcher::KeyWrap::Local => stdout_line(&format!(
+            "encrypted at rest: data key {} (AES-256-GCM), but its wrapping key sits beside the data in {}; pass --key-file FILE (make one with `fabric admin gen-key`) to keep it elsewhere",
+            keys.active,
+            store.join("keyring.local-key").display()
+        )),
+    }
 }
 
 /// Bytes as they are on stdout (a completion script, a man page).

@@ -49,6 +49,13 @@ pub(super) fn status_line(info: &TaskInfo) -> String {
         text.push_str("  (dead letter)");
     }
     let _ = write!(text, "\n  limits: {}", limits_line(info));
+    if !info.secrets.is_empty() {
+        let _ = write!(
+            text,
+            "\n  secrets: {} (values never shown)",
+            info.secrets.join(", ")
+        );
+    }
     if !info.require.is_empty() {
         let _ = write!(text, "\n  requires labels: {}", info.require.join(", "));
     }

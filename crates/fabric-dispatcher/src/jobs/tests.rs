@@ -8,6 +8,7 @@ fn step(name: &str, kind: TaskKind) -> StepSpec {
         kind,
         args: vec!["-c".into(), "{}".into()],
         env: Vec::new(),
+        secrets: Vec::new(),
         input: None,
         limits: None,
         priority: Priority::Normal,

@@ -208,6 +208,7 @@ fn manifest_for(shared: &Shared, rec: &TaskRecord) -> Result<Manifest, StoreErro
         issued_at_ms: now,
         expires_at_ms: now + shared.cfg.manifest_ttl.as_millis() as u64,
         trace: Some(rec.trace()),
+        secrets: rec.spec.secrets.clone(),
     })
 }
 

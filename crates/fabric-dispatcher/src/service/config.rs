@@ -45,6 +45,9 @@ pub struct DispatcherConfig {
     pub retention: RetentionConfig,
     /// Connections and streams each kind of peer may hold open.
     pub peers: PeerLimits,
+    /// The operator's key, which wraps the store's data keys (`None`: a
+    /// key kept beside the data wraps them).
+    pub operator_key: Option<fabric_store::OperatorKey>,
 }
 
 /// Connections and streams each kind of peer may hold open. A key without a
@@ -91,6 +94,7 @@ impl DispatcherConfig {
             join_token_ttl: DEFAULT_JOIN_TOKEN_TTL,
             worker_caps: WorkerCaps::default(),
             retention: RetentionConfig::default(),
+            operator_key: None,
         }
     }
 }

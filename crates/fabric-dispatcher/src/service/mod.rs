@@ -19,6 +19,7 @@
 
 pub mod api_tokens;
 mod assign;
+pub(crate) mod audit;
 mod cancelling;
 mod caps;
 pub mod config;
@@ -82,7 +83,7 @@ impl Dispatcher {
             }
         })?;
         let identity = Identity::load_or_create(&cfg.data_dir.join("node.key"))?;
-        let store = Store::open(&cfg.data_dir.join("store"))?;
+        let store = Store::open_keyed(&cfg.data_dir.join("store"), cfg.operator_key.as_ref())?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let observer = metrics.clone();
         let commit = GroupCommit::start_observed(store.clone(), cfg.commit_linger, move |took| {
@@ -107,6 +108,11 @@ impl Dispatcher {
         };
         let shared = Arc::new(Shared::new(cfg, identity, store, commit, sched, metrics));
         shared.core().deps = deps;
+        // A rewrap cut short by a stop goes on where it was.
+        if shared.store.rewrap_pending()? {
+            tracing::info!("resuming the rewrap of the store under the active data key");
+            requests::at_rest::spawn_rewrap(shared.clone());
+        }
         tokio::spawn(routing::accept_loop(shared.clone(), endpoint.clone()));
         tokio::spawn(assign::place_loop(shared.clone()));
         tokio::spawn(ticker::tick_loop(shared.clone()));
@@ -151,6 +157,11 @@ impl Dispatcher {
     /// Its public key.
     pub fn public_key(&self) -> PublicKey {
         self.shared.identity.public()
+    }
+
+    /// The store's keyring: what wraps it, the active data key.
+    pub fn key_state(&self) -> fabric_store::KeyState {
+        self.shared.store.keyring().state()
     }
 
     /// Clients waiting for a task right now. For tests.

@@ -224,7 +224,8 @@ async fn serve_stream(
                 && requests::is_client_request(&request)
                 && (roles.admin || !requests::is_admin_request(&request)) =>
         {
-            requests::serve(shared, request, &mut send).await
+            let actor = format!("key {}", &key.to_string()[..16]);
+            super::audit::acting(actor, requests::serve(shared, request, &mut send)).await
         }
         request => {
             let what = match request {

@@ -126,6 +126,10 @@ pub struct Shared {
     /// One change to the schedules at a time (adds, actions, firings), so a
     /// firing never writes over a pause or a removal.
     pub(crate) schedules_lock: tokio::sync::Mutex<()>,
+    /// The rewrap under way (or last finished) since start.
+    pub(crate) rewrap: std::sync::Mutex<Option<fabric_store::RewrapProgress>>,
+    /// One backup at a time.
+    pub(crate) backup_lock: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -158,7 +162,17 @@ impl Shared {
             admitting: std::sync::atomic::AtomicUsize::new(0),
             schedules_due: std::sync::atomic::AtomicU64::new(0),
             schedules_lock: tokio::sync::Mutex::new(()),
+            rewrap: std::sync::Mutex::new(None),
+            backup_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The rewrap under way, or the last one finished since start.
+    pub fn rewrap_progress(&self) -> Option<fabric_store::RewrapProgress> {
+        *self
+            .rewrap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Live tasks now: queued by priority rank (high, normal, low), and
@@ -198,6 +212,7 @@ impl Shared {
             task,
             kind,
             detail: detail.into(),
+            actor: super::audit::actor(),
         };
         if let Err(e) = self.store.append_event(&ev) {
             tracing::error!(error = %e, "cannot append to the event log");

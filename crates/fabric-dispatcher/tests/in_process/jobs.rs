@@ -40,6 +40,7 @@ async fn a_fan_in_is_a_jobs_and_a_jobs_task_is_rescued_with_its_job() {
                 kind: TaskKind::Wasm { module },
                 args: Vec::new(),
                 env: Vec::new(),
+                secrets: Vec::new(),
                 input: None,
                 limits: None,
                 priority: Priority::Normal,

@@ -6,6 +6,7 @@ fn step(name: &str, after: &[&str]) -> StepSpec {
         kind: TaskKind::command("true"),
         args: Vec::new(),
         env: Vec::new(),
+        secrets: Vec::new(),
         input: None,
         limits: None,
         priority: Priority::Normal,

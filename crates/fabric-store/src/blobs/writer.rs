@@ -10,12 +10,12 @@
 //! `*.part` files.
 
 use std::fs::{self, File};
-use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fabric_proto::{BlobRef, Sha256, Sha256Hasher};
+use fabric_proto::{BLOB_CHUNK, BlobRef, Sha256, Sha256Hasher};
 
+use crate::crypt::file as sealed;
 use crate::{Result, Store};
 
 /// A blob being written piece by piece.
@@ -27,6 +27,9 @@ pub struct BlobWriter {
     path: Option<PathBuf>,
     hasher: Sha256Hasher,
     len: u64,
+    header: sealed::Header,
+    /// The segment being filled (sealed once whole, or at the end).
+    pending: Vec<u8>,
 }
 
 impl Store {
@@ -38,22 +41,50 @@ impl Store {
             .inputs_dir
             .join(format!("upload-{}-{n}.part", std::process::id()));
         let file = File::create(&path)?;
+        let header = sealed::Header::new(self.crypt());
+        header.write(&file)?;
         Ok(BlobWriter {
             store: self.clone(),
             file,
             path: Some(path),
             hasher: Sha256::hasher(),
             len: 0,
+            header,
+            pending: Vec::new(),
         })
     }
 }
 
 impl BlobWriter {
     /// Appends the next piece.
-    pub fn write(&mut self, piece: &[u8]) -> Result<()> {
-        self.file.write_all(piece)?;
+    pub fn write(&mut self, mut piece: &[u8]) -> Result<()> {
         self.hasher.update(piece);
-        self.len += piece.len() as u64;
+        while !piece.is_empty() {
+            let take = (BLOB_CHUNK - self.pending.len()).min(piece.len());
+            self.pending.extend_from_slice(&piece[..take]);
+            self.len += take as u64;
+            piece = &piece[take..];
+            if self.pending.len() == BLOB_CHUNK {
+                self.flush_segment()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals and writes the segment being filled.
+    fn flush_segment(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let index = (self.len - self.pending.len() as u64) / BLOB_CHUNK as u64;
+        sealed::write_segment(
+            self.store.crypt(),
+            &self.file,
+            &self.header,
+            index,
+            &self.pending,
+        )?;
+        self.pending.clear();
         Ok(())
     }
 
@@ -74,11 +105,16 @@ impl BlobWriter {
             sha: std::mem::replace(&mut self.hasher, Sha256::hasher()).finish(),
             len: self.len,
         };
+        if self.path.is_none() {
+            return Ok(blob);
+        }
+        self.flush_segment()?;
         let Some(path) = self.path.take() else {
             return Ok(blob);
         };
         self.file.sync_all()?;
         let _sealing = self.store.lock_chunks();
+        let _gate = self.store.gate();
         if self.store.has_blob(&blob.sha)? {
             fs::remove_file(&path)?;
             return Ok(blob);
@@ -94,20 +130,65 @@ impl BlobWriter {
     /// which is checked in memory and stored whole).
     pub fn into_bytes(self) -> Result<Vec<u8>> {
         let mut bytes = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
-        self.into_reader()?.read_to_end(&mut bytes)?;
+        std::io::Read::read_to_end(&mut self.into_reader()?, &mut bytes)?;
         Ok(bytes)
     }
 
     /// The bytes written, to be read once from the start through the
-    /// returned handle; the file is removed at once (a REST task's JSON,
-    /// parsed from it).
-    pub fn into_reader(mut self) -> Result<File> {
+    /// returned reader (which opens the sealed segments one by one); the
+    /// file is removed at once (a REST task's JSON, parsed from it).
+    pub fn into_reader(mut self) -> Result<BlobReader> {
+        self.flush_segment()?;
         let Some(path) = self.path.take() else {
             return Err(std::io::Error::other("the upload was already sealed").into());
         };
         let file = File::open(&path);
         fs::remove_file(&path)?;
-        Ok(file?)
+        Ok(BlobReader {
+            store: self.store.clone(),
+            file: file?,
+            header: self.header,
+            total: self.len,
+            next: 0,
+            buf: Vec::new(),
+            pos: 0,
+        })
+    }
+}
+
+/// Reads a sealed upload from the start, one segment at a time.
+#[derive(Debug)]
+pub struct BlobReader {
+    store: Store,
+    file: File,
+    header: sealed::Header,
+    total: u64,
+    /// The next segment to open.
+    next: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for BlobReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            if self.next * BLOB_CHUNK as u64 >= self.total {
+                return Ok(0);
+            }
+            self.buf = sealed::read_segment(
+                self.store.crypt(),
+                &self.file,
+                &self.header,
+                self.next,
+                self.total,
+            )?;
+            self.pos = 0;
+            self.next += 1;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 

@@ -26,6 +26,7 @@ fn event(at_ms: u64) -> StoredEvent {
         task: None,
         kind: EventKind::Submitted,
         detail: at_ms.to_string(),
+        actor: None,
     }
 }
 

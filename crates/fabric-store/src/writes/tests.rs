@@ -25,13 +25,13 @@ fn a_batch_applies_in_order_and_a_result_is_final_within_it() {
     let b = queued(2);
     let (b_done, b_out) = finished(&b);
     let writes = [
-        TaskWrite::record(&a).unwrap(),
-        TaskWrite::result(&a_done, &a_out).unwrap(),
+        TaskWrite::record(&store, &a).unwrap(),
+        TaskWrite::result(&store, &a_done, &a_out).unwrap(),
         // Late writes for a task whose result came earlier in this batch.
-        TaskWrite::record(&a).unwrap(),
-        TaskWrite::result(&a_done, &a_out).unwrap(),
-        TaskWrite::result(&b_done, &b_out).unwrap(),
-        TaskWrite::record(&b).unwrap(),
+        TaskWrite::record(&store, &a).unwrap(),
+        TaskWrite::result(&store, &a_done, &a_out).unwrap(),
+        TaskWrite::result(&store, &b_done, &b_out).unwrap(),
+        TaskWrite::record(&store, &b).unwrap(),
     ];
     let written = store.write_batch(&writes).unwrap();
     assert_eq!(written, [true, true, false, false, true, false]);
@@ -108,12 +108,12 @@ fn the_queue_and_each_batch_are_bounded() {
         let mut answers = Vec::new();
         for seq in 0..super::WRITE_QUEUE as u64 {
             let (reply, answer) = tokio::sync::oneshot::channel();
-            let w = TaskWrite::record(&queued(seq)).unwrap();
+            let w = TaskWrite::record(&store, &queued(seq)).unwrap();
             writer.tx.try_send((w, reply)).expect("room in the queue");
             answers.push(answer);
         }
         let (reply, _answer) = tokio::sync::oneshot::channel();
-        let one_more = TaskWrite::record(&queued(u64::MAX)).unwrap();
+        let one_more = TaskWrite::record(&store, &queued(u64::MAX)).unwrap();
         assert!(
             matches!(
                 writer.tx.try_send((one_more, reply)),

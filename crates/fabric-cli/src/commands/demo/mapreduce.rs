@@ -20,6 +20,7 @@ fn step(name: &str, module: TaskKind, args: &[&str]) -> StepSpec {
         kind: module,
         args: args.iter().map(|s| (*s).to_owned()).collect(),
         env: Vec::new(),
+        secrets: Vec::new(),
         input: None,
         limits: None,
         priority: fabric_proto::Priority::Normal,

@@ -128,6 +128,7 @@ fn serve_config(dir: &Path) -> ServeConfig {
         max_queued: None,
         api: None,
         replace_profile: true,
+        operator_key: None,
     }
 }
 

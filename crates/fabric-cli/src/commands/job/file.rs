@@ -28,6 +28,32 @@ struct JobFile {
     steps: Vec<StepFile>,
 }
 
+/// A step's `secrets`: each from this process's environment (`env:VAR`)
+/// or a file (`file:PATH`, relative to the job file; one trailing newline
+/// cut). A value written in the job file itself is refused: job files are
+/// shared and checked in.
+fn secrets(dir: &Path, table: &BTreeMap<String, String>) -> Result<fabric_proto::Secrets, String> {
+    let mut out = fabric_proto::Secrets::new();
+    for (name, source) in table {
+        let value = if let Some(var) = source.strip_prefix("env:") {
+            std::env::var(var)
+                .map_err(|_| format!("secret {name}: no variable {var} in this environment"))?
+        } else if let Some(path) = source.strip_prefix("file:") {
+            let path = dir.join(path);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("secret {name}: cannot read {}: {e}", path.display()))?;
+            text.strip_suffix('\n').unwrap_or(&text).to_owned()
+        } else {
+            return Err(format!(
+                "secret {name}: give \"env:VAR\" or \"file:PATH\", not the value itself (a job file is shared; its secrets come from where you run it)"
+            ));
+        };
+        out.push((name.clone(), fabric_proto::SecretValue::new(value)));
+    }
+    fabric_proto::check_secrets(&out, &[]).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
 /// One `[[step]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +66,10 @@ struct StepFile {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// `NAME = "env:VAR"` or `NAME = "file:PATH"`: never a value written
+    /// in the job file itself.
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
     input: Option<PathBuf>,
     each: Option<String>,
     #[serde(default)]
@@ -173,11 +203,13 @@ fn step(s: StepFile, i: usize, dir: &Path, up: &mut Uploads) -> Result<StepSpec,
         Some(pattern) => items(dir, pattern, up)?,
         None => Vec::new(),
     };
+    let secrets = secrets(dir, &s.secrets)?;
     Ok(StepSpec {
         name: s.name,
         kind,
         args,
         env: s.env.into_iter().collect(),
+        secrets,
         input,
         limits: Some(limits(
             s.timeout.as_deref(),

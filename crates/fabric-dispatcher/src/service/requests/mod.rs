@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod after;
+pub(crate) mod at_rest;
 pub mod blobs;
 pub mod cancel;
 pub mod jobs;
@@ -119,6 +120,10 @@ pub fn is_admin_request(request: &Request) -> bool {
                 action: fabric_proto::ScheduleAction::Remove,
                 ..
             }
+            | Request::Keys { .. }
+            | Request::RotateKey { .. }
+            | Request::Backup
+            | Request::Audit { .. }
     )
 }
 
@@ -194,6 +199,15 @@ pub async fn serve(
         Request::ListTokens => admin::list_tokens(shared),
         Request::RevokeToken { id } => admin::revoke_token(shared, &id).await,
         Request::RemoveWorker { key } => admin::remove_worker(shared, &key).await,
+        Request::Keys { census } => {
+            let s = shared.clone();
+            tokio::task::spawn_blocking(move || at_rest::keys(&s, census))
+                .await
+                .unwrap_or_else(|e| Err(RequestError::Internal(e.to_string())))
+        }
+        Request::RotateKey { rewrap } => at_rest::rotate(shared, rewrap).await,
+        Request::Backup => return at_rest::backup(shared, send).await,
+        Request::Audit { limit } => super::audit::list(shared, limit),
         Request::Join { .. }
         | Request::Register(_)
         | Request::GetBlob { .. }

@@ -38,6 +38,13 @@ pub async fn retry(shared: &Shared, id: TaskId) -> Result<Admitted, RequestError
             rec.status.map_or(rec.state.as_str(), |s| s.as_str())
         )));
     }
+    if !rec.spec.secrets.is_empty() {
+        let names: Vec<&str> = rec.spec.secrets.iter().map(|(k, _)| k.as_str()).collect();
+        return Err(RequestError::Conflict(format!(
+            "task {id} ran with secrets ({}), whose values were dropped when it ended; submit it again with them",
+            names.join(", ")
+        )));
+    }
     let Some(spec) = submit::whole_spec(shared, &rec)? else {
         return Err(RequestError::NotFound(format!(
             "the args and env of task {id} are no longer stored (blob retention); submit it again"

@@ -32,6 +32,17 @@ pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
         return Err(bad("--cron is at most 256 bytes, --tz at most 64".into()));
     }
     let plan = plan(&spec).map_err(bad)?;
+    let secrets = spec.task.as_ref().is_some_and(|t| !t.secrets.is_empty())
+        || spec
+            .job
+            .as_ref()
+            .is_some_and(|j| j.steps.iter().any(|s| !s.secrets.is_empty()));
+    if secrets {
+        return Err(bad(
+            "a schedule cannot carry secrets: they would have to be kept for every run, and a secret is dropped when its task ends"
+                .into(),
+        ));
+    }
     match (&spec.task, &spec.job) {
         (Some(task), None) => check_task(shared, task)?,
         (None, Some(job)) => {

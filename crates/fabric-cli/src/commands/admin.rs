@@ -1,0 +1,110 @@
+//! `fabric admin`: operator and data keys, rotation and rewrap, backups
+//! and restores, and the audit trail.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::client::with_client;
+use crate::cli::{AdminCommand, BackupArgs, RotateArgs};
+use crate::output::{self, Output};
+use crate::usage;
+
+pub(crate) fn execute(cmd: &AdminCommand, cluster: Option<&Path>) -> anyhow::Result<i32> {
+    match cmd {
+        AdminCommand::GenKey => {
+            output::raw(format!("{}\n", fabric_dispatcher::generate_key_hex()).as_bytes())
+        }
+        AdminCommand::Keys(args) => {
+            let keys = with_client(cluster, async |c| Ok(c.keys(args.census).await?))?;
+            Output::new(args.json.json).keys(&keys);
+        }
+        AdminCommand::RotateKey(args) => rotate(args, cluster)?,
+        AdminCommand::Backup(args) => backup(args, cluster)?,
+        AdminCommand::Restore(args) => {
+            let summary = fabric_dispatcher::restore_backup(&args.file, &args.data_dir).map_err(
+                |e| match e {
+                    fabric_dispatcher::RestoreError::NotEmpty(_)
+                    | fabric_dispatcher::RestoreError::Bad { .. } => usage(e.to_string()),
+                    other => anyhow::Error::new(other),
+                },
+            )?;
+            Output::new(args.json.json).restored(&summary, &args.data_dir);
+        }
+        AdminCommand::Audit(args) => {
+            let entries = with_client(cluster, async |c| Ok(c.audit(args.limit).await?))?;
+            Output::new(args.json.json).audit(&entries);
+        }
+    }
+    Ok(0)
+}
+
+fn rotate(args: &RotateArgs, cluster: Option<&Path>) -> anyhow::Result<()> {
+    let out = Output::new(args.json.json);
+    let keys = with_client(cluster, async |c| {
+        let keys = c.rotate_key(args.rewrap).await?;
+        if !args.rewrap || args.no_wait {
+            return Ok(keys);
+        }
+        let bar = output::Rewrap::start(out);
+        loop {
+            let keys = c.keys(false).await?;
+            let progress = keys.rewrap.unwrap_or_default();
+            bar.show(&progress);
+            if progress.finished {
+                bar.finish();
+                return Ok(keys);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })?;
+    out.key_rotated(&keys, args.rewrap && !args.no_wait);
+    Ok(())
+}
+
+fn backup(args: &BackupArgs, cluster: Option<&Path>) -> anyhow::Result<()> {
+    let part = args.file.with_extension("fbk-part");
+    if args.file.exists() {
+        return Err(usage(format!(
+            "{} exists; give a new file name (a backup never overwrites one)",
+            args.file.display()
+        )));
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part)
+        .with_context(|| format!("creating {}", part.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let out = Output::new(args.json.json);
+    let mut w = std::io::BufWriter::new(file);
+    let bar = output::Transfer::start(out, "backup");
+    let taken = with_client(cluster, async |c| {
+        Ok(c.backup(|piece| {
+            bar.add(piece.len() as u64);
+            w.write_all(piece)
+        })
+        .await?)
+    });
+    bar.finish();
+    let view = match taken.and_then(|v| {
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        std::fs::rename(&part, &args.file)
+            .with_context(|| format!("renaming {} to {}", part.display(), args.file.display()))?;
+        Ok(v)
+    }) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+    };
+    out.backed_up(&view, &args.file);
+    Ok(())
+}

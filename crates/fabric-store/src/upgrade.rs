@@ -1,0 +1,179 @@
+//! The store's format version, and the upgrade from older formats.
+//!
+//! | format | what |
+//! | --- | --- |
+//! | 1 (no `format` key) | values and blob files in plaintext (Fabric before issue 25) |
+//! | 2 | every value of a task sealed under the keyring (`crypt.rs`) |
+//!
+//! A store of a newer format is refused with a message. An older one is
+//! first copied whole beside the store (`<store>.format1-backup-<ms>`),
+//! then written again, sealed, into a new directory that replaces it:
+//! sled keeps the old versions of rewritten values in its log for a
+//! while, so sealing in place would leave plaintext on the disk. A crash
+//! midway leaves the old store in place (the new one is made again) or,
+//! between the two renames, is finished at the next start.
+
+use std::path::{Path, PathBuf};
+
+use crate::crypt::keyring::{KEYRING_FILE, Keyring, OperatorKey};
+use crate::crypt::{Crypt, file as sealed};
+use crate::{Result, Store, StoreError, private};
+
+/// The format this build writes.
+pub const FORMAT: u32 = 2;
+/// Where the format is kept (`meta`, 4 bytes BE, not sealed).
+pub const FORMAT_KEY: &str = "format";
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map_or_else(|| "store".into(), |n| n.to_string_lossy().into_owned());
+    dir.with_file_name(format!("{name}.{suffix}"))
+}
+
+/// Which values of a tree are sealed, and as what kind: every value of the
+/// task trees, and the token records in `meta`.
+pub(crate) fn sealed_kind(tree: &[u8], key: &[u8]) -> Option<&'static str> {
+    match tree {
+        b"tasks" => Some("task"),
+        b"results" => Some("result"),
+        b"events" => Some("event"),
+        b"jobs" => Some("job"),
+        b"schedules" => Some("schedule"),
+        b"meta" if key.starts_with(b"token/") => Some("join token"),
+        b"meta" if key.starts_with(b"apitoken/") => Some("api token"),
+        _ => None,
+    }
+}
+
+/// Whether `dir` holds a store of the plaintext format: sled's files and
+/// no keyring.
+fn is_plaintext(dir: &Path) -> bool {
+    dir.join("db").exists() && !dir.join(KEYRING_FILE).exists()
+}
+
+/// Brings the store in `dir` to this build's format when it is older
+/// (see the module's doc); a no-op for a new or current store.
+pub(crate) fn upgrade(dir: &Path, operator: Option<&OperatorKey>) -> Result<()> {
+    let new = sibling(dir, "upgrading");
+    let replaced = sibling(dir, "format1-replaced");
+    if !dir.exists() && new.exists() && replaced.exists() {
+        // Cut short between the renames: the new store is whole.
+        std::fs::rename(&new, dir)?;
+    }
+    if replaced.exists() && dir.join(KEYRING_FILE).exists() {
+        std::fs::remove_dir_all(&replaced)?;
+    }
+    if !is_plaintext(dir) {
+        return Ok(());
+    }
+    let backup = sibling(dir, &format!("format1-backup-{}", fabric_proto::now_ms()));
+    copy_dir(dir, &backup)?;
+    tracing::warn!(
+        backup = %backup.display(),
+        "upgrading the store to format {FORMAT} (encrypted at rest); a copy of it as it was is kept in the backup: remove it once the upgrade is checked, it holds the old data in plaintext"
+    );
+    if new.exists() {
+        std::fs::remove_dir_all(&new)?;
+    }
+    private::create_dir(&new)?;
+    let ring = Keyring::open(&new, operator)?;
+    let values = {
+        let old_db = sled::open(dir)?;
+        let new_db = sled::open(&new)?;
+        let values = copy_sealed(&old_db, &new_db, ring.crypt())?;
+        new_db
+            .open_tree("meta")?
+            .insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
+        seal_files(&old_db, dir, &new, ring.crypt())?;
+        new_db.flush()?;
+        values
+    };
+    // sled lets go of its lock from a thread of its own shortly after the
+    // handles drop.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::fs::rename(dir, &replaced)?;
+    std::fs::rename(&new, dir)?;
+    std::fs::remove_dir_all(&replaced)?;
+    tracing::info!(values, "store upgraded to format {FORMAT}");
+    Ok(())
+}
+
+/// Copies every tree of `old` into `new`, sealing what [`sealed_kind`]
+/// names; how many values.
+fn copy_sealed(old: &sled::Db, new: &sled::Db, crypt: &Crypt) -> Result<u64> {
+    let mut n = 0;
+    for name in old.tree_names() {
+        let from = old.open_tree(&name)?;
+        let to = new.open_tree(&name)?;
+        for kv in from.iter() {
+            let (k, v) = kv?;
+            match sealed_kind(&name, &k) {
+                Some(what) => to.insert(k, crypt.seal(what.as_bytes(), &v))?,
+                None => to.insert(k, v)?,
+            };
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Seals each whole chunked blob's file into the new store's `inputs/`.
+fn seal_files(old: &sled::Db, dir: &Path, new: &Path, crypt: &Crypt) -> Result<()> {
+    let inputs = new.join("inputs");
+    private::create_dir(&inputs)?;
+    for k in old.open_tree("chunked")?.iter().keys() {
+        let name = hex::encode(k?);
+        let plain = match std::fs::read(dir.join("inputs").join(&name)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let f = std::fs::File::create(inputs.join(&name))?;
+        sealed::write_all(crypt, &f, &plain)?;
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    private::create_dir(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let path = entry.path();
+        let dest = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&path, &dest)?;
+        } else if kind.is_file() {
+            std::fs::copy(&path, &dest)?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The store's format, as written in it (`None`: not written yet).
+    pub fn format(&self) -> Result<Option<u32>> {
+        Ok(self.meta.get(FORMAT_KEY)?.and_then(|v| {
+            let b: [u8; 4] = v.as_ref().try_into().ok()?;
+            Some(u32::from_be_bytes(b))
+        }))
+    }
+
+    /// Refuses a newer format and writes the format of a new store.
+    pub(crate) fn check_format(&self, dir: &Path) -> Result<()> {
+        match self.format()? {
+            Some(found) if found > FORMAT => Err(StoreError::NewerFormat {
+                path: dir.display().to_string(),
+                found,
+                supported: FORMAT,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.meta.insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
+                Ok(())
+            }
+        }
+    }
+}
