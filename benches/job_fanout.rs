@@ -88,6 +88,7 @@ async fn as_a_job(n: u64) -> (Duration, Duration) {
         kind: TaskKind::Wasm { module },
         args: Vec::new(),
         env: Vec::new(),
+        secrets: Vec::new(),
         input: None,
         limits: None,
         priority: Priority::Normal,

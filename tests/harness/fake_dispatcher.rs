@@ -141,6 +141,7 @@ pub fn manifest(module: Sha256, input: &[u8]) -> Manifest {
         issued_at_ms: now_ms(),
         expires_at_ms: now_ms() + 60_000,
         trace: None,
+        secrets: Vec::new(),
     }
 }
 

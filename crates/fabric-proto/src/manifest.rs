@@ -148,6 +148,7 @@ pub(crate) mod tests {
             issued_at_ms: 1_000,
             expires_at_ms: 2_000,
             trace: None,
+            secrets: Vec::new(),
         }
     }
 

@@ -23,11 +23,14 @@ use fabric_proto::{Sha256, Sha256Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::crypt::keyring::{KEYRING_FILE, LOCAL_KEY_FILE};
+use crate::upgrade::{FORMAT_FILE, SEQ_FLOOR_KEY};
 use crate::{Result, Store, StoreError, private};
 
 const MAGIC: &[u8] = b"FABRIC-BACKUP 1\n";
-/// The largest frame a reader accepts.
-const MAX_FRAME: usize = 4 << 20;
+/// The largest frame a backup holds (and a restore reads): above any value
+/// the store keeps (a module is at most 64 MiB, a result's output and
+/// files at most their caps), with room for the frame's own fields.
+const MAX_FRAME: usize = 512 << 20;
 /// Bytes of a blob file per frame.
 const PIECE: usize = 1 << 20;
 
@@ -62,6 +65,9 @@ enum Item {
     Head {
         format: u32,
         taken_ms: u64,
+        /// The store's next sequence number: the restored store's floor.
+        #[serde(default)]
+        next_seq: u64,
     },
     Kv {
         tree: String,
@@ -79,10 +85,7 @@ enum Item {
         bytes: Vec<u8>,
     },
     /// A blob file begins; its bytes follow as pieces.
-    Blob {
-        name: String,
-        len: u64,
-    },
+    Blob { name: String, len: u64 },
     Piece {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
@@ -138,6 +141,12 @@ impl<W: Write> Out<W> {
             what: "backup item",
             source,
         })?;
+        if body.len() > MAX_FRAME {
+            return Err(StoreError::Io(std::io::Error::other(format!(
+                "a stored value of {} bytes is over the {MAX_FRAME} a backup frame holds",
+                body.len()
+            ))));
+        }
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
         self.raw(&len.to_be_bytes())?;
         self.raw(&body)
@@ -204,14 +213,18 @@ impl Store {
             taken_ms: fabric_proto::now_ms(),
             ..BackupSummary::default()
         };
-        out.item(&Item::Head {
-            format: s.format,
-            taken_ms: s.taken_ms,
-        })?;
+        // The chunk lock first (the order every path takes), held to the
+        // end: no blob file is swept or re-sealed while the backup runs.
+        let _files = self.lock_chunks();
         let blobs: Vec<Vec<u8>>;
         {
             // Writes wait from here to the end of the trees.
             let _gate = self.close_gate();
+            out.item(&Item::Head {
+                format: s.format,
+                taken_ms: s.taken_ms,
+                next_seq: self.next_seq()?,
+            })?;
             for name in self.db.tree_names() {
                 let tree = self.db.open_tree(&name)?;
                 let tree_name = String::from_utf8_lossy(&name).into_owned();
@@ -244,15 +257,6 @@ impl Store {
                 .keys()
                 .map(|k| k.map(|k| k.to_vec()))
                 .collect::<std::result::Result<_, _>>()?;
-            for name in [KEYRING_FILE, LOCAL_KEY_FILE] {
-                if let Ok(bytes) = std::fs::read(self.dir.join(name)) {
-                    out.item(&Item::File {
-                        data_dir: false,
-                        name: name.to_owned(),
-                        bytes,
-                    })?;
-                }
-            }
         }
         for (name, path) in data_files {
             if let Ok(bytes) = std::fs::read(path) {
@@ -263,7 +267,6 @@ impl Store {
                 })?;
             }
         }
-        let _files = self.lock_chunks();
         for k in blobs {
             let name = hex::encode(&k);
             let Ok(mut f) = File::open(self.inputs_dir.join(&name)) else {
@@ -290,6 +293,19 @@ impl Store {
             }
             s.files += 1;
             progress(s.values + s.files);
+        }
+        // The keyring last: it holds every key a value or file above was
+        // sealed with (keys are only ever added).
+        for name in [KEYRING_FILE, LOCAL_KEY_FILE, FORMAT_FILE] {
+            match std::fs::read(self.dir.join(name)) {
+                Ok(bytes) => out.item(&Item::File {
+                    data_dir: false,
+                    name: name.to_owned(),
+                    bytes,
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != KEYRING_FILE => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         let sha256 = std::mem::replace(&mut out.hasher, Sha256::hasher()).finish();
         s.bytes = out.bytes;
@@ -350,6 +366,8 @@ fn restore_into(file: &Path, data_dir: &Path) -> std::result::Result<BackupSumma
     private::create_dir(&inputs)?;
     let db = sled::Config::new().path(&store_dir).open()?;
     let mut blob: Option<(File, u64)> = None;
+    let mut next_seq = 0u64;
+    let mut keyring = false;
     loop {
         let mut len = [0u8; 4];
         r.read_exact(&mut len)
@@ -376,6 +394,14 @@ fn restore_into(file: &Path, data_dir: &Path) -> std::result::Result<BackupSumma
             {
                 return Err(bad("a blob file is cut short".into()));
             }
+            if !keyring {
+                return Err(bad(
+                    "it holds no keyring, without which its data cannot be read".into(),
+                ));
+            }
+            // sled's id counter starts again in a new database.
+            db.open_tree("meta")?
+                .insert(SEQ_FLOOR_KEY, &next_seq.saturating_add(1).to_be_bytes())?;
             db.flush()?;
             drop(db);
             private::restrict_tree(data_dir)?;
@@ -393,7 +419,8 @@ fn restore_into(file: &Path, data_dir: &Path) -> std::result::Result<BackupSumma
                     crate::FORMAT
                 )));
             }
-            Item::Head { .. } | Item::End { .. } => {}
+            Item::Head { next_seq: n, .. } => next_seq = n,
+            Item::End { .. } => {}
             Item::Kv { tree, k, v } => {
                 db.open_tree(tree.as_bytes())?.insert(k, v)?;
             }
@@ -402,10 +429,15 @@ fn restore_into(file: &Path, data_dir: &Path) -> std::result::Result<BackupSumma
                 name,
                 bytes,
             } => {
-                let allowed = [KEYRING_FILE, LOCAL_KEY_FILE, "node.key", "admin.key"];
+                let allowed: &[&str] = if in_data {
+                    &["node.key", "admin.key"]
+                } else {
+                    &[KEYRING_FILE, LOCAL_KEY_FILE, FORMAT_FILE]
+                };
                 if !allowed.contains(&name.as_str()) {
                     return Err(bad(format!("it names an unexpected file {name:?}")));
                 }
+                keyring |= !in_data && name == KEYRING_FILE;
                 let dir = if in_data { data_dir } else { &store_dir };
                 std::fs::write(dir.join(&name), bytes).map_err(StoreError::from)?;
             }

@@ -241,7 +241,6 @@ impl Store {
     /// Stores `bytes` as a chunked blob (an input that arrived inline but
     /// is over the inline size); returns its reference.
     pub fn put_chunked(&self, bytes: &[u8]) -> Result<BlobRef> {
-        let _gate = self.gate();
         let blob = BlobRef::of(bytes);
         if self.chunked_len(&blob.sha)?.is_some() {
             return Ok(blob);
@@ -258,7 +257,9 @@ impl Store {
         let file = File::create(&part)?;
         sealed::write_all(self.crypt(), &file, bytes)?;
         file.sync_all()?;
+        // The chunk lock, then the gate: the one order every path takes.
         let _sealing = self.lock_chunks();
+        let _gate = self.gate();
         if self.chunked_len(&blob.sha)?.is_some() {
             fs::remove_file(&part)?;
             return Ok(blob);

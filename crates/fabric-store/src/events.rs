@@ -102,7 +102,7 @@ impl Store {
     /// Appends to the event log.
     pub fn append_event(&self, event: &StoredEvent) -> Result<()> {
         let _gate = self.gate();
-        let seq = self.db.generate_id()?;
+        let seq = self.next_seq()?;
         self.events
             .insert(seq.to_be_bytes(), self.enc("event", event)?)?;
         Ok(())

@@ -166,6 +166,8 @@ pub struct Store {
     dir: std::path::PathBuf,
     /// Chunked blobs (task inputs), one file each.
     inputs_dir: std::path::PathBuf,
+    /// Added to sled's id counter (see [`Store::next_seq`]).
+    seq_floor: u64,
     /// Every write holds it shared; a backup holds it alone while it
     /// copies the trees, so its copy is of one moment.
     gate: Arc<std::sync::RwLock<()>>,
@@ -208,10 +210,13 @@ impl Store {
     /// beside `dir` and upgraded; a newer one is refused.
     pub fn open_keyed(dir: &Path, operator: Option<&OperatorKey>) -> Result<Self> {
         upgrade::upgrade(dir, operator)?;
+        // Only a new store gets a new keyring; one that lost its keyring
+        // is refused (its values could not be read).
+        let may_create = !upgrade::exists(dir);
         if !dir.exists() {
             private::create_dir(dir)?;
         }
-        let keyring = Arc::new(Keyring::open(dir, operator)?);
+        let keyring = Arc::new(Keyring::open(dir, operator, may_create)?);
         private::create_dir(dir)?;
         let db = sled::Config::new()
             .path(dir)
@@ -234,12 +239,14 @@ impl Store {
                     source,
                 },
             })?;
+        keyring.adopt_operator_key()?;
         let inputs_dir = dir.join("inputs");
         private::create_dir(&inputs_dir)?;
         let store = Self {
             dir: dir.to_owned(),
             inputs_dir,
             gate: Arc::default(),
+            seq_floor: 0,
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
             results: db.open_tree("results")?,
@@ -257,6 +264,8 @@ impl Store {
             chunks: std::sync::Arc::default(),
             db,
         };
+        let mut store = store;
+        store.seq_floor = upgrade::seq_floor(&store.meta)?;
         store.check_format(dir)?;
         store.migrate_join_secrets()?;
         store.count_once()?;
@@ -270,9 +279,11 @@ impl Store {
         Ok(())
     }
 
-    /// A fresh, increasing sequence number (survives restarts).
+    /// A fresh, increasing sequence number (survives restarts, and a
+    /// restore or upgrade into a new database: sled's own counter starts
+    /// again there, so the store adds the floor those wrote).
     pub fn next_seq(&self) -> Result<u64> {
-        Ok(self.db.generate_id()?)
+        Ok(self.db.generate_id()?.saturating_add(self.seq_floor))
     }
 }
 

@@ -82,12 +82,10 @@ impl Store {
         Ok(self.meta.contains_key(CURSOR_KEY)?)
     }
 
-    /// Starts a rewrap pass (a no-op when one is under way).
+    /// Starts a rewrap pass from the beginning (one under way starts
+    /// over: what it did before a newer key came is not under that key).
     pub fn begin_rewrap(&self) -> Result<()> {
-        if !self.rewrap_pending()? {
-            self.save_cursor(&Cursor::default())?;
-        }
-        Ok(())
+        self.save_cursor(&Cursor::default())
     }
 
     fn save_cursor(&self, c: &Cursor) -> Result<()> {
@@ -197,8 +195,7 @@ impl Store {
     }
 
     /// Rewrites one blob file under the active key, unless it is sealed
-    /// with it already (or gone); whether it was rewritten. A file with no
-    /// sealed header is the plaintext format's and is sealed as it is.
+    /// with it already (or gone); whether it was rewritten.
     fn reseal_file(&self, hex_sha: &str, active: u32) -> Result<bool> {
         let Ok(sha) = hex_sha.parse::<fabric_proto::Sha256>() else {
             return Ok(false);
@@ -213,15 +210,22 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e.into()),
         };
-        let plain = match sealed::Header::read(&file) {
+        match sealed::Header::read(&file) {
             Ok(h) if h.key == active => return Ok(false),
-            Ok(_) => sealed::read_range(self.crypt(), &file, 0, total, total)?,
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => std::fs::read(&path)?,
+            Ok(_) => {}
             Err(e) => return Err(e.into()),
-        };
+        }
+        // A segment at a time: a blob may be as large as an input may.
         let tmp = path.with_extension("reseal.part");
         let out = File::create(&tmp)?;
-        sealed::write_all(self.crypt(), &out, &plain)?;
+        let header = sealed::Header::new(self.crypt());
+        header.write(&out)?;
+        let mut index = 0;
+        sealed::for_each_segment(self.crypt(), &file, total, |piece| {
+            sealed::write_segment(self.crypt(), &out, &header, index, piece)?;
+            index += 1;
+            Ok(())
+        })?;
         out.sync_all()?;
         std::fs::rename(&tmp, &path)?;
         Ok(true)

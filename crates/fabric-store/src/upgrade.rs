@@ -7,7 +7,8 @@
 //!
 //! A store of a newer format is refused with a message. An older one is
 //! first copied whole beside the store (`<store>.format1-backup-<ms>`),
-//! then written again, sealed, into a new directory that replaces it:
+//! then written again, sealed, into a new directory that replaces it
+//! (with sled's id counter carried over as a floor, see `Store::next_seq`):
 //! sled keeps the old versions of rewritten values in its log for a
 //! while, so sealing in place would leave plaintext on the disk. A crash
 //! midway leaves the old store in place (the new one is made again) or,
@@ -23,6 +24,24 @@ use crate::{Result, Store, StoreError, private};
 pub const FORMAT: u32 = 2;
 /// Where the format is kept (`meta`, 4 bytes BE, not sealed).
 pub const FORMAT_KEY: &str = "format";
+/// The format again, as a file beside sled's: readable before sled opens,
+/// so a store that lost its keyring is not taken for the plaintext format.
+pub(crate) const FORMAT_FILE: &str = "format";
+/// Where the sequence floor is kept (`meta`, 8 bytes BE): what sled's id
+/// counter had reached in the store a restore or upgrade copied.
+pub(crate) const SEQ_FLOOR_KEY: &str = "seq_floor";
+
+/// The sequence floor a store records (0 when none).
+pub(crate) fn seq_floor(meta: &sled::Tree) -> Result<u64> {
+    Ok(meta.get(SEQ_FLOOR_KEY)?.map_or(0, |v| {
+        <[u8; 8]>::try_from(v.as_ref()).map_or(0, u64::from_be_bytes)
+    }))
+}
+
+/// Whether `dir` holds a store already (sled's files, or the format file).
+pub(crate) fn exists(dir: &Path) -> bool {
+    dir.join("db").exists() || dir.join(FORMAT_FILE).exists()
+}
 
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let name = dir
@@ -49,7 +68,7 @@ pub(crate) fn sealed_kind(tree: &[u8], key: &[u8]) -> Option<&'static str> {
 /// Whether `dir` holds a store of the plaintext format: sled's files and
 /// no keyring.
 fn is_plaintext(dir: &Path) -> bool {
-    dir.join("db").exists() && !dir.join(KEYRING_FILE).exists()
+    dir.join("db").exists() && !dir.join(KEYRING_FILE).exists() && !dir.join(FORMAT_FILE).exists()
 }
 
 /// Brings the store in `dir` to this build's format when it is older
@@ -77,14 +96,15 @@ pub(crate) fn upgrade(dir: &Path, operator: Option<&OperatorKey>) -> Result<()> 
         std::fs::remove_dir_all(&new)?;
     }
     private::create_dir(&new)?;
-    let ring = Keyring::open(&new, operator)?;
+    let ring = Keyring::open(&new, operator, true)?;
     let values = {
         let old_db = sled::open(dir)?;
         let new_db = sled::open(&new)?;
         let values = copy_sealed(&old_db, &new_db, ring.crypt())?;
-        new_db
-            .open_tree("meta")?
-            .insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
+        let meta = new_db.open_tree("meta")?;
+        meta.insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
+        meta.insert(SEQ_FLOOR_KEY, &old_db.generate_id()?.to_be_bytes())?;
+        std::fs::write(new.join(FORMAT_FILE), format!("{FORMAT}\n"))?;
         seal_files(&old_db, dir, &new, ring.crypt())?;
         new_db.flush()?;
         values
@@ -124,16 +144,41 @@ fn seal_files(old: &sled::Db, dir: &Path, new: &Path, crypt: &Crypt) -> Result<(
     private::create_dir(&inputs)?;
     for k in old.open_tree("chunked")?.iter().keys() {
         let name = hex::encode(k?);
-        let plain = match std::fs::read(dir.join("inputs").join(&name)) {
-            Ok(b) => b,
+        let mut from = match std::fs::File::open(dir.join("inputs").join(&name)) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e.into()),
         };
-        let f = std::fs::File::create(inputs.join(&name))?;
-        sealed::write_all(crypt, &f, &plain)?;
-        f.sync_all()?;
+        // A segment at a time: a blob may be as large as an input may.
+        let to = std::fs::File::create(inputs.join(&name))?;
+        let header = sealed::Header::new(crypt);
+        header.write(&to)?;
+        let mut piece = vec![0u8; fabric_proto::BLOB_CHUNK];
+        let mut index = 0;
+        loop {
+            let n = read_full(&mut from, &mut piece)?;
+            if n == 0 {
+                break;
+            }
+            sealed::write_segment(crypt, &to, &header, index, &piece[..n])?;
+            index += 1;
+        }
+        to.sync_all()?;
     }
     Ok(())
+}
+
+/// Reads until `buf` is full or the file ends; how many bytes.
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> Result<usize> {
+    use std::io::Read as _;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -169,9 +214,11 @@ impl Store {
                 found,
                 supported: FORMAT,
             }),
-            Some(_) => Ok(()),
-            None => {
+            Some(_) | None => {
                 self.meta.insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
+                if !dir.join(FORMAT_FILE).exists() {
+                    std::fs::write(dir.join(FORMAT_FILE), format!("{FORMAT}\n"))?;
+                }
                 Ok(())
             }
         }

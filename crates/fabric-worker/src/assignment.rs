@@ -273,6 +273,7 @@ mod tests {
             issued_at_ms: 0,
             expires_at_ms: u64::MAX,
             trace: None,
+            secrets: Vec::new(),
         }
     }
 

@@ -130,6 +130,7 @@ mod tests {
             issued_at_ms: 0,
             expires_at_ms: expires,
             trace: None,
+            secrets: Vec::new(),
         }
     }
 

@@ -51,8 +51,14 @@ fn rotate(args: &RotateArgs, cluster: Option<&Path>) -> anyhow::Result<()> {
         let bar = output::Rewrap::start(out);
         loop {
             let keys = c.keys(false).await?;
-            let progress = keys.rewrap.unwrap_or_default();
+            let progress = keys.rewrap.clone().unwrap_or_default();
             bar.show(&progress);
+            if let Some(why) = &progress.error {
+                bar.finish();
+                anyhow::bail!(
+                    "the rewrap stopped: {why} (it resumes when the dispatcher restarts)"
+                );
+            }
             if progress.finished {
                 bar.finish();
                 return Ok(keys);

@@ -91,7 +91,7 @@ impl Output {
             || {
                 let active = k.keys.iter().find(|x| x.active).map_or(0, |x| x.id);
                 let mut t = format!("data key {active} now seals new values; older keys stay for reading");
-                if rewrapped && let Some(r) = k.rewrap {
+                if rewrapped && let Some(r) = &k.rewrap {
                     let _ = write!(
                         t,
                         "\nrewrap done: {} values and files looked at, {} re-encrypted with key {active}",

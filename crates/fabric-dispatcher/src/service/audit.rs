@@ -1,8 +1,7 @@
 //! The audit trail: who did an admin action. A request is served inside
 //! [`acting`], which names its caller (a client key, or a REST token);
 //! every event recorded while it is served carries that name, and the
-//! admin kinds of those events are the trail (`fabric admin audit`,
-//! `GET /api/v1/audit`).
+//! admin kinds of those events are the trail (`fabric admin audit`).
 
 use fabric_proto::wire::{AuditEntry, Response};
 use fabric_store::EventKind;

@@ -83,6 +83,13 @@ impl Dispatcher {
             }
         })?;
         let identity = Identity::load_or_create(&cfg.data_dir.join("node.key"))?;
+        // A backup a crash cut short (it holds the data as stored: keep
+        // none lying around).
+        if let Ok(dir) = std::fs::read_dir(cfg.data_dir.join("backups")) {
+            for e in dir.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let store = Store::open_keyed(&cfg.data_dir.join("store"), cfg.operator_key.as_ref())?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let observer = metrics.clone();

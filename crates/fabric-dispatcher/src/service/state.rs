@@ -126,8 +126,11 @@ pub struct Shared {
     /// One change to the schedules at a time (adds, actions, firings), so a
     /// firing never writes over a pause or a removal.
     pub(crate) schedules_lock: tokio::sync::Mutex<()>,
-    /// The rewrap under way (or last finished) since start.
-    pub(crate) rewrap: std::sync::Mutex<Option<fabric_store::RewrapProgress>>,
+    /// The rewrap under way (or last finished) since start, and why it
+    /// stopped if it failed.
+    pub(crate) rewrap: std::sync::Mutex<Option<(fabric_store::RewrapProgress, Option<String>)>>,
+    /// A rewrap loop runs (one at a time).
+    pub(crate) rewrapping: std::sync::atomic::AtomicBool,
     /// One backup at a time.
     pub(crate) backup_lock: tokio::sync::Mutex<()>,
 }
@@ -163,16 +166,26 @@ impl Shared {
             schedules_due: std::sync::atomic::AtomicU64::new(0),
             schedules_lock: tokio::sync::Mutex::new(()),
             rewrap: std::sync::Mutex::new(None),
+            rewrapping: std::sync::atomic::AtomicBool::new(false),
             backup_lock: tokio::sync::Mutex::new(()),
         }
     }
 
     /// The rewrap under way, or the last one finished since start.
     pub fn rewrap_progress(&self) -> Option<fabric_store::RewrapProgress> {
+        self.rewrap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|(p, _)| *p)
+    }
+
+    /// Sets what `rewrap_progress` says.
+    pub(crate) fn set_rewrap(&self, state: Option<(fabric_store::RewrapProgress, Option<String>)>) {
         *self
             .rewrap
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
     }
 
     /// Live tasks now: queued by priority rank (high, normal, low), and

@@ -14,7 +14,7 @@ pub struct KeyInfo {
 }
 
 /// A rewrap pass's progress.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RewrapView {
     /// Values and files looked at.
     pub seen: u64,
@@ -22,6 +22,9 @@ pub struct RewrapView {
     pub resealed: u64,
     /// Whether the pass is over.
     pub finished: bool,
+    /// Why it stopped, when it failed (it resumes at the next start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The keyring, without key material.

@@ -6,8 +6,8 @@
 //! key file is told apart from a damaged keyring, and both are refused
 //! before anything on disk changes. A keyring wrapped by the local key is
 //! wrapped again by an operator key the first time one is given (and the
-//! local key removed): that is how a store started without a key file
-//! moves to one.
+//! local key removed), once the store is locked: that is how a store
+//! started without a key file moves to one.
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -38,6 +38,14 @@ pub enum KeyError {
     Missing {
         /// The wrapping key's fingerprint.
         fingerprint: String,
+    },
+    /// The store exists but its keyring does not.
+    #[error(
+        "the keyring {path} is missing: this store cannot be read without it; put it back (every backup holds it), or start on an empty data dir"
+    )]
+    NoKeyring {
+        /// Where it should be.
+        path: String,
     },
     /// The given key is not the one the keyring is wrapped by.
     #[error(
@@ -142,9 +150,16 @@ pub struct KeyState {
 /// The open keyring: its file and its wrapping key.
 pub struct Keyring {
     path: PathBuf,
-    wrapping: [u8; 32],
-    file: std::sync::Mutex<KeyringFile>,
+    inner: std::sync::Mutex<Inner>,
     crypt: Arc<Crypt>,
+    /// An operator key given to a keyring the local key wraps: adopted by
+    /// [`Keyring::adopt_operator_key`] once the store is locked.
+    adopt: Option<[u8; 32]>,
+}
+
+struct Inner {
+    file: KeyringFile,
+    wrapping: [u8; 32],
 }
 
 impl std::fmt::Debug for Keyring {
@@ -291,9 +306,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
 
 impl Keyring {
     /// Opens the keyring in `dir` with the operator's key, if given, or
-    /// makes a new one (one data key) when there is none. Refuses a wrong
-    /// or missing key before writing anything.
-    pub fn open(dir: &Path, operator: Option<&OperatorKey>) -> Result<Self, KeyError> {
+    /// makes a new one (one data key) when there is none and `may_create`
+    /// (a new store). Refuses a wrong or missing key, or a missing keyring,
+    /// before writing anything.
+    pub fn open(
+        dir: &Path,
+        operator: Option<&OperatorKey>,
+        may_create: bool,
+    ) -> Result<Self, KeyError> {
         let operator = operator.map(OperatorKey::bytes);
         let path = dir.join(KEYRING_FILE);
         let local_path = dir.join(LOCAL_KEY_FILE);
@@ -310,6 +330,11 @@ impl Keyring {
             Err(e) => return Err(io(&path)(e)),
         };
         let Some(file) = existing else {
+            if !may_create {
+                return Err(KeyError::NoKeyring {
+                    path: path.display().to_string(),
+                });
+            }
             return Self::create(dir, operator);
         };
         let wrapping = match (file.wrap, operator) {
@@ -342,21 +367,51 @@ impl Keyring {
             )));
         }
         let crypt = Crypt::new(&keys, file.active);
-        let ring = Self {
-            path,
-            wrapping,
-            file: std::sync::Mutex::new(file),
-            crypt,
+        let adopt = match (file.wrap, operator) {
+            (Wrap::Local, Some(op)) => Some(*op),
+            _ => None,
         };
-        if let (Wrap::Local, Some(op)) = (ring.state().wrap, operator) {
-            ring.rewrap_with(op, &keys)?;
-            std::fs::remove_file(&local_path).map_err(io(&local_path))?;
-            tracing::info!(
-                fingerprint = %fingerprint(op),
-                "the data keys are now wrapped by the operator's key; the key that sat beside the data was removed"
-            );
+        Ok(Self {
+            path,
+            inner: std::sync::Mutex::new(Inner { file, wrapping }),
+            crypt,
+            adopt,
+        })
+    }
+
+    /// When an operator key was given to a keyring the local key wraps:
+    /// wraps the data keys with it and removes the local key. Called once
+    /// the store is locked, so no other process is using the keyring.
+    pub(crate) fn adopt_operator_key(&self) -> Result<(), KeyError> {
+        let Some(op) = self.adopt else {
+            return Ok(());
+        };
+        let mut inner = self.lock();
+        if inner.file.wrap == Wrap::Operator {
+            return Ok(());
         }
-        Ok(ring)
+        let mut next = inner.file.clone();
+        next.wrap = Wrap::Operator;
+        next.fingerprint = fingerprint(&op);
+        for k in &mut next.keys {
+            let key = unwrap_key(&inner.wrapping, k).ok_or_else(|| KeyError::Damaged {
+                path: self.path.display().to_string(),
+                why: format!("data key {} does not unwrap", k.id),
+            })?;
+            k.sealed = wrap_key(&op, k.id, &key);
+        }
+        write_atomic(&self.path, &encode(&next))?;
+        inner.file = next;
+        inner.wrapping = op;
+        if let Some(dir) = self.path.parent() {
+            let local = dir.join(LOCAL_KEY_FILE);
+            std::fs::remove_file(&local).map_err(io(&local))?;
+        }
+        tracing::info!(
+            fingerprint = %fingerprint(&op),
+            "the data keys are now wrapped by the operator's key; the key that sat beside the data was removed"
+        );
+        Ok(())
     }
 
     fn create(dir: &Path, operator: Option<&[u8; 32]>) -> Result<Self, KeyError> {
@@ -386,30 +441,14 @@ impl Keyring {
         write_atomic(&path, &encode(&file))?;
         Ok(Self {
             path,
-            wrapping,
-            file: std::sync::Mutex::new(file),
+            inner: std::sync::Mutex::new(Inner { file, wrapping }),
             crypt: Crypt::new(&[(1, data)], 1),
+            adopt: None,
         })
     }
 
-    /// Wraps every data key with `op` and writes the keyring.
-    fn rewrap_with(&self, op: &[u8; 32], keys: &[(u32, [u8; 32])]) -> Result<(), KeyError> {
-        let mut file = self.lock();
-        let mut next = file.clone();
-        next.wrap = Wrap::Operator;
-        next.fingerprint = fingerprint(op);
-        for k in &mut next.keys {
-            if let Some((_, key)) = keys.iter().find(|(id, _)| *id == k.id) {
-                k.sealed = wrap_key(op, k.id, key);
-            }
-        }
-        write_atomic(&self.path, &encode(&next))?;
-        *file = next;
-        Ok(())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, KeyringFile> {
-        self.file
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -421,7 +460,8 @@ impl Keyring {
 
     /// What the keyring holds (no key material).
     pub fn state(&self) -> KeyState {
-        let file = self.lock();
+        let inner = self.lock();
+        let file = &inner.file;
         KeyState {
             wrap: file.wrap,
             fingerprint: file.fingerprint.clone(),
@@ -433,19 +473,19 @@ impl Keyring {
     /// Makes a new data key, writes it to the keyring (durably) and seals
     /// new values with it; the old keys stay for reading. Its id.
     pub fn rotate(&self) -> Result<u32, KeyError> {
-        let mut file = self.lock();
-        let id = file.keys.iter().map(|k| k.id).max().unwrap_or(0) + 1;
+        let mut inner = self.lock();
+        let id = inner.file.keys.iter().map(|k| k.id).max().unwrap_or(0) + 1;
         let mut data = [0u8; 32];
         OsRng.fill_bytes(&mut data);
-        let mut next = file.clone();
+        let mut next = inner.file.clone();
         next.keys.push(WrappedKey {
             id,
             created_ms: now_ms(),
-            sealed: wrap_key(&self.wrapping, id, &data),
+            sealed: wrap_key(&inner.wrapping, id, &data),
         });
         next.active = id;
         write_atomic(&self.path, &encode(&next))?;
-        *file = next;
+        inner.file = next;
         self.crypt.add_active(id, &data);
         Ok(id)
     }

@@ -26,7 +26,8 @@ pub(crate) fn keys(shared: &Shared, census: bool) -> Answer {
         .rewrap
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .map(view);
+        .clone()
+        .map(|(p, error)| view(p, error));
     Ok(Response::Keys(Box::new(KeysView {
         wrap: state.wrap.as_str().to_owned(),
         fingerprint: state.fingerprint,
@@ -44,11 +45,12 @@ pub(crate) fn keys(shared: &Shared, census: bool) -> Answer {
     })))
 }
 
-fn view(p: RewrapProgress) -> RewrapView {
+fn view(p: RewrapProgress, error: Option<String>) -> RewrapView {
     RewrapView {
         seen: p.seen,
         resealed: p.resealed,
         finished: p.finished,
+        error,
     }
 }
 
@@ -73,7 +75,9 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, rewrap: bool) -> Answer {
         ),
     );
     if rewrap {
+        // Started over, from the beginning, for the new key.
         shared.store.begin_rewrap()?;
+        shared.set_rewrap(Some((RewrapProgress::default(), None)));
         spawn_rewrap(shared.clone());
     }
     shared.commit.durable().await?;
@@ -83,25 +87,28 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, rewrap: bool) -> Answer {
 /// Runs the rewrap under way (started now, or cut short by a restart) to
 /// its end, a step at a time, on a blocking thread.
 pub(crate) fn spawn_rewrap(shared: Arc<Shared>) {
+    use std::sync::atomic::Ordering;
+    // One loop at a time: a loop already running picks up a restarted
+    // pass from the store's cursor.
+    if shared.rewrapping.swap(true, Ordering::AcqRel) {
+        return;
+    }
     tokio::spawn(async move {
+        let _running = scopeguard(&shared);
         loop {
             let s = shared.clone();
             let step = tokio::task::spawn_blocking(move || s.store.rewrap_step(REWRAP_STEP)).await;
+            let failed = |why: String, shared: &Shared| {
+                tracing::error!(error = %why, "the rewrap stopped; it resumes at the next start");
+                let p = shared.rewrap_progress().unwrap_or_default();
+                shared.set_rewrap(Some((p, Some(why))));
+            };
             let progress = match step {
                 Ok(Ok(p)) => p,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "the rewrap stopped; it resumes at the next start");
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the rewrap's thread failed");
-                    return;
-                }
+                Ok(Err(e)) => return failed(e.to_string(), &shared),
+                Err(e) => return failed(format!("its thread failed: {e}"), &shared),
             };
-            *shared
-                .rewrap
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(progress);
+            shared.set_rewrap(Some((progress, None)));
             if progress.finished {
                 if let Err(e) = shared.commit.durable().await {
                     tracing::error!(error = %e, "cannot flush after the rewrap");
@@ -197,6 +204,19 @@ pub(crate) async fn backup(
     }))
     .await?;
     Ok(())
+}
+
+/// Clears the running flag when the loop ends, however it ends.
+fn scopeguard(shared: &Arc<Shared>) -> impl Drop + use<> {
+    struct Running(Arc<Shared>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0
+                .rewrapping
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+    Running(shared.clone())
 }
 
 async fn stream_file(path: &std::path::Path, send: &mut FramedSend) -> Result<(), ServiceError> {
