@@ -102,6 +102,7 @@ async fn through_sandbox(runner: &NativeRunner, program: &std::path::Path, i: u3
         program: program.to_path_buf(),
         args: Vec::new(),
         env: Vec::new(),
+        secrets: Vec::new(),
         stdin: Vec::new(),
         limits: Limits::default(),
         files: Vec::new(),
