@@ -355,3 +355,43 @@ fn keys_rotate_rewrap_and_a_wrong_key_changes_nothing() {
         "a refused start changed the data dir"
     );
 }
+
+#[test]
+fn the_readme_key_blocks_run_as_written() {
+    use fabric_tests::harness::readme::{block, shell};
+    let sb = Sandbox::new();
+    let etc = sb.dir.path().join("etc-fabric");
+    std::fs::create_dir(&etc).unwrap();
+    let setup = block("fabric admin gen-key > /etc/fabric/fabric.key");
+    let make_key = setup.lines[0].replace("/etc/fabric/", &format!("{}/", etc.display()));
+    let out = shell(&sb, &make_key);
+    assert!(out.status.success(), "{make_key}: {}", describe(&out));
+    let key = etc.join("fabric.key");
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+    // The dispatcher line, on a free port and without mDNS.
+    assert!(
+        setup.lines[1].contains("--key-file /etc/fabric/fabric.key"),
+        "{}",
+        setup.lines[1]
+    );
+    let mut d = start_dispatcher(
+        &sb,
+        "d",
+        "127.0.0.1:0",
+        &["--no-mdns", "--key-file", key.to_str().unwrap()],
+        None,
+    );
+    let script = block("fabric admin keys --census").lines.join("\n");
+    let out = shell(
+        &sb,
+        &format!("set -e\nexport FABRIC_CLUSTER={}\n{script}", d.profile.display()),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("wrapped by the operator key"), "{said}");
+    assert!(said.contains("data key 2 now seals new values"), "{said}");
+    assert!(said.contains("data key 3 now seals new values"), "{said}");
+    assert!(said.contains("rewrap done"), "{said}");
+    assert!(said.contains("key_rotated"), "the audit lists the rotations: {said}");
+    assert!(d.proc.terminate(Duration::from_secs(30)).success());
+}

@@ -32,6 +32,14 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
     ),
     (".ci/run", "CI runs it as written"),
     (
+        "fabric admin gen-key > /etc/fabric/fabric.key",
+        "at_rest::the_readme_key_blocks_run_as_written",
+    ),
+    (
+        "fabric admin keys --census",
+        "at_rest::the_readme_key_blocks_run_as_written",
+    ),
+    (
         "a=$(fabric run --detach",
         "cluster_after::the_readme_dependency_block_runs_as_written",
     ),
