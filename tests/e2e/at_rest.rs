@@ -202,6 +202,26 @@ fn nothing_a_task_brings_is_on_disk_in_plaintext_and_its_secret_shows_nowhere() 
         );
     }
 
+    // Its value is gone once it ended: a retry of one that failed is
+    // refused, saying why.
+    let out = c
+        .cmd()
+        .args(["run", "--detach", "--secret"])
+        .arg(format!("TOKEN={SECRET}"))
+        .args(["--", "sh", "-c", "exit 1"])
+        .output_in_time()
+        .unwrap();
+    let failed = text(&out.stdout).trim().to_owned();
+    let out = c.cmd().args(["wait", &failed]).output_in_time().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let out = c.cmd().args(["retry", &failed]).output_in_time().unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("ran with secrets (TOKEN)"),
+        "{}",
+        describe(&out)
+    );
+
     // Nothing of it in plaintext in any file of the data dirs.
     for needle in [MARKER, SECRET] {
         assert_eq!(
@@ -384,7 +404,10 @@ fn the_readme_key_blocks_run_as_written() {
     let script = block("fabric admin keys --census").lines.join("\n");
     let out = shell(
         &sb,
-        &format!("set -e\nexport FABRIC_CLUSTER={}\n{script}", d.profile.display()),
+        &format!(
+            "set -e\nexport FABRIC_CLUSTER={}\n{script}",
+            d.profile.display()
+        ),
     );
     assert!(out.status.success(), "{}", describe(&out));
     let said = text(&out.stdout);
@@ -392,6 +415,9 @@ fn the_readme_key_blocks_run_as_written() {
     assert!(said.contains("data key 2 now seals new values"), "{said}");
     assert!(said.contains("data key 3 now seals new values"), "{said}");
     assert!(said.contains("rewrap done"), "{said}");
-    assert!(said.contains("key_rotated"), "the audit lists the rotations: {said}");
+    assert!(
+        said.contains("key_rotated"),
+        "the audit lists the rotations: {said}"
+    );
     assert!(d.proc.terminate(Duration::from_secs(30)).success());
 }

@@ -40,6 +40,16 @@ fn secrets(dir: &Path, table: &BTreeMap<String, String>) -> Result<fabric_proto:
                 .map_err(|_| format!("secret {name}: no variable {var} in this environment"))?
         } else if let Some(path) = source.strip_prefix("file:") {
             let path = dir.join(path);
+            let len = std::fs::metadata(&path)
+                .map_err(|e| format!("secret {name}: cannot read {}: {e}", path.display()))?
+                .len();
+            if len > fabric_proto::MAX_SECRET_BYTES as u64 {
+                return Err(format!(
+                    "secret {name}: {} is {len} bytes, over the {} all of a task's secrets may hold",
+                    path.display(),
+                    fabric_proto::MAX_SECRET_BYTES
+                ));
+            }
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("secret {name}: cannot read {}: {e}", path.display()))?;
             text.strip_suffix('\n').unwrap_or(&text).to_owned()

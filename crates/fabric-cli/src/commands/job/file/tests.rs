@@ -110,3 +110,44 @@ fn bad_job_files_are_refused_in_their_own_terms() {
     let e = format!("{:#}", load(&sub.join("job.toml")).err().unwrap());
     assert!(e.contains("under the job's dir"), "{e}");
 }
+
+#[test]
+fn a_steps_secrets_come_from_a_file_or_the_environment_never_the_job_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("token.txt"), "from-a-file\n").unwrap();
+    let loaded = job(
+        d,
+        "[[step]]\nname = \"a\"\ncommand = [\"x\"]\nsecrets = { TOKEN = \"file:token.txt\", HOME_DIR = \"env:HOME\" }\n",
+    )
+    .unwrap();
+    let secrets = &loaded.spec.steps[0].secrets;
+    let by_name = |n: &str| {
+        secrets
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.expose().to_owned())
+    };
+    assert_eq!(by_name("TOKEN").as_deref(), Some("from-a-file"));
+    assert_eq!(by_name("HOME_DIR"), std::env::var("HOME").ok());
+    assert!(
+        !format!("{:?}", loaded.spec).contains("from-a-file"),
+        "a job's Debug shows no secret"
+    );
+    let inline = err(
+        d,
+        "[[step]]\nname = \"a\"\ncommand = [\"x\"]\nsecrets = { TOKEN = \"hunter2\" }\n",
+    );
+    assert!(inline.contains("not the value itself"), "{inline}");
+    assert!(
+        !inline.contains("hunter2"),
+        "the refusal does not echo it: {inline}"
+    );
+    assert!(
+        err(
+            d,
+            "[[step]]\nname = \"a\"\ncommand = [\"x\"]\nsecrets = { T = \"env:NO_SUCH_VAR_4471\" }\n"
+        )
+        .contains("no variable NO_SUCH_VAR_4471")
+    );
+}
