@@ -227,12 +227,23 @@ fn nothing_a_task_brings_is_on_disk_in_plaintext_and_its_secret_shows_nowhere() 
     let held = c.submit(&json!({"command": "sh", "args": ["-c", "true"], "not_before": later}));
     let a = c.delete(&format!("/api/v1/tasks/{held}"), Some(&c.admin));
     assert_eq!(a.status, 200, "{a:?}");
-    let audit = json_of(&c.cmd().args(["admin", "audit", "--json"]).output_in_time().unwrap());
+    let audit = json_of(
+        &c.cmd()
+            .args(["admin", "audit", "--json"])
+            .output_in_time()
+            .unwrap(),
+    );
     let cancel = audit
         .as_array()
-        .and_then(|a| a.iter().find(|e| e["action"] == "cancelled" && e["task"] == held.as_str()))
+        .and_then(|a| {
+            a.iter()
+                .find(|e| e["action"] == "cancelled" && e["task"] == held.as_str())
+        })
         .unwrap_or_else(|| panic!("no cancel of {held} in the audit trail: {audit}"));
-    assert!(cancel["actor"].as_str().unwrap_or("").starts_with("token "), "{cancel}");
+    assert!(
+        cancel["actor"].as_str().unwrap_or("").starts_with("token "),
+        "{cancel}"
+    );
 
     // Nothing of it in plaintext in any file of the data dirs.
     for needle in [MARKER, SECRET] {

@@ -1,7 +1,8 @@
 //! The deployment in `deploy/`: the systemd units pass `systemd-analyze
 //! verify`, and `install.sh` installs into a scratch root with the right
-//! modes, and a second time changes nothing. (The container and Kubernetes
-//! files are not tested: see deploy/README.md.)
+//! modes, and a second time changes nothing. (The dispatcher's image is
+//! tested in `deploy_image.rs`; the compose and Kubernetes files are not:
+//! see deploy/README.md.)
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};

@@ -26,6 +26,7 @@ mod cluster_up;
 mod cluster_workers;
 mod dashboard;
 mod deploy;
+mod deploy_image;
 mod docs;
 mod exec_examples;
 mod exec_hostile;
