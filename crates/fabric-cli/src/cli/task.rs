@@ -13,7 +13,9 @@ use crate::units;
 pub(crate) struct QueueOpts {
     /// A secret for the task, as env NAME (repeatable): never shown in
     /// status, REST, the dashboard or logs, encrypted at rest and dropped
-    /// when the task ends. `NAME` alone takes this process's value of NAME.
+    /// when the task ends. `NAME` alone takes this process's value of NAME
+    /// (better than a value on the command line, which `ps` and shell
+    /// history show).
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     pub secrets: Vec<String>,
     /// A secret read from a file (repeatable; one trailing newline is cut).
