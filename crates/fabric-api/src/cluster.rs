@@ -140,7 +140,7 @@ pub(crate) async fn health(State(st): State<Arc<ApiState>>) -> Json<Health> {
                 wrap: k.wrap.as_str().to_owned(),
                 active_key: k.active,
                 keys: k.keys.len(),
-                rewrapping: st.shared.rewrap_progress().is_some_and(|p| !p.finished),
+                rewrapping: st.shared.rewrapping(),
             }
         },
     })

@@ -213,9 +213,6 @@ impl Store {
             taken_ms: fabric_proto::now_ms(),
             ..BackupSummary::default()
         };
-        // The chunk lock first (the order every path takes), held to the
-        // end: no blob file is swept or re-sealed while the backup runs.
-        let _files = self.lock_chunks();
         let blobs: Vec<Vec<u8>>;
         {
             // Writes wait from here to the end of the trees.
@@ -269,7 +266,15 @@ impl Store {
         }
         for k in blobs {
             let name = hex::encode(&k);
-            let Ok(mut f) = File::open(self.inputs_dir.join(&name)) else {
+            // Opened under the chunk lock (a file open stays readable if a
+            // sweep removes or a rewrap replaces it); one swept since the
+            // trees were copied is left out, and the restore drops its
+            // entry.
+            let opened = {
+                let _files = self.lock_chunks();
+                File::open(self.inputs_dir.join(&name))
+            };
+            let Ok(mut f) = opened else {
                 continue;
             };
             let len = f.metadata()?.len();
@@ -364,6 +369,11 @@ fn restore_into(file: &Path, data_dir: &Path) -> std::result::Result<BackupSumma
     private::create_dir(&store_dir)?;
     let inputs = store_dir.join("inputs");
     private::create_dir(&inputs)?;
+    // First: a restore cut short (killed, say) is then a store whose
+    // keyring is missing, refused as such, never taken for the plaintext
+    // format and "upgraded".
+    std::fs::write(store_dir.join(FORMAT_FILE), format!("{}\n", crate::FORMAT))
+        .map_err(StoreError::from)?;
     let db = sled::Config::new().path(&store_dir).open()?;
     let mut blob: Option<(File, u64)> = None;
     let mut next_seq = 0u64;
@@ -400,8 +410,17 @@ fn restore_into(file: &Path, data_dir: &Path) -> std::result::Result<BackupSumma
                 ));
             }
             // sled's id counter starts again in a new database.
-            db.open_tree("meta")?
-                .insert(SEQ_FLOOR_KEY, &next_seq.saturating_add(1).to_be_bytes())?;
+            let meta = db.open_tree("meta")?;
+            let floor = crate::upgrade::seq_floor(&meta)?.max(next_seq.saturating_add(1));
+            meta.insert(SEQ_FLOOR_KEY, &floor.to_be_bytes())?;
+            // A blob swept while the backup ran has no file: not stored.
+            let chunked = db.open_tree("chunked")?;
+            for k in chunked.iter().keys() {
+                let k = k?;
+                if !inputs.join(hex::encode(&k)).exists() {
+                    chunked.remove(k)?;
+                }
+            }
             db.flush()?;
             drop(db);
             private::restrict_tree(data_dir)?;

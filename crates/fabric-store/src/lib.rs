@@ -168,6 +168,8 @@ pub struct Store {
     inputs_dir: std::path::PathBuf,
     /// Added to sled's id counter (see [`Store::next_seq`]).
     seq_floor: u64,
+    /// One rewrap step (or a pass's start) at a time.
+    rewrap_lock: Arc<std::sync::Mutex<()>>,
     /// Every write holds it shared; a backup holds it alone while it
     /// copies the trees, so its copy is of one moment.
     gate: Arc<std::sync::RwLock<()>>,
@@ -209,7 +211,7 @@ impl Store {
     /// anything in `dir` changes; a store of an older format is backed up
     /// beside `dir` and upgraded; a newer one is refused.
     pub fn open_keyed(dir: &Path, operator: Option<&OperatorKey>) -> Result<Self> {
-        upgrade::upgrade(dir, operator)?;
+        let upgraded = upgrade::upgrade(dir, operator)?;
         // Only a new store gets a new keyring; one that lost its keyring
         // is refused (its values could not be read).
         let may_create = !upgrade::exists(dir);
@@ -218,28 +220,22 @@ impl Store {
         }
         let keyring = Arc::new(Keyring::open(dir, operator, may_create)?);
         private::create_dir(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(200))
-            // sled's default page cache is 1 GiB; the hot set is small.
-            .cache_capacity(64 << 20)
-            .open()
-            .map_err(|source| match &source {
-                // sled wraps the lock's EWOULDBLOCK in a message of its own.
-                sled::Error::Io(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.to_string().contains("could not acquire lock") =>
-                {
-                    StoreError::Locked {
-                        path: dir.display().to_string(),
+        let db = if upgraded {
+            // sled lets go of the upgrade's lock from a thread of its own
+            // shortly after its handles dropped.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match open_sled(dir) {
+                    Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
                     }
+                    other => break other?,
                 }
-                _ => StoreError::Open {
-                    path: dir.display().to_string(),
-                    source,
-                },
-            })?;
-        keyring.adopt_operator_key()?;
+            }
+        } else {
+            open_sled(dir)?
+        };
+        keyring.finish_open()?;
         let inputs_dir = dir.join("inputs");
         private::create_dir(&inputs_dir)?;
         let store = Self {
@@ -247,6 +243,7 @@ impl Store {
             inputs_dir,
             gate: Arc::default(),
             seq_floor: 0,
+            rewrap_lock: Arc::default(),
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
             results: db.open_tree("results")?,
@@ -285,6 +282,31 @@ impl Store {
     pub fn next_seq(&self) -> Result<u64> {
         Ok(self.db.generate_id()?.saturating_add(self.seq_floor))
     }
+}
+
+/// Opens (and locks) the sled database in `dir`.
+pub(crate) fn open_sled(dir: &Path) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(dir)
+        .flush_every_ms(Some(200))
+        // sled's default page cache is 1 GiB; the hot set is small.
+        .cache_capacity(64 << 20)
+        .open()
+        .map_err(|source| match &source {
+            // sled wraps the lock's EWOULDBLOCK in a message of its own.
+            sled::Error::Io(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked {
+                    path: dir.display().to_string(),
+                }
+            }
+            _ => StoreError::Open {
+                path: dir.display().to_string(),
+                source,
+            },
+        })
 }
 
 impl Store {

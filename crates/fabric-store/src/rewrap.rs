@@ -32,10 +32,16 @@ pub struct RewrapProgress {
     pub resealed: u64,
     /// Whether the pass is over.
     pub finished: bool,
+    /// The data key the pass seals with.
+    #[serde(default)]
+    pub key: u32,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Cursor {
+    /// The key the pass seals with; a pass for an older one starts over.
+    #[serde(default)]
+    target: u32,
     /// Index into [`Store::sealed_trees`]; one past the last: the files.
     tree: usize,
     /// The last key (or file name) done in it.
@@ -85,7 +91,19 @@ impl Store {
     /// Starts a rewrap pass from the beginning (one under way starts
     /// over: what it did before a newer key came is not under that key).
     pub fn begin_rewrap(&self) -> Result<()> {
-        self.save_cursor(&Cursor::default())
+        let _one = self.lock_rewrap();
+        self.save_cursor(&Cursor {
+            target: self.crypt().active_id(),
+            ..Cursor::default()
+        })
+    }
+
+    /// Held by a step and by a new pass's start, so a start is never
+    /// written over by a step that read the cursor before it.
+    fn lock_rewrap(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.rewrap_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn save_cursor(&self, c: &Cursor) -> Result<()> {
@@ -101,9 +119,11 @@ impl Store {
     /// saved cursor; the pass's progress. Once finished, the cursor is
     /// removed.
     pub fn rewrap_step(&self, max: usize) -> Result<RewrapProgress> {
+        let _one = self.lock_rewrap();
         let Some(bytes) = self.meta.get(CURSOR_KEY)? else {
             return Ok(RewrapProgress {
                 finished: true,
+                key: self.crypt().active_id(),
                 ..RewrapProgress::default()
             });
         };
@@ -113,6 +133,14 @@ impl Store {
                 source,
             })?;
         let active = self.crypt().active_id();
+        if c.target != active {
+            // A newer key came since the pass began: start over for it.
+            c = Cursor {
+                target: active,
+                ..Cursor::default()
+            };
+        }
+        c.progress.key = active;
         let trees = self.sealed_trees();
         let mut budget = max.max(1);
         while budget > 0 && c.tree < trees.len() {

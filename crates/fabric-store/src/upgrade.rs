@@ -72,8 +72,9 @@ fn is_plaintext(dir: &Path) -> bool {
 }
 
 /// Brings the store in `dir` to this build's format when it is older
-/// (see the module's doc); a no-op for a new or current store.
-pub(crate) fn upgrade(dir: &Path, operator: Option<&OperatorKey>) -> Result<()> {
+/// (see the module's doc); whether it did. A no-op for a new or current
+/// store.
+pub(crate) fn upgrade(dir: &Path, operator: Option<&OperatorKey>) -> Result<bool> {
     let new = sibling(dir, "upgrading");
     let replaced = sibling(dir, "format1-replaced");
     if !dir.exists() && new.exists() && replaced.exists() {
@@ -84,7 +85,16 @@ pub(crate) fn upgrade(dir: &Path, operator: Option<&OperatorKey>) -> Result<()> 
         std::fs::remove_dir_all(&replaced)?;
     }
     if !is_plaintext(dir) {
-        return Ok(());
+        return Ok(false);
+    }
+    // Locked first: no dispatcher runs on it while it is copied.
+    let old_db = crate::open_sled(dir)?;
+    if old_db.open_tree("meta")?.contains_key(FORMAT_KEY)? {
+        // Sealed, but its keyring and format file are gone: not plaintext.
+        return Err(crate::KeyError::NoKeyring {
+            path: dir.join(KEYRING_FILE).display().to_string(),
+        }
+        .into());
     }
     let backup = sibling(dir, &format!("format1-backup-{}", fabric_proto::now_ms()));
     copy_dir(dir, &backup)?;
@@ -98,7 +108,6 @@ pub(crate) fn upgrade(dir: &Path, operator: Option<&OperatorKey>) -> Result<()> 
     private::create_dir(&new)?;
     let ring = Keyring::open(&new, operator, true)?;
     let values = {
-        let old_db = sled::open(dir)?;
         let new_db = sled::open(&new)?;
         let values = copy_sealed(&old_db, &new_db, ring.crypt())?;
         let meta = new_db.open_tree("meta")?;
@@ -109,14 +118,12 @@ pub(crate) fn upgrade(dir: &Path, operator: Option<&OperatorKey>) -> Result<()> 
         new_db.flush()?;
         values
     };
-    // sled lets go of its lock from a thread of its own shortly after the
-    // handles drop.
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(old_db);
     std::fs::rename(dir, &replaced)?;
     std::fs::rename(&new, dir)?;
     std::fs::remove_dir_all(&replaced)?;
     tracing::info!(values, "store upgraded to format {FORMAT}");
-    Ok(())
+    Ok(true)
 }
 
 /// Copies every tree of `old` into `new`, sealing what [`sealed_kind`]

@@ -49,9 +49,15 @@ fn rotate(args: &RotateArgs, cluster: Option<&Path>) -> anyhow::Result<()> {
             return Ok(keys);
         }
         let bar = output::Rewrap::start(out);
+        let new_key = keys.keys.iter().find(|k| k.active).map_or(0, |k| k.id);
         loop {
             let keys = c.keys(false).await?;
             let progress = keys.rewrap.clone().unwrap_or_default();
+            if progress.key < new_key && progress.error.is_none() {
+                // An older key's pass still ending: this one is not done.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
             bar.show(&progress);
             if let Some(why) = &progress.error {
                 bar.finish();

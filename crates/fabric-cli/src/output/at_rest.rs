@@ -136,7 +136,7 @@ impl Output {
             },
             || {
                 format!(
-                    "restored into {}: {} tasks, {} results, {} jobs, {} schedules, {} blob files, taken {}\nstart it with: fabric dispatcher --data-dir {} (with the --key-file its dispatcher had)",
+                    "restored into {}: {} tasks, {} results, {} jobs, {} schedules, {} blob files, taken {}\nstart it with: fabric dispatcher --data-dir {} (and the --key-file its dispatcher had, if it had one)",
                     dir.display(),
                     s.tasks,
                     s.results,

@@ -180,6 +180,11 @@ impl Shared {
             .map(|(p, _)| *p)
     }
 
+    /// Whether a rewrap loop runs now.
+    pub fn rewrapping(&self) -> bool {
+        self.rewrapping.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Sets what `rewrap_progress` says.
     pub(crate) fn set_rewrap(&self, state: Option<(fabric_store::RewrapProgress, Option<String>)>) {
         *self

@@ -22,6 +22,9 @@ pub struct RewrapView {
     pub resealed: u64,
     /// Whether the pass is over.
     pub finished: bool,
+    /// The data key the pass seals with.
+    #[serde(default)]
+    pub key: u32,
     /// Why it stopped, when it failed (it resumes at the next start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

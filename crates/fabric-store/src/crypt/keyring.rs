@@ -153,7 +153,7 @@ pub struct Keyring {
     inner: std::sync::Mutex<Inner>,
     crypt: Arc<Crypt>,
     /// An operator key given to a keyring the local key wraps: adopted by
-    /// [`Keyring::adopt_operator_key`] once the store is locked.
+    /// [`Keyring::finish_open`] once the store is locked.
     adopt: Option<[u8; 32]>,
 }
 
@@ -304,6 +304,29 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` (0600, synced) unless it exists; whether it
+/// did.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<bool, KeyError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("new-{}-{n}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    let linked = std::fs::hard_link(&tmp, path);
+    std::fs::remove_file(&tmp).map_err(io(&tmp))?;
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
 impl Keyring {
     /// Opens the keyring in `dir` with the operator's key, if given, or
     /// makes a new one (one data key) when there is none and `may_create`
@@ -311,10 +334,10 @@ impl Keyring {
     /// before writing anything.
     pub fn open(
         dir: &Path,
-        operator: Option<&OperatorKey>,
+        operator_key: Option<&OperatorKey>,
         may_create: bool,
     ) -> Result<Self, KeyError> {
-        let operator = operator.map(OperatorKey::bytes);
+        let operator = operator_key.map(OperatorKey::bytes);
         let path = dir.join(KEYRING_FILE);
         let local_path = dir.join(LOCAL_KEY_FILE);
         let damaged = |why: String| KeyError::Damaged {
@@ -335,7 +358,11 @@ impl Keyring {
                     path: path.display().to_string(),
                 });
             }
-            return Self::create(dir, operator);
+            return match Self::create(dir, operator)? {
+                Some(ring) => Ok(ring),
+                // Another process made it first: open theirs.
+                None => Self::open(dir, operator_key, false),
+            };
         };
         let wrapping = match (file.wrap, operator) {
             (Wrap::Operator, None) => {
@@ -379,10 +406,15 @@ impl Keyring {
         })
     }
 
-    /// When an operator key was given to a keyring the local key wraps:
-    /// wraps the data keys with it and removes the local key. Called once
-    /// the store is locked, so no other process is using the keyring.
-    pub(crate) fn adopt_operator_key(&self) -> Result<(), KeyError> {
+    /// Called once the store is locked (no other process uses the
+    /// keyring): when an operator key was given to a keyring the local key
+    /// wraps, wraps the data keys with it and removes the local key; a
+    /// local key left behind by a move cut short is removed too.
+    pub(crate) fn finish_open(&self) -> Result<(), KeyError> {
+        let local = self.path.with_file_name(LOCAL_KEY_FILE);
+        if self.adopt.is_none() && self.state().wrap == Wrap::Operator && local.exists() {
+            std::fs::remove_file(&local).map_err(io(&local))?;
+        }
         let Some(op) = self.adopt else {
             return Ok(());
         };
@@ -414,14 +446,16 @@ impl Keyring {
         Ok(())
     }
 
-    fn create(dir: &Path, operator: Option<&[u8; 32]>) -> Result<Self, KeyError> {
+    /// A new keyring; `None` when another process made one meanwhile
+    /// (each file is linked into place only if absent: two dispatchers
+    /// started at once on an empty dir never overwrite each other's).
+    fn create(dir: &Path, operator: Option<&[u8; 32]>) -> Result<Option<Self>, KeyError> {
         let path = dir.join(KEYRING_FILE);
         let (wrap, wrapping) = match operator {
             Some(k) => (Wrap::Operator, *k),
             None => {
                 let local = dir.join(LOCAL_KEY_FILE);
-                let key_hex = generate_key_hex();
-                write_atomic(&local, key_hex.as_bytes())?;
+                write_new(&local, generate_key_hex().as_bytes())?;
                 (Wrap::Local, read_local_key(&local)?)
             }
         };
@@ -438,13 +472,15 @@ impl Keyring {
                 sealed: wrap_key(&wrapping, 1, &data),
             }],
         };
-        write_atomic(&path, &encode(&file))?;
-        Ok(Self {
+        if !write_new(&path, &encode(&file))? {
+            return Ok(None);
+        }
+        Ok(Some(Self {
             path,
             inner: std::sync::Mutex::new(Inner { file, wrapping }),
             crypt: Crypt::new(&[(1, data)], 1),
             adopt: None,
-        })
+        }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

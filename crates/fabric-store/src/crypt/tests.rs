@@ -99,7 +99,7 @@ fn a_local_keyring_moves_to_the_operator_key_the_first_time_one_is_given() {
         Wrap::Local,
         "adopted only once the store is locked"
     );
-    ring.adopt_operator_key().unwrap();
+    ring.finish_open().unwrap();
     assert_eq!(ring.state().wrap, Wrap::Operator);
     let rotated = ring.rotate().unwrap();
     assert!(!dir.path().join(LOCAL_KEY_FILE).exists());

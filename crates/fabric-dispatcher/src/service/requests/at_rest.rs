@@ -50,6 +50,7 @@ fn view(p: RewrapProgress, error: Option<String>) -> RewrapView {
         seen: p.seen,
         resealed: p.resealed,
         finished: p.finished,
+        key: p.key,
         error,
     }
 }
@@ -77,7 +78,13 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, rewrap: bool) -> Answer {
     if rewrap {
         // Started over, from the beginning, for the new key.
         shared.store.begin_rewrap()?;
-        shared.set_rewrap(Some((RewrapProgress::default(), None)));
+        shared.set_rewrap(Some((
+            RewrapProgress {
+                key: id,
+                ..RewrapProgress::default()
+            },
+            None,
+        )));
         spawn_rewrap(shared.clone());
     }
     shared.commit.durable().await?;
@@ -94,36 +101,54 @@ pub(crate) fn spawn_rewrap(shared: Arc<Shared>) {
         return;
     }
     tokio::spawn(async move {
-        let _running = scopeguard(&shared);
         loop {
             let s = shared.clone();
             let step = tokio::task::spawn_blocking(move || s.store.rewrap_step(REWRAP_STEP)).await;
-            let failed = |why: String, shared: &Shared| {
-                tracing::error!(error = %why, "the rewrap stopped; it resumes at the next start");
-                let p = shared.rewrap_progress().unwrap_or_default();
-                shared.set_rewrap(Some((p, Some(why))));
-            };
-            let progress = match step {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return failed(e.to_string(), &shared),
-                Err(e) => return failed(format!("its thread failed: {e}"), &shared),
-            };
-            shared.set_rewrap(Some((progress, None)));
-            if progress.finished {
-                if let Err(e) = shared.commit.durable().await {
-                    tracing::error!(error = %e, "cannot flush after the rewrap");
+            let why = match step {
+                Ok(Ok(progress)) => {
+                    shared.set_rewrap(Some((progress, None)));
+                    if !progress.finished {
+                        tracing::debug!(values = progress.seen, "rewrapping");
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    if let Err(e) = shared.commit.durable().await {
+                        tracing::error!(error = %e, "cannot flush after the rewrap");
+                    }
+                    if again(&shared) {
+                        continue;
+                    }
+                    tracing::info!(
+                        values = progress.seen,
+                        resealed = progress.resealed,
+                        key = progress.key,
+                        "rewrap finished: everything is sealed with the active data key"
+                    );
+                    return;
                 }
-                tracing::info!(
-                    values = progress.seen,
-                    resealed = progress.resealed,
-                    "rewrap finished: everything is sealed with the active data key"
-                );
-                return;
-            }
-            tracing::debug!(values = progress.seen, "rewrapping");
-            tokio::task::yield_now().await;
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("its thread failed: {e}"),
+            };
+            tracing::error!(error = %why, "the rewrap stopped; it resumes at the next start");
+            let p = shared.rewrap_progress().unwrap_or_default();
+            shared.set_rewrap(Some((p, Some(why))));
+            shared.rewrapping.store(false, Ordering::Release);
+            return;
         }
     });
+}
+
+/// Whether the loop must go on after a pass finished: a rotation began a
+/// new pass meanwhile (seen before the running flag clears, or after it,
+/// when that rotation found the flag still set and started no loop).
+fn again(shared: &Shared) -> bool {
+    use std::sync::atomic::Ordering;
+    let pending = || shared.store.rewrap_pending().unwrap_or(false);
+    if pending() {
+        return true;
+    }
+    shared.rewrapping.store(false, Ordering::Release);
+    pending() && !shared.rewrapping.swap(true, Ordering::AcqRel)
 }
 
 /// Takes a backup into the data dir, sends it as pieces, then what it
@@ -204,19 +229,6 @@ pub(crate) async fn backup(
     }))
     .await?;
     Ok(())
-}
-
-/// Clears the running flag when the loop ends, however it ends.
-fn scopeguard(shared: &Arc<Shared>) -> impl Drop + use<> {
-    struct Running(Arc<Shared>);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            self.0
-                .rewrapping
-                .store(false, std::sync::atomic::Ordering::Release);
-        }
-    }
-    Running(shared.clone())
 }
 
 async fn stream_file(path: &std::path::Path, send: &mut FramedSend) -> Result<(), ServiceError> {
