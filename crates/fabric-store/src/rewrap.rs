@@ -204,7 +204,7 @@ impl Store {
             .chunked
             .iter()
             .keys()
-            .filter_map(|k| k.ok().map(|k| hex::encode(k)))
+            .filter_map(|k| k.ok().map(hex::encode))
             .filter(|n| n.as_bytes() > c.after.as_slice())
             .collect();
         names.sort();
