@@ -205,6 +205,10 @@ async fn sigterm_drains_a_worker_without_losing_its_running_task() {
         .unwrap();
     let id = c.submit(spec(module)).await.unwrap();
     wait_running(&c, id, Duration::from_secs(30)).await;
+    // Leased is not yet running on the worker: its assignment may still be
+    // on the way (under a loaded suite it was, and the drain found nothing
+    // to finish). The worker says when it runs it.
+    w.wait_for_stderr("manifest verified; running", Duration::from_secs(30));
     let status = w.terminate(Duration::from_secs(120));
     assert!(status.success(), "worker exit {status:?}: {}", w.stderr());
     let info = c.result(id).await.unwrap();
