@@ -108,6 +108,15 @@ impl Store {
         Ok(())
     }
 
+    /// Writes an event at a sequence number given (a replicated command's:
+    /// the same on every replica); one already there is replaced.
+    pub fn put_event(&self, seq: u64, event: &StoredEvent) -> Result<()> {
+        let _gate = self.gate();
+        self.events
+            .insert(seq.to_be_bytes(), self.enc("event", event)?)?;
+        Ok(())
+    }
+
     /// The newest `limit` events, oldest first.
     pub fn recent_events(&self, limit: usize) -> Result<Vec<StoredEvent>> {
         let mut out: Vec<StoredEvent> = self

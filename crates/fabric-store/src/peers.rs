@@ -9,7 +9,8 @@
 use crate::{Result, Store};
 
 /// Kinds of trusted peer keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PeerRole {
     /// A worker that joined.
     Worker = 1,
