@@ -25,6 +25,7 @@ use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
 use rand_core::{OsRng, RngCore as _};
 
 pub(crate) mod file;
+mod keyfile;
 pub mod keyring;
 
 /// The first byte of a sealed value (no CBOR item starts with it: 0xFE is
