@@ -34,30 +34,9 @@ const MAX_FRAME: usize = 512 << 20;
 /// Bytes of a blob file per frame.
 const PIECE: usize = 1 << 20;
 
-/// What a backup holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupSummary {
-    /// The store format it was taken from.
-    pub format: u32,
-    /// When it was taken (ms since the epoch).
-    pub taken_ms: u64,
-    /// Tasks.
-    pub tasks: u64,
-    /// Recorded results.
-    pub results: u64,
-    /// Jobs.
-    pub jobs: u64,
-    /// Schedules.
-    pub schedules: u64,
-    /// Events.
-    pub events: u64,
-    /// Values in all trees.
-    pub values: u64,
-    /// Blob files.
-    pub files: u64,
-    /// Bytes of the backup file.
-    pub bytes: u64,
-}
+/// What a backup holds: the wire's view of it, so the dispatcher sends
+/// what the store counted as it is.
+pub use fabric_proto::wire::BackupView as BackupSummary;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

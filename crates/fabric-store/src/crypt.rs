@@ -28,6 +28,19 @@ pub(crate) mod file;
 mod keyfile;
 pub mod keyring;
 
+/// Which values of the store are sealed, and as what kind (the
+/// associated data): tree, key prefix (empty: every value), kind. The one
+/// list the rewrap, the upgrade and the census go by.
+pub(crate) const SEALED_VALUES: [(&str, &[u8], &str); 7] = [
+    ("tasks", b"", "task"),
+    ("results", b"", "result"),
+    ("events", b"", "event"),
+    ("jobs", b"", "job"),
+    ("schedules", b"", "schedule"),
+    ("meta", b"token/", "join token"),
+    ("meta", b"apitoken/", "api token"),
+];
+
 /// The first byte of a sealed value (no CBOR item starts with it: 0xFE is
 /// a reserved simple value).
 pub(crate) const SEALED: u8 = 0xFE;

@@ -51,36 +51,24 @@ struct Cursor {
 }
 
 /// Which values of a tree are sealed: all, or those under a key prefix.
-struct Sealed<'a> {
-    tree: &'a sled::Tree,
+struct Sealed {
+    tree: sled::Tree,
     what: &'static str,
     prefix: &'static [u8],
 }
 
 impl Store {
-    fn sealed_trees(&self) -> [Sealed<'_>; 7] {
-        let all = |tree, what| Sealed {
-            tree,
-            what,
-            prefix: b"",
-        };
-        [
-            all(&self.tasks, "task"),
-            all(&self.results, "result"),
-            all(&self.events, "event"),
-            all(&self.jobs, "job"),
-            all(&self.schedules, "schedule"),
-            Sealed {
-                tree: &self.meta,
-                what: "join token",
-                prefix: b"token/",
-            },
-            Sealed {
-                tree: &self.meta,
-                what: "api token",
-                prefix: b"apitoken/",
-            },
-        ]
+    fn sealed_trees(&self) -> Result<Vec<Sealed>> {
+        crate::crypt::SEALED_VALUES
+            .iter()
+            .map(|(tree, prefix, what)| {
+                Ok(Sealed {
+                    tree: self.db.open_tree(tree)?,
+                    what,
+                    prefix,
+                })
+            })
+            .collect()
     }
 
     /// Whether a rewrap pass is under way (it resumes at start).
@@ -141,7 +129,7 @@ impl Store {
             };
         }
         c.progress.key = active;
-        let trees = self.sealed_trees();
+        let trees = self.sealed_trees()?;
         let mut budget = max.max(1);
         while budget > 0 && c.tree < trees.len() {
             let t = &trees[c.tree];
@@ -264,7 +252,7 @@ impl Store {
     /// rewrap is checked.
     pub fn key_census(&self) -> Result<BTreeMap<u32, u64>> {
         let mut census = BTreeMap::new();
-        for t in self.sealed_trees() {
+        for t in self.sealed_trees()? {
             for kv in t.tree.scan_prefix(t.prefix) {
                 let (_, v) = kv?;
                 *census.entry(key_id(&v).unwrap_or(PLAINTEXT)).or_insert(0) += 1;

@@ -50,19 +50,12 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     dir.with_file_name(format!("{name}.{suffix}"))
 }
 
-/// Which values of a tree are sealed, and as what kind: every value of the
-/// task trees, and the token records in `meta`.
+/// The kind a value of `tree` at `key` is sealed as, if it is sealed.
 pub(crate) fn sealed_kind(tree: &[u8], key: &[u8]) -> Option<&'static str> {
-    match tree {
-        b"tasks" => Some("task"),
-        b"results" => Some("result"),
-        b"events" => Some("event"),
-        b"jobs" => Some("job"),
-        b"schedules" => Some("schedule"),
-        b"meta" if key.starts_with(b"token/") => Some("join token"),
-        b"meta" if key.starts_with(b"apitoken/") => Some("api token"),
-        _ => None,
-    }
+    crate::crypt::SEALED_VALUES
+        .iter()
+        .find(|(t, prefix, _)| t.as_bytes() == tree && key.starts_with(prefix))
+        .map(|(_, _, what)| *what)
 }
 
 /// Whether `dir` holds a store of the plaintext format: sled's files and

@@ -1,6 +1,7 @@
 //! Round trips and version handling of the wire messages.
 
 use super::*;
+use crate::to_cbor;
 
 #[test]
 fn round_trip() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use fabric_proto::wire::{BackupView, KeyInfo, KeysView, Response, RewrapView};
+use fabric_proto::wire::{KeyInfo, KeysView, Response, RewrapView};
 use fabric_store::{EventKind, RewrapProgress};
 
 use super::{Answer, RequestError};
@@ -215,19 +215,7 @@ pub(crate) async fn backup(
             summary.tasks, summary.files, summary.bytes
         ),
     );
-    send.send(&Response::BackupDone(BackupView {
-        format: summary.format,
-        taken_ms: summary.taken_ms,
-        tasks: summary.tasks,
-        results: summary.results,
-        jobs: summary.jobs,
-        schedules: summary.schedules,
-        events: summary.events,
-        values: summary.values,
-        files: summary.files,
-        bytes: summary.bytes,
-    }))
-    .await?;
+    send.send(&Response::BackupDone(summary)).await?;
     Ok(())
 }
 
