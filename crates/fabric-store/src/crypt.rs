@@ -31,7 +31,7 @@ pub mod keyring;
 /// Which values of the store are sealed, and as what kind (the
 /// associated data): tree, key prefix (empty: every value), kind. The one
 /// list the rewrap, the upgrade and the census go by.
-pub(crate) const SEALED_VALUES: [(&str, &[u8], &str); 7] = [
+pub(crate) const SEALED_VALUES: [(&str, &[u8], &str); 9] = [
     ("tasks", b"", "task"),
     ("results", b"", "result"),
     ("events", b"", "event"),
@@ -39,6 +39,8 @@ pub(crate) const SEALED_VALUES: [(&str, &[u8], &str); 7] = [
     ("schedules", b"", "schedule"),
     ("meta", b"token/", "join token"),
     ("meta", b"apitoken/", "api token"),
+    ("raft_log", b"", crate::raft::ENTRY),
+    ("raft_meta", b"", crate::raft::META),
 ];
 
 /// The first byte of a sealed value (no CBOR item starts with it: 0xFE is

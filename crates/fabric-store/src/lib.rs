@@ -16,6 +16,7 @@
 //! | `counts` | `tasks`, `dead`, `status/<status>` | count (8, BE), written with the task trees ([`Store::totals`]) |
 //! | `jobs` | job id (16 bytes, time ordered) | [`JobRecord`](fabric_proto::JobRecord) (CBOR): its spec and its tasks per step |
 //! | `schedules` | schedule name (UTF-8) | [`ScheduleRecord`](fabric_proto::ScheduleRecord) (CBOR): its spec, next planned time and latest runs |
+//! | `raft_log`, `raft_meta` | see [the Raft trees](Store::raft_append) | the Raft log and its state (issue 26) |
 //! | `meta` | name | bytes; `token/<hex sha256>` is a join token's [`JoinTokenRecord`], `apitoken/<id>` a REST token's [`ApiTokenRecord`] |
 //!
 //! Each tree has its room: [`tasks`](Store::save_task) (with `live`,
@@ -49,6 +50,7 @@ mod jobs;
 mod keys;
 mod peers;
 mod private;
+mod raft;
 mod retention;
 mod rewrap;
 mod schedules;
@@ -187,6 +189,8 @@ pub struct Store {
     counts: sled::Tree,
     jobs: sled::Tree,
     schedules: sled::Tree,
+    raft_log: sled::Tree,
+    raft_meta: sled::Tree,
     /// The data keys everything of a task is sealed with.
     keyring: Arc<Keyring>,
     faults: faults::Faults,
@@ -258,6 +262,8 @@ impl Store {
             counts: db.open_tree("counts")?,
             jobs: db.open_tree("jobs")?,
             schedules: db.open_tree("schedules")?,
+            raft_log: db.open_tree("raft_log")?,
+            raft_meta: db.open_tree("raft_meta")?,
             keyring,
             faults: faults::Faults::default(),
             chunks: std::sync::Arc::default(),

@@ -24,7 +24,7 @@ fn done(rec: &TaskRecord) -> (TaskRecord, TaskOutcome) {
 }
 
 /// A sequence touching every kind of command.
-fn sequence() -> (Vec<Command>, Vec<TaskRecord>) {
+pub(crate) fn sequence() -> (Vec<Command>, Vec<TaskRecord>) {
     let (a, b) = (task(1), task(2));
     let (a_fin, a_out) = done(&a);
     let job = JobRecord {
@@ -119,7 +119,7 @@ fn sequence() -> (Vec<Command>, Vec<TaskRecord>) {
 
 /// What a replica holds, decrypted: comparable across replicas whose keys
 /// differ.
-fn view(store: &Store, tasks: &[TaskRecord]) -> String {
+pub(crate) fn view(store: &Store, tasks: &[TaskRecord]) -> String {
     let mut out = String::new();
     for t in tasks {
         out += &format!(
