@@ -21,7 +21,7 @@ mod token;
 
 pub use error::{EndpointError, MdnsError, NetError, StreamError};
 pub use identity::{Identity, IdentityError, PublicKey, create_private_dir, write_private};
-pub use net::{NetConfig, connect, connect_endpoint, peer_key, server_endpoint};
+pub use net::{NetConfig, connect, connect_endpoint, connect_from, peer_key, server_endpoint};
 pub use token::{JoinToken, TokenError};
 
 #[cfg(test)]

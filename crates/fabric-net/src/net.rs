@@ -160,6 +160,23 @@ pub async fn connect_endpoint(
     Ok((endpoint, conn))
 }
 
+/// Connects to `addr` from an endpoint that already exists (a
+/// dispatcher's own listening endpoint, so its peers see one address for
+/// it), trusting only `pinned`; presents `id`.
+pub async fn connect_from(
+    endpoint: &quinn::Endpoint,
+    id: &Identity,
+    pinned: Vec<PublicKey>,
+    addr: SocketAddr,
+    cfg: &NetConfig,
+) -> Result<quinn::Connection, EndpointError> {
+    endpoint
+        .connect_with(client_cfg(id, pinned, cfg)?, addr, "fabric")
+        .map_err(|source| EndpointError::Connect { addr, source })?
+        .await
+        .map_err(|source| EndpointError::Handshake { addr, source })
+}
+
 /// The ed25519 key the peer of `conn` proved in the handshake.
 pub fn peer_key(conn: &quinn::Connection) -> Option<PublicKey> {
     let identity = conn.peer_identity()?;

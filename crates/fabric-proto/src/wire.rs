@@ -156,6 +156,15 @@ pub enum Request {
         /// How it ended.
         outcome: Box<TaskOutcome>,
     },
+    /// One Raft RPC from another dispatcher of the group (members only);
+    /// answered with [`Response::Raft`].
+    Raft {
+        /// Which RPC.
+        kind: RaftKind,
+        /// The RPC, as the Raft layer encodes it.
+        #[serde(with = "serde_bytes")]
+        body: Vec<u8>,
+    },
     /// Mints a join token (admin only).
     CreateToken {
         /// How long it is accepted, ms; `None`: the dispatcher's default.
@@ -285,6 +294,8 @@ pub enum Response {
         #[serde(default)]
         cancel: Vec<(TaskId, u32)>,
     },
+    /// The answer to a [`Request::Raft`], as the Raft layer encodes it.
+    Raft(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A blob's digest.
     Blob {
         /// Its digest.
@@ -407,12 +418,14 @@ mod assign;
 mod envelope;
 mod error;
 mod keys;
+mod raft;
 mod views;
 
 pub use assign::{Ack, Assign, Report, WorkerMsg};
 pub use envelope::{ALPN, Envelope, WIRE_VERSION, WireError, decode_msg, encode_msg};
 pub use error::{ErrorBody, ErrorCode};
 pub use keys::{AuditEntry, BackupView, KeyInfo, KeysView, RewrapView};
+pub use raft::RaftKind;
 pub use views::{ClusterCaps, TaskCounts, TokenSummary, WorkerInfo, WorkerState, WorkerSummary};
 
 #[cfg(test)]

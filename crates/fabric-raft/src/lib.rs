@@ -14,12 +14,16 @@
 
 mod codec;
 mod log_store;
+mod network;
+mod node;
 mod state_machine;
 
 use std::io::Cursor;
 
 pub use fabric_store::{Applied, Command};
 pub use log_store::LogStore;
+pub use network::{PeerClient, QuicNetwork, Transport, serve};
+pub use node::{NodeStatus, RaftConfig, RaftNode, StartError, WriteError};
 pub use state_machine::StateMachine;
 
 /// A member of the group: where it listens and the key it is pinned by.

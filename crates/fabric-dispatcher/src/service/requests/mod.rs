@@ -101,6 +101,7 @@ pub fn is_client_request(request: &Request) -> bool {
             | Request::GetBlob { .. }
             | Request::LateReport { .. }
             | Request::GetBlobRange { .. }
+            | Request::Raft { .. }
     )
 }
 
@@ -212,7 +213,8 @@ pub async fn serve(
         | Request::Register(_)
         | Request::GetBlob { .. }
         | Request::LateReport { .. }
-        | Request::GetBlobRange { .. } => Err(RequestError::Refused(ErrorBody::new(
+        | Request::GetBlobRange { .. }
+        | Request::Raft { .. } => Err(RequestError::Refused(ErrorBody::new(
             ErrorCode::BadRequest,
             "not a client request",
         ))),
