@@ -80,6 +80,12 @@ pub enum Command {
     },
     /// Events at the sequence numbers the proposer gave them.
     Events(Vec<(u64, StoredEvent)>),
+    /// A module's bytes (content-addressed: storing it again changes
+    /// nothing).
+    Blob(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Several commands in one entry, applied in order (what a leader
+    /// batches while the previous entry commits).
+    Many(Vec<Command>),
 }
 
 /// What applying a command says.
@@ -94,6 +100,8 @@ pub enum Applied {
     Changed(bool),
     /// Done.
     Done,
+    /// One answer per command of a [`Command::Many`].
+    Many(Vec<Applied>),
 }
 
 impl Store {
@@ -116,6 +124,9 @@ impl Store {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 let written = self.write_batch(&writes)?;
+                self.raise_seq(ops.iter().map(|op| match op {
+                    TaskOp::Record(rec) | TaskOp::Result(rec, _) => rec.seq,
+                }))?;
                 for id in clear_dead {
                     self.clear_dead_letter(id)?;
                 }
@@ -146,8 +157,18 @@ impl Store {
                 for (seq, ev) in events {
                     self.put_event(*seq, ev)?;
                 }
+                self.raise_seq(events.iter().map(|(seq, _)| *seq))?;
                 Applied::Done
             }
+            Command::Blob(bytes) => {
+                self.put_blob(bytes)?;
+                Applied::Done
+            }
+            Command::Many(cmds) => Applied::Many(
+                cmds.iter()
+                    .map(|c| self.apply(c))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
         })
     }
 }

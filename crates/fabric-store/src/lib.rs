@@ -172,6 +172,9 @@ pub struct Store {
     inputs_dir: std::path::PathBuf,
     /// Added to sled's id counter (see [`Store::next_seq`]).
     seq_floor: u64,
+    /// The highest sequence number applied from a Raft log (a leader
+    /// elected later numbers above it; see [`Store::next_seq`]).
+    seq_hw: Arc<std::sync::atomic::AtomicU64>,
     /// One rewrap step (or a pass's start) at a time.
     rewrap_lock: Arc<std::sync::Mutex<()>>,
     /// Every write holds it shared; a backup holds it alone while it
@@ -249,6 +252,7 @@ impl Store {
             inputs_dir,
             gate: Arc::default(),
             seq_floor: 0,
+            seq_hw: Arc::default(),
             rewrap_lock: Arc::default(),
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
@@ -271,6 +275,7 @@ impl Store {
         };
         let mut store = store;
         store.seq_floor = upgrade::seq_floor(&store.meta)?;
+        store.load_seq_hw()?;
         store.check_format(dir)?;
         store.migrate_join_secrets()?;
         store.count_once()?;
@@ -286,11 +291,55 @@ impl Store {
 
     /// A fresh, increasing sequence number (survives restarts, and a
     /// restore or upgrade into a new database: sled's own counter starts
-    /// again there, so the store adds the floor those wrote).
+    /// again there, so the store adds the floor those wrote). Above every
+    /// number applied from a Raft log, so a new leader never reuses one
+    /// its predecessor gave out.
     pub fn next_seq(&self) -> Result<u64> {
-        Ok(self.db.generate_id()?.saturating_add(self.seq_floor))
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        let id = self.db.generate_id()?.saturating_add(self.seq_floor);
+        // Strictly above everything given out or applied so far.
+        let next = |hw: u64| if id > hw { id } else { hw.saturating_add(1) };
+        let hw = self
+            .seq_hw
+            .fetch_update(AcqRel, Acquire, |hw| Some(next(hw)))
+            .unwrap_or_else(|hw| hw);
+        Ok(next(hw))
+    }
+
+    /// Notes sequence numbers applied from a Raft log (kept in `meta`, so
+    /// they survive a restart and travel in snapshots).
+    pub(crate) fn raise_seq(&self, seqs: impl Iterator<Item = u64>) -> Result<()> {
+        let Some(top) = seqs.max() else {
+            return Ok(());
+        };
+        let hw = self
+            .seq_hw
+            .fetch_max(top, std::sync::atomic::Ordering::AcqRel);
+        if top > hw {
+            let _gate = self.gate();
+            self.meta.fetch_and_update(SEQ_HW_KEY, |old| {
+                let old = old
+                    .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some(old.max(top).to_be_bytes().to_vec())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn load_seq_hw(&self) -> Result<()> {
+        if let Some(v) = self.meta.get(SEQ_HW_KEY)?
+            && let Ok(b) = <[u8; 8]>::try_from(v.as_ref())
+        {
+            self.seq_hw
+                .fetch_max(u64::from_be_bytes(b), std::sync::atomic::Ordering::AcqRel);
+        }
+        Ok(())
     }
 }
+
+/// The `meta` key of the highest sequence number applied from a Raft log.
+pub(crate) const SEQ_HW_KEY: &str = "seq_hw";
 
 /// Opens (and locks) the sled database in `dir`.
 pub(crate) fn open_sled(dir: &Path) -> Result<sled::Db> {

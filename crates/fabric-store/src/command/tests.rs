@@ -182,3 +182,26 @@ fn commands_travel_as_cbor() {
         assert_eq!(&fabric_proto::from_cbor::<Command>(&bytes).unwrap(), c);
     }
 }
+
+#[test]
+fn a_new_leader_numbers_above_every_sequence_it_applied_even_after_a_restart() {
+    let (dir, store) = temp_store();
+    let ev = StoredEvent {
+        at_ms: 1,
+        task: None,
+        kind: EventKind::TokenCreated,
+        detail: "t".into(),
+        actor: None,
+    };
+    let far = store.next_seq().unwrap() + 5_000_000;
+    store
+        .apply(&Command::Many(vec![Command::Events(vec![(far, ev)])]))
+        .unwrap();
+    assert!(store.next_seq().unwrap() > far);
+    crate::testing::flush(&store);
+    drop(store);
+    let store = crate::testing::reopen(dir.path());
+    let a = store.next_seq().unwrap();
+    assert!(a > far, "after a restart: {a} <= {far}");
+    assert!(store.next_seq().unwrap() > a);
+}

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::crypt::SEALED_VALUES;
 use crate::{Result, Store, StoreError};
 
-/// The trees a snapshot holds whole.
-const TREES: [&str; 9] = [
+/// The trees a snapshot holds whole (modules too: they travel in the log).
+const TREES: [&str; 10] = [
+    "blobs",
     "tasks",
     "live",
     "results",
@@ -24,7 +25,7 @@ const TREES: [&str; 9] = [
     "schedules",
 ];
 /// The prefixes of `meta` it holds.
-const META_PREFIXES: [&[u8]; 2] = [b"token/", b"apitoken/"];
+const META_PREFIXES: [&[u8]; 3] = [b"token/", b"apitoken/", crate::SEQ_HW_KEY.as_bytes()];
 /// The snapshot's own format.
 const VERSION: u32 = 1;
 const WHAT: &str = "snapshot";
@@ -116,6 +117,8 @@ impl Store {
         for name in TREES {
             self.db.open_tree(name)?.clear()?;
         }
+        // The sequence mark only rises (numbers this node gave out stay
+        // used).
         for prefix in META_PREFIXES {
             for k in self.meta.scan_prefix(prefix).keys() {
                 self.meta.remove(k?)?;
@@ -126,8 +129,17 @@ impl Store {
                 Some(kind) => self.crypt().seal(kind.as_bytes(), &v),
                 None => v.into_vec(),
             };
+            if tree == "meta" && k.as_ref() == crate::SEQ_HW_KEY.as_bytes() {
+                if let Ok(b) = <[u8; 8]>::try_from(v.as_slice()) {
+                    self.seq_hw
+                        .fetch_max(u64::from_be_bytes(b), std::sync::atomic::Ordering::AcqRel);
+                }
+                continue;
+            }
             self.db.open_tree(&tree)?.insert(k.into_vec(), v)?;
         }
+        let hw = self.seq_hw.load(std::sync::atomic::Ordering::Acquire);
+        self.meta.insert(crate::SEQ_HW_KEY, &hw.to_be_bytes())?;
         Ok(())
     }
 }
