@@ -263,7 +263,12 @@ impl Store {
         })
     }
 
-    /// Ids in the dead-letter set.
+    /// Whether a task is in the dead-letter set.
+    pub fn is_dead_letter(&self, id: &TaskId) -> Result<bool> {
+        Ok(self.dead.contains_key(id.as_bytes())?)
+    }
+
+    /// Every task in the dead-letter set.
     pub fn dead_letters(&self) -> Result<Vec<TaskId>> {
         self.dead
             .iter()

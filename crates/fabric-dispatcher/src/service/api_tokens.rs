@@ -66,13 +66,13 @@ pub async fn mint(
         expires_ms: ttl.map(|t| now.saturating_add(t.as_millis().try_into().unwrap_or(u64::MAX))),
         revoked: false,
     };
-    shared.store.put_api_token(&id, &rec)?;
+    shared.ledger.put_api_token(&id, &rec)?;
     shared.event(
         None,
         EventKind::TokenCreated,
         format!("api token {id} ({role})"),
     );
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     Ok((format!("{PREFIX}{id}_{secret}"), summary(&id, &rec)))
 }
 
@@ -135,9 +135,9 @@ pub async fn revoke(shared: &Shared, id: &str) -> Result<Option<TokenSummary>, S
         return Ok(None);
     };
     rec.revoked = true;
-    shared.store.put_api_token(id, &rec)?;
+    shared.ledger.put_api_token(id, &rec)?;
     shared.event(None, EventKind::TokenRevoked, format!("api token {id}"));
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     tracing::info!(token = %id, "api token revoked");
     Ok(Some(summary(id, &rec)))
 }

@@ -44,10 +44,7 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
             tokio::spawn(run_assignment(shared.clone(), rec, conn, wk));
         }
         if !later.is_empty() {
-            let written = shared
-                .store
-                .save_tasks(later.iter().map(|(rec, ..)| rec))
-                .map(drop);
+            let written = shared.ledger.save_tasks(later.iter().map(|(rec, ..)| rec));
             tokio::spawn(dispatch(shared.clone(), later, written));
         }
     }
@@ -59,7 +56,7 @@ pub(crate) async fn place_loop(shared: Arc<Shared>) {
 /// not be made durable, those go back to the queue.
 async fn dispatch(shared: Arc<Shared>, leased: Vec<Leased>, written: Result<(), StoreError>) {
     let durable = match written {
-        Ok(()) => shared.commit.durable().await,
+        Ok(()) => shared.ledger.durable().await,
         Err(e) => Err(e),
     };
     let now = shared.now();
@@ -302,8 +299,8 @@ async fn write(
 ) -> Result<bool, StoreError> {
     match decision {
         Completion::Stale => Ok(false),
-        Completion::Retry(rec) => shared.writer.save_task(rec).await.map(|_| false),
-        Completion::Final(rec) => shared.writer.record_result(rec, outcome).await,
+        Completion::Retry(rec) => shared.ledger.write_task(rec).await.map(|_| false),
+        Completion::Final(rec) => shared.ledger.write_result(rec, outcome).await,
     }
 }
 
@@ -322,8 +319,8 @@ async fn announce(
             // The report of a run just cancelled, from the worker that
             // held it: its output and run time join the recorded cancel.
             if shared.cancelling.take(id, attempt, wk, shared.now()) {
-                match shared.store.amend_cancelled(&id, &outcome) {
-                    Ok(amended) => tracing::debug!(attempt, amended, "a cancelled run's report"),
+                match shared.ledger.amend_cancelled(&id, &outcome) {
+                    Ok(()) => tracing::debug!(attempt, "a cancelled run's report"),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not add a cancelled run's output to its record")
                     }

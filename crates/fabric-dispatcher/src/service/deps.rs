@@ -73,24 +73,29 @@ impl Deps {
 /// After a restart: the held tasks' parents looked at again. Those whose
 /// parents all succeeded meanwhile are queued, those with one that did not
 /// are skipped (written here; flushed by the caller), and the rest wait.
-pub(crate) fn restore(
+pub(crate) async fn restore(
     sched: &mut crate::scheduler::Scheduler,
     store: &fabric_store::Store,
+    ledger: &super::ledger::Ledger,
     now: u64,
 ) -> Result<Deps, fabric_store::StoreError> {
     // Until nothing changes: a task skipped here skips those held after
     // it, whichever order they come in.
     loop {
-        let (deps, changed) = restore_once(sched, store, now)?;
+        let (deps, changed) = restore_once(sched, store, ledger, now)?;
         if !changed {
             return Ok(deps);
         }
+        // What this pass wrote is read by the next (in a group, once
+        // applied).
+        ledger.durable().await?;
     }
 }
 
 fn restore_once(
     sched: &mut crate::scheduler::Scheduler,
     store: &fabric_store::Store,
+    ledger: &super::ledger::Ledger,
     now: u64,
 ) -> Result<(Deps, bool), fabric_store::StoreError> {
     let mut deps = Deps::default();
@@ -106,7 +111,7 @@ fn restore_once(
         if let Some((parent, status)) = failed {
             if let Some(rec) = sched.skip(&id, now) {
                 let outcome = super::requests::after::skipped(parent, status);
-                store.record_result(&rec, &outcome)?;
+                ledger.record_result(&rec, &outcome)?;
                 changed = true;
             }
         } else if unfinished.is_empty() {
@@ -114,7 +119,7 @@ fn restore_once(
             if let Some(rec) = sched.release_waiting_with(&id, now, |rec| {
                 failed = super::requests::after::fill_input(store, rec).err();
             }) {
-                store.save_task(&rec)?;
+                ledger.save_task(&rec)?;
             }
             if let Some(e) = failed {
                 return Err(e);

@@ -42,10 +42,10 @@ pub(crate) async fn mint(
         uses_left: req.uses,
         revoked: false,
     };
-    shared.store.add_join_token(&digest, &rec)?;
+    shared.ledger.add_join_token(&digest, &rec)?;
     let info = summary(&digest, &rec);
     shared.event(None, EventKind::TokenCreated, format!("token {}", info.id));
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     Ok((token, info))
 }
 
@@ -95,11 +95,11 @@ pub(crate) async fn revoke(shared: &Shared, id: &str) -> Result<Revoked, StoreEr
         1 => matches.into_iter().next().expect("one match"),
         n => return Ok(Revoked::Ambiguous(n)),
     };
-    shared.store.revoke_join_token(&digest)?;
+    shared.ledger.revoke_join_token(&digest)?;
     rec.revoked = true;
     let info = summary(&digest, &rec);
     shared.event(None, EventKind::TokenRevoked, format!("token {}", info.id));
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     tracing::info!(token = %info.id, "join token revoked");
     Ok(Revoked::Done(info))
 }
@@ -127,7 +127,7 @@ pub(crate) async fn join(
         return Ok(Joined::Trusted);
     }
     let digest = JoinToken::secret_digest(secret);
-    if let Err(why) = shared.store.use_join_token(&digest, shared.now())? {
+    if let Err(why) = shared.ledger.use_join_token(&digest, shared.now()).await? {
         if why == TokenRefusal::Unknown {
             tracing::warn!("worker presented a wrong join token");
         } else {
@@ -139,10 +139,10 @@ pub(crate) async fn join(
         return Ok(Joined::Refused(refusal_message(why, shared.now())));
     }
     shared
-        .store
+        .ledger
         .add_peer(PeerRole::Worker, &k, &addr.to_string())?;
     shared.event(None, EventKind::WorkerJoined, format!("{key} from {addr}"));
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     tracing::info!("worker joined");
     Ok(Joined::Trusted)
 }

@@ -29,6 +29,7 @@ mod error;
 pub(crate) mod feed;
 mod gone;
 mod join;
+mod ledger;
 mod peers;
 pub(crate) mod requests;
 mod retention;
@@ -96,7 +97,8 @@ impl Dispatcher {
         let commit = GroupCommit::start_observed(store.clone(), cfg.commit_linger, move |took| {
             observer.flushed(took)
         });
-        let (sched, deps) = recover(&cfg, &store, &commit).await?;
+        let ledger = ledger::Ledger::local(store.clone(), commit);
+        let (sched, deps) = recover(&cfg, &store, &ledger).await?;
         let endpoint = fabric_net::server_endpoint(&identity, cfg.listen, &cfg.net)?;
         let bound = endpoint
             .local_addr()
@@ -113,7 +115,7 @@ impl Dispatcher {
             )?)),
             None => None,
         };
-        let shared = Arc::new(Shared::new(cfg, identity, store, commit, sched, metrics));
+        let shared = Arc::new(Shared::new(cfg, identity, store, ledger, sched, metrics));
         shared.core().deps = deps;
         // A rewrap cut short by a stop goes on where it was.
         if shared.store.rewrap_pending()? {
@@ -217,7 +219,7 @@ impl Dispatcher {
     /// tokens and remove workers.
     pub async fn add_admin(&self, key: &PublicKey, name: &str) -> Result<(), StoreError> {
         self.shared
-            .store
+            .ledger
             .add_peer(PeerRole::Client, &key.to_bytes(), name)?;
         self.add_peer(PeerRole::Admin, key, name).await
     }
@@ -233,15 +235,15 @@ impl Dispatcher {
         key: &PublicKey,
         name: &str,
     ) -> Result<(), StoreError> {
-        self.shared.store.add_peer(role, &key.to_bytes(), name)?;
-        self.shared.commit.durable().await
+        self.shared.ledger.add_peer(role, &key.to_bytes(), name)?;
+        self.shared.ledger.durable().await
     }
 
     /// Stops accepting connections and flushes the store.
     pub async fn shutdown(&self) {
         self.endpoint
             .close(0u32.into(), b"dispatcher shutting down");
-        if let Err(e) = self.shared.commit.durable().await {
+        if let Err(e) = self.shared.ledger.durable().await {
             tracing::error!(error = %e, "final flush failed");
         }
     }
@@ -254,7 +256,7 @@ impl Dispatcher {
 async fn recover(
     cfg: &DispatcherConfig,
     store: &Store,
-    commit: &GroupCommit,
+    ledger: &ledger::Ledger,
 ) -> Result<(Scheduler, deps::Deps), StoreError> {
     let started = std::time::Instant::now();
     let mut sched = Scheduler::new(cfg.sched.clone());
@@ -263,17 +265,17 @@ async fn recover(
     for change in sched.restore(live, cfg.clock.now_ms()) {
         match change {
             Change::Lost(rec, _) | Change::Refused(rec, _) => {
-                store.save_task(&rec)?;
+                ledger.save_task(&rec)?;
             }
             Change::Give(rec, message) => {
                 tracing::warn!(task = %rec.id, %message, "giving up a task that was running at every restart");
                 let outcome = TaskOutcome::ended(TaskStatus::Failed, message);
-                store.record_result(&rec, &outcome)?;
+                ledger.record_result(&rec, &outcome)?;
             }
         }
     }
-    let deps = deps::restore(&mut sched, store, cfg.clock.now_ms())?;
-    commit.durable().await?;
+    let deps = deps::restore(&mut sched, store, ledger, cfg.clock.now_ms()).await?;
+    ledger.durable().await?;
     tracing::info!(
         tasks = count,
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use fabric_net::Identity;
 use fabric_proto::wire::{WorkerInfo, WorkerState, WorkerSummary};
 use fabric_proto::{TaskId, TaskInfo, TaskOutcome, TaskStatus, WorkerKey};
-use fabric_store::{EventKind, GroupCommit, Store, StoreError, StoredEvent, Writer};
+use fabric_store::{EventKind, Store, StoreError, StoredEvent};
 use quinn::Connection;
 use tokio::sync::Notify;
 
@@ -100,10 +100,9 @@ pub struct Shared {
     pub(crate) identity: Identity,
     /// The durable history.
     pub store: Store,
-    /// Batched flushes of the store.
-    pub commit: GroupCommit,
-    /// Batched task writes on the hot path (submits and results).
-    pub(crate) writer: Writer,
+    /// Where writes go: the store, or the Raft log of a group of
+    /// dispatchers.
+    pub(crate) ledger: super::ledger::Ledger,
     core: Mutex<Core>,
     /// Wakes the placement loop.
     pub(crate) place: Notify,
@@ -140,16 +139,15 @@ impl Shared {
         cfg: DispatcherConfig,
         identity: Identity,
         store: Store,
-        commit: GroupCommit,
+        ledger: super::ledger::Ledger,
         sched: Scheduler,
         metrics: std::sync::Arc<Metrics>,
     ) -> Self {
         Self {
             cfg,
             identity,
-            writer: Writer::start(store.clone()),
             store,
-            commit,
+            ledger,
             core: Mutex::new(Core {
                 sched,
                 conns: HashMap::new(),
@@ -169,6 +167,12 @@ impl Shared {
             rewrapping: std::sync::atomic::AtomicBool::new(false),
             backup_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Waits until every write made so far is durable (flushed, or on a
+    /// majority of the dispatchers).
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.ledger.durable().await
     }
 
     /// The rewrap under way, or the last one finished since start.
@@ -232,7 +236,7 @@ impl Shared {
             detail: detail.into(),
             actor: super::audit::actor(),
         };
-        if let Err(e) = self.store.append_event(&ev) {
+        if let Err(e) = self.ledger.append_event(&ev) {
             tracing::error!(error = %e, "cannot append to the event log");
         }
         self.feed.publish(FeedEvent {
@@ -314,7 +318,7 @@ impl Shared {
                 Change::Lost(rec, why) => {
                     let detail = format!("attempt {} lost ({why}); requeued", rec.attempt);
                     self.event(Some(rec.id), EventKind::Lost, detail);
-                    self.store.save_task(&rec)?;
+                    self.ledger.save_task(&rec)?;
                 }
                 Change::Refused(rec, why) => {
                     let detail = format!(
@@ -322,12 +326,12 @@ impl Shared {
                         rec.attempt
                     );
                     self.event(Some(rec.id), EventKind::Refused, detail);
-                    self.store.save_task(&rec)?;
+                    self.ledger.save_task(&rec)?;
                 }
                 Change::Give(rec, message) => {
                     let outcome = TaskOutcome::ended(TaskStatus::Failed, message.clone());
                     self.event(Some(rec.id), EventKind::DeadLetter, message);
-                    self.store.record_result(&rec, &outcome)?;
+                    self.ledger.record_result(&rec, &outcome)?;
                     finished.push(rec.info(Some(outcome)));
                 }
             }
@@ -382,21 +386,21 @@ impl Shared {
             (released, skipped)
         };
         for rec in &released {
-            self.writer.save_task(rec).await?;
+            self.ledger.write_task(rec).await?;
         }
         if !released.is_empty() {
             self.place.notify_one();
         }
         let mut ended = Vec::with_capacity(skipped.len());
         for (rec, outcome) in skipped {
-            self.writer.record_result(&rec, &outcome).await?;
+            self.ledger.write_result(&rec, &outcome).await?;
             ended.push(rec.info(Some(outcome)));
         }
         Ok(ended)
     }
 
     async fn announce_once(&self, finished: &[TaskInfo]) -> Result<(), StoreError> {
-        if let Err(e) = self.commit.durable().await {
+        if let Err(e) = self.ledger.durable().await {
             // Their waits end with the error rather than hang: the tasks
             // already left the scheduler.
             for info in finished {

@@ -20,7 +20,9 @@ pub(crate) struct Removed {
 /// leases (written and flushed before returning). It must join again with a
 /// valid token to come back.
 pub(crate) async fn remove_worker(shared: &Shared, key: WorkerKey) -> Result<Removed, StoreError> {
-    shared.store.remove_peer(PeerRole::Worker, key.as_bytes())?;
+    shared
+        .ledger
+        .remove_peer(PeerRole::Worker, key.as_bytes())?;
     let now = shared.now();
     let (conn, changes) = {
         let mut core = shared.core();

@@ -87,7 +87,7 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, rewrap: bool) -> Answer {
         )));
         spawn_rewrap(shared.clone());
     }
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     keys(shared, false)
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn spawn_rewrap(shared: Arc<Shared>) {
                         tokio::task::yield_now().await;
                         continue;
                     }
-                    if let Err(e) = shared.commit.durable().await {
+                    if let Err(e) = shared.ledger.durable().await {
                         tracing::error!(error = %e, "cannot flush after the rewrap");
                     }
                     if again(&shared) {

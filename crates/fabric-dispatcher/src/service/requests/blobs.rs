@@ -13,8 +13,8 @@ use crate::service::state::Shared;
 /// durable.
 pub async fn put(shared: &Shared, bytes: &[u8]) -> Answer {
     admission::check_module(bytes, &shared.cfg.caps).map_err(RequestError::Refused)?;
-    let sha = shared.store.put_blob(bytes)?;
-    shared.commit.durable().await?;
+    let sha = shared.ledger.put_blob(bytes)?;
+    shared.ledger.durable().await?;
     Ok(Response::Blob { sha })
 }
 
@@ -39,7 +39,7 @@ pub async fn put_chunk(
             }
         })?;
     if progress.complete {
-        shared.commit.durable().await?;
+        shared.ledger.durable().await?;
     }
     Ok(Response::BlobChunkStored {
         received: progress.received,

@@ -36,7 +36,7 @@ pub async fn cancel(shared: &Shared, id: TaskId) -> Answer {
     {
         outcome.duration_ms = ended.saturating_sub(a.started_ms);
     }
-    if let Err(e) = shared.store.record_result(&rec, &outcome) {
+    if let Err(e) = shared.ledger.record_result(&rec, &outcome) {
         // Memory follows the store: the task is back as it was.
         if let Some(before) = before {
             let change = shared.core().sched.reinstate(before, shared.now());

@@ -283,9 +283,9 @@ pub async fn retry(shared: &Shared, id: JobId) -> Answer {
     .await
     .map_err(|e| step_named(e, &job, &order))?;
     for t in &old {
-        shared.store.clear_dead_letter(t)?;
+        shared.ledger.clear_dead_letter(t)?;
     }
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     tracing::info!(job = %id, tasks = count, "job rescued");
     Ok(Response::JobTouched { id, tasks: count })
 }

@@ -51,13 +51,13 @@ pub async fn retry(shared: &Shared, id: TaskId) -> Result<Admitted, RequestError
         )));
     };
     let admitted = submit::submit(shared, spec).await?;
-    if shared.store.clear_dead_letter(&id)? {
+    if shared.ledger.clear_dead_letter(&id)? {
         shared.event(
             Some(id),
             EventKind::Retry,
             format!("dead letter retried as {}", admitted.id),
         );
-        shared.commit.durable().await?;
+        shared.ledger.durable().await?;
     }
     Ok(admitted)
 }

@@ -79,9 +79,9 @@ pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
         runs: Vec::new(),
         created_ms: now,
     };
-    shared.store.save_schedule(&rec)?;
+    shared.ledger.save_schedule(&rec)?;
     note_next_due(shared)?;
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     tracing::info!(schedule = %rec.spec.name, cron = %rec.spec.cron, tz = %rec.spec.tz, "schedule added");
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
@@ -178,9 +178,9 @@ pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer 
             rec.next_ms = plan(&rec.spec).ok().and_then(|p| p.next_after(now));
         }
         ScheduleAction::Remove => {
-            shared.store.remove_schedule(name)?;
+            shared.ledger.remove_schedule(name)?;
             note_next_due(shared)?;
-            shared.commit.durable().await?;
+            shared.ledger.durable().await?;
             tracing::info!(schedule = %name, "schedule removed");
             return Ok(Response::Schedule(Box::new(view(shared, rec))));
         }
@@ -189,9 +189,9 @@ pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer 
             rec.remember(run);
         }
     }
-    shared.store.save_schedule(&rec)?;
+    shared.ledger.save_schedule(&rec)?;
     note_next_due(shared)?;
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
 
@@ -311,7 +311,7 @@ async fn fire(shared: &Shared, grace: u64) -> Result<(), RequestError> {
                 note: Some("stopped: its expression or zone no longer parses".to_owned()),
                 status: None,
             });
-            shared.store.save_schedule(&rec)?;
+            shared.ledger.save_schedule(&rec)?;
             continue;
         };
         let policy = match rec.spec.catch_up {
@@ -336,8 +336,8 @@ async fn fire(shared: &Shared, grace: u64) -> Result<(), RequestError> {
             // submitted: a crash in between loses that run rather than
             // running it twice.
             rec.next_ms = d.next;
-            shared.store.save_schedule(&rec)?;
-            shared.commit.durable().await?;
+            shared.ledger.save_schedule(&rec)?;
+            shared.ledger.durable().await?;
             let note = (d.missed > 0 || now.saturating_sub(planned) > grace)
                 .then(|| "catch-up".to_owned());
             let run = match start(shared, &rec, planned, note).await {
@@ -356,9 +356,9 @@ async fn fire(shared: &Shared, grace: u64) -> Result<(), RequestError> {
             rec.remember(run);
         }
         rec.next_ms = d.next;
-        shared.store.save_schedule(&rec)?;
+        shared.ledger.save_schedule(&rec)?;
     }
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     note_next_due(shared)
 }
 

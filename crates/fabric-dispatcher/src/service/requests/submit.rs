@@ -114,12 +114,12 @@ pub async fn admit(
         recs.push(rec);
     }
     if let Some(job) = job {
-        shared.store.save_job(job)?;
+        shared.ledger.save_job(job)?;
     }
     // One transaction for all of them (all or none, whatever the store
     // does), then one flush before any id is answered.
     let recs = if count == 1 {
-        shared.writer.save_task(&recs[0]).await?;
+        shared.ledger.write_task(&recs[0]).await?;
         recs
     } else {
         let store = shared.store.clone();
@@ -127,7 +127,7 @@ pub async fn admit(
             .await
             .map_err(|e| RequestError::Internal(format!("storing the batch failed: {e}")))??
     };
-    shared.commit.durable().await?;
+    shared.ledger.durable().await?;
     let mut admitted = Vec::with_capacity(count);
     let mut released = Vec::new();
     let mut skipped = Vec::new();
@@ -172,11 +172,11 @@ pub async fn admit(
     // so at the next flush; a restart before it finds them held and
     // releases them again.
     for rec in &released {
-        shared.writer.save_task(rec).await?;
+        shared.ledger.write_task(rec).await?;
     }
     let mut ended = Vec::new();
     for (rec, outcome) in skipped {
-        shared.writer.record_result(&rec, &outcome).await?;
+        shared.ledger.write_result(&rec, &outcome).await?;
         ended.push(rec.info(Some(outcome)));
     }
     if !ended.is_empty() {

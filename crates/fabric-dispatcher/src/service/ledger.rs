@@ -1,0 +1,353 @@
+//! Where the dispatcher's writes go: its own store ([`Ledger::local`],
+//! today's single dispatcher, unchanged), or the Raft log of a group of
+//! dispatchers ([`Ledger::raft`], issue 26), from which every member's
+//! store applies them.
+//!
+//! The callers are the same either way: they write (a task, a result, an
+//! event, a token...), then wait for [`Ledger::durable`] before they tell
+//! anyone. Locally a write goes to the store at once and `durable` waits
+//! for the group commit's flush. In a group a write becomes a [`Command`]
+//! queued for the [`Proposer`](raft::Proposer), which sends what is queued
+//! as one Raft entry; `durable` waits until a majority holds every write
+//! made before it, and the leader has applied them. Reads go to the store
+//! either way: in a group they see a write once it is applied.
+
+mod raft;
+
+use fabric_proto::{JobRecord, ScheduleRecord, Sha256, TaskId, TaskOutcome, TaskRecord};
+use fabric_store::{
+    ApiTokenRecord, Command, GroupCommit, JoinTokenRecord, PeerRole, Store, StoreError,
+    StoredEvent, TaskOp, TokenRefusal, Writer,
+};
+
+pub(crate) use raft::Proposer;
+
+/// The dispatcher's write path.
+pub(crate) enum Ledger {
+    /// One dispatcher: its store, the batched task writer and the group
+    /// commit.
+    Local {
+        /// The store.
+        store: Store,
+        /// Batched task writes on the hot path.
+        writer: Writer,
+        /// Batched flushes.
+        commit: GroupCommit,
+    },
+    /// A member of a Raft group, while it leads.
+    Raft {
+        /// The store (reads, and the values a write needs first).
+        store: Store,
+        /// The queue of commands to propose.
+        proposer: Proposer,
+    },
+}
+
+impl Ledger {
+    /// Today's single dispatcher.
+    pub(crate) fn local(store: Store, commit: GroupCommit) -> Self {
+        Self::Local {
+            writer: Writer::start(store.clone()),
+            store,
+            commit,
+        }
+    }
+
+    /// A leader of a Raft group.
+    pub(crate) fn raft(store: Store, node: fabric_raft::RaftNode) -> Self {
+        Self::Raft {
+            proposer: Proposer::start(node),
+            store,
+        }
+    }
+
+    /// Whether writes go through a Raft log.
+    pub(crate) fn is_raft(&self) -> bool {
+        matches!(self, Self::Raft { .. })
+    }
+
+    /// Queues a command (a group) or runs `local` on the store.
+    fn put(
+        &self,
+        cmd: impl FnOnce() -> Command,
+        local: impl FnOnce(&Store) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Local { store, .. } => local(store),
+            Self::Raft { proposer, .. } => proposer.queue(cmd()),
+        }
+    }
+
+    /// Waits until every write made before the call is durable (on a
+    /// majority of the group).
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Local { commit, .. } => commit.durable().await,
+            Self::Raft { proposer, .. } => proposer.durable().await,
+        }
+    }
+
+    /// Saves a task's record.
+    pub(crate) fn save_task(&self, rec: &TaskRecord) -> Result<(), StoreError> {
+        self.put(
+            || tasks(vec![TaskOp::Record(rec.clone())]),
+            |s| s.save_task(rec).map(drop),
+        )
+    }
+
+    /// Saves several tasks' records (new leases) in one transaction.
+    pub(crate) fn save_tasks<'a>(
+        &self,
+        recs: impl Iterator<Item = &'a TaskRecord>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Local { store, .. } => store.save_tasks(recs).map(drop),
+            Self::Raft { proposer, .. } => {
+                proposer.queue(tasks(recs.map(|r| TaskOp::Record(r.clone())).collect()))
+            }
+        }
+    }
+
+    /// Records a task's result with its final record.
+    pub(crate) fn record_result(
+        &self,
+        rec: &TaskRecord,
+        outcome: &TaskOutcome,
+    ) -> Result<(), StoreError> {
+        self.put(
+            || tasks(vec![TaskOp::Result(rec.clone(), outcome.clone())]),
+            |s| s.record_result(rec, outcome).map(drop),
+        )
+    }
+
+    /// Saves a task's record on the hot path (batched with others);
+    /// whether it was written (not after a recorded result).
+    pub(crate) async fn write_task(&self, rec: &TaskRecord) -> Result<bool, StoreError> {
+        match self {
+            Self::Local { writer, .. } => writer.save_task(rec).await,
+            Self::Raft { proposer, .. } => {
+                proposer
+                    .written(tasks(vec![TaskOp::Record(rec.clone())]))
+                    .await
+            }
+        }
+    }
+
+    /// Records a result on the hot path; whether it was recorded (once).
+    pub(crate) async fn write_result(
+        &self,
+        rec: &TaskRecord,
+        outcome: &TaskOutcome,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Self::Local { writer, .. } => writer.record_result(rec, outcome).await,
+            Self::Raft { proposer, .. } => {
+                proposer
+                    .written(tasks(vec![TaskOp::Result(rec.clone(), outcome.clone())]))
+                    .await
+            }
+        }
+    }
+
+    /// Appends to the event log.
+    pub(crate) fn append_event(&self, ev: &StoredEvent) -> Result<(), StoreError> {
+        match self {
+            Self::Local { store, .. } => store.append_event(ev),
+            Self::Raft { store, proposer } => {
+                proposer.queue(Command::Events(vec![(store.next_seq()?, ev.clone())]))
+            }
+        }
+    }
+
+    /// Saves a job's record.
+    pub(crate) fn save_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.put(
+            || Command::Tasks {
+                job: Some(Box::new(job.clone())),
+                ops: Vec::new(),
+                clear_dead: Vec::new(),
+            },
+            |s| s.save_job(job),
+        )
+    }
+
+    /// Takes a task out of the dead-letter set; whether it was in it.
+    pub(crate) fn clear_dead_letter(&self, id: &TaskId) -> Result<bool, StoreError> {
+        match self {
+            Self::Local { store, .. } => store.clear_dead_letter(id),
+            Self::Raft { store, proposer } => {
+                let was = store.is_dead_letter(id)?;
+                if was {
+                    proposer.queue(Command::Tasks {
+                        job: None,
+                        ops: Vec::new(),
+                        clear_dead: vec![*id],
+                    })?;
+                }
+                Ok(was)
+            }
+        }
+    }
+
+    /// Adds a cancelled run's report to its recorded cancel.
+    pub(crate) fn amend_cancelled(&self, id: &TaskId, run: &TaskOutcome) -> Result<(), StoreError> {
+        self.put(
+            || Command::AmendCancelled {
+                id: *id,
+                run: Box::new(run.clone()),
+            },
+            |s| s.amend_cancelled(id, run).map(drop),
+        )
+    }
+
+    /// Saves a schedule whole.
+    pub(crate) fn save_schedule(&self, rec: &ScheduleRecord) -> Result<(), StoreError> {
+        self.put(
+            || Command::PutSchedule(Box::new(rec.clone())),
+            |s| s.save_schedule(rec),
+        )
+    }
+
+    /// Removes a schedule; whether it existed.
+    pub(crate) fn remove_schedule(&self, name: &str) -> Result<bool, StoreError> {
+        match self {
+            Self::Local { store, .. } => store.remove_schedule(name),
+            Self::Raft { store, proposer } => {
+                let was = store.schedule(name)?.is_some();
+                proposer.queue(Command::RemoveSchedule(name.to_owned()))?;
+                Ok(was)
+            }
+        }
+    }
+
+    /// Trusts a key in a role.
+    pub(crate) fn add_peer(
+        &self,
+        role: PeerRole,
+        key: &[u8; 32],
+        name: &str,
+    ) -> Result<(), StoreError> {
+        self.put(
+            || Command::Peer {
+                role,
+                key: *key,
+                name: Some(name.to_owned()),
+            },
+            |s| s.add_peer(role, key, name),
+        )
+    }
+
+    /// Stops trusting a key in a role; whether it was trusted.
+    pub(crate) fn remove_peer(&self, role: PeerRole, key: &[u8; 32]) -> Result<bool, StoreError> {
+        match self {
+            Self::Local { store, .. } => store.remove_peer(role, key),
+            Self::Raft { store, proposer } => {
+                let was = store.is_peer(role, key)?;
+                proposer.queue(Command::Peer {
+                    role,
+                    key: *key,
+                    name: None,
+                })?;
+                Ok(was)
+            }
+        }
+    }
+
+    /// Stores a join token's record.
+    pub(crate) fn add_join_token(
+        &self,
+        digest: &[u8; 32],
+        rec: &JoinTokenRecord,
+    ) -> Result<(), StoreError> {
+        self.put(
+            || Command::JoinToken {
+                digest: *digest,
+                rec: rec.clone(),
+            },
+            |s| s.add_join_token(digest, rec),
+        )
+    }
+
+    /// Marks a join token revoked; whether it exists.
+    pub(crate) fn revoke_join_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
+        match self {
+            Self::Local { store, .. } => store.revoke_join_token(digest),
+            Self::Raft { store, proposer } => {
+                let Some(mut rec) = store.join_token(digest)? else {
+                    return Ok(false);
+                };
+                rec.revoked = true;
+                proposer.queue(Command::JoinToken {
+                    digest: *digest,
+                    rec,
+                })?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Spends one use of a join token, or says why not. In a group the
+    /// record is read, decided and written whole, one join at a time, and
+    /// durable before the next is decided.
+    pub(crate) async fn use_join_token(
+        &self,
+        digest: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<Result<(), TokenRefusal>, StoreError> {
+        match self {
+            Self::Local { store, .. } => store.use_join_token(digest, now_ms),
+            Self::Raft { store, proposer } => {
+                let _one = proposer.token_lock().await;
+                let Some(mut rec) = store.join_token(digest)? else {
+                    return Ok(Err(TokenRefusal::Unknown));
+                };
+                if let Some(why) = rec.refusal(now_ms) {
+                    return Ok(Err(why));
+                }
+                if let Some(left) = rec.uses_left {
+                    rec.uses_left = Some(left - 1);
+                    proposer.queue(Command::JoinToken {
+                        digest: *digest,
+                        rec,
+                    })?;
+                    proposer.durable().await?;
+                }
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    /// Stores a REST token's record.
+    pub(crate) fn put_api_token(&self, id: &str, rec: &ApiTokenRecord) -> Result<(), StoreError> {
+        self.put(
+            || Command::ApiToken {
+                id: id.to_owned(),
+                rec: rec.clone(),
+            },
+            |s| s.put_api_token(id, rec),
+        )
+    }
+
+    /// Stores a module; its digest. In a group the module's bytes travel
+    /// in the log, so every member holds it.
+    pub(crate) fn put_blob(&self, bytes: &[u8]) -> Result<Sha256, StoreError> {
+        match self {
+            Self::Local { store, .. } => store.put_blob(bytes),
+            Self::Raft { store, proposer } => {
+                let sha = Sha256::of(bytes);
+                if !store.has_module(&sha)? {
+                    proposer.queue(Command::Blob(bytes.to_vec()))?;
+                }
+                Ok(sha)
+            }
+        }
+    }
+}
+
+fn tasks(ops: Vec<TaskOp>) -> Command {
+    Command::Tasks {
+        job: None,
+        ops,
+        clear_dead: Vec::new(),
+    }
+}

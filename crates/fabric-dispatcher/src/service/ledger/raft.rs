@@ -1,0 +1,220 @@
+//! The leader's proposer: writes queue here in the order they are made,
+//! and one task sends what is queued as one Raft entry at a time (a
+//! [`Command::Many`] when there are several), so a burst of writes costs
+//! one replication round, as it costs one flush on a single dispatcher.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use fabric_raft::{RaftNode, WriteError};
+use fabric_store::{Applied, Command, StoreError};
+use tokio::sync::{Notify, oneshot, watch};
+
+/// Most writes waiting to be proposed; past it a write is refused (the
+/// group cannot keep up, or has no leader).
+const MAX_QUEUED: usize = 65_536;
+/// Most writes in one entry.
+const MAX_BATCH: usize = 1_024;
+/// An entry stops growing past this many bytes (one write may be larger:
+/// a module).
+const MAX_ENTRY_BYTES: usize = 4 << 20;
+
+type Reply = oneshot::Sender<Result<Applied, String>>;
+
+struct Queue {
+    items: VecDeque<(Command, Option<Reply>)>,
+    /// Writes queued since the start (a write's ticket is the count after
+    /// it).
+    queued: u64,
+}
+
+struct Inner {
+    queue: Mutex<Queue>,
+    wake: Notify,
+    /// Writes committed and applied, in queue order; and why the first
+    /// failed entry failed (every later wait fails with it: a leader that
+    /// cannot commit is on its way out).
+    done: watch::Sender<(u64, Option<String>)>,
+    /// One join token use at a time.
+    token: tokio::sync::Mutex<()>,
+}
+
+/// Proposes the leader's writes.
+#[derive(Clone)]
+pub(crate) struct Proposer {
+    inner: Arc<Inner>,
+}
+
+fn failed(why: impl Into<String>) -> StoreError {
+    StoreError::Io(std::io::Error::other(why.into()))
+}
+
+impl Proposer {
+    /// Starts the proposing task on the current runtime.
+    pub(crate) fn start(node: RaftNode) -> Self {
+        let inner = Arc::new(Inner {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                queued: 0,
+            }),
+            wake: Notify::new(),
+            done: watch::channel((0, None)).0,
+            token: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(propose_loop(inner.clone(), node));
+        Self { inner }
+    }
+
+    fn push(&self, cmd: Command, reply: Option<Reply>) -> Result<u64, StoreError> {
+        let ticket = {
+            let mut q = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if q.items.len() >= MAX_QUEUED {
+                return Err(failed(format!(
+                    "{MAX_QUEUED} writes are waiting for the dispatchers' Raft log; try again shortly"
+                )));
+            }
+            q.items.push_back((cmd, reply));
+            q.queued += 1;
+            q.queued
+        };
+        self.inner.wake.notify_one();
+        Ok(ticket)
+    }
+
+    /// Queues a write; [`Proposer::durable`] waits for it.
+    pub(crate) fn queue(&self, cmd: Command) -> Result<(), StoreError> {
+        self.push(cmd, None).map(drop)
+    }
+
+    /// Proposes a task write and waits for it: whether it was written.
+    pub(crate) async fn written(&self, cmd: Command) -> Result<bool, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.push(cmd, Some(tx))?;
+        match rx.await.map_err(|_| failed("the proposer stopped"))? {
+            Ok(Applied::Written(w)) => Ok(w.first().copied().unwrap_or(false)),
+            Ok(other) => Err(failed(format!(
+                "unexpected answer to a task write: {other:?}"
+            ))),
+            Err(why) => Err(failed(why)),
+        }
+    }
+
+    /// Waits until every write queued before the call is committed on a
+    /// majority and applied here.
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
+        let ticket = self
+            .inner
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .queued;
+        let mut rx = self.inner.done.subscribe();
+        let seen = rx
+            .wait_for(|(through, why)| *through >= ticket || why.is_some())
+            .await
+            .map_err(|_| failed("the proposer stopped"))?;
+        match &*seen {
+            (through, _) if *through >= ticket => Ok(()),
+            (_, why) => Err(failed(why.clone().unwrap_or_default())),
+        }
+    }
+
+    /// One join token use at a time.
+    pub(crate) async fn token_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.token.lock().await
+    }
+}
+
+/// Takes the next batch off the queue: the writes and how many have been
+/// taken in all after it.
+fn take(inner: &Inner, taken: &mut u64) -> Vec<(Command, Option<Reply>)> {
+    let mut q = inner.queue.lock().unwrap_or_else(|p| p.into_inner());
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while let Some((cmd, _)) = q.items.front() {
+        let size = approx_size(cmd);
+        if !batch.is_empty() && (batch.len() >= MAX_BATCH || bytes + size > MAX_ENTRY_BYTES) {
+            break;
+        }
+        bytes += size;
+        batch.extend(q.items.pop_front());
+    }
+    *taken += batch.len() as u64;
+    batch
+}
+
+/// About how many bytes a write takes in the log (its large parts).
+fn approx_size(cmd: &Command) -> usize {
+    use fabric_store::TaskOp;
+    let outcome = |o: &fabric_proto::TaskOutcome| {
+        o.stdout.len() + o.stderr.len() + o.files.iter().map(|f| f.bytes.len()).sum::<usize>()
+    };
+    match cmd {
+        Command::Blob(b) => b.len(),
+        Command::Tasks { ops, .. } => ops
+            .iter()
+            .map(|op| match op {
+                TaskOp::Record(r) => 512 + r.spec.input.len(),
+                TaskOp::Result(r, o) => 512 + r.spec.input.len() + outcome(o),
+            })
+            .sum(),
+        Command::AmendCancelled { run, .. } => 512 + outcome(run),
+        _ => 512,
+    }
+}
+
+async fn propose_loop(strong: Arc<Inner>, node: RaftNode) {
+    let mut taken = 0u64;
+    loop {
+        let batch = take(&strong, &mut taken);
+        if batch.is_empty() {
+            // Nobody else holds the proposer: the ledger is gone.
+            if Arc::strong_count(&strong) == 1 {
+                return;
+            }
+            // Woken by a write, or now and then to notice the above.
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                strong.wake.notified(),
+            )
+            .await;
+            continue;
+        }
+        let (cmds, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let cmd = if cmds.len() == 1 {
+            cmds.into_iter().next().unwrap_or(Command::Many(Vec::new()))
+        } else {
+            Command::Many(cmds)
+        };
+        let single = replies.len() == 1;
+        match node.write(cmd).await {
+            Ok(applied) => {
+                let answers = match applied {
+                    Applied::Many(all) if !single => all,
+                    one => vec![one],
+                };
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    if let Some(r) = reply {
+                        let _ = r.send(Ok(answer));
+                    }
+                }
+                strong.done.send_modify(|d| d.0 = taken);
+            }
+            Err(e) => {
+                let why = match &e {
+                    WriteError::NotLeader(_) => format!(
+                        "{e}; this dispatcher stopped leading before the write was committed: ask again"
+                    ),
+                    _ => e.to_string(),
+                };
+                tracing::warn!(error = %why, "a write was not committed");
+                for r in replies.into_iter().flatten() {
+                    let _ = r.send(Err(why.clone()));
+                }
+                strong.done.send_modify(|d| {
+                    d.1.get_or_insert(why);
+                });
+            }
+        }
+    }
+}
