@@ -27,7 +27,7 @@ pub(crate) struct ErrorDetail {
     /// A stable code: `bad_request`, `unauthorized`, `forbidden`,
     /// `not_found`, `method_not_allowed`, `timeout`, `conflict`,
     /// `too_large`, `unsupported_media_type`, `rate_limited`, `queue_full`,
-    /// `internal`.
+    /// `not_leader`, `internal`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -50,6 +50,12 @@ impl ApiError {
     /// This error, its message after `prefix` (where in a body it is).
     pub(crate) fn prefixed(mut self, prefix: &str) -> Self {
         self.message = format!("{prefix}{}", self.message);
+        self
+    }
+
+    /// This error, with a `Retry-After` of `s` seconds.
+    pub(crate) fn retry_after(mut self, s: u64) -> Self {
+        self.retry_after_s = Some(s.max(1));
         self
     }
 
@@ -146,6 +152,7 @@ impl From<ErrorBody> for ApiError {
             ErrorCode::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ErrorCode::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorCode::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "queue_full"),
+            ErrorCode::NotLeader => (StatusCode::SERVICE_UNAVAILABLE, "not_leader"),
             ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut e = Self::new(status, code, body.message);

@@ -37,6 +37,7 @@ mod dashboard;
 mod deadline;
 mod error;
 mod jobs;
+mod leader;
 mod listener;
 mod listing;
 mod openapi;
@@ -220,6 +221,12 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         ))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             MAX_IN_FLIGHT,
+        ))
+        // Outermost: a follower sends the client to the leader before
+        // reading a body or taking a slot.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            leader::leader_only,
         ));
     let router = Router::new()
         .nest("/api/v1", v1)

@@ -20,10 +20,11 @@ pub mod schedules;
 mod service;
 
 pub use admission::AdmissionCaps;
+pub use fabric_raft::{Member as GroupMember, NodeStatus as GroupStatus, RaftConfig};
 pub use fabric_store::{BackupSummary, RestoreError, restore as restore_backup};
 pub use fabric_store::{KeyState, OperatorKey, RetentionPolicy, Wrap as KeyWrap, generate_key_hex};
 pub use scheduler::SchedConfig;
 pub use service::{
-    DEFAULT_JOIN_TOKEN_TTL, DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS, Dispatcher,
-    DispatcherConfig, DispatcherError, PeerLimits, RetentionConfig, WorkerCaps,
+    ClusterConfig, DEFAULT_JOIN_TOKEN_TTL, DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS,
+    Dispatcher, DispatcherConfig, DispatcherError, PeerLimits, RetentionConfig, WorkerCaps,
 };

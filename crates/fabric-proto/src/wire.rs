@@ -423,7 +423,7 @@ mod views;
 
 pub use assign::{Ack, Assign, Report, WorkerMsg};
 pub use envelope::{ALPN, Envelope, WIRE_VERSION, WireError, decode_msg, encode_msg};
-pub use error::{ErrorBody, ErrorCode};
+pub use error::{ErrorBody, ErrorCode, LeaderHint};
 pub use keys::{AuditEntry, BackupView, KeyInfo, KeysView, RewrapView};
 pub use raft::RaftKind;
 pub use views::{ClusterCaps, TaskCounts, TokenSummary, WorkerInfo, WorkerState, WorkerSummary};

@@ -33,6 +33,10 @@ pub struct Member {
     pub addr: String,
     /// Its ed25519 public key.
     pub key: [u8; 32],
+    /// Its REST API's URL, if it serves one (where a follower's REST API
+    /// redirects).
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 /// A member's id in the group: the first 8 bytes of its key, big-endian.

@@ -69,6 +69,7 @@ async fn start_group() -> Vec<Node> {
         .map(|(id, ep)| Member {
             addr: ep.local_addr().unwrap().to_string(),
             key: id.public().to_bytes(),
+            api_url: None,
         })
         .collect();
     let cfg = RaftConfig {

@@ -20,6 +20,9 @@ use crate::scheduler::{Completion, Scheduler};
 pub(crate) async fn place_loop(shared: Arc<Shared>) {
     loop {
         shared.place.notified().await;
+        if !shared.leading() {
+            continue;
+        }
         let (leased, orphans) = lease_ready(&shared);
         if leased.is_empty() && orphans.is_empty() {
             continue;

@@ -48,6 +48,9 @@ pub struct DispatcherConfig {
     /// The operator's key, which wraps the store's data keys (`None`: a
     /// key kept beside the data wraps them).
     pub operator_key: Option<fabric_store::OperatorKey>,
+    /// The group of dispatchers this one belongs to (`None`: it is alone,
+    /// as before issue 26).
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Connections and streams each kind of peer may hold open. A key without a
@@ -77,6 +80,20 @@ impl Default for PeerLimits {
     }
 }
 
+/// A group of dispatchers on Raft (issue 26).
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The other members (address and key; the REST URL if known).
+    pub peers: Vec<fabric_raft::Member>,
+    /// The address the others reach this one at (default: the listen
+    /// address).
+    pub advertise: Option<String>,
+    /// This member's REST URL, if it serves the REST API.
+    pub api_url: Option<String>,
+    /// Election and compaction settings.
+    pub raft: fabric_raft::RaftConfig,
+}
+
 impl DispatcherConfig {
     /// Defaults for a data dir and listen address.
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
@@ -95,6 +112,7 @@ impl DispatcherConfig {
             worker_caps: WorkerCaps::default(),
             retention: RetentionConfig::default(),
             operator_key: None,
+            cluster: None,
         }
     }
 }

@@ -29,6 +29,9 @@ pub enum DispatcherError {
     /// The mDNS announcement could not start.
     #[error(transparent)]
     Mdns(#[from] MdnsError),
+    /// The group of dispatchers could not be joined.
+    #[error("cannot join the group of dispatchers: {0}")]
+    Group(String),
 }
 
 /// Serving one stream failed; the stream ends and the error is logged.

@@ -34,12 +34,15 @@ pub(crate) enum Ledger {
         /// Batched flushes.
         commit: GroupCommit,
     },
-    /// A member of a Raft group, while it leads.
+    /// A member of a Raft group (it writes only while it leads).
     Raft {
         /// The store (reads, and the values a write needs first).
         store: Store,
-        /// The queue of commands to propose.
-        proposer: Proposer,
+        /// This member's Raft node.
+        node: fabric_raft::RaftNode,
+        /// The queue of commands to propose, one per term this member
+        /// leads (a term's proposer that failed stays failed).
+        term: std::sync::RwLock<Proposer>,
     },
 }
 
@@ -55,15 +58,39 @@ impl Ledger {
 
     /// A leader of a Raft group.
     pub(crate) fn raft(store: Store, node: fabric_raft::RaftNode) -> Self {
+        let first = Proposer::start(node.clone());
+        first.close("this dispatcher does not lead its group");
         Self::Raft {
-            proposer: Proposer::start(node),
             store,
+            node,
+            term: std::sync::RwLock::new(first),
         }
     }
 
-    /// Whether writes go through a Raft log.
-    pub(crate) fn is_raft(&self) -> bool {
-        matches!(self, Self::Raft { .. })
+    /// This member's Raft node, in a group.
+    pub(crate) fn node(&self) -> Option<&fabric_raft::RaftNode> {
+        match self {
+            Self::Local { .. } => None,
+            Self::Raft { node, .. } => Some(node),
+        }
+    }
+
+    /// A new term as leader: writes go to a fresh proposer.
+    pub(crate) fn begin_term(&self) {
+        if let Self::Raft { node, term, .. } = self {
+            let old = std::mem::replace(
+                &mut *term.write().unwrap_or_else(|p| p.into_inner()),
+                Proposer::start(node.clone()),
+            );
+            old.close("this dispatcher stopped leading its group");
+        }
+    }
+
+    /// The term as leader ended: its waits fail with `why`.
+    pub(crate) fn end_term(&self, why: &str) {
+        if let Self::Raft { term, .. } = self {
+            current(term).close(why);
+        }
     }
 
     /// Queues a command (a group) or runs `local` on the store.
@@ -74,7 +101,7 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         match self {
             Self::Local { store, .. } => local(store),
-            Self::Raft { proposer, .. } => proposer.queue(cmd()),
+            Self::Raft { term, .. } => current(term).queue(cmd()),
         }
     }
 
@@ -83,7 +110,7 @@ impl Ledger {
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         match self {
             Self::Local { commit, .. } => commit.durable().await,
-            Self::Raft { proposer, .. } => proposer.durable().await,
+            Self::Raft { term, .. } => current(term).durable().await,
         }
     }
 
@@ -102,8 +129,8 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         match self {
             Self::Local { store, .. } => store.save_tasks(recs).map(drop),
-            Self::Raft { proposer, .. } => {
-                proposer.queue(tasks(recs.map(|r| TaskOp::Record(r.clone())).collect()))
+            Self::Raft { term, .. } => {
+                current(term).queue(tasks(recs.map(|r| TaskOp::Record(r.clone())).collect()))
             }
         }
     }
@@ -125,8 +152,8 @@ impl Ledger {
     pub(crate) async fn write_task(&self, rec: &TaskRecord) -> Result<bool, StoreError> {
         match self {
             Self::Local { writer, .. } => writer.save_task(rec).await,
-            Self::Raft { proposer, .. } => {
-                proposer
+            Self::Raft { term, .. } => {
+                current(term)
                     .written(tasks(vec![TaskOp::Record(rec.clone())]))
                     .await
             }
@@ -141,8 +168,8 @@ impl Ledger {
     ) -> Result<bool, StoreError> {
         match self {
             Self::Local { writer, .. } => writer.record_result(rec, outcome).await,
-            Self::Raft { proposer, .. } => {
-                proposer
+            Self::Raft { term, .. } => {
+                current(term)
                     .written(tasks(vec![TaskOp::Result(rec.clone(), outcome.clone())]))
                     .await
             }
@@ -153,7 +180,8 @@ impl Ledger {
     pub(crate) fn append_event(&self, ev: &StoredEvent) -> Result<(), StoreError> {
         match self {
             Self::Local { store, .. } => store.append_event(ev),
-            Self::Raft { store, proposer } => {
+            Self::Raft { store, term, .. } => {
+                let proposer = current(term);
                 proposer.queue(Command::Events(vec![(store.next_seq()?, ev.clone())]))
             }
         }
@@ -175,7 +203,8 @@ impl Ledger {
     pub(crate) fn clear_dead_letter(&self, id: &TaskId) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.clear_dead_letter(id),
-            Self::Raft { store, proposer } => {
+            Self::Raft { store, term, .. } => {
+                let proposer = current(term);
                 let was = store.is_dead_letter(id)?;
                 if was {
                     proposer.queue(Command::Tasks {
@@ -212,7 +241,8 @@ impl Ledger {
     pub(crate) fn remove_schedule(&self, name: &str) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.remove_schedule(name),
-            Self::Raft { store, proposer } => {
+            Self::Raft { store, term, .. } => {
+                let proposer = current(term);
                 let was = store.schedule(name)?.is_some();
                 proposer.queue(Command::RemoveSchedule(name.to_owned()))?;
                 Ok(was)
@@ -241,7 +271,8 @@ impl Ledger {
     pub(crate) fn remove_peer(&self, role: PeerRole, key: &[u8; 32]) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.remove_peer(role, key),
-            Self::Raft { store, proposer } => {
+            Self::Raft { store, term, .. } => {
+                let proposer = current(term);
                 let was = store.is_peer(role, key)?;
                 proposer.queue(Command::Peer {
                     role,
@@ -272,7 +303,8 @@ impl Ledger {
     pub(crate) fn revoke_join_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.revoke_join_token(digest),
-            Self::Raft { store, proposer } => {
+            Self::Raft { store, term, .. } => {
+                let proposer = current(term);
                 let Some(mut rec) = store.join_token(digest)? else {
                     return Ok(false);
                 };
@@ -296,7 +328,8 @@ impl Ledger {
     ) -> Result<Result<(), TokenRefusal>, StoreError> {
         match self {
             Self::Local { store, .. } => store.use_join_token(digest, now_ms),
-            Self::Raft { store, proposer } => {
+            Self::Raft { store, term, .. } => {
+                let proposer = current(term);
                 let _one = proposer.token_lock().await;
                 let Some(mut rec) = store.join_token(digest)? else {
                     return Ok(Err(TokenRefusal::Unknown));
@@ -333,7 +366,8 @@ impl Ledger {
     pub(crate) fn put_blob(&self, bytes: &[u8]) -> Result<Sha256, StoreError> {
         match self {
             Self::Local { store, .. } => store.put_blob(bytes),
-            Self::Raft { store, proposer } => {
+            Self::Raft { store, term, .. } => {
+                let proposer = current(term);
                 let sha = Sha256::of(bytes);
                 if !store.has_module(&sha)? {
                     proposer.queue(Command::Blob(bytes.to_vec()))?;
@@ -342,6 +376,10 @@ impl Ledger {
             }
         }
     }
+}
+
+fn current(term: &std::sync::RwLock<Proposer>) -> Proposer {
+    term.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 fn tasks(ops: Vec<TaskOp>) -> Command {

@@ -28,6 +28,7 @@ mod deps;
 mod error;
 pub(crate) mod feed;
 mod gone;
+mod group;
 mod join;
 mod ledger;
 mod peers;
@@ -47,7 +48,7 @@ use fabric_net::{EndpointError, Identity, JoinToken, PublicKey};
 use fabric_store::{GroupCommit, PeerRole, Store, StoreError};
 
 pub use caps::{DEFAULT_MAX_WORKER_MEMORY, DEFAULT_MAX_WORKER_SLOTS, WorkerCaps};
-pub use config::{DEFAULT_JOIN_TOKEN_TTL, DispatcherConfig, PeerLimits};
+pub use config::{ClusterConfig, DEFAULT_JOIN_TOKEN_TTL, DispatcherConfig, PeerLimits};
 pub use error::DispatcherError;
 pub(crate) use error::ServiceError;
 pub use retention::RetentionConfig;
@@ -97,8 +98,6 @@ impl Dispatcher {
         let commit = GroupCommit::start_observed(store.clone(), cfg.commit_linger, move |took| {
             observer.flushed(took)
         });
-        let ledger = ledger::Ledger::local(store.clone(), commit);
-        let (sched, deps) = recover(&cfg, &store, &ledger).await?;
         let endpoint = fabric_net::server_endpoint(&identity, cfg.listen, &cfg.net)?;
         let bound = endpoint
             .local_addr()
@@ -106,6 +105,24 @@ impl Dispatcher {
                 addr: cfg.listen,
                 source,
             })?;
+        let (ledger, sched, deps) = match &cfg.cluster {
+            // Alone: today's dispatcher, its queue recovered now.
+            None => {
+                let ledger = ledger::Ledger::local(store.clone(), commit);
+                let (sched, deps) = recover(&cfg, &store, &ledger).await?;
+                (ledger, sched, deps)
+            }
+            // In a group: the queue is recovered when this one leads.
+            Some(cluster) => {
+                let node =
+                    group::join(cluster, &identity, &endpoint, bound, &cfg.net, &store).await?;
+                (
+                    ledger::Ledger::raft(store.clone(), node),
+                    Scheduler::new(cfg.sched.clone()),
+                    deps::Deps::default(),
+                )
+            }
+        };
         // Only what the endpoint serves on is announced (issue 9, item 12).
         let announcer = match &cfg.mdns {
             Some(ifaces) => Some(Arc::new(fabric_net::mdns::announce(
@@ -127,6 +144,9 @@ impl Dispatcher {
         tokio::spawn(ticker::tick_loop(shared.clone()));
         tokio::spawn(requests::schedules::fire_loop(shared.clone()));
         tokio::spawn(retention::retention_loop(shared.clone()));
+        if shared.group.is_some() {
+            tokio::spawn(group::lead_loop(shared.clone()));
+        }
         shared.place.notify_one();
         Ok(Self {
             shared,

@@ -35,6 +35,11 @@ pub(crate) async fn retention_loop(shared: Arc<Shared>) {
     let mut cursor = SweepCursor::default();
     loop {
         tokio::time::sleep(shared.cfg.retention.interval).await;
+        // In a group, each member's sweep would remove entries the others
+        // keep: not done yet (issue 26's notes).
+        if shared.group.is_some() {
+            continue;
+        }
         if let Err(e) = sweep(&shared, &mut cursor) {
             tracing::error!(error = %e, "retention sweep failed");
         }

@@ -51,7 +51,7 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection) {
     let span = tracing::info_span!("peer", %addr, key = %key.short());
     async move {
         tracing::debug!("connection");
-        let roles = match Roles::of(&shared.store, &key) {
+        let roles = match Roles::of(&shared, &key) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the peer's roles; closing");
@@ -103,26 +103,33 @@ pub(crate) struct Roles {
     pub client: bool,
     /// A client that may manage join tokens and workers.
     pub admin: bool,
+    /// Another dispatcher of this one's group.
+    pub member: bool,
 }
 
 impl Roles {
-    fn of(store: &Store, key: &PublicKey) -> Result<Self, StoreError> {
+    fn of(shared: &Shared, key: &PublicKey) -> Result<Self, StoreError> {
+        let store: &Store = &shared.store;
         let k = key.to_bytes();
         Ok(Self {
             worker: store.is_peer(PeerRole::Worker, &k)?,
             client: store.is_peer(PeerRole::Client, &k)?,
             admin: store.is_peer(PeerRole::Admin, &k)?,
+            member: shared
+                .group
+                .as_ref()
+                .is_some_and(|g| g.node().is_member(&k)),
         })
     }
 
     fn any(self) -> bool {
-        self.worker || self.client
+        self.worker || self.client || self.member
     }
 
     /// Raises the connection's stream limit from the transport's small
     /// default (what a key without a role gets) to its role's.
     fn open_streams(self, conn: &Connection, limits: &PeerLimits) {
-        let streams = match (self.client, self.worker) {
+        let streams = match (self.client, self.worker || self.member) {
             (true, _) => limits.client_streams,
             (false, true) => limits.worker_streams,
             (false, false) => return,
@@ -161,7 +168,7 @@ async fn serve_stream(
 ) -> Result<(), ServiceError> {
     let max = shared.cfg.net.max_frame;
     let mut send = FramedSend::new(send, max);
-    let roles = match Roles::of(&shared.store, &key) {
+    let roles = match Roles::of(shared, &key) {
         Ok(r) => r,
         Err(e) => return reply_error(&mut send, ErrorCode::Internal, e.to_string()).await,
     };
@@ -181,6 +188,27 @@ async fn serve_stream(
     let Some(request) = read? else {
         return Ok(());
     };
+    if let Some(group) = &shared.group {
+        match request {
+            Request::Raft { kind, body } if roles.member => {
+                let answer = match fabric_raft::serve(group.node().raft(), kind, &body).await {
+                    Ok(bytes) => Response::Raft(bytes),
+                    Err(why) => Response::Error(ErrorBody::new(ErrorCode::Malformed, why)),
+                };
+                send.send(&answer).await?;
+                send.finish()?;
+                return Ok(());
+            }
+            Request::Raft { .. } => {}
+            // A follower serves nothing but Raft: ask the leader.
+            _ if !group.leading() => {
+                send.send(&Response::Error(group.not_leader())).await?;
+                send.finish()?;
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
     match request {
         Request::Join { secret } => {
             match join::join(shared, &key, conn.remote_address(), &secret).await? {
@@ -231,6 +259,7 @@ async fn serve_stream(
             let what = match request {
                 Request::Register(_) | Request::LateReport { .. } => "register as a worker",
                 Request::GetBlob { .. } | Request::GetBlobRange { .. } => "fetch blobs",
+                Request::Raft { .. } => "take part in the dispatchers' Raft group",
                 r if requests::is_admin_request(&r) => ADMIN_WHAT,
                 _ => "use the client API",
             };

@@ -103,6 +103,8 @@ pub struct Shared {
     /// Where writes go: the store, or the Raft log of a group of
     /// dispatchers.
     pub(crate) ledger: super::ledger::Ledger,
+    /// This member's part in its group of dispatchers, if it is in one.
+    pub(crate) group: Option<super::group::Group>,
     core: Mutex<Core>,
     /// Wakes the placement loop.
     pub(crate) place: Notify,
@@ -147,6 +149,7 @@ impl Shared {
             cfg,
             identity,
             store,
+            group: ledger.node().cloned().map(super::group::Group::new),
             ledger,
             core: Mutex::new(Core {
                 sched,
@@ -173,6 +176,28 @@ impl Shared {
     /// majority of the dispatchers).
     pub async fn durable(&self) -> Result<(), StoreError> {
         self.ledger.durable().await
+    }
+
+    /// Whether this dispatcher serves now: always when alone; in a group,
+    /// while it leads.
+    pub fn leading(&self) -> bool {
+        self.group.as_ref().is_none_or(super::group::Group::leading)
+    }
+
+    /// Where this dispatcher stands in its group: role, term, log
+    /// position, the members and who leads (`None` when alone).
+    pub fn group_status(&self) -> Option<fabric_raft::NodeStatus> {
+        self.group.as_ref().map(|g| g.node().status())
+    }
+
+    /// The leader's REST URL, when this dispatcher is a follower in a
+    /// group and knows it (where its REST API redirects).
+    pub fn leader_api_url(&self) -> Option<String> {
+        let g = self.group.as_ref()?;
+        if g.leading() {
+            return None;
+        }
+        g.node().leader()?.api_url
     }
 
     /// The rewrap under way, or the last one finished since start.

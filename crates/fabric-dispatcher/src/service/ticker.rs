@@ -21,6 +21,9 @@ pub(crate) async fn tick_loop(shared: Arc<Shared>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        if !shared.leading() {
+            continue;
+        }
         let now = shared.now();
         let tick = {
             let mut core = shared.core();

@@ -145,6 +145,17 @@ impl Waiters {
         }
     }
 
+    /// Ends every wait with `error` (the dispatcher stopped leading).
+    pub(crate) fn fail_all(&self, error: &str) {
+        let all: Vec<_> = self.map().drain().collect();
+        for (_, list) in all {
+            for (_, mailbox) in list {
+                mailbox.lock().1 = Some(WaitMsg::Failed(error.to_owned()));
+                mailbox.wake.notify_one();
+            }
+        }
+    }
+
     fn remove(&self, task: &TaskId, id: u64) {
         let mut map = self.map();
         if let Some(list) = map.get_mut(task) {

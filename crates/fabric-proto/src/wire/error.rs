@@ -10,6 +10,22 @@ pub struct ErrorBody {
     pub code: ErrorCode,
     /// A message for people.
     pub message: String,
+    /// With [`ErrorCode::NotLeader`]: the dispatcher that leads now, if
+    /// the one asked knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<LeaderHint>,
+}
+
+/// Where the leader of a group of dispatchers is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderHint {
+    /// Its QUIC address (`host:port`).
+    pub addr: String,
+    /// Its public key.
+    pub key: [u8; 32],
+    /// Its REST API's URL, if it serves one.
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 impl ErrorBody {
@@ -18,6 +34,20 @@ impl ErrorBody {
         Self {
             code,
             message: message.into(),
+            leader: None,
+        }
+    }
+
+    /// "Ask the leader": the answer of a dispatcher that does not lead.
+    pub fn not_leader(leader: Option<LeaderHint>) -> Self {
+        let message = match &leader {
+            Some(l) => format!("this dispatcher does not lead its group; the leader is {}", l.addr),
+            None => "this dispatcher does not lead its group, and no leader is elected yet; try again shortly".to_owned(),
+        };
+        Self {
+            code: ErrorCode::NotLeader,
+            message,
+            leader,
         }
     }
 }
@@ -44,6 +74,9 @@ pub enum ErrorCode {
     Internal,
     /// The queue holds as many tasks as it may; try again later.
     QueueFull,
+    /// This dispatcher is a follower in a group: ask the leader
+    /// ([`ErrorBody::leader`]).
+    NotLeader,
 }
 
 impl ErrorCode {
@@ -59,6 +92,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::Internal => "internal",
             Self::QueueFull => "queue_full",
+            Self::NotLeader => "not_leader",
         }
     }
 }

@@ -66,6 +66,9 @@ impl Proposer {
     }
 
     fn push(&self, cmd: Command, reply: Option<Reply>) -> Result<u64, StoreError> {
+        if let Some(why) = &self.inner.done.borrow().1 {
+            return Err(failed(why.clone()));
+        }
         let ticket = {
             let mut q = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
             if q.items.len() >= MAX_QUEUED {
@@ -119,6 +122,15 @@ impl Proposer {
         }
     }
 
+    /// Ends this proposer: waits fail with `why`, and so does every
+    /// write queued from now on.
+    pub(crate) fn close(&self, why: &str) {
+        self.inner.done.send_modify(|d| {
+            d.1.get_or_insert_with(|| why.to_owned());
+        });
+        self.inner.wake.notify_one();
+    }
+
     /// One join token use at a time.
     pub(crate) async fn token_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.inner.token.lock().await
@@ -166,6 +178,16 @@ fn approx_size(cmd: &Command) -> usize {
 async fn propose_loop(strong: Arc<Inner>, node: RaftNode) {
     let mut taken = 0u64;
     loop {
+        if let Some(why) = strong.done.borrow().1.clone() {
+            // Closed (or failed): nothing more goes out of this term.
+            let mut q = strong.queue.lock().unwrap_or_else(|p| p.into_inner());
+            for (_, reply) in q.items.drain(..) {
+                if let Some(r) = reply {
+                    let _ = r.send(Err(why.clone()));
+                }
+            }
+            return;
+        }
         let batch = take(&strong, &mut taken);
         if batch.is_empty() {
             // Nobody else holds the proposer: the ledger is gone.

@@ -273,6 +273,9 @@ pub(crate) async fn fire_loop(shared: std::sync::Arc<Shared>) {
     let grace = u64::try_from(period.as_millis()).unwrap_or(1_000) * 2;
     loop {
         interval.tick().await;
+        if !shared.leading() {
+            continue;
+        }
         if let Err(e) = fire(&shared, grace.max(schedules::ON_TIME_GRACE_MS)).await {
             tracing::warn!(error = %e, "firing schedules failed; trying again at the next tick");
         }

@@ -1,0 +1,287 @@
+//! A dispatcher in a group of dispatchers (issue 26): it serves clients
+//! and workers only while it leads.
+//!
+//! Every member keeps the replicated state in its store (the Raft state
+//! machine applies each committed entry). The leader alone runs the
+//! scheduler: when a member becomes leader it waits until it has applied
+//! everything committed (its term's first entry), then recovers the queue
+//! from its store exactly as a restarted single dispatcher does, and
+//! serves. When it stops leading it closes its workers' connections (they
+//! go to the new leader), ends the waits of its clients, forgets its
+//! queue, and answers every request with the leader's address
+//! ([`ErrorCode::NotLeader`](fabric_proto::wire::ErrorCode::NotLeader)).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fabric_proto::wire::{ErrorBody, LeaderHint};
+use fabric_raft::{Member, RaftNode};
+use openraft::ServerState;
+
+use super::state::Shared;
+use crate::scheduler::Scheduler;
+
+/// Close code for a worker's connection when its dispatcher stops leading.
+pub(crate) const NOT_LEADER: u32 = 5;
+
+/// This member's part in its group.
+pub(crate) struct Group {
+    node: RaftNode,
+    /// Serving: leading, and recovered.
+    leading: AtomicBool,
+}
+
+impl Group {
+    pub(crate) fn new(node: RaftNode) -> Self {
+        Self {
+            node,
+            leading: AtomicBool::new(false),
+        }
+    }
+
+    /// The Raft node.
+    pub(crate) fn node(&self) -> &RaftNode {
+        &self.node
+    }
+
+    /// Whether this member serves now.
+    pub(crate) fn leading(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    /// What a follower answers: where the leader is.
+    pub(crate) fn not_leader(&self) -> ErrorBody {
+        ErrorBody::not_leader(self.node.leader().map(|m| hint(&m)))
+    }
+}
+
+/// Starts this member's Raft node on `endpoint`. The member with the
+/// smallest key forms the group: alone first (so a store with data from
+/// before the group is the one the others copy), then it adds the others
+/// (see [`form`]). The others wait to be added.
+pub(crate) async fn join(
+    cluster: &super::ClusterConfig,
+    identity: &fabric_net::Identity,
+    endpoint: &quinn::Endpoint,
+    bound: std::net::SocketAddr,
+    net: &fabric_net::NetConfig,
+    store: &fabric_store::Store,
+) -> Result<RaftNode, super::DispatcherError> {
+    let me = Member {
+        addr: cluster
+            .advertise
+            .clone()
+            .unwrap_or_else(|| bound.to_string()),
+        key: identity.public().to_bytes(),
+        api_url: cluster.api_url.clone(),
+    };
+    if cluster.peers.iter().any(|p| p.key == me.key) {
+        return Err(super::DispatcherError::Group(
+            "--peer lists this dispatcher's own key; list only the other members".into(),
+        ));
+    }
+    let transport = fabric_raft::Transport {
+        endpoint: endpoint.clone(),
+        identity: Arc::new(identity.clone()),
+        net: net.clone(),
+    };
+    let mut members = cluster.peers.clone();
+    members.push(me.clone());
+    let node = RaftNode::start(
+        store.clone(),
+        transport,
+        me.clone(),
+        &members,
+        &cluster.raft,
+    )
+    .await
+    .map_err(|e| super::DispatcherError::Group(e.to_string()))?;
+    if members.iter().map(|m| m.key).min() == Some(me.key) {
+        node.initialize(std::slice::from_ref(&me))
+            .await
+            .map_err(|e| super::DispatcherError::Group(e.to_string()))?;
+        tokio::spawn(form(node.clone(), cluster.peers.clone()));
+    }
+    tracing::info!(
+        me = %me.addr,
+        peers = cluster.peers.len(),
+        "member of a group of dispatchers; waiting for a leader"
+    );
+    Ok(node)
+}
+
+/// The forming member adds the others once it leads: as learners (they
+/// copy the log, or a snapshot of the state when the log does not go back
+/// far enough), then as voters in one joint change. Does nothing for
+/// members already in the group (a restart), and gives up once it is not
+/// the leader (another leader formed the group already).
+async fn form(node: RaftNode, peers: Vec<Member>) {
+    let missing = |node: &RaftNode| {
+        let status = node.status();
+        peers
+            .iter()
+            .filter(|p| {
+                !status
+                    .members
+                    .iter()
+                    .any(|(_, m, voter)| m.key == p.key && *voter)
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let Some(_) = node.wait_for_leader(Duration::from_secs(30)).await else {
+        return;
+    };
+    if missing(&node).is_empty() || !node.is_leader() {
+        return;
+    }
+    // Data from before the group (a dispatcher that ran alone) is in the
+    // store but not in the log: the log is cut behind a snapshot, so the
+    // others start from the snapshot.
+    let applied = node.status().applied;
+    let _ = node.raft().trigger().snapshot().await;
+    for _ in 0..100 {
+        if node.status().snapshot >= applied {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some(i) = applied {
+        let _ = node.raft().trigger().purge_log(i).await;
+    }
+    for attempt in 0..600u32 {
+        if !node.is_leader() {
+            return;
+        }
+        match add_all(&node, &missing(&node)).await {
+            Ok(()) => {
+                tracing::info!(
+                    members = peers.len() + 1,
+                    "the group of dispatchers is formed"
+                );
+                return;
+            }
+            Err(e) if attempt % 20 == 0 => {
+                tracing::info!(error = %e, "adding the other dispatchers; trying again")
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn add_all(node: &RaftNode, missing: &[Member]) -> Result<(), String> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for m in missing {
+        node.raft()
+            .add_learner(fabric_raft::member_id(&m.key), m.clone(), true)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let status = node.status();
+    let mut voters: std::collections::BTreeSet<u64> = status
+        .members
+        .iter()
+        .filter(|(_, _, voter)| *voter)
+        .map(|(id, _, _)| *id)
+        .collect();
+    voters.extend(missing.iter().map(|m| fabric_raft::member_id(&m.key)));
+    node.raft()
+        .change_membership(voters, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A member as a client follows it.
+pub(crate) fn hint(m: &Member) -> LeaderHint {
+    LeaderHint {
+        addr: m.addr.clone(),
+        key: m.key,
+        api_url: m.api_url.clone(),
+    }
+}
+
+/// Follows this member's Raft state: takes over when it becomes leader,
+/// lets go when it stops.
+pub(crate) async fn lead_loop(shared: Arc<Shared>) {
+    let Some(group) = shared.group.as_ref() else {
+        return;
+    };
+    let mut metrics = group.node.raft().metrics();
+    loop {
+        let leader = metrics.borrow().state == ServerState::Leader;
+        if leader && !group.leading() {
+            if let Err(e) = take_over(&shared, group).await {
+                tracing::warn!(error = %e, "could not take over as leader; standing by");
+                step_down(&shared, group, "it could not take over");
+            }
+        } else if !leader && group.leading() {
+            step_down(&shared, group, "another dispatcher leads now");
+        }
+        // Woken by a change of state, or once a second regardless.
+        let _ = tokio::time::timeout(Duration::from_secs(1), metrics.changed()).await;
+    }
+}
+
+async fn take_over(shared: &Arc<Shared>, group: &Group) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    // Until this member has applied everything committed before its term.
+    group
+        .node
+        .raft()
+        .ensure_linearizable()
+        .await
+        .map_err(|e| e.to_string())?;
+    shared.ledger.begin_term();
+    let (sched, deps) = super::recover(&shared.cfg, &shared.store, &shared.ledger)
+        .await
+        .map_err(|e| e.to_string())?;
+    {
+        let mut core = shared.core();
+        core.sched = sched;
+        core.deps = deps;
+    }
+    shared
+        .schedules_due
+        .store(0, std::sync::atomic::Ordering::Release);
+    group.leading.store(true, Ordering::Release);
+    shared.place.notify_one();
+    let status = group.node.status();
+    tracing::info!(
+        term = status.term,
+        applied = ?status.applied,
+        took_ms = started.elapsed().as_millis() as u64,
+        "leading the group of dispatchers"
+    );
+    Ok(())
+}
+
+fn step_down(shared: &Shared, group: &Group, why: &str) {
+    let was = group.leading.swap(false, Ordering::AcqRel);
+    let leader = group.node.leader();
+    let message = match &leader {
+        Some(m) => format!(
+            "this dispatcher stopped leading ({why}); the leader is {}",
+            m.addr
+        ),
+        None => format!("this dispatcher stopped leading ({why}); ask again shortly"),
+    };
+    shared.ledger.end_term(&message);
+    let conns = {
+        let mut core = shared.core();
+        core.sched = Scheduler::new(shared.cfg.sched.clone());
+        core.deps = super::deps::Deps::default();
+        std::mem::take(&mut core.conns)
+    };
+    for (_, c) in conns {
+        c.conn.close(NOT_LEADER.into(), message.as_bytes());
+    }
+    shared.waiters.fail_all(&message);
+    if was {
+        tracing::info!(%why, leader = ?leader.map(|m| m.addr), "no longer leading the group of dispatchers");
+    }
+}
