@@ -26,6 +26,11 @@ pub(crate) struct Profile {
     /// An admin REST token (`Authorization: Bearer ...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_token: Option<String>,
+    /// The other dispatchers of its group, `KEY@HOST:PORT`: a client
+    /// tries them when the one above does not answer, and follows the
+    /// leader wherever it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
 }
 
 /// `--cluster`, else `$XDG_CONFIG_HOME/fabric/cluster.toml`, else
@@ -111,8 +116,32 @@ pub(crate) async fn connect(flag: Option<&Path>) -> anyhow::Result<Client> {
         .parse()
         .map_err(|_| bad("dispatcher_key"))?;
     let me = Identity::from_secret_hex(&profile.client_key).ok_or_else(|| bad("client_key"))?;
-    let addr = resolve(&profile.dispatcher)?;
     let shown = path.display();
+    if !profile.peers.is_empty() {
+        let mut members = vec![(key, profile.dispatcher.clone())];
+        for p in &profile.peers {
+            let m = crate::config::parse_peer(p).map_err(|_| bad("peers"))?;
+            let k = PublicKey::from_bytes(&m.key).ok_or_else(|| bad("peers"))?;
+            members.push((k, m.addr));
+        }
+        let n = members.len();
+        let net = fabric_net::NetConfig::for_clients();
+        return match tokio::time::timeout(
+            CONNECT_TIMEOUT * n as u32,
+            Client::connect_group(&me, members, &net),
+        )
+        .await
+        {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) => Err(anyhow::Error::new(e).context(format!(
+                "cannot reach any of the {n} dispatchers of cluster profile {shown}"
+            ))),
+            Err(_) => Err(anyhow::anyhow!(
+                "cannot reach any of the {n} dispatchers of cluster profile {shown}: no answer"
+            )),
+        };
+    }
+    let addr = resolve(&profile.dispatcher)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, Client::connect(&me, key, addr)).await {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e)) if e.wrong_dispatcher_key() => Err(anyhow::anyhow!(

@@ -26,6 +26,7 @@ mod blobs;
 pub mod blocking;
 mod jobs;
 mod many;
+mod route;
 mod schedules;
 
 use std::collections::HashSet;
@@ -131,8 +132,12 @@ pub struct Queued {
 #[derive(Debug)]
 pub struct Client {
     endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
-    addr: SocketAddr,
+    route: Mutex<route::Route>,
+    /// How to reach the other dispatchers of a group (`None`: one
+    /// dispatcher).
+    group: Option<route::Group>,
+    /// One reconnect at a time.
+    reconnecting: tokio::sync::Mutex<()>,
     max_frame: usize,
     known_blobs: Mutex<HashSet<Sha256>>,
 }
@@ -168,34 +173,157 @@ impl Client {
             })?;
         Ok(Self {
             endpoint,
-            conn,
-            addr,
+            route: Mutex::new(route::Route {
+                conn,
+                addr,
+                generation: 0,
+            }),
+            group: None,
+            reconnecting: tokio::sync::Mutex::new(()),
             max_frame: net.max_frame,
             known_blobs: Mutex::new(HashSet::new()),
         })
     }
 
+    /// Connects to a group of dispatchers: to the first of `members` that
+    /// answers; every request then follows the leader (see the `route`
+    /// module).
+    pub async fn connect_group(
+        identity: &Identity,
+        members: Vec<(PublicKey, String)>,
+        net: &NetConfig,
+    ) -> Result<Self, ClientError> {
+        let bind: SocketAddr = (std::net::Ipv6Addr::UNSPECIFIED, 0).into();
+        let endpoint = quinn::Endpoint::client(bind)
+            .or_else(|_| quinn::Endpoint::client((std::net::Ipv4Addr::UNSPECIFIED, 0).into()))
+            .map_err(|e| ClientError::Unexpected(format!("cannot open a UDP socket: {e}")))?;
+        let group = route::Group {
+            identity: identity.clone(),
+            net: net.clone(),
+            members,
+        };
+        let mut last = None;
+        for (key, addr) in &group.members {
+            match route::connect(&endpoint, &group, *key, addr).await {
+                Ok((conn, addr)) => {
+                    return Ok(Self {
+                        endpoint,
+                        route: Mutex::new(route::Route {
+                            conn,
+                            addr,
+                            generation: 0,
+                        }),
+                        group: Some(group),
+                        reconnecting: tokio::sync::Mutex::new(()),
+                        max_frame: net.max_frame,
+                        known_blobs: Mutex::new(HashSet::new()),
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Unexpected("no dispatcher to connect to".into())))
+    }
+
+    fn current(&self) -> (quinn::Connection, SocketAddr, u64) {
+        let r = self.route.lock().unwrap_or_else(|p| p.into_inner());
+        (r.conn.clone(), r.addr, r.generation)
+    }
+
     fn net<E: Into<NetError>>(&self) -> impl FnOnce(E) -> ClientError + '_ {
+        let addr = self.current().1;
         move |source| ClientError::Net {
-            addr: self.addr,
+            addr,
             source: source.into(),
         }
     }
 
     /// Opens a stream, sends `req` and reads the first answer. The answer
     /// is read even if sending failed: a dispatcher that refuses a request
-    /// (say, a frame over its cap) stops reading and says why.
+    /// (say, a frame over its cap) stops reading and says why. In a group,
+    /// a follower's answer sends the request to the leader, and a
+    /// dispatcher that stopped answering to another member.
     async fn first_answer(&self, req: &Request) -> Result<(Response, FramedRecv), ClientError> {
-        let (mut send, mut recv) = framed::open(&self.conn, self.max_frame)
-            .await
-            .map_err(self.net())?;
+        let mut tried = 0;
+        loop {
+            let (conn, addr, generation) = self.current();
+            let err = match self.try_once(&conn, addr, req).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            let Some(group) = &self.group else {
+                return Err(err);
+            };
+            tried += 1;
+            let next = route::next(&err, req);
+            if tried > route::hops() || matches!(next, route::Next::Stop) {
+                if err.is_connection_lost() {
+                    // Later calls go to another member.
+                    let _ = self
+                        .reconnect(group, generation, route::Next::Another, tried)
+                        .await;
+                }
+                return Err(err);
+            }
+            if matches!(next, route::Next::Wait) {
+                tokio::time::sleep(route::no_leader_wait()).await;
+                continue;
+            }
+            if let Err(e) = self.reconnect(group, generation, next, tried).await {
+                tracing::debug!(error = %e, "reconnecting to the group failed");
+                tokio::time::sleep(route::no_leader_wait()).await;
+            }
+        }
+    }
+
+    async fn try_once(
+        &self,
+        conn: &quinn::Connection,
+        addr: SocketAddr,
+        req: &Request,
+    ) -> Result<(Response, FramedRecv), ClientError> {
+        let net = |source: fabric_net::StreamError| ClientError::Net {
+            addr,
+            source: source.into(),
+        };
+        let (mut send, mut recv) = framed::open(conn, self.max_frame).await.map_err(net)?;
         let sent = send.send(req).await;
         let _ = send.finish();
         match (sent, recv.expect().await) {
             (_, Ok(Response::Error(e))) => Err(ClientError::Remote(e)),
             (Ok(()), Ok(other)) => Ok((other, recv)),
-            (Err(e), _) | (Ok(()), Err(e)) => Err(self.net()(e)),
+            (Err(e), _) | (Ok(()), Err(e)) => Err(net(e)),
         }
+    }
+
+    /// Makes a new connection (unless another caller already replaced the
+    /// one of `generation`): to the hinted leader, or to the next member.
+    async fn reconnect(
+        &self,
+        group: &route::Group,
+        generation: u64,
+        next: route::Next,
+        tried: usize,
+    ) -> Result<(), ClientError> {
+        let _one = self.reconnecting.lock().await;
+        if self.current().2 != generation {
+            return Ok(());
+        }
+        let (key, addr) = match next {
+            route::Next::Follow(k, a) => (k, a),
+            _ => {
+                let n = group.members.len().max(1);
+                let (k, a) = group.members[(generation as usize + tried) % n].clone();
+                (k, a)
+            }
+        };
+        let (conn, resolved) = route::connect(&self.endpoint, group, key, &addr).await?;
+        let mut r = self.route.lock().unwrap_or_else(|p| p.into_inner());
+        r.conn.close(0u32.into(), b"following the leader");
+        r.conn = conn;
+        r.addr = resolved;
+        r.generation += 1;
+        Ok(())
     }
 
     /// Sends one request and reads one answer; errors become
@@ -285,10 +413,28 @@ impl Client {
     pub async fn wait(
         &self,
         id: TaskId,
-        on_event: impl FnMut(GuestEvent),
+        mut on_event: impl FnMut(GuestEvent),
     ) -> Result<TaskInfo, ClientError> {
-        let (first, mut recv) = self.first_answer(&Request::Wait { id }).await?;
-        self.follow(first, &mut recv, on_event).await
+        let mut tries = 0;
+        loop {
+            let waited = async {
+                let (first, mut recv) = self.first_answer(&Request::Wait { id }).await?;
+                self.follow(first, &mut recv, &mut on_event).await
+            }
+            .await;
+            match waited {
+                // The leader went away while the task ran: ask the next.
+                Err(e)
+                    if self.group.is_some()
+                        && tries < route::hops()
+                        && (e.is_connection_lost() || e.code() == Some(ErrorCode::NotLeader)) =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(route::no_leader_wait()).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Queues a task and waits for it on the same stream (one round trip
@@ -417,7 +563,7 @@ impl Client {
     /// does not leave a connection behind that counts against its key's
     /// connection cap until it times out.
     pub async fn close(&self) {
-        self.conn.close(0u32.into(), b"bye");
+        self.current().0.close(0u32.into(), b"bye");
         let _ = tokio::time::timeout(CLOSE_WAIT, self.endpoint.wait_idle()).await;
     }
 }

@@ -193,6 +193,36 @@ impl PeerClient {
     }
 }
 
+impl PeerClient {
+    /// A client for RPCs to `member` from this node's endpoint.
+    pub fn new(transport: Transport, member: Member) -> Self {
+        Self {
+            transport,
+            target: crate::member_id(&member.key),
+            member,
+            conn: None,
+        }
+    }
+
+    /// Asks `member` (the leader) to commit `cmd`; what applying it said,
+    /// or why not.
+    pub async fn propose(
+        &mut self,
+        cmd: &fabric_store::Command,
+        ttl: std::time::Duration,
+    ) -> Result<fabric_store::Applied, String> {
+        match self
+            .call::<_, Result<fabric_store::Applied, String>>(RaftKind::Propose, cmd, ttl)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(CallError::Unreachable(u)) => Err(u.to_string()),
+            Err(CallError::Network(n)) => Err(n.to_string()),
+            Err(CallError::TooLarge) => Err("the proposal is over the frame cap".into()),
+        }
+    }
+}
+
 impl RaftNetwork<Fabric> for PeerClient {
     async fn append_entries(
         &mut self,
@@ -252,5 +282,8 @@ pub async fn serve(
         RaftKind::Append => enc(&raft.append_entries(dec(body)?).await),
         RaftKind::Vote => enc(&raft.vote(dec(body)?).await),
         RaftKind::Snapshot => enc(&raft.install_snapshot(dec(body)?).await),
+        RaftKind::Propose => {
+            Err("a proposal is served by the dispatcher, not the Raft layer".into())
+        }
     }
 }

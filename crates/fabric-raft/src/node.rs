@@ -102,6 +102,8 @@ pub struct RaftNode {
     /// The keys of the members this node was started with (`--peer`), so
     /// their first RPCs are served before the membership is committed.
     seed_keys: Arc<Vec<[u8; 32]>>,
+    /// For proposals forwarded to the leader.
+    transport: Transport,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -137,7 +139,7 @@ impl RaftNode {
         let raft = Raft::new(
             id,
             Arc::new(config),
-            QuicNetwork::new(transport),
+            QuicNetwork::new(transport.clone()),
             LogStore::new(store),
             sm,
         )
@@ -147,6 +149,7 @@ impl RaftNode {
             me,
             id,
             seed_keys: Arc::new(seeds.iter().map(|m| m.key).collect()),
+            transport,
         })
     }
 
@@ -188,6 +191,20 @@ impl RaftNode {
                 Err(WriteError::NotLeader(f.leader_node))
             }
             Err(e) => Err(WriteError::Failed(e.to_string())),
+        }
+    }
+
+    /// [`RaftNode::write`], sent to the leader when this node does not
+    /// lead (the leader applies it as if it had made it).
+    pub async fn write_forwarded(&self, cmd: Command) -> Result<Applied, WriteError> {
+        match self.write(cmd.clone()).await {
+            Err(WriteError::NotLeader(Some(leader))) if leader.key != self.me.key => {
+                crate::network::PeerClient::new(self.transport.clone(), leader)
+                    .propose(&cmd, Duration::from_secs(10))
+                    .await
+                    .map_err(WriteError::Failed)
+            }
+            other => other,
         }
     }
 

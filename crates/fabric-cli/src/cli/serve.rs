@@ -20,6 +20,8 @@ pub(super) const DISPATCHER_EXAMPLES: &str = "\
 Examples:
   fabric dispatcher --listen 0.0.0.0:7070 --data-dir /var/lib/fabric
   fabric dispatcher --no-mdns --config /etc/fabric/dispatcher.toml
+  fabric dispatcher --listen 10.0.0.1:7070 --data-dir /var/lib/fabric \
+      --peer KEY2@10.0.0.2:7070 --peer KEY3@10.0.0.3:7070    # one of three
 
 Workers on other machines join with the token printed at start (also in
 <data-dir>/join-token; `fabric token create` mints more). Configuration comes
@@ -142,6 +144,16 @@ pub(crate) struct ServeOpts {
 pub(crate) struct DispatcherArgs {
     #[command(flatten)]
     pub serve: ServeOpts,
+    /// Another dispatcher of this one's group, KEY@HOST:PORT (its key as
+    /// it prints it at start), optionally followed by ,http://HOST:PORT
+    /// for its REST API. Repeat for each of the other 2 (or 4): three
+    /// dispatchers on Raft keep serving when one fails.
+    #[arg(long = "peer", value_name = "KEY@HOST:PORT")]
+    pub peers: Vec<String>,
+    /// The address the other dispatchers and the workers reach this one
+    /// at (default: --listen, which must then be a specific address).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Args)]

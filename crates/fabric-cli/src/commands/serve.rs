@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use fabric_dispatcher::{Dispatcher, DispatcherConfig};
-use fabric_net::{Identity, JoinToken};
+use fabric_net::{Identity, JoinToken, PublicKey};
 use fabric_proto::ApiRole;
 
 use crate::config::ServeConfig;
@@ -51,6 +51,21 @@ impl Served {
         dcfg.worker_caps = cfg.worker_caps;
         dcfg.retention.policy = cfg.retention.clone();
         dcfg.operator_key.clone_from(&cfg.operator_key);
+        dcfg.cluster.clone_from(&cfg.cluster);
+        if let (Some(c), Some(api)) = (dcfg.cluster.as_mut(), &cfg.api) {
+            // Where the others' REST APIs send clients while this one leads.
+            let host = c
+                .advertise
+                .as_deref()
+                .and_then(|a| a.rsplit_once(':').map(|(h, _)| h.to_owned()))
+                .unwrap_or_else(|| cfg.listen.ip().to_string());
+            let host = if api.listen.ip().is_unspecified() {
+                host
+            } else {
+                api.listen.ip().to_string()
+            };
+            c.api_url = Some(format!("http://{host}:{}", api.listen.port()));
+        }
         if let Some(hb) = cfg.heartbeat {
             dcfg.sched.heartbeat_ms = (hb.as_millis() as u64).max(10);
         }
@@ -105,6 +120,12 @@ impl Served {
                 client_key: admin.secret_hex(),
                 api_url: api_url.clone(),
                 api_token: api_token.clone(),
+                peers: cfg
+                    .cluster
+                    .iter()
+                    .flat_map(|c| &c.peers)
+                    .filter_map(|m| Some(format!("{}@{}", PublicKey::from_bytes(&m.key)?, m.addr)))
+                    .collect(),
             },
         )?;
         Ok(Self {

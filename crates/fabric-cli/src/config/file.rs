@@ -43,6 +43,8 @@ pub(super) struct FileConfig {
     pub api_token_requests: Option<u32>,
     pub api_header_timeout: Option<String>,
     pub api_body_timeout: Option<String>,
+    /// `[cluster]`: the other dispatchers of a group.
+    pub cluster: Option<super::cluster::ClusterSection>,
 }
 
 impl FileConfig {

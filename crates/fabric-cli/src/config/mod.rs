@@ -7,6 +7,8 @@
 //! again. List settings (`--label`, `--worker-key`) take the flags' values
 //! followed by the file's.
 
+mod cluster;
+pub(crate) use cluster::parse_peer;
 mod file;
 mod host;
 
@@ -52,6 +54,8 @@ pub(crate) struct ServeConfig {
     pub api: Option<ApiConfig>,
     /// The operator key that wraps the store's data keys.
     pub operator_key: Option<fabric_dispatcher::OperatorKey>,
+    /// The group of dispatchers it belongs to (`fabric dispatcher --peer`).
+    pub cluster: Option<fabric_dispatcher::ClusterConfig>,
 }
 
 /// The in-process workers of a local cluster.
@@ -101,7 +105,22 @@ fn up_defaults() -> ServeDefaults {
 /// Resolves `fabric dispatcher`.
 pub(crate) fn dispatcher(args: &DispatcherArgs) -> anyhow::Result<ServeConfig> {
     let file = FileConfig::load(args.serve.config.as_deref())?;
-    ServeConfig::resolve(&args.serve, &file, dispatcher_defaults())
+    let mut cfg = ServeConfig::resolve(&args.serve, &file, dispatcher_defaults())?;
+    cfg.cluster = cluster::resolve(
+        &args.peers,
+        args.advertise.as_deref(),
+        file.cluster.as_ref(),
+    )?;
+    if cfg.cluster.is_some()
+        && cfg.listen.ip().is_unspecified()
+        && cfg.cluster.as_ref().is_some_and(|c| c.advertise.is_none())
+    {
+        return Err(usage(format!(
+            "a member of a group listening on {} needs --advertise HOST:PORT: the address the other dispatchers and the workers reach it at",
+            cfg.listen
+        )));
+    }
+    Ok(cfg)
 }
 
 /// Resolves `fabric up`.
@@ -169,6 +188,7 @@ impl ServeConfig {
             replace_profile: opts.replace_profile,
             api: api(opts, file)?,
             operator_key: operator_key(opts, file)?,
+            cluster: None,
         })
     }
 }

@@ -22,6 +22,10 @@ use openraft::ServerState;
 use super::state::Shared;
 use crate::scheduler::Scheduler;
 
+/// How the message of everything a member ends when it stops leading
+/// begins.
+pub(crate) const STOPPED_LEADING: &str = "this dispatcher stopped leading";
+
 /// Close code for a worker's connection when its dispatcher stops leading.
 pub(crate) const NOT_LEADER: u32 = 5;
 
@@ -264,11 +268,8 @@ fn step_down(shared: &Shared, group: &Group, why: &str) {
     let was = group.leading.swap(false, Ordering::AcqRel);
     let leader = group.node.leader();
     let message = match &leader {
-        Some(m) => format!(
-            "this dispatcher stopped leading ({why}); the leader is {}",
-            m.addr
-        ),
-        None => format!("this dispatcher stopped leading ({why}); ask again shortly"),
+        Some(m) => format!("{STOPPED_LEADING} ({why}); the leader is {}", m.addr),
+        None => format!("{STOPPED_LEADING} ({why}); ask again shortly"),
     };
     shared.ledger.end_term(&message);
     let conns = {
@@ -284,4 +285,42 @@ fn step_down(shared: &Shared, group: &Group, why: &str) {
     if was {
         tracing::info!(%why, leader = ?leader.map(|m| m.addr), "no longer leading the group of dispatchers");
     }
+}
+
+/// Serves another member's proposal (its setup writes): committed here if
+/// this member leads, its events numbered here (a follower's numbers could
+/// be ones this leader gives out). The answer is `Result<Applied, String>`
+/// in CBOR.
+pub(crate) async fn propose(shared: &Shared, group: &Group, body: &[u8]) -> Vec<u8> {
+    let answer: Result<fabric_store::Applied, String> = async {
+        if !group.leading() {
+            return Err("this dispatcher does not lead its group".to_owned());
+        }
+        let mut cmd: fabric_store::Command =
+            fabric_proto::from_cbor(body).map_err(|e| format!("malformed proposal: {e}"))?;
+        renumber(&shared.store, &mut cmd).map_err(|e| e.to_string())?;
+        group.node.write(cmd).await.map_err(|e| e.to_string())
+    }
+    .await;
+    fabric_proto::to_cbor(&answer).unwrap_or_default()
+}
+
+fn renumber(
+    store: &fabric_store::Store,
+    cmd: &mut fabric_store::Command,
+) -> Result<(), fabric_store::StoreError> {
+    match cmd {
+        fabric_store::Command::Events(evs) => {
+            for (seq, _) in evs {
+                *seq = store.next_seq()?;
+            }
+        }
+        fabric_store::Command::Many(cmds) => {
+            for c in cmds {
+                renumber(store, c)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

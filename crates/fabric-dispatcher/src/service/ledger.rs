@@ -22,6 +22,19 @@ use fabric_store::{
 
 pub(crate) use raft::Proposer;
 
+tokio::task_local! {
+    /// Set while a member makes its own setup writes.
+    static SETUP: bool;
+}
+
+/// Runs `f` as this member's own setup (its admin key, its tokens): in a
+/// group, its writes reach the leader even when this member does not lead
+/// (they wait for one). Request handlers never run inside it, so a member
+/// that just stopped leading cannot write behind the new leader's back.
+pub(crate) async fn setup<F: std::future::Future>(f: F) -> F::Output {
+    SETUP.scope(true, f).await
+}
+
 /// The dispatcher's write path.
 pub(crate) enum Ledger {
     /// One dispatcher: its store, the batched task writer and the group
@@ -43,6 +56,9 @@ pub(crate) enum Ledger {
         /// The queue of commands to propose, one per term this member
         /// leads (a term's proposer that failed stays failed).
         term: std::sync::RwLock<Proposer>,
+        /// While it does not lead: the member's own setup writes (inside
+        /// [`setup`]), forwarded to the leader.
+        forward: Proposer,
     },
 }
 
@@ -58,10 +74,11 @@ impl Ledger {
 
     /// A leader of a Raft group.
     pub(crate) fn raft(store: Store, node: fabric_raft::RaftNode) -> Self {
-        let first = Proposer::start(node.clone());
+        let first = Proposer::start(node.clone(), false);
         first.close("this dispatcher does not lead its group");
         Self::Raft {
             store,
+            forward: Proposer::start(node.clone(), true),
             node,
             term: std::sync::RwLock::new(first),
         }
@@ -80,9 +97,25 @@ impl Ledger {
         if let Self::Raft { node, term, .. } = self {
             let old = std::mem::replace(
                 &mut *term.write().unwrap_or_else(|p| p.into_inner()),
-                Proposer::start(node.clone()),
+                Proposer::start(node.clone(), false),
             );
             old.close("this dispatcher stopped leading its group");
+        }
+    }
+
+    /// Where a write goes now: this term's proposer, or (inside [`setup`],
+    /// when this member does not lead) the leader.
+    fn proposer(&self) -> Proposer {
+        match self {
+            Self::Local { .. } => unreachable!("a local ledger has no proposer"),
+            Self::Raft { term, forward, .. } => {
+                let p = current(term);
+                if p.is_closed() && SETUP.try_with(|s| *s).unwrap_or(false) {
+                    forward.clone()
+                } else {
+                    p
+                }
+            }
         }
     }
 
@@ -101,7 +134,7 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         match self {
             Self::Local { store, .. } => local(store),
-            Self::Raft { term, .. } => current(term).queue(cmd()),
+            Self::Raft { .. } => self.proposer().queue(cmd()),
         }
     }
 
@@ -110,7 +143,7 @@ impl Ledger {
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {
         match self {
             Self::Local { commit, .. } => commit.durable().await,
-            Self::Raft { term, .. } => current(term).durable().await,
+            Self::Raft { .. } => self.proposer().durable().await,
         }
     }
 
@@ -129,9 +162,9 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         match self {
             Self::Local { store, .. } => store.save_tasks(recs).map(drop),
-            Self::Raft { term, .. } => {
-                current(term).queue(tasks(recs.map(|r| TaskOp::Record(r.clone())).collect()))
-            }
+            Self::Raft { .. } => self
+                .proposer()
+                .queue(tasks(recs.map(|r| TaskOp::Record(r.clone())).collect())),
         }
     }
 
@@ -152,8 +185,8 @@ impl Ledger {
     pub(crate) async fn write_task(&self, rec: &TaskRecord) -> Result<bool, StoreError> {
         match self {
             Self::Local { writer, .. } => writer.save_task(rec).await,
-            Self::Raft { term, .. } => {
-                current(term)
+            Self::Raft { .. } => {
+                self.proposer()
                     .written(tasks(vec![TaskOp::Record(rec.clone())]))
                     .await
             }
@@ -168,8 +201,8 @@ impl Ledger {
     ) -> Result<bool, StoreError> {
         match self {
             Self::Local { writer, .. } => writer.record_result(rec, outcome).await,
-            Self::Raft { term, .. } => {
-                current(term)
+            Self::Raft { .. } => {
+                self.proposer()
                     .written(tasks(vec![TaskOp::Result(rec.clone(), outcome.clone())]))
                     .await
             }
@@ -180,8 +213,8 @@ impl Ledger {
     pub(crate) fn append_event(&self, ev: &StoredEvent) -> Result<(), StoreError> {
         match self {
             Self::Local { store, .. } => store.append_event(ev),
-            Self::Raft { store, term, .. } => {
-                let proposer = current(term);
+            Self::Raft { store, .. } => {
+                let proposer = self.proposer();
                 proposer.queue(Command::Events(vec![(store.next_seq()?, ev.clone())]))
             }
         }
@@ -203,8 +236,8 @@ impl Ledger {
     pub(crate) fn clear_dead_letter(&self, id: &TaskId) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.clear_dead_letter(id),
-            Self::Raft { store, term, .. } => {
-                let proposer = current(term);
+            Self::Raft { store, .. } => {
+                let proposer = self.proposer();
                 let was = store.is_dead_letter(id)?;
                 if was {
                     proposer.queue(Command::Tasks {
@@ -241,8 +274,8 @@ impl Ledger {
     pub(crate) fn remove_schedule(&self, name: &str) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.remove_schedule(name),
-            Self::Raft { store, term, .. } => {
-                let proposer = current(term);
+            Self::Raft { store, .. } => {
+                let proposer = self.proposer();
                 let was = store.schedule(name)?.is_some();
                 proposer.queue(Command::RemoveSchedule(name.to_owned()))?;
                 Ok(was)
@@ -271,8 +304,8 @@ impl Ledger {
     pub(crate) fn remove_peer(&self, role: PeerRole, key: &[u8; 32]) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.remove_peer(role, key),
-            Self::Raft { store, term, .. } => {
-                let proposer = current(term);
+            Self::Raft { store, .. } => {
+                let proposer = self.proposer();
                 let was = store.is_peer(role, key)?;
                 proposer.queue(Command::Peer {
                     role,
@@ -303,8 +336,8 @@ impl Ledger {
     pub(crate) fn revoke_join_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.revoke_join_token(digest),
-            Self::Raft { store, term, .. } => {
-                let proposer = current(term);
+            Self::Raft { store, .. } => {
+                let proposer = self.proposer();
                 let Some(mut rec) = store.join_token(digest)? else {
                     return Ok(false);
                 };
@@ -328,8 +361,8 @@ impl Ledger {
     ) -> Result<Result<(), TokenRefusal>, StoreError> {
         match self {
             Self::Local { store, .. } => store.use_join_token(digest, now_ms),
-            Self::Raft { store, term, .. } => {
-                let proposer = current(term);
+            Self::Raft { store, .. } => {
+                let proposer = self.proposer();
                 let _one = proposer.token_lock().await;
                 let Some(mut rec) = store.join_token(digest)? else {
                     return Ok(Err(TokenRefusal::Unknown));
@@ -366,8 +399,8 @@ impl Ledger {
     pub(crate) fn put_blob(&self, bytes: &[u8]) -> Result<Sha256, StoreError> {
         match self {
             Self::Local { store, .. } => store.put_blob(bytes),
-            Self::Raft { store, term, .. } => {
-                let proposer = current(term);
+            Self::Raft { store, .. } => {
+                let proposer = self.proposer();
                 let sha = Sha256::of(bytes);
                 if !store.has_module(&sha)? {
                     proposer.queue(Command::Blob(bytes.to_vec()))?;

@@ -173,7 +173,9 @@ impl Dispatcher {
         role: fabric_proto::ApiRole,
         ttl: Option<std::time::Duration>,
     ) -> Result<String, StoreError> {
-        Ok(api_tokens::mint(&self.shared, role, ttl).await?.0)
+        Ok(ledger::setup(api_tokens::mint(&self.shared, role, ttl))
+            .await?
+            .0)
     }
 
     /// The role of an API token's text, if it is accepted now.
@@ -221,7 +223,7 @@ impl Dispatcher {
         uses: Option<u32>,
     ) -> Result<JoinToken, StoreError> {
         let req = join::TokenRequest { ttl, uses };
-        Ok(join::mint(&self.shared, req).await?.0)
+        Ok(ledger::setup(join::mint(&self.shared, req)).await?.0)
     }
 
     /// Whether this token would be accepted now (not expired, used up or
@@ -238,10 +240,13 @@ impl Dispatcher {
     /// Trusts an admin client key: a client that may also manage join
     /// tokens and remove workers.
     pub async fn add_admin(&self, key: &PublicKey, name: &str) -> Result<(), StoreError> {
-        self.shared
-            .ledger
-            .add_peer(PeerRole::Client, &key.to_bytes(), name)?;
-        self.add_peer(PeerRole::Admin, key, name).await
+        ledger::setup(async {
+            self.shared
+                .ledger
+                .add_peer(PeerRole::Client, &key.to_bytes(), name)?;
+            self.add_peer(PeerRole::Admin, key, name).await
+        })
+        .await
     }
 
     /// Trusts a worker key without a join token (static allow-list).
@@ -255,8 +260,11 @@ impl Dispatcher {
         key: &PublicKey,
         name: &str,
     ) -> Result<(), StoreError> {
-        self.shared.ledger.add_peer(role, &key.to_bytes(), name)?;
-        self.shared.ledger.durable().await
+        ledger::setup(async {
+            self.shared.ledger.add_peer(role, &key.to_bytes(), name)?;
+            self.shared.ledger.durable().await
+        })
+        .await
     }
 
     /// Stops accepting connections and flushes the store.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use fabric_net::framed::{FramedRecv, FramedSend};
 use fabric_net::{PublicKey, StreamError, peer_key};
-use fabric_proto::wire::{ErrorBody, ErrorCode, Request, Response, WIRE_VERSION, WireError};
+use fabric_proto::wire::{
+    ErrorBody, ErrorCode, RaftKind, Request, Response, WIRE_VERSION, WireError,
+};
 use fabric_store::{PeerRole, Store, StoreError};
 use quinn::Connection;
 use tracing::Instrument as _;
@@ -190,12 +192,21 @@ async fn serve_stream(
     };
     if let Some(group) = &shared.group {
         match request {
-            Request::Raft { kind, body } if roles.member => {
+            Request::Raft { kind, body } if roles.member && kind != RaftKind::Propose => {
                 let answer = match fabric_raft::serve(group.node().raft(), kind, &body).await {
                     Ok(bytes) => Response::Raft(bytes),
                     Err(why) => Response::Error(ErrorBody::new(ErrorCode::Malformed, why)),
                 };
                 send.send(&answer).await?;
+                send.finish()?;
+                return Ok(());
+            }
+            Request::Raft {
+                kind: RaftKind::Propose,
+                body,
+            } if roles.member => {
+                let answer = super::group::propose(shared, group, &body).await;
+                send.send(&Response::Raft(answer)).await?;
                 send.finish()?;
                 return Ok(());
             }

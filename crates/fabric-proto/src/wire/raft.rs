@@ -16,4 +16,7 @@ pub enum RaftKind {
     Vote,
     /// A piece of a snapshot.
     Snapshot,
+    /// A write a member that does not lead asks the leader to commit (its
+    /// own setup: its admin key, its join and REST tokens).
+    Propose,
 }

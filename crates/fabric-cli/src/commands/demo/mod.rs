@@ -129,6 +129,7 @@ fn serve_config(dir: &Path) -> ServeConfig {
         api: None,
         replace_profile: true,
         operator_key: None,
+        cluster: None,
     }
 }
 

@@ -51,7 +51,10 @@ fn failed(why: impl Into<String>) -> StoreError {
 
 impl Proposer {
     /// Starts the proposing task on the current runtime.
-    pub(crate) fn start(node: RaftNode) -> Self {
+    /// `forward`: it sends to the leader wherever it is, and tries again
+    /// until a leader takes the write (a member's setup, see
+    /// [`super::setup`]).
+    pub(crate) fn start(node: RaftNode, forward: bool) -> Self {
         let inner = Arc::new(Inner {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
@@ -61,7 +64,7 @@ impl Proposer {
             done: watch::channel((0, None)).0,
             token: tokio::sync::Mutex::new(()),
         });
-        tokio::spawn(propose_loop(inner.clone(), node));
+        tokio::spawn(propose_loop(inner.clone(), node, forward));
         Self { inner }
     }
 
@@ -122,6 +125,11 @@ impl Proposer {
         }
     }
 
+    /// Whether it was closed (or failed).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.done.borrow().1.is_some()
+    }
+
     /// Ends this proposer: waits fail with `why`, and so does every
     /// write queued from now on.
     pub(crate) fn close(&self, why: &str) {
@@ -175,7 +183,7 @@ fn approx_size(cmd: &Command) -> usize {
     }
 }
 
-async fn propose_loop(strong: Arc<Inner>, node: RaftNode) {
+async fn propose_loop(strong: Arc<Inner>, node: RaftNode, forward: bool) {
     let mut taken = 0u64;
     loop {
         if let Some(why) = strong.done.borrow().1.clone() {
@@ -209,7 +217,12 @@ async fn propose_loop(strong: Arc<Inner>, node: RaftNode) {
             Command::Many(cmds)
         };
         let single = replies.len() == 1;
-        match node.write(cmd).await {
+        let written = if forward {
+            forwarded(&node, cmd).await
+        } else {
+            node.write(cmd).await
+        };
+        match written {
             Ok(applied) => {
                 let answers = match applied {
                     Applied::Many(all) if !single => all,
@@ -236,6 +249,24 @@ async fn propose_loop(strong: Arc<Inner>, node: RaftNode) {
                 strong.done.send_modify(|d| {
                     d.1.get_or_insert(why);
                 });
+            }
+        }
+    }
+}
+
+/// Sends `cmd` to the leader until one takes it.
+async fn forwarded(node: &RaftNode, cmd: Command) -> Result<Applied, WriteError> {
+    let started = std::time::Instant::now();
+    let mut said = std::time::Instant::now();
+    loop {
+        match node.write_forwarded(cmd.clone()).await {
+            Ok(a) => return Ok(a),
+            Err(e) => {
+                if said.elapsed() > std::time::Duration::from_secs(5) {
+                    tracing::info!(error = %e, waited_s = started.elapsed().as_secs(), "waiting for a leader to take this dispatcher's setup");
+                    said = std::time::Instant::now();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         }
     }

@@ -45,6 +45,17 @@ pub(crate) async fn follow(
             // waiter goes with it.
             WaitMsg::Event(e) => send.send(&Response::Event(e)).await?,
             WaitMsg::Done(info) => return respond(send, Ok(Response::Task(info))).await,
+            // The dispatcher stopped leading: the client asks the leader.
+            WaitMsg::Failed(why) if why.starts_with(crate::service::group::STOPPED_LEADING) => {
+                let body = fabric_proto::wire::ErrorBody {
+                    message: why,
+                    ..shared.group.as_ref().map_or_else(
+                        || fabric_proto::wire::ErrorBody::not_leader(None),
+                        |g| g.not_leader(),
+                    )
+                };
+                return respond(send, Err(RequestError::Refused(body))).await;
+            }
             WaitMsg::Failed(why) => return respond(send, Err(RequestError::Internal(why))).await,
         }
     }
