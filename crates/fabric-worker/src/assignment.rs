@@ -102,13 +102,7 @@ fn verify(
 ) -> Result<Manifest, Refusal> {
     let now = state.cfg.clock.now_ms();
     let mut replay = state.replay.lock().unwrap_or_else(|p| p.into_inner());
-    verify_manifest(
-        signed,
-        input,
-        &[state.cfg.dispatcher_key.0],
-        now,
-        &mut replay,
-    )
+    verify_manifest(signed, input, &[state.serving_key().0], now, &mut replay)
 }
 
 /// A verified attempt: module, execution, report and ack.

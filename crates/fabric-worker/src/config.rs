@@ -17,6 +17,10 @@ pub struct WorkerConfig {
     pub dispatcher: Option<SocketAddr>,
     /// The dispatcher's key, pinned.
     pub dispatcher_key: PublicKey,
+    /// The other dispatchers of its group (address, key), tried when the
+    /// one above does not answer; the worker follows the group's leader
+    /// wherever it is (issue 26).
+    pub peers: Vec<(SocketAddr, PublicKey)>,
     /// Join secret to prove on first contact.
     pub join_secret: Option<[u8; 32]>,
     /// Name shown in `fabric workers`.
@@ -96,6 +100,7 @@ impl WorkerConfig {
             clock: SystemClock::shared(),
             notices: crate::Notices::default(),
             native: None,
+            peers: Vec::new(),
         }
     }
 }
@@ -148,6 +153,15 @@ pub enum WorkerError {
         /// Why.
         #[source]
         source: EndpointError,
+    },
+    /// The dispatcher does not lead its group; the leader is `leader`, if
+    /// it knows one (the worker goes there next).
+    #[error("the dispatcher at {addr} does not lead its group")]
+    NotLeader {
+        /// The address tried.
+        addr: SocketAddr,
+        /// The leader it named.
+        leader: Option<(String, PublicKey)>,
     },
     /// An address found on mDNS did not answer in time.
     #[error("cannot reach the dispatcher at {addr}: no answer within {after:?}")]

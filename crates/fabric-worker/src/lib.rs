@@ -37,7 +37,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fabric_net::{Identity, IdentityError};
+use fabric_net::{Identity, IdentityError, PublicKey};
 use fabric_sandbox::{WasmRuntime, WasmRuntimeConfig};
 use quinn::Connection;
 
@@ -65,9 +65,19 @@ struct State {
     registered: std::sync::atomic::AtomicBool,
     /// Outcomes whose report could not be sent yet (bounded).
     unreported: late::Unreported,
+    /// The leader a dispatcher of the group named, tried first next time.
+    leader_hint: Mutex<Option<(String, PublicKey)>>,
+    /// The key of the dispatcher this session is with: its manifests are
+    /// signed with it.
+    serving_key: Mutex<PublicKey>,
 }
 
 impl State {
+    /// The key the current dispatcher signs manifests with.
+    fn serving_key(&self) -> PublicKey {
+        *self.serving_key.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn registered(&self, conn: Connection) {
         *self.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
         self.registered
@@ -141,6 +151,8 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         control: Mutex::new(None),
         registered: std::sync::atomic::AtomicBool::new(false),
         unreported: late::Unreported::default(),
+        leader_hint: Mutex::new(None),
+        serving_key: Mutex::new(cfg.dispatcher_key),
         cfg,
     });
     tracing::info!(key = %state.identity.public(), slots = state.cfg.slots, "worker starting");
@@ -199,6 +211,18 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         match result {
             Ok(()) => {}
             Err(e) if e.is_fatal() => return Err(e),
+            // Sent on to the leader: at once, and not a failure.
+            Err(WorkerError::NotLeader { leader, .. }) => {
+                tracing::info!(leader = ?leader.as_ref().map(|l| &l.0), "following the leader of the dispatchers");
+                let wait = if leader.is_some() {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(300)
+                };
+                *state.leader_hint.lock().unwrap_or_else(|p| p.into_inner()) = leader;
+                tokio::time::sleep(wait).await;
+                continue;
+            }
             Err(e) => {
                 failures += 1;
                 if state.cfg.max_reconnects.is_some_and(|m| failures > m) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fabric_net::framed::{self, FramedSend};
-use fabric_net::{EndpointError, StreamError};
+use fabric_net::{EndpointError, PublicKey, StreamError};
 use fabric_proto::wire::{ErrorCode, Request, Response, WorkerInfo, WorkerMsg};
 use quinn::Connection;
 use tracing::Instrument as _;
@@ -51,21 +51,21 @@ async fn find_dispatcher(state: &State) -> Result<Vec<SocketAddr>, WorkerError> 
 /// [`CANDIDATE_TIMEOUT`] each; a single one [`CONNECT_TIMEOUT`].
 async fn connect_any(
     state: &State,
-    candidates: &[SocketAddr],
-) -> Result<(SocketAddr, Connection), WorkerError> {
+    candidates: &[(SocketAddr, PublicKey)],
+) -> Result<(SocketAddr, PublicKey, Connection), WorkerError> {
     let mut last = None;
-    for &addr in candidates {
+    for &(addr, key) in candidates {
         tracing::info!(%addr, "trying the dispatcher at {addr}");
         let after = if candidates.len() > 1 {
             CANDIDATE_TIMEOUT
         } else {
             CONNECT_TIMEOUT
         };
-        let tried = tokio::time::timeout(after, connect(state, addr))
+        let tried = tokio::time::timeout(after, connect(state, addr, key))
             .await
             .unwrap_or(Err(WorkerError::NoAnswer { addr, after }));
         match tried {
-            Ok(conn) => return Ok((addr, conn)),
+            Ok(conn) => return Ok((addr, key, conn)),
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
                 // The caller tells the operator (a notice, and a warning
@@ -98,8 +98,29 @@ async fn request(
 /// Runs one session; `joined` is set once the join secret was accepted, so
 /// a reconnect does not prove it again.
 pub(crate) async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(), WorkerError> {
-    let candidates = find_dispatcher(state).await?;
-    let (addr, conn) = connect_any(state, &candidates).await?;
+    let mut candidates = Vec::new();
+    // The leader another dispatcher of the group named, first.
+    let hint = state
+        .leader_hint
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some((addr, key)) = hint
+        && let Some(a) = tokio::net::lookup_host(&addr)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+    {
+        candidates.push((a, key));
+    }
+    match find_dispatcher(state).await {
+        Ok(found) => candidates.extend(found.into_iter().map(|a| (a, state.cfg.dispatcher_key))),
+        Err(e) if state.cfg.peers.is_empty() => return Err(e),
+        Err(_) => {}
+    }
+    candidates.extend(state.cfg.peers.iter().copied());
+    let (addr, key, conn) = connect_any(state, &candidates).await?;
+    *state.serving_key.lock().unwrap_or_else(|p| p.into_inner()) = key;
     let span = tracing::info_span!("dispatcher", %addr);
     serve(state, addr, conn, joined).instrument(span).await
 }
@@ -121,6 +142,9 @@ async fn serve(
             Response::Joined => {
                 tracing::info!("joined the cluster");
                 *joined = true;
+            }
+            Response::Error(e) if e.code == ErrorCode::NotLeader => {
+                return Err(not_leader(addr, e));
             }
             Response::Error(e) => return Err(WorkerError::Join(e.message)),
             other => return Err(WorkerError::Join(format!("unexpected answer {other:?}"))),
@@ -156,6 +180,7 @@ async fn serve(
             heartbeat_ms,
             cancel,
         } => (heartbeat_ms, cancel),
+        Response::Error(e) if e.code == ErrorCode::NotLeader => return Err(not_leader(addr, e)),
         Response::Error(e) if e.code == ErrorCode::Unauthorized => {
             return Err(WorkerError::Refused(format!(
                 "{} (start the worker with --join TOKEN)",
@@ -171,7 +196,7 @@ async fn serve(
         state.slots.cancel(run);
     }
     state.registered(conn.clone());
-    tracing::info!(dispatcher = %state.cfg.dispatcher_key.short(), "worker registered");
+    tracing::info!(dispatcher = %state.serving_key().short(), "worker registered");
     state.cfg.notices.send(crate::Notice::Joined {
         dispatcher: conn.remote_address(),
         adopted: adopted_runs,
@@ -190,14 +215,12 @@ async fn serve(
     result.map_err(lost)
 }
 
-async fn connect(state: &State, addr: SocketAddr) -> Result<Connection, WorkerError> {
-    let connected = fabric_net::connect(
-        &state.identity,
-        vec![state.cfg.dispatcher_key],
-        addr,
-        &state.cfg.net,
-    )
-    .await;
+async fn connect(
+    state: &State,
+    addr: SocketAddr,
+    key: PublicKey,
+) -> Result<Connection, WorkerError> {
+    let connected = fabric_net::connect(&state.identity, vec![key], addr, &state.cfg.net).await;
     match connected {
         Ok(c) => Ok(c),
         // A failed handshake (wrong key, wrong protocol) at an address the
@@ -206,10 +229,12 @@ async fn connect(state: &State, addr: SocketAddr) -> Result<Connection, WorkerEr
         Err(EndpointError::Handshake {
             source: quinn::ConnectionError::TransportError(e),
             ..
-        }) if state.cfg.dispatcher.is_some() => Err(WorkerError::Handshake {
-            addr,
-            reason: e.to_string(),
-        }),
+        }) if state.cfg.dispatcher.is_some() && state.cfg.peers.is_empty() => {
+            Err(WorkerError::Handshake {
+                addr,
+                reason: e.to_string(),
+            })
+        }
         Err(source) => Err(WorkerError::Unreachable { addr, source }),
     }
 }
@@ -265,4 +290,15 @@ fn labels(cfg: &crate::WorkerConfig) -> Vec<String> {
         labels.push(exec.to_owned());
     }
     labels
+}
+
+/// A follower's answer: where the leader is (its key is the member's word
+/// for it, over a connection pinned to the member's key).
+fn not_leader(addr: SocketAddr, e: fabric_proto::wire::ErrorBody) -> WorkerError {
+    WorkerError::NotLeader {
+        addr,
+        leader: e
+            .leader
+            .and_then(|l| Some((l.addr, PublicKey::from_bytes(&l.key)?))),
+    }
 }

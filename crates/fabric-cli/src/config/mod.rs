@@ -323,6 +323,16 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
         .or(file.dispatcher.as_deref())
         .map(profile::resolve)
         .transpose()?;
+    let peers = args
+        .peers
+        .iter()
+        .map(|p| {
+            let m = parse_peer(p)?;
+            let key = PublicKey::from_bytes(&m.key)
+                .ok_or_else(|| usage(format!("--peer {p:?}: the key is not valid")))?;
+            Ok((profile::resolve(&m.addr)?, key))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let memory_bytes = match args.memory_total {
         Some(m) => m,
         None => file
@@ -345,6 +355,7 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
             .mdns_interface
             .or(file.mdns_interface)
             .map_or(Interfaces::All, |s| interfaces(&s)),
+        peers,
         ..WorkerConfig::new(data_dir, dispatcher_key)
     })
 }
