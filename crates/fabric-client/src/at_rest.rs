@@ -1,7 +1,7 @@
 //! Admin calls about the data at rest: the keyring, backups, the audit
 //! trail.
 
-use fabric_proto::wire::{AuditEntry, BackupView, KeysView, Request, Response};
+use fabric_proto::wire::{AuditEntry, BackupView, KeysView, MemberView, Request, Response};
 
 use crate::{Client, ClientError, unexpected};
 
@@ -39,6 +39,15 @@ impl Client {
                 other => return Err(unexpected(other)),
             }
             next = recv.expect().await.map_err(self.net())?;
+        }
+    }
+
+    /// The group of dispatchers as the one connected to sees it (empty
+    /// when it is alone).
+    pub async fn members(&self) -> Result<Vec<MemberView>, ClientError> {
+        match self.call(&Request::Members).await? {
+            Response::Members(m) => Ok(m),
+            other => Err(unexpected(other)),
         }
     }
 

@@ -225,6 +225,12 @@ impl Client {
         Err(last.unwrap_or_else(|| ClientError::Unexpected("no dispatcher to connect to".into())))
     }
 
+    /// The address of the dispatcher this client talks to now (in a
+    /// group, the leader it last followed).
+    pub fn dispatcher_addr(&self) -> SocketAddr {
+        self.current().1
+    }
+
     fn current(&self) -> (quinn::Connection, SocketAddr, u64) {
         let r = self.route.lock().unwrap_or_else(|p| p.into_inner());
         (r.conn.clone(), r.addr, r.generation)

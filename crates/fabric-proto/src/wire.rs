@@ -278,6 +278,9 @@ pub enum Request {
         /// At most this many.
         limit: u32,
     },
+    /// The dispatchers of this one's group and where each stands, as this
+    /// one sees them, as [`Response::Members`] (any member answers it).
+    Members,
 }
 
 /// A dispatcher's answer.
@@ -403,6 +406,9 @@ pub enum Response {
     BackupDone(BackupView),
     /// Admin actions, newest first.
     Audit(Vec<AuditEntry>),
+    /// The group's members ([`Request::Members`]); empty when the
+    /// dispatcher is alone.
+    Members(Vec<MemberView>),
     /// A worker was removed.
     WorkerRemoved {
         /// Its key.
@@ -425,7 +431,7 @@ pub use assign::{Ack, Assign, Report, WorkerMsg};
 pub use envelope::{ALPN, Envelope, WIRE_VERSION, WireError, decode_msg, encode_msg};
 pub use error::{ErrorBody, ErrorCode, LeaderHint};
 pub use keys::{AuditEntry, BackupView, KeyInfo, KeysView, RewrapView};
-pub use raft::RaftKind;
+pub use raft::{MemberView, RaftKind};
 pub use views::{ClusterCaps, TaskCounts, TokenSummary, WorkerInfo, WorkerState, WorkerSummary};
 
 #[cfg(test)]

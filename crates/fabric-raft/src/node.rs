@@ -91,6 +91,8 @@ pub struct NodeStatus {
     pub leader: Option<u64>,
     /// The voters and learners, by id.
     pub members: Vec<(u64, Member, bool)>,
+    /// On the leader: the last index each member is known to hold.
+    pub replication: Vec<(u64, Option<u64>)>,
 }
 
 /// A running Raft node.
@@ -258,6 +260,12 @@ impl RaftNode {
                 .membership_config
                 .nodes()
                 .map(|(i, n)| (*i, n.clone(), voters.contains(i)))
+                .collect(),
+            replication: m
+                .replication
+                .iter()
+                .flatten()
+                .map(|(id, l)| (*id, l.map(|l| l.index)))
                 .collect(),
         }
     }

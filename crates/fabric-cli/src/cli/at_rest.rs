@@ -14,7 +14,9 @@ Examples:
   fabric admin rotate-key --rewrap    # a new data key; old values re-sealed with it
   fabric admin backup fabric-$(date +%F).fbk
   fabric admin restore fabric-2026-12-07.fbk --data-dir /var/lib/fabric-restored
-  fabric admin audit --limit 20";
+  fabric admin audit --limit 20
+  fabric admin node-key --data-dir /var/lib/fabric   # this dispatcher's key, for the others' --peer
+  fabric admin members                # the group of dispatchers: who leads, log positions";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AdminCommand {
@@ -40,6 +42,27 @@ pub(crate) enum AdminCommand {
     /// revoked a token, removed a worker, retried or cancelled a task,
     /// rotated a key or took a backup, and when.
     Audit(AuditArgs),
+    /// The dispatchers of the group (`fabric dispatcher --peer`): who
+    /// leads, who votes, and how far each one's log goes, as the
+    /// dispatcher asked sees it.
+    Members(MembersArgs),
+    /// Print the public key of the dispatcher whose data dir is DIR,
+    /// making the key if there is none yet: what the other dispatchers of
+    /// a group name in their --peer KEY@HOST:PORT.
+    NodeKey(NodeKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MembersArgs {
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NodeKeyArgs {
+    /// The dispatcher's data dir.
+    #[arg(long, env = "FABRIC_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,16 @@ pub(crate) fn execute(cmd: &AdminCommand, cluster: Option<&Path>) -> anyhow::Res
             let entries = with_client(cluster, async |c| Ok(c.audit(args.limit).await?))?;
             Output::new(args.json.json).audit(&entries);
         }
+        AdminCommand::Members(args) => {
+            let members = with_client(cluster, async |c| Ok(c.members().await?))?;
+            Output::new(args.json.json).members(&members);
+        }
+        AdminCommand::NodeKey(args) => {
+            fabric_net::create_private_dir(&args.data_dir)
+                .with_context(|| format!("making {}", args.data_dir.display()))?;
+            let id = fabric_net::Identity::load_or_create(&args.data_dir.join("node.key"))?;
+            output::raw(format!("{}\n", id.public()).as_bytes());
+        }
     }
     Ok(0)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::Path;
 
-use fabric_proto::wire::{AuditEntry, BackupView, KeysView, RewrapView};
+use fabric_proto::wire::{AuditEntry, BackupView, KeysView, MemberView, RewrapView};
 use fabric_proto::{format_size, now_ms};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -172,6 +172,40 @@ impl Output {
                         e.action
                     );
                 }
+                t
+            },
+        );
+    }
+}
+
+impl Output {
+    /// `fabric admin members`.
+    pub(crate) fn members(self, members: &[MemberView]) {
+        self.emit(
+            || members,
+            || {
+                if members.is_empty() {
+                    return "this dispatcher runs alone (no --peer): it is not in a group".to_owned();
+                }
+                let mut t = format!(
+                    "{:<22} {:<17} {:<10} {:<6} {:>9} {:>9} {:>5}",
+                    "ADDRESS", "KEY", "ROLE", "VOTES", "LOG", "APPLIED", "TERM"
+                );
+                let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+                for m in members {
+                    let _ = write!(
+                        t,
+                        "\n{:<22} {:<17} {:<10} {:<6} {:>9} {:>9} {:>5}",
+                        if m.this { format!("{} *", m.addr) } else { m.addr.clone() },
+                        m.key.get(..16).unwrap_or(&m.key),
+                        m.role,
+                        if m.voter { "yes" } else { "no" },
+                        opt(m.log_index),
+                        opt(m.applied),
+                        opt(m.term),
+                    );
+                }
+                t.push_str("\n* the dispatcher that answered (LOG of the others: what the leader knows they hold)");
                 t
             },
         );

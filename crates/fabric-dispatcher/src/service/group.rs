@@ -324,3 +324,39 @@ fn renumber(
     }
     Ok(())
 }
+
+/// The group as this member sees it (`fabric admin members`).
+pub(crate) fn members(group: &Group) -> Vec<fabric_proto::wire::MemberView> {
+    let st = group.node.status();
+    st.members
+        .iter()
+        .map(|(id, m, voter)| {
+            let this = *id == st.id;
+            fabric_proto::wire::MemberView {
+                id: *id,
+                addr: m.addr.clone(),
+                key: fabric_net::PublicKey::from_bytes(&m.key)
+                    .map_or_else(String::new, |k| k.to_string()),
+                voter: *voter,
+                role: if this {
+                    st.role.to_owned()
+                } else if st.leader == Some(*id) {
+                    "leader".to_owned()
+                } else {
+                    "member".to_owned()
+                },
+                this,
+                log_index: if this {
+                    st.last_log
+                } else {
+                    st.replication
+                        .iter()
+                        .find(|(r, _)| r == id)
+                        .and_then(|(_, i)| *i)
+                },
+                applied: this.then_some(st.applied).flatten(),
+                term: this.then_some(st.term),
+            }
+        })
+        .collect()
+}

@@ -211,6 +211,13 @@ async fn serve_stream(
                 return Ok(());
             }
             Request::Raft { .. } => {}
+            // Where the group stands: any member says what it sees.
+            Request::Members if roles.client => {
+                send.send(&Response::Members(super::group::members(group)))
+                    .await?;
+                send.finish()?;
+                return Ok(());
+            }
             // A follower serves nothing but Raft: ask the leader.
             _ if !group.leading() => {
                 send.send(&Response::Error(group.not_leader())).await?;

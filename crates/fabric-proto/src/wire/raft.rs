@@ -20,3 +20,29 @@ pub enum RaftKind {
     /// own setup: its admin key, its join and REST tokens).
     Propose,
 }
+
+/// One dispatcher of a group, as `fabric admin members` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Its id in the group (the first 8 bytes of its key).
+    pub id: u64,
+    /// Its QUIC address.
+    pub addr: String,
+    /// Its public key (hex).
+    pub key: String,
+    /// Whether it votes (a learner copies the log but does not vote).
+    pub voter: bool,
+    /// `leader`, `follower`, `candidate` or `learner` for the member that
+    /// answered; for the others what it knows: `leader` or `member`.
+    pub role: String,
+    /// Whether this is the member that answered.
+    pub this: bool,
+    /// The last log index it holds: for the member that answered, its
+    /// own; for the others, what the leader knows they hold (`None`
+    /// elsewhere).
+    pub log_index: Option<u64>,
+    /// The last index applied (the member that answered only).
+    pub applied: Option<u64>,
+    /// The term (the member that answered).
+    pub term: Option<u64>,
+}

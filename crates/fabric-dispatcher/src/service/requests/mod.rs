@@ -209,6 +209,8 @@ pub async fn serve(
         Request::RotateKey { rewrap } => at_rest::rotate(shared, rewrap).await,
         Request::Backup => return at_rest::backup(shared, send).await,
         Request::Audit { limit } => super::audit::list(shared, limit),
+        // Alone (a group's members answer in routing).
+        Request::Members => Ok(Response::Members(Vec::new())),
         Request::Join { .. }
         | Request::Register(_)
         | Request::GetBlob { .. }
