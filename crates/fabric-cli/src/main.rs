@@ -99,8 +99,19 @@ fn init_tracing(verbose: u8, json: bool) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FABRIC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let given = std::env::var("FABRIC_LOG").ok();
+    let mut filter = given
+        .as_deref()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
+    // openraft logs every failed RPC to a member that is down (five times
+    // a second) at error level; Fabric says what matters of the group
+    // itself (leading, stepping down). Shown when FABRIC_LOG names it.
+    if !given.as_deref().is_some_and(|f| f.contains("openraft"))
+        && let Ok(d) = "openraft=off".parse()
+    {
+        filter = filter.add_directive(d);
+    }
     if json {
         // One object per line: the event's fields flattened, and the
         // current span's (a task's `trace` among them) under "span".

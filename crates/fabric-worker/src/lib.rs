@@ -70,7 +70,13 @@ struct State {
     /// The key of the dispatcher this session is with: its manifests are
     /// signed with it.
     serving_key: Mutex<PublicKey>,
+    /// The dispatcher of a session that was lost: tried last next time.
+    gone: Mutex<Option<std::net::SocketAddr>>,
 }
+
+/// Keep-alives and idle timeout with a group of dispatchers.
+const GROUP_KEEP_ALIVE: Duration = Duration::from_millis(750);
+const GROUP_IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl State {
     /// The key the current dispatcher signs manifests with.
@@ -99,7 +105,16 @@ impl State {
 }
 
 /// Runs a worker until `shutdown` resolves (then drains) or a fatal error.
-pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+pub async fn run(
+    mut cfg: WorkerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
+    if !cfg.peers.is_empty() {
+        // In a group a leader that dies must be noticed in seconds (a new
+        // one is elected in about as long), not at the 15 s idle timeout.
+        cfg.net.keep_alive = cfg.net.keep_alive.min(GROUP_KEEP_ALIVE);
+        cfg.net.idle_timeout = cfg.net.idle_timeout.min(GROUP_IDLE_TIMEOUT);
+    }
     // The data dir holds the key and compiled modules: owner-only.
     fabric_net::create_private_dir(&cfg.data_dir).map_err(|source| IdentityError::Io {
         path: cfg.data_dir.clone(),
@@ -152,6 +167,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: impl Future<Output = ()>) -> Resul
         registered: std::sync::atomic::AtomicBool::new(false),
         unreported: late::Unreported::default(),
         leader_hint: Mutex::new(None),
+        gone: Mutex::new(None),
         serving_key: Mutex::new(cfg.dispatcher_key),
         cfg,
     });

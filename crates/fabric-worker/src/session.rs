@@ -56,7 +56,7 @@ async fn connect_any(
     let mut last = None;
     for &(addr, key) in candidates {
         tracing::info!(%addr, "trying the dispatcher at {addr}");
-        let after = if candidates.len() > 1 {
+        let after = if candidates.len() > 1 && state.cfg.peers.is_empty() {
             CANDIDATE_TIMEOUT
         } else {
             CONNECT_TIMEOUT
@@ -119,10 +119,22 @@ pub(crate) async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(),
         Err(_) => {}
     }
     candidates.extend(state.cfg.peers.iter().copied());
+    // The dispatcher of the session that just ended, last: it went away.
+    let gone = state.gone.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(gone) = gone
+        && candidates.len() > 1
+        && candidates[0].0 == gone
+    {
+        candidates.rotate_left(1);
+    }
     let (addr, key, conn) = connect_any(state, &candidates).await?;
     *state.serving_key.lock().unwrap_or_else(|p| p.into_inner()) = key;
     let span = tracing::info_span!("dispatcher", %addr);
-    serve(state, addr, conn, joined).instrument(span).await
+    let served = serve(state, addr, conn, joined).instrument(span).await;
+    if matches!(served, Err(WorkerError::Lost { .. })) {
+        *state.gone.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+    }
+    served
 }
 
 /// The session with the dispatcher at `addr`, inside its span.
