@@ -32,6 +32,7 @@ mod exec_examples;
 mod exec_hostile;
 mod exec_usage;
 mod guest_floods;
+mod ha;
 mod native_escape;
 mod native_files;
 mod native_lifetimes;

@@ -14,6 +14,7 @@
 //! - [`rest`]: `fabric up` with its REST API, and an HTTP client.
 //! - [`raw_http`]: raw TCP for idle connections and slow bodies.
 //! - [`browser`]: headless Chromium over the DevTools protocol.
+//! - [`group`]: a group of dispatchers on Raft (`--peer`), its workers and clients.
 //! - [`fake_dispatcher`]: a dispatcher played by the test, for driving a real
 //!   worker with hand-made manifests.
 
@@ -21,6 +22,7 @@ pub mod browser;
 pub mod cluster;
 pub mod deadline;
 pub mod fake_dispatcher;
+pub mod group;
 pub mod native;
 pub mod process;
 pub mod raw_http;

@@ -197,6 +197,11 @@ impl Client {
         let endpoint = quinn::Endpoint::client(bind)
             .or_else(|_| quinn::Endpoint::client((std::net::Ipv4Addr::UNSPECIFIED, 0).into()))
             .map_err(|e| ClientError::Unexpected(format!("cannot open a UDP socket: {e}")))?;
+        // A leader that dies is noticed within 2 s (a new one is elected in
+        // about as long), not at the usual idle timeout.
+        let mut net = net.clone();
+        net.keep_alive = net.keep_alive.min(std::time::Duration::from_millis(400));
+        net.idle_timeout = net.idle_timeout.min(std::time::Duration::from_secs(2));
         let group = route::Group {
             identity: identity.clone(),
             net: net.clone(),
@@ -312,18 +317,47 @@ impl Client {
         tried: usize,
     ) -> Result<(), ClientError> {
         let _one = self.reconnecting.lock().await;
-        if self.current().2 != generation {
+        let (_, failed, now) = self.current();
+        if now != generation {
             return Ok(());
         }
-        let (key, addr) = match next {
-            route::Next::Follow(k, a) => (k, a),
-            _ => {
-                let n = group.members.len().max(1);
-                let (k, a) = group.members[(generation as usize + tried) % n].clone();
-                (k, a)
+        // The hint first (unless it names the dispatcher that just failed),
+        // then every member in turn, the failed one last.
+        let mut order: Vec<(PublicKey, String)> = Vec::new();
+        if let route::Next::Follow(hint) = next
+            && hint.1 != failed.to_string()
+        {
+            order.push(*hint);
+        }
+        let n = group.members.len();
+        let start = (generation as usize + tried) % n.max(1);
+        let mut rest: Vec<_> = (0..n)
+            .map(|i| group.members[(start + i) % n].clone())
+            .collect();
+        rest.sort_by_key(|(_, a)| *a == failed.to_string());
+        order.extend(rest);
+        let mut last = None;
+        let mut made = None;
+        for (key, addr) in order {
+            match tokio::time::timeout(
+                route::connect_timeout(),
+                route::connect(&self.endpoint, group, key, &addr),
+            )
+            .await
+            {
+                Ok(Ok(c)) => {
+                    made = Some(c);
+                    break;
+                }
+                Ok(Err(e)) => last = Some(e),
+                Err(_) => {}
             }
+        }
+        let Some((conn, resolved)) = made else {
+            return Err(last.unwrap_or_else(|| {
+                ClientError::Unexpected("no dispatcher of the group answered".into())
+            }));
         };
-        let (conn, resolved) = route::connect(&self.endpoint, group, key, &addr).await?;
         let mut r = self.route.lock().unwrap_or_else(|p| p.into_inner());
         r.conn.close(0u32.into(), b"following the leader");
         r.conn = conn;

@@ -46,7 +46,7 @@ pub(crate) struct Group {
 /// What to do after a failed try.
 pub(crate) enum Next {
     /// Connect to this member (a hint), then send again.
-    Follow(PublicKey, String),
+    Follow(Box<(PublicKey, String)>),
     /// Connect to the next member in the list, then send again.
     Another,
     /// Wait a little, then send again to the same one.
@@ -77,7 +77,7 @@ pub(crate) fn next(err: &ClientError, req: &Request) -> Next {
     match err {
         ClientError::Remote(e) if e.code == ErrorCode::NotLeader => match &e.leader {
             Some(LeaderHint { addr, key, .. }) => match PublicKey::from_bytes(key) {
-                Some(k) => Next::Follow(k, addr.clone()),
+                Some(k) => Next::Follow(Box::new((k, addr.clone()))),
                 None => Next::Another,
             },
             None => Next::Wait,
@@ -108,6 +108,11 @@ pub(crate) async fn connect(
             source: source.into(),
         })?;
     Ok((conn, resolved))
+}
+
+/// How long one member gets to answer a handshake.
+pub(crate) const fn connect_timeout() -> Duration {
+    Duration::from_millis(1_000)
 }
 
 pub(crate) const fn hops() -> usize {

@@ -168,6 +168,30 @@ impl Ledger {
         }
     }
 
+    /// Saves a batch of new tasks in one transaction (off the runtime's
+    /// threads when local; one entry in a group); gives them back.
+    pub(crate) async fn save_batch(
+        &self,
+        recs: Vec<TaskRecord>,
+    ) -> Result<Vec<TaskRecord>, StoreError> {
+        match self {
+            Self::Local { store, .. } => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.save_tasks(recs.iter()).map(|_| recs))
+                    .await
+                    .map_err(|e| {
+                        StoreError::Io(std::io::Error::other(format!(
+                            "storing the batch failed: {e}"
+                        )))
+                    })?
+            }
+            Self::Raft { .. } => {
+                self.save_tasks(recs.iter())?;
+                Ok(recs)
+            }
+        }
+    }
+
     /// Records a task's result with its final record.
     pub(crate) fn record_result(
         &self,

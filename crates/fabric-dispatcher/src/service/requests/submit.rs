@@ -122,10 +122,7 @@ pub async fn admit(
         shared.ledger.write_task(&recs[0]).await?;
         recs
     } else {
-        let store = shared.store.clone();
-        tokio::task::spawn_blocking(move || store.save_tasks(recs.iter()).map(|_| recs))
-            .await
-            .map_err(|e| RequestError::Internal(format!("storing the batch failed: {e}")))??
+        shared.ledger.save_batch(recs).await?
     };
     shared.ledger.durable().await?;
     let mut admitted = Vec::with_capacity(count);

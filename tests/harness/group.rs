@@ -1,0 +1,196 @@
+//! A group of real `fabric dispatcher` processes on loopback (issue 26):
+//! keys made first (`fabric admin node-key`), every member started with
+//! `--peer` for the others, workers and clients that know all of them.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fabric_client::Client;
+use fabric_net::PublicKey;
+
+use super::cluster::{fabric_cmd, free_udp_port, read_profile};
+use super::deadline::OutputWithin as _;
+use super::process::Proc;
+use super::sandbox::Sandbox;
+
+/// One member.
+pub struct Member {
+    /// Its name (and data dir under the sandbox's home).
+    pub name: String,
+    /// Its QUIC address.
+    pub addr: String,
+    /// Its REST API's address.
+    pub api: String,
+    /// Its key (hex).
+    pub key: String,
+    /// Its process, while it runs.
+    pub proc: Option<Proc>,
+    /// The profile it wrote.
+    pub profile: PathBuf,
+}
+
+/// A group of dispatchers.
+pub struct Group {
+    /// Its members, in start order.
+    pub members: Vec<Member>,
+}
+
+impl Group {
+    /// Starts `n` dispatchers (3 or 5) and waits until each is ready.
+    pub fn start(sb: &Sandbox, n: usize) -> Self {
+        let mut members: Vec<Member> = (0..n)
+            .map(|i| {
+                let name = format!("d{i}");
+                let out = fabric_cmd(sb, None)
+                    .args(["admin", "node-key", "--data-dir"])
+                    .arg(sb.dir.path().join(&name))
+                    .output_in_time()
+                    .expect("fabric admin node-key");
+                assert!(out.status.success(), "node-key: {out:?}");
+                Member {
+                    addr: format!("127.0.0.1:{}", free_udp_port()),
+                    api: format!("127.0.0.1:{}", free_tcp_port()),
+                    key: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+                    profile: sb.dir.path().join(format!("{name}.cluster.toml")),
+                    name,
+                    proc: None,
+                }
+            })
+            .collect();
+        for i in 0..n {
+            let p = Self::spawn(sb, &members, i);
+            members[i].proc = Some(p);
+        }
+        for m in &mut members {
+            m.proc
+                .as_mut()
+                .expect("started")
+                .wait_for_line("ready", Duration::from_secs(60));
+        }
+        Self { members }
+    }
+
+    fn spawn(sb: &Sandbox, members: &[Member], i: usize) -> Proc {
+        let m = &members[i];
+        let mut cmd = fabric_cmd(sb, None);
+        cmd.arg("dispatcher")
+            .arg("--data-dir")
+            .arg(sb.dir.path().join(&m.name))
+            .args([
+                "--listen",
+                &m.addr,
+                "--no-mdns",
+                "--api",
+                &m.api,
+                "--heartbeat",
+                "200ms",
+            ])
+            .arg("--cluster")
+            .arg(&m.profile);
+        for (j, o) in members.iter().enumerate() {
+            if j != i {
+                cmd.args(["--peer", &format!("{}@{},http://{}", o.key, o.addr, o.api)]);
+            }
+        }
+        Proc::spawn(&m.name, cmd, sb.dir.path())
+    }
+
+    /// Starts member `i` again (same data dir, address and key).
+    pub fn restart(&mut self, sb: &Sandbox, i: usize) {
+        let mut p = Self::spawn(sb, &self.members, i);
+        p.wait_for_line("ready", Duration::from_secs(60));
+        self.members[i].proc = Some(p);
+    }
+
+    /// kill -9 of member `i`.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut p) = self.members[i].proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// `--peer KEY@ADDR` for every member but `except`.
+    pub fn peer_flags(&self, except: usize) -> Vec<String> {
+        self.members
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != except)
+            .flat_map(|(_, m)| ["--peer".to_owned(), format!("{}@{}", m.key, m.addr)])
+            .collect()
+    }
+
+    /// A worker joined with member 0's token that knows every member.
+    pub fn worker(&self, sb: &Sandbox, name: &str, slots: u32) -> Proc {
+        let token = std::fs::read_to_string(sb.dir.path().join("d0").join("join-token"))
+            .expect("d0's join token");
+        let mut cmd = fabric_cmd(sb, None);
+        cmd.arg("worker")
+            .args([
+                "--join",
+                token.trim(),
+                "--dispatcher",
+                &self.members[0].addr,
+            ])
+            .args(self.peer_flags(0))
+            .args(["--slots", &slots.to_string(), "--name", name])
+            .arg("--data-dir")
+            .arg(sb.dir.path().join(name));
+        Proc::spawn(name, cmd, sb.dir.path())
+    }
+
+    /// A client with member 0's admin key that knows every member.
+    pub async fn client(&self) -> Client {
+        let p = read_profile(&self.members[0].profile);
+        let members = self
+            .members
+            .iter()
+            .map(|m| (m.key.parse::<PublicKey>().expect("key"), m.addr.clone()))
+            .collect();
+        Client::connect_group(&p.client, members, &fabric_net::NetConfig::for_clients())
+            .await
+            .expect("connect to the group")
+    }
+
+    /// A client of member `i` alone (it answers `members` for itself).
+    pub async fn client_of(&self, i: usize) -> Client {
+        let p = read_profile(&self.members[0].profile);
+        let m = &self.members[i];
+        Client::connect(
+            &p.client,
+            m.key.parse().expect("key"),
+            m.addr.parse().expect("addr"),
+        )
+        .await
+        .expect("connect to a member")
+    }
+
+    /// The member that leads, as the running members see it (waits up to
+    /// `timeout` for one).
+    pub async fn leader(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for (i, m) in self.members.iter().enumerate() {
+                if m.proc.is_none() {
+                    continue;
+                }
+                let c = self.client_of(i).await;
+                let view = c.members().await.unwrap_or_default();
+                c.close().await;
+                if view.iter().any(|v| v.this && v.role == "leader") {
+                    return i;
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
