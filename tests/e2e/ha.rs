@@ -7,8 +7,9 @@
 use std::time::{Duration, Instant};
 
 use fabric_proto::{TaskSpec, TaskStatus};
+use fabric_tests::harness::deadline::OutputWithin as _;
 use fabric_tests::harness::group::Group;
-use fabric_tests::harness::sandbox::{Sandbox, guest};
+use fabric_tests::harness::sandbox::{Sandbox, describe, guest, json_of};
 
 /// Tasks the load submits, in batches of this many.
 const LOAD: usize = 2_000;
@@ -117,4 +118,102 @@ fn the_leader_killed_under_load_is_replaced_and_every_acknowledged_task_runs_onc
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
+}
+
+/// Runs `iptables ARGS` inside the namespace.
+fn iptables(ns: &str, args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "iptables"])
+        .args(args)
+        .output()
+        .expect("ip netns exec iptables (.ci/run installs iptables)");
+    assert!(
+        out.status.success(),
+        "iptables {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_leader_cut_off_from_the_others_acknowledges_nothing_and_the_majority_goes_on() {
+    let sb = Sandbox::new();
+    let ns = fabric_tests::harness::cluster::Netns::new("ha-cut");
+    let g = Group::start_in(&sb, 3, Some(&ns.name));
+    let _w = g.worker(&sb, "w1", 2);
+    let wasm = guest("wordfreq");
+    let wasm = wasm.to_str().unwrap();
+    let input = sb.write("input.txt", b"a b a");
+    let input = input.to_str().unwrap();
+    let submit = |i: usize| {
+        g.cli(
+            &sb,
+            i,
+            &["submit", wasm, "--input", input, "--wait", "--json"],
+        )
+    };
+    let before = submit(0);
+    assert!(before.status.success(), "{}", describe(&before));
+
+    let l = g.leader_by_cli(&sb, Duration::from_secs(10));
+    let port = |i: usize| g.members[i].addr.rsplit_once(':').unwrap().1.to_owned();
+    for o in (0..3).filter(|o| *o != l) {
+        for (from, to) in [(port(l), port(o)), (port(o), port(l))] {
+            iptables(
+                &ns.name,
+                &[
+                    "-A", "INPUT", "-p", "udp", "--sport", &from, "--dport", &to, "-j", "DROP",
+                ],
+            );
+        }
+    }
+    // The old leader alone, asked directly (a profile naming only it):
+    // nothing is acknowledged.
+    let alone = sb.dir.path().join("alone.cluster.toml");
+    let text = std::fs::read_to_string(&g.members[l].profile).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("peers"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&alone, text).unwrap();
+    let minority = fabric_tests::harness::cluster::fabric_cmd(&sb, Some(&ns.name))
+        .arg("--cluster")
+        .arg(&alone)
+        .args(["submit", wasm, "--input", input, "--json"])
+        .output_in_time()
+        .unwrap();
+    assert!(
+        !minority.status.success(),
+        "the cut-off leader acknowledged a submit: {}",
+        describe(&minority)
+    );
+    // The majority elects a leader among themselves and goes on.
+    let o = (l + 1) % 3;
+    let after = submit(o);
+    assert!(after.status.success(), "{}", describe(&after));
+    let leader_now = g.leader_by_cli(&sb, Duration::from_secs(10));
+    assert_ne!(leader_now, l, "the cut-off member still leads");
+
+    // Healed: the old leader follows and holds what the majority did; the
+    // submit it was asked for alone never happened.
+    iptables(&ns.name, &["-F", "INPUT"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = g.members_seen_by(&sb, l);
+        let me = seen.iter().find(|m| m["this"] == true);
+        if me.is_some_and(|m| m["role"] == "follower") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old leader did not rejoin: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let tasks = json_of(&g.cli(&sb, o, &["tasks", "--json"]));
+    assert_eq!(
+        tasks.as_array().map(Vec::len),
+        Some(2),
+        "the cluster holds other tasks than the two acknowledged: {tasks}"
+    );
 }

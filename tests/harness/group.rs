@@ -33,11 +33,18 @@ pub struct Member {
 pub struct Group {
     /// Its members, in start order.
     pub members: Vec<Member>,
+    /// The network namespace they run in, if not the test's own.
+    pub netns: Option<String>,
 }
 
 impl Group {
     /// Starts `n` dispatchers (3 or 5) and waits until each is ready.
     pub fn start(sb: &Sandbox, n: usize) -> Self {
+        Self::start_in(sb, n, None)
+    }
+
+    /// [`Group::start`] inside the network namespace `netns`.
+    pub fn start_in(sb: &Sandbox, n: usize, netns: Option<&str>) -> Self {
         let mut members: Vec<Member> = (0..n)
             .map(|i| {
                 let name = format!("d{i}");
@@ -58,7 +65,7 @@ impl Group {
             })
             .collect();
         for i in 0..n {
-            let p = Self::spawn(sb, &members, i);
+            let p = Self::spawn(sb, &members, i, netns);
             members[i].proc = Some(p);
         }
         for m in &mut members {
@@ -67,12 +74,15 @@ impl Group {
                 .expect("started")
                 .wait_for_line("ready", Duration::from_secs(60));
         }
-        Self { members }
+        Self {
+            members,
+            netns: netns.map(str::to_owned),
+        }
     }
 
-    fn spawn(sb: &Sandbox, members: &[Member], i: usize) -> Proc {
+    fn spawn(sb: &Sandbox, members: &[Member], i: usize, netns: Option<&str>) -> Proc {
         let m = &members[i];
-        let mut cmd = fabric_cmd(sb, None);
+        let mut cmd = fabric_cmd(sb, netns);
         cmd.arg("dispatcher")
             .arg("--data-dir")
             .arg(sb.dir.path().join(&m.name))
@@ -97,7 +107,7 @@ impl Group {
 
     /// Starts member `i` again (same data dir, address and key).
     pub fn restart(&mut self, sb: &Sandbox, i: usize) {
-        let mut p = Self::spawn(sb, &self.members, i);
+        let mut p = Self::spawn(sb, &self.members, i, self.netns.as_deref());
         p.wait_for_line("ready", Duration::from_secs(60));
         self.members[i].proc = Some(p);
     }
@@ -123,7 +133,7 @@ impl Group {
     pub fn worker(&self, sb: &Sandbox, name: &str, slots: u32) -> Proc {
         let token = std::fs::read_to_string(sb.dir.path().join("d0").join("join-token"))
             .expect("d0's join token");
-        let mut cmd = fabric_cmd(sb, None);
+        let mut cmd = fabric_cmd(sb, self.netns.as_deref());
         cmd.arg("worker")
             .args([
                 "--join",
@@ -182,6 +192,47 @@ impl Group {
             }
             assert!(Instant::now() < deadline, "no leader within {timeout:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Group {
+    /// `fabric --cluster <member i's profile> ARGS`, in the group's
+    /// namespace, run to its end.
+    pub fn cli(&self, sb: &Sandbox, i: usize, args: &[&str]) -> std::process::Output {
+        fabric_cmd(sb, self.netns.as_deref())
+            .arg("--cluster")
+            .arg(&self.members[i].profile)
+            .args(args)
+            .output_in_time()
+            .expect("fabric runs")
+    }
+
+    /// The group as member `i` sees it (`fabric admin members --json`).
+    pub fn members_seen_by(&self, sb: &Sandbox, i: usize) -> Vec<serde_json::Value> {
+        let out = self.cli(sb, i, &["admin", "members", "--json"]);
+        if !out.status.success() {
+            return Vec::new();
+        }
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap_or_default()
+    }
+
+    /// The member that leads as the CLI sees it (waits up to `timeout`).
+    pub fn leader_by_cli(&self, sb: &Sandbox, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for i in 0..self.members.len() {
+                if self.members[i].proc.is_some()
+                    && self
+                        .members_seen_by(sb, i)
+                        .iter()
+                        .any(|m| m["this"] == true && m["role"] == "leader")
+                {
+                    return i;
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

@@ -20,7 +20,7 @@ mod task;
 
 pub(crate) use admin::{TokenCommand, WorkerRemoveArgs, WorkersArgs, WorkersCommand};
 use at_rest::ADMIN_EXAMPLES;
-pub(crate) use at_rest::{AdminCommand, BackupArgs, RotateArgs};
+pub(crate) use at_rest::{AdminCommand, BackupArgs, MembersChange, RotateArgs};
 use author::{COMPLETIONS_EXAMPLES, MAN_EXAMPLES, NEW_EXAMPLES};
 pub(crate) use author::{CompletionsArgs, ManArgs, NewArgs};
 use bulk::{CANCEL_EXAMPLES, RETRY_EXAMPLES};
@@ -82,8 +82,9 @@ pub(crate) enum Command {
     /// Manage join tokens (admin only).
     #[command(subcommand)]
     Token(TokenCommand),
-    /// The data at rest and the audit trail: operator and data keys,
-    /// rotation, backups and restores, who did what (admin only).
+    /// The data at rest, the audit trail and the group of dispatchers:
+    /// operator and data keys, rotation, backups and restores, who did
+    /// what, members (admin only).
     #[command(subcommand, after_help = ADMIN_EXAMPLES)]
     Admin(AdminCommand),
     /// Queue a wasm task (a module, or a crate dir built first) on the

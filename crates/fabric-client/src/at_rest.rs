@@ -51,6 +51,30 @@ impl Client {
         }
     }
 
+    /// Adds a dispatcher to the group; the group after. Admin only.
+    pub async fn add_member(
+        &self,
+        key: [u8; 32],
+        addr: String,
+        api_url: Option<String>,
+    ) -> Result<Vec<MemberView>, ClientError> {
+        match self
+            .call(&Request::AddMember { key, addr, api_url })
+            .await?
+        {
+            Response::Members(m) => Ok(m),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Removes a dispatcher from the group; the group after. Admin only.
+    pub async fn remove_member(&self, key: [u8; 32]) -> Result<Vec<MemberView>, ClientError> {
+        match self.call(&Request::RemoveMember { key }).await? {
+            Response::Members(m) => Ok(m),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// The newest `limit` admin actions, newest first. Admin only.
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>, ClientError> {
         match self.call(&Request::Audit { limit }).await? {

@@ -281,6 +281,21 @@ pub enum Request {
     /// The dispatchers of this one's group and where each stands, as this
     /// one sees them, as [`Response::Members`] (any member answers it).
     Members,
+    /// Adds a dispatcher to the group (admin only; the leader answers,
+    /// with [`Response::Members`], once it copied the log and votes).
+    AddMember {
+        /// Its key.
+        key: [u8; 32],
+        /// Its QUIC address.
+        addr: String,
+        /// Its REST API's URL, if it serves one.
+        api_url: Option<String>,
+    },
+    /// Removes a dispatcher from the group (admin only).
+    RemoveMember {
+        /// Its key.
+        key: [u8; 32],
+    },
 }
 
 /// A dispatcher's answer.

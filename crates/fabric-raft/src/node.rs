@@ -213,12 +213,23 @@ impl RaftNode {
     /// Whether `key` belongs to a member (or a seed): only members may
     /// send Raft RPCs.
     pub fn is_member(&self, key: &[u8; 32]) -> bool {
-        if self.seed_keys.contains(key) {
-            return true;
-        }
         let m = self.raft.metrics();
         let m = m.borrow();
+        if m.membership_config.nodes().next().is_none() {
+            // Not in a group yet: the members it was told of may reach it.
+            return self.seed_keys.contains(key);
+        }
         m.membership_config.nodes().any(|(_, n)| &n.key == key)
+    }
+
+    /// Whether `key` belongs to a voter of the group now.
+    pub fn is_voter(&self, key: &[u8; 32]) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+        m.membership_config
+            .nodes()
+            .any(|(id, n)| &n.key == key && voters.contains(id))
     }
 
     /// The leader, if this node knows one.

@@ -49,6 +49,8 @@ pub enum EventKind {
     KeyRotated,
     /// An operator took a backup.
     Backup,
+    /// An operator changed the group of dispatchers.
+    MembersChanged,
 }
 
 impl EventKind {
@@ -72,6 +74,7 @@ impl EventKind {
             Self::WorkerRemoved => "worker_removed",
             Self::KeyRotated => "key_rotated",
             Self::Backup => "backup",
+            Self::MembersChanged => "members_changed",
         }
     }
 }

@@ -175,6 +175,8 @@ pub struct Store {
     /// The highest sequence number applied from a Raft log (a leader
     /// elected later numbers above it; see [`Store::next_seq`]).
     seq_hw: Arc<std::sync::atomic::AtomicU64>,
+    /// What `meta` holds of it.
+    seq_hw_kept: Arc<std::sync::atomic::AtomicU64>,
     /// One rewrap step (or a pass's start) at a time.
     rewrap_lock: Arc<std::sync::Mutex<()>>,
     /// Every write holds it shared; a backup holds it alone while it
@@ -253,6 +255,7 @@ impl Store {
             gate: Arc::default(),
             seq_floor: 0,
             seq_hw: Arc::default(),
+            seq_hw_kept: Arc::default(),
             rewrap_lock: Arc::default(),
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
@@ -312,10 +315,14 @@ impl Store {
         let Some(top) = seqs.max() else {
             return Ok(());
         };
-        let hw = self
-            .seq_hw
+        self.seq_hw
             .fetch_max(top, std::sync::atomic::Ordering::AcqRel);
-        if top > hw {
+        // Against the mark kept in `meta`, not the one in memory: a
+        // leader's own numbers raised that when it gave them out.
+        let kept = self
+            .seq_hw_kept
+            .fetch_max(top, std::sync::atomic::Ordering::AcqRel);
+        if top > kept {
             let _gate = self.gate();
             self.meta.fetch_and_update(SEQ_HW_KEY, |old| {
                 let old = old
@@ -332,6 +339,8 @@ impl Store {
             && let Ok(b) = <[u8; 8]>::try_from(v.as_ref())
         {
             self.seq_hw
+                .fetch_max(u64::from_be_bytes(b), std::sync::atomic::Ordering::AcqRel);
+            self.seq_hw_kept
                 .fetch_max(u64::from_be_bytes(b), std::sync::atomic::Ordering::AcqRel);
         }
         Ok(())

@@ -54,8 +54,29 @@ pub(crate) enum AdminCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct MembersArgs {
+    /// Add or remove a member; without one, list them.
+    #[command(subcommand)]
+    pub change: Option<MembersChange>,
     #[command(flatten)]
     pub json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MembersChange {
+    /// Add a dispatcher started with --joining and --peer for this group:
+    /// it copies the log (or a snapshot), then votes.
+    Add {
+        /// KEY@HOST:PORT[,http://HOST:PORT] (its key: `fabric admin
+        /// node-key --data-dir DIR` on its machine).
+        #[arg(value_name = "KEY@HOST:PORT")]
+        member: String,
+    },
+    /// Remove a dispatcher from the group (stop it afterwards).
+    Remove {
+        /// Its key (hex), as `fabric admin members` lists it.
+        #[arg(value_name = "KEY")]
+        key: String,
+    },
 }
 
 #[derive(Debug, Args)]

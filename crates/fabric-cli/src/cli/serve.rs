@@ -154,6 +154,10 @@ pub(crate) struct DispatcherArgs {
     /// at (default: --listen, which must then be a specific address).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// Join a group that runs already (it is added with `fabric admin
+    /// members add`); never form a new one.
+    #[arg(long, requires = "peers")]
+    pub joining: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::client::with_client;
-use crate::cli::{AdminCommand, BackupArgs, RotateArgs};
+use crate::cli::{AdminCommand, BackupArgs, MembersChange, RotateArgs};
 use crate::output::{self, Output};
 use crate::usage;
 
@@ -38,7 +38,24 @@ pub(crate) fn execute(cmd: &AdminCommand, cluster: Option<&Path>) -> anyhow::Res
             Output::new(args.json.json).audit(&entries);
         }
         AdminCommand::Members(args) => {
-            let members = with_client(cluster, async |c| Ok(c.members().await?))?;
+            let members = match &args.change {
+                None => with_client(cluster, async |c| Ok(c.members().await?))?,
+                Some(MembersChange::Add { member }) => {
+                    let m = crate::config::parse_peer(member)?;
+                    with_client(cluster, async |c| {
+                        Ok(c.add_member(m.key, m.addr.clone(), m.api_url.clone())
+                            .await?)
+                    })?
+                }
+                Some(MembersChange::Remove { key }) => {
+                    let key: fabric_net::PublicKey = key
+                        .parse()
+                        .map_err(|_| usage(format!("{key:?} is not a key (64 hex digits)")))?;
+                    with_client(cluster, async |c| {
+                        Ok(c.remove_member(key.to_bytes()).await?)
+                    })?
+                }
+            };
             Output::new(args.json.json).members(&members);
         }
         AdminCommand::NodeKey(args) => {

@@ -88,9 +88,9 @@ pub(crate) fn resolve(
     if keys.len() != peers.len() {
         return Err(usage("--peer names one key twice"));
     }
-    if peers.len() != 2 && peers.len() != 4 {
+    if peers.len() > 6 {
         return Err(usage(format!(
-            "a group has 3 or 5 dispatchers: name the 2 or 4 others with --peer (got {})",
+            "a group has 3 or 5 dispatchers (7 at most): name the others with --peer (got {})",
             peers.len()
         )));
     }
@@ -98,6 +98,7 @@ pub(crate) fn resolve(
         peers,
         advertise,
         api_url: None,
+        joining: false,
         raft: RaftConfig::default(),
     }))
 }
@@ -127,10 +128,12 @@ mod tests {
     }
 
     #[test]
-    fn a_group_has_three_or_five_members() {
+    fn a_group_names_its_other_members_once_each() {
         assert!(resolve(&[], None, None).unwrap().is_none());
-        let one = vec![format!("{KEY}@h:1")];
-        let e = resolve(&one, None, None).unwrap_err().to_string();
-        assert!(e.contains("3 or 5"), "{e}");
+        let twice = vec![format!("{KEY}@h:1"), format!("{KEY}@h:2")];
+        let e = resolve(&twice, None, None).unwrap_err().to_string();
+        assert!(e.contains("twice"), "{e}");
+        let e = resolve(&[], Some("h:1"), None).unwrap_err().to_string();
+        assert!(e.contains("--peer"), "{e}");
     }
 }

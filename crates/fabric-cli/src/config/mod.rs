@@ -111,6 +111,9 @@ pub(crate) fn dispatcher(args: &DispatcherArgs) -> anyhow::Result<ServeConfig> {
         args.advertise.as_deref(),
         file.cluster.as_ref(),
     )?;
+    if let Some(c) = cfg.cluster.as_mut() {
+        c.joining = args.joining;
+    }
     if cfg.cluster.is_some()
         && cfg.listen.ip().is_unspecified()
         && cfg.cluster.as_ref().is_some_and(|c| c.advertise.is_none())

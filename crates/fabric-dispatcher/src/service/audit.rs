@@ -31,6 +31,7 @@ const AUDITED: &[EventKind] = &[
     EventKind::Retry,
     EventKind::Cancelled,
     EventKind::KeyRotated,
+    EventKind::MembersChanged,
     EventKind::Backup,
 ];
 

@@ -90,6 +90,9 @@ pub struct ClusterConfig {
     pub advertise: Option<String>,
     /// This member's REST URL, if it serves the REST API.
     pub api_url: Option<String>,
+    /// It joins a group that exists (added with `fabric admin members
+    /// add`): it never forms one.
+    pub joining: bool,
     /// Election and compaction settings.
     pub raft: fabric_raft::RaftConfig,
 }

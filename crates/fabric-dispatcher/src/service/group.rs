@@ -34,6 +34,8 @@ pub(crate) struct Group {
     node: RaftNode,
     /// Serving: leading, and recovered.
     leading: AtomicBool,
+    /// The term it took over in.
+    term: std::sync::atomic::AtomicU64,
 }
 
 impl Group {
@@ -41,6 +43,7 @@ impl Group {
         Self {
             node,
             leading: AtomicBool::new(false),
+            term: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -56,7 +59,9 @@ impl Group {
 
     /// What a follower answers: where the leader is.
     pub(crate) fn not_leader(&self) -> ErrorBody {
-        ErrorBody::not_leader(self.node.leader().map(|m| hint(&m)))
+        // A leader cut off from the majority names nobody (not itself).
+        let leader = self.node.leader().filter(|m| m.key != self.node.me().key);
+        ErrorBody::not_leader(leader.map(|m| hint(&m)))
     }
 }
 
@@ -101,7 +106,7 @@ pub(crate) async fn join(
     )
     .await
     .map_err(|e| super::DispatcherError::Group(e.to_string()))?;
-    if members.iter().map(|m| m.key).min() == Some(me.key) {
+    if !cluster.joining && members.iter().map(|m| m.key).min() == Some(me.key) {
         node.initialize(std::slice::from_ref(&me))
             .await
             .map_err(|e| super::DispatcherError::Group(e.to_string()))?;
@@ -216,8 +221,30 @@ pub(crate) async fn lead_loop(shared: Arc<Shared>) {
         return;
     };
     let mut metrics = group.node.raft().metrics();
+    let cut_off = shared
+        .cfg
+        .cluster
+        .as_ref()
+        .map_or(Duration::from_secs(2), |c| c.raft.election_timeout.1);
     loop {
-        let leader = metrics.borrow().state == ServerState::Leader;
+        let (mut leader, term) = {
+            let m = metrics.borrow();
+            (m.state == ServerState::Leader, m.current_term)
+        };
+        // A leader cut off from the majority stops serving: it could
+        // commit nothing, and the others elect another. (A quorum round,
+        // answered within the election timeout.)
+        if leader && group.leading() {
+            let quorum = tokio::time::timeout(cut_off, group.node.raft().get_read_log_id()).await;
+            if !matches!(quorum, Ok(Ok(_))) {
+                leader = false;
+            }
+        }
+        // Another term since this member took over: it may have missed
+        // what a leader in between did; it takes over again.
+        if leader && group.leading() && group.term.load(Ordering::Acquire) != term {
+            step_down(&shared, group, "a new term began");
+        }
         if leader && !group.leading() {
             if let Err(e) = take_over(&shared, group).await {
                 tracing::warn!(error = %e, "could not take over as leader; standing by");
@@ -233,6 +260,7 @@ pub(crate) async fn lead_loop(shared: Arc<Shared>) {
 
 async fn take_over(shared: &Arc<Shared>, group: &Group) -> Result<(), String> {
     let started = std::time::Instant::now();
+    let term = group.node.raft().metrics().borrow().current_term;
     // Until this member has applied everything committed before its term.
     group
         .node
@@ -252,6 +280,7 @@ async fn take_over(shared: &Arc<Shared>, group: &Group) -> Result<(), String> {
     shared
         .schedules_due
         .store(0, std::sync::atomic::Ordering::Release);
+    group.term.store(term, Ordering::Release);
     group.leading.store(true, Ordering::Release);
     shared.place.notify_one();
     let status = group.node.status();
@@ -359,4 +388,130 @@ pub(crate) fn members(group: &Group) -> Vec<fabric_proto::wire::MemberView> {
             }
         })
         .collect()
+}
+
+fn not_in_group() -> super::requests::RequestError {
+    super::requests::RequestError::Conflict(
+        "this dispatcher runs alone (no --peer): it has no group to change".into(),
+    )
+}
+
+/// `fabric admin members add`: the new member copies the log (or a
+/// snapshot) as a learner, then votes (a joint change through openraft).
+pub(crate) async fn add_member(shared: &Shared, m: Member) -> super::requests::Answer {
+    let group = shared.group.as_ref().ok_or_else(not_in_group)?;
+    let id = fabric_raft::member_id(&m.key);
+    let st = group.node.status();
+    if st
+        .members
+        .iter()
+        .any(|(i, o, _)| *i == id && o.key != m.key)
+    {
+        return Err(super::requests::RequestError::Conflict(
+            "another member's id clashes with this key's (their first 8 bytes match); make the new dispatcher a new key".into(),
+        ));
+    }
+    let failed =
+        |e: String| super::requests::RequestError::Internal(format!("adding {}: {e}", m.addr));
+    tokio::time::timeout(Duration::from_secs(120), group.node.raft().add_learner(id, m.clone(), true))
+        .await
+        .map_err(|_| failed("it did not copy the log within 120 s; is it running with --joining and --peer for this group?".into()))?
+        .map_err(|e| failed(e.to_string()))?;
+    let mut voters: std::collections::BTreeSet<u64> = group
+        .node
+        .status()
+        .members
+        .iter()
+        .filter(|(_, _, v)| *v)
+        .map(|(i, _, _)| *i)
+        .collect();
+    voters.insert(id);
+    group
+        .node
+        .raft()
+        .change_membership(voters, false)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    shared.event(
+        None,
+        fabric_store::EventKind::MembersChanged,
+        format!("dispatcher {} added", m.addr),
+    );
+    shared.ledger.durable().await?;
+    Ok(fabric_proto::wire::Response::Members(members(group)))
+}
+
+/// `fabric admin members remove`: a joint change without it.
+pub(crate) async fn remove_member(shared: &Shared, key: [u8; 32]) -> super::requests::Answer {
+    let group = shared.group.as_ref().ok_or_else(not_in_group)?;
+    let id = fabric_raft::member_id(&key);
+    let st = group.node.status();
+    if !st.members.iter().any(|(_, m, _)| m.key == key) {
+        return Err(super::requests::RequestError::NotFound(
+            "no member of the group has that key (see fabric admin members)".into(),
+        ));
+    }
+    let voters: std::collections::BTreeSet<u64> = st
+        .members
+        .iter()
+        .filter(|(i, _, v)| *v && *i != id)
+        .map(|(i, _, _)| *i)
+        .collect();
+    if voters.is_empty() {
+        return Err(super::requests::RequestError::Conflict(
+            "that is the group's last voter".into(),
+        ));
+    }
+    group
+        .node
+        .raft()
+        .change_membership(voters, false)
+        .await
+        .map_err(|e| {
+            super::requests::RequestError::Internal(format!("removing the member: {e}"))
+        })?;
+    let gone = st
+        .members
+        .iter()
+        .find(|(_, m, _)| m.key == key)
+        .map(|(_, m, _)| m.addr.clone());
+    shared.event(
+        None,
+        fabric_store::EventKind::MembersChanged,
+        format!("dispatcher {} removed", gone.unwrap_or_default()),
+    );
+    // A leader that removed itself no longer writes; the others know.
+    let _ = shared.ledger.durable().await;
+    Ok(fabric_proto::wire::Response::Members(members(group)))
+}
+
+/// Why a group refuses a blob upload, or a task that needs one.
+pub(crate) const NOT_REPLICATED: &str = "a group of dispatchers does not replicate uploaded inputs and files yet: give the input inline (at most 1 MiB), or run a single dispatcher for larger ones";
+
+/// The most input (and args and env) a task carries in its record in a
+/// group.
+pub(crate) const GROUP_INLINE_MAX: usize = 1 << 20;
+
+/// Whether a task's data can travel in its record (the Raft log).
+pub(crate) fn check_replicable(
+    spec: &fabric_proto::TaskSpec,
+) -> Result<(), super::requests::RequestError> {
+    let refused = |why: String| {
+        super::requests::RequestError::Refused(ErrorBody::new(
+            fabric_proto::wire::ErrorCode::BadRequest,
+            why,
+        ))
+    };
+    if spec.input_blob.is_some()
+        || matches!(&spec.kind, fabric_proto::TaskKind::Command { files, .. } if !files.is_empty())
+    {
+        return Err(refused(NOT_REPLICATED.to_owned()));
+    }
+    let bytes = spec.input.len() + spec.args_env_bytes();
+    if bytes > GROUP_INLINE_MAX {
+        return Err(refused(format!(
+            "the task carries {bytes} bytes of input, args and env; a group of dispatchers takes at most {GROUP_INLINE_MAX} in its log ({NOT_REPLICATED})"
+        )));
+    }
+    Ok(())
 }

@@ -84,6 +84,11 @@ impl Ledger {
         }
     }
 
+    /// Whether writes go through a Raft log.
+    pub(crate) fn is_raft(&self) -> bool {
+        matches!(self, Self::Raft { .. })
+    }
+
     /// This member's Raft node, in a group.
     pub(crate) fn node(&self) -> Option<&fabric_raft::RaftNode> {
         match self {

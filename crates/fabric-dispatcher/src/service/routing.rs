@@ -204,7 +204,7 @@ async fn serve_stream(
             Request::Raft {
                 kind: RaftKind::Propose,
                 body,
-            } if roles.member => {
+            } if group.node().is_voter(&key.to_bytes()) => {
                 let answer = super::group::propose(shared, group, &body).await;
                 send.send(&Response::Raft(answer)).await?;
                 send.finish()?;

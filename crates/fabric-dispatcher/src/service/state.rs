@@ -197,7 +197,10 @@ impl Shared {
         if g.leading() {
             return None;
         }
-        g.node().leader()?.api_url
+        g.node()
+            .leader()
+            .filter(|m| m.key != g.node().me().key)?
+            .api_url
     }
 
     /// The rewrap under way, or the last one finished since start.

@@ -49,6 +49,12 @@ impl Store {
     /// The replicated trees as one value, every sealed value opened. Taken
     /// under the write gate, so it is of one moment.
     pub fn export_replicated(&self) -> Result<Vec<u8>> {
+        // Every number this node gave out or applied, and its own
+        // counter: the installer numbers above them all.
+        let hw = self
+            .seq_hw
+            .load(std::sync::atomic::Ordering::Acquire)
+            .max(self.db.generate_id()?.saturating_add(self.seq_floor));
         let _gate = self.close_gate();
         let mut items = Vec::new();
         let mut push = |tree: &str, k: &[u8], v: &[u8]| -> Result<()> {
@@ -73,11 +79,15 @@ impl Store {
             }
         }
         for prefix in META_PREFIXES {
+            if prefix == crate::SEQ_HW_KEY.as_bytes() {
+                continue;
+            }
             for kv in self.meta.scan_prefix(prefix) {
                 let (k, v) = kv?;
                 push("meta", &k, &v)?;
             }
         }
+        push("meta", crate::SEQ_HW_KEY.as_bytes(), &hw.to_be_bytes())?;
         fabric_proto::to_cbor(&Snapshot {
             version: VERSION,
             items,
@@ -140,6 +150,8 @@ impl Store {
         }
         let hw = self.seq_hw.load(std::sync::atomic::Ordering::Acquire);
         self.meta.insert(crate::SEQ_HW_KEY, &hw.to_be_bytes())?;
+        self.seq_hw_kept
+            .fetch_max(hw, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 }

@@ -78,3 +78,39 @@ fn a_snapshot_installed_on_another_replica_gives_the_same_state() {
     assert!(two.import_replicated(&snap[..snap.len() / 2]).is_err());
     assert_eq!(view(&two, &tasks), before);
 }
+
+#[test]
+fn a_snapshot_carries_every_number_its_maker_gave_out() {
+    let (_d1, one) = temp_store();
+    let (_d2, two) = temp_store();
+    // Numbers given out (a leader's own events), nothing applied yet.
+    let mut last = 0;
+    for _ in 0..1_000 {
+        last = one.next_seq().unwrap();
+    }
+    let ev = crate::StoredEvent {
+        at_ms: 1,
+        task: None,
+        kind: crate::EventKind::TokenCreated,
+        detail: "t".into(),
+        actor: None,
+    };
+    // The maker applies its own number (as a leader does its entries).
+    let mine = one.next_seq().unwrap();
+    assert!(mine > last);
+    one.apply(&crate::Command::Events(vec![(mine, ev)]))
+        .unwrap();
+    two.import_replicated(&one.export_replicated().unwrap())
+        .unwrap();
+    assert!(
+        two.next_seq().unwrap() > mine,
+        "the installer reuses a number"
+    );
+    // And so does a restart of the maker (the mark is kept, not only in
+    // memory).
+    let dir = _d1.path().to_owned();
+    flush(&one);
+    drop(one);
+    let one = reopen(&dir);
+    assert!(one.next_seq().unwrap() > mine);
+}

@@ -18,6 +18,12 @@ const MAX_BATCH: usize = 1_024;
 /// An entry stops growing past this many bytes (one write may be larger:
 /// a module).
 const MAX_ENTRY_BYTES: usize = 4 << 20;
+/// The largest entry: it must travel in one frame (16 MiB) with room for
+/// the RPC's own fields.
+const MAX_ENTRY_HARD: usize = (16 << 20) - (128 << 10);
+/// A write not committed by then fails (a leader cut off from the
+/// majority, say): the caller hears of it instead of waiting for ever.
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 type Reply = oneshot::Sender<Result<Applied, String>>;
 
@@ -71,6 +77,15 @@ impl Proposer {
     fn push(&self, cmd: Command, reply: Option<Reply>) -> Result<u64, StoreError> {
         if let Some(why) = &self.inner.done.borrow().1 {
             return Err(failed(why.clone()));
+        }
+        if let Command::Blob(b) = &cmd
+            && b.len() + 1024 > MAX_ENTRY_HARD
+        {
+            return Err(failed(format!(
+                "a module of {} bytes is over what a group of dispatchers replicates in one piece ({} bytes)",
+                b.len(),
+                MAX_ENTRY_HARD - 1024
+            )));
         }
         let ticket = {
             let mut q = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -210,7 +225,33 @@ async fn propose_loop(strong: Arc<Inner>, node: RaftNode, forward: bool) {
             .await;
             continue;
         }
-        let (cmds, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let (mut cmds, mut replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        // The exact size, when the estimate comes near it: an entry over a
+        // frame could never replicate.
+        let near = cmds.iter().map(approx_size).sum::<usize>() > MAX_ENTRY_BYTES / 4;
+        while near && cmds.len() > 1 && encoded_len(&Command::Many(cmds.clone())) > MAX_ENTRY_HARD {
+            // The second half goes back to the front of the queue.
+            let back_c = cmds.split_off(cmds.len() / 2);
+            let back_r = replies.split_off(replies.len() / 2);
+            taken -= back_c.len() as u64;
+            let mut q = strong.queue.lock().unwrap_or_else(|p| p.into_inner());
+            for item in back_c.into_iter().zip(back_r).rev() {
+                q.items.push_front(item);
+            }
+        }
+        if near && cmds.len() == 1 && encoded_len(&cmds[0]) > MAX_ENTRY_HARD {
+            let why = format!(
+                "a write of {} bytes is over the {MAX_ENTRY_HARD}-byte limit of one entry of the dispatchers' log",
+                encoded_len(&cmds[0])
+            );
+            for r in replies.into_iter().flatten() {
+                let _ = r.send(Err(why.clone()));
+            }
+            strong.done.send_modify(|d| {
+                d.1.get_or_insert(why);
+            });
+            continue;
+        }
         let cmd = if cmds.len() == 1 {
             cmds.into_iter().next().unwrap_or(Command::Many(Vec::new()))
         } else {
@@ -220,7 +261,12 @@ async fn propose_loop(strong: Arc<Inner>, node: RaftNode, forward: bool) {
         let written = if forward {
             forwarded(&node, cmd).await
         } else {
-            node.write(cmd).await
+            match tokio::time::timeout(COMMIT_TIMEOUT, node.write(cmd)).await {
+                Ok(w) => w,
+                Err(_) => Err(WriteError::Failed(format!(
+                    "the write was not committed within {COMMIT_TIMEOUT:?}: this dispatcher may be cut off from the others"
+                ))),
+            }
         };
         match written {
             Ok(applied) => {
@@ -270,4 +316,8 @@ async fn forwarded(node: &RaftNode, cmd: Command) -> Result<Applied, WriteError>
             }
         }
     }
+}
+
+fn encoded_len(cmd: &Command) -> usize {
+    fabric_proto::to_cbor(cmd).map_or(usize::MAX, |b| b.len())
 }

@@ -29,6 +29,12 @@ pub async fn put_chunk(
 ) -> Answer {
     let end = offset.saturating_add(bytes.len() as u64);
     admission::check_input_len(end, &shared.cfg.caps).map_err(RequestError::Refused)?;
+    if shared.ledger.is_raft() {
+        return Err(RequestError::Refused(ErrorBody::new(
+            ErrorCode::BadRequest,
+            super::super::group::NOT_REPLICATED,
+        )));
+    }
     let progress = shared
         .store
         .put_blob_chunk(sha, offset, bytes, last)

@@ -125,6 +125,8 @@ pub fn is_admin_request(request: &Request) -> bool {
             | Request::RotateKey { .. }
             | Request::Backup
             | Request::Audit { .. }
+            | Request::AddMember { .. }
+            | Request::RemoveMember { .. }
     )
 }
 
@@ -211,6 +213,10 @@ pub async fn serve(
         Request::Audit { limit } => super::audit::list(shared, limit),
         // Alone (a group's members answer in routing).
         Request::Members => Ok(Response::Members(Vec::new())),
+        Request::AddMember { key, addr, api_url } => {
+            super::group::add_member(shared, fabric_raft::Member { addr, key, api_url }).await
+        }
+        Request::RemoveMember { key } => super::group::remove_member(shared, key).await,
         Request::Join { .. }
         | Request::Register(_)
         | Request::GetBlob { .. }

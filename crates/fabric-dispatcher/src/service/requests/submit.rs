@@ -264,11 +264,16 @@ fn prepare(
                 blob.sha, blob.len
             )));
         }
-    } else if spec.input.len() > INLINE_INPUT_MAX {
+    } else if spec.input.len() > INLINE_INPUT_MAX && !shared.ledger.is_raft() {
         spec.input_blob = Some(shared.store.put_chunked(&spec.input)?);
         spec.input = Vec::new();
     }
-    let args_blob = if spec.args_env_bytes() > INLINE_ARGS_MAX {
+    if shared.ledger.is_raft() {
+        // In a group, what a task brings travels in its record (the log):
+        // blob files are not replicated yet.
+        super::super::group::check_replicable(&spec)?;
+    }
+    let args_blob = if spec.args_env_bytes() > INLINE_ARGS_MAX && !shared.ledger.is_raft() {
         let blob = shared.store.put_args(&spec.args, &spec.env)?;
         spec.args = Vec::new();
         spec.env = Vec::new();
