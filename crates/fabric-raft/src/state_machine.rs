@@ -44,6 +44,9 @@ struct Kept {
 #[derive(Clone, Debug)]
 pub struct StateMachine {
     store: Store,
+    /// One snapshot built or installed at a time (openraft builds in a
+    /// task of its own, alongside installs).
+    snapshots: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 fn sm_error(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
@@ -58,7 +61,10 @@ impl StateMachine {
     /// The state machine on `store`; finishes a snapshot install that a
     /// crash interrupted.
     pub async fn open(store: Store) -> Result<Self, StorageError> {
-        let sm = Self { store };
+        let sm = Self {
+            store,
+            snapshots: std::sync::Arc::default(),
+        };
         if sm
             .store
             .raft_meta(INSTALLING)
@@ -118,13 +124,16 @@ impl StateMachine {
 
 impl RaftSnapshotBuilder<Fabric> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<Fabric>, StorageError> {
+        let _one = self.snapshots.lock().await;
         // The position first, then the trees: the trees hold at least
         // what the position says (perhaps more, which applies again
         // harmlessly).
         let at = self.applied()?;
-        let data = self
-            .store
-            .export_replicated()
+        let store = self.store.clone();
+        // Off the runtime's threads: it reads every replicated value.
+        let data = tokio::task::spawn_blocking(move || store.export_replicated())
+            .await
+            .map_err(|e| snap_error(ErrorVerb::Read, std::io::Error::other(e.to_string())))?
             .map_err(|e| snap_error(ErrorVerb::Read, e))?;
         let snapshot_id = match at.last {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, fabric_proto::now_ms()),
@@ -136,8 +145,13 @@ impl RaftSnapshotBuilder<Fabric> for StateMachine {
             snapshot_id,
         };
         let kept = Kept { meta, data };
-        put_meta(&self.store, SNAPSHOT, ErrorSubject::Snapshot(None), &kept)?;
-        self.flush().await?;
+        // An install meanwhile may have kept a newer one: keep that.
+        let newer = get_meta::<Kept>(&self.store, SNAPSHOT, ErrorSubject::Snapshot(None))?
+            .is_some_and(|k| k.meta.last_log_id > kept.meta.last_log_id);
+        if !newer {
+            put_meta(&self.store, SNAPSHOT, ErrorSubject::Snapshot(None), &kept)?;
+            self.flush().await?;
+        }
         Ok(Snapshot {
             meta: kept.meta,
             snapshot: Box::new(Cursor::new(kept.data)),
@@ -194,6 +208,7 @@ impl RaftStateMachine<Fabric> for StateMachine {
         meta: &SnapshotMeta<u64, Member>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
+        let _one = self.snapshots.lock().await;
         let kept = Kept {
             meta: meta.clone(),
             data: snapshot.into_inner(),

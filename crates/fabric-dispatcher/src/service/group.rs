@@ -107,10 +107,25 @@ pub(crate) async fn join(
     .await
     .map_err(|e| super::DispatcherError::Group(e.to_string()))?;
     if !cluster.joining && members.iter().map(|m| m.key).min() == Some(me.key) {
-        node.initialize(std::slice::from_ref(&me))
-            .await
-            .map_err(|e| super::DispatcherError::Group(e.to_string()))?;
-        tokio::spawn(form(node.clone(), cluster.peers.clone()));
+        let has_data = store.counts().map(|c| c.tasks > 0).unwrap_or(true)
+            || !store
+                .peers(fabric_store::PeerRole::Worker)
+                .unwrap_or_default()
+                .is_empty();
+        if has_data {
+            // Data from before the group: this member forms it alone and
+            // the others copy its state (`form`).
+            node.initialize(std::slice::from_ref(&me))
+                .await
+                .map_err(|e| super::DispatcherError::Group(e.to_string()))?;
+            tokio::spawn(form(node.clone(), cluster.peers.clone()));
+        } else {
+            // A new group (or this member's data dir was lost): with every
+            // member at once, so no member alone is ever a majority.
+            node.initialize(&members)
+                .await
+                .map_err(|e| super::DispatcherError::Group(e.to_string()))?;
+        }
     }
     tracing::info!(
         me = %me.addr,

@@ -95,7 +95,7 @@ pub(crate) async fn revoke(shared: &Shared, id: &str) -> Result<Revoked, StoreEr
         1 => matches.into_iter().next().expect("one match"),
         n => return Ok(Revoked::Ambiguous(n)),
     };
-    shared.ledger.revoke_join_token(&digest)?;
+    shared.ledger.revoke_join_token(&digest).await?;
     rec.revoked = true;
     let info = summary(&digest, &rec);
     shared.event(None, EventKind::TokenRevoked, format!("token {}", info.id));

@@ -361,12 +361,15 @@ impl Ledger {
         )
     }
 
-    /// Marks a join token revoked; whether it exists.
-    pub(crate) fn revoke_join_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
+    /// Marks a join token revoked; whether it exists. In a group, one
+    /// token change at a time (a join's use cannot undo it), durable
+    /// before it returns.
+    pub(crate) async fn revoke_join_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         match self {
             Self::Local { store, .. } => store.revoke_join_token(digest),
             Self::Raft { store, .. } => {
                 let proposer = self.proposer();
+                let _one = proposer.token_lock().await;
                 let Some(mut rec) = store.join_token(digest)? else {
                     return Ok(false);
                 };
@@ -375,6 +378,7 @@ impl Ledger {
                     digest: *digest,
                     rec,
                 })?;
+                proposer.durable().await?;
                 Ok(true)
             }
         }

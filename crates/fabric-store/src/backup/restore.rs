@@ -129,6 +129,10 @@ fn restore_into(file: &Path, data_dir: &Path) -> std::result::Result<BackupSumma
             }
             Item::Head { next_seq: n, .. } => next_seq = n,
             Item::End { .. } => {}
+            // A member of a group restored from its backup must not go
+            // back on its vote or its log: it starts outside the group
+            // (its data as it was) and is added again.
+            Item::Kv { tree, .. } if tree == "raft_log" || tree == "raft_meta" => {}
             Item::Kv { tree, k, v } => {
                 db.open_tree(tree.as_bytes())?.insert(k, v)?;
             }
