@@ -217,3 +217,95 @@ fn a_leader_cut_off_from_the_others_acknowledges_nothing_and_the_majority_goes_o
         "the cluster holds other tasks than the two acknowledged: {tasks}"
     );
 }
+
+#[test]
+fn a_member_is_added_and_another_removed_under_load() {
+    let sb = Sandbox::new();
+    let mut g = Group::start(&sb, 3);
+    let _w = g.worker(&sb, "w1", 4);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = rt.block_on(g.client());
+    let module = rt
+        .block_on(c.upload_module(&std::fs::read(guest("wordfreq")).unwrap()))
+        .unwrap();
+    let c = std::sync::Arc::new(c);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The load: batches of 50 until told to stop (bounded: 400 batches).
+    let load = {
+        let (c, stop) = (c.clone(), stop.clone());
+        rt.spawn(async move {
+            let mut acked = Vec::new();
+            for batch in 0..400 {
+                if stop.load(std::sync::atomic::Ordering::Acquire) {
+                    break;
+                }
+                let specs: Vec<TaskSpec> = (0..50)
+                    .map(|i| TaskSpec {
+                        input: format!("member change {batch} {i}").into_bytes(),
+                        ..TaskSpec::wasm(module)
+                    })
+                    .collect();
+                if let Ok(ids) = c.submit_many(specs).await {
+                    acked.extend(ids.into_iter().map(|q| q.id));
+                } else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            acked
+        })
+    };
+    // A fourth dispatcher joins and is added.
+    let new = g.spawn_joining(&sb);
+    let spec = format!("{}@{}", g.members[new].key, g.members[new].addr);
+    let added = g.cli(&sb, 0, &["admin", "members", "--json", "add", &spec]);
+    assert!(added.status.success(), "{}", describe(&added));
+    let view = json_of(&added);
+    let voters = view
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["voter"] == true)
+        .count();
+    assert_eq!(voters, 4, "{view}");
+    g.members[new]
+        .proc
+        .as_mut()
+        .unwrap()
+        .wait_for_line("ready", Duration::from_secs(60));
+    // A member that does not lead is removed, then stopped.
+    let l = rt.block_on(g.leader(Duration::from_secs(10)));
+    let gone = (0..3).find(|i| *i != l).unwrap();
+    let key = g.members[gone].key.clone();
+    let removed = g.cli(&sb, l, &["admin", "members", "--json", "remove", &key]);
+    assert!(removed.status.success(), "{}", describe(&removed));
+    let view = json_of(&removed);
+    assert!(
+        view.as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["key"] != key.as_str()),
+        "{view}"
+    );
+    g.kill9(gone);
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let acked = rt.block_on(load).unwrap();
+    assert!(acked.len() >= 50, "the load got {} tasks in", acked.len());
+    rt.block_on(async {
+        for id in &acked {
+            let info = c.wait(*id, |_| {}).await.expect("wait");
+            assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
+        }
+    });
+    // The new member holds what the group did.
+    let seen = g.members_seen_by(&sb, new);
+    let me = seen
+        .iter()
+        .find(|m| m["this"] == true)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        me["voter"] == true && me["applied"].as_u64().unwrap_or(0) > 0,
+        "{seen:?}"
+    );
+}

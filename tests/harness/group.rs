@@ -65,7 +65,7 @@ impl Group {
             })
             .collect();
         for i in 0..n {
-            let p = Self::spawn(sb, &members, i, netns);
+            let p = Self::spawn(sb, &members, i, netns, false);
             members[i].proc = Some(p);
         }
         for m in &mut members {
@@ -80,11 +80,20 @@ impl Group {
         }
     }
 
-    fn spawn(sb: &Sandbox, members: &[Member], i: usize, netns: Option<&str>) -> Proc {
+    fn spawn(
+        sb: &Sandbox,
+        members: &[Member],
+        i: usize,
+        netns: Option<&str>,
+        joining: bool,
+    ) -> Proc {
         let m = &members[i];
         let mut cmd = fabric_cmd(sb, netns);
-        cmd.arg("dispatcher")
-            .arg("--data-dir")
+        cmd.arg("dispatcher");
+        if joining {
+            cmd.arg("--joining");
+        }
+        cmd.arg("--data-dir")
             .arg(sb.dir.path().join(&m.name))
             .args([
                 "--listen",
@@ -105,9 +114,33 @@ impl Group {
         Proc::spawn(&m.name, cmd, sb.dir.path())
     }
 
+    /// Starts a new dispatcher with `--joining` and every member as its
+    /// peers (not ready until it is added: its own setup waits for that);
+    /// its index.
+    pub fn spawn_joining(&mut self, sb: &Sandbox) -> usize {
+        let i = self.members.len();
+        let name = format!("d{i}");
+        let out = fabric_cmd(sb, None)
+            .args(["admin", "node-key", "--data-dir"])
+            .arg(sb.dir.path().join(&name))
+            .output_in_time()
+            .expect("fabric admin node-key");
+        self.members.push(Member {
+            addr: format!("127.0.0.1:{}", free_udp_port()),
+            api: format!("127.0.0.1:{}", free_tcp_port()),
+            key: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            profile: sb.dir.path().join(format!("{name}.cluster.toml")),
+            name,
+            proc: None,
+        });
+        let p = Self::spawn(sb, &self.members, i, self.netns.as_deref(), true);
+        self.members[i].proc = Some(p);
+        i
+    }
+
     /// Starts member `i` again (same data dir, address and key).
     pub fn restart(&mut self, sb: &Sandbox, i: usize) {
-        let mut p = Self::spawn(sb, &self.members, i, self.netns.as_deref());
+        let mut p = Self::spawn(sb, &self.members, i, self.netns.as_deref(), false);
         p.wait_for_line("ready", Duration::from_secs(60));
         self.members[i].proc = Some(p);
     }
