@@ -89,9 +89,33 @@ fn the_leader_killed_under_load_is_replaced_and_every_acknowledged_task_runs_onc
         let succeeded = counts.finished(TaskStatus::Succeeded);
         assert!(succeeded as usize >= LOAD, "{counts:?}");
         assert_eq!(succeeded, counts.total, "{counts:?}");
+        // REST on a follower sends the client to the leader's API (307,
+        // the same path); /health says who is who.
+        let leader = g.leader(Duration::from_secs(10)).await;
+        let (l, _) = killed.unwrap();
+        let follower = (0..3).find(|i| *i != leader && *i != l).unwrap();
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let r = agent
+            .get(&format!("http://{}/api/v1/stats", g.members[follower].api))
+            .call();
+        let r = match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET a follower's API: {e}"),
+        };
+        assert_eq!(r.status(), 307);
+        assert_eq!(
+            r.header("location"),
+            Some(format!("http://{}/api/v1/stats", g.members[leader].api).as_str())
+        );
+        let health: serde_json::Value =
+            ureq::get(&format!("http://{}/health", g.members[follower].api))
+                .call()
+                .unwrap()
+                .into_json()
+                .unwrap();
+        assert_eq!(health["group"]["role"], "follower", "{health}");
         // The killed dispatcher comes back and catches up (its log reaches
         // the leader's).
-        let (l, _) = killed.unwrap();
         g.restart(&sb, l);
         let leader = g.leader(Duration::from_secs(10)).await;
         let lc = g.client_of(leader).await;

@@ -12,7 +12,7 @@ use fabric_proto::wire::{Response, WorkerState, WorkerSummary};
 use super::ApiState;
 use super::auth::{Caller, Monitor, Read};
 use super::error::{ApiError, ErrorResponse};
-use super::types::{Health, KeyHealth, Stats, TokenView, WorkerView};
+use super::types::{GroupHealth, Health, KeyHealth, Stats, TokenView, WorkerView};
 use fabric_dispatcher::front::Shared;
 use fabric_dispatcher::front::Snapshot;
 use fabric_dispatcher::front::query;
@@ -143,6 +143,14 @@ pub(crate) async fn health(State(st): State<Arc<ApiState>>) -> Json<Health> {
                 rewrapping: st.shared.rewrapping(),
             }
         },
+        group: st.shared.group_status().map(|g| GroupHealth {
+            role: g.role.to_owned(),
+            term: g.term,
+            log_index: g.last_log,
+            applied: g.applied,
+            members: g.members.len(),
+            leader_api_url: st.shared.leader_api_url(),
+        }),
     })
 }
 

@@ -39,7 +39,9 @@ pub(crate) async fn leader_only(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let location = format!("{}{path}", url.trim_end_matches('/'));
+    // The layer sits on the nested `/api/v1` router, which sees the path
+    // without its prefix.
+    let location = format!("{}/api/v1{path}", url.trim_end_matches('/'));
     match HeaderValue::from_str(&location) {
         Ok(v) => (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, v)]).into_response(),
         Err(_) => ApiError::new(

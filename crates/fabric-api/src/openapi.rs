@@ -22,7 +22,7 @@ use super::{cluster, jobs, schedules, stream, tasks, types, uploads};
     components(schemas(
         types::NewTask, types::BlobRefJson, types::StagedFileJson, types::LimitsJson, types::PriorityJson,
         types::Created, types::Uploaded, types::TaskView, types::AttemptView, types::LimitsView, types::TaskPage,
-        types::OutputView, types::OutputFileView, types::WorkerView, types::Stats, types::Health, types::KeyHealth,
+        types::OutputView, types::OutputFileView, types::WorkerView, types::Stats, types::Health, types::KeyHealth, types::GroupHealth,
         types::StateFilter, types::TokenView,
         types::NewJob, types::NewStep, types::EachItemJson, types::JobCreated, types::StepCreated,
         types::JobJson, types::StepJson, types::StepTaskJson, types::JobPage, types::JobTouched,

@@ -125,6 +125,11 @@ pub enum StoreError {
         #[source]
         source: CodecError,
     },
+    /// In a group of dispatchers: the write was not committed because this
+    /// dispatcher does not lead (any more), or lost the majority; ask
+    /// again (the leader, or this one shortly).
+    #[error("{0}")]
+    NotLeading(String),
     /// A stored value does not open under the keyring's keys.
     #[error("stored {what} cannot be decrypted: {source}")]
     Sealed {

@@ -72,6 +72,26 @@ pub(crate) struct Health {
     /// Encryption at rest: what wraps the data keys, which one seals new
     /// values, and whether a rewrap is under way.
     pub keys: KeyHealth,
+    /// In a group of dispatchers: this one's role and log position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupHealth>,
+}
+
+/// A member of a group of dispatchers as `/health` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct GroupHealth {
+    /// `leader`, `follower`, `candidate` or `learner`.
+    pub role: String,
+    /// The Raft term.
+    pub term: u64,
+    /// The last index in its log.
+    pub log_index: Option<u64>,
+    /// The last index it applied.
+    pub applied: Option<u64>,
+    /// The members (voters and learners).
+    pub members: usize,
+    /// The leader's REST URL, when another member leads.
+    pub leader_api_url: Option<String>,
 }
 
 /// The keyring's state as `/health` shows it (no key material).

@@ -15,7 +15,7 @@ mod jobs;
 mod listing;
 mod schedules;
 
-pub(crate) use cluster::{Health, KeyHealth, Stats, TokenView, WorkerView};
+pub(crate) use cluster::{GroupHealth, Health, KeyHealth, Stats, TokenView, WorkerView};
 pub(crate) use jobs::{
     EachItemJson, JobCreated, JobJson, JobListQuery, JobPage, JobTouched, NewJob, NewStep,
     StepCreated, StepJson, StepTaskJson,

@@ -383,7 +383,12 @@ pub(crate) fn members(group: &Group) -> Vec<fabric_proto::wire::MemberView> {
                     .map_or_else(String::new, |k| k.to_string()),
                 voter: *voter,
                 role: if this {
-                    st.role.to_owned()
+                    // Raft's leader that lost the majority does not serve.
+                    if st.role == "leader" && !group.leading() {
+                        "leader-without-quorum".to_owned()
+                    } else {
+                        st.role.to_owned()
+                    }
                 } else if st.leader == Some(*id) {
                     "leader".to_owned()
                 } else {

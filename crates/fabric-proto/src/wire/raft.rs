@@ -32,8 +32,10 @@ pub struct MemberView {
     pub key: String,
     /// Whether it votes (a learner copies the log but does not vote).
     pub voter: bool,
-    /// `leader`, `follower`, `candidate` or `learner` for the member that
-    /// answered; for the others what it knows: `leader` or `member`.
+    /// `leader`, `follower`, `candidate`, `learner` (or
+    /// `leader-without-quorum`: elected, but cut off from the majority or
+    /// still taking over, so not serving) for the member that answered;
+    /// for the others what it knows: `leader` or `member`.
     pub role: String,
     /// Whether this is the member that answered.
     pub this: bool,

@@ -52,7 +52,7 @@ pub(crate) struct Proposer {
 }
 
 fn failed(why: impl Into<String>) -> StoreError {
-    StoreError::Io(std::io::Error::other(why.into()))
+    StoreError::NotLeading(why.into())
 }
 
 impl Proposer {

@@ -71,6 +71,12 @@ impl RequestError {
             Self::Refused(body) => body,
             Self::NotFound(m) => ErrorBody::new(ErrorCode::NotFound, m),
             Self::Conflict(m) => ErrorBody::new(ErrorCode::Conflict, m),
+            // Leadership moved while the request was served: the client
+            // asks again (and is sent to the leader).
+            Self::Store(StoreError::NotLeading(why)) => ErrorBody {
+                message: why,
+                ..ErrorBody::not_leader(None)
+            },
             Self::Store(e) => {
                 tracing::error!(error = %e, "request failed");
                 ErrorBody::new(ErrorCode::Internal, e.to_string())
