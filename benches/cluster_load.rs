@@ -142,8 +142,9 @@ fn main() {
         let p99_half = percentile(&lat_half, 0.99).as_secs_f64() * 1e3;
 
         println!(
-            "cluster_load summary: dispatcher + {workers} in-process workers ({SLOTS} slots each), \
-             {threads} tokio threads, on {cpus} CPUs; loopback QUIC, sled on disk, every result flushed"
+            "cluster_load summary: {} dispatcher(s) + {workers} in-process workers ({SLOTS} slots each), \
+             {threads} tokio threads, on {cpus} CPUs; loopback QUIC, sled on disk, every result flushed",
+            env_u64("FABRIC_BENCH_DISPATCHERS", 1).max(1)
         );
         println!(
             "  ceiling, same tasks in-process: {ceiling:>9.0} tasks/s  ({tasks} trivial tasks, the cluster tasks' limits, \

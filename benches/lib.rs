@@ -69,15 +69,67 @@ pub const SLOTS: u32 = 8;
 /// and `workers` in-process workers (`SLOTS` slots each) in `dir`, and four QUIC clients, once
 /// every worker registered.
 pub async fn start_cluster(dir: &std::path::Path, workers: u64) -> (Dispatcher, Vec<Arc<Client>>) {
-    let mut cfg = DispatcherConfig::new(dir.join("d"), "127.0.0.1:0".parse().expect("addr"));
-    cfg.sched.heartbeat_ms = 1_000;
-    cfg.commit_linger = Duration::from_micros(env_u64("FABRIC_BENCH_LINGER_US", 0));
-    let d = Dispatcher::start(cfg).await.expect("dispatcher");
+    // `FABRIC_BENCH_DISPATCHERS=3`: a group of three on Raft (issue 26).
+    let group = env_u64("FABRIC_BENCH_DISPATCHERS", 1).max(1) as usize;
+    let members: Vec<(std::net::SocketAddr, Identity)> = (0..group)
+        .map(|i| {
+            let port = std::net::UdpSocket::bind("127.0.0.1:0")
+                .and_then(|s| s.local_addr())
+                .expect("a free port")
+                .port();
+            let key = Identity::load_or_create(&dir.join(format!("d{i}")).join("node.key"))
+                .expect("node key");
+            (std::net::SocketAddr::from(([127, 0, 0, 1], port)), key)
+        })
+        .collect();
+    let mut started = Vec::new();
+    for i in 0..group {
+        let listen = if group == 1 {
+            "127.0.0.1:0".parse().expect("addr")
+        } else {
+            members[i].0
+        };
+        let mut cfg = DispatcherConfig::new(dir.join(format!("d{i}")), listen);
+        cfg.sched.heartbeat_ms = 1_000;
+        cfg.commit_linger = Duration::from_micros(env_u64("FABRIC_BENCH_LINGER_US", 0));
+        if group > 1 {
+            cfg.cluster = Some(fabric_dispatcher::ClusterConfig {
+                peers: members
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, (addr, id))| fabric_dispatcher::GroupMember {
+                        addr: addr.to_string(),
+                        key: id.public().to_bytes(),
+                        api_url: None,
+                    })
+                    .collect(),
+                advertise: None,
+                api_url: None,
+                joining: false,
+                raft: fabric_dispatcher::RaftConfig::default(),
+            });
+        }
+        started.push(tokio::spawn(Dispatcher::start(cfg)));
+    }
+    let mut ds = Vec::new();
+    for s in started {
+        ds.push(s.await.expect("start task").expect("dispatcher"));
+    }
+    let d = ds.swap_remove(0);
+    // The others serve until the process ends (a bench exits after it).
+    std::mem::forget(ds);
     let token = d.create_join_token().await.expect("token");
     let me = Identity::generate().expect("identity");
     d.add_client(&me.public(), "bench").await.expect("client");
+    let peers: Vec<_> = members
+        .iter()
+        .skip(1)
+        .map(|(a, id)| (*a, id.public()))
+        .collect();
     for i in 0..workers {
         let cfg = WorkerConfig {
+            peers: peers.clone(),
             dispatcher: Some(d.local_addr()),
             join_secret: Some(token.secret),
             name: format!("w{i}"),
@@ -92,11 +144,16 @@ pub async fn start_cluster(dir: &std::path::Path, workers: u64) -> (Dispatcher, 
     }
     let mut clients = Vec::new();
     for _ in 0..4 {
-        clients.push(Arc::new(
-            Client::connect(&me, d.public_key(), d.local_addr())
-                .await
-                .expect("connect"),
-        ));
+        let c = if group == 1 {
+            Client::connect(&me, d.public_key(), d.local_addr()).await
+        } else {
+            let all = members
+                .iter()
+                .map(|(a, id)| (id.public(), a.to_string()))
+                .collect();
+            Client::connect_group(&me, all, &fabric_net::NetConfig::for_clients()).await
+        };
+        clients.push(Arc::new(c.expect("connect")));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while (clients[0].workers().await.expect("workers").len() as u64) < workers {
