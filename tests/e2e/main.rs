@@ -33,6 +33,7 @@ mod exec_hostile;
 mod exec_usage;
 mod guest_floods;
 mod ha;
+mod ha_chaos;
 mod native_escape;
 mod native_files;
 mod native_lifetimes;

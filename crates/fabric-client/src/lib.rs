@@ -136,8 +136,10 @@ pub struct Client {
     /// How to reach the other dispatchers of a group (`None`: one
     /// dispatcher).
     group: Option<route::Group>,
-    /// One reconnect at a time.
-    reconnecting: tokio::sync::Mutex<()>,
+    /// One reconnect at a time; and the members that did not answer a
+    /// handshake lately (a hint naming one is not followed for a while:
+    /// the follower that gave it has not noticed yet that it is gone).
+    reconnecting: tokio::sync::Mutex<Vec<(String, std::time::Instant)>>,
     max_frame: usize,
     known_blobs: Mutex<HashSet<Sha256>>,
 }
@@ -179,7 +181,7 @@ impl Client {
                 generation: 0,
             }),
             group: None,
-            reconnecting: tokio::sync::Mutex::new(()),
+            reconnecting: tokio::sync::Mutex::new(Vec::new()),
             max_frame: net.max_frame,
             known_blobs: Mutex::new(HashSet::new()),
         })
@@ -219,7 +221,7 @@ impl Client {
                             generation: 0,
                         }),
                         group: Some(group),
-                        reconnecting: tokio::sync::Mutex::new(()),
+                        reconnecting: tokio::sync::Mutex::new(Vec::new()),
                         max_frame: net.max_frame,
                         known_blobs: Mutex::new(HashSet::new()),
                     });
@@ -316,18 +318,25 @@ impl Client {
         next: route::Next,
         tried: usize,
     ) -> Result<(), ClientError> {
-        let _one = self.reconnecting.lock().await;
+        let mut silent = self.reconnecting.lock().await;
         let (_, failed, now) = self.current();
         if now != generation {
             return Ok(());
         }
-        // The hint first (unless it names the dispatcher that just failed),
-        // then every member in turn, the failed one last.
+        silent.retain(|(_, at)| at.elapsed() < route::SILENT_FOR);
+        // The hint first (unless it names the dispatcher that just failed,
+        // or one that did not answer lately: then ask again shortly where
+        // the leader is), then every member in turn, the failed one last.
         let mut order: Vec<(PublicKey, String)> = Vec::new();
-        if let route::Next::Follow(hint) = next
-            && hint.1 != failed.to_string()
-        {
-            order.push(*hint);
+        if let route::Next::Follow(hint) = next {
+            if silent.iter().any(|(a, _)| *a == hint.1) && hint.1 != failed.to_string() {
+                drop(silent);
+                tokio::time::sleep(route::no_leader_wait()).await;
+                return Ok(());
+            }
+            if hint.1 != failed.to_string() {
+                order.push(*hint);
+            }
         }
         let n = group.members.len();
         let start = (generation as usize + tried) % n.max(1);
@@ -349,8 +358,11 @@ impl Client {
                     made = Some(c);
                     break;
                 }
-                Ok(Err(e)) => last = Some(e),
-                Err(_) => {}
+                Ok(Err(e)) => {
+                    silent.push((addr, std::time::Instant::now()));
+                    last = Some(e);
+                }
+                Err(_) => silent.push((addr, std::time::Instant::now())),
             }
         }
         let Some((conn, resolved)) = made else {
@@ -359,7 +371,8 @@ impl Client {
             }));
         };
         let mut r = self.route.lock().unwrap_or_else(|p| p.into_inner());
-        r.conn.close(0u32.into(), b"following the leader");
+        // The old connection is not closed here: other requests may be
+        // in flight on it; it closes when the last of them lets go.
         r.conn = conn;
         r.addr = resolved;
         r.generation += 1;

@@ -20,7 +20,7 @@ use fabric_proto::wire::{ErrorCode, LeaderHint, Request};
 use crate::ClientError;
 
 /// Most redirects and reconnects for one request.
-const MAX_HOPS: usize = 8;
+const MAX_HOPS: usize = 20;
 /// Wait between tries while the group has no leader.
 const NO_LEADER_WAIT: Duration = Duration::from_millis(300);
 
@@ -109,6 +109,10 @@ pub(crate) async fn connect(
         })?;
     Ok((conn, resolved))
 }
+
+/// A member that did not answer a handshake is not dialled again on a
+/// hint for this long.
+pub(crate) const SILENT_FOR: Duration = Duration::from_secs(5);
 
 /// How long one member gets to answer a handshake.
 pub(crate) const fn connect_timeout() -> Duration {

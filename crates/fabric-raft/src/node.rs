@@ -29,8 +29,8 @@ pub struct RaftConfig {
 impl Default for RaftConfig {
     fn default() -> Self {
         Self {
-            heartbeat: Duration::from_millis(200),
-            election_timeout: (Duration::from_millis(1_000), Duration::from_millis(2_000)),
+            heartbeat: Duration::from_millis(160),
+            election_timeout: (Duration::from_millis(800), Duration::from_millis(1_600)),
             snapshot_every: 5_000,
             keep_behind_snapshot: 1_000,
         }

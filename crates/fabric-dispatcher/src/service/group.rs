@@ -249,11 +249,8 @@ pub(crate) async fn lead_loop(shared: Arc<Shared>) {
         // A leader cut off from the majority stops serving: it could
         // commit nothing, and the others elect another. (A quorum round,
         // answered within the election timeout.)
-        if leader && group.leading() {
-            let quorum = tokio::time::timeout(cut_off, group.node.raft().get_read_log_id()).await;
-            if !matches!(quorum, Ok(Ok(_))) {
-                leader = false;
-            }
+        if leader && group.leading() && !quorum(group, cut_off).await {
+            leader = false;
         }
         // Another term since this member took over: it may have missed
         // what a leader in between did; it takes over again.
@@ -273,9 +270,33 @@ pub(crate) async fn lead_loop(shared: Arc<Shared>) {
     }
 }
 
+/// Whether a majority commits a no-op write within `within` (what proves
+/// this member leads: openraft's own view can lag, a member restarted
+/// from its vote believes it leads a term the others have left).
+async fn quorum(group: &Group, within: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(
+            within,
+            group.node.write(fabric_store::Command::Many(Vec::new()))
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
 async fn take_over(shared: &Arc<Shared>, group: &Group) -> Result<(), String> {
     let started = std::time::Instant::now();
     let term = group.node.raft().metrics().borrow().current_term;
+    // A majority must commit in this term first: a member restarted as
+    // the leader of a term the others left behind must not serve.
+    let cut_off = shared
+        .cfg
+        .cluster
+        .as_ref()
+        .map_or(Duration::from_secs(2), |c| c.raft.election_timeout.1);
+    if !quorum(group, cut_off).await {
+        return Err("no majority committed its first entry in time".into());
+    }
     // Until this member has applied everything committed before its term.
     group
         .node
