@@ -32,6 +32,10 @@ impl Rng {
 }
 
 #[test]
+#[allow(
+    clippy::print_stdout,
+    reason = "the seed goes to the test's output first, so any failure of the run can be replayed"
+)]
 fn three_minutes_of_kills_lose_no_acknowledged_task_and_finish_each_once() {
     let seed = std::env::var("FABRIC_CHAOS_SEED")
         .ok()
