@@ -163,7 +163,10 @@ fn a_leader_cut_off_from_the_others_acknowledges_nothing_and_the_majority_goes_o
     let sb = Sandbox::new();
     let ns = fabric_tests::harness::cluster::Netns::new("ha-cut");
     let g = Group::start_in(&sb, 3, Some(&ns.name));
-    let _w = g.worker(&sb, "w1", 2);
+    // The worker's own dispatcher is the leader about to be cut off: it
+    // must find the majority by itself (the cut-off one names nobody).
+    let l = g.leader_by_cli(&sb, Duration::from_secs(10));
+    let _w = g.worker_via(&sb, "w1", 2, l);
     let wasm = guest("wordfreq");
     let wasm = wasm.to_str().unwrap();
     let input = sb.write("input.txt", b"a b a");
@@ -178,7 +181,11 @@ fn a_leader_cut_off_from_the_others_acknowledges_nothing_and_the_majority_goes_o
     let before = submit(0);
     assert!(before.status.success(), "{}", describe(&before));
 
-    let l = g.leader_by_cli(&sb, Duration::from_secs(10));
+    assert_eq!(
+        g.leader_by_cli(&sb, Duration::from_secs(10)),
+        l,
+        "the leader moved"
+    );
     let port = |i: usize| g.members[i].addr.rsplit_once(':').unwrap().1.to_owned();
     for o in (0..3).filter(|o| *o != l) {
         for (from, to) in [(port(l), port(o)), (port(o), port(l))] {

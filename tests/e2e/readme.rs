@@ -32,6 +32,10 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
     ),
     (".ci/run", "CI runs it as written"),
     (
+        "# on each of 10.0.0.1, .2, .3:",
+        "tests/harness/group.rs runs these commands on loopback (admin node-key, dispatcher --peer KEY@ADDR,URL, admin members --json), for ha::* and ha_chaos::*",
+    ),
+    (
         "fabric admin gen-key > /etc/fabric/fabric.key",
         "at_rest::the_readme_key_blocks_run_as_written",
     ),

@@ -164,6 +164,12 @@ impl Group {
 
     /// A worker joined with member 0's token that knows every member.
     pub fn worker(&self, sb: &Sandbox, name: &str, slots: u32) -> Proc {
+        self.worker_via(sb, name, slots, 0)
+    }
+
+    /// [`Group::worker`] whose `--dispatcher` is member `via` (the others
+    /// its `--peer`s).
+    pub fn worker_via(&self, sb: &Sandbox, name: &str, slots: u32, via: usize) -> Proc {
         let token = std::fs::read_to_string(sb.dir.path().join("d0").join("join-token"))
             .expect("d0's join token");
         let mut cmd = fabric_cmd(sb, self.netns.as_deref());
@@ -172,9 +178,9 @@ impl Group {
                 "--join",
                 token.trim(),
                 "--dispatcher",
-                &self.members[0].addr,
+                &self.members[via].addr,
             ])
-            .args(self.peer_flags(0))
+            .args(self.peer_flags(via))
             .args(["--slots", &slots.to_string(), "--name", name])
             .arg("--data-dir")
             .arg(sb.dir.path().join(name));

@@ -228,7 +228,12 @@ pub async fn run(
             Ok(()) => {}
             Err(e) if e.is_fatal() => return Err(e),
             // Sent on to the leader: at once, and not a failure.
-            Err(WorkerError::NotLeader { leader, .. }) => {
+            Err(WorkerError::NotLeader { leader, addr }) => {
+                if leader.is_none() {
+                    // It names nobody (it lost the majority, or no leader
+                    // is elected yet): the others are tried first.
+                    *state.gone.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+                }
                 tracing::info!(leader = ?leader.as_ref().map(|l| &l.0), "following the leader of the dispatchers");
                 let wait = if leader.is_some() {
                     Duration::ZERO

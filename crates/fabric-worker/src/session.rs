@@ -123,9 +123,10 @@ pub(crate) async fn session(state: &Arc<State>, joined: &mut bool) -> Result<(),
     let gone = state.gone.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(gone) = gone
         && candidates.len() > 1
-        && candidates[0].0 == gone
+        && let Some(pos) = candidates.iter().position(|c| c.0 == gone)
     {
-        candidates.rotate_left(1);
+        let last = candidates.remove(pos);
+        candidates.push(last);
     }
     let (addr, key, conn) = connect_any(state, &candidates).await?;
     *state.serving_key.lock().unwrap_or_else(|p| p.into_inner()) = key;
