@@ -32,7 +32,6 @@ impl Rng {
 }
 
 #[test]
-#[ignore = "open bug (issue 26's note): under the loaded suite a restarted dispatcher can wait over 60 s for a leader to take its setup writes; run with `cargo test -p fabric-tests --test e2e -- --ignored ha_chaos`"]
 #[allow(
     clippy::print_stdout,
     reason = "the seed goes to the test's output first, so any failure of the run can be replayed"

@@ -48,7 +48,7 @@ pub fn fabric_cmd(sb: &Sandbox, netns: Option<&str>) -> Command {
         None => Command::new(fabric_bin()),
     };
     sb.isolate(&mut cmd);
-    cmd.env("FABRIC_LOG", "info");
+    cmd.env("FABRIC_LOG", crate::harness::sandbox::log_filter("info"));
     cmd
 }
 
@@ -60,7 +60,7 @@ pub fn fabric_cmd_with_nofile(sb: &Sandbox, nofile: u64) -> Command {
         .arg("--")
         .arg(fabric_bin());
     sb.isolate(&mut cmd);
-    cmd.env("FABRIC_LOG", "info");
+    cmd.env("FABRIC_LOG", crate::harness::sandbox::log_filter("info"));
     cmd
 }
 

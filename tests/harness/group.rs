@@ -170,6 +170,18 @@ impl Group {
     /// [`Group::worker`] whose `--dispatcher` is member `via` (the others
     /// its `--peer`s).
     pub fn worker_via(&self, sb: &Sandbox, name: &str, slots: u32, via: usize) -> Proc {
+        self.worker_with(sb, name, slots, via, &[])
+    }
+
+    /// [`Group::worker_via`] with more flags (`--allow PROGRAM`, say).
+    pub fn worker_with(
+        &self,
+        sb: &Sandbox,
+        name: &str,
+        slots: u32,
+        via: usize,
+        extra: &[&str],
+    ) -> Proc {
         let token = std::fs::read_to_string(sb.dir.path().join("d0").join("join-token"))
             .expect("d0's join token");
         let mut cmd = fabric_cmd(sb, self.netns.as_deref());
@@ -182,6 +194,7 @@ impl Group {
             ])
             .args(self.peer_flags(via))
             .args(["--slots", &slots.to_string(), "--name", name])
+            .args(extra)
             .arg("--data-dir")
             .arg(sb.dir.path().join(name));
         Proc::spawn(name, cmd, sb.dir.path())

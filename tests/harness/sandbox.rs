@@ -164,8 +164,8 @@ impl Sandbox {
         cmd
     }
 
-    /// Gives `cmd` only this home's environment (HOME, XDG_DATA_HOME, PATH)
-    /// and no stdin. A dispatcher started this way serves its REST API on
+    /// Gives `cmd` only this home's environment (HOME, XDG_DATA_HOME, PATH,
+    /// and FABRIC_LOG from `FABRIC_TEST_LOG`) and no stdin. A dispatcher started this way serves its REST API on
     /// a free port (`FABRIC_API`), so tests running side by side never
     /// fight over the default one.
     pub fn isolate(&self, cmd: &mut Command) {
@@ -175,6 +175,9 @@ impl Sandbox {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("FABRIC_API", "127.0.0.1:0")
             .stdin(Stdio::null());
+        if let Ok(filter) = std::env::var("FABRIC_TEST_LOG") {
+            cmd.env("FABRIC_LOG", filter);
+        }
     }
 
     /// Writes a file under this home and returns its path.
@@ -224,6 +227,13 @@ pub fn json_of(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// What the fabric processes a test starts log (`FABRIC_LOG`):
+/// `FABRIC_TEST_LOG` when set (say `info,openraft=info` to see a group's
+/// elections in a failing test's output), else `default`.
+pub fn log_filter(default: &str) -> String {
+    std::env::var("FABRIC_TEST_LOG").unwrap_or_else(|_| default.to_owned())
 }
 
 /// Renders a finished process for assertion messages.

@@ -12,7 +12,7 @@ use fabric_proto::wire::{Response, WorkerState, WorkerSummary};
 use super::ApiState;
 use super::auth::{Caller, Monitor, Read};
 use super::error::{ApiError, ErrorResponse};
-use super::types::{GroupHealth, Health, KeyHealth, Stats, TokenView, WorkerView};
+use super::types::{GroupHealth, Health, KeyHealth, MemberJson, Stats, TokenView, WorkerView};
 use fabric_dispatcher::front::Shared;
 use fabric_dispatcher::front::Snapshot;
 use fabric_dispatcher::front::query;
@@ -69,6 +69,36 @@ pub(crate) async fn workers(
             })
             .collect(),
     ))
+}
+
+/// The group of dispatchers: each one's role and log position, as this
+/// one sees it (empty when the dispatcher runs alone).
+#[utoipa::path(get, path = "/api/v1/members", tag = "cluster",
+    responses(
+        (status = 200, description = "The dispatchers of the group", body = [MemberJson]),
+        (status = 401, description = "No or unknown token", body = ErrorResponse),
+        (status = 429, description = "Rate limited", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn members(
+    _caller: Caller<Read>,
+    State(st): State<Arc<ApiState>>,
+) -> Json<Vec<MemberJson>> {
+    Json(
+        query::members(&st.shared)
+            .into_iter()
+            .map(|m| MemberJson {
+                key: m.key,
+                addr: m.addr,
+                voter: m.voter,
+                role: m.role,
+                this: m.this,
+                log_index: m.log_index,
+                applied: m.applied,
+                term: m.term,
+            })
+            .collect(),
+    )
 }
 
 /// The cluster's figures.

@@ -207,6 +207,7 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         .route("/schedules/{name}/run-now", post(schedules::run_now))
         .route("/events", get(stream::cluster_events))
         .route("/workers", get(cluster::workers))
+        .route("/members", get(cluster::members))
         .route("/stats", get(cluster::stats))
         .route("/token", get(cluster::token))
         .route("/openapi.json", get(openapi::document))

@@ -33,7 +33,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use fabric_net::framed::{self, FramedRecv};
+use fabric_net::framed::FramedRecv;
 use fabric_net::{Identity, NetConfig, NetError, PublicKey};
 use fabric_proto::wire::{
     ClusterCaps, ErrorBody, ErrorCode, Request, Response, TaskCounts, WorkerSummary,
@@ -187,51 +187,6 @@ impl Client {
         })
     }
 
-    /// Connects to a group of dispatchers: to the first of `members` that
-    /// answers; every request then follows the leader (see the `route`
-    /// module).
-    pub async fn connect_group(
-        identity: &Identity,
-        members: Vec<(PublicKey, String)>,
-        net: &NetConfig,
-    ) -> Result<Self, ClientError> {
-        let bind: SocketAddr = (std::net::Ipv6Addr::UNSPECIFIED, 0).into();
-        let endpoint = quinn::Endpoint::client(bind)
-            .or_else(|_| quinn::Endpoint::client((std::net::Ipv4Addr::UNSPECIFIED, 0).into()))
-            .map_err(|e| ClientError::Unexpected(format!("cannot open a UDP socket: {e}")))?;
-        // A leader that dies is noticed within 2 s (a new one is elected in
-        // about as long), not at the usual idle timeout.
-        let mut net = net.clone();
-        net.keep_alive = net.keep_alive.min(std::time::Duration::from_millis(400));
-        net.idle_timeout = net.idle_timeout.min(std::time::Duration::from_secs(2));
-        let group = route::Group {
-            identity: identity.clone(),
-            net: net.clone(),
-            members,
-        };
-        let mut last = None;
-        for (key, addr) in &group.members {
-            match route::connect(&endpoint, &group, *key, addr).await {
-                Ok((conn, addr)) => {
-                    return Ok(Self {
-                        endpoint,
-                        route: Mutex::new(route::Route {
-                            conn,
-                            addr,
-                            generation: 0,
-                        }),
-                        group: Some(group),
-                        reconnecting: tokio::sync::Mutex::new(Vec::new()),
-                        max_frame: net.max_frame,
-                        known_blobs: Mutex::new(HashSet::new()),
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| ClientError::Unexpected("no dispatcher to connect to".into())))
-    }
-
     /// The address of the dispatcher this client talks to now (in a
     /// group, the leader it last followed).
     pub fn dispatcher_addr(&self) -> SocketAddr {
@@ -249,134 +204,6 @@ impl Client {
             addr,
             source: source.into(),
         }
-    }
-
-    /// Opens a stream, sends `req` and reads the first answer. The answer
-    /// is read even if sending failed: a dispatcher that refuses a request
-    /// (say, a frame over its cap) stops reading and says why. In a group,
-    /// a follower's answer sends the request to the leader, and a
-    /// dispatcher that stopped answering to another member.
-    async fn first_answer(&self, req: &Request) -> Result<(Response, FramedRecv), ClientError> {
-        let mut tried = 0;
-        loop {
-            let (conn, addr, generation) = self.current();
-            let err = match self.try_once(&conn, addr, req).await {
-                Ok(answer) => return Ok(answer),
-                Err(e) => e,
-            };
-            let Some(group) = &self.group else {
-                return Err(err);
-            };
-            tried += 1;
-            let next = route::next(&err, req);
-            if tried > route::hops() || matches!(next, route::Next::Stop) {
-                if err.is_connection_lost() {
-                    // Later calls go to another member.
-                    let _ = self
-                        .reconnect(group, generation, route::Next::Another, tried)
-                        .await;
-                }
-                return Err(err);
-            }
-            if matches!(next, route::Next::Wait) {
-                tokio::time::sleep(route::no_leader_wait()).await;
-                continue;
-            }
-            if let Err(e) = self.reconnect(group, generation, next, tried).await {
-                tracing::debug!(error = %e, "reconnecting to the group failed");
-                tokio::time::sleep(route::no_leader_wait()).await;
-            }
-        }
-    }
-
-    async fn try_once(
-        &self,
-        conn: &quinn::Connection,
-        addr: SocketAddr,
-        req: &Request,
-    ) -> Result<(Response, FramedRecv), ClientError> {
-        let net = |source: fabric_net::StreamError| ClientError::Net {
-            addr,
-            source: source.into(),
-        };
-        let (mut send, mut recv) = framed::open(conn, self.max_frame).await.map_err(net)?;
-        let sent = send.send(req).await;
-        let _ = send.finish();
-        match (sent, recv.expect().await) {
-            (_, Ok(Response::Error(e))) => Err(ClientError::Remote(e)),
-            (Ok(()), Ok(other)) => Ok((other, recv)),
-            (Err(e), _) | (Ok(()), Err(e)) => Err(net(e)),
-        }
-    }
-
-    /// Makes a new connection (unless another caller already replaced the
-    /// one of `generation`): to the hinted leader, or to the next member.
-    async fn reconnect(
-        &self,
-        group: &route::Group,
-        generation: u64,
-        next: route::Next,
-        tried: usize,
-    ) -> Result<(), ClientError> {
-        let mut silent = self.reconnecting.lock().await;
-        let (_, failed, now) = self.current();
-        if now != generation {
-            return Ok(());
-        }
-        silent.retain(|(_, at)| at.elapsed() < route::SILENT_FOR);
-        // The hint first (unless it names the dispatcher that just failed,
-        // or one that did not answer lately: then ask again shortly where
-        // the leader is), then every member in turn, the failed one last.
-        let mut order: Vec<(PublicKey, String)> = Vec::new();
-        if let route::Next::Follow(hint) = next {
-            if silent.iter().any(|(a, _)| *a == hint.1) && hint.1 != failed.to_string() {
-                drop(silent);
-                tokio::time::sleep(route::no_leader_wait()).await;
-                return Ok(());
-            }
-            if hint.1 != failed.to_string() {
-                order.push(*hint);
-            }
-        }
-        let n = group.members.len();
-        let start = (generation as usize + tried) % n.max(1);
-        let mut rest: Vec<_> = (0..n)
-            .map(|i| group.members[(start + i) % n].clone())
-            .collect();
-        rest.sort_by_key(|(_, a)| *a == failed.to_string());
-        order.extend(rest);
-        let mut last = None;
-        let mut made = None;
-        for (key, addr) in order {
-            match tokio::time::timeout(
-                route::connect_timeout(),
-                route::connect(&self.endpoint, group, key, &addr),
-            )
-            .await
-            {
-                Ok(Ok(c)) => {
-                    made = Some(c);
-                    break;
-                }
-                Ok(Err(e)) => {
-                    silent.push((addr, std::time::Instant::now()));
-                    last = Some(e);
-                }
-                Err(_) => silent.push((addr, std::time::Instant::now())),
-            }
-        }
-        let Some((conn, resolved)) = made else {
-            return Err(last.unwrap_or_else(|| {
-                ClientError::Unexpected("no dispatcher of the group answered".into())
-            }));
-        };
-        let mut r = self.route.lock().unwrap_or_else(|p| p.into_inner());
-        // The old connection is not closed here: other requests may be
-        // in flight on it; it closes when the last of them lets go.
-        r.conn = conn;
-        r.addr = resolved;
-        r.generation += 1;
-        Ok(())
     }
 
     /// Sends one request and reads one answer; errors become

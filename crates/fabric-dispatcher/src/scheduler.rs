@@ -4,11 +4,12 @@
 //! epoch) and returns the task records it changed, which the service then
 //! writes to the store. Property tests drive it directly.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub use fabric_proto::WorkerKey;
 use fabric_proto::{TaskId, TaskRecord, TaskState, TaskStatus};
 
+mod adopt;
 mod aging;
 mod held;
 mod lost;
@@ -17,6 +18,7 @@ mod waiting;
 mod worker;
 mod workers;
 
+pub use adopt::AWAIT_MS;
 use queue::Queue;
 use worker::Worker;
 pub use workers::{Registration, Tick};
@@ -113,6 +115,11 @@ pub struct Scheduler {
     /// Lease deadlines: (deadline, task), and each leased task's deadline.
     deadlines: BTreeSet<(u64, TaskId)>,
     lease_deadline: HashMap<TaskId, u64>,
+    /// After a take-over: queued tasks whose first attempt may be running
+    /// unwritten on a worker (`adopt.rs`).
+    adoptable: HashSet<TaskId>,
+    /// After a take-over: placement waits until then for awaited workers.
+    hold_until: u64,
 }
 
 impl Scheduler {
@@ -203,6 +210,9 @@ impl Scheduler {
     /// `Running`, attempt incremented, worker set).
     pub fn place(&mut self, now: u64) -> Vec<TaskRecord> {
         let mut leased = Vec::new();
+        if self.holding(now) {
+            return leased;
+        }
         let mut cursor = None;
         loop {
             if !self
@@ -356,6 +366,8 @@ impl Scheduler {
     }
 }
 
+#[cfg(test)]
+mod adopt_tests;
 #[cfg(test)]
 mod hardening_tests;
 #[cfg(test)]

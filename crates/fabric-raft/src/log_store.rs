@@ -53,18 +53,38 @@ fn bounds<RB: RangeBounds<u64>>(range: &RB) -> (u64, u64) {
     (from, to)
 }
 
+/// About the most bytes of entries one append RPC carries (at least one
+/// entry goes). openraft gives each append a heartbeat interval to be
+/// answered in; a follower catching up on megabytes of entries on a busy
+/// machine would miss that every time and never catch up.
+const APPEND_BYTES: usize = 256 << 10;
+
+impl LogStore {
+    fn read(&self, from: u64, to: u64, max: usize) -> Result<Vec<Entry<Fabric>>, StorageError> {
+        self.store
+            .raft_entries_within(from, to, max)
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?
+            .into_iter()
+            .map(|(i, b)| dec(ErrorSubject::LogIndex(i), &b))
+            .collect()
+    }
+}
+
 impl RaftLogReader<Fabric> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<Fabric>>, StorageError> {
         let (from, to) = bounds(&range);
-        self.store
-            .raft_entries(from, to)
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e))?
-            .into_iter()
-            .map(|(i, b)| dec(ErrorSubject::LogIndex(i), &b))
-            .collect()
+        self.read(from, to, usize::MAX)
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry<Fabric>>, StorageError> {
+        self.read(start, end, APPEND_BYTES)
     }
 }
 

@@ -63,6 +63,8 @@ impl RaftNetworkFactory<Fabric> for QuicNetwork {
             target,
             member: node.clone(),
             conn: None,
+            answered: std::time::Instant::now(),
+            unfinished: false,
         }
     }
 }
@@ -75,7 +77,18 @@ pub struct PeerClient {
     target: u64,
     member: Member,
     conn: Option<quinn::Connection>,
+    /// When the connection last carried an answer.
+    answered: std::time::Instant,
+    /// The last RPC ended without an answer (timed out, or dropped by
+    /// openraft's own timeout).
+    unfinished: bool,
 }
+
+/// A connection whose RPCs went unanswered this long is dropped and made
+/// again: the member may have restarted on the same address (the old
+/// connection would linger until its idle timeout, and every heartbeat
+/// and vote on it would be lost until then).
+const SILENT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why an RPC got no answer.
 enum CallError {
@@ -90,6 +103,12 @@ struct Message(String);
 
 impl PeerClient {
     async fn connection(&mut self) -> Result<quinn::Connection, CallError> {
+        if self.unfinished
+            && self.answered.elapsed() > SILENT
+            && let Some(c) = self.conn.take()
+        {
+            c.close(0u32.into(), b"no answer");
+        }
         if let Some(c) = &self.conn
             && c.close_reason().is_none()
         {
@@ -116,6 +135,7 @@ impl PeerClient {
             .await
             .map_err(|e| CallError::Unreachable(Unreachable::new(&e)))?;
         self.conn = Some(conn.clone());
+        self.answered = std::time::Instant::now();
         Ok(conn)
     }
 
@@ -131,6 +151,9 @@ impl PeerClient {
         if body.len() + FRAME_SLACK > max {
             return Err(CallError::TooLarge);
         }
+        // Cleared once an answer comes; still set if this call times out
+        // or openraft drops it.
+        self.unfinished = true;
         let answer = tokio::time::timeout(ttl, async {
             let conn = self.connection().await?;
             let net = |e: fabric_net::StreamError| CallError::Network(NetworkError::new(&e));
@@ -148,6 +171,10 @@ impl PeerClient {
                 self.member.addr
             ))))
         })?;
+        if answer.is_ok() {
+            self.unfinished = false;
+            self.answered = std::time::Instant::now();
+        }
         match answer {
             Ok(Response::Raft(bytes)) => fabric_proto::from_cbor(&bytes)
                 .map_err(|e| CallError::Network(NetworkError::new(&e))),
@@ -201,6 +228,8 @@ impl PeerClient {
             target: crate::member_id(&member.key),
             member,
             conn: None,
+            answered: std::time::Instant::now(),
+            unfinished: false,
         }
     }
 

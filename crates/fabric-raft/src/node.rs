@@ -133,6 +133,9 @@ impl RaftNode {
             election_timeout_max: cfg.election_timeout.1.as_millis() as u64,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
             max_in_snapshot_log_to_keep: cfg.keep_behind_snapshot,
+            // A snapshot is the whole state: it must have time to travel
+            // (the default, 200 ms, is one heartbeat).
+            install_snapshot_timeout: 30_000,
             ..Default::default()
         }
         .validate()?;

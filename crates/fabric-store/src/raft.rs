@@ -57,16 +57,32 @@ impl Store {
 
     /// The entries with indexes in `from..to`, in order.
     pub fn raft_entries(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.raft_entries_within(from, to, usize::MAX)
+    }
+
+    /// [`Store::raft_entries`], stopping once the entries read hold
+    /// `max_bytes` (at least one entry is read).
+    pub fn raft_entries_within(
+        &self,
+        from: u64,
+        to: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut out = Vec::new();
         if from >= to {
-            return Ok(Vec::new());
+            return Ok(out);
         }
-        self.raft_log
-            .range(index_key(from)..index_key(to))
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((key_index(&k)?, self.open_raw(ENTRY, &v)?))
-            })
-            .collect()
+        let mut bytes = 0usize;
+        for kv in self.raft_log.range(index_key(from)..index_key(to)) {
+            if bytes >= max_bytes {
+                break;
+            }
+            let (k, v) = kv?;
+            let entry = self.open_raw(ENTRY, &v)?;
+            bytes = bytes.saturating_add(entry.len());
+            out.push((key_index(&k)?, entry));
+        }
+        Ok(out)
     }
 
     /// The last entry of the log, if any.

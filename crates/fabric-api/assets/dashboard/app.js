@@ -1,4 +1,5 @@
-// The Fabric dashboard: figures, a throughput chart, workers, recent
+// The Fabric dashboard: figures, a throughput chart, the dispatchers of
+// a group (role and log position), workers, recent
 // tasks with a drill-down, dead letters with a retry button, jobs with
 // their counts and a page of steps, schedules with their next run and last
 // result, and the live event feed. Everything comes from this dispatcher's REST API; the page
@@ -105,6 +106,32 @@ function renderWorkers(workers) {
     cell(r, w.name); cell(r, w.state); cell(r, w.running + "/" + w.slots);
     cell(r, size(w.memory_bytes)); cell(r, w.labels.join(", ")); cell(r, w.addr);
   }
+}
+
+// The dispatchers of a group (the section stays hidden for one alone).
+function renderMembers(members) {
+  $("dispatchers").hidden = members.length === 0;
+  const body = $("members").tBodies[0];
+  body.replaceChildren();
+  for (const m of members) {
+    const r = body.insertRow();
+    r.dataset.member = m.addr;
+    cell(r, m.addr + (m.this ? " (this one)" : ""));
+    cell(r, m.role, m.role === "leader" ? "succeeded" : null);
+    cell(r, m.voter ? "yes" : "learner");
+    cell(r, m.log_index); cell(r, m.applied); cell(r, m.term);
+    cell(r, m.key.slice(0, 12));
+  }
+}
+
+// A follower redirects its API to the leader, which the page (bound to
+// this origin) cannot follow: it says where the leader's dashboard is.
+async function checkLeader() {
+  const h = await (await fetch("/health")).json();
+  const url = h.group && h.group.leader_api_url;
+  $("follower").hidden = !url;
+  if (url) $("leader-link").href = url.replace(/\/$/, "") + "/";
+  return !url;
 }
 
 function duration(t) {
@@ -224,12 +251,13 @@ function note(text) {
 }
 
 async function refresh() {
-  const [stats, workers, page, jobs, schedules] = await Promise.all([
-    api("/api/v1/stats"), api("/api/v1/workers"), api("/api/v1/tasks?limit=50"), api("/api/v1/jobs?limit=20"),
-    api("/api/v1/schedules"),
+  if (!(await checkLeader())) return;
+  const [stats, members, workers, page, jobs, schedules] = await Promise.all([
+    api("/api/v1/stats"), api("/api/v1/members"), api("/api/v1/workers"), api("/api/v1/tasks?limit=50"),
+    api("/api/v1/jobs?limit=20"), api("/api/v1/schedules"),
   ]);
-  renderFigures(stats); renderWorkers(workers); renderTasks(page.tasks, workers); renderJobs(jobs.jobs);
-  renderSchedules(schedules);
+  renderFigures(stats); renderMembers(members); renderWorkers(workers); renderTasks(page.tasks, workers);
+  renderJobs(jobs.jobs); renderSchedules(schedules);
   chartPoint(stats);
 }
 
@@ -311,4 +339,6 @@ $("login").onsubmit = (ev) => {
 };
 $("detail-close").onclick = () => { $("detail").hidden = true; };
 token = takeToken();
+// A follower says so at once, token or not.
+checkLeader().catch(() => {});
 if (token) start(); else showLogin();

@@ -37,6 +37,29 @@ pub(crate) struct WorkerView {
     pub why: Option<String>,
 }
 
+/// A dispatcher of a group, as the one answering sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MemberJson {
+    /// Its key (hex).
+    pub key: String,
+    /// Its QUIC address.
+    pub addr: String,
+    /// Whether it votes (a learner copies the log but does not vote).
+    pub voter: bool,
+    /// For the dispatcher that answered: `leader`, `follower`,
+    /// `candidate`, `learner` or `leader-without-quorum` (elected but not
+    /// serving); for the others what it knows: `leader` or `member`.
+    pub role: String,
+    /// Whether this is the dispatcher that answered.
+    pub this: bool,
+    /// The last log index it holds (its own, or what the leader knows).
+    pub log_index: Option<u64>,
+    /// The last index applied (the dispatcher that answered only).
+    pub applied: Option<u64>,
+    /// The Raft term (the dispatcher that answered only).
+    pub term: Option<u64>,
+}
+
 /// The cluster's figures.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Stats {

@@ -15,7 +15,9 @@ mod jobs;
 mod listing;
 mod schedules;
 
-pub(crate) use cluster::{GroupHealth, Health, KeyHealth, Stats, TokenView, WorkerView};
+pub(crate) use cluster::{
+    GroupHealth, Health, KeyHealth, MemberJson, Stats, TokenView, WorkerView,
+};
 pub(crate) use jobs::{
     EachItemJson, JobCreated, JobJson, JobListQuery, JobPage, JobTouched, NewJob, NewStep,
     StepCreated, StepJson, StepTaskJson,

@@ -26,6 +26,8 @@ pub(super) struct Worker {
     /// lease for (being cancelled); they occupy slots until its heartbeats
     /// say they ended.
     pub busy: u32,
+    /// A worker of the former leader not registered here yet (`adopt.rs`).
+    pub awaited: bool,
 }
 
 impl Worker {
@@ -49,6 +51,28 @@ impl Worker {
             draining: false,
             connected: true,
             busy: 0,
+            awaited: false,
+        }
+    }
+
+    /// A worker the former leader of a group had, awaited until `until`
+    /// (its last heartbeat is put there): it runs nothing new until it
+    /// registers.
+    pub(super) fn awaited(until: u64) -> Self {
+        Self {
+            name: String::new(),
+            slots: 0,
+            memory: 0,
+            used_memory: 0,
+            wasm: false,
+            commands: HashSet::new(),
+            labels: HashSet::new(),
+            last_seen: until,
+            leases: HashSet::new(),
+            draining: false,
+            connected: false,
+            busy: 0,
+            awaited: true,
         }
     }
 

@@ -61,6 +61,7 @@ impl Scheduler {
                 None => {}
             }
         }
+        kept.extend(self.adopt_first_attempts(key, &info.name, running, now));
         let stray: Vec<(TaskId, u32)> = running
             .iter()
             .filter(|(id, _)| !kept.contains(id))
@@ -183,7 +184,15 @@ impl Scheduler {
         dead.sort();
         let mut changes = Vec::new();
         for key in &dead {
-            tracing::warn!(worker = %key.short(), "worker missed {} heartbeats; requeueing its tasks", self.cfg.missed_heartbeats);
+            match self.workers.get(key) {
+                Some(w) if w.awaited && w.leases.is_empty() => {}
+                Some(w) if w.awaited => {
+                    tracing::warn!(worker = %key.short(), "a worker of the former leader did not come back; requeueing its tasks")
+                }
+                _ => {
+                    tracing::warn!(worker = %key.short(), "worker missed {} heartbeats; requeueing its tasks", self.cfg.missed_heartbeats)
+                }
+            }
             changes.extend(self.remove_worker(key, now));
         }
         changes.extend(self.expire_leases(now));

@@ -308,7 +308,17 @@ async fn take_over(shared: &Arc<Shared>, group: &Group) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     shared.ledger.begin_term();
-    let (sched, deps) = super::recover(&shared.cfg, &shared.store, &shared.ledger)
+    // Blobs the former leader made from its tasks' parents (not in the
+    // log) are made again here from the replicated results.
+    let refilled =
+        super::requests::after::refill_missing(&shared.store).map_err(|e| e.to_string())?;
+    if refilled > 0 {
+        tracing::info!(
+            tasks = refilled,
+            "stored again the inputs the former leader made from parents' outputs"
+        );
+    }
+    let (sched, deps) = super::recover(&shared.cfg, &shared.store, &shared.ledger, true)
         .await
         .map_err(|e| e.to_string())?;
     {

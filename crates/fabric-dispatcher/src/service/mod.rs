@@ -109,7 +109,7 @@ impl Dispatcher {
             // Alone: today's dispatcher, its queue recovered now.
             None => {
                 let ledger = ledger::Ledger::local(store.clone(), commit);
-                let (sched, deps) = recover(&cfg, &store, &ledger).await?;
+                let (sched, deps) = recover(&cfg, &store, &ledger, false).await?;
                 (ledger, sched, deps)
             }
             // In a group: the queue is recovered when this one leads.
@@ -281,16 +281,32 @@ impl Dispatcher {
 /// restart: tasks that were running lost that attempt and go back to the
 /// queue, or are given up when lost too often (recorded, and flushed
 /// before serving).
+/// Reloads the queue from the store: after a restart (`take_over`
+/// false: every run was lost), or when this member takes over its group's
+/// queue (the workers kept running: their runs are adopted, see
+/// `scheduler/adopt.rs`).
 async fn recover(
     cfg: &DispatcherConfig,
     store: &Store,
     ledger: &ledger::Ledger,
+    take_over: bool,
 ) -> Result<(Scheduler, deps::Deps), StoreError> {
     let started = std::time::Instant::now();
     let mut sched = Scheduler::new(cfg.sched.clone());
     let live = store.live_tasks()?;
     let count = live.len();
-    for change in sched.restore(live, cfg.clock.now_ms()) {
+    let now = cfg.clock.now_ms();
+    let changes = if take_over {
+        let workers: Vec<_> = store
+            .peers(PeerRole::Worker)?
+            .into_iter()
+            .map(|(k, _)| fabric_proto::WorkerKey(k))
+            .collect();
+        sched.take_over(live, &workers, now)
+    } else {
+        sched.restore(live, now)
+    };
+    for change in changes {
         match change {
             Change::Lost(rec, _) | Change::Refused(rec, _) => {
                 ledger.save_task(&rec)?;

@@ -16,14 +16,18 @@ const MAX_QUEUED: usize = 65_536;
 /// Most writes in one entry.
 const MAX_BATCH: usize = 1_024;
 /// An entry stops growing past this many bytes (one write may be larger:
-/// a module).
-const MAX_ENTRY_BYTES: usize = 4 << 20;
+/// a module). Kept small enough that an entry replicates within one
+/// heartbeat interval on a busy machine (see fabric-raft's log store).
+const MAX_ENTRY_BYTES: usize = 1 << 20;
 /// The largest entry: it must travel in one frame (16 MiB) with room for
 /// the RPC's own fields.
 const MAX_ENTRY_HARD: usize = (16 << 20) - (128 << 10);
 /// A write not committed by then fails (a leader cut off from the
 /// majority, say): the caller hears of it instead of waiting for ever.
 const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long one try to have a member's setup write taken lasts.
+const FORWARD_TRY: std::time::Duration = std::time::Duration::from_secs(3);
 
 type Reply = oneshot::Sender<Result<Applied, String>>;
 
@@ -300,12 +304,23 @@ async fn propose_loop(strong: Arc<Inner>, node: RaftNode, forward: bool) {
     }
 }
 
-/// Sends `cmd` to the leader until one takes it.
+/// Sends `cmd` to the leader until one takes it. Each try is bounded: a
+/// member restarted as the leader of a term the others have left takes
+/// the write into its own log, where openraft answers it only once the
+/// entry is committed or overwritten (which can take as long as the new
+/// leader takes to reach it).
 async fn forwarded(node: &RaftNode, cmd: Command) -> Result<Applied, WriteError> {
     let started = std::time::Instant::now();
     let mut said = std::time::Instant::now();
     loop {
-        match node.write_forwarded(cmd.clone()).await {
+        let tried = tokio::time::timeout(FORWARD_TRY, node.write_forwarded(cmd.clone()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(WriteError::Failed(format!(
+                    "no leader took it within {FORWARD_TRY:?}"
+                )))
+            });
+        match tried {
             Ok(a) => return Ok(a),
             Err(e) => {
                 if said.elapsed() > std::time::Duration::from_secs(5) {

@@ -184,3 +184,94 @@ pub(crate) fn fill_input(
     }
     Ok(())
 }
+
+/// Stores again, on a member that takes over its group's queue, the blobs
+/// [`fill_input`] made on the former leader (a parent's stdout over the
+/// inline size, its output files): blob files do not travel in the log,
+/// but the parents' results do, and the blobs are content-addressed, so
+/// filling the task's input again here makes the same ones. How many
+/// tasks needed it.
+pub(crate) fn refill_missing(
+    store: &fabric_store::Store,
+) -> Result<usize, fabric_store::StoreError> {
+    let mut refilled = 0;
+    for rec in store.live_tasks()? {
+        let derived = rec.spec.input_from.is_some()
+            || !rec.spec.fan_in.is_empty()
+            || !rec.spec.files_from.is_empty();
+        if !derived || rec.state == fabric_proto::TaskState::Waiting {
+            continue;
+        }
+        let mut missing = false;
+        if let Some(b) = &rec.spec.input_blob {
+            missing |= !store.has_blob(&b.sha)?;
+        }
+        if let fabric_proto::TaskKind::Command { files, .. } = &rec.spec.kind {
+            for f in files {
+                missing |= !store.has_blob(&f.blob.sha)?;
+            }
+        }
+        if missing {
+            let mut again = rec.clone();
+            fill_input(store, &mut again)?;
+            refilled += 1;
+        }
+    }
+    Ok(refilled)
+}
+
+#[cfg(test)]
+mod refill_tests {
+    use fabric_proto::{Sha256, TaskId, TaskKind, TaskOutcome, TaskRecord, TaskSpec, TaskStatus};
+    use fabric_store::Store;
+
+    /// A leader filled a child's input from its parent's 10 KiB stdout (a
+    /// blob file on the leader only); another member, holding the same
+    /// records and results, stores that blob again when it takes over.
+    #[test]
+    fn a_new_leader_stores_again_the_inputs_made_from_parents() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let [leader, member] = dirs.each_ref().map(|d| Store::open(d.path()).unwrap());
+        let kind = TaskKind::Wasm {
+            module: Sha256::of(b"m"),
+        };
+        let mut parent = TaskRecord::queued(
+            TaskId::from_bytes([1; 16]),
+            TaskSpec::new(kind.clone()),
+            1,
+            0,
+        );
+        parent.state = fabric_proto::TaskState::Done;
+        parent.status = Some(TaskStatus::Succeeded);
+        let outcome = TaskOutcome {
+            stdout: vec![b'x'; 10 << 10],
+            ..TaskOutcome::ended(TaskStatus::Succeeded, "")
+        };
+        let mut child = TaskRecord::queued(
+            TaskId::from_bytes([2; 16]),
+            TaskSpec {
+                input_from: Some(parent.id),
+                ..TaskSpec::new(kind)
+            },
+            2,
+            0,
+        );
+        for s in [&leader, &member] {
+            s.record_result(&parent, &outcome).unwrap();
+        }
+        super::fill_input(&leader, &mut child).unwrap();
+        let blob = child.spec.input_blob.expect("over the inline size: a blob");
+        for s in [&leader, &member] {
+            s.save_task(&child).unwrap();
+        }
+        assert!(!member.has_blob(&blob.sha).unwrap());
+        assert_eq!(
+            super::refill_missing(&leader).unwrap(),
+            0,
+            "nothing missing"
+        );
+        assert_eq!(super::refill_missing(&member).unwrap(), 1);
+        assert!(member.has_blob(&blob.sha).unwrap());
+        assert_eq!(member.blob_len(&blob.sha).unwrap(), Some(10 << 10));
+    }
+}

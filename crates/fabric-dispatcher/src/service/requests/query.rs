@@ -161,3 +161,13 @@ pub fn registered(shared: &Shared) -> Vec<WorkerSummary> {
     out.sort_by(|a, b| a.info.name.cmp(&b.info.name).then(a.key.cmp(&b.key)));
     out
 }
+
+/// The group of dispatchers as this one sees it: each member's role and
+/// log position (empty for a dispatcher that runs alone).
+pub fn members(shared: &Shared) -> Vec<fabric_proto::wire::MemberView> {
+    shared
+        .group
+        .as_ref()
+        .map(crate::service::group::members)
+        .unwrap_or_default()
+}
