@@ -34,6 +34,7 @@ mod exec_usage;
 mod guest_floods;
 mod ha;
 mod ha_adopt;
+mod ha_blobs;
 mod ha_chaos;
 mod ha_dashboard;
 mod native_escape;

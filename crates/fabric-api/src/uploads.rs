@@ -103,6 +103,7 @@ pub(crate) async fn blob(
     let stored = tokio::task::spawn_blocking(move || writer.finish())
         .await
         .map_err(|e| ApiError::internal(format!("the upload's writer failed: {e}")))??;
+    blobs::replicate(&st.shared, &stored).await?;
     st.shared.durable().await?;
     Ok((
         StatusCode::CREATED,

@@ -83,6 +83,20 @@ pub enum Command {
     /// A module's bytes (content-addressed: storing it again changes
     /// nothing).
     Blob(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A piece of a chunked blob (a task's input or a file), written as an
+    /// upload's piece is ([`Store::put_blob_chunk`]): pieces come in
+    /// order, and a piece of a blob already whole changes nothing.
+    BlobPiece {
+        /// The blob's digest.
+        sha: fabric_proto::Sha256,
+        /// Where the piece starts (a multiple of the piece size).
+        offset: u64,
+        /// Whether it is the last piece.
+        last: bool,
+        /// Its bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
     /// Several commands in one entry, applied in order (what a leader
     /// batches while the previous entry commits).
     Many(Vec<Command>),
@@ -164,6 +178,21 @@ impl Store {
                 self.put_blob(bytes)?;
                 Applied::Done
             }
+            Command::BlobPiece {
+                sha,
+                offset,
+                last,
+                bytes,
+            } => match self.put_blob_chunk(sha, *offset, bytes, *last) {
+                Ok(progress) => Applied::Changed(progress.complete),
+                Err(crate::ChunkError::Store(e)) => return Err(e),
+                // The leader checked the pieces before proposing them: a
+                // refusal here is the same on every member.
+                Err(e) => {
+                    tracing::warn!(%sha, error = %e, "a replicated blob piece was refused");
+                    Applied::Changed(false)
+                }
+            },
             Command::Many(cmds) => Applied::Many(
                 cmds.iter()
                     .map(|c| self.apply(c))

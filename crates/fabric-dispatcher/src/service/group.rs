@@ -403,14 +403,12 @@ fn renumber(
     Ok(())
 }
 
-/// Why a group refuses a blob upload, or a task that needs one.
-pub(crate) const NOT_REPLICATED: &str = "a group of dispatchers does not replicate uploaded inputs and files yet: give the input inline (at most 1 MiB), or run a single dispatcher for larger ones";
-
-/// The most input (and args and env) a task carries in its record in a
-/// group.
+/// The most inline input, args and env a task carries in its record in a
+/// group (more input is uploaded as a blob, which replicates piece by
+/// piece; a single dispatcher moves large args and env to a blob itself).
 pub(crate) const GROUP_INLINE_MAX: usize = 1 << 20;
 
-/// Whether a task's data can travel in its record (the Raft log).
+/// Whether a task's inline data can travel in its record (the Raft log).
 pub(crate) fn check_replicable(
     spec: &fabric_proto::TaskSpec,
 ) -> Result<(), super::requests::RequestError> {
@@ -420,15 +418,10 @@ pub(crate) fn check_replicable(
             why,
         ))
     };
-    if spec.input_blob.is_some()
-        || matches!(&spec.kind, fabric_proto::TaskKind::Command { files, .. } if !files.is_empty())
-    {
-        return Err(refused(NOT_REPLICATED.to_owned()));
-    }
     let bytes = spec.input.len() + spec.args_env_bytes();
     if bytes > GROUP_INLINE_MAX {
         return Err(refused(format!(
-            "the task carries {bytes} bytes of input, args and env; a group of dispatchers takes at most {GROUP_INLINE_MAX} in its log ({NOT_REPLICATED})"
+            "the task carries {bytes} bytes of inline input, args and env; a group of dispatchers takes at most {GROUP_INLINE_MAX} in a task's record: upload a large input as a blob (`fabric submit --input FILE` does)"
         )));
     }
     Ok(())

@@ -12,6 +12,7 @@
 //! made before it, and the leader has applied them. Reads go to the store
 //! either way: in a group they see a write once it is applied.
 
+mod blobs;
 mod raft;
 
 use fabric_proto::{JobRecord, ScheduleRecord, Sha256, TaskId, TaskOutcome, TaskRecord};

@@ -124,6 +124,16 @@ impl Proposer {
         }
     }
 
+    /// Proposes a write and waits until it is committed and applied here:
+    /// what applying it said.
+    pub(crate) async fn commit(&self, cmd: Command) -> Result<Applied, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.push(cmd, Some(tx))?;
+        rx.await
+            .map_err(|_| failed("the proposer stopped"))?
+            .map_err(failed)
+    }
+
     /// Waits until every write queued before the call is committed on a
     /// majority and applied here.
     pub(crate) async fn durable(&self) -> Result<(), StoreError> {

@@ -29,12 +29,6 @@ pub async fn put_chunk(
 ) -> Answer {
     let end = offset.saturating_add(bytes.len() as u64);
     admission::check_input_len(end, &shared.cfg.caps).map_err(RequestError::Refused)?;
-    if shared.ledger.is_raft() {
-        return Err(RequestError::Refused(ErrorBody::new(
-            ErrorCode::BadRequest,
-            super::super::group::NOT_REPLICATED,
-        )));
-    }
     let progress = shared
         .store
         .put_blob_chunk(sha, offset, bytes, last)
@@ -45,12 +39,27 @@ pub async fn put_chunk(
             }
         })?;
     if progress.complete {
+        replicate(
+            shared,
+            &fabric_proto::BlobRef {
+                sha: *sha,
+                len: progress.received,
+            },
+        )
+        .await?;
         shared.ledger.durable().await?;
     }
     Ok(Response::BlobChunkStored {
         received: progress.received,
         complete: progress.complete,
     })
+}
+
+/// Makes a chunked blob whole in this dispatcher's store durable on a
+/// majority of its group (a single dispatcher has nothing to do): the
+/// upload is answered after it.
+pub async fn replicate(shared: &Shared, blob: &fabric_proto::BlobRef) -> Result<(), RequestError> {
+    Ok(shared.ledger.replicate_chunked(blob).await?)
 }
 
 /// Whether a blob is stored.

@@ -269,8 +269,8 @@ fn prepare(
         spec.input = Vec::new();
     }
     if shared.ledger.is_raft() {
-        // In a group, what a task brings travels in its record (the log):
-        // blob files are not replicated yet.
+        // In a group, inline input, args and env travel in the task's
+        // record (the log); uploaded blobs went through the log already.
         super::super::group::check_replicable(&spec)?;
     }
     let args_blob = if spec.args_env_bytes() > INLINE_ARGS_MAX && !shared.ledger.is_raft() {

@@ -1,0 +1,93 @@
+//! Uploaded inputs in a group of dispatchers (issue 26): a blob uploaded
+//! to the leader, over QUIC in pieces or over REST as a stream, is on a
+//! majority before the upload is answered, so a task that names it runs
+//! with it after the leader is killed.
+
+use std::time::Duration;
+
+use fabric_proto::{TaskSpec, TaskStatus};
+use fabric_tests::harness::group::Group;
+use fabric_tests::harness::sandbox::{Sandbox, describe, guest};
+
+/// `n` words, `distinct` of them different: wordfreq's input.
+fn words(n: usize, distinct: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| format!("w{} ", i % distinct))
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn total_words(stdout: &[u8]) -> u64 {
+    let v: serde_json::Value = serde_json::from_slice(stdout).expect("wordfreq's JSON");
+    v["total_words"].as_u64().expect("total_words")
+}
+
+#[test]
+fn inputs_uploaded_to_the_leader_survive_its_kill() {
+    let sb = Sandbox::new();
+    let mut g = Group::start(&sb, 3);
+    let leader = g.leader_by_cli(&sb, Duration::from_secs(30));
+    let out = g.cli(&sb, leader, &["token", "create", "--role", "submit"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let token = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("fab_"))
+        .expect("a token")
+        .to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (quic_task, rest_task, quic_words, rest_words) = rt.block_on(async {
+        let c = g.client().await;
+        let module = c
+            .upload_module(&std::fs::read(guest("wordfreq")).unwrap())
+            .await
+            .unwrap();
+        // Over QUIC, in 1 MiB pieces: about 4 MiB.
+        let a = words(800_000, 1_000);
+        let blob = c.upload_input(&a).await.unwrap();
+        assert!(blob.len > 3 << 20, "{}", blob.len);
+        let quic_task = c
+            .submit(TaskSpec {
+                input_blob: Some(blob),
+                ..TaskSpec::wasm(module)
+            })
+            .await
+            .unwrap();
+        // Over REST, streamed to the leader's API: about 1.6 MiB.
+        let b = words(300_000, 500);
+        let api = format!("http://{}", g.members[leader].api);
+        let up: serde_json::Value = ureq::post(&format!("{api}/api/v1/blobs"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(&b)
+            .expect("REST upload")
+            .into_json()
+            .unwrap();
+        let sub: serde_json::Value = ureq::post(&format!("{api}/api/v1/tasks"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_json(serde_json::json!({
+                "module": module.to_hex(),
+                "input_blob": {"sha256": up["sha256"], "len": up["len"]},
+            }))
+            .expect("REST submit")
+            .into_json()
+            .unwrap();
+        let rest_task: fabric_proto::TaskId = sub["id"].as_str().expect("id").parse().unwrap();
+        c.close().await;
+        (quic_task, rest_task, 800_000u64, 300_000u64)
+    });
+    // No worker yet: both wait in the queue while the leader dies.
+    g.kill9(leader);
+    let _w = g.worker(&sb, "w1", 2);
+    rt.block_on(async {
+        let c = g.client().await;
+        for (id, want) in [(quic_task, quic_words), (rest_task, rest_words)] {
+            let info = tokio::time::timeout(Duration::from_secs(90), c.wait(id, |_| {}))
+                .await
+                .expect("the task finished")
+                .expect("wait");
+            assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
+            let out = info.outcome.expect("an outcome");
+            assert_eq!(total_words(&out.stdout), want, "the input it ran with");
+        }
+    });
+}
