@@ -206,9 +206,10 @@ pub(crate) struct WorkerArgs {
     /// The dispatcher's public key, when not joining with a token.
     #[arg(long, env = "FABRIC_DISPATCHER_KEY", value_name = "HEX")]
     pub dispatcher_key: Option<String>,
-    /// Another dispatcher of the group, KEY@HOST:PORT (repeatable): tried
-    /// when --dispatcher does not answer. The worker follows the group's
-    /// leader wherever it is.
+    /// Another dispatcher of the group, KEY@HOST:PORT (repeatable; or
+    /// `[cluster] peers = [...]` in the config file): tried when
+    /// --dispatcher does not answer. The worker follows the group's leader
+    /// wherever it is.
     #[arg(long = "peer", value_name = "KEY@HOST:PORT")]
     pub peers: Vec<String>,
     /// Tasks to run at once [default: number of CPUs].

@@ -103,6 +103,29 @@ pub(crate) fn resolve(
     }))
 }
 
+/// A worker's other dispatchers of a group: `--peer` flags, else the
+/// config file's `[cluster] peers` (`KEY@HOST:PORT`; a REST URL after a
+/// comma is allowed and unused).
+pub(crate) fn worker_peers(
+    flags: &[String],
+    file: Option<&ClusterSection>,
+) -> anyhow::Result<Vec<(std::net::SocketAddr, PublicKey)>> {
+    let listed: &[String] = if flags.is_empty() {
+        file.and_then(|f| f.peers.as_deref()).unwrap_or_default()
+    } else {
+        flags
+    };
+    listed
+        .iter()
+        .map(|p| {
+            let m = parse_peer(p)?;
+            let key = PublicKey::from_bytes(&m.key)
+                .ok_or_else(|| usage(format!("--peer {p:?}: the key is not valid")))?;
+            Ok((crate::profile::resolve(&m.addr)?, key))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +148,33 @@ mod tests {
             let e = parse_peer(bad).unwrap_err().to_string();
             assert!(e.contains("--peer"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_worker_takes_its_dispatchers_from_flags_else_from_the_config_file() {
+        let file = ClusterSection {
+            peers: Some(vec![
+                format!("{KEY}@127.0.0.1:7071"),
+                format!("{KEY}@127.0.0.1:7072,http://127.0.0.1:8080"),
+            ]),
+            advertise: None,
+        };
+        let from_file = worker_peers(&[], Some(&file)).unwrap();
+        assert_eq!(
+            from_file.iter().map(|(a, _)| a.port()).collect::<Vec<_>>(),
+            [7071, 7072]
+        );
+        let flags = [format!("{KEY}@127.0.0.1:7073")];
+        let from_flags = worker_peers(&flags, Some(&file)).unwrap();
+        assert_eq!(from_flags.len(), 1, "flags win over the file");
+        assert_eq!(from_flags[0].0.port(), 7073);
+        assert!(worker_peers(&[], None).unwrap().is_empty());
+        let bad = ClusterSection {
+            peers: Some(vec!["nokey".into()]),
+            advertise: None,
+        };
+        let e = worker_peers(&[], Some(&bad)).unwrap_err().to_string();
+        assert!(e.contains("--peer"), "{e}");
     }
 
     #[test]

@@ -326,16 +326,7 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<WorkerConfig> {
         .or(file.dispatcher.as_deref())
         .map(profile::resolve)
         .transpose()?;
-    let peers = args
-        .peers
-        .iter()
-        .map(|p| {
-            let m = parse_peer(p)?;
-            let key = PublicKey::from_bytes(&m.key)
-                .ok_or_else(|| usage(format!("--peer {p:?}: the key is not valid")))?;
-            Ok((profile::resolve(&m.addr)?, key))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let peers = cluster::worker_peers(&args.peers, file.cluster.as_ref())?;
     let memory_bytes = match args.memory_total {
         Some(m) => m,
         None => file
