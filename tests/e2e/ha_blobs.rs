@@ -91,3 +91,81 @@ fn inputs_uploaded_to_the_leader_survive_its_kill() {
         }
     });
 }
+
+/// A member away while a blob was uploaded, and long enough that the
+/// others compacted their logs past it, catches up by a snapshot (which
+/// holds no blob files) and then fetches the blob its live task names.
+#[test]
+fn a_member_caught_up_by_a_snapshot_fetches_the_blob_files_it_lacks() {
+    let sb = Sandbox::new();
+    let mut g = Group::start(&sb, 3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let leader = rt.block_on(g.leader(Duration::from_secs(30)));
+    let away = (leader + 1) % 3;
+    g.kill9(away);
+    let blob = rt.block_on(async {
+        let c = g.client().await;
+        let module = c
+            .upload_module(&std::fs::read(guest("wordfreq")).unwrap())
+            .await
+            .unwrap();
+        let blob = c.upload_input(&words(400_000, 700)).await.unwrap();
+        c.submit(TaskSpec {
+            input_blob: Some(blob),
+            ..TaskSpec::wasm(module)
+        })
+        .await
+        .unwrap();
+        // One entry each, one after the other: past a snapshot (every
+        // 5,000 entries) and the 1,000 entries kept behind it.
+        let later = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            + 86_400_000;
+        for _ in 0..6_500 {
+            c.submit(TaskSpec {
+                not_before_ms: Some(later),
+                ..TaskSpec::wasm(module)
+            })
+            .await
+            .unwrap();
+        }
+        c.close().await;
+        blob
+    });
+    let file = sb
+        .dir
+        .path()
+        .join(&g.members[away].name)
+        .join("store/inputs")
+        .join(blob.sha.to_hex());
+    assert!(!file.exists(), "{} was away", g.members[away].name);
+    g.restart(&sb, away);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} did not fetch the blob file it lacks within 60 s",
+            g.members[away].name
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And it catches up with the rest of the log.
+    rt.block_on(async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let c = g.client_of(away).await;
+            let view = c.members().await.unwrap_or_default();
+            c.close().await;
+            if view
+                .iter()
+                .any(|m| m.this && m.applied.unwrap_or(0) > 6_500)
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{view:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+}

@@ -233,6 +233,43 @@ impl PeerClient {
         }
     }
 
+    /// Part of a blob `member` holds (at most one piece): its bytes and
+    /// the blob's length, or why not. Members fetch the blob files they
+    /// lack this way (one that caught up by a snapshot, which holds none).
+    pub async fn blob_range(
+        &mut self,
+        sha: fabric_proto::Sha256,
+        offset: u64,
+        len: u64,
+        ttl: std::time::Duration,
+    ) -> Result<(Vec<u8>, u64), String> {
+        let addr = self.member.addr.clone();
+        let max = self.transport.net.max_frame;
+        let answer = tokio::time::timeout(ttl, async {
+            let conn = self
+                .connection()
+                .await
+                .map_err(|_| format!("cannot reach {addr}"))?;
+            let (mut send, mut recv) = framed::open(&conn, max).await.map_err(|e| e.to_string())?;
+            send.send(&Request::GetBlobRange { sha, offset, len })
+                .await
+                .map_err(|e| e.to_string())?;
+            send.finish().map_err(|e| e.to_string())?;
+            recv.expect::<Response>().await.map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|_| format!("no answer from {addr} within {ttl:?}"))?;
+        match answer {
+            Ok(Response::BlobRange { total, bytes }) => Ok((bytes, total)),
+            Ok(Response::Error(e)) => Err(format!("{addr}: {}", e.message)),
+            Ok(other) => Err(format!("unexpected answer from {addr}: {other:?}")),
+            Err(e) => {
+                self.conn = None;
+                Err(e)
+            }
+        }
+    }
+
     /// Asks `member` (the leader) to commit `cmd`; what applying it said,
     /// or why not.
     pub async fn propose(

@@ -213,6 +213,12 @@ impl RaftNode {
         }
     }
 
+    /// A client for requests to `member` from this node's endpoint (blob
+    /// fetches).
+    pub fn peer(&self, member: Member) -> crate::network::PeerClient {
+        crate::network::PeerClient::new(self.transport.clone(), member)
+    }
+
     /// Whether `key` belongs to a member (or a seed): only members may
     /// send Raft RPCs.
     pub fn is_member(&self, key: &[u8; 32]) -> bool {

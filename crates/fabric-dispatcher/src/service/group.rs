@@ -21,8 +21,10 @@ use openraft::ServerState;
 
 use super::state::Shared;
 
+mod blobs;
 mod members;
 use crate::scheduler::Scheduler;
+pub(crate) use blobs::keep_loop;
 pub(crate) use members::{add_member, members, remove_member};
 
 /// How the message of everything a member ends when it stops leading
@@ -317,6 +319,17 @@ async fn take_over(shared: &Arc<Shared>, group: &Group) -> Result<(), String> {
             tasks = refilled,
             "stored again the inputs the former leader made from parents' outputs"
         );
+    }
+    // Uploaded blobs it still lacks (it caught up by a snapshot, and the
+    // fetch after it did not finish): from the others, without holding up
+    // the take-over.
+    {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Some(group) = shared.group.as_ref() {
+                blobs::fetch_missing(&shared.store, group).await;
+            }
+        });
     }
     let (sched, deps) = super::recover(&shared.cfg, &shared.store, &shared.ledger, true)
         .await

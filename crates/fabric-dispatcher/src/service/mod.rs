@@ -146,6 +146,7 @@ impl Dispatcher {
         tokio::spawn(retention::retention_loop(shared.clone()));
         if shared.group.is_some() {
             tokio::spawn(group::lead_loop(shared.clone()));
+            tokio::spawn(group::keep_loop(shared.clone()));
         }
         shared.place.notify_one();
         Ok(Self {

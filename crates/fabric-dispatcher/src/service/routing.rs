@@ -218,6 +218,12 @@ async fn serve_stream(
                 send.finish()?;
                 return Ok(());
             }
+            // Members fetch blob files from each other (one that caught up
+            // by a snapshot lacks them): any member serves them.
+            Request::GetBlobRange { sha, offset, len } if roles.member => {
+                let answer = requests::blobs::get_range(shared, &sha, offset, len);
+                return requests::respond(&mut send, answer).await;
+            }
             // A follower serves nothing but Raft: ask the leader.
             _ if !group.leading() => {
                 send.send(&Response::Error(group.not_leader())).await?;
