@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fabric_proto::{TaskSpec, TaskStatus};
 use fabric_tests::harness::group::Group;
-use fabric_tests::harness::sandbox::{Sandbox, describe, guest};
+use fabric_tests::harness::sandbox::{Sandbox, guest};
 
 /// `n` words, `distinct` of them different: wordfreq's input.
 fn words(n: usize, distinct: usize) -> Vec<u8> {
@@ -27,13 +27,7 @@ fn inputs_uploaded_to_the_leader_survive_its_kill() {
     let sb = Sandbox::new();
     let mut g = Group::start(&sb, 3);
     let leader = g.leader_by_cli(&sb, Duration::from_secs(30));
-    let out = g.cli(&sb, leader, &["token", "create", "--role", "submit"]);
-    assert!(out.status.success(), "{}", describe(&out));
-    let token = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find(|w| w.starts_with("fab_"))
-        .expect("a token")
-        .to_owned();
+    let token = g.api_token(&sb, leader, "submit");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (quic_task, rest_task, quic_words, rest_words) = rt.block_on(async {
         let c = g.client().await;

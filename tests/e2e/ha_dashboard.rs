@@ -7,20 +7,14 @@ use std::time::Duration;
 
 use fabric_tests::harness::browser::Browser;
 use fabric_tests::harness::group::Group;
-use fabric_tests::harness::sandbox::{Sandbox, describe};
+use fabric_tests::harness::sandbox::Sandbox;
 
 #[test]
 fn the_dashboard_shows_each_dispatcher_role_and_log_position() {
     let sb = Sandbox::new();
     let g = Group::start(&sb, 3);
     let leader = g.leader_by_cli(&sb, Duration::from_secs(30));
-    let out = g.cli(&sb, leader, &["token", "create", "--role", "read"]);
-    assert!(out.status.success(), "{}", describe(&out));
-    let token = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find(|w| w.starts_with("fab_"))
-        .unwrap_or_else(|| panic!("no token in {}", describe(&out)))
-        .to_owned();
+    let token = g.api_token(&sb, leader, "read");
 
     let mut b = Browser::start();
     b.open(&format!("http://{}/#token={token}", g.members[leader].api));

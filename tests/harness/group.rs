@@ -29,6 +29,27 @@ pub struct Member {
     pub profile: PathBuf,
 }
 
+impl Member {
+    /// Member `i` (`d{i}`): its key made in its data dir, free ports.
+    fn new(sb: &Sandbox, i: usize) -> Self {
+        let name = format!("d{i}");
+        let out = fabric_cmd(sb, None)
+            .args(["admin", "node-key", "--data-dir"])
+            .arg(sb.dir.path().join(&name))
+            .output_in_time()
+            .expect("fabric admin node-key");
+        assert!(out.status.success(), "node-key: {out:?}");
+        Self {
+            addr: format!("127.0.0.1:{}", free_udp_port()),
+            api: format!("127.0.0.1:{}", free_tcp_port()),
+            key: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            profile: sb.dir.path().join(format!("{name}.cluster.toml")),
+            name,
+            proc: None,
+        }
+    }
+}
+
 /// A group of dispatchers.
 pub struct Group {
     /// Its members, in start order.
@@ -45,25 +66,7 @@ impl Group {
 
     /// [`Group::start`] inside the network namespace `netns`.
     pub fn start_in(sb: &Sandbox, n: usize, netns: Option<&str>) -> Self {
-        let mut members: Vec<Member> = (0..n)
-            .map(|i| {
-                let name = format!("d{i}");
-                let out = fabric_cmd(sb, None)
-                    .args(["admin", "node-key", "--data-dir"])
-                    .arg(sb.dir.path().join(&name))
-                    .output_in_time()
-                    .expect("fabric admin node-key");
-                assert!(out.status.success(), "node-key: {out:?}");
-                Member {
-                    addr: format!("127.0.0.1:{}", free_udp_port()),
-                    api: format!("127.0.0.1:{}", free_tcp_port()),
-                    key: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-                    profile: sb.dir.path().join(format!("{name}.cluster.toml")),
-                    name,
-                    proc: None,
-                }
-            })
-            .collect();
+        let mut members: Vec<Member> = (0..n).map(|i| Member::new(sb, i)).collect();
         for i in 0..n {
             let p = Self::spawn(sb, &members, i, netns, false);
             members[i].proc = Some(p);
@@ -119,20 +122,7 @@ impl Group {
     /// its index.
     pub fn spawn_joining(&mut self, sb: &Sandbox) -> usize {
         let i = self.members.len();
-        let name = format!("d{i}");
-        let out = fabric_cmd(sb, None)
-            .args(["admin", "node-key", "--data-dir"])
-            .arg(sb.dir.path().join(&name))
-            .output_in_time()
-            .expect("fabric admin node-key");
-        self.members.push(Member {
-            addr: format!("127.0.0.1:{}", free_udp_port()),
-            api: format!("127.0.0.1:{}", free_tcp_port()),
-            key: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-            profile: sb.dir.path().join(format!("{name}.cluster.toml")),
-            name,
-            proc: None,
-        });
+        self.members.push(Member::new(sb, i));
         let p = Self::spawn(sb, &self.members, i, self.netns.as_deref(), true);
         self.members[i].proc = Some(p);
         i
@@ -258,6 +248,17 @@ impl Group {
             .args(args)
             .output_in_time()
             .expect("fabric runs")
+    }
+
+    /// A REST token of `role` minted on member `i` (`fabric token create`).
+    pub fn api_token(&self, sb: &Sandbox, i: usize, role: &str) -> String {
+        let out = self.cli(sb, i, &["token", "create", "--role", role]);
+        assert!(out.status.success(), "token create: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .find(|w| w.starts_with("fab_"))
+            .unwrap_or_else(|| panic!("no token in {out:?}"))
+            .to_owned()
     }
 
     /// The group as member `i` sees it (`fabric admin members --json`).

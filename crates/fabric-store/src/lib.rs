@@ -54,6 +54,7 @@ mod raft;
 mod retention;
 mod rewrap;
 mod schedules;
+mod seq;
 mod tasks;
 mod upgrade;
 mod writes;
@@ -77,6 +78,7 @@ pub use keys::{JoinTokenRecord, TokenRefusal};
 pub use peers::PeerRole;
 pub use retention::{RetentionPolicy, SweepCursor, Swept};
 pub use rewrap::{PLAINTEXT, RewrapProgress};
+pub(crate) use seq::SEQ_HW_KEY;
 pub use tasks::{MAX_LIST_SCAN, StoreCounts, live_key};
 pub use upgrade::{FORMAT, FORMAT_KEY};
 pub use writes::{MAX_WRITE_BATCH, TaskWrite, Writer};
@@ -296,64 +298,7 @@ impl Store {
         self.db.flush_async().await?;
         Ok(())
     }
-
-    /// A fresh, increasing sequence number (survives restarts, and a
-    /// restore or upgrade into a new database: sled's own counter starts
-    /// again there, so the store adds the floor those wrote). Above every
-    /// number applied from a Raft log, so a new leader never reuses one
-    /// its predecessor gave out.
-    pub fn next_seq(&self) -> Result<u64> {
-        use std::sync::atomic::Ordering::{AcqRel, Acquire};
-        let id = self.db.generate_id()?.saturating_add(self.seq_floor);
-        // Strictly above everything given out or applied so far.
-        let next = |hw: u64| if id > hw { id } else { hw.saturating_add(1) };
-        let hw = self
-            .seq_hw
-            .fetch_update(AcqRel, Acquire, |hw| Some(next(hw)))
-            .unwrap_or_else(|hw| hw);
-        Ok(next(hw))
-    }
-
-    /// Notes sequence numbers applied from a Raft log (kept in `meta`, so
-    /// they survive a restart and travel in snapshots).
-    pub(crate) fn raise_seq(&self, seqs: impl Iterator<Item = u64>) -> Result<()> {
-        let Some(top) = seqs.max() else {
-            return Ok(());
-        };
-        self.seq_hw
-            .fetch_max(top, std::sync::atomic::Ordering::AcqRel);
-        // Against the mark kept in `meta`, not the one in memory: a
-        // leader's own numbers raised that when it gave them out.
-        let kept = self
-            .seq_hw_kept
-            .fetch_max(top, std::sync::atomic::Ordering::AcqRel);
-        if top > kept {
-            let _gate = self.gate();
-            self.meta.fetch_and_update(SEQ_HW_KEY, |old| {
-                let old = old
-                    .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                    .map_or(0, u64::from_be_bytes);
-                Some(old.max(top).to_be_bytes().to_vec())
-            })?;
-        }
-        Ok(())
-    }
-
-    fn load_seq_hw(&self) -> Result<()> {
-        if let Some(v) = self.meta.get(SEQ_HW_KEY)?
-            && let Ok(b) = <[u8; 8]>::try_from(v.as_ref())
-        {
-            self.seq_hw
-                .fetch_max(u64::from_be_bytes(b), std::sync::atomic::Ordering::AcqRel);
-            self.seq_hw_kept
-                .fetch_max(u64::from_be_bytes(b), std::sync::atomic::Ordering::AcqRel);
-        }
-        Ok(())
-    }
 }
-
-/// The `meta` key of the highest sequence number applied from a Raft log.
-pub(crate) const SEQ_HW_KEY: &str = "seq_hw";
 
 /// Opens (and locks) the sled database in `dir`.
 pub(crate) fn open_sled(dir: &Path) -> Result<sled::Db> {
@@ -429,6 +374,19 @@ mod at_rest_tests;
 #[cfg(test)]
 mod testing {
     use super::Store;
+
+    /// Every path below `dir`, directories and files.
+    pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+        out
+    }
 
     /// A store in a fresh temporary directory (removed when the guard drops).
     pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {

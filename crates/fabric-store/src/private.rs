@@ -54,6 +54,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     use crate::Store;
+    use crate::testing::walk;
 
     fn mode(p: &std::path::Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -78,17 +79,5 @@ mod tests {
             }
         }
         assert!(files > 0, "sled wrote no files");
-    }
-
-    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            }
-            out.push(p);
-        }
-        out
     }
 }

@@ -1,5 +1,5 @@
 use crate::command::tests::{sequence, view};
-use crate::testing::{flush, reopen, temp_store};
+use crate::testing::{flush, reopen, temp_store, walk};
 
 fn entry(i: u64) -> (u64, Vec<u8>) {
     (i, format!("entry {i}").into_bytes())
@@ -37,24 +37,11 @@ fn the_log_appends_truncates_purges_and_survives_a_reopen_sealed() {
     // Nothing of an entry is on disk in plaintext.
     flush(&store);
     let mut found = false;
-    for f in walk(dir.path()) {
+    for f in walk(dir.path()).into_iter().filter(|p| p.is_file()) {
         let bytes = std::fs::read(&f).unwrap();
         found |= bytes.windows(7).any(|w| w == b"entry 5");
     }
     assert!(!found, "a log entry is on disk in plaintext");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
