@@ -24,6 +24,10 @@ pub struct RaftConfig {
     /// Entries kept in the log behind the latest snapshot (for members a
     /// little behind).
     pub keep_behind_snapshot: u64,
+    /// Blob pieces applied past this many bytes: snapshot and cut the log
+    /// behind it, so the log (sled values, which sled 0.34 keeps in memory
+    /// beyond its cache) holds about this much of them at most.
+    pub compact_after_bytes: u64,
 }
 
 impl Default for RaftConfig {
@@ -33,6 +37,7 @@ impl Default for RaftConfig {
             election_timeout: (Duration::from_millis(800), Duration::from_millis(1_600)),
             snapshot_every: 5_000,
             keep_behind_snapshot: 1_000,
+            compact_after_bytes: 256 << 20,
         }
     }
 }
@@ -141,6 +146,7 @@ impl RaftNode {
         .validate()?;
         let id = member_id(&me.key);
         let sm = StateMachine::open(store.clone()).await?;
+        let bulk = sm.bulk();
         let raft = Raft::new(
             id,
             Arc::new(config),
@@ -149,13 +155,15 @@ impl RaftNode {
             sm,
         )
         .await?;
-        Ok(Self {
+        let node = Self {
             raft,
             me,
             id,
             seed_keys: Arc::new(seeds.iter().map(|m| m.key).collect()),
             transport,
-        })
+        };
+        tokio::spawn(node.clone().watch_bulk(bulk, cfg.compact_after_bytes));
+        Ok(node)
     }
 
     /// openraft's handle (for the RPC server and membership changes).
@@ -200,9 +208,19 @@ impl RaftNode {
     }
 
     /// [`RaftNode::write`], sent to the leader when this node does not
-    /// lead (the leader applies it as if it had made it).
+    /// lead (the leader applies it as if it had made it). Tried here for 3 s
+    /// at most: a node restarted as the leader of a term the others left
+    /// takes the write into its own log, where openraft answers it only
+    /// once the entry is committed or overwritten.
     pub async fn write_forwarded(&self, cmd: Command) -> Result<Applied, WriteError> {
-        match self.write(cmd.clone()).await {
+        let here = tokio::time::timeout(Duration::from_secs(3), self.write(cmd.clone()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(WriteError::Failed(
+                    "this dispatcher believes it leads but did not commit within 3 s".into(),
+                ))
+            });
+        match here {
             Err(WriteError::NotLeader(Some(leader))) if leader.key != self.me.key => {
                 crate::network::PeerClient::new(self.transport.clone(), leader)
                     .propose(&cmd, Duration::from_secs(10))
@@ -217,6 +235,41 @@ impl RaftNode {
     /// fetches).
     pub fn peer(&self, member: Member) -> crate::network::PeerClient {
         crate::network::PeerClient::new(self.transport.clone(), member)
+    }
+
+    /// Takes a snapshot now and cuts the log behind it (every entry, not
+    /// the usual ones kept behind: a member that needs them gets the
+    /// snapshot). Waits at most 30 s for the snapshot.
+    pub async fn compact(&self) {
+        let applied = self.status().applied;
+        if self.raft.trigger().snapshot().await.is_err() {
+            return;
+        }
+        for _ in 0..300 {
+            if self.status().snapshot >= applied {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(i) = self.status().snapshot {
+            let _ = self.raft.trigger().purge_log(i).await;
+        }
+    }
+
+    /// Compacts the log each time blob pieces applied since the last time
+    /// pass `limit` bytes (checked each second, until the node stops).
+    async fn watch_bulk(self, bulk: Arc<std::sync::atomic::AtomicU64>, limit: u64) {
+        use std::sync::atomic::Ordering;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if self.raft.metrics().borrow().state == ServerState::Shutdown {
+                return;
+            }
+            if bulk.load(Ordering::Acquire) >= limit {
+                bulk.store(0, Ordering::Release);
+                self.compact().await;
+            }
+        }
     }
 
     /// Whether `key` belongs to a member (or a seed): only members may

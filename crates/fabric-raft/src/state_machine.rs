@@ -47,6 +47,18 @@ pub struct StateMachine {
     /// One snapshot built or installed at a time (openraft builds in a
     /// task of its own, alongside installs).
     snapshots: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Bytes of blob pieces applied since the node last compacted for them
+    /// ([`crate::RaftNode`] watches it).
+    bulk: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Bytes of blob pieces in a command.
+fn bulk_of(cmd: &fabric_store::Command) -> u64 {
+    match cmd {
+        fabric_store::Command::BlobPiece { bytes, .. } => bytes.len() as u64,
+        fabric_store::Command::Many(cmds) => cmds.iter().map(bulk_of).sum(),
+        _ => 0,
+    }
 }
 
 fn sm_error(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
@@ -58,12 +70,19 @@ fn snap_error(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageEr
 }
 
 impl StateMachine {
+    /// The count of blob-piece bytes applied (the node resets it when it
+    /// compacts).
+    pub(crate) fn bulk(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.bulk.clone()
+    }
+
     /// The state machine on `store`; finishes a snapshot install that a
     /// crash interrupted.
     pub async fn open(store: Store) -> Result<Self, StorageError> {
         let sm = Self {
             store,
             snapshots: std::sync::Arc::default(),
+            bulk: std::sync::Arc::default(),
         };
         if sm
             .store
@@ -180,9 +199,13 @@ impl RaftStateMachine<Fabric> for StateMachine {
             at.last = Some(entry.log_id);
             out.push(match entry.payload {
                 EntryPayload::Blank => Applied::Done,
-                EntryPayload::Normal(cmd) => self.store.apply(&cmd).map_err(|e| {
-                    io_error(ErrorSubject::Apply(entry.log_id), ErrorVerb::Write, e)
-                })?,
+                EntryPayload::Normal(cmd) => {
+                    self.bulk
+                        .fetch_add(bulk_of(&cmd), std::sync::atomic::Ordering::AcqRel);
+                    self.store.apply(&cmd).map_err(|e| {
+                        io_error(ErrorSubject::Apply(entry.log_id), ErrorVerb::Write, e)
+                    })?
+                }
                 EntryPayload::Membership(m) => {
                     at.membership = StoredMembership::new(Some(entry.log_id), m);
                     Applied::Done

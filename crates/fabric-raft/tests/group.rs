@@ -55,6 +55,17 @@ fn serve(endpoint: quinn::Endpoint, slot: Slot, max: usize) {
 }
 
 async fn start_group() -> Vec<Node> {
+    start_group_with(RaftConfig {
+        heartbeat: Duration::from_millis(100),
+        election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
+        snapshot_every: 20,
+        keep_behind_snapshot: 5,
+        ..RaftConfig::default()
+    })
+    .await
+}
+
+async fn start_group_with(cfg: RaftConfig) -> Vec<Node> {
     let net = NetConfig::default();
     let ids: Vec<Arc<Identity>> = (0..3)
         .map(|_| Arc::new(Identity::generate().unwrap()))
@@ -72,12 +83,6 @@ async fn start_group() -> Vec<Node> {
             api_url: None,
         })
         .collect();
-    let cfg = RaftConfig {
-        heartbeat: Duration::from_millis(100),
-        election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
-        snapshot_every: 20,
-        keep_behind_snapshot: 5,
-    };
     let mut nodes = Vec::new();
     for i in 0..3 {
         let dir = tempfile::tempdir().unwrap();
@@ -148,13 +153,23 @@ async fn until_all_hold(nodes: &[&Node], key: u8) {
 async fn three_nodes_elect_replicate_and_elect_again_when_the_leader_stops() {
     let nodes = start_group().await;
     let all: Vec<&Node> = nodes.iter().collect();
-    let l = leader_of(&all).await;
-    // A follower refuses, naming the leader.
-    let f = (l + 1) % 3;
-    match nodes[f].node.write(worker(1)).await {
-        Err(fabric_raft::WriteError::NotLeader(Some(m))) => assert_eq!(&m, nodes[l].node.me()),
-        other => panic!("a follower's write: {other:?}"),
-    }
+    // A follower refuses, naming the leader (asked again should the
+    // leadership move meanwhile: a busy machine can delay a heartbeat).
+    let mut tries = 0;
+    let l = loop {
+        let l = leader_of(&all).await;
+        let f = (l + 1) % 3;
+        nodes[f].node.wait_for_leader(Duration::from_secs(5)).await;
+        match nodes[f].node.write(worker(1)).await {
+            Err(fabric_raft::WriteError::NotLeader(Some(m))) if &m == nodes[l].node.me() => {
+                break l;
+            }
+            other => {
+                tries += 1;
+                assert!(tries < 5, "a follower's write: {other:?}");
+            }
+        }
+    };
     // Enough writes to pass two snapshots (every 20 entries).
     for k in 1..=50u8 {
         nodes[l].node.write(worker(k)).await.unwrap();
@@ -225,4 +240,72 @@ async fn restart(old: &Node) -> (Store, RaftNode) {
     .unwrap();
     *old.slot.write().unwrap() = Some(node.clone());
     (old.store.clone(), node)
+}
+
+/// Blob pieces past the bytes limit make every member snapshot and cut its
+/// log, long before the entry count would: the log never holds much of
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_pieces_past_the_byte_limit_compact_every_log() {
+    let nodes = start_group_with(RaftConfig {
+        snapshot_every: 100_000,
+        compact_after_bytes: 2 << 20,
+        ..RaftConfig::default()
+    })
+    .await;
+    let all: Vec<&Node> = nodes.iter().collect();
+    let chunk = fabric_proto::BLOB_CHUNK;
+    let bytes: Vec<u8> = (0..chunk * 3).map(|i| (i % 253) as u8).collect();
+    let sha = fabric_proto::Sha256::of(&bytes);
+    let mut leader = 0;
+    for (i, piece) in bytes.chunks(chunk).enumerate() {
+        let cmd = Command::BlobPiece {
+            sha,
+            offset: (i * chunk) as u64,
+            last: i == 2,
+            bytes: piece.to_vec(),
+        };
+        // To whoever leads (a busy machine may move the leadership while
+        // a megabyte travels); a piece written twice changes nothing.
+        let mut tries = 0;
+        loop {
+            leader = leader_of(&all).await;
+            match nodes[leader].node.write(cmd.clone()).await {
+                Ok(_) => break,
+                Err(e) => {
+                    tries += 1;
+                    assert!(tries < 10, "piece {i}: {e}");
+                }
+            }
+        }
+    }
+    let leader = &nodes[leader];
+    // The second piece's entry (the third is the last one written):
+    // passing 2 MiB there, each member compacts at or after it.
+    let second = leader.node.status().last_log.unwrap() - 1;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for n in &nodes {
+        // The blob whole, a snapshot past the pieces, and no piece left
+        // in the log up to it.
+        loop {
+            let snap = n.node.status().snapshot;
+            let done = n.store.blob_replicated(&sha).unwrap()
+                && snap.is_some_and(|s| {
+                    s >= second && n.store.raft_entries(0, s + 1).unwrap().is_empty()
+                });
+            if done {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a member did not compact: {:?}; replicated {:?}; entries {:?}",
+                n.node.status(),
+                n.store.blob_replicated(&sha),
+                n.store
+                    .raft_entries(0, 100)
+                    .map(|e| e.iter().map(|(i, _)| *i).collect::<Vec<_>>())
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

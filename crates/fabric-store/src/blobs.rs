@@ -97,6 +97,23 @@ impl Store {
         Ok(self.blobs.get(sha.as_bytes())?.map(|v| v.to_vec()))
     }
 
+    /// Whether a chunked blob went whole through a group's log (so a
+    /// majority holds it), as opposed to being whole on this member only
+    /// (its replication failed partway, say). Replicated state: in
+    /// snapshots too.
+    pub fn blob_replicated(&self, sha: &Sha256) -> Result<bool> {
+        Ok(self
+            .meta
+            .contains_key(format!("{}{}", crate::BLOB_REPLICATED, sha.to_hex()))?)
+    }
+
+    pub(crate) fn mark_blob_replicated(&self, sha: &Sha256) -> Result<()> {
+        let _gate = self.gate();
+        self.meta
+            .insert(format!("{}{}", crate::BLOB_REPLICATED, sha.to_hex()), &[])?;
+        Ok(())
+    }
+
     /// Whether a blob is stored, whole or chunked (and complete).
     pub fn has_blob(&self, sha: &Sha256) -> Result<bool> {
         Ok(self.blob_len(sha)?.is_some())

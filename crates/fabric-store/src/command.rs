@@ -184,7 +184,12 @@ impl Store {
                 last,
                 bytes,
             } => match self.put_blob_chunk(sha, *offset, bytes, *last) {
-                Ok(progress) => Applied::Changed(progress.complete),
+                Ok(progress) => {
+                    if progress.complete {
+                        self.mark_blob_replicated(sha)?;
+                    }
+                    Applied::Changed(progress.complete)
+                }
                 Err(crate::ChunkError::Store(e)) => return Err(e),
                 // The leader checked the pieces before proposing them: a
                 // refusal here is the same on every member.

@@ -79,6 +79,10 @@ pub use peers::PeerRole;
 pub use retention::{RetentionPolicy, SweepCursor, Swept};
 pub use rewrap::{PLAINTEXT, RewrapProgress};
 pub(crate) use seq::SEQ_HW_KEY;
+
+/// The `meta` prefix of the marks of chunked blobs a group's log carried
+/// whole ([`Store::blob_replicated`]).
+pub(crate) const BLOB_REPLICATED: &str = "blobrep/";
 pub use tasks::{MAX_LIST_SCAN, StoreCounts, live_key};
 pub use upgrade::{FORMAT, FORMAT_KEY};
 pub use writes::{MAX_WRITE_BATCH, TaskWrite, Writer};

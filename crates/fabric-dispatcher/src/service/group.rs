@@ -168,17 +168,7 @@ async fn form(node: RaftNode, peers: Vec<Member>) {
     // Data from before the group (a dispatcher that ran alone) is in the
     // store but not in the log: the log is cut behind a snapshot, so the
     // others start from the snapshot.
-    let applied = node.status().applied;
-    let _ = node.raft().trigger().snapshot().await;
-    for _ in 0..100 {
-        if node.status().snapshot >= applied {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if let Some(i) = applied {
-        let _ = node.raft().trigger().purge_log(i).await;
-    }
+    node.compact().await;
     for attempt in 0..600u32 {
         if !node.is_leader() {
             return;
@@ -257,6 +247,11 @@ pub(crate) async fn lead_loop(shared: Arc<Shared>) {
         if leader && group.leading() && !quorum(group, cut_off).await {
             leader = false;
         }
+        // A write of this term was not committed in time (its proposer
+        // gave up, and every later write with it): begin again.
+        if leader && group.leading() && shared.ledger.term_failed() {
+            step_down(&shared, group, "a write was not committed in time");
+        }
         // Another term since this member took over: it may have missed
         // what a leader in between did; it takes over again.
         if leader && group.leading() && group.term.load(Ordering::Acquire) != term {
@@ -310,26 +305,34 @@ async fn take_over(shared: &Arc<Shared>, group: &Group) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     shared.ledger.begin_term();
-    // Blobs the former leader made from its tasks' parents (not in the
-    // log) are made again here from the replicated results.
-    let refilled =
-        super::requests::after::refill_missing(&shared.store).map_err(|e| e.to_string())?;
-    if refilled > 0 {
-        tracing::info!(
-            tasks = refilled,
+    // Inputs the former leader made from parents' outputs (blob files,
+    // not in the log) are made again here from the replicated results.
+    let store = shared.store.clone();
+    match tokio::task::spawn_blocking(move || super::requests::after::refill_missing(&store)).await
+    {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(
+            tasks = n,
             "stored again the inputs the former leader made from parents' outputs"
-        );
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot look for inputs made from parents' outputs")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "looking for inputs made from parents' outputs failed")
+        }
     }
     // Uploaded blobs it still lacks (it caught up by a snapshot, and the
-    // fetch after it did not finish): from the others, without holding up
-    // the take-over.
+    // fetch after it did not finish): from the others, for 10 s at most
+    // before it serves (the rest go on in the background).
     {
         let shared = shared.clone();
-        tokio::spawn(async move {
+        let fetching = tokio::spawn(async move {
             if let Some(group) = shared.group.as_ref() {
                 blobs::fetch_missing(&shared.store, group).await;
             }
         });
+        let _ = tokio::time::timeout(Duration::from_secs(10), fetching).await;
     }
     let (sched, deps) = super::recover(&shared.cfg, &shared.store, &shared.ledger, true)
         .await

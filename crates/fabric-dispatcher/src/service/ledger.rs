@@ -123,6 +123,15 @@ impl Ledger {
         }
     }
 
+    /// Whether this term's proposer gave up (a write was not committed in
+    /// time): the leader takes over again with a fresh one.
+    pub(crate) fn term_failed(&self) -> bool {
+        match self {
+            Self::Local { .. } => false,
+            Self::Raft { term, .. } => current(term).is_closed(),
+        }
+    }
+
     /// The term as leader ended: its waits fail with `why`.
     pub(crate) fn end_term(&self, why: &str) {
         if let Self::Raft { term, .. } = self {

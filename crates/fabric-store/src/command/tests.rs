@@ -230,6 +230,7 @@ fn blob_pieces_make_the_same_blob_on_every_replica_and_again_changes_nothing() {
         two.apply(c).unwrap();
     }
     assert_eq!(answers.last(), Some(&Applied::Changed(true)), "whole");
+    assert!(one.blob_replicated(&sha).unwrap() && two.blob_replicated(&sha).unwrap());
     for s in [&one, &two] {
         let (read, _) = s.blob_range(&sha, 0, bytes.len() as u64).unwrap().unwrap();
         assert!(read == bytes, "the blob differs");

@@ -25,7 +25,12 @@ const TREES: [&str; 10] = [
     "schedules",
 ];
 /// The prefixes of `meta` it holds.
-const META_PREFIXES: [&[u8]; 3] = [b"token/", b"apitoken/", crate::SEQ_HW_KEY.as_bytes()];
+const META_PREFIXES: [&[u8]; 4] = [
+    b"token/",
+    b"apitoken/",
+    crate::BLOB_REPLICATED.as_bytes(),
+    crate::SEQ_HW_KEY.as_bytes(),
+];
 /// The snapshot's own format.
 const VERSION: u32 = 1;
 const WHAT: &str = "snapshot";

@@ -18,22 +18,33 @@ use crate::service::state::Shared;
 /// How long one piece may take to arrive.
 const PIECE_TTL: Duration = Duration::from_secs(10);
 
-/// The blobs live tasks name that this store lacks.
+/// The blobs a task's kind and input name.
+fn named_by(kind: &TaskKind, input: Option<BlobRef>) -> impl Iterator<Item = BlobRef> + '_ {
+    let files: &[fabric_proto::StagedFile] = match kind {
+        TaskKind::Command { files, .. } => files,
+        TaskKind::Wasm { .. } => &[],
+    };
+    input.into_iter().chain(files.iter().map(|f| f.blob))
+}
+
+/// The blobs live tasks and schedules name that this store lacks.
 pub(crate) fn missing(store: &Store) -> Result<Vec<BlobRef>, StoreError> {
     let mut named: BTreeMap<Sha256, BlobRef> = BTreeMap::new();
+    let mut add = |b: BlobRef| {
+        named.insert(b.sha, b);
+    };
     for rec in store.live_tasks()? {
-        let files = match &rec.spec.kind {
-            TaskKind::Command { files, .. } => files.iter().map(|f| f.blob).collect(),
-            TaskKind::Wasm { .. } => Vec::new(),
-        };
-        for b in rec
-            .spec
-            .input_blob
-            .into_iter()
-            .chain(rec.args_blob)
-            .chain(files)
-        {
-            named.insert(b.sha, b);
+        named_by(&rec.spec.kind, rec.spec.input_blob).for_each(&mut add);
+        rec.args_blob.into_iter().for_each(&mut add);
+    }
+    // A schedule runs again later: what its task or job names too.
+    for s in store.schedules()? {
+        if let Some(t) = &s.spec.task {
+            named_by(&t.kind, t.input_blob).for_each(&mut add);
+        }
+        for step in s.spec.job.iter().flat_map(|j| &j.steps) {
+            named_by(&step.kind, step.input).for_each(&mut add);
+            step.each.iter().map(|i| i.blob).for_each(&mut add);
         }
     }
     let mut out = Vec::new();
@@ -85,7 +96,7 @@ pub(crate) async fn fetch_missing(store: &Store, group: &Group) -> usize {
         if done {
             got += 1;
         } else {
-            tracing::warn!(sha = %blob.sha, "no other dispatcher of the group gave the blob file this one lacks; tasks naming it wait");
+            tracing::warn!(sha = %blob.sha, "no other dispatcher of the group gave the blob file this one lacks: a task naming it cannot get its input until the blob is uploaded again");
         }
     }
     if got > 0 {

@@ -17,15 +17,19 @@ impl Ledger {
         let Self::Raft { store, .. } = self else {
             return Ok(());
         };
+        // Carried whole once already (a second upload of the same bytes).
+        if store.blob_replicated(&blob.sha)? {
+            return Ok(());
+        }
         let proposer = self.proposer();
         let mut offset = 0u64;
         loop {
             let len = (blob.len - offset).min(BLOB_CHUNK as u64);
             let (bytes, _) = store.blob_range(&blob.sha, offset, len)?.ok_or_else(|| {
-                StoreError::NotLeading(format!(
-                    "blob {} went missing while it was being replicated",
+                StoreError::Io(std::io::Error::other(format!(
+                    "blob {} went missing from this dispatcher's disk while it was being copied to the others",
                     blob.sha
-                ))
+                )))
             })?;
             let last = offset + len >= blob.len;
             proposer

@@ -26,8 +26,11 @@ const MAX_ENTRY_HARD: usize = (16 << 20) - (128 << 10);
 /// majority, say): the caller hears of it instead of waiting for ever.
 const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// How long one try to have a member's setup write taken lasts.
-const FORWARD_TRY: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long one try to have a member's setup write taken lasts: longer
+/// than the node's own tries (3 s here, then 10 s for the leader to
+/// commit it), so a try is not cut short while the leader may still commit
+/// it behind the caller's back (and it is sent again).
+const FORWARD_TRY: std::time::Duration = std::time::Duration::from_secs(15);
 
 type Reply = oneshot::Sender<Result<Applied, String>>;
 
@@ -200,6 +203,7 @@ fn approx_size(cmd: &Command) -> usize {
     };
     match cmd {
         Command::Blob(b) => b.len(),
+        Command::BlobPiece { bytes, .. } => bytes.len() + 128,
         Command::Tasks { ops, .. } => ops
             .iter()
             .map(|op| match op {

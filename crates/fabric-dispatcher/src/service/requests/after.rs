@@ -213,8 +213,12 @@ pub(crate) fn refill_missing(
         }
         if missing {
             let mut again = rec.clone();
-            fill_input(store, &mut again)?;
-            refilled += 1;
+            match fill_input(store, &mut again) {
+                Ok(()) => refilled += 1,
+                Err(e) => {
+                    tracing::warn!(task = %rec.id, error = %e, "cannot store again the input made from its parents' outputs")
+                }
+            }
         }
     }
     Ok(refilled)

@@ -62,9 +62,29 @@ pub async fn replicate(shared: &Shared, blob: &fabric_proto::BlobRef) -> Result<
     Ok(shared.ledger.replicate_chunked(blob).await?)
 }
 
-/// Whether a blob is stored.
+/// Whether a blob is stored (in a group: and went whole through the log,
+/// so a majority holds it; one whole here only is uploaded again, which
+/// copies it to the others).
 pub fn has(shared: &Shared, sha: &Sha256) -> Answer {
-    Ok(Response::HasBlob(shared.store.has_blob(sha)?))
+    Ok(Response::HasBlob(held(shared, sha, None)?))
+}
+
+/// Whether the blob `sha` (of `len` bytes, when given) is stored as a task
+/// may name it: here, and in a group carried whole by the log.
+pub(crate) fn held(
+    shared: &Shared,
+    sha: &Sha256,
+    len: Option<u64>,
+) -> Result<bool, fabric_store::StoreError> {
+    let here = match (shared.store.blob_len(sha)?, len) {
+        (Some(n), Some(len)) => n == len,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    Ok(here
+        && (!shared.ledger.is_raft()
+            || shared.store.has_module(sha)?
+            || shared.store.blob_replicated(sha)?))
 }
 
 /// A blob's bytes (workers fetch modules this way). A module whose bytes

@@ -248,9 +248,12 @@ fn prepare(
         )));
     }
     if let TaskKind::Command { files, .. } = &spec.kind
-        && let Some(f) = files
-            .iter()
-            .find(|f| !matches!(shared.store.blob_len(&f.blob.sha), Ok(Some(n)) if n == f.blob.len))
+        && let Some(f) = files.iter().find(|f| {
+            !matches!(
+                super::blobs::held(shared, &f.blob.sha, Some(f.blob.len)),
+                Ok(true)
+            )
+        })
     {
         return Err(RequestError::NotFound(format!(
             "file {} ({} bytes, {}) is not stored on the dispatcher; upload it first",
@@ -258,7 +261,7 @@ fn prepare(
         )));
     }
     if let Some(blob) = &spec.input_blob {
-        if shared.store.blob_len(&blob.sha)? != Some(blob.len) {
+        if !super::blobs::held(shared, &blob.sha, Some(blob.len))? {
             return Err(RequestError::NotFound(format!(
                 "input blob {} ({} bytes) is not stored on the dispatcher; upload it first",
                 blob.sha, blob.len
