@@ -22,7 +22,42 @@ fn total_words(stdout: &[u8]) -> u64 {
     v["total_words"].as_u64().expect("total_words")
 }
 
+/// A POST as a REST client of a group makes it: a 307 is followed to the
+/// leader, a 503 (no leader yet, or a write not committed in time) is
+/// tried again shortly; the answer's JSON.
+fn post_following(
+    url: &str,
+    token: &str,
+    send: impl Fn(ureq::Request) -> Result<ureq::Response, ureq::Error>,
+) -> serde_json::Value {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let mut url = url.to_owned();
+    for _ in 0..20 {
+        let r = send(
+            agent
+                .post(&url)
+                .set("Authorization", &format!("Bearer {token}")),
+        );
+        match r {
+            Ok(r) => return r.into_json().expect("JSON"),
+            Err(ureq::Error::Status(307, r)) => {
+                url = r.header("location").expect("a Location").to_owned();
+            }
+            Err(ureq::Error::Status(503, _)) => std::thread::sleep(Duration::from_millis(500)),
+            Err(ureq::Error::Status(code, r)) => {
+                panic!("POST {url}: {code} {}", r.into_string().unwrap_or_default())
+            }
+            Err(e) => panic!("POST {url}: {e}"),
+        }
+    }
+    panic!("POST {url}: no leader took it in 20 tries")
+}
+
 #[test]
+#[allow(
+    clippy::result_large_err,
+    reason = "the closures return ureq's own Result"
+)]
 fn inputs_uploaded_to_the_leader_survive_its_kill() {
     let sb = Sandbox::new();
     let mut g = Group::start(&sb, 3);
@@ -49,27 +84,22 @@ fn inputs_uploaded_to_the_leader_survive_its_kill() {
         // Over REST, streamed to the leader's API: about 1.6 MiB.
         let b = words(300_000, 500);
         let api = format!("http://{}", g.members[leader].api);
-        let up: serde_json::Value = ureq::post(&format!("{api}/api/v1/blobs"))
-            .set("Authorization", &format!("Bearer {token}"))
-            .set("Content-Type", "application/octet-stream")
-            .send_bytes(&b)
-            .expect("REST upload")
-            .into_json()
-            .unwrap();
-        let sub: serde_json::Value = ureq::post(&format!("{api}/api/v1/tasks"))
-            .set("Authorization", &format!("Bearer {token}"))
-            .send_json(serde_json::json!({
+        let up = post_following(&format!("{api}/api/v1/blobs"), &token, |r| {
+            r.set("Content-Type", "application/octet-stream")
+                .send_bytes(&b)
+        });
+        let sub = post_following(&format!("{api}/api/v1/tasks"), &token, |r| {
+            r.send_json(serde_json::json!({
                 "module": module.to_hex(),
                 "input_blob": {"sha256": up["sha256"], "len": up["len"]},
             }))
-            .expect("REST submit")
-            .into_json()
-            .unwrap();
+        });
         let rest_task: fabric_proto::TaskId = sub["id"].as_str().expect("id").parse().unwrap();
         c.close().await;
         (quic_task, rest_task, 800_000u64, 300_000u64)
     });
     // No worker yet: both wait in the queue while the leader dies.
+    let leader = rt.block_on(g.leader(Duration::from_secs(30)));
     g.kill9(leader);
     let _w = g.worker(&sb, "w1", 2);
     rt.block_on(async {

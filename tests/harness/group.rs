@@ -128,10 +128,12 @@ impl Group {
         i
     }
 
-    /// Starts member `i` again (same data dir, address and key).
+    /// Starts member `i` again (same data dir, address and key). Ready
+    /// once its own setup writes are committed by the leader: on a machine
+    /// loaded by other tests that can take a while, hence two minutes.
     pub fn restart(&mut self, sb: &Sandbox, i: usize) {
         let mut p = Self::spawn(sb, &self.members, i, self.netns.as_deref(), false);
-        p.wait_for_line("ready", Duration::from_secs(60));
+        p.wait_for_line("ready", Duration::from_secs(120));
         self.members[i].proc = Some(p);
     }
 
