@@ -11,7 +11,9 @@
 #   benches/ha.sh
 #
 # Knobs (env): FABRIC_HA_PAIRS (default 4) pairs of cluster_load runs,
-# FABRIC_BENCH_TASKS per run (default 5000), FABRIC_HA_KILLS (default 10).
+# FABRIC_BENCH_TASKS per run (default 5000), FABRIC_HA_KILLS (default 10),
+# FABRIC_HA_LOG (the dispatchers' FABRIC_LOG, default warn), FABRIC_HA_KEEP=1
+# (keep their logs).
 # Built in release; every wait is bounded.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
@@ -55,7 +57,11 @@ PY
 # Failover.
 dir=$(mktemp -d /tmp/fabric-ha.XXXXXX)
 pids=()
-cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; pkill -9 -f "$dir" 2>/dev/null || true; rm -rf "$dir"; }
+cleanup() {
+    kill -9 "${pids[@]}" 2>/dev/null || true
+    pkill -9 -f "$dir" 2>/dev/null || true
+    if [[ -n ${FABRIC_HA_KEEP:-} ]]; then echo "logs kept in $dir" >&2; else rm -rf "$dir"; fi
+}
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -a key addr
@@ -66,7 +72,7 @@ done
 start() { # i
     local i=$1 peers=()
     for j in 0 1 2; do [[ $j != "$i" ]] && peers+=(--peer "${key[$j]}@${addr[$j]}"); done
-    FABRIC_LOG=warn "$fabric" dispatcher --data-dir "$dir/d$i" --listen "${addr[$i]}" --no-mdns --no-api \
+    FABRIC_LOG=${FABRIC_HA_LOG:-warn} "$fabric" dispatcher --data-dir "$dir/d$i" --listen "${addr[$i]}" --no-mdns --no-api \
         --cluster "$dir/d$i.toml" "${peers[@]}" >"$dir/d$i.log" 2>&1 &
     pid[$i]=$!
     pids+=("$!")
