@@ -91,10 +91,12 @@ impl<T: Serialize + DeserializeOwned> Signed<T> {
 
     /// Checks that a key in `trusted` signed these bytes, then decodes them.
     pub fn verify(&self, trusted: &[VerifyingKey]) -> Result<T, VerifyError> {
-        if !trusted.iter().any(|k| k.as_bytes() == &self.signer) {
+        // The trusted key itself, already decompressed: decompressing the
+        // signer's bytes again on every verify showed in the profile of a
+        // trivial task (BENCHMARKS.md, issue 27).
+        let Some(key) = trusted.iter().find(|k| k.as_bytes() == &self.signer) else {
             return Err(VerifyError::UntrustedSigner(hex::encode(self.signer)));
-        }
-        let key = VerifyingKey::from_bytes(&self.signer).map_err(|_| VerifyError::BadSignerKey)?;
+        };
         let signature = Signature::from_bytes(&self.signature);
         key.verify_strict(&signed_bytes(&self.body), &signature)
             .map_err(|_| VerifyError::BadSignature)?;
