@@ -17,23 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::{GuestEvent, Sha256, TaskId, TaskInfo, TaskOutcome, TaskSpec, TaskState};
 
-/// Most tasks one [`Request::SubmitMany`] may queue.
-pub const MAX_SUBMIT_BATCH: usize = 1_000;
-
-/// Most bytes of args, env and inline inputs one [`Request::SubmitMany`]
-/// may carry, well inside a frame ([`crate::DEFAULT_MAX_FRAME`]).
-pub const MAX_SUBMIT_BATCH_BYTES: usize = 8 << 20;
-
-/// One task of a [`Response::SubmittedMany`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubmittedTask {
-    /// Its id.
-    pub id: TaskId,
-    /// Why it may wait a long time, when that is so.
-    #[serde(default)]
-    pub warning: Option<String>,
-}
-
 /// A request to the dispatcher.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -440,6 +423,7 @@ mod envelope;
 mod error;
 mod keys;
 mod raft;
+mod submit_many;
 mod views;
 
 pub use assign::{Ack, Assign, Report, WorkerMsg};
@@ -447,6 +431,7 @@ pub use envelope::{ALPN, Envelope, WIRE_VERSION, WireError, decode_msg, encode_m
 pub use error::{ErrorBody, ErrorCode, LeaderHint};
 pub use keys::{AuditEntry, BackupView, KeyInfo, KeysView, RewrapView};
 pub use raft::{MemberView, RaftKind};
+pub use submit_many::{MAX_SUBMIT_BATCH, MAX_SUBMIT_BATCH_BYTES, SubmittedTask};
 pub use views::{ClusterCaps, TaskCounts, TokenSummary, WorkerInfo, WorkerState, WorkerSummary};
 
 #[cfg(test)]
