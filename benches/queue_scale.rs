@@ -47,9 +47,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Submits in one request (one store transaction and one flush each).
+const FILL_BATCH: u64 = 1_000;
+
 async fn start(dir: &Path) -> (Dispatcher, Duration) {
     let t = Instant::now();
-    let cfg = DispatcherConfig::new(dir.to_owned(), "127.0.0.1:0".parse().expect("addr"));
+    let mut cfg = DispatcherConfig::new(dir.to_owned(), "127.0.0.1:0".parse().expect("addr"));
+    // The queue's cap follows the bench's size (the default is 100,000).
+    cfg.caps.max_queued = cfg.caps.max_queued.max(queue_size() as usize);
     let d = Dispatcher::start(cfg).await.expect("dispatcher starts");
     (d, t.elapsed())
 }
@@ -67,14 +72,18 @@ fn fill(dir: &Path, n: u64) {
         );
         let module = c.upload_module(&trivial_wasm()).await.expect("upload");
         let base = rss_mb();
-        let sem = Arc::new(tokio::sync::Semaphore::new(256));
+        let sem = Arc::new(tokio::sync::Semaphore::new(4));
         let t = Instant::now();
         let mut handles = Vec::new();
-        for _ in 0..n {
+        let mut left = n;
+        while left > 0 {
+            let batch = left.min(FILL_BATCH);
+            left -= batch;
             let permit = sem.clone().acquire_owned().await.expect("permit");
             let c = c.clone();
             handles.push(tokio::spawn(async move {
-                c.submit(TaskSpec::wasm(module)).await.expect("submit");
+                let specs = (0..batch).map(|_| TaskSpec::wasm(module)).collect();
+                c.submit_many(specs).await.expect("submit many");
                 drop(permit);
             }));
         }
@@ -213,10 +222,7 @@ fn main() {
         }
         _ => {}
     }
-    let n: u64 = std::env::var("FABRIC_BENCH_QUEUE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = queue_size();
     let empty = tempfile::tempdir().expect("temp dir");
     let full = tempfile::tempdir().expect("temp dir");
     let baseline = child(&["restart", &empty.path().to_string_lossy()]);
@@ -247,6 +253,11 @@ fn main() {
         field(rl, 1) / field(bl, 1).max(1e-6)
     );
     inputs_phase(field(bl, 1));
+}
+
+/// `FABRIC_BENCH_QUEUE`: tasks queued before the restart.
+fn queue_size() -> u64 {
+    env_or("FABRIC_BENCH_QUEUE", 100_000)
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
