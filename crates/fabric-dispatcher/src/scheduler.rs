@@ -11,6 +11,7 @@ use fabric_proto::{TaskId, TaskRecord, TaskState, TaskStatus};
 
 mod adopt;
 mod aging;
+mod cold;
 mod held;
 mod lost;
 mod queue;
@@ -19,6 +20,7 @@ mod worker;
 mod workers;
 
 pub use adopt::AWAIT_MS;
+use cold::Cold;
 use queue::Queue;
 use worker::Worker;
 pub use workers::{Registration, Tick};
@@ -110,6 +112,10 @@ impl Change {
 pub struct Scheduler {
     cfg: SchedConfig,
     tasks: HashMap<TaskId, TaskRecord>,
+    /// Queued tasks reloaded by a restart and held slim (`cold.rs`).
+    cold: HashMap<TaskId, Box<Cold>>,
+    /// Cold tasks placement reached, to be read back (`cold.rs`).
+    wanted: Vec<TaskId>,
     queue: Queue,
     workers: HashMap<WorkerKey, Worker>,
     /// Lease deadlines: (deadline, task), and each leased task's deadline.
@@ -195,9 +201,14 @@ impl Scheduler {
         self.tasks.get(id)
     }
 
-    /// Number of live (queued or running) tasks.
+    /// Number of live (queued or running) tasks, cold ones included.
     pub fn live(&self) -> usize {
-        self.tasks.len()
+        self.tasks.len() + self.cold.len()
+    }
+
+    /// Whether `id` is live (queued, running or waiting), cold or not.
+    pub fn is_live(&self, id: &TaskId) -> bool {
+        self.tasks.contains_key(id) || self.cold.contains_key(id)
     }
 
     /// Number of tasks waiting for a worker.
@@ -228,7 +239,12 @@ impl Scheduler {
                 break;
             };
             cursor = Some(key);
-            let rec = &self.tasks[&key.2];
+            let Some(rec) = self.tasks.get(&key.2) else {
+                // A cold task (reloaded by a restart): its record is read
+                // back before it can be leased, and it goes first.
+                self.want_from(key);
+                break;
+            };
             // A task no registered worker could ever take leaves the ready
             // set until a worker registers, so it costs placement nothing.
             if !self.workers.values().any(|w| w.could_run(rec)) {
@@ -319,7 +335,8 @@ impl Scheduler {
     }
 
     /// Cancels a live task. Returns its final record and, if it was
-    /// running, the worker and attempt to tell.
+    /// running, the worker and attempt to tell. A cold task must be
+    /// hydrated first (`None` until then).
     pub fn cancel(
         &mut self,
         id: &TaskId,
@@ -355,14 +372,16 @@ impl Scheduler {
         out
     }
 
-    /// Records of live tasks (queued or running), in no particular order.
+    /// Records of live tasks (queued or running), in no particular order;
+    /// cold tasks are not among them (see `live_states`, `cold_in`,
+    /// `cold_blobs`).
     pub fn live_records(&self) -> impl Iterator<Item = &TaskRecord> {
         self.tasks.values()
     }
 
-    /// Ids of live tasks. For checks and tests.
+    /// Ids of live tasks, cold ones included. For checks and tests.
     pub fn live_ids(&self) -> impl Iterator<Item = &TaskId> {
-        self.tasks.keys()
+        self.tasks.keys().chain(self.cold.keys())
     }
 }
 

@@ -18,6 +18,7 @@ mod job;
 mod limits;
 mod manifest;
 mod outcome;
+mod queued;
 mod role;
 mod schedule;
 mod secret;
@@ -45,6 +46,7 @@ pub use job::{
 pub use limits::{DEFAULT_LEASE_GRACE_MS, LimitCaps, LimitError, Limits, show as show_limit};
 pub use manifest::{Manifest, ManifestError};
 pub use outcome::{MAX_OUTPUT_FILES_BYTES, OutputFile, TaskOutcome, TaskStatus};
+pub use queued::{QueuedRecord, QueuedSpec};
 pub use role::{ApiRole, ApiRoleParseError};
 pub use schedule::{
     CatchUpPolicy, MAX_SCHEDULE_HISTORY, MAX_SCHEDULE_NAME, MAX_SCHEDULES, Overlap, ScheduleAction,

@@ -19,17 +19,21 @@ impl Scheduler {
         for rank in [1u8, 2] {
             let mut climb = Vec::new();
             for key in self.queue.ready_of_rank(rank) {
-                let Some(rec) = self.tasks.get(&key.2) else {
-                    continue;
+                let (submitted, delayed_to, aged) = match self.tasks.get(&key.2) {
+                    Some(rec) => (rec.submitted_ms, rec.spec.not_before_ms, rec.aged),
+                    None => match self.cold.get(&key.2) {
+                        Some(c) => (c.submitted_ms, c.spec_not_before_ms, c.aged),
+                        None => continue,
+                    },
                 };
                 // Oldest first: once one was submitted less than a step
                 // ago, none after it was earlier.
-                if now.saturating_sub(rec.submitted_ms) < age {
+                if now.saturating_sub(submitted) < age {
                     break;
                 }
                 // A delayed task waits from its time, not from its submit.
-                let since = rec.submitted_ms.max(rec.spec.not_before_ms.unwrap_or(0));
-                if now.saturating_sub(since) / age > u64::from(rec.aged) {
+                let since = submitted.max(delayed_to.unwrap_or(0));
+                if now.saturating_sub(since) / age > u64::from(aged) {
                     climb.push(key.2);
                 }
             }
@@ -38,6 +42,10 @@ impl Scheduler {
                     self.queue.remove(rec);
                     rec.aged += 1;
                     self.queue.push(rec);
+                } else if let Some(c) = self.cold.get_mut(&id) {
+                    self.queue.remove_parts(c.not_before_ms, c.key(id));
+                    c.aged += 1;
+                    self.queue.push_parts(c.not_before_ms, c.key(id));
                 }
             }
         }

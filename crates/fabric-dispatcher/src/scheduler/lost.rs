@@ -142,6 +142,7 @@ impl Scheduler {
     /// running record takes its lease back if its worker is still here;
     /// otherwise that attempt is lost.
     pub fn reinstate(&mut self, rec: TaskRecord, now: u64) -> Option<Change> {
+        self.drop_cold(&rec.id);
         if let Some(current) = self.tasks.remove(&rec.id) {
             self.queue.remove(&current);
             if let Some(w) = current.worker {

@@ -31,18 +31,28 @@ pub(super) struct Queue {
 impl Queue {
     /// Queues a task: delayed while `not_before_ms` is set, else ready.
     pub(super) fn push(&mut self, rec: &TaskRecord) {
-        if rec.not_before_ms > 0 {
-            self.delayed.insert((rec.not_before_ms, rec.id));
+        self.push_parts(rec.not_before_ms, queue_key(rec));
+    }
+
+    /// [`Queue::push`] of a task known by its delay and queue key.
+    pub(super) fn push_parts(&mut self, not_before_ms: u64, key: QueueKey) {
+        if not_before_ms > 0 {
+            self.delayed.insert((not_before_ms, key.2));
         } else {
-            self.ready.insert(queue_key(rec));
+            self.ready.insert(key);
         }
     }
 
     /// Takes a task out, wherever it waits.
     pub(super) fn remove(&mut self, rec: &TaskRecord) {
-        self.ready.remove(&queue_key(rec));
-        self.parked.remove(&queue_key(rec));
-        self.delayed.remove(&(rec.not_before_ms, rec.id));
+        self.remove_parts(rec.not_before_ms, queue_key(rec));
+    }
+
+    /// [`Queue::remove`] of a task known by its delay and queue key.
+    pub(super) fn remove_parts(&mut self, not_before_ms: u64, key: QueueKey) {
+        self.ready.remove(&key);
+        self.parked.remove(&key);
+        self.delayed.remove(&(not_before_ms, key.2));
     }
 
     /// Moves a ready task aside: no worker could run it.

@@ -205,6 +205,8 @@ impl Scheduler {
                     rec.updated_ms = now;
                 }
                 self.queue.push(rec);
+            } else {
+                self.cold_due(&id, now);
             }
         }
         self.age(now);

@@ -92,7 +92,17 @@ const UNRECORDED_LEASE_DELAY_MS: u64 = 1_000;
 fn lease_ready(shared: &Shared) -> (Vec<Leased>, Vec<crate::scheduler::Change>) {
     let now = shared.now();
     let mut core = shared.core();
-    let leased = core.sched.place(now);
+    let mut leased = core.sched.place(now);
+    // Cold tasks (reloaded by a restart) at the head of the queue are read
+    // back whole, then placement goes on; each pass warms at least one.
+    loop {
+        let wanted = core.sched.wanted();
+        if wanted.is_empty() {
+            break;
+        }
+        shared.warm(&mut core, &wanted);
+        leased.extend(core.sched.place(now));
+    }
     let mut ready = Vec::with_capacity(leased.len());
     let mut orphans = Vec::new();
     for rec in leased {

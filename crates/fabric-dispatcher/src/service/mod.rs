@@ -57,6 +57,7 @@ use state::Shared;
 use fabric_proto::{TaskOutcome, TaskStatus};
 
 use crate::scheduler::{Change, Scheduler};
+use fabric_proto::QueuedRecord;
 
 /// A running dispatcher. Dropping it does not stop it; call
 /// [`Dispatcher::shutdown`].
@@ -294,18 +295,35 @@ async fn recover(
 ) -> Result<(Scheduler, deps::Deps), StoreError> {
     let started = std::time::Instant::now();
     let mut sched = Scheduler::new(cfg.sched.clone());
-    let live = store.live_tasks()?;
-    let count = live.len();
     let now = cfg.clock.now_ms();
-    let changes = if take_over {
+    let (changes, count) = if take_over {
+        let live = store.live_tasks()?;
+        let count = live.len();
         let workers: Vec<_> = store
             .peers(PeerRole::Worker)?
             .into_iter()
             .map(|(k, _)| fabric_proto::WorkerKey(k))
             .collect();
-        sched.take_over(live, &workers, now)
+        (sched.take_over(live, &workers, now), count)
     } else {
-        sched.restore(live, now)
+        // Queued tasks are held cold (`scheduler/cold.rs`): read slim, one
+        // at a time. Running and waiting ones are read whole.
+        let mut whole = Vec::new();
+        let count = store.each_live(
+            |rec: &QueuedRecord| rec.state,
+            |rec: QueuedRecord| {
+                if rec.waits_in_queue() {
+                    sched.restore_cold(rec);
+                } else {
+                    whole.push(rec.id);
+                }
+            },
+        )?;
+        let mut records = Vec::with_capacity(whole.len());
+        for id in whole {
+            records.extend(store.task(&id)?);
+        }
+        (sched.restore(records, now), count)
     };
     for change in changes {
         match change {

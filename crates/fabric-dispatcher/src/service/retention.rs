@@ -91,6 +91,7 @@ fn referenced_blobs(shared: &Shared) -> HashSet<Sha256> {
                 used.insert(args.sha);
             }
         }
+        used.extend(core.sched.cold_blobs().copied());
     }
     // A schedule runs again later: its blobs stay while it exists.
     for s in shared.store.schedules().unwrap_or_default() {

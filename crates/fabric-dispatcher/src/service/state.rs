@@ -233,10 +233,10 @@ impl Shared {
         let core = self.core();
         let mut queued = [0u64; 3];
         let mut running = 0;
-        for r in core.sched.live_records() {
-            match r.state {
+        for (state, priority) in core.sched.live_states() {
+            match state {
                 fabric_proto::TaskState::Queued => {
-                    queued[usize::from(r.spec.priority.rank())] += 1;
+                    queued[usize::from(priority.rank())] += 1;
                 }
                 fabric_proto::TaskState::Running => running += 1,
                 _ => {}
@@ -300,6 +300,32 @@ impl Shared {
         });
     }
 
+    /// Reads back the records of cold tasks (`scheduler/cold.rs`) among
+    /// `ids` and hands them to the scheduler; one whose record is gone from
+    /// the store is dropped (it could never be placed). Store reads happen
+    /// under the core lock: a few microseconds each, and only for tasks
+    /// reloaded by a restart.
+    pub(crate) fn warm(&self, core: &mut Core, ids: &[TaskId]) {
+        for id in ids {
+            if !core.sched.is_cold(id) {
+                continue;
+            }
+            match self.store.task(id) {
+                Ok(Some(rec)) => {
+                    core.sched.hydrate(rec);
+                }
+                Ok(None) => {
+                    tracing::error!(task = %id, "a queued task's record is missing from the store; dropping it from the queue");
+                    core.sched.drop_cold(id);
+                }
+                Err(e) => {
+                    tracing::error!(task = %id, error = %e, "cannot read a queued task back from the store; dropping it from the queue until the next restart");
+                    core.sched.drop_cold(id);
+                }
+            }
+        }
+    }
+
     /// A task's client view: live tasks from the scheduler, finished ones
     /// from the store (with the outcome when asked).
     pub fn task_info(
@@ -309,7 +335,8 @@ impl Shared {
     ) -> Result<Option<TaskInfo>, StoreError> {
         let now = self.now();
         let live = {
-            let core = self.core();
+            let mut core = self.core();
+            self.warm(&mut core, std::slice::from_ref(id));
             core.sched
                 .task(id)
                 .map(|r| (r.clone(), core.sched.why_waiting(id, now)))

@@ -73,7 +73,7 @@ pub(crate) fn check(
         if batch.is_some_and(|b| b.contains(p)) {
             continue;
         }
-        let live = shared.core().sched.task(p).is_some();
+        let live = shared.core().sched.is_live(p);
         if !live && shared.store.task(p)?.is_none() {
             return Err(RequestError::NotFound(format!(
                 "after: no task {p} (a task runs after tasks that exist)"
@@ -91,7 +91,7 @@ pub(crate) fn classify(
 ) -> Result<Parents, fabric_store::StoreError> {
     let mut out = Parents::default();
     for p in parents {
-        if sched.task(p).is_some() {
+        if sched.is_live(p) {
             out.unfinished.push(*p);
             continue;
         }

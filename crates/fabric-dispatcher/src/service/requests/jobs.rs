@@ -109,6 +109,7 @@ fn active_jobs(shared: &Shared) -> usize {
         .live_records()
         .filter_map(|r| r.spec.trace.as_deref())
         .filter(|t| t.starts_with("job-"))
+        .chain(core.sched.cold_jobs())
         .collect::<HashSet<_>>()
         .len()
 }
@@ -187,7 +188,7 @@ pub fn is_live(shared: &Shared, id: &JobId) -> Result<bool, RequestError> {
         return Ok(false);
     };
     let core = shared.core();
-    Ok(job.all_tasks().any(|t| core.sched.task(t).is_some()))
+    Ok(job.all_tasks().any(|t| core.sched.is_live(t)))
 }
 
 /// One job with its steps.
@@ -218,7 +219,7 @@ pub async fn cancel(shared: &Shared, id: JobId) -> Answer {
     let mut touched = 0u32;
     for &i in order.iter().rev() {
         for t in &job.tasks[i] {
-            if shared.core().sched.task(t).is_none() {
+            if !shared.core().sched.is_live(t) {
                 continue;
             }
             match super::cancel::cancel(shared, *t).await {

@@ -114,8 +114,18 @@ pub fn list(
             s
             @ (TaskState::Queued | TaskState::Running | TaskState::Waiting | TaskState::Scheduled),
         ) => {
-            // Only the page is cloned, under the lock.
-            let core = shared.core();
+            // Only the page is cloned, under the lock; cold tasks on it
+            // (reloaded by a restart) are read back first.
+            let mut core = shared.core();
+            let mut cold: Vec<TaskId> = core
+                .sched
+                .cold_in(s)
+                .filter(|id| before.is_none_or(|b| **id < *b))
+                .copied()
+                .collect();
+            cold.sort_unstable_by_key(|id| std::cmp::Reverse(*id));
+            cold.truncate(limit);
+            shared.warm(&mut core, &cold);
             let mut refs: Vec<&TaskRecord> = core
                 .sched
                 .live_records()

@@ -243,7 +243,7 @@ async fn start(
         ));
     };
     let previous = rec.runs.iter().rev().find_map(|r| r.task);
-    let unfinished = previous.filter(|p| shared.core().sched.task(p).is_some());
+    let unfinished = previous.filter(|p| shared.core().sched.is_live(p));
     let mut task = task.clone();
     match (rec.spec.overlap, unfinished) {
         (Overlap::Skip, Some(p)) => return Ok(skipped(format!("task {p}"))),

@@ -1,0 +1,199 @@
+//! Queued tasks reloaded by a restart, held slim ("cold").
+//!
+//! A whole [`TaskRecord`] takes about 600 bytes in memory, so a restart
+//! with a million queued tasks would hold 1.4 GB and spend most of its
+//! time allocating (issue 27 asks for under 5 s and 500 MB). A cold entry
+//! keeps what the queue, aging, counts and retention read of a task that
+//! waits, about 100 bytes. Placement never leases a cold task: when one
+//! reaches the head of the queue, [`Scheduler::place`] stops there and
+//! names it (with the cold tasks right behind it) in [`Scheduler::wanted`];
+//! the service reads their records back from the store and hands them to
+//! [`Scheduler::hydrate`], then places again. Anything else that needs a
+//! cold task's whole record (a cancel, a listing) reads it the same way.
+//!
+//! A cold entry differs from its stored record only where the scheduler
+//! changed it in memory since the restart: the skipped attempt number
+//! (see [`Scheduler::restore`]), aging, and a delay that ran out. Those
+//! are laid over the stored record when it is read back.
+
+use fabric_proto::{Priority, QueuedRecord, Sha256, TaskId, TaskKind, TaskRecord, TaskState};
+
+use super::Scheduler;
+use super::queue::QueueKey;
+
+/// A queued task held without its record.
+#[derive(Debug)]
+pub(super) struct Cold {
+    pub seq: u64,
+    pub submitted_ms: u64,
+    /// When its delay ends (0: ready), as `TaskRecord::not_before_ms`.
+    pub not_before_ms: u64,
+    /// The delay it was submitted with, for aging.
+    pub spec_not_before_ms: Option<u64>,
+    pub attempt: u32,
+    pub aged: u8,
+    pub state: TaskState,
+    /// When the scheduler last changed it (a delay ran out), if it did.
+    pub updated_ms: Option<u64>,
+    pub priority: Priority,
+    /// Blobs it needs (module, staged files, input, args): retention keeps
+    /// them.
+    pub blobs: Box<[Sha256]>,
+    /// Its trace when it belongs to a job (`job-...`), for the job count.
+    pub job: Option<Box<str>>,
+}
+
+impl Cold {
+    fn new(r: QueuedRecord) -> Self {
+        let mut blobs = Vec::new();
+        match r.spec.kind {
+            TaskKind::Wasm { module } => blobs.push(module),
+            TaskKind::Command { files, .. } => blobs.extend(files.iter().map(|f| f.blob.sha)),
+        }
+        blobs.extend(r.spec.input_blob.map(|b| b.sha));
+        blobs.extend(r.args_blob.map(|b| b.sha));
+        Self {
+            seq: r.seq,
+            submitted_ms: r.submitted_ms,
+            not_before_ms: r.not_before_ms,
+            spec_not_before_ms: r.spec.not_before_ms,
+            attempt: r.attempt,
+            aged: r.aged,
+            state: r.state,
+            updated_ms: None,
+            priority: r.spec.priority,
+            blobs: blobs.into_boxed_slice(),
+            job: r
+                .spec
+                .trace
+                .filter(|t| t.starts_with("job-"))
+                .map(String::into_boxed_str),
+        }
+    }
+
+    /// Its place in the ready queue.
+    pub(super) fn key(&self, id: TaskId) -> QueueKey {
+        (self.priority.rank().saturating_sub(self.aged), self.seq, id)
+    }
+}
+
+/// Most cold tasks read back for one placement pass.
+const MAX_WANTED: usize = 1_024;
+
+impl Scheduler {
+    /// Reloads one queued task after a restart, cold (see
+    /// [`Scheduler::restore`] for the attempt number it skips).
+    pub fn restore_cold(&mut self, rec: QueuedRecord) {
+        debug_assert!(rec.waits_in_queue());
+        let id = rec.id;
+        let mut cold = Cold::new(rec);
+        if cold.attempt == 0 {
+            cold.attempt = 1;
+        }
+        self.queue.push_parts(cold.not_before_ms, cold.key(id));
+        self.cold.insert(id, Box::new(cold));
+    }
+
+    /// Whether `id` is held cold (its record must be read back before
+    /// anything but counting touches it).
+    pub fn is_cold(&self, id: &TaskId) -> bool {
+        self.cold.contains_key(id)
+    }
+
+    /// Cold tasks placement reached and needs whole, in queue order; taken
+    /// (the list empties).
+    pub fn wanted(&mut self) -> Vec<TaskId> {
+        std::mem::take(&mut self.wanted)
+    }
+
+    /// Names the cold task at `key` and the cold ones right behind it in
+    /// the ready queue (as many as there are free slots), for placement.
+    pub(super) fn want_from(&mut self, key: QueueKey) {
+        let free: u32 = self.workers.values().map(|w| w.free_slots()).sum();
+        let room = (free as usize).clamp(1, MAX_WANTED);
+        let mut wanted = vec![key.2];
+        let mut cursor = key;
+        while wanted.len() < room {
+            let Some(next) = self.queue.next_after(Some(cursor)) else {
+                break;
+            };
+            cursor = next;
+            if self.cold.contains_key(&next.2) {
+                wanted.push(next.2);
+            }
+        }
+        self.wanted = wanted;
+    }
+
+    /// Takes a cold task's record as read back from the store, with what
+    /// changed in memory laid over it; it is then an ordinary queued task.
+    /// False (and nothing changes) if `rec` is not a cold task.
+    pub fn hydrate(&mut self, mut rec: TaskRecord) -> bool {
+        let Some(cold) = self.cold.remove(&rec.id) else {
+            return false;
+        };
+        self.queue
+            .remove_parts(cold.not_before_ms, cold.key(rec.id));
+        rec.attempt = cold.attempt;
+        rec.aged = cold.aged;
+        rec.not_before_ms = cold.not_before_ms;
+        rec.state = cold.state;
+        if let Some(at) = cold.updated_ms {
+            rec.updated_ms = at;
+        }
+        self.enqueue(rec);
+        true
+    }
+
+    /// Forgets a cold task whose record is gone from the store (it cannot
+    /// be placed); whether it was cold.
+    pub fn drop_cold(&mut self, id: &TaskId) -> bool {
+        let Some(cold) = self.cold.remove(id) else {
+            return false;
+        };
+        self.queue.remove_parts(cold.not_before_ms, cold.key(*id));
+        true
+    }
+
+    /// Every live task's state and submitted priority, cold ones included
+    /// (for counts).
+    pub fn live_states(&self) -> impl Iterator<Item = (TaskState, Priority)> + '_ {
+        let hot = self.tasks.values().map(|r| (r.state, r.spec.priority));
+        hot.chain(self.cold.values().map(|c| (c.state, c.priority)))
+    }
+
+    /// Blobs the cold tasks need (retention keeps them).
+    pub fn cold_blobs(&self) -> impl Iterator<Item = &Sha256> + '_ {
+        self.cold.values().flat_map(|c| c.blobs.iter())
+    }
+
+    /// Job traces of cold tasks.
+    pub fn cold_jobs(&self) -> impl Iterator<Item = &str> + '_ {
+        self.cold.values().filter_map(|c| c.job.as_deref())
+    }
+
+    /// Ids of cold tasks in `state`.
+    pub fn cold_in(&self, state: TaskState) -> impl Iterator<Item = &TaskId> + '_ {
+        self.cold
+            .iter()
+            .filter(move |(_, c)| c.state == state)
+            .map(|(id, _)| id)
+    }
+
+    /// A cold task's delay ran out: it is ready now.
+    pub(super) fn cold_due(&mut self, id: &TaskId, now: u64) -> bool {
+        let Some(cold) = self.cold.get_mut(id) else {
+            return false;
+        };
+        cold.not_before_ms = 0;
+        if cold.state == TaskState::Scheduled {
+            cold.state = TaskState::Queued;
+            cold.updated_ms = Some(now);
+        }
+        self.queue.push_parts(0, cold.key(*id));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! Cold tasks: held slim after a restart, read back whole before placement
+//! or a cancel touches them, and otherwise counted, aged and delayed like
+//! any queued task.
+
+use fabric_proto::wire::WorkerInfo;
+use fabric_proto::{
+    Priority, QueuedRecord, Sha256, TaskId, TaskRecord, TaskSpec, TaskState, from_cbor, to_cbor,
+};
+
+use crate::scheduler::{SchedConfig, Scheduler, WorkerKey};
+
+fn tid(n: u64) -> TaskId {
+    let mut b = [0u8; 16];
+    b[8..].copy_from_slice(&n.to_be_bytes());
+    TaskId::from_bytes(b)
+}
+
+/// A stored queued record (as the store holds it) and its projection.
+fn stored(seq: u64, priority: Priority) -> (TaskRecord, QueuedRecord) {
+    let mut spec = TaskSpec::wasm(Sha256::of(b"m"));
+    spec.priority = priority;
+    spec.args = vec!["whole".into()];
+    let rec = TaskRecord::queued(tid(seq), spec, seq, 1_000);
+    let q = from_cbor(&to_cbor(&rec).unwrap()).unwrap();
+    (rec, q)
+}
+
+fn worker(slots: u32) -> WorkerInfo {
+    WorkerInfo {
+        name: "w".to_owned(),
+        slots,
+        memory_bytes: 1 << 30,
+        labels: Vec::new(),
+        wasm: true,
+        commands: Vec::new(),
+        running: Vec::new(),
+    }
+}
+
+const W: WorkerKey = WorkerKey([1; 32]);
+
+/// Restores `n` queued tasks cold; their stored records, by seq.
+fn restored(s: &mut Scheduler, n: u64) -> Vec<TaskRecord> {
+    (1..=n)
+        .map(|seq| {
+            let (rec, q) = stored(seq, Priority::Normal);
+            s.restore_cold(q);
+            rec
+        })
+        .collect()
+}
+
+#[test]
+fn placement_stops_at_a_cold_task_and_leases_it_once_it_is_read_back() {
+    let mut s = Scheduler::new(SchedConfig::default());
+    let stored = restored(&mut s, 5);
+    s.add_worker(W, &worker(3), &[], 2_000);
+    assert_eq!((s.live(), s.queued()), (5, 5));
+    // Nothing is leased cold: the first three (the free slots) are wanted,
+    // in queue order.
+    assert!(s.place(2_000).is_empty());
+    assert_eq!(s.wanted(), vec![tid(1), tid(2), tid(3)]);
+    assert!(s.wanted().is_empty(), "taken");
+    for rec in &stored[..3] {
+        assert!(s.hydrate(rec.clone()));
+    }
+    let leased = s.place(2_000);
+    assert_eq!(
+        leased.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![tid(1), tid(2), tid(3)]
+    );
+    // The whole record, with the attempt a restart skips (0 -> 1 -> 2).
+    assert_eq!(leased[0].spec.args, vec!["whole".to_owned()]);
+    assert_eq!(leased[0].attempt, 2);
+    assert!(s.is_cold(&tid(4)) && !s.is_cold(&tid(1)));
+    assert_eq!(s.live(), 5);
+    // A record that is not cold is refused.
+    assert!(!s.hydrate(stored[0].clone()));
+}
+
+#[test]
+fn cold_tasks_are_counted_live_and_dropped_when_their_record_is_gone() {
+    let mut s = Scheduler::new(SchedConfig::default());
+    restored(&mut s, 2);
+    let (_, low) = stored(3, Priority::Low);
+    s.restore_cold(low);
+    let mut states: Vec<_> = s.live_states().collect();
+    states.sort_by_key(|(_, p)| p.rank());
+    assert_eq!(
+        states,
+        vec![
+            (TaskState::Queued, Priority::Normal),
+            (TaskState::Queued, Priority::Normal),
+            (TaskState::Queued, Priority::Low)
+        ]
+    );
+    assert!(s.is_live(&tid(3)));
+    assert_eq!(s.cold_blobs().count(), 3);
+    assert!(s.drop_cold(&tid(3)));
+    assert!(!s.is_live(&tid(3)));
+    assert_eq!((s.live(), s.queued()), (2, 2));
+    // A cancel needs the whole record: none for a cold task.
+    assert!(s.cancel(&tid(1), 5).is_none());
+    assert!(s.is_live(&tid(1)));
+}
+
+#[test]
+fn a_cold_task_ages_and_its_delay_runs_out_like_any_other() {
+    let cfg = SchedConfig {
+        aging_ms: 1_000,
+        ..SchedConfig::default()
+    };
+    let mut s = Scheduler::new(cfg);
+    let (low, q) = stored(1, Priority::Low);
+    s.restore_cold(q);
+    let mut spec = TaskSpec::wasm(Sha256::of(b"m"));
+    spec.not_before_ms = Some(50_000);
+    let mut delayed = TaskRecord::queued(tid(2), spec, 2, 1_000);
+    delayed.state = TaskState::Scheduled;
+    delayed.not_before_ms = 50_000;
+    s.restore_cold(from_cbor(&to_cbor(&delayed).unwrap()).unwrap());
+    assert_eq!(
+        s.cold_in(TaskState::Scheduled).collect::<Vec<_>>(),
+        vec![&tid(2)]
+    );
+    // Waited a step: it climbed one rank.
+    s.tick(2_500);
+    // The delay ran out: ready and queued.
+    s.tick(50_000);
+    assert!(s.cold_in(TaskState::Scheduled).next().is_none());
+    s.add_worker(W, &worker(2), &[], 50_000);
+    assert!(s.place(50_000).is_empty());
+    let wanted = s.wanted();
+    assert_eq!(wanted.len(), 2);
+    assert!(s.hydrate(low));
+    assert!(s.hydrate(delayed));
+    let leased = s.place(50_000);
+    let first = leased.iter().find(|r| r.id == tid(1)).expect("leased");
+    assert!(first.aged >= 1, "aging was kept: {first:?}");
+    let second = leased.iter().find(|r| r.id == tid(2)).expect("leased");
+    assert_eq!(second.not_before_ms, 0);
+    assert_eq!(second.history.last().map(|a| a.started_ms), Some(50_000));
+}
