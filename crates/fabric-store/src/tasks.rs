@@ -169,44 +169,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Every unfinished task in queue order, each decoded as `T` (a
-    /// projection of [`TaskRecord`]: serde skips the fields `T` lacks, so a
-    /// caller that needs a few fields of a million records neither builds
-    /// nor holds the rest) and given to `each` as it is read. `state` reads
-    /// the task's state from a `T`. Returns how many were given.
-    pub fn each_live<T: serde::de::DeserializeOwned>(
-        &self,
-        state: impl Fn(&T) -> TaskState,
-        mut each: impl FnMut(T),
-    ) -> Result<usize> {
-        let mut given = 0;
-        for entry in self.live.iter() {
-            let (key, _) = entry?;
-            let Some(id_bytes) = key.get(9..25) else {
-                tracing::warn!("dropping malformed live-index key");
-                self.live.remove(&key)?;
-                continue;
-            };
-            let id = TaskId::from_bytes(id_bytes.try_into().expect("16 bytes"));
-            let rec: Option<T> = self
-                .tasks
-                .get(id.as_bytes())?
-                .map(|v| self.dec("task", &v))
-                .transpose()?;
-            match rec {
-                Some(rec) if !state(&rec).is_terminal() => {
-                    each(rec);
-                    given += 1;
-                }
-                _ => {
-                    // Index entry outlived its task's terminal write.
-                    self.live.remove(&key)?;
-                }
-            }
-        }
-        Ok(given)
-    }
-
     /// Tasks, newest first, optionally in one state, older than `before`.
     pub fn list(
         &self,

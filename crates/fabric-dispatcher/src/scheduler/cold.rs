@@ -63,11 +63,7 @@ impl Cold {
             updated_ms: None,
             priority: r.spec.priority,
             blobs: blobs.into_boxed_slice(),
-            job: r
-                .spec
-                .trace
-                .filter(|t| t.starts_with("job-"))
-                .map(String::into_boxed_str),
+            job: r.spec.job.map(String::into_boxed_str),
         }
     }
 
