@@ -17,7 +17,9 @@
 //! `FABRIC_SWARM_TASKS` trivial tasks (default 20,000) placed with 512 in
 //! flight: placement throughput and the dispatcher's CPU per task. Each
 //! figure is printed beside its ratio to the smallest size, run in the
-//! same invocation. Every phase is bounded in time.
+//! same invocation, with the workers the dispatcher dropped (declared
+//! dead) and the results that were then not recorded: that is where a
+//! limit shows. Every phase is bounded in time.
 //!
 //! `cargo bench -p fabric-benches --bench swarm`
 
@@ -127,6 +129,8 @@ struct Counters {
     heartbeats: AtomicU64,
     runs: AtomicU64,
     failures: AtomicU64,
+    /// Workers whose connection the dispatcher closed (declared dead).
+    dropped: AtomicU64,
 }
 
 /// One worker: connect, register, heartbeat and serve assignments until
@@ -252,6 +256,11 @@ async fn assignment(
 /// One size's figures.
 struct Figures {
     workers: u64,
+    /// Assignments whose result was not recorded (their worker was
+    /// dropped mid-run: the tasks ran again elsewhere).
+    unrecorded: u64,
+    /// Workers the dispatcher dropped before the end.
+    dropped: u64,
     register_s: f64,
     rss_base_mb: f64,
     rss_per_worker_kb: f64,
@@ -311,7 +320,8 @@ fn run_size(n: u64, tasks: u64, idle: Duration) -> Figures {
         for (i, id) in ids.into_iter().enumerate() {
             let counters = counters.clone();
             tokio::spawn(async move {
-                if let Err(e) = worker(id, format!("s{i}"), addr, dkey, counters).await {
+                if let Err(e) = worker(id, format!("s{i}"), addr, dkey, counters.clone()).await {
+                    counters.dropped.fetch_add(1, Ordering::Relaxed);
                     eprintln!("swarm worker s{i}: {e}");
                 }
             });
@@ -349,12 +359,9 @@ fn run_size(n: u64, tasks: u64, idle: Duration) -> Figures {
                 .await
                 .expect("swarm: the placement phase passed its limit");
         let (cpu3, _) = usage(pid);
-        let failures = counters.failures.load(Ordering::Relaxed);
-        assert_eq!(
-            failures, 0,
-            "swarm: {failures} assignments were not recorded"
-        );
         Figures {
+            unrecorded: counters.failures.load(Ordering::Relaxed),
+            dropped: counters.dropped.load(Ordering::Relaxed),
             workers: n,
             register_s,
             rss_base_mb: rss_base,
@@ -397,14 +404,16 @@ fn main() {
         eprintln!("swarm: {n} workers...");
         let f = run_size(n, tasks, idle);
         println!(
-            "swarm {n} workers: registered in {:.2} s; RSS {:.0} KB per worker; idle {:.1}% CPU for {:.0} heartbeats/s ({:.0} us each); {:.0} tasks/s at {:.0} us CPU each",
+            "swarm {n} workers: registered in {:.2} s; RSS {:.0} KB per worker; idle {:.1}% CPU for {:.0} heartbeats/s ({:.0} us each); {:.0} tasks/s at {:.0} us CPU each; {} workers dropped, {} results not recorded",
             f.register_s,
             f.rss_per_worker_kb,
             f.idle_cpu_pct,
             f.heartbeats_per_s,
             f.cpu_per_heartbeat_us,
             f.tasks_per_s,
-            f.cpu_per_task_us
+            f.cpu_per_task_us,
+            f.dropped,
+            f.unrecorded
         );
         all.push(f);
     }
@@ -414,7 +423,7 @@ fn main() {
         base.workers
     );
     println!(
-        "{:>8} {:>10} {:>11} {:>12} {:>10} {:>11} {:>10} {:>12} {:>9} {:>13} {:>9}",
+        "{:>8} {:>10} {:>11} {:>12} {:>10} {:>11} {:>10} {:>12} {:>9} {:>13} {:>9} {:>8}",
         "workers",
         "register s",
         "RSS base MB",
@@ -425,11 +434,12 @@ fn main() {
         "(x base)",
         "us/task",
         "(x base)",
-        "hb/s"
+        "hb/s",
+        "dropped"
     );
     for f in &all {
         println!(
-            "{:>8} {:>10.2} {:>11.0} {:>12.0} {:>10.2} {:>11.0} {:>10.0} {:>12.2} {:>9.0} {:>13.2} {:>9.0}",
+            "{:>8} {:>10.2} {:>11.0} {:>12.0} {:>10.2} {:>11.0} {:>10.0} {:>12.2} {:>9.0} {:>13.2} {:>9.0} {:>8}",
             f.workers,
             f.register_s,
             f.rss_base_mb,
@@ -440,7 +450,8 @@ fn main() {
             f.tasks_per_s / base.tasks_per_s,
             f.cpu_per_task_us,
             f.cpu_per_task_us / base.cpu_per_task_us,
-            f.heartbeats_per_s
+            f.heartbeats_per_s,
+            f.dropped
         );
     }
 }
