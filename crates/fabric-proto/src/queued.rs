@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::{BlobRef, Priority, TaskId, TaskKind, TaskState};
+use crate::{BlobRef, Limits, Priority, TaskId, TaskKind, TaskState};
 
 /// The fields of a stored [`crate::TaskRecord`] that a queued task needs
 /// while it waits.
@@ -41,8 +41,13 @@ pub struct QueuedSpec {
     /// Its stdin as a stored blob.
     #[serde(default)]
     pub input_blob: Option<BlobRef>,
+    /// Its limits (placement reads the memory).
+    pub limits: Limits,
     /// Its priority.
     pub priority: Priority,
+    /// Labels a worker must carry.
+    #[serde(default)]
+    pub require: Vec<String>,
     /// Its trace when it belongs to a job (`job-...`); other traces are
     /// skipped without being copied (a restart reads a million of them).
     #[serde(default, rename = "trace", deserialize_with = "job_trace")]
@@ -133,7 +138,9 @@ mod tests {
                 spec: QueuedSpec {
                     kind: spec.kind,
                     input_blob: spec.input_blob,
+                    limits: spec.limits,
                     priority: Priority::Low,
+                    require: Vec::new(),
                     job: Some("job-7".into()),
                     not_before_ms: Some(9),
                 },

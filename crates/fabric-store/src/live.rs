@@ -88,9 +88,12 @@ impl Store {
                         take(&mut given, &mut taken)?;
                     }
                     let full = std::mem::replace(&mut keys, Vec::with_capacity(CHUNK));
-                    to_readers[sent % READERS]
-                        .send(full)
-                        .expect("readers live until their channel closes");
+                    // A reader that stopped on an error: its error comes
+                    // back in order below.
+                    if to_readers[sent % READERS].send(full).is_err() {
+                        keys.clear();
+                        break;
+                    }
                     sent += 1;
                 }
             }
@@ -98,10 +101,9 @@ impl Store {
                 if sent - taken >= READERS * AHEAD {
                     take(&mut given, &mut taken)?;
                 }
-                to_readers[sent % READERS]
-                    .send(keys)
-                    .expect("readers live until their channel closes");
-                sent += 1;
+                if to_readers[sent % READERS].send(keys).is_ok() {
+                    sent += 1;
+                }
             }
             drop(to_readers);
             while taken < sent {

@@ -20,6 +20,7 @@ use fabric_proto::{Priority, QueuedRecord, Sha256, TaskId, TaskKind, TaskRecord,
 
 use super::Scheduler;
 use super::queue::QueueKey;
+use super::worker::Need;
 
 /// A queued task held without its record.
 #[derive(Debug)]
@@ -41,15 +42,31 @@ pub(super) struct Cold {
     pub blobs: Box<[Sha256]>,
     /// Its trace when it belongs to a job (`job-...`), for the job count.
     pub job: Option<Box<str>>,
+    /// Memory it asks for, for placement.
+    pub memory: u64,
+    /// The program (a native task) and the labels it requires, when it
+    /// has either: most tasks have neither, and hold nothing here.
+    pub rare: Option<Box<Rare>>,
 }
+
+/// The program a native task runs and the labels a task requires.
+type Rare = (Option<Box<str>>, Box<[String]>);
 
 impl Cold {
     fn new(r: QueuedRecord) -> Self {
         let mut blobs = Vec::new();
-        match r.spec.kind {
-            TaskKind::Wasm { module } => blobs.push(module),
-            TaskKind::Command { files, .. } => blobs.extend(files.iter().map(|f| f.blob.sha)),
-        }
+        let program = match r.spec.kind {
+            TaskKind::Wasm { module } => {
+                blobs.push(module);
+                None
+            }
+            TaskKind::Command { files, program, .. } => {
+                blobs.extend(files.iter().map(|f| f.blob.sha));
+                Some(program.into_boxed_str())
+            }
+        };
+        let rare = (program.is_some() || !r.spec.require.is_empty())
+            .then(|| Box::new((program, r.spec.require.into_boxed_slice())));
         blobs.extend(r.spec.input_blob.map(|b| b.sha));
         blobs.extend(r.args_blob.map(|b| b.sha));
         Self {
@@ -64,6 +81,33 @@ impl Cold {
             priority: r.spec.priority,
             blobs: blobs.into_boxed_slice(),
             job: r.spec.job.map(String::into_boxed_str),
+            memory: r.spec.limits.memory_bytes,
+            rare,
+        }
+    }
+
+    /// What placement checks it against.
+    pub(super) fn need(&self) -> Need<'_> {
+        let (program, require) = match self.rare.as_deref() {
+            Some((program, require)) => (program.as_deref(), &require[..]),
+            None => (None, &[][..]),
+        };
+        Need {
+            memory: self.memory,
+            program,
+            require,
+        }
+    }
+
+    /// What changed in memory since the restart, laid over the stored
+    /// record.
+    fn lay_over(&self, rec: &mut TaskRecord) {
+        rec.attempt = self.attempt;
+        rec.aged = self.aged;
+        rec.not_before_ms = self.not_before_ms;
+        rec.state = self.state;
+        if let Some(at) = self.updated_ms {
+            rec.updated_ms = at;
         }
     }
 
@@ -96,6 +140,21 @@ impl Scheduler {
         self.cold.contains_key(id)
     }
 
+    /// How many tasks are held cold.
+    pub fn cold_count(&self) -> usize {
+        self.cold.len()
+    }
+
+    /// Lays what changed in memory of a cold task over its stored record
+    /// (for a view: the task stays cold); whether `rec` is a cold task.
+    pub fn overlay_cold(&self, rec: &mut TaskRecord) -> bool {
+        let Some(cold) = self.cold.get(&rec.id) else {
+            return false;
+        };
+        cold.lay_over(rec);
+        true
+    }
+
     /// Cold tasks placement reached and needs whole, in queue order; taken
     /// (the list empties).
     pub fn wanted(&mut self) -> Vec<TaskId> {
@@ -105,7 +164,12 @@ impl Scheduler {
     /// Names the cold task at `key` and the cold ones right behind it in
     /// the ready queue (as many as there are free slots), for placement.
     pub(super) fn want_from(&mut self, key: QueueKey) {
-        let free: u32 = self.workers.values().map(|w| w.free_slots()).sum();
+        let free: u32 = self
+            .workers
+            .values()
+            .filter(|w| w.open())
+            .map(|w| w.free_slots())
+            .sum();
         let room = (free as usize).clamp(1, MAX_WANTED);
         let mut wanted = vec![key.2];
         let mut cursor = key;
@@ -130,13 +194,7 @@ impl Scheduler {
         };
         self.queue
             .remove_parts(cold.not_before_ms, cold.key(rec.id));
-        rec.attempt = cold.attempt;
-        rec.aged = cold.aged;
-        rec.not_before_ms = cold.not_before_ms;
-        rec.state = cold.state;
-        if let Some(at) = cold.updated_ms {
-            rec.updated_ms = at;
-        }
+        cold.lay_over(&mut rec);
         self.enqueue(rec);
         true
     }
@@ -170,9 +228,11 @@ impl Scheduler {
 
     /// Ids of cold tasks in `state`.
     pub fn cold_in(&self, state: TaskState) -> impl Iterator<Item = &TaskId> + '_ {
+        // Only queued and scheduled tasks are held cold.
+        let any = matches!(state, TaskState::Queued | TaskState::Scheduled);
         self.cold
             .iter()
-            .filter(move |(_, c)| c.state == state)
+            .filter(move |(_, c)| any && c.state == state)
             .map(|(id, _)| id)
     }
 

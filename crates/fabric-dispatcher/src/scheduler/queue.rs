@@ -90,6 +90,11 @@ impl Queue {
         }
     }
 
+    /// The first ready task at or after `key`.
+    pub(super) fn first_from(&self, key: QueueKey) -> Option<QueueKey> {
+        self.ready.range(key..).next().copied()
+    }
+
     /// Ready tasks of queue rank `rank`, oldest first.
     pub(super) fn ready_of_rank(&self, rank: u8) -> impl Iterator<Item = QueueKey> + '_ {
         let first = (rank, 0, TaskId::from_bytes([0; 16]));

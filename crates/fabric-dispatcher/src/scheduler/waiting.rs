@@ -3,6 +3,7 @@
 use fabric_proto::{TaskId, TaskKind, TaskRecord, TaskState, format_size};
 
 use super::Scheduler;
+use super::worker::Need;
 
 impl Scheduler {
     /// Why a queued task waits (`None` for a task that is not queued).
@@ -49,7 +50,11 @@ impl Scheduler {
         if let Some(unmet) = self.unmet_requirement(rec) {
             return Some(unmet);
         }
-        let able: Vec<_> = self.workers.values().filter(|w| w.could_run(rec)).collect();
+        let able: Vec<_> = self
+            .workers
+            .values()
+            .filter(|w| w.could_run(&Need::of(rec)))
+            .collect();
         if able.iter().all(|w| w.draining || !w.connected) {
             return Some(
                 "every worker that could run it is draining or has lost its connection".to_owned(),

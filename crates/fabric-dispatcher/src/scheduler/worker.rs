@@ -6,6 +6,29 @@ use std::collections::HashSet;
 use fabric_proto::wire::WorkerInfo;
 use fabric_proto::{TaskId, TaskKind, TaskRecord};
 
+/// What placement checks a task against: its memory, the program it runs
+/// (`None`: a wasm module) and the labels it requires. A whole record and
+/// a cold entry (`cold.rs`) both give one.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Need<'a> {
+    pub memory: u64,
+    pub program: Option<&'a str>,
+    pub require: &'a [String],
+}
+
+impl<'a> Need<'a> {
+    pub(super) fn of(rec: &'a TaskRecord) -> Self {
+        Self {
+            memory: rec.spec.limits.memory_bytes,
+            program: match &rec.spec.kind {
+                TaskKind::Wasm { .. } => None,
+                TaskKind::Command { program, .. } => Some(program),
+            },
+            require: &rec.spec.require,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Worker {
     /// The name it registered with (kept with each attempt it takes).
@@ -82,12 +105,18 @@ impl Worker {
             .saturating_sub(self.busy)
     }
 
-    /// Whether it could ever run `rec`: the kind of work and the memory,
-    /// whatever it is doing now.
-    pub(super) fn could_run(&self, rec: &TaskRecord) -> bool {
-        rec.spec.limits.memory_bytes <= self.memory
-            && self.runs_kind(&rec.spec.kind)
-            && self.carries(&rec.spec.require)
+    /// Whether it could ever run a task that needs `need`: the kind of
+    /// work and the memory, whatever it is doing now.
+    pub(super) fn could_run(&self, need: &Need<'_>) -> bool {
+        need.memory <= self.memory && self.runs(need.program) && self.carries(need.require)
+    }
+
+    /// Whether it runs wasm (`None`) or this program.
+    fn runs(&self, program: Option<&str>) -> bool {
+        match program {
+            None => self.wasm,
+            Some(p) => self.commands.contains(p),
+        }
     }
 
     /// Whether it carries every label in `require`.
@@ -98,20 +127,25 @@ impl Worker {
     /// Whether it runs this kind of task at all.
     pub(super) fn runs_kind(&self, kind: &TaskKind) -> bool {
         match kind {
-            TaskKind::Wasm { .. } => self.wasm,
-            TaskKind::Command { program, .. } => self.commands.contains(program),
+            TaskKind::Wasm { .. } => self.runs(None),
+            TaskKind::Command { program, .. } => self.runs(Some(program)),
         }
     }
 
-    /// Whether it can take `rec` now: connected, not draining, a free
-    /// slot, the memory, and the kind of work.
-    pub(super) fn fits(&self, rec: &TaskRecord) -> bool {
-        if !self.connected || self.draining || self.free_slots() == 0 {
+    /// Whether it can take a task that needs `need` now: connected, not
+    /// draining, a free slot, the memory, and the kind of work.
+    pub(super) fn fits(&self, need: &Need<'_>) -> bool {
+        if !self.open() {
             return false;
         }
-        if self.used_memory + rec.spec.limits.memory_bytes > self.memory {
+        if self.used_memory + need.memory > self.memory {
             return false;
         }
-        self.runs_kind(&rec.spec.kind) && self.carries(&rec.spec.require)
+        self.runs(need.program) && self.carries(need.require)
+    }
+
+    /// Connected, not draining, with a free slot.
+    pub(super) fn open(&self) -> bool {
+        self.connected && !self.draining && self.free_slots() > 0
     }
 }

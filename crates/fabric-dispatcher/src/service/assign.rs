@@ -93,15 +93,23 @@ fn lease_ready(shared: &Shared) -> (Vec<Leased>, Vec<crate::scheduler::Change>) 
     let now = shared.now();
     let mut core = shared.core();
     let mut leased = core.sched.place(now);
-    // Cold tasks (reloaded by a restart) at the head of the queue are read
-    // back whole, then placement goes on; each pass warms at least one.
+    // Cold tasks (reloaded by a restart) that placement reached are read
+    // back whole, then placement goes on from there; a pass that warmed
+    // none (the store failing) ends it until the next change.
     loop {
         let wanted = core.sched.wanted();
         if wanted.is_empty() {
             break;
         }
-        shared.warm(&mut core, &wanted);
-        leased.extend(core.sched.place(now));
+        let cold = core.sched.cold_count();
+        if let Err(e) = shared.warm(&mut core, &wanted) {
+            tracing::error!(error = %e, "cannot read queued tasks back from the store; placing them waits for the next change");
+            break;
+        }
+        if core.sched.cold_count() >= cold {
+            break;
+        }
+        leased.extend(core.sched.place_on(now));
     }
     let mut ready = Vec::with_capacity(leased.len());
     let mut orphans = Vec::new();

@@ -302,28 +302,22 @@ impl Shared {
 
     /// Reads back the records of cold tasks (`scheduler/cold.rs`) among
     /// `ids` and hands them to the scheduler; one whose record is gone from
-    /// the store is dropped (it could never be placed). Store reads happen
-    /// under the core lock: a few microseconds each, and only for tasks
-    /// reloaded by a restart.
-    pub(crate) fn warm(&self, core: &mut Core, ids: &[TaskId]) {
+    /// the store (or is not that task's) is dropped: it could never be
+    /// placed. A failed read leaves the rest cold and is returned. Store
+    /// reads happen under the core lock: a few microseconds each, for
+    /// tasks reloaded by a restart that placement or a cancel reached.
+    pub(crate) fn warm(&self, core: &mut Core, ids: &[TaskId]) -> Result<(), StoreError> {
         for id in ids {
             if !core.sched.is_cold(id) {
                 continue;
             }
-            match self.store.task(id) {
-                Ok(Some(rec)) => {
-                    core.sched.hydrate(rec);
-                }
-                Ok(None) => {
-                    tracing::error!(task = %id, "a queued task's record is missing from the store; dropping it from the queue");
-                    core.sched.drop_cold(id);
-                }
-                Err(e) => {
-                    tracing::error!(task = %id, error = %e, "cannot read a queued task back from the store; dropping it from the queue until the next restart");
-                    core.sched.drop_cold(id);
-                }
+            let stored = self.store.task(id)?;
+            if !stored.is_some_and(|rec| core.sched.hydrate(rec)) {
+                tracing::error!(task = %id, "a queued task's record is missing from the store; dropping it from the queue");
+                core.sched.drop_cold(id);
             }
         }
+        Ok(())
     }
 
     /// A task's client view: live tasks from the scheduler, finished ones
@@ -335,8 +329,7 @@ impl Shared {
     ) -> Result<Option<TaskInfo>, StoreError> {
         let now = self.now();
         let live = {
-            let mut core = self.core();
-            self.warm(&mut core, std::slice::from_ref(id));
+            let core = self.core();
             core.sched
                 .task(id)
                 .map(|r| (r.clone(), core.sched.why_waiting(id, now)))
@@ -344,7 +337,12 @@ impl Shared {
         let (rec, waiting) = match live {
             Some(live) => live,
             None => match self.store.task(id)? {
-                Some(r) => (r, None),
+                // A cold task (`scheduler/cold.rs`) stays cold: what
+                // changed in memory is laid over its stored record.
+                Some(mut r) => {
+                    self.core().sched.overlay_cold(&mut r);
+                    (r, None)
+                }
                 None => return Ok(None),
             },
         };

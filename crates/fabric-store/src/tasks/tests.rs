@@ -196,3 +196,39 @@ fn a_late_write_cannot_revive_a_finished_task() {
     );
     assert!(store.live_tasks().unwrap().is_empty());
 }
+
+/// A record that does not decode, among many (several chunks in flight on
+/// the reader threads), is an error of the whole read, not a panic.
+#[test]
+fn each_live_returns_a_damaged_record_as_an_error() {
+    let (_dir, store) = temp_store();
+    let recs: Vec<_> = (0..20_000).map(|i| record(i, Priority::Normal)).collect();
+    for part in recs.chunks(1_000) {
+        store.save_tasks(part).unwrap();
+    }
+    let bad = &recs[10];
+    store
+        .tasks
+        .insert(
+            bad.id.as_bytes(),
+            store.enc("task", &"not a record").unwrap(),
+        )
+        .unwrap();
+    let mut seen = 0;
+    let read = store.each_live(|r: &TaskRecord| r.state, |_| seen += 1);
+    assert!(
+        matches!(read, Err(crate::StoreError::Corrupt { what: "task", .. })),
+        "{read:?}"
+    );
+    assert!(seen < recs.len());
+    // Mended, the same read gives every task, in queue order.
+    store.save_task(bad).unwrap();
+    let mut ids = Vec::new();
+    assert_eq!(
+        store
+            .each_live(|r: &TaskRecord| r.state, |r| ids.push(r.id))
+            .unwrap(),
+        recs.len()
+    );
+    assert_eq!(ids, recs.iter().map(|r| r.id).collect::<Vec<_>>());
+}

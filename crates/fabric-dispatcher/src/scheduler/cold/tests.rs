@@ -141,3 +141,44 @@ fn a_cold_task_ages_and_its_delay_runs_out_like_any_other() {
     assert_eq!(second.not_before_ms, 0);
     assert_eq!(second.history.last().map(|a| a.started_ms), Some(50_000));
 }
+
+#[test]
+fn cold_tasks_no_worker_could_run_are_parked_without_being_read_back() {
+    let mut s = Scheduler::new(SchedConfig::default());
+    restored(&mut s, 3);
+    let mut commands_only = worker(4);
+    commands_only.wasm = false;
+    commands_only.commands = vec!["sh".into()];
+    s.add_worker(W, &commands_only, &[], 2_000);
+    assert!(s.place(2_000).is_empty());
+    assert!(
+        s.wanted().is_empty(),
+        "nothing read back: no worker runs wasm"
+    );
+    assert_eq!((s.cold_count(), s.queued()), (3, 3));
+}
+
+#[test]
+fn placement_goes_on_from_the_cold_task_it_stopped_at_and_views_leave_it_cold() {
+    let mut s = Scheduler::new(SchedConfig::default());
+    let stored = restored(&mut s, 4);
+    s.add_worker(W, &worker(2), &[], 2_000);
+    // A view lays what changed in memory over the stored record and
+    // leaves the task cold.
+    let mut view = stored[3].clone();
+    assert!(s.overlay_cold(&mut view));
+    assert_eq!(view.attempt, 1, "the attempt a restart skips");
+    assert!(s.is_cold(&tid(4)));
+    assert!(s.place(2_000).is_empty());
+    assert_eq!(s.wanted(), vec![tid(1), tid(2)]);
+    for rec in &stored[..2] {
+        assert!(s.hydrate(rec.clone()));
+    }
+    let leased = s.place_on(2_000);
+    assert_eq!(
+        leased.iter().map(|r| (r.id, r.attempt)).collect::<Vec<_>>(),
+        vec![(tid(1), 2), (tid(2), 2)]
+    );
+    assert!(s.place_on(2_000).is_empty(), "nothing to go on from");
+    assert_eq!(s.cold_count(), 2);
+}

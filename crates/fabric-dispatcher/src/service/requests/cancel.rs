@@ -15,7 +15,7 @@ pub async fn cancel(shared: &Shared, id: TaskId) -> Answer {
     let now = shared.now();
     let (before, cancelled) = {
         let mut core = shared.core();
-        shared.warm(&mut core, &[id]);
+        shared.warm(&mut core, &[id])?;
         let before = core.sched.task(&id).cloned();
         core.deps.forget(&id);
         (before, core.sched.cancel(&id, now))

@@ -97,9 +97,12 @@ pub fn list(
     let fresh = |rows: Vec<TaskRecord>| -> Vec<TaskRecord> {
         let core = shared.core();
         rows.into_iter()
-            .map(|r| match core.sched.task(&r.id) {
+            .map(|mut r| match core.sched.task(&r.id) {
                 Some(live) => live.clone(),
-                None => r,
+                None => {
+                    core.sched.overlay_cold(&mut r);
+                    r
+                }
             })
             .collect()
     };
@@ -114,18 +117,20 @@ pub fn list(
             s
             @ (TaskState::Queued | TaskState::Running | TaskState::Waiting | TaskState::Scheduled),
         ) => {
-            // Only the page is cloned, under the lock; cold tasks on it
-            // (reloaded by a restart) are read back first.
-            let mut core = shared.core();
+            // Only the page is cloned, under the lock; cold tasks
+            // (reloaded by a restart) on it are read from the store, with
+            // what changed in memory laid over, and stay cold.
+            let core = shared.core();
             let mut cold: Vec<TaskId> = core
                 .sched
                 .cold_in(s)
                 .filter(|id| before.is_none_or(|b| **id < *b))
                 .copied()
                 .collect();
-            cold.sort_unstable_by_key(|id| std::cmp::Reverse(*id));
-            cold.truncate(limit);
-            shared.warm(&mut core, &cold);
+            if cold.len() > limit {
+                cold.select_nth_unstable_by_key(limit, |id| std::cmp::Reverse(*id));
+                cold.truncate(limit);
+            }
             let mut refs: Vec<&TaskRecord> = core
                 .sched
                 .live_records()
@@ -133,7 +138,16 @@ pub fn list(
                 .filter(|r| before.is_none_or(|b| r.id < *b))
                 .collect();
             refs.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
-            refs.into_iter().take(limit).cloned().collect()
+            let mut page: Vec<TaskRecord> = refs.into_iter().take(limit).cloned().collect();
+            for id in cold {
+                if let Some(mut r) = shared.store.task(&id)? {
+                    core.sched.overlay_cold(&mut r);
+                    page.push(r);
+                }
+            }
+            page.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
+            page.truncate(limit);
+            page
         }
         Some(s) => shared.store.list_finished(Some(s), limit, before)?,
         None => fresh(shared.store.list(None, limit, before)?),
