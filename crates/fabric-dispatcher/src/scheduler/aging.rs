@@ -22,7 +22,7 @@ impl Scheduler {
                 let (submitted, delayed_to, aged) = match self.tasks.get(&key.2) {
                     Some(rec) => (rec.submitted_ms, rec.spec.not_before_ms, rec.aged),
                     None => match self.cold.get(&key.2) {
-                        Some(c) => (c.submitted_ms, c.spec_not_before_ms, c.aged),
+                        Some(c) => (c.submitted_ms, Some(c.spec_not_before_ms), c.aged),
                         None => continue,
                     },
                 };

@@ -30,12 +30,14 @@ pub(super) struct Cold {
     /// When its delay ends (0: ready), as `TaskRecord::not_before_ms`.
     pub not_before_ms: u64,
     /// The delay it was submitted with, for aging.
-    pub spec_not_before_ms: Option<u64>,
+    /// (0: none; a delay is an instant after the epoch.)
+    pub spec_not_before_ms: u64,
     pub attempt: u32,
     pub aged: u8,
     pub state: TaskState,
     /// When the scheduler last changed it (a delay ran out), if it did.
-    pub updated_ms: Option<u64>,
+    /// (0: not changed.)
+    pub updated_ms: u64,
     pub priority: Priority,
     /// Blobs it needs (module, staged files, input, args): retention keeps
     /// them.
@@ -73,11 +75,11 @@ impl Cold {
             seq: r.seq,
             submitted_ms: r.submitted_ms,
             not_before_ms: r.not_before_ms,
-            spec_not_before_ms: r.spec.not_before_ms,
+            spec_not_before_ms: r.spec.not_before_ms.unwrap_or(0),
             attempt: r.attempt,
             aged: r.aged,
             state: r.state,
-            updated_ms: None,
+            updated_ms: 0,
             priority: r.spec.priority,
             blobs: blobs.into_boxed_slice(),
             job: r.spec.job.map(String::into_boxed_str),
@@ -106,8 +108,8 @@ impl Cold {
         rec.aged = self.aged;
         rec.not_before_ms = self.not_before_ms;
         rec.state = self.state;
-        if let Some(at) = self.updated_ms {
-            rec.updated_ms = at;
+        if self.updated_ms > 0 {
+            rec.updated_ms = self.updated_ms;
         }
     }
 
@@ -244,7 +246,7 @@ impl Scheduler {
         cold.not_before_ms = 0;
         if cold.state == TaskState::Scheduled {
             cold.state = TaskState::Queued;
-            cold.updated_ms = Some(now);
+            cold.updated_ms = now;
         }
         self.queue.push_parts(0, cold.key(*id));
         true
