@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use fabric_tests::harness::rest::{EXIT_1, RestCluster, SPIN, wasm};
 use fabric_tests::harness::sandbox::guest;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[test]
 fn a_task_submitted_over_rest_is_followed_and_read_back() {
@@ -311,4 +311,69 @@ fn not_before_schedules_a_task_over_rest() {
     assert!(bad.text.contains("RFC 3339"), "{bad:?}");
     let cancelled = c.delete(&format!("/api/v1/tasks/{id}"), t);
     assert_eq!(cancelled.status, 200, "{cancelled:?}");
+}
+
+#[test]
+fn a_batch_over_rest_is_queued_all_or_none() {
+    let c = RestCluster::start(&[]);
+    let sha = c.module(&wasm(
+        r#"(module (memory (export "memory") 1) (func (export "_start")))"#,
+    ));
+    let listed = |c: &RestCluster| {
+        let page = c.get("/api/v1/tasks?limit=1000", Some(&c.admin));
+        assert_eq!(page.status, 200, "{page:?}");
+        page.json["tasks"].as_array().expect("tasks").len()
+    };
+
+    let body = json!({"tasks": [
+        {"module": sha, "trace": "batch-1"},
+        {"module": sha, "priority": "high"},
+        {"module": sha, "input_b64": B64.encode("x")},
+    ]});
+    let a = c.post_json("/api/v1/tasks/batch", Some(&c.admin), &body);
+    assert_eq!(a.status, 201, "{a:?}");
+    let ids: Vec<String> = a.json["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3, "{a:?}");
+    for id in &ids {
+        let end = c.wait_end(id);
+        assert_eq!(end["task"]["status"], "succeeded", "{end}");
+    }
+    assert_eq!(listed(&c), 3);
+
+    // One bad task refuses the batch, named by its place; none is queued.
+    let bad = json!({"tasks": [
+        {"module": sha},
+        {"module": sha, "limits": {"memory_bytes": 1_u64 << 50}},
+    ]});
+    let a = c.post_json("/api/v1/tasks/batch", Some(&c.admin), &bad);
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(
+        a.json["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("task 2 of 2: "),
+        "{a:?}"
+    );
+    let missing = json!({"tasks": [{"module": sha}, {"module": "ab".repeat(32)}]});
+    let a = c.post_json("/api/v1/tasks/batch", Some(&c.admin), &missing);
+    assert_eq!(a.status, 404, "{a:?}");
+    assert!(a.text.contains("task 2 of 2"), "{a:?}");
+    assert_eq!(listed(&c), 3, "a refused batch queued nothing");
+
+    let empty = c.post_json("/api/v1/tasks/batch", Some(&c.admin), &json!({"tasks": []}));
+    assert_eq!(empty.status, 400, "{empty:?}");
+    let tasks: Vec<Value> = (0..1001).map(|_| json!({"module": sha})).collect();
+    let over = c.post_json(
+        "/api/v1/tasks/batch",
+        Some(&c.admin),
+        &json!({"tasks": tasks}),
+    );
+    assert_eq!(over.status, 413, "{over:?}");
+    assert!(over.text.contains("at most 1000"), "{over:?}");
+    assert_eq!(listed(&c), 3);
 }

@@ -32,6 +32,7 @@
 //! | `dashboard` | the web dashboard at `/`, its assets embedded |
 
 mod auth;
+mod batch;
 mod cluster;
 mod dashboard;
 mod deadline;
@@ -187,6 +188,10 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
             post(tasks::create)
                 .layer(DefaultBodyLimit::max(json_cap))
                 .get(tasks::list),
+        )
+        .route(
+            "/tasks/batch",
+            post(batch::create).layer(DefaultBodyLimit::max(json_cap)),
         )
         .route("/tasks/{id}", get(tasks::get).delete(tasks::cancel))
         .route("/tasks/{id}/output", get(tasks::output))

@@ -5,14 +5,14 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{cluster, jobs, schedules, stream, tasks, types, uploads};
+use super::{batch, cluster, jobs, schedules, stream, tasks, types, uploads};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Fabric", description = "Submit and follow tasks on a Fabric cluster. Every /api/v1 route but this document needs `Authorization: Bearer TOKEN` (`fabric token create --role read|submit|admin`)."),
     paths(
         uploads::module, uploads::blob,
-        tasks::create, tasks::list, tasks::get, tasks::output, tasks::files, tasks::cancel, tasks::retry,
+        tasks::create, batch::create, tasks::list, tasks::get, tasks::output, tasks::files, tasks::cancel, tasks::retry,
         jobs::create, jobs::list, jobs::get, jobs::cancel, jobs::retry,
         schedules::create, schedules::list, schedules::get, schedules::pause, schedules::resume,
         schedules::run_now, schedules::remove,
@@ -21,7 +21,7 @@ use super::{cluster, jobs, schedules, stream, tasks, types, uploads};
     ),
     components(schemas(
         types::NewTask, types::BlobRefJson, types::StagedFileJson, types::LimitsJson, types::PriorityJson,
-        types::Created, types::Uploaded, types::TaskView, types::AttemptView, types::LimitsView, types::TaskPage,
+        types::Created, types::NewTasks, types::CreatedMany, types::Uploaded, types::TaskView, types::AttemptView, types::LimitsView, types::TaskPage,
         types::OutputView, types::OutputFileView, types::WorkerView, types::MemberJson, types::Stats, types::Health, types::KeyHealth, types::GroupHealth,
         types::StateFilter, types::TokenView,
         types::NewJob, types::NewStep, types::EachItemJson, types::JobCreated, types::StepCreated,

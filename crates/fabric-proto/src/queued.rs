@@ -2,14 +2,18 @@
 //! projection of [`TaskRecord`]'s stored form (the same field names and
 //! defaults; the decoder skips every other field), so a million queued
 //! tasks are read without building or holding their whole records.
+//!
+//! The store also keeps one sealed beside each unfinished task, as the
+//! value of its queue-index entry ([`QueuedRecord::of`]): a restart then
+//! reads the index alone, not a million records.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::{BlobRef, Limits, Priority, TaskId, TaskKind, TaskState};
+use crate::{BlobRef, Limits, Priority, TaskId, TaskKind, TaskRecord, TaskState};
 
 /// The fields of a stored [`crate::TaskRecord`] that a queued task needs
 /// while it waits.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedRecord {
     /// The task.
     pub id: TaskId,
@@ -34,7 +38,7 @@ pub struct QueuedRecord {
 }
 
 /// The part of a [`crate::TaskSpec`] in a [`QueuedRecord`].
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedSpec {
     /// What it runs (the module, or the program and staged files).
     pub kind: TaskKind,
@@ -87,6 +91,35 @@ fn job_trace<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D
 }
 
 impl QueuedRecord {
+    /// What `rec` holds of these fields: decoded from its encoding, it is
+    /// what decoding `rec`'s own encoding as a `QueuedRecord` gives.
+    pub fn of(rec: &TaskRecord) -> Self {
+        Self {
+            id: rec.id,
+            seq: rec.seq,
+            state: rec.state,
+            attempt: rec.attempt,
+            not_before_ms: rec.not_before_ms,
+            submitted_ms: rec.submitted_ms,
+            aged: rec.aged,
+            args_blob: rec.args_blob,
+            spec: QueuedSpec {
+                kind: rec.spec.kind.clone(),
+                input_blob: rec.spec.input_blob,
+                limits: rec.spec.limits,
+                priority: rec.spec.priority,
+                require: rec.spec.require.clone(),
+                job: rec
+                    .spec
+                    .trace
+                    .as_ref()
+                    .filter(|t| t.starts_with("job-"))
+                    .cloned(),
+                not_before_ms: rec.spec.not_before_ms,
+            },
+        }
+    }
+
     /// Whether the task waits in the queue (queued or scheduled), the
     /// only states a restart holds this way.
     pub fn waits_in_queue(&self) -> bool {
@@ -147,6 +180,10 @@ mod tests {
             }
         );
         assert!(q.waits_in_queue());
+        // The summary kept beside it reads back the same.
+        let summary: QueuedRecord =
+            crate::from_own_cbor(&to_cbor(&QueuedRecord::of(&rec)).unwrap()).unwrap();
+        assert_eq!(summary, q);
         // A trace that names no job is not kept; none at all is none.
         for trace in [Some("abc".to_owned()), None] {
             rec.spec.trace = trace;
@@ -154,6 +191,9 @@ mod tests {
             assert_eq!(q.spec.job, None);
             let q: QueuedRecord = crate::from_own_cbor(&to_cbor(&rec).unwrap()).unwrap();
             assert_eq!(q.spec.job, None);
+            let summary: QueuedRecord =
+                crate::from_own_cbor(&to_cbor(&QueuedRecord::of(&rec)).unwrap()).unwrap();
+            assert_eq!(summary, q);
         }
     }
 }

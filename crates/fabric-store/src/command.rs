@@ -33,10 +33,10 @@ pub enum TaskOp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
-    /// Task writes in one transaction, after the job they belong to (a job
+    /// Task writes in one transaction with the job they belong to (a job
     /// and its tasks in one entry), and dead letters cleared by a retry.
     Tasks {
-        /// A job record to save first.
+        /// A job record saved in the same transaction.
         job: Option<Box<JobRecord>>,
         /// The task writes, in order.
         ops: Vec<TaskOp>,
@@ -127,9 +127,6 @@ impl Store {
                 ops,
                 clear_dead,
             } => {
-                if let Some(job) = job {
-                    self.save_job(job)?;
-                }
                 let writes = ops
                     .iter()
                     .map(|op| match op {
@@ -137,7 +134,7 @@ impl Store {
                         TaskOp::Result(rec, outcome) => TaskWrite::result(self, rec, outcome),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let written = self.write_batch(&writes)?;
+                let written = self.write_job_batch(job.as_deref(), &writes)?;
                 self.raise_seq(ops.iter().map(|op| match op {
                     TaskOp::Record(rec) | TaskOp::Result(rec, _) => rec.seq,
                 }))?;

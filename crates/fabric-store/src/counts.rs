@@ -11,6 +11,9 @@ use crate::{Result, Store};
 
 const TASKS: &[u8] = b"tasks";
 const DEAD: &[u8] = b"dead";
+/// The highest sequence number of a stored task: a restart numbers above
+/// it (`seq.rs`).
+pub(crate) const SEQ_TOP: &[u8] = b"seq_top";
 /// Set once the counters cover every stored task (a store written before
 /// they existed is counted once, on open).
 const COUNTED: &[u8] = b"counted";
@@ -75,6 +78,23 @@ pub(crate) fn dead_letter(
     delta: i64,
 ) -> Result<(), ConflictableTransactionError<()>> {
     bump(counts, DEAD, delta)
+}
+
+/// Raises the highest stored sequence number to `top`, inside the
+/// transaction that stores the task numbered `top`.
+pub(crate) fn raise_seq_top(
+    counts: &TransactionalTree,
+    top: u64,
+) -> Result<(), ConflictableTransactionError<()>> {
+    if top > read(counts.get(SEQ_TOP)?) {
+        counts.insert(SEQ_TOP, &top.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// The highest sequence number of a stored task (0: none yet).
+pub(crate) fn seq_top(counts: &sled::Tree) -> Result<u64> {
+    Ok(read(counts.get(SEQ_TOP)?))
 }
 
 /// Counts a recorded (1) or removed (-1) result.

@@ -1,8 +1,8 @@
 //! Jobs: a [`JobRecord`] per job in the `jobs` tree, keyed by its id
-//! (time ordered). The record is written before the job's tasks are (both
-//! flushed before the job is acknowledged), so every stored task of a job
-//! has its job; a crash between the two leaves a record whose missing
-//! tasks show as `lost` (the submit was never acknowledged).
+//! (time ordered). A new job's record is written in the same transaction
+//! as its tasks ([`Store::save_job_tasks`]), flushed before the job is
+//! acknowledged, so every stored task of a job has its job and a job has
+//! all its tasks. A rescue rewrites the record alone ([`Store::save_job`]).
 
 use fabric_proto::{JobId, JobRecord};
 
@@ -14,6 +14,7 @@ impl Store {
         let _gate = self.gate();
         self.faults.check()?;
         self.jobs.insert(job.id.as_bytes(), self.enc("job", job)?)?;
+        self.tally.committed();
         Ok(())
     }
 

@@ -56,6 +56,7 @@ mod retention;
 mod rewrap;
 mod schedules;
 mod seq;
+mod tally;
 mod tasks;
 mod upgrade;
 mod writes;
@@ -84,6 +85,7 @@ pub(crate) use seq::SEQ_HW_KEY;
 /// The `meta` prefix of the marks of chunked blobs a group's log carried
 /// whole ([`Store::blob_replicated`]).
 pub(crate) const BLOB_REPLICATED: &str = "blobrep/";
+pub use tally::IoTally;
 pub use tasks::{MAX_LIST_SCAN, StoreCounts, live_key};
 pub use upgrade::{FORMAT, FORMAT_KEY};
 pub use writes::{MAX_WRITE_BATCH, TaskWrite, Writer};
@@ -189,6 +191,8 @@ pub struct Store {
     seq_hw: Arc<std::sync::atomic::AtomicU64>,
     /// What `meta` holds of it.
     seq_hw_kept: Arc<std::sync::atomic::AtomicU64>,
+    /// The next sequence number to give (see `seq.rs`).
+    seq_next: Arc<std::sync::atomic::AtomicU64>,
     /// One rewrap step (or a pass's start) at a time.
     rewrap_lock: Arc<std::sync::Mutex<()>>,
     /// Every write holds it shared; a backup holds it alone while it
@@ -214,6 +218,8 @@ pub struct Store {
     /// Held while a chunked blob is sealed or swept, so a sweep never
     /// unlinks the file of a blob sealed again meanwhile.
     chunks: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Commits and flushes made (see [`Store::io_tally`]).
+    tally: Arc<tally::Tally>,
 }
 
 impl std::fmt::Debug for Store {
@@ -268,6 +274,7 @@ impl Store {
             seq_floor: 0,
             seq_hw: Arc::default(),
             seq_hw_kept: Arc::default(),
+            seq_next: Arc::default(),
             rewrap_lock: Arc::default(),
             tasks: db.open_tree("tasks")?,
             live: db.open_tree("live")?,
@@ -286,11 +293,13 @@ impl Store {
             keyring,
             faults: faults::Faults::default(),
             chunks: std::sync::Arc::default(),
+            tally: Arc::default(),
             db,
         };
         let mut store = store;
         store.seq_floor = upgrade::seq_floor(&store.meta)?;
         store.load_seq_hw()?;
+        store.start_seq()?;
         store.check_format(dir)?;
         store.migrate_join_secrets()?;
         store.count_once()?;
@@ -301,6 +310,7 @@ impl Store {
     /// Flushes everything written so far to disk.
     pub async fn flush(&self) -> Result<()> {
         self.db.flush_async().await?;
+        self.tally.flushed();
         Ok(())
     }
 }

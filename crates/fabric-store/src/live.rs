@@ -2,13 +2,20 @@
 //!
 //! A restart with a million queued tasks reads a million records: a sled
 //! read, an AES-GCM open and a decode each, about 5 µs in all. The `live`
-//! index is walked on the calling thread, which hands its ids in chunks
-//! to [`READERS`] threads that read and decode them; the caller then gets
-//! the records back in the index's order (queue order).
+//! index is walked on the calling thread, which hands its entries in
+//! chunks to [`READERS`] threads that read and decode them; the caller
+//! then gets the records back in the index's order (queue order).
+//!
+//! Each entry's value is the task's sealed [`QueuedRecord`], written in
+//! the same transaction as its record ([`crate::TaskWrite`]), so
+//! [`Store::each_queued`] reads the index alone: no record is looked up.
+//! An entry written before summaries were kept has an empty value (a
+//! rewrap or a group's snapshot may have sealed it: it opens empty); its
+//! record is read instead.
 
 use std::sync::mpsc;
 
-use fabric_proto::{TaskId, TaskState};
+use fabric_proto::{QueuedRecord, TaskId, TaskState};
 use serde::de::DeserializeOwned;
 
 use crate::{Result, Store};
@@ -25,7 +32,38 @@ const AHEAD: usize = 2;
 /// the record is gone or finished, so the index entry is stale).
 type Chunk<T> = Vec<(sled::IVec, Option<T>)>;
 
+/// An index entry: its key and value.
+type Entry = (sled::IVec, sled::IVec);
+
 impl Store {
+    /// Every unfinished task's [`QueuedRecord`] in queue order, from the
+    /// summaries the index holds (see the module's doc); as
+    /// [`Store::each_live`] otherwise.
+    pub fn each_queued(&self, each: impl FnMut(QueuedRecord)) -> Result<usize> {
+        self.each_entry(
+            |(key, value)| {
+                if !value.is_empty() {
+                    let plain = self.crypt().open(b"queued", value).map_err(|source| {
+                        crate::StoreError::Sealed {
+                            what: "queued",
+                            source,
+                        }
+                    })?;
+                    if !plain.is_empty() {
+                        return fabric_proto::from_own_cbor(&plain)
+                            .map(Some)
+                            .map_err(|source| crate::StoreError::Corrupt {
+                                what: "queued",
+                                source,
+                            });
+                    }
+                }
+                self.live_record(key, &|r: &QueuedRecord| r.state)
+            },
+            each,
+        )
+    }
+
     /// Every unfinished task in queue order, each decoded as `T` (a
     /// projection of [`fabric_proto::TaskRecord`]: the decoder skips the
     /// fields `T` lacks, so a caller that needs a few fields of a million
@@ -35,20 +73,31 @@ impl Store {
     pub fn each_live<T: DeserializeOwned + Send>(
         &self,
         state: impl Fn(&T) -> TaskState + Sync,
+        each: impl FnMut(T),
+    ) -> Result<usize> {
+        self.each_entry(|(key, _)| self.live_record(key, &state), each)
+    }
+
+    /// Walks the index, `read` turning each entry into its task (`None`:
+    /// a stale entry, removed) on the reader threads; see
+    /// [`Store::each_live`].
+    fn each_entry<T: Send>(
+        &self,
+        read: impl Fn(&Entry) -> Result<Option<T>> + Sync,
         mut each: impl FnMut(T),
     ) -> Result<usize> {
-        let state = &state;
+        let read = &read;
         std::thread::scope(|scope| {
             let mut to_readers = Vec::with_capacity(READERS);
             let mut from_readers = Vec::with_capacity(READERS);
             for _ in 0..READERS {
-                let (tx, rx) = mpsc::sync_channel::<Vec<sled::IVec>>(AHEAD);
+                let (tx, rx) = mpsc::sync_channel::<Vec<Entry>>(AHEAD);
                 let (back, from) = mpsc::sync_channel::<Result<Chunk<T>>>(AHEAD);
                 to_readers.push(tx);
                 from_readers.push(from);
                 scope.spawn(move || {
-                    for keys in rx {
-                        let read = self.read_chunk(keys, state);
+                    for entries in rx {
+                        let read = read_chunk(entries, read);
                         let failed = read.is_err();
                         if back.send(read).is_err() || failed {
                             return;
@@ -80,8 +129,7 @@ impl Store {
             };
             let mut keys = Vec::with_capacity(CHUNK);
             for entry in self.live.iter() {
-                let (key, _) = entry?;
-                keys.push(key);
+                keys.push(entry?);
                 if keys.len() == CHUNK {
                     // Keep at most AHEAD chunks per reader in flight.
                     if sent - taken >= READERS * AHEAD {
@@ -113,28 +161,39 @@ impl Store {
         })
     }
 
-    /// Reads and decodes the tasks a chunk of `live` keys names.
-    fn read_chunk<T: DeserializeOwned>(
+    /// The unfinished task a `live` key names, read from its record
+    /// (`None`: gone, finished, or the key is malformed).
+    fn live_record<T: DeserializeOwned>(
         &self,
-        keys: Vec<sled::IVec>,
+        key: &[u8],
         state: &impl Fn(&T) -> TaskState,
-    ) -> Result<Chunk<T>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let Some(id_bytes) = key.get(9..25) else {
-                tracing::warn!("dropping malformed live-index key");
-                out.push((key, None));
-                continue;
-            };
-            let id = TaskId::from_bytes(id_bytes.try_into().expect("16 bytes"));
-            let rec: Option<T> = self
-                .tasks
-                .get(id.as_bytes())?
-                .map(|v| self.dec("task", &v))
-                .transpose()?;
-            let rec = rec.filter(|r| !state(r).is_terminal());
-            out.push((key, rec));
-        }
-        Ok(out)
+    ) -> Result<Option<T>> {
+        let Some(id_bytes) = key.get(9..25) else {
+            tracing::warn!("dropping malformed live-index key");
+            return Ok(None);
+        };
+        let id = TaskId::from_bytes(id_bytes.try_into().expect("16 bytes"));
+        let rec: Option<T> = self
+            .tasks
+            .get(id.as_bytes())?
+            .map(|v| self.dec("task", &v))
+            .transpose()?;
+        Ok(rec.filter(|r| !state(r).is_terminal()))
     }
 }
+
+/// Reads and decodes the tasks a chunk of `live` entries names.
+fn read_chunk<T>(
+    entries: Vec<Entry>,
+    read: &impl Fn(&Entry) -> Result<Option<T>>,
+) -> Result<Chunk<T>> {
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let rec = read(&entry)?;
+        out.push((entry.0, rec));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 //! Every write here is one sled transaction over `tasks`, `live`, `results`
 //! and `dead`, so a task never sits half moved between them.
 
-use fabric_proto::{CodecError, TaskId, TaskOutcome, TaskRecord, TaskState};
+use fabric_proto::{CodecError, JobRecord, TaskId, TaskOutcome, TaskRecord, TaskState};
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -51,12 +51,22 @@ impl Store {
     /// [`Store::save_task`] for many records in one transaction (a batch of
     /// leases costs one commit, not one each); how many were written.
     pub fn save_tasks<'a>(&self, recs: impl IntoIterator<Item = &'a TaskRecord>) -> Result<usize> {
+        self.save_job_tasks(None, recs)
+    }
+
+    /// [`Store::save_tasks`], with the job they belong to saved in the
+    /// same transaction ([`Store::write_job_batch`]).
+    pub fn save_job_tasks<'a>(
+        &self,
+        job: Option<&JobRecord>,
+        recs: impl IntoIterator<Item = &'a TaskRecord>,
+    ) -> Result<usize> {
         let writes = recs
             .into_iter()
             .map(|r| TaskWrite::record(self, r))
             .collect::<Result<Vec<_>>>()?;
         Ok(self
-            .write_batch(&writes)?
+            .write_job_batch(job, &writes)?
             .into_iter()
             .filter(|w| *w)
             .count())

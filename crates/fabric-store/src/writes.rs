@@ -9,7 +9,7 @@
 //! applies them together in the next one; each caller still learns its own
 //! write's outcome.
 
-use fabric_proto::{TaskId, TaskOutcome, TaskRecord, TaskStatus};
+use fabric_proto::{JobRecord, QueuedRecord, TaskId, TaskOutcome, TaskRecord, TaskStatus};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use tokio::sync::{mpsc, oneshot};
@@ -21,8 +21,13 @@ use crate::{Result, Store, StoreError, counts};
 #[derive(Debug)]
 pub struct TaskWrite {
     id: TaskId,
+    /// Its queue sequence number, kept as the store's high mark.
+    seq: u64,
     value: Vec<u8>,
     live_key: [u8; 25],
+    /// The sealed [`QueuedRecord`] kept as its `live` entry's value while
+    /// it is unfinished (empty once it is final).
+    summary: Vec<u8>,
     terminal: bool,
     dead_letter: bool,
     /// The encoded outcome and its status, for a final result.
@@ -48,10 +53,17 @@ impl TaskWrite {
         } else {
             store.enc("task", rec)?
         };
+        let summary = if terminal {
+            Vec::new()
+        } else {
+            store.enc("queued", &QueuedRecord::of(rec))?
+        };
         Ok(Self {
             id: rec.id,
+            seq: rec.seq,
             value,
             live_key: live_key(rec),
+            summary,
             terminal,
             dead_letter: rec.dead_letter,
             result: None,
@@ -73,18 +85,35 @@ impl Store {
     /// final: a later record or result for it is not written (a result then
     /// only makes sure nothing keeps the task live).
     pub fn write_batch(&self, writes: &[TaskWrite]) -> Result<Vec<bool>> {
+        self.write_job_batch(None, writes)
+    }
+
+    /// [`Store::write_batch`], with `job`'s record saved in the same
+    /// transaction: a new job and its tasks are stored together or not at
+    /// all.
+    pub fn write_job_batch(
+        &self,
+        job: Option<&JobRecord>,
+        writes: &[TaskWrite],
+    ) -> Result<Vec<bool>> {
         let _gate = self.gate();
         self.faults.check()?;
-        (
+        let job = job.map(|j| Ok::<_, StoreError>((j.id, self.enc("job", j)?)));
+        let job = job.transpose()?;
+        let written = (
             &self.tasks,
             &self.live,
             &self.dead,
             &self.results,
             &self.counts,
+            &self.jobs,
         )
-            .transaction(|(tasks, live, dead, results, counts)| {
+            .transaction(|(tasks, live, dead, results, counts, jobs)| {
+                if let Some((id, value)) = &job {
+                    jobs.insert(id.as_bytes(), value.as_slice())?;
+                }
                 let mut written = Vec::with_capacity(writes.len());
-                let (mut added, mut dead_added) = (0, 0);
+                let (mut added, mut dead_added, mut top) = (0, 0, 0);
                 for w in writes {
                     let id = w.id.as_bytes();
                     if results.get(id)?.is_some() {
@@ -101,10 +130,11 @@ impl Store {
                     if tasks.insert(id, w.value.as_slice())?.is_none() {
                         added += 1;
                     }
+                    top = top.max(w.seq);
                     if w.terminal {
                         live.remove(&w.live_key[..])?;
                     } else {
-                        live.insert(&w.live_key[..], &[][..])?;
+                        live.insert(&w.live_key[..], w.summary.as_slice())?;
                     }
                     if w.dead_letter && dead.insert(id, &[][..])?.is_none() {
                         dead_added += 1;
@@ -117,9 +147,14 @@ impl Store {
                 if dead_added > 0 {
                     counts::dead_letter(counts, dead_added)?;
                 }
+                if top > 0 {
+                    counts::raise_seq_top(counts, top)?;
+                }
                 Ok::<_, ConflictableTransactionError<()>>(written)
             })
-            .map_err(tx_err)
+            .map_err(tx_err)?;
+        self.tally.committed();
+        Ok(written)
     }
 }
 

@@ -10,11 +10,13 @@ use fabric_proto::{AttemptRecord, OutputFile, Priority, TaskInfo, TaskKind, Task
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod batch;
 mod cluster;
 mod jobs;
 mod listing;
 mod schedules;
 
+pub(crate) use batch::{CreatedMany, NewTasks};
 pub(crate) use cluster::{
     GroupHealth, Health, KeyHealth, MemberJson, Stats, TokenView, WorkerView,
 };

@@ -181,25 +181,36 @@ impl Ledger {
         }
     }
 
-    /// Saves a batch of new tasks in one transaction (off the runtime's
-    /// threads when local; one entry in a group); gives them back.
+    /// Saves a batch of new tasks, with the job they belong to if any, in
+    /// one transaction (off the runtime's threads when local; one entry in
+    /// a group); gives them back.
     pub(crate) async fn save_batch(
         &self,
         recs: Vec<TaskRecord>,
+        job: Option<&JobRecord>,
     ) -> Result<Vec<TaskRecord>, StoreError> {
         match self {
             Self::Local { store, .. } => {
                 let store = store.clone();
-                tokio::task::spawn_blocking(move || store.save_tasks(recs.iter()).map(|_| recs))
-                    .await
-                    .map_err(|e| {
-                        StoreError::Io(std::io::Error::other(format!(
-                            "storing the batch failed: {e}"
-                        )))
-                    })?
+                let job = job.cloned();
+                tokio::task::spawn_blocking(move || {
+                    store
+                        .save_job_tasks(job.as_ref(), recs.iter())
+                        .map(|_| recs)
+                })
+                .await
+                .map_err(|e| {
+                    StoreError::Io(std::io::Error::other(format!(
+                        "storing the batch failed: {e}"
+                    )))
+                })?
             }
             Self::Raft { .. } => {
-                self.save_tasks(recs.iter())?;
+                self.proposer().queue(Command::Tasks {
+                    job: job.map(|j| Box::new(j.clone())),
+                    ops: recs.iter().map(|r| TaskOp::Record(r.clone())).collect(),
+                    clear_dead: Vec::new(),
+                })?;
                 Ok(recs)
             }
         }
@@ -255,18 +266,6 @@ impl Ledger {
                 proposer.queue(Command::Events(vec![(store.next_seq()?, ev.clone())]))
             }
         }
-    }
-
-    /// Saves a job's record.
-    pub(crate) fn save_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        self.put(
-            || Command::Tasks {
-                job: Some(Box::new(job.clone())),
-                ops: Vec::new(),
-                clear_dead: Vec::new(),
-            },
-            |s| s.save_job(job),
-        )
     }
 
     /// Takes a task out of the dead-letter set; whether it was in it.

@@ -306,19 +306,17 @@ async fn recover(
             .collect();
         (sched.take_over(live, &workers, now), count)
     } else {
-        // Queued tasks are held cold (`scheduler/cold.rs`): read slim, one
-        // at a time. Running and waiting ones are read whole.
+        // Queued tasks are held cold (`scheduler/cold.rs`): read slim, from
+        // the queue index's summaries. Running and waiting ones are read
+        // whole.
         let mut whole = Vec::new();
-        let count = store.each_live(
-            |rec: &QueuedRecord| rec.state,
-            |rec: QueuedRecord| {
-                if rec.waits_in_queue() {
-                    sched.restore_cold(rec);
-                } else {
-                    whole.push(rec.id);
-                }
-            },
-        )?;
+        let count = store.each_queued(|rec: QueuedRecord| {
+            if rec.waits_in_queue() {
+                sched.restore_cold(rec);
+            } else {
+                whole.push(rec.id);
+            }
+        })?;
         let mut records = Vec::with_capacity(whole.len());
         for id in whole {
             records.extend(store.task(&id)?);

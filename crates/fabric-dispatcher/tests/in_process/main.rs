@@ -6,6 +6,7 @@
 mod harness;
 
 mod args;
+mod batches;
 mod cancel;
 mod delay;
 mod inputs;

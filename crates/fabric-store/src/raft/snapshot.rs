@@ -59,11 +59,13 @@ impl Store {
         let hw = self
             .seq_hw
             .load(std::sync::atomic::Ordering::Acquire)
-            .max(self.db.generate_id()?.saturating_add(self.seq_floor));
+            .max(self.seq_counter());
         let _gate = self.close_gate();
         let mut items = Vec::new();
         let mut push = |tree: &str, k: &[u8], v: &[u8]| -> Result<()> {
             let v = match sealed_kind(tree, k) {
+                // A queue-index entry from before summaries: nothing sealed.
+                Some(_) if v.is_empty() => Vec::new(),
                 Some(kind) => self
                     .crypt()
                     .open(kind.as_bytes(), v)
@@ -141,6 +143,7 @@ impl Store {
         }
         for (tree, k, v) in snap.items {
             let v = match sealed_kind(&tree, &k) {
+                Some(_) if v.is_empty() => Vec::new(),
                 Some(kind) => self.crypt().seal(kind.as_bytes(), &v),
                 None => v.into_vec(),
             };

@@ -133,3 +133,28 @@ fn the_queue_and_each_batch_are_bounded() {
     });
     assert_eq!(store.counts().unwrap().tasks, super::WRITE_QUEUE as u64);
 }
+
+#[test]
+fn a_job_and_its_tasks_are_one_commit() {
+    let (_dir, store) = temp_store();
+    let tasks: Vec<TaskRecord> = (1..=1000).map(queued).collect();
+    let job = fabric_proto::JobRecord {
+        id: fabric_proto::JobId::new(),
+        spec: fabric_proto::JobSpec {
+            name: "j".into(),
+            steps: Vec::new(),
+        },
+        tasks: vec![tasks.iter().map(|t| t.id).collect()],
+        submitted_ms: 1,
+        rescues: 0,
+    };
+    let before = store.io_tally();
+    assert_eq!(
+        store.save_job_tasks(Some(&job), tasks.iter()).unwrap(),
+        1000
+    );
+    let cost = store.io_tally().since(before);
+    assert_eq!(cost.commits, 1, "a job and 1,000 tasks in one transaction");
+    assert_eq!(store.job(&job.id).unwrap().as_ref(), Some(&job));
+    assert_eq!(store.counts().unwrap().live, 1000);
+}

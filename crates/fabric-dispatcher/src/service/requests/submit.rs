@@ -97,6 +97,8 @@ pub async fn admit(
     let ids: Option<std::collections::HashSet<TaskId>> =
         job.map(|_| specs.iter().map(|(id, _)| *id).collect());
     let mut recs = Vec::with_capacity(count);
+    // Modules found stored: a batch of one module's tasks looks it up once.
+    let mut modules = std::collections::HashSet::new();
     for (i, (id, spec)) in specs.into_iter().enumerate() {
         let waits_for_worker = matches!(
             batch,
@@ -106,23 +108,27 @@ pub async fn admit(
                     ..
                 }
         );
-        let rec =
-            prepare(shared, id, spec, ids.as_ref(), waits_for_worker).map_err(|e| match batch {
-                Batch::One | Batch::Scheduled => e,
-                _ => e.in_batch(i, count),
-            })?;
+        let rec = prepare(
+            shared,
+            id,
+            spec,
+            ids.as_ref(),
+            waits_for_worker,
+            &mut modules,
+        )
+        .map_err(|e| match batch {
+            Batch::One | Batch::Scheduled => e,
+            _ => e.in_batch(i, count),
+        })?;
         recs.push(rec);
     }
-    if let Some(job) = job {
-        shared.ledger.save_job(job)?;
-    }
-    // One transaction for all of them (all or none, whatever the store
-    // does), then one flush before any id is answered.
-    let recs = if count == 1 {
+    // One transaction for all of them and their job (all or none), then
+    // one flush before any id is answered.
+    let recs = if count == 1 && job.is_none() {
         shared.ledger.write_task(&recs[0]).await?;
         recs
     } else {
-        shared.ledger.save_batch(recs).await?
+        shared.ledger.save_batch(recs, job).await?
     };
     shared.ledger.durable().await?;
     let mut admitted = Vec::with_capacity(count);
@@ -168,8 +174,8 @@ pub async fn admit(
     // Queued at once (their parents had all succeeded): the record says
     // so at the next flush; a restart before it finds them held and
     // releases them again.
-    for rec in &released {
-        shared.ledger.write_task(rec).await?;
+    if !released.is_empty() {
+        shared.ledger.save_batch(released, None).await?;
     }
     let mut ended = Vec::new();
     for (rec, outcome) in skipped {
@@ -224,6 +230,7 @@ fn prepare(
     mut spec: TaskSpec,
     batch: Option<&std::collections::HashSet<TaskId>>,
     waits_for_worker: bool,
+    modules: &mut std::collections::HashSet<fabric_proto::Sha256>,
 ) -> Result<TaskRecord, RequestError> {
     admission::check_spec(&spec, &shared.cfg.caps).map_err(RequestError::Refused)?;
     super::after::check(shared, &mut spec, batch)?;
@@ -241,11 +248,14 @@ fn prepare(
         )));
     }
     if let TaskKind::Wasm { module } = &spec.kind
-        && !shared.store.has_module(module)?
+        && !modules.contains(module)
     {
-        return Err(RequestError::NotFound(format!(
-            "module {module} is not stored on the dispatcher; upload it first (as a module: a blob is not one)"
-        )));
+        if !shared.store.has_module(module)? {
+            return Err(RequestError::NotFound(format!(
+                "module {module} is not stored on the dispatcher; upload it first (as a module: a blob is not one)"
+            )));
+        }
+        modules.insert(*module);
     }
     if let TaskKind::Command { files, .. } = &spec.kind
         && let Some(f) = files.iter().find(|f| {

@@ -1,0 +1,67 @@
+use fabric_proto::{QueuedRecord, Sha256, TaskId, TaskRecord, TaskSpec, TaskState};
+
+use crate::live_key;
+use crate::testing::{reopen, temp_store};
+
+fn record(seq: u64) -> TaskRecord {
+    let mut spec = TaskSpec::wasm(Sha256::of(b"m"));
+    spec.trace = Some(format!("job-{seq}"));
+    TaskRecord::queued(TaskId::new(), spec, seq, 1)
+}
+
+fn queued(store: &crate::Store) -> Vec<QueuedRecord> {
+    let mut out = Vec::new();
+    store.each_queued(|q| out.push(q)).unwrap();
+    out
+}
+
+/// The summaries alone answer a restart: with every record made
+/// unreadable, the read still gives each task as its record says.
+#[test]
+fn queued_tasks_are_read_from_the_index_alone() {
+    let (dir, store) = temp_store();
+    let mut recs: Vec<_> = (1..=10_000).map(record).collect();
+    store.save_tasks(&recs).unwrap();
+    // A later write of one (a retry's lease) is what its summary says.
+    recs[7].attempt = 2;
+    recs[7].state = TaskState::Running;
+    store.save_task(&recs[7]).unwrap();
+    let expected: Vec<QueuedRecord> = recs.iter().map(QueuedRecord::of).collect();
+    for r in &recs {
+        store
+            .tasks
+            .insert(r.id.as_bytes(), store.enc("task", &"damaged").unwrap())
+            .unwrap();
+    }
+    assert_eq!(queued(&store), expected);
+    let mut whole = 0;
+    let read = store.each_live(|r: &TaskRecord| r.state, |_| whole += 1);
+    assert!(read.is_err(), "the records themselves are unreadable");
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(queued(&store), expected, "after a reopen");
+}
+
+/// An index entry from before summaries (an empty value, or one a rewrap
+/// sealed empty) is read from its record; a summary that does not open is
+/// an error, not a task lost.
+#[test]
+fn entries_without_a_summary_are_read_from_their_records() {
+    let (_dir, store) = temp_store();
+    let recs: Vec<_> = (1..=3).map(record).collect();
+    store.save_tasks(&recs).unwrap();
+    let expected: Vec<QueuedRecord> = recs.iter().map(QueuedRecord::of).collect();
+    store.live.insert(live_key(&recs[0]), &[][..]).unwrap();
+    store
+        .live
+        .insert(live_key(&recs[1]), store.crypt().seal(b"queued", &[]))
+        .unwrap();
+    assert_eq!(queued(&store), expected);
+
+    store.live.insert(live_key(&recs[2]), &b"junk"[..]).unwrap();
+    let read = store.each_queued(|_| {});
+    assert!(
+        matches!(read, Err(crate::StoreError::Sealed { what: "queued", .. })),
+        "{read:?}"
+    );
+}
