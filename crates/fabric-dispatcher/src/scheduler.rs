@@ -22,6 +22,7 @@ mod workers;
 
 pub use adopt::AWAIT_MS;
 use cold::Cold;
+pub use cold::ColdTask;
 use queue::{Queue, QueueKey};
 use worker::Worker;
 pub use workers::{Registration, Tick};

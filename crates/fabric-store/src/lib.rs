@@ -88,7 +88,7 @@ pub(crate) const BLOB_REPLICATED: &str = "blobrep/";
 pub use tally::IoTally;
 pub use tasks::{MAX_LIST_SCAN, StoreCounts, live_key};
 pub use upgrade::{FORMAT, FORMAT_KEY};
-pub use writes::{MAX_WRITE_BATCH, TaskWrite, Writer};
+pub use writes::{Durable, FlushObserver, MAX_WRITE_BATCH, TaskWrite, Writer};
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -37,9 +37,16 @@ type Entry = (sled::IVec, sled::IVec);
 
 impl Store {
     /// Every unfinished task's [`QueuedRecord`] in queue order, from the
-    /// summaries the index holds (see the module's doc); as
-    /// [`Store::each_live`] otherwise.
-    pub fn each_queued(&self, each: impl FnMut(QueuedRecord)) -> Result<usize> {
+    /// summaries the index holds (see the module's doc), made into a `T`
+    /// by `make` and given to `each`; as [`Store::each_live`] otherwise.
+    /// `make` runs on the reader threads, so what it builds of each task
+    /// costs the caller's thread nothing.
+    pub fn each_queued<T: Send>(
+        &self,
+        make: impl Fn(QueuedRecord) -> T + Sync,
+        each: impl FnMut(T),
+    ) -> Result<usize> {
+        let make = &make;
         self.each_entry(
             |(key, value)| {
                 if !value.is_empty() {
@@ -51,14 +58,16 @@ impl Store {
                     })?;
                     if !plain.is_empty() {
                         return fabric_proto::from_own_cbor(&plain)
-                            .map(Some)
+                            .map(|q| Some(make(q)))
                             .map_err(|source| crate::StoreError::Corrupt {
                                 what: "queued",
                                 source,
                             });
                     }
                 }
-                self.live_record(key, &|r: &QueuedRecord| r.state)
+                Ok(self
+                    .live_record(key, &|r: &QueuedRecord| r.state)?
+                    .map(make))
             },
             each,
         )

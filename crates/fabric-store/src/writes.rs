@@ -1,21 +1,17 @@
-//! Task writes, and the batching writer that puts many of them in one
-//! transaction.
-//!
-//! sled writes its IO buffer to disk twice for every transaction, however
-//! small (it rolls the buffer before and after the batch manifest), each a
-//! `pwrite` and a `sync_file_range` on its IO threads. With a submit and a
-//! result per task that was most of a busy dispatcher's CPU. [`Writer`]
-//! takes the writes that callers hand it while a transaction runs and
-//! applies them together in the next one; each caller still learns its own
-//! write's outcome.
+//! Task writes: each one sealed by its caller, and a batch of them applied
+//! in one transaction ([`Store::write_batch`]); the batching writer that
+//! gathers them is in `writer.rs`.
 
 use fabric_proto::{JobRecord, QueuedRecord, TaskId, TaskOutcome, TaskRecord, TaskStatus};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::tasks::{live_key, tx_err};
 use crate::{Result, Store, StoreError, counts};
+
+mod writer;
+
+pub use writer::{Durable, FlushObserver, MAX_WRITE_BATCH, Writer};
 
 /// One task write, encoded up front (by the caller, off the writer).
 #[derive(Debug)]
@@ -155,105 +151,6 @@ impl Store {
             .map_err(tx_err)?;
         self.tally.committed();
         Ok(written)
-    }
-}
-
-/// The most writes one transaction of the [`Writer`] takes.
-pub const MAX_WRITE_BATCH: usize = 256;
-
-/// How many writes may wait for the [`Writer`]; a caller past that waits
-/// for room.
-const WRITE_QUEUE: usize = 4_096;
-
-type Pending = (TaskWrite, oneshot::Sender<Result<bool>>);
-
-/// Hands task writes to one writer task, which applies all that are
-/// waiting (up to [`MAX_WRITE_BATCH`]) in one transaction.
-#[derive(Clone, Debug)]
-pub struct Writer {
-    tx: mpsc::Sender<Pending>,
-    stats: std::sync::Arc<BatchStats>,
-    /// Seals the writes callers hand in (on their threads, not the
-    /// writer's).
-    store: Store,
-}
-
-/// How the writer's batches went: how many, and the largest.
-#[derive(Debug, Default)]
-struct BatchStats {
-    batches: std::sync::atomic::AtomicU64,
-    largest: std::sync::atomic::AtomicUsize,
-}
-
-impl Writer {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn start(store: Store) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Pending>(WRITE_QUEUE);
-        let stats = std::sync::Arc::new(BatchStats::default());
-        let counted = stats.clone();
-        let sealer = store.clone();
-        tokio::spawn(async move {
-            use std::sync::atomic::Ordering::Relaxed;
-            let mut batch = Vec::with_capacity(MAX_WRITE_BATCH);
-            while rx.recv_many(&mut batch, MAX_WRITE_BATCH).await > 0 {
-                counted.batches.fetch_add(1, Relaxed);
-                counted.largest.fetch_max(batch.len(), Relaxed);
-                let (writes, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-                match store.write_batch(&writes) {
-                    Ok(written) => {
-                        for (reply, w) in replies.into_iter().zip(written) {
-                            let _ = reply.send(Ok(w));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, writes = writes.len(), "a batch of task writes failed");
-                        let text = e.to_string();
-                        let mut first = Some(e);
-                        for reply in replies {
-                            let e = first.take().unwrap_or_else(|| {
-                                StoreError::Io(std::io::Error::other(text.clone()))
-                            });
-                            let _ = reply.send(Err(e));
-                        }
-                    }
-                }
-            }
-        });
-        Self {
-            tx,
-            stats,
-            store: sealer,
-        }
-    }
-
-    /// Applies one write (with whatever others are waiting); whether it was
-    /// written, as [`Store::write_batch`] says.
-    pub async fn write(&self, w: TaskWrite) -> Result<bool> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Io(std::io::Error::other("the store's writer has stopped"));
-        self.tx.send((w, reply)).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-
-    /// Batches applied so far, and the largest (at most
-    /// [`MAX_WRITE_BATCH`]): how much the group commit is sharing.
-    pub fn batch_stats(&self) -> (u64, usize) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.stats.batches.load(Relaxed),
-            self.stats.largest.load(Relaxed),
-        )
-    }
-
-    /// [`Store::save_task`] through the writer.
-    pub async fn save_task(&self, rec: &TaskRecord) -> Result<bool> {
-        self.write(TaskWrite::record(&self.store, rec)?).await
-    }
-
-    /// [`Store::record_result`] through the writer.
-    pub async fn record_result(&self, rec: &TaskRecord, outcome: &TaskOutcome) -> Result<bool> {
-        self.write(TaskWrite::result(&self.store, rec, outcome)?)
-            .await
     }
 }
 

@@ -122,18 +122,42 @@ impl Cold {
 /// Most cold tasks read back for one placement pass.
 const MAX_WANTED: usize = 1_024;
 
+/// A queued task read back by a restart, made into its cold entry (on the
+/// store's reader threads: the scheduler's thread only files it).
+#[derive(Debug)]
+pub struct ColdTask(TaskId, Box<Cold>);
+
+impl ColdTask {
+    /// The cold entry of a task that waits in the queue; a task in any
+    /// other state is given back by id (it is read whole).
+    pub fn of(rec: QueuedRecord) -> Result<Self, TaskId> {
+        if !rec.waits_in_queue() {
+            return Err(rec.id);
+        }
+        let id = rec.id;
+        let mut cold = Cold::new(rec);
+        // See [`Scheduler::restore`] for the attempt number it skips.
+        if cold.attempt == 0 {
+            cold.attempt = 1;
+        }
+        Ok(Self(id, Box::new(cold)))
+    }
+}
+
 impl Scheduler {
     /// Reloads one queued task after a restart, cold (see
     /// [`Scheduler::restore`] for the attempt number it skips).
     pub fn restore_cold(&mut self, rec: QueuedRecord) {
         debug_assert!(rec.waits_in_queue());
-        let id = rec.id;
-        let mut cold = Cold::new(rec);
-        if cold.attempt == 0 {
-            cold.attempt = 1;
+        if let Ok(task) = ColdTask::of(rec) {
+            self.file_cold(task);
         }
+    }
+
+    /// Files a queued task made cold by [`ColdTask::of`].
+    pub fn file_cold(&mut self, ColdTask(id, cold): ColdTask) {
         self.queue.push_parts(cold.not_before_ms, cold.key(id));
-        self.cold.insert(id, Box::new(cold));
+        self.cold.insert(id, cold);
     }
 
     /// Whether `id` is held cold (its record must be read back before

@@ -291,8 +291,8 @@ async fn complete(
     // lease put back as it was (the worker hears an error, so the attempt
     // ends lost or reports again). A failed flush afterwards undoes
     // nothing: the write may well be on disk.
-    let recorded = match write(shared, &decision, &outcome).await {
-        Ok(recorded) => recorded,
+    let (recorded, flushed) = match write(shared, &decision, &outcome).await {
+        Ok(written) => written,
         Err(e) => {
             tracing::error!(error = %e, "cannot record the attempt's result");
             let why = format!(
@@ -308,24 +308,37 @@ async fn complete(
             return Err(e);
         }
     };
-    announce(shared, id, attempt, wk, outcome, decision, recorded).await
+    let written = Written { recorded, flushed };
+    announce(shared, id, attempt, wk, outcome, decision, written).await
 }
 
-/// Writes what `complete` decided (batched with other tasks' writes);
-/// whether this result was recorded.
+/// What `write` did: whether this result was recorded, and how the flush
+/// after it went.
+struct Written {
+    recorded: bool,
+    flushed: Result<(), StoreError>,
+}
+
+/// Writes what `complete` decided (batched with other tasks' writes) and
+/// makes it durable (the writer's own flush); whether this result was
+/// recorded, and the flush's outcome. A stale report writes nothing.
 async fn write(
     shared: &Shared,
     decision: &Completion,
     outcome: &TaskOutcome,
-) -> Result<bool, StoreError> {
+) -> Result<fabric_store::Durable, StoreError> {
     match decision {
-        Completion::Stale => Ok(false),
-        Completion::Retry(rec) => shared.ledger.write_task(rec).await.map(|_| false),
-        Completion::Final(rec) => shared.ledger.write_result(rec, outcome).await,
+        Completion::Stale => Ok((false, Ok(()))),
+        Completion::Retry(rec) => shared
+            .ledger
+            .write_task_durable(rec)
+            .await
+            .map(|(_, flushed)| (false, flushed)),
+        Completion::Final(rec) => shared.ledger.write_result_durable(rec, outcome).await,
     }
 }
 
-/// Logs, flushes and announces what `write` stored.
+/// Logs and announces what `write` stored.
 async fn announce(
     shared: &Shared,
     id: TaskId,
@@ -333,8 +346,9 @@ async fn announce(
     wk: WorkerKey,
     outcome: TaskOutcome,
     decision: Completion,
-    recorded: bool,
+    written: Written,
 ) -> Result<bool, StoreError> {
+    let Written { recorded, flushed } = written;
     match decision {
         Completion::Stale => {
             // The report of a run just cancelled, from the worker that
@@ -361,7 +375,7 @@ async fn announce(
                 outcome.status, rec.failures, rec.spec.retries
             );
             shared.event(Some(id), EventKind::Retry, detail);
-            shared.announce(Vec::new()).await?;
+            shared.announce_flushed(Vec::new(), flushed).await?;
             Ok(false)
         }
         Completion::Final(rec) => {
@@ -379,7 +393,7 @@ async fn announce(
                     _ => rec.info(None),
                 }
             };
-            shared.announce(vec![info]).await?;
+            shared.announce_flushed(vec![info], flushed).await?;
             Ok(recorded)
         }
     }

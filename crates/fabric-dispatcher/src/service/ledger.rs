@@ -17,7 +17,7 @@ mod raft;
 mod trust;
 
 use fabric_proto::{JobRecord, ScheduleRecord, Sha256, TaskId, TaskOutcome, TaskRecord};
-use fabric_store::{Command, GroupCommit, Store, StoreError, StoredEvent, TaskOp, Writer};
+use fabric_store::{Command, Durable, GroupCommit, Store, StoreError, StoredEvent, TaskOp, Writer};
 
 pub(crate) use raft::Proposer;
 
@@ -62,10 +62,15 @@ pub(crate) enum Ledger {
 }
 
 impl Ledger {
-    /// Today's single dispatcher.
-    pub(crate) fn local(store: Store, commit: GroupCommit) -> Self {
+    /// Today's single dispatcher; `observe` is told how long each of the
+    /// writer's flushes took.
+    pub(crate) fn local(
+        store: Store,
+        commit: GroupCommit,
+        observe: fabric_store::FlushObserver,
+    ) -> Self {
         Self::Local {
-            writer: Writer::start(store.clone()),
+            writer: Writer::start_observed(store.clone(), observe),
             store,
             commit,
         }
@@ -237,6 +242,36 @@ impl Ledger {
                 self.proposer()
                     .written(tasks(vec![TaskOp::Record(rec.clone())]))
                     .await
+            }
+        }
+    }
+
+    /// [`Ledger::write_task`], answered once it is durable, with one
+    /// hand-off fewer than a write and a [`Ledger::durable`]: whether it was
+    /// written, and whether it was made durable (an error there undoes
+    /// nothing: the write may be on disk).
+    pub(crate) async fn write_task_durable(&self, rec: &TaskRecord) -> Result<Durable, StoreError> {
+        match self {
+            Self::Local { writer, .. } => writer.save_task_durable(rec).await,
+            Self::Raft { .. } => {
+                let written = self.write_task(rec).await?;
+                Ok((written, self.durable().await))
+            }
+        }
+    }
+
+    /// [`Ledger::write_result`], answered once it is durable; see
+    /// [`Ledger::write_task_durable`].
+    pub(crate) async fn write_result_durable(
+        &self,
+        rec: &TaskRecord,
+        outcome: &TaskOutcome,
+    ) -> Result<Durable, StoreError> {
+        match self {
+            Self::Local { writer, .. } => writer.record_result_durable(rec, outcome).await,
+            Self::Raft { .. } => {
+                let written = self.write_result(rec, outcome).await?;
+                Ok((written, self.durable().await))
             }
         }
     }

@@ -57,7 +57,6 @@ use state::Shared;
 use fabric_proto::{TaskOutcome, TaskStatus};
 
 use crate::scheduler::{Change, Scheduler};
-use fabric_proto::QueuedRecord;
 
 /// A running dispatcher. Dropping it does not stop it; call
 /// [`Dispatcher::shutdown`].
@@ -99,6 +98,9 @@ impl Dispatcher {
         let commit = GroupCommit::start_observed(store.clone(), cfg.commit_linger, move |took| {
             observer.flushed(took)
         });
+        let observer = metrics.clone();
+        let writer_flushed: fabric_store::FlushObserver =
+            Arc::new(move |took| observer.flushed(took));
         let endpoint = fabric_net::server_endpoint(&identity, cfg.listen, &cfg.net)?;
         let bound = endpoint
             .local_addr()
@@ -109,7 +111,7 @@ impl Dispatcher {
         let (ledger, sched, deps) = match &cfg.cluster {
             // Alone: today's dispatcher, its queue recovered now.
             None => {
-                let ledger = ledger::Ledger::local(store.clone(), commit);
+                let ledger = ledger::Ledger::local(store.clone(), commit, writer_flushed);
                 let (sched, deps) = recover(&cfg, &store, &ledger, false).await?;
                 (ledger, sched, deps)
             }
@@ -310,12 +312,9 @@ async fn recover(
         // the queue index's summaries. Running and waiting ones are read
         // whole.
         let mut whole = Vec::new();
-        let count = store.each_queued(|rec: QueuedRecord| {
-            if rec.waits_in_queue() {
-                sched.restore_cold(rec);
-            } else {
-                whole.push(rec.id);
-            }
+        let count = store.each_queued(crate::scheduler::ColdTask::of, |made| match made {
+            Ok(task) => sched.file_cold(task),
+            Err(id) => whole.push(id),
         })?;
         let mut records = Vec::with_capacity(whole.len());
         for id in whole {

@@ -11,7 +11,7 @@ fn record(seq: u64) -> TaskRecord {
 
 fn queued(store: &crate::Store) -> Vec<QueuedRecord> {
     let mut out = Vec::new();
-    store.each_queued(|q| out.push(q)).unwrap();
+    store.each_queued(|q| q, |q| out.push(q)).unwrap();
     out
 }
 
@@ -59,7 +59,7 @@ fn entries_without_a_summary_are_read_from_their_records() {
     assert_eq!(queued(&store), expected);
 
     store.live.insert(live_key(&recs[2]), &b"junk"[..]).unwrap();
-    let read = store.each_queued(|_| {});
+    let read = store.each_queued(|q| q, |_| {});
     assert!(
         matches!(read, Err(crate::StoreError::Sealed { what: "queued", .. })),
         "{read:?}"

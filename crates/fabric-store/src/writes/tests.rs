@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use fabric_proto::{Sha256, TaskId, TaskOutcome, TaskRecord, TaskSpec, TaskState, TaskStatus};
 
+use super::writer::{Reply, WRITE_QUEUE};
 use super::{TaskWrite, Writer};
 use crate::testing::temp_store;
 
@@ -106,17 +107,20 @@ fn the_queue_and_each_batch_are_bounded() {
         // the queue fills and stays full.
         let writer = Writer::start(store.clone());
         let mut answers = Vec::new();
-        for seq in 0..super::WRITE_QUEUE as u64 {
+        for seq in 0..WRITE_QUEUE as u64 {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let w = TaskWrite::record(&store, &queued(seq)).unwrap();
-            writer.tx.try_send((w, reply)).expect("room in the queue");
+            writer
+                .tx
+                .try_send((w, Reply::Written(reply)))
+                .expect("room in the queue");
             answers.push(answer);
         }
         let (reply, _answer) = tokio::sync::oneshot::channel();
         let one_more = TaskWrite::record(&store, &queued(u64::MAX)).unwrap();
         assert!(
             matches!(
-                writer.tx.try_send((one_more, reply)),
+                writer.tx.try_send((one_more, Reply::Written(reply))),
                 Err(tokio::sync::mpsc::error::TrySendError::Full(_))
             ),
             "a write past the queue's bound waits for room"
@@ -127,11 +131,11 @@ fn the_queue_and_each_batch_are_bounded() {
         let (batches, largest) = writer.batch_stats();
         assert_eq!(largest, super::MAX_WRITE_BATCH, "full batches, none larger");
         assert!(
-            batches >= (super::WRITE_QUEUE / super::MAX_WRITE_BATCH) as u64,
+            batches >= (WRITE_QUEUE / super::MAX_WRITE_BATCH) as u64,
             "{batches} batches"
         );
     });
-    assert_eq!(store.counts().unwrap().tasks, super::WRITE_QUEUE as u64);
+    assert_eq!(store.counts().unwrap().tasks, WRITE_QUEUE as u64);
 }
 
 #[test]
@@ -157,4 +161,55 @@ fn a_job_and_its_tasks_are_one_commit() {
     assert_eq!(cost.commits, 1, "a job and 1,000 tasks in one transaction");
     assert_eq!(store.job(&job.id).unwrap().as_ref(), Some(&job));
     assert_eq!(store.counts().unwrap().live, 1000);
+}
+
+#[test]
+fn durable_writes_waiting_together_share_one_flush_and_wait_for_it() {
+    let (dir, store) = temp_store();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let recs: Vec<_> = (1..=8).map(queued).collect();
+    rt.block_on(async {
+        let seen = flushes.clone();
+        let writer = Writer::start_observed(
+            store.clone(),
+            Arc::new(move |_| {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }),
+        );
+        // One thread: all eight are queued before the writer runs, so they
+        // are one transaction and one flush.
+        let saves: Vec<_> = recs
+            .iter()
+            .cloned()
+            .map(|r| {
+                let w = writer.clone();
+                let flushes = flushes.clone();
+                tokio::spawn(async move {
+                    let (written, flushed) = w.save_task_durable(&r).await.unwrap();
+                    flushed.unwrap();
+                    let done = flushes.load(std::sync::atomic::Ordering::SeqCst);
+                    (written, done)
+                })
+            })
+            .collect();
+        for s in saves {
+            let (written, flushes_done) = s.await.unwrap();
+            assert!(written);
+            assert_eq!(flushes_done, 1, "answered after the flush, not before");
+        }
+        // A plain write is answered without a flush of its own.
+        assert!(writer.save_task(&queued(9)).await.unwrap());
+        assert_eq!(writer.batch_stats(), (2, 8));
+    });
+    assert_eq!(flushes.load(std::sync::atomic::Ordering::SeqCst), 1);
+    drop(rt);
+    drop(store);
+    let again = crate::testing::reopen(dir.path());
+    for r in &recs {
+        assert!(again.task(&r.id).unwrap().is_some());
+    }
 }

@@ -89,7 +89,7 @@ pub async fn admit(
     let count = specs.len();
     // Room is reserved until the tasks are queued, so concurrent submits
     // cannot all pass the check and overshoot the bound together.
-    let _room = Reserved::room(shared, count)?;
+    let mut room = Reserved::room(shared, count)?;
     let job = match batch {
         Batch::Job { record, .. } => Some(record),
         _ => None,
@@ -125,12 +125,14 @@ pub async fn admit(
     // One transaction for all of them and their job (all or none), then
     // one flush before any id is answered.
     let recs = if count == 1 && job.is_none() {
-        shared.ledger.write_task(&recs[0]).await?;
+        let (_, flushed) = shared.ledger.write_task_durable(&recs[0]).await?;
+        flushed?;
         recs
     } else {
-        shared.ledger.save_batch(recs, job).await?
+        let recs = shared.ledger.save_batch(recs, job).await?;
+        shared.ledger.durable().await?;
+        recs
     };
-    shared.ledger.durable().await?;
     let mut admitted = Vec::with_capacity(count);
     let mut released = Vec::new();
     let mut skipped = Vec::new();
@@ -166,6 +168,10 @@ pub async fn admit(
                     core.sched.hold(rec);
                 }
             }
+            // Counted in the queue from here on: its reservation goes
+            // under the same lock, so a concurrent submit never counts it
+            // twice (and refuses a batch that fits).
+            room.settle_one();
             warning
         };
         shared.metrics.submitted();
@@ -211,6 +217,18 @@ impl<'a> Reserved<'a> {
             return Err(RequestError::Refused(admission::queue_full(max_queued)));
         }
         Ok(Self { shared, count })
+    }
+}
+
+impl Reserved<'_> {
+    /// One reserved task is in the queue now (call under the core lock).
+    fn settle_one(&mut self) {
+        if self.count > 0 {
+            self.count -= 1;
+            self.shared
+                .admitting
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 }
 

@@ -42,11 +42,35 @@ impl Shared {
     /// Waits until everything written so far is durable, then tells the
     /// waiters of `finished` and wakes placement (slots may have freed).
     pub(crate) async fn announce(&self, finished: Vec<TaskInfo>) -> Result<(), StoreError> {
+        self.announce_after(finished, None).await
+    }
+
+    /// [`Shared::announce`] for tasks whose writes the writer already made
+    /// durable (`flushed`: how that flush went), so the first round waits
+    /// for no flush of its own. (Events logged after that write are not
+    /// waited for: they are a log, not what anyone is told.)
+    pub(crate) async fn announce_flushed(
+        &self,
+        finished: Vec<TaskInfo>,
+        flushed: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.announce_after(finished, Some(flushed)).await
+    }
+
+    async fn announce_after(
+        &self,
+        finished: Vec<TaskInfo>,
+        mut flushed: Option<Result<(), StoreError>>,
+    ) -> Result<(), StoreError> {
         // Their ends release or skip the tasks held after them, and a
         // skip ends those held after it in turn, level by level.
         let mut batch = finished;
         loop {
-            self.announce_once(&batch).await?;
+            let durable = match flushed.take() {
+                Some(done) => done,
+                None => self.ledger.durable().await,
+            };
+            self.tell(&batch, durable)?;
             batch = self.after_ended(&batch).await?;
             if batch.is_empty() {
                 return Ok(());
@@ -103,8 +127,14 @@ impl Shared {
         Ok(ended)
     }
 
-    async fn announce_once(&self, finished: &[TaskInfo]) -> Result<(), StoreError> {
-        if let Err(e) = self.ledger.durable().await {
+    /// Tells the waiters of `finished` that they ended, once `durable` says
+    /// they are on disk (or that they are not), and wakes placement.
+    fn tell(
+        &self,
+        finished: &[TaskInfo],
+        durable: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if let Err(e) = durable {
             // Their waits end with the error rather than hang: the tasks
             // already left the scheduler.
             for info in finished {
