@@ -36,18 +36,19 @@ type Chunk<T> = Vec<(sled::IVec, Option<T>)>;
 type Entry = (sled::IVec, sled::IVec);
 
 impl Store {
-    /// Every unfinished task's [`QueuedRecord`] in queue order, from the
-    /// summaries the index holds (see the module's doc), made into a `T`
-    /// by `make` and given to `each`; as [`Store::each_live`] otherwise.
-    /// `make` runs on the reader threads, so what it builds of each task
-    /// costs the caller's thread nothing.
+    /// Every unfinished task's [`QueuedRecord`], from the summaries the
+    /// index holds (see the module's doc), made into a `T` by `make` and
+    /// given to `each`, **in no particular order**; as [`Store::each_live`]
+    /// otherwise. The index is walked by the reader threads, each its own
+    /// part of it, and `make` runs there too, so the caller's thread only
+    /// takes what they made.
     pub fn each_queued<T: Send>(
         &self,
         make: impl Fn(QueuedRecord) -> T + Sync,
         each: impl FnMut(T),
     ) -> Result<usize> {
         let make = &make;
-        self.each_entry(
+        self.each_entry_split(
             |(key, value)| {
                 if !value.is_empty() {
                     let plain = self.crypt().open(b"queued", value).map_err(|source| {
@@ -170,6 +171,78 @@ impl Store {
         })
     }
 
+    /// Like [`Store::each_entry`], but each reader walks its own part of
+    /// the index (split at the middle of its first and last keys), and what
+    /// they read comes back in no particular order.
+    fn each_entry_split<T: Send>(
+        &self,
+        read: impl Fn(&Entry) -> Result<Option<T>> + Sync,
+        mut each: impl FnMut(T),
+    ) -> Result<usize> {
+        let (Some((first, _)), Some((last, _))) = (self.live.first()?, self.live.last()?) else {
+            return Ok(0);
+        };
+        let mid = middle_key(&first, &last);
+        let parts = [(None, Some(mid.clone())), (Some(mid), None)];
+        let read = &read;
+        std::thread::scope(|scope| {
+            // A task, or the key of a stale entry (the keys of the others
+            // stay on the reader's thread, which allocated them).
+            let (back, from) = mpsc::sync_channel::<Result<Vec<std::result::Result<T, sled::IVec>>>>(
+                READERS * AHEAD,
+            );
+            for (from_key, to_key) in parts {
+                let back = back.clone();
+                scope.spawn(move || {
+                    let range = match (from_key, to_key) {
+                        (None, Some(to)) => self.live.range(..to),
+                        (Some(from), None) => self.live.range(from..),
+                        _ => unreachable!("two parts"),
+                    };
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    for entry in range {
+                        let made = entry
+                            .map_err(Into::into)
+                            .and_then(|e| Ok(read(&e)?.ok_or(e.0)));
+                        match made {
+                            Ok(one) => chunk.push(one),
+                            Err(e) => {
+                                let _ = back.send(Err(e));
+                                return;
+                            }
+                        }
+                        if chunk.len() == CHUNK {
+                            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                            if back.send(Ok(full)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    if !chunk.is_empty() {
+                        let _ = back.send(Ok(chunk));
+                    }
+                });
+            }
+            drop(back);
+            let mut given = 0;
+            for chunk in from {
+                for rec in chunk? {
+                    match rec {
+                        Ok(rec) => {
+                            each(rec);
+                            given += 1;
+                        }
+                        // Index entry outlived its task's terminal write.
+                        Err(key) => {
+                            self.live.remove(&key)?;
+                        }
+                    }
+                }
+            }
+            Ok(given)
+        })
+    }
+
     /// The unfinished task a `live` key names, read from its record
     /// (`None`: gone, finished, or the key is malformed).
     fn live_record<T: DeserializeOwned>(
@@ -189,6 +262,22 @@ impl Store {
             .transpose()?;
         Ok(rec.filter(|r| !state(r).is_terminal()))
     }
+}
+
+/// A key between `first` and `last` (inclusive of neither end's order):
+/// the middle of their first 9 bytes (priority rank and sequence number)
+/// as one number, so each half of the index holds about half the tasks
+/// when their numbers are spread evenly.
+fn middle_key(first: &[u8], last: &[u8]) -> Vec<u8> {
+    let head = |k: &[u8]| {
+        let mut b = [0u8; 16];
+        for (i, byte) in k.iter().take(9).enumerate() {
+            b[7 + i] = *byte;
+        }
+        u128::from_be_bytes(b)
+    };
+    let mid = head(first) / 2 + head(last) / 2 + (head(first) % 2 + head(last) % 2) / 2;
+    mid.to_be_bytes()[7..].to_vec()
 }
 
 /// Reads and decodes the tasks a chunk of `live` entries names.

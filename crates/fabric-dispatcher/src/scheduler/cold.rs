@@ -41,7 +41,7 @@ pub(super) struct Cold {
     pub priority: Priority,
     /// Blobs it needs (module, staged files, input, args): retention keeps
     /// them.
-    pub blobs: Box<[Sha256]>,
+    pub blobs: Blobs,
     /// Its trace when it belongs to a job (`job-...`), for the job count.
     pub job: Option<Box<str>>,
     /// Memory it asks for, for placement.
@@ -49,6 +49,30 @@ pub(super) struct Cold {
     /// The program (a native task) and the labels it requires, when it
     /// has either: most tasks have neither, and hold nothing here.
     pub rare: Option<Box<Rare>>,
+}
+
+/// The blobs a cold task needs. Most need one, their module: kept in the
+/// entry, not in an allocation of its own (32 bytes less a task).
+#[derive(Debug)]
+pub(super) enum Blobs {
+    One(Sha256),
+    Many(Box<[Sha256]>),
+}
+
+impl Blobs {
+    fn of(blobs: Vec<Sha256>) -> Self {
+        match blobs[..] {
+            [one] => Self::One(one),
+            _ => Self::Many(blobs.into_boxed_slice()),
+        }
+    }
+
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, Sha256> {
+        match self {
+            Self::One(one) => std::slice::from_ref(one).iter(),
+            Self::Many(many) => many.iter(),
+        }
+    }
 }
 
 /// The program a native task runs and the labels a task requires.
@@ -81,7 +105,7 @@ impl Cold {
             state: r.state,
             updated_ms: 0,
             priority: r.spec.priority,
-            blobs: blobs.into_boxed_slice(),
+            blobs: Blobs::of(blobs),
             job: r.spec.job.map(String::into_boxed_str),
             memory: r.spec.limits.memory_bytes,
             rare,
@@ -152,6 +176,19 @@ impl Scheduler {
         if let Ok(task) = ColdTask::of(rec) {
             self.file_cold(task);
         }
+    }
+
+    /// Makes room for about `n` cold tasks before a restart files them (a
+    /// map grown one doubling at a time rehashes a million entries at the
+    /// end). Capped at the queue's bound.
+    pub fn expect_cold(&mut self, n: usize, max: usize) {
+        self.cold.reserve(n.min(max));
+    }
+
+    /// After a restart filed its cold tasks: packs the queue (see
+    /// `Queue::compact`).
+    pub fn compact_queue(&mut self) {
+        self.queue.compact();
     }
 
     /// Files a queued task made cold by [`ColdTask::of`].

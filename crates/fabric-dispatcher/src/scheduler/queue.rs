@@ -43,6 +43,15 @@ impl Queue {
         }
     }
 
+    /// Rebuilds the sets with full nodes: inserted in order (a restart
+    /// files a million tasks in queue order), a B-tree leaves each node half
+    /// empty; built at once from sorted keys, it fills them.
+    pub(super) fn compact(&mut self) {
+        self.ready = std::mem::take(&mut self.ready).into_iter().collect();
+        self.delayed = std::mem::take(&mut self.delayed).into_iter().collect();
+        self.parked = std::mem::take(&mut self.parked).into_iter().collect();
+    }
+
     /// Takes a task out, wherever it waits.
     pub(super) fn remove(&mut self, rec: &TaskRecord) {
         self.remove_parts(rec.not_before_ms, queue_key(rec));

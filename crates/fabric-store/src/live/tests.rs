@@ -12,6 +12,8 @@ fn record(seq: u64) -> TaskRecord {
 fn queued(store: &crate::Store) -> Vec<QueuedRecord> {
     let mut out = Vec::new();
     store.each_queued(|q| q, |q| out.push(q)).unwrap();
+    // In no particular order: the readers walk halves of the index.
+    out.sort_by_key(|q| q.seq);
     out
 }
 
@@ -64,4 +66,41 @@ fn entries_without_a_summary_are_read_from_their_records() {
         matches!(read, Err(crate::StoreError::Sealed { what: "queued", .. })),
         "{read:?}"
     );
+}
+
+/// The index is split in two for the readers wherever its keys fall: the
+/// middle key lies between the first and the last, and every task comes
+/// back once.
+#[test]
+fn every_task_comes_back_once_however_the_index_splits() {
+    assert_eq!(
+        super::middle_key(&[1, 0, 0, 0, 0, 0, 0, 0, 0], &[1, 0, 0, 0, 0, 0, 0, 0, 10]),
+        [1, 0, 0, 0, 0, 0, 0, 0, 5]
+    );
+    assert_eq!(
+        super::middle_key(&[0; 25], &[2, 255, 255, 255, 255, 255, 255, 255, 255]).len(),
+        9
+    );
+    for (n, priorities) in [(1, 1), (2, 1), (5_000, 1), (5_000, 3)] {
+        let (_dir, store) = temp_store();
+        let recs: Vec<_> = (1..=n)
+            .map(|i| {
+                let mut r = record(i * 7);
+                r.spec.priority = [
+                    fabric_proto::Priority::High,
+                    fabric_proto::Priority::Normal,
+                    fabric_proto::Priority::Low,
+                ][(i % priorities) as usize];
+                r
+            })
+            .collect();
+        store.save_tasks(&recs).unwrap();
+        let mut expected: Vec<QueuedRecord> = recs.iter().map(QueuedRecord::of).collect();
+        expected.sort_by_key(|q| q.seq);
+        assert_eq!(
+            queued(&store),
+            expected,
+            "{n} tasks, {priorities} priorities"
+        );
+    }
 }
