@@ -33,9 +33,6 @@ pub mod keyring;
 /// list the rewrap, the upgrade and the census go by.
 pub(crate) const SEALED_VALUES: [(&str, &[u8], &str); 10] = [
     ("tasks", b"", "task"),
-    // An unfinished task's summary (`live.rs`); empty in entries written
-    // before summaries were kept.
-    ("live", b"", "queued"),
     ("results", b"", "result"),
     ("events", b"", "event"),
     ("jobs", b"", "job"),
@@ -44,6 +41,10 @@ pub(crate) const SEALED_VALUES: [(&str, &[u8], &str); 10] = [
     ("meta", b"apitoken/", "api token"),
     ("raft_log", b"", crate::raft::ENTRY),
     ("raft_meta", b"", crate::raft::META),
+    // An unfinished task's summary (`live.rs`); empty in entries written
+    // before summaries were kept. Last: a rewrap's cursor holds a place
+    // in this list, so new entries go at its end.
+    ("live", b"", "queued"),
 ];
 
 /// The first byte of a sealed value (no CBOR item starts with it: 0xFE is

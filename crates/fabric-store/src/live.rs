@@ -51,19 +51,16 @@ impl Store {
         self.each_entry_split(
             |(key, value)| {
                 if !value.is_empty() {
-                    let plain = self.crypt().open(b"queued", value).map_err(|source| {
-                        crate::StoreError::Sealed {
-                            what: "queued",
-                            source,
-                        }
-                    })?;
-                    if !plain.is_empty() {
-                        return fabric_proto::from_own_cbor(&plain)
-                            .map(|q| Some(make(q)))
-                            .map_err(|source| crate::StoreError::Corrupt {
-                                what: "queued",
-                                source,
-                            });
+                    match self.crypt().open(b"queued", value) {
+                        Ok(plain) if plain.is_empty() => {}
+                        Ok(plain) => match fabric_proto::from_own_cbor(&plain) {
+                            Ok(q) => return Ok(Some(make(q))),
+                            Err(e) => tracing::warn!(error = %e, "a queue-index summary does not decode; reading the task's record"),
+                        },
+                        // Not sealed (written by a member that did not
+                        // seal summaries), or not openable: the record
+                        // decides.
+                        Err(e) => tracing::warn!(error = %e, "a queue-index summary does not open; reading the task's record"),
                     }
                 }
                 Ok(self

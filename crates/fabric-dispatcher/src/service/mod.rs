@@ -281,14 +281,6 @@ impl Dispatcher {
     }
 }
 
-/// Reloads unfinished tasks into a fresh scheduler. Leases do not survive a
-/// restart: tasks that were running lost that attempt and go back to the
-/// queue, or are given up when lost too often (recorded, and flushed
-/// before serving).
-/// Reloads the queue from the store: after a restart (`take_over`
-/// false: every run was lost), or when this member takes over its group's
-/// queue (the workers kept running: their runs are adopted, see
-/// `scheduler/adopt.rs`).
 /// Gives back to the system the memory a restart's reading freed: glibc
 /// keeps freed memory in its arenas (one per reader thread) otherwise, and
 /// a million records decoded leave much of it (issue 27: the RSS target).
@@ -302,6 +294,14 @@ fn trim_heap() {
     }
 }
 
+/// Reloads unfinished tasks into a fresh scheduler. Leases do not survive a
+/// restart: tasks that were running lost that attempt and go back to the
+/// queue, or are given up when lost too often (recorded, and flushed
+/// before serving).
+/// Reloads the queue from the store: after a restart (`take_over`
+/// false: every run was lost), or when this member takes over its group's
+/// queue (the workers kept running: their runs are adopted, see
+/// `scheduler/adopt.rs`).
 async fn recover(
     cfg: &DispatcherConfig,
     store: &Store,
@@ -357,7 +357,9 @@ async fn recover(
     }
     let deps = deps::restore(&mut sched, store, ledger, cfg.clock.now_ms()).await?;
     ledger.durable().await?;
-    trim_heap();
+    if !take_over {
+        trim_heap();
+    }
     tracing::info!(
         tasks = count,
         elapsed_ms = started.elapsed().as_millis() as u64,

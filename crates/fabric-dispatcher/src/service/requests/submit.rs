@@ -207,15 +207,16 @@ impl<'a> Reserved<'a> {
     fn room(shared: &'a Shared, count: usize) -> Result<Self, RequestError> {
         use std::sync::atomic::Ordering::SeqCst;
         let max_queued = shared.cfg.caps.max_queued;
-        let queued = {
-            let core = shared.core();
-            core.sched.queued() + core.deps.held()
-        };
+        // Both read under the core lock, where tasks move from reserved to
+        // queued: a task is counted once, whatever other submits do.
+        let core = shared.core();
+        let queued = core.sched.queued() + core.deps.held();
         let admitting = shared.admitting.fetch_add(count, SeqCst);
         if queued + admitting + count > max_queued {
             shared.admitting.fetch_sub(count, SeqCst);
             return Err(RequestError::Refused(admission::queue_full(max_queued)));
         }
+        drop(core);
         Ok(Self { shared, count })
     }
 }
