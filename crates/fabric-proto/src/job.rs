@@ -204,6 +204,28 @@ pub enum JobSpecError {
 }
 
 impl StepSpec {
+    /// A step named `name` that runs `kind` once, with every other field
+    /// at its default (no args, inputs or parents; normal priority; no
+    /// retries).
+    pub fn new(name: impl Into<String>, kind: TaskKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            args: Vec::new(),
+            env: Vec::new(),
+            secrets: Vec::new(),
+            input: None,
+            limits: None,
+            priority: Priority::Normal,
+            retries: 0,
+            after: Vec::new(),
+            input_from: Vec::new(),
+            files_from: Vec::new(),
+            require: Vec::new(),
+            each: Vec::new(),
+        }
+    }
+
     /// How many tasks it makes.
     pub fn tasks(&self) -> usize {
         self.each.len().max(1)

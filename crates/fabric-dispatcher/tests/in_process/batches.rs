@@ -2,27 +2,15 @@
 //! `submit_many` of a thousand tasks, and a job with its record and every
 //! task (issue 27).
 
-use fabric_proto::{JobSpec, Priority, StepSpec, TaskKind, TaskSpec};
+use fabric_proto::{JobSpec, StepSpec, TaskKind, TaskSpec};
 use fabric_store::IoTally;
 
 use crate::harness::{Cluster, TRIVIAL_WAT, fast_heartbeats};
 
 fn step(name: &str, module: fabric_proto::Sha256, after: &[&str]) -> StepSpec {
     StepSpec {
-        name: name.into(),
-        kind: TaskKind::Wasm { module },
-        args: Vec::new(),
-        env: Vec::new(),
-        secrets: Vec::new(),
-        input: None,
-        limits: None,
-        priority: Priority::Normal,
-        retries: 0,
         after: after.iter().map(|s| s.to_string()).collect(),
-        input_from: Vec::new(),
-        files_from: Vec::new(),
-        require: Vec::new(),
-        each: Vec::new(),
+        ..StepSpec::new(name, TaskKind::Wasm { module })
     }
 }
 
