@@ -170,7 +170,10 @@ impl ColdTask {
 
 impl Scheduler {
     /// Reloads one queued task after a restart, cold (see
-    /// [`Scheduler::restore`] for the attempt number it skips).
+    /// [`Scheduler::restore`] for the attempt number it skips). A restart
+    /// makes the entries on the store's threads and files them
+    /// ([`Scheduler::file_cold`]); this does both, for tests.
+    #[cfg(test)]
     pub fn restore_cold(&mut self, rec: QueuedRecord) {
         debug_assert!(rec.waits_in_queue());
         if let Ok(task) = ColdTask::of(rec) {
