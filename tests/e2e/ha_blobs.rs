@@ -101,13 +101,18 @@ fn inputs_uploaded_to_the_leader_survive_its_kill() {
     // No worker yet: both wait in the queue while the leader dies.
     let leader = rt.block_on(g.leader(Duration::from_secs(30)));
     g.kill9(leader);
-    let _w = g.worker(&sb, "w1", 2);
+    let w = g.worker(&sb, "w1", 2);
     rt.block_on(async {
         let c = g.client().await;
         for (id, want) in [(quic_task, quic_words), (rest_task, rest_words)] {
             let info = tokio::time::timeout(Duration::from_secs(90), c.wait(id, |_| {}))
                 .await
-                .expect("the task finished")
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "task {id} did not finish within 90 s of the leader's kill; the worker's log:\n{}",
+                        w.stderr()
+                    )
+                })
                 .expect("wait");
             assert_eq!(info.status, Some(TaskStatus::Succeeded), "{info:?}");
             let out = info.outcome.expect("an outcome");

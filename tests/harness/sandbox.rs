@@ -194,6 +194,36 @@ impl Sandbox {
     }
 }
 
+/// A failing test's process logs (the `*.stderr` files its processes
+/// wrote) are copied to `$FABRIC_TEST_KEEP_LOGS/<test name>/` when that is
+/// set, before the home is removed.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let Some(keep) = std::env::var_os("FABRIC_TEST_KEEP_LOGS") else {
+            return;
+        };
+        if !std::thread::panicking() {
+            return;
+        }
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .replace("::", "-");
+        let to = Path::new(&keep).join(test);
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
+            return;
+        };
+        let _ = std::fs::create_dir_all(&to);
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "stderr") {
+                let _ = std::fs::copy(&path, to.join(e.file_name()));
+            }
+        }
+        eprintln!("the processes' logs are kept in {}", to.display());
+    }
+}
+
 impl Default for Sandbox {
     fn default() -> Self {
         Self::new()

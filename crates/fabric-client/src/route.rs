@@ -28,6 +28,42 @@ use crate::{Client, ClientError};
 const MAX_HOPS: usize = 20;
 /// Wait between tries while the group has no leader.
 const NO_LEADER_WAIT: Duration = Duration::from_millis(300);
+/// How long one request waits for the group to have a leader again. An
+/// election, and the new leader's take-over, can take several seconds on
+/// a loaded box: a count of tries (20 of 300 ms, 6 s) gave up during
+/// one.
+const NO_LEADER_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How far one request has gone: redirects and reconnects are counted
+/// (at most [`MAX_HOPS`]); "no leader yet" answers are waited out for up
+/// to [`NO_LEADER_PATIENCE`] in all.
+#[derive(Debug, Default)]
+pub(crate) struct Tries {
+    hops: usize,
+    no_leader: Duration,
+}
+
+impl Tries {
+    /// Whether to go on after `next`; counts it.
+    pub(crate) fn go_on(&mut self, next: &Next) -> bool {
+        match next {
+            Next::Stop => false,
+            Next::Wait => {
+                self.no_leader += NO_LEADER_WAIT;
+                self.no_leader <= NO_LEADER_PATIENCE
+            }
+            Next::Follow(_) | Next::Another => {
+                self.hops += 1;
+                self.hops <= MAX_HOPS
+            }
+        }
+    }
+
+    /// Redirects and reconnects so far.
+    pub(crate) fn hops(&self) -> usize {
+        self.hops
+    }
+}
 
 /// The connection now, and what it takes to make another.
 #[derive(Debug)]
@@ -188,7 +224,7 @@ impl Client {
         &self,
         req: &Request,
     ) -> Result<(Response, FramedRecv), ClientError> {
-        let mut tried = 0;
+        let mut tries = Tries::default();
         loop {
             let (conn, addr, generation) = self.current();
             let err = match self.try_once(&conn, addr, req).await {
@@ -198,17 +234,17 @@ impl Client {
             let Some(group) = &self.group else {
                 return Err(err);
             };
-            tried += 1;
             let next = next(&err, req);
-            if tried > hops() || matches!(next, Next::Stop) {
+            if !tries.go_on(&next) {
                 if err.is_connection_lost() {
                     // Later calls go to another member.
                     let _ = self
-                        .reconnect(group, generation, Next::Another, tried)
+                        .reconnect(group, generation, Next::Another, tries.hops() + 1)
                         .await;
                 }
                 return Err(err);
             }
+            let tried = tries.hops();
             if matches!(next, Next::Wait) {
                 tokio::time::sleep(no_leader_wait()).await;
                 continue;
@@ -308,5 +344,33 @@ impl Client {
         r.addr = resolved;
         r.generation += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_HOPS, NO_LEADER_PATIENCE, NO_LEADER_WAIT, Next, Tries};
+
+    #[test]
+    fn an_election_of_ten_seconds_is_waited_out_and_a_group_without_a_leader_is_not() {
+        let mut t = Tries::default();
+        let ten_s = (10_000 / NO_LEADER_WAIT.as_millis()) as usize;
+        assert!(
+            (0..ten_s).all(|_| t.go_on(&Next::Wait)),
+            "gave up within 10 s of no leader"
+        );
+        let rest = (NO_LEADER_PATIENCE.as_millis() / NO_LEADER_WAIT.as_millis()) as usize;
+        assert!(
+            !(0..rest).all(|_| t.go_on(&Next::Wait)),
+            "waited past {NO_LEADER_PATIENCE:?}"
+        );
+    }
+
+    #[test]
+    fn redirects_are_bounded_and_a_refusal_stops_at_once() {
+        let mut t = Tries::default();
+        assert!((0..MAX_HOPS).all(|_| t.go_on(&Next::Another)));
+        assert!(!t.go_on(&Next::Another), "past {MAX_HOPS} hops");
+        assert!(!Tries::default().go_on(&Next::Stop));
     }
 }

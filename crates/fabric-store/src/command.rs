@@ -182,7 +182,11 @@ impl Store {
                 bytes,
             } => match self.put_blob_chunk(sha, *offset, bytes, *last) {
                 Ok(progress) => {
-                    if progress.complete {
+                    // Only the last piece: every piece before it is then
+                    // in the log a majority holds. (A member that had the
+                    // blob whole, the leader, answers "complete" from the
+                    // first piece on.)
+                    if progress.complete && *last {
                         self.mark_blob_replicated(sha)?;
                     }
                     Applied::Changed(progress.complete)

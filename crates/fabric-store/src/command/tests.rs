@@ -242,3 +242,43 @@ fn blob_pieces_make_the_same_blob_on_every_replica_and_again_changes_nothing() {
     }
     assert_eq!(one.blob_len(&sha).unwrap(), Some(bytes.len() as u64));
 }
+
+/// The leader holds the uploaded blob whole before it proposes the first
+/// piece. It must not count the blob as carried by the log until the last
+/// piece is applied: a replication cut short (the leader lost its term for
+/// a moment) and tried again would otherwise stop at once, with the
+/// others holding only the first pieces, and a new leader could not give
+/// a task its input.
+#[test]
+fn a_blob_whole_here_counts_as_replicated_only_once_its_last_piece_is_applied() {
+    let bytes: Vec<u8> = (0..(fabric_proto::BLOB_CHUNK * 3))
+        .map(|i| (i % 241) as u8)
+        .collect();
+    let sha = Sha256::of(&bytes);
+    let (_d, leader) = temp_store();
+    let n = bytes.len() / fabric_proto::BLOB_CHUNK;
+    for (i, p) in bytes.chunks(fabric_proto::BLOB_CHUNK).enumerate() {
+        leader
+            .put_blob_chunk(&sha, (i * fabric_proto::BLOB_CHUNK) as u64, p, i + 1 == n)
+            .unwrap();
+    }
+    assert!(leader.has_blob(&sha).unwrap(), "uploaded whole");
+    let piece = |i: usize| Command::BlobPiece {
+        sha,
+        offset: (i * fabric_proto::BLOB_CHUNK) as u64,
+        last: i + 1 == n,
+        bytes: bytes[i * fabric_proto::BLOB_CHUNK..(i + 1) * fabric_proto::BLOB_CHUNK].to_vec(),
+    };
+    for i in 0..n - 1 {
+        leader.apply(&piece(i)).unwrap();
+        assert!(
+            !leader.blob_replicated(&sha).unwrap(),
+            "counted as replicated after piece {i} of {n}"
+        );
+    }
+    leader.apply(&piece(n - 1)).unwrap();
+    assert!(
+        leader.blob_replicated(&sha).unwrap(),
+        "after the last piece"
+    );
+}
