@@ -220,7 +220,6 @@ impl Drop for Sandbox {
                 let _ = std::fs::copy(&path, to.join(e.file_name()));
             }
         }
-        eprintln!("the processes' logs are kept in {}", to.display());
     }
 }
 
