@@ -237,15 +237,23 @@ pub(crate) async fn lead_loop(shared: Arc<Shared>) {
         .as_ref()
         .map_or(Duration::from_secs(2), |c| c.raft.election_timeout.1);
     loop {
-        let (mut leader, term) = {
+        let (leader, term, acked) = {
             let m = metrics.borrow();
-            (m.state == ServerState::Leader, m.current_term)
+            let acked = m.millis_since_quorum_ack.map(Duration::from_millis);
+            (m.state == ServerState::Leader, m.current_term, acked)
         };
         // A leader cut off from the majority stops serving: it could
-        // commit nothing, and the others elect another. (A quorum round,
-        // answered within the election timeout.)
-        if leader && group.leading() && !quorum(group, cut_off).await {
-            leader = false;
+        // commit nothing, and the others elect another. Its heartbeats and
+        // appends unanswered by a majority for the election timeout say so
+        // (openraft's own clock of acknowledgements; nothing is written to
+        // the log for it: a no-op write per check queued behind large
+        // entries, a blob's pieces, and took a busy leader's place).
+        if leader && group.leading() && acked.is_none_or(|a| a > cut_off) {
+            step_down(
+                &shared,
+                group,
+                "no majority of the group acknowledged it within the election timeout",
+            );
         }
         // A write of this term was not committed in time (its proposer
         // gave up, and every later write with it): begin again.
@@ -265,8 +273,11 @@ pub(crate) async fn lead_loop(shared: Arc<Shared>) {
         } else if !leader && group.leading() {
             step_down(&shared, group, "another dispatcher leads now");
         }
-        // Woken by a change of state, or once a second regardless.
+        // Woken by a change of state, or once a second regardless; openraft
+        // sends its metrics on every turn of its loop, so at most every
+        // 20 ms.
         let _ = tokio::time::timeout(Duration::from_secs(1), metrics.changed()).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
