@@ -33,6 +33,10 @@ const NO_LEADER_WAIT: Duration = Duration::from_millis(300);
 /// a loaded box: a count of tries (20 of 300 ms, 6 s) gave up during
 /// one.
 const NO_LEADER_PATIENCE: Duration = Duration::from_secs(30);
+/// While no leader is named, another member is asked this often: the
+/// one asked may be a former leader cut off from the rest, which names
+/// nobody while the others have elected a new one.
+const ASK_ANOTHER_EVERY: Duration = Duration::from_secs(3);
 
 /// How far one request has gone: redirects and reconnects are counted
 /// (at most [`MAX_HOPS`]); "no leader yet" answers are waited out for up
@@ -44,17 +48,27 @@ pub(crate) struct Tries {
 }
 
 impl Tries {
-    /// Whether to go on after `next`; counts it.
-    pub(crate) fn go_on(&mut self, next: &Next) -> bool {
+    /// What to do after `next` (counted), or `None` to give up.
+    pub(crate) fn go_on(&mut self, next: Next) -> Option<Next> {
         match next {
-            Next::Stop => false,
+            Next::Stop => None,
             Next::Wait => {
                 self.no_leader += NO_LEADER_WAIT;
-                self.no_leader <= NO_LEADER_PATIENCE
+                if self.no_leader > NO_LEADER_PATIENCE {
+                    None
+                } else if self
+                    .no_leader
+                    .as_millis()
+                    .is_multiple_of(ASK_ANOTHER_EVERY.as_millis())
+                {
+                    Some(Next::Another)
+                } else {
+                    Some(Next::Wait)
+                }
             }
-            Next::Follow(_) | Next::Another => {
+            other => {
                 self.hops += 1;
-                self.hops <= MAX_HOPS
+                (self.hops <= MAX_HOPS).then_some(other)
             }
         }
     }
@@ -234,8 +248,7 @@ impl Client {
             let Some(group) = &self.group else {
                 return Err(err);
             };
-            let next = next(&err, req);
-            if !tries.go_on(&next) {
+            let Some(next) = tries.go_on(next(&err, req)) else {
                 if err.is_connection_lost() {
                     // Later calls go to another member.
                     let _ = self
@@ -243,7 +256,7 @@ impl Client {
                         .await;
                 }
                 return Err(err);
-            }
+            };
             let tried = tries.hops();
             if matches!(next, Next::Wait) {
                 tokio::time::sleep(no_leader_wait()).await;
@@ -349,28 +362,58 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_HOPS, NO_LEADER_PATIENCE, NO_LEADER_WAIT, Next, Tries};
+    use super::{ASK_ANOTHER_EVERY, MAX_HOPS, NO_LEADER_PATIENCE, NO_LEADER_WAIT, Next, Tries};
+
+    fn waits(t: &mut Tries, n: usize) -> Vec<Option<&'static str>> {
+        (0..n)
+            .map(|_| {
+                t.go_on(Next::Wait).map(|n| match n {
+                    Next::Wait => "wait",
+                    Next::Another => "another",
+                    Next::Follow(_) => "follow",
+                    Next::Stop => "stop",
+                })
+            })
+            .collect()
+    }
 
     #[test]
     fn an_election_of_ten_seconds_is_waited_out_and_a_group_without_a_leader_is_not() {
         let mut t = Tries::default();
-        let ten_s = (10_000 / NO_LEADER_WAIT.as_millis()) as usize;
+        let per_s = 1_000 / NO_LEADER_WAIT.as_millis() as usize;
         assert!(
-            (0..ten_s).all(|_| t.go_on(&Next::Wait)),
+            waits(&mut t, 10 * per_s).iter().all(Option::is_some),
             "gave up within 10 s of no leader"
         );
-        let rest = (NO_LEADER_PATIENCE.as_millis() / NO_LEADER_WAIT.as_millis()) as usize;
+        let rest = NO_LEADER_PATIENCE.as_secs() as usize * per_s;
         assert!(
-            !(0..rest).all(|_| t.go_on(&Next::Wait)),
+            waits(&mut t, rest).iter().any(Option::is_none),
             "waited past {NO_LEADER_PATIENCE:?}"
+        );
+    }
+
+    /// A former leader cut off from the others names nobody; the others
+    /// may have a leader: another member is asked every few seconds.
+    #[test]
+    fn without_a_leader_another_member_is_asked_every_few_seconds() {
+        let mut t = Tries::default();
+        let every = (ASK_ANOTHER_EVERY.as_millis() / NO_LEADER_WAIT.as_millis()) as usize;
+        let seen = waits(&mut t, 3 * every);
+        let asked: Vec<usize> = (0..seen.len())
+            .filter(|&i| seen[i] == Some("another"))
+            .collect();
+        assert_eq!(
+            asked,
+            vec![every - 1, 2 * every - 1, 3 * every - 1],
+            "{seen:?}"
         );
     }
 
     #[test]
     fn redirects_are_bounded_and_a_refusal_stops_at_once() {
         let mut t = Tries::default();
-        assert!((0..MAX_HOPS).all(|_| t.go_on(&Next::Another)));
-        assert!(!t.go_on(&Next::Another), "past {MAX_HOPS} hops");
-        assert!(!Tries::default().go_on(&Next::Stop));
+        assert!((0..MAX_HOPS).all(|_| t.go_on(Next::Another).is_some()));
+        assert!(t.go_on(Next::Another).is_none(), "past {MAX_HOPS} hops");
+        assert!(Tries::default().go_on(Next::Stop).is_none());
     }
 }
