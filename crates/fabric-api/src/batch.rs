@@ -50,7 +50,10 @@ pub(crate) async fn create(
         .enumerate()
         .map(|(i, t)| spec_of(t).map_err(|e| e.prefixed(&format!("task {} of {count}: ", i + 1))))
         .collect::<Result<Vec<_>, _>>()?;
-    let admitted = submit::submit_many(&st.shared, specs).await?;
+    let shared = st.shared.clone();
+    let admitted =
+        crate::whole::to_the_end(async move { submit::submit_many(&shared, specs).await })
+            .await??;
     Ok((
         StatusCode::CREATED,
         Json(CreatedMany {

@@ -17,6 +17,7 @@ use super::types::{
     BlobRefJson, JobCreated, JobJson, JobListQuery, JobPage, JobTouched, NewJob, NewStep,
     StepCreated,
 };
+use super::whole::to_the_end;
 use fabric_dispatcher::front::acting;
 use fabric_dispatcher::front::jobs;
 
@@ -115,7 +116,10 @@ pub(crate) async fn create(
         .map(step_of)
         .collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
-    match jobs::submit(&st.shared, JobSpec { name, steps }).await? {
+    let shared = st.shared.clone();
+    let submitted =
+        to_the_end(async move { jobs::submit(&shared, JobSpec { name, steps }).await }).await??;
+    match submitted {
         Response::JobSubmitted { id, tasks } => Ok((
             StatusCode::CREATED,
             Json(JobCreated {
@@ -220,7 +224,13 @@ pub(crate) async fn cancel(
     State(st): State<Arc<ApiState>>,
     JobPath(id): JobPath,
 ) -> Result<Json<JobTouched>, ApiError> {
-    touched(acting(caller.actor(), jobs::cancel(&st.shared, id)).await?)
+    let shared = st.shared.clone();
+    touched(
+        to_the_end(acting(caller.actor(), async move {
+            jobs::cancel(&shared, id).await
+        }))
+        .await??,
+    )
 }
 
 /// The rescue: once the job has finished, queue again every task that did
@@ -243,5 +253,11 @@ pub(crate) async fn retry(
     State(st): State<Arc<ApiState>>,
     JobPath(id): JobPath,
 ) -> Result<Json<JobTouched>, ApiError> {
-    touched(acting(caller.actor(), jobs::retry(&st.shared, id)).await?)
+    let shared = st.shared.clone();
+    touched(
+        to_the_end(acting(caller.actor(), async move {
+            jobs::retry(&shared, id).await
+        }))
+        .await??,
+    )
 }

@@ -49,6 +49,7 @@ mod stream;
 mod tasks;
 mod types;
 mod uploads;
+mod whole;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use super::types::{
     BlobRefJson, Created, LimitsJson, ListQuery, NewTask, OutputFileView, OutputView,
     StagedFileJson, TaskPage, TaskView,
 };
+use super::whole::to_the_end;
 use fabric_dispatcher::front::acting;
 use fabric_dispatcher::front::{cancel, query, retry, submit};
 
@@ -166,7 +167,8 @@ pub(crate) async fn create(
     body: SpooledJson<NewTask>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let spec = spec_of(body.value)?;
-    let admitted = submit::submit(&st.shared, spec).await?;
+    let shared = st.shared.clone();
+    let admitted = to_the_end(async move { submit::submit(&shared, spec).await }).await??;
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -327,7 +329,12 @@ pub(crate) async fn cancel(
     State(st): State<Arc<ApiState>>,
     TaskPath(id): TaskPath,
 ) -> Result<Json<TaskView>, ApiError> {
-    match acting(caller.actor(), cancel::cancel(&st.shared, id)).await? {
+    let shared = st.shared.clone();
+    let cancelled = acting(
+        caller.actor(),
+        async move { cancel::cancel(&shared, id).await },
+    );
+    match to_the_end(cancelled).await?? {
         Response::Task(info) => Ok(Json(TaskView::from(&*info))),
         _ => Err(ApiError::internal("unexpected answer to a cancel")),
     }
@@ -352,7 +359,12 @@ pub(crate) async fn retry(
     State(st): State<Arc<ApiState>>,
     TaskPath(id): TaskPath,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let admitted = acting(caller.actor(), retry::retry(&st.shared, id)).await?;
+    let shared = st.shared.clone();
+    let retried = acting(
+        caller.actor(),
+        async move { retry::retry(&shared, id).await },
+    );
+    let admitted = to_the_end(retried).await??;
     Ok((
         StatusCode::CREATED,
         Json(Created {
