@@ -6,10 +6,15 @@
 
 use super::Scheduler;
 
+/// Most queued tasks one tick looks at per rank. Aging runs under the
+/// core lock on every tick: a million tasks that crossed `aging_ms` at
+/// once (a restart of an old backlog) held it 1.6 s in one tick. Bounded,
+/// they climb over the next ticks instead, oldest first.
+pub(super) const AGE_WALK_PER_TICK: usize = 10_000;
+
 impl Scheduler {
-    /// Moves up every ready task whose wait earned it a step by `now`.
-    /// Costs the tasks that have waited `aging_ms` or more, plus one per
-    /// rank.
+    /// Moves up the ready tasks whose wait earned them a step by `now`,
+    /// looking at the oldest [`AGE_WALK_PER_TICK`] of each rank at most.
     pub(super) fn age(&mut self, now: u64) {
         let age = self.cfg.aging_ms;
         if age == 0 {
@@ -18,7 +23,7 @@ impl Scheduler {
         // The lower ranks first, so that a task climbs one step per call.
         for rank in [1u8, 2] {
             let mut climb = Vec::new();
-            for key in self.queue.ready_of_rank(rank) {
+            for key in self.queue.ready_of_rank(rank).take(AGE_WALK_PER_TICK) {
                 let (submitted, delayed_to, aged) = match self.tasks.get(&key.2) {
                     Some(rec) => (rec.submitted_ms, rec.spec.not_before_ms, rec.aged),
                     None => match self.cold.get(&key.2) {

@@ -320,6 +320,15 @@ impl Shared {
         Ok(())
     }
 
+    /// Whether the task is in the scheduler and not finished (queued,
+    /// held or running): a wait need not build its view to learn that.
+    pub(crate) fn unfinished(&self, id: &TaskId) -> bool {
+        self.core()
+            .sched
+            .task(id)
+            .is_some_and(|r| !r.state.is_terminal())
+    }
+
     /// A task's client view: live tasks from the scheduler, finished ones
     /// from the store (with the outcome when asked).
     pub fn task_info(

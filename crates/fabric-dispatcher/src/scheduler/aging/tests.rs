@@ -111,3 +111,28 @@ proptest! {
         prop_assert!(at.is_some(), "not leased by {} ms", horizon);
     }
 }
+
+/// A backlog that crossed `aging_ms` all at once climbs over several
+/// ticks, a bounded number per tick, oldest first: one tick no longer
+/// walks the whole queue under the core lock.
+#[test]
+fn a_backlog_that_aged_at_once_climbs_a_bounded_number_per_tick_oldest_first() {
+    use super::AGE_WALK_PER_TICK;
+    let mut s = Scheduler::new(SchedConfig {
+        aging_ms: 1_000,
+        ..SchedConfig::default()
+    });
+    let n = AGE_WALK_PER_TICK * 2 + AGE_WALK_PER_TICK / 2;
+    for seq in 1..=n as u64 {
+        s.submit(task(seq, Priority::Normal, 0));
+    }
+    let climbed = |s: &Scheduler| s.tasks.values().filter(|r| r.aged > 0).count();
+    s.age(1_500);
+    assert_eq!(climbed(&s), AGE_WALK_PER_TICK, "the first tick");
+    let first = task(1, Priority::Normal, 0).id;
+    assert_eq!(s.tasks[&first].aged, 1, "the oldest climbed first");
+    s.age(1_600);
+    s.age(1_700);
+    assert_eq!(climbed(&s), n, "every task after three ticks");
+    assert!(s.tasks.values().all(|r| r.aged == 1), "one step each");
+}

@@ -20,11 +20,17 @@ pub(crate) async fn follow(
 ) -> Result<(), ServiceError> {
     // Registered first, then checked: an end in between is not missed.
     let waiter = shared.waiters.register(id);
-    let early = match shared.task_info(&id, true) {
-        Ok(Some(info)) if info.state.is_terminal() => Some(Ok(Response::Task(Box::new(info)))),
-        Ok(Some(_)) => None,
-        Ok(None) => Some(Err(RequestError::no_task(&id))),
-        Err(e) => Some(Err(e.into())),
+    // The usual case, a submit that waits: the task is queued, and no view
+    // (a record clone, its why-waiting) is built only to learn that.
+    let early = if shared.unfinished(&id) {
+        None
+    } else {
+        match shared.task_info(&id, true) {
+            Ok(Some(info)) if info.state.is_terminal() => Some(Ok(Response::Task(Box::new(info)))),
+            Ok(Some(_)) => None,
+            Ok(None) => Some(Err(RequestError::no_task(&id))),
+            Err(e) => Some(Err(e.into())),
+        }
     };
     if let Some(answer) = early {
         drop(waiter);
