@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use fabric_tests::harness::rest::{RestCluster, wasm};
 use serde_json::json;
 
-/// Batches whose client hangs up at once, or a few milliseconds after
-/// sending: hyper may drop the request before it is served (nothing is
-/// stored) or while it is (the batch must still be queued and run). No
-/// task may stay stored and unqueued; and at least one batch must have
-/// been stored, or the test showed nothing.
+/// A batch whose client hangs up right after sending it, then (should
+/// hyper have dropped that request before serving it: nothing stored)
+/// others hung up ever later, until one was stored. No task may stay
+/// stored and unqueued, and a batch is stored whole or not at all.
+/// Without the fix the first hang-up left its 100 tasks queued forever.
 #[test]
 fn batches_whose_client_hangs_up_are_run_whole_or_not_stored() {
     let c = RestCluster::start(&[]);
@@ -25,8 +25,15 @@ fn batches_whose_client_hangs_up_are_run_whole_or_not_stored() {
     let tasks: Vec<_> = (0..per_batch).map(|_| json!({"module": sha})).collect();
     let body = serde_json::to_vec(&json!({"tasks": tasks})).unwrap();
     let addr = c.url.trim_start_matches("http://");
-    let delays_ms = [0u64, 0, 1, 2, 4, 8, 16, 32];
-    for ms in delays_ms {
+    let listed = |c: &RestCluster| {
+        let page = c.get("/api/v1/tasks?limit=1000", Some(&c.admin));
+        assert_eq!(page.status, 200, "{page:?}");
+        page.json["tasks"].as_array().expect("tasks").clone()
+    };
+    // Hang-ups ever later after sending, until one batch was stored (a
+    // hang-up early enough stores nothing); 8 of them at most.
+    let mut sent = 0;
+    for ms in [0u64, 1, 4, 16, 64, 256, 1_000, 2_000] {
         let mut s = TcpStream::connect(addr).expect("connect to the API");
         write!(
             s,
@@ -40,15 +47,21 @@ fn batches_whose_client_hangs_up_are_run_whole_or_not_stored() {
         std::thread::sleep(Duration::from_millis(ms));
         // Gone before reading any answer.
         drop(s);
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(200));
+        if !listed(&c).is_empty() {
+            break;
+        }
     }
 
-    let most = per_batch * delays_ms.len();
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut last = None;
     loop {
-        let page = c.get(&format!("/api/v1/tasks?limit={most}"), Some(&c.admin));
-        assert_eq!(page.status, 200, "{page:?}");
-        let listed = page.json["tasks"].as_array().expect("tasks").clone();
+        let listed = listed(&c);
+        assert!(
+            listed.len() <= per_batch * sent,
+            "more tasks than were sent"
+        );
         let unfinished: Vec<_> = listed
             .iter()
             .filter(|t| t["status"] != "succeeded")

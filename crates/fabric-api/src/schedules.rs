@@ -14,6 +14,7 @@ use super::ApiState;
 use super::auth::{Admin, Caller, Read, Submit};
 use super::error::{ApiError, ErrorResponse};
 use super::types::{NewSchedule, ScheduleJson};
+use super::whole::to_the_end;
 
 /// The `{name}` of a schedule route: 400 (as JSON) when it is not a name.
 #[derive(Debug)]
@@ -80,7 +81,8 @@ pub(crate) async fn create(
         task: Some(super::tasks::spec_of(s.task).map_err(|e| e.prefixed("task: "))?),
         job: None,
     };
-    let added = one(schedules::add(&st.shared, spec).await?)?;
+    let shared = st.shared.clone();
+    let added = one(to_the_end(async move { schedules::add(&shared, spec).await }).await??)?;
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -126,7 +128,11 @@ async fn act(
     name: &str,
     action: ScheduleAction,
 ) -> Result<Json<ScheduleJson>, ApiError> {
-    Ok(Json(one(schedules::set(&st.shared, name, action).await?)?))
+    // Run now submits a task: it must not stop between its write and its
+    // queueing when the client hangs up (see `whole.rs`).
+    let (shared, name) = (st.shared.clone(), name.to_owned());
+    let set = to_the_end(async move { schedules::set(&shared, &name, action).await });
+    Ok(Json(one(set.await??)?))
 }
 
 macro_rules! action {
