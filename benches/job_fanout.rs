@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use fabric_benches::{env_u64, start_cluster, trivial_wasm};
 use fabric_client::Client;
-use fabric_proto::{
-    BlobRef, EachItem, JobSpec, Priority, StepSpec, TaskKind, TaskSpec, TaskStatus,
-};
+use fabric_proto::{BlobRef, EachItem, JobSpec, StepSpec, TaskKind, TaskSpec, TaskStatus};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -84,25 +82,13 @@ async fn as_a_job(n: u64) -> (Duration, Duration) {
         .expect("upload");
     let empty = BlobRef::of(b"");
     let step = StepSpec {
-        name: "fan".into(),
-        kind: TaskKind::Wasm { module },
-        args: Vec::new(),
-        env: Vec::new(),
-        secrets: Vec::new(),
-        input: None,
-        limits: None,
-        priority: Priority::Normal,
-        retries: 0,
-        after: Vec::new(),
-        input_from: Vec::new(),
-        files_from: Vec::new(),
-        require: Vec::new(),
         each: (0..n)
             .map(|i| EachItem {
                 name: format!("item-{i}"),
                 blob: empty,
             })
             .collect(),
+        ..StepSpec::new("fan", TaskKind::Wasm { module })
     };
     let start = Instant::now();
     let job = clients[0]

@@ -3,7 +3,7 @@
 
 use fabric_client::Client;
 use fabric_net::Identity;
-use fabric_proto::{JobSpec, Priority, StepSpec, TaskKind, TaskSpec, TaskStatus};
+use fabric_proto::{JobSpec, StepSpec, TaskKind, TaskSpec, TaskStatus};
 
 use crate::harness::{Cluster, fast_heartbeats};
 
@@ -35,22 +35,7 @@ async fn a_fan_in_is_a_jobs_and_a_jobs_task_is_rescued_with_its_job() {
         .client
         .submit_job(JobSpec {
             name: "one".into(),
-            steps: vec![StepSpec {
-                name: "fails".into(),
-                kind: TaskKind::Wasm { module },
-                args: Vec::new(),
-                env: Vec::new(),
-                secrets: Vec::new(),
-                input: None,
-                limits: None,
-                priority: Priority::Normal,
-                retries: 0,
-                after: Vec::new(),
-                input_from: Vec::new(),
-                files_from: Vec::new(),
-                require: Vec::new(),
-                each: Vec::new(),
-            }],
+            steps: vec![StepSpec::new("fails", TaskKind::Wasm { module })],
         })
         .await
         .expect("submit job");

@@ -2,20 +2,8 @@ use super::*;
 
 fn step(name: &str, after: &[&str]) -> StepSpec {
     StepSpec {
-        name: name.into(),
-        kind: TaskKind::command("true"),
-        args: Vec::new(),
-        env: Vec::new(),
-        secrets: Vec::new(),
-        input: None,
-        limits: None,
-        priority: Priority::Normal,
-        retries: 0,
         after: after.iter().map(|s| (*s).to_owned()).collect(),
-        input_from: Vec::new(),
-        files_from: Vec::new(),
-        require: Vec::new(),
-        each: Vec::new(),
+        ..StepSpec::new(name, TaskKind::command("true"))
     }
 }
 

@@ -16,20 +16,8 @@ const WITHIN: Duration = Duration::from_secs(60);
 
 fn step(name: &str, module: TaskKind, args: &[&str]) -> StepSpec {
     StepSpec {
-        name: name.into(),
-        kind: module,
         args: args.iter().map(|s| (*s).to_owned()).collect(),
-        env: Vec::new(),
-        secrets: Vec::new(),
-        input: None,
-        limits: None,
-        priority: fabric_proto::Priority::Normal,
-        retries: 0,
-        after: Vec::new(),
-        input_from: Vec::new(),
-        files_from: Vec::new(),
-        require: Vec::new(),
-        each: Vec::new(),
+        ..StepSpec::new(name, module)
     }
 }
 
