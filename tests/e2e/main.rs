@@ -38,6 +38,7 @@ mod ha_adopt;
 mod ha_blobs;
 mod ha_chaos;
 mod ha_dashboard;
+mod ha_schedules;
 mod native_escape;
 mod native_files;
 mod native_lifetimes;

@@ -80,8 +80,9 @@ pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
         created_ms: now,
     };
     shared.ledger.save_schedule(&rec)?;
-    note_next_due(shared)?;
     shared.ledger.durable().await?;
+    // After the write is applied: in a group the store holds it only then.
+    note_next_due(shared)?;
     tracing::info!(schedule = %rec.spec.name, cron = %rec.spec.cron, tz = %rec.spec.tz, "schedule added");
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
@@ -179,8 +180,8 @@ pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer 
         }
         ScheduleAction::Remove => {
             shared.ledger.remove_schedule(name)?;
-            note_next_due(shared)?;
             shared.ledger.durable().await?;
+            note_next_due(shared)?;
             tracing::info!(schedule = %name, "schedule removed");
             return Ok(Response::Schedule(Box::new(view(shared, rec))));
         }
@@ -190,8 +191,8 @@ pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer 
         }
     }
     shared.ledger.save_schedule(&rec)?;
-    note_next_due(shared)?;
     shared.ledger.durable().await?;
+    note_next_due(shared)?;
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
 
@@ -366,7 +367,8 @@ async fn fire(shared: &Shared, grace: u64) -> Result<(), RequestError> {
 }
 
 /// Remembers when the earliest unpaused schedule is due next, so that
-/// ticks before then read nothing.
+/// ticks before then read nothing. Called after the writes are durable:
+/// in a group they reach this member's store only when applied.
 fn note_next_due(shared: &Shared) -> Result<(), RequestError> {
     let next = shared
         .store
