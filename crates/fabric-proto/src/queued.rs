@@ -4,12 +4,15 @@
 //! tasks are read without building or holding their whole records.
 //!
 //! The store also keeps one sealed beside each unfinished task, as the
-//! value of its queue-index entry ([`QueuedRecord::of`]): a restart then
-//! reads the index alone, not a million records.
+//! value of its queue-index entry ([`QueuedRecord::summary_of`], in a
+//! compact form of its own: `queued/summary.rs`): a restart then reads the
+//! index alone, not a million records.
 
 use serde::{Deserialize, Serialize};
 
 use crate::{BlobRef, Limits, Priority, TaskId, TaskKind, TaskRecord, TaskState};
+
+mod summary;
 
 /// The fields of a stored [`crate::TaskRecord`] that a queued task needs
 /// while it waits.

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use aes_gcm::aead::{Aead as _, Payload};
+use aes_gcm::aead::{Aead as _, AeadInPlace as _, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
 use rand_core::{OsRng, RngCore as _};
 
@@ -162,6 +162,28 @@ impl Crypt {
                     aad,
                 },
             )
+            .map_err(|_| OpenError::Tampered(id))
+    }
+
+    /// [`Crypt::open`] into `buf` (its bytes replaced): a caller opening
+    /// many values in a row reuses one buffer.
+    pub(crate) fn open_into(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), OpenError> {
+        let id = key_id(sealed).ok_or(OpenError::NotSealed)?;
+        if sealed.len() < HEADER + TAG {
+            return Err(OpenError::NotSealed);
+        }
+        buf.clear();
+        buf.extend_from_slice(&sealed[HEADER..]);
+        self.keys()
+            .ciphers
+            .get(&id)
+            .ok_or(OpenError::UnknownKey(id))?
+            .decrypt_in_place(Nonce::from_slice(&sealed[5..HEADER]), aad, buf)
             .map_err(|_| OpenError::Tampered(id))
     }
 

@@ -28,6 +28,11 @@ const CHUNK: usize = 4_096;
 /// at a few chunks, whatever the number of tasks.
 const AHEAD: usize = 2;
 
+std::thread_local! {
+    /// A reader thread's buffer for opened summaries.
+    static PLAIN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One chunk: its index keys and, per key, the record decoded (`None`:
 /// the record is gone or finished, so the index entry is stale).
 type Chunk<T> = Vec<(sled::IVec, Option<T>)>;
@@ -51,12 +56,16 @@ impl Store {
         self.each_entry_split(
             |(key, value)| {
                 if !value.is_empty() {
-                    match self.crypt().open(b"queued", value) {
-                        Ok(plain) if plain.is_empty() => {}
-                        Ok(plain) => match fabric_proto::from_own_cbor(&plain) {
-                            Ok(q) => return Ok(Some(make(q))),
-                            Err(e) => tracing::warn!(error = %e, "a queue-index summary does not decode; reading the task's record"),
-                        },
+                    let opened = PLAIN.with_borrow_mut(|plain| {
+                        self.crypt().open_into(b"queued", value, plain)?;
+                        Ok::<_, crate::crypt::OpenError>(
+                            (!plain.is_empty()).then(|| QueuedRecord::from_summary(plain)),
+                        )
+                    });
+                    match opened {
+                        Ok(None) => {}
+                        Ok(Some(Ok(q))) => return Ok(Some(make(q))),
+                        Ok(Some(Err(e))) => tracing::warn!(error = %e, "a queue-index summary does not decode; reading the task's record"),
                         // Not sealed (written by a member that did not
                         // seal summaries), or not openable: the record
                         // decides.

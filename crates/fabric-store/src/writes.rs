@@ -52,7 +52,11 @@ impl TaskWrite {
         let summary = if terminal {
             Vec::new()
         } else {
-            store.enc("queued", &QueuedRecord::of(rec))?
+            let plain = QueuedRecord::summary_of(rec).map_err(|source| StoreError::Encode {
+                what: "queued",
+                source,
+            })?;
+            store.crypt().seal(b"queued", &plain)
         };
         Ok(Self {
             id: rec.id,

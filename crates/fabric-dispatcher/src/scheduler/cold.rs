@@ -80,21 +80,22 @@ type Rare = (Option<Box<str>>, Box<[String]>);
 
 impl Cold {
     fn new(r: QueuedRecord) -> Self {
-        let mut blobs = Vec::new();
-        let program = match r.spec.kind {
+        let extra = [r.spec.input_blob, r.args_blob].map(|b| b.map(|b| b.sha));
+        let (blobs, program) = match r.spec.kind {
+            // The common case: one module, nothing else (no list made).
+            TaskKind::Wasm { module } if extra == [None, None] => (Blobs::One(module), None),
             TaskKind::Wasm { module } => {
-                blobs.push(module);
-                None
+                let all = std::iter::once(module).chain(extra.into_iter().flatten());
+                (Blobs::of(all.collect()), None)
             }
             TaskKind::Command { files, program, .. } => {
-                blobs.extend(files.iter().map(|f| f.blob.sha));
-                Some(program.into_boxed_str())
+                let all = files.iter().map(|f| f.blob.sha);
+                let all = all.chain(extra.into_iter().flatten()).collect();
+                (Blobs::of(all), Some(program.into_boxed_str()))
             }
         };
         let rare = (program.is_some() || !r.spec.require.is_empty())
             .then(|| Box::new((program, r.spec.require.into_boxed_slice())));
-        blobs.extend(r.spec.input_blob.map(|b| b.sha));
-        blobs.extend(r.args_blob.map(|b| b.sha));
         Self {
             seq: r.seq,
             submitted_ms: r.submitted_ms,
@@ -105,7 +106,7 @@ impl Cold {
             state: r.state,
             updated_ms: 0,
             priority: r.spec.priority,
-            blobs: Blobs::of(blobs),
+            blobs,
             job: r.spec.job.map(String::into_boxed_str),
             memory: r.spec.limits.memory_bytes,
             rare,

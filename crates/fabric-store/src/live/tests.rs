@@ -44,6 +44,29 @@ fn queued_tasks_are_read_from_the_index_alone() {
     assert_eq!(queued(&store), expected, "after a reopen");
 }
 
+/// Summaries written in the older map form (before the array form) are
+/// read as they are: with the records unreadable, they alone answer.
+#[test]
+fn summaries_in_the_older_map_form_still_read() {
+    let (_dir, store) = temp_store();
+    let recs: Vec<_> = (1..=50).map(record).collect();
+    store.save_tasks(&recs).unwrap();
+    let expected: Vec<QueuedRecord> = recs.iter().map(QueuedRecord::of).collect();
+    for (r, q) in recs.iter().zip(&expected) {
+        let map = fabric_proto::to_cbor(q).unwrap();
+        assert!(matches!(map[0], 0xa0..=0xbf), "a map");
+        store
+            .live
+            .insert(live_key(r), store.crypt().seal(b"queued", &map))
+            .unwrap();
+        store
+            .tasks
+            .insert(r.id.as_bytes(), store.enc("task", &"damaged").unwrap())
+            .unwrap();
+    }
+    assert_eq!(queued(&store), expected);
+}
+
 /// An index entry from before summaries (an empty value, or one a rewrap
 /// sealed empty) is read from its record, and so is one whose summary does
 /// not open or decode: the record decides, nothing is lost.
