@@ -32,7 +32,7 @@ use fabric_dispatcher::front::submit;
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
-    _caller: Caller<Submit>,
+    caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     body: SpooledJson<NewTasks>,
 ) -> Result<(StatusCode, Json<CreatedMany>), ApiError> {
@@ -52,8 +52,11 @@ pub(crate) async fn create(
         .collect::<Result<Vec<_>, _>>()?;
     let shared = st.shared.clone();
     let admitted =
-        crate::whole::to_the_end(async move { submit::submit_many(&shared, specs).await })
-            .await??;
+        crate::whole::to_the_end(
+            caller,
+            async move { submit::submit_many(&shared, specs).await },
+        )
+        .await??;
     Ok((
         StatusCode::CREATED,
         Json(CreatedMany {

@@ -106,7 +106,7 @@ fn step_of(s: NewStep) -> Result<StepSpec, ApiError> {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
-    _caller: Caller<Submit>,
+    caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     body: SpooledJson<NewJob>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
@@ -117,8 +117,10 @@ pub(crate) async fn create(
         .collect::<Result<Vec<_>, _>>()?;
     let names: Vec<String> = steps.iter().map(|s| s.name.clone()).collect();
     let shared = st.shared.clone();
-    let submitted =
-        to_the_end(async move { jobs::submit(&shared, JobSpec { name, steps }).await }).await??;
+    let submitted = to_the_end(caller, async move {
+        jobs::submit(&shared, JobSpec { name, steps }).await
+    })
+    .await??;
     match submitted {
         Response::JobSubmitted { id, tasks } => Ok((
             StatusCode::CREATED,
@@ -226,9 +228,13 @@ pub(crate) async fn cancel(
 ) -> Result<Json<JobTouched>, ApiError> {
     let shared = st.shared.clone();
     touched(
-        to_the_end(acting(caller.actor(), async move {
-            jobs::cancel(&shared, id).await
-        }))
+        {
+            let actor = caller.actor();
+            to_the_end(
+                caller,
+                acting(actor, async move { jobs::cancel(&shared, id).await }),
+            )
+        }
         .await??,
     )
 }
@@ -255,9 +261,13 @@ pub(crate) async fn retry(
 ) -> Result<Json<JobTouched>, ApiError> {
     let shared = st.shared.clone();
     touched(
-        to_the_end(acting(caller.actor(), async move {
-            jobs::retry(&shared, id).await
-        }))
+        {
+            let actor = caller.actor();
+            to_the_end(
+                caller,
+                acting(actor, async move { jobs::retry(&shared, id).await }),
+            )
+        }
         .await??,
     )
 }

@@ -57,7 +57,7 @@ fn one(resp: Response) -> Result<ScheduleJson, ApiError> {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
-    _caller: Caller<Admin>,
+    caller: Caller<Admin>,
     State(st): State<Arc<ApiState>>,
     body: super::spool::SpooledJson<NewSchedule>,
 ) -> Result<(StatusCode, Json<ScheduleJson>), ApiError> {
@@ -82,7 +82,8 @@ pub(crate) async fn create(
         job: None,
     };
     let shared = st.shared.clone();
-    let added = one(to_the_end(async move { schedules::add(&shared, spec).await }).await??)?;
+    let added =
+        one(to_the_end(caller, async move { schedules::add(&shared, spec).await }).await??)?;
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -124,6 +125,7 @@ pub(crate) async fn get(
 }
 
 async fn act(
+    caller: impl Send + 'static,
     st: &ApiState,
     name: &str,
     action: ScheduleAction,
@@ -131,7 +133,9 @@ async fn act(
     // Run now submits a task: it must not stop between its write and its
     // queueing when the client hangs up (see `whole.rs`).
     let (shared, name) = (st.shared.clone(), name.to_owned());
-    let set = to_the_end(async move { schedules::set(&shared, &name, action).await });
+    let set = to_the_end(caller, async move {
+        schedules::set(&shared, &name, action).await
+    });
     Ok(Json(one(set.await??)?))
 }
 
@@ -150,11 +154,11 @@ macro_rules! action {
                     ),
                     security(("bearer" = [])))]
         pub(crate) async fn $fn(
-            _caller: Caller<$role>,
+            caller: Caller<$role>,
             State(st): State<Arc<ApiState>>,
             NamePath(name): NamePath,
         ) -> Result<Json<ScheduleJson>, ApiError> {
-            act(&st, &name, $action).await
+            act(caller, &st, &name, $action).await
         }
     };
 }
@@ -196,9 +200,9 @@ action!(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn remove(
-    _caller: Caller<Admin>,
+    caller: Caller<Admin>,
     State(st): State<Arc<ApiState>>,
     NamePath(name): NamePath,
 ) -> Result<Json<ScheduleJson>, ApiError> {
-    act(&st, &name, ScheduleAction::Remove).await
+    act(caller, &st, &name, ScheduleAction::Remove).await
 }

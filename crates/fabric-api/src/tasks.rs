@@ -162,13 +162,13 @@ pub(super) fn spec_of(t: NewTask) -> Result<TaskSpec, ApiError> {
     ),
     security(("bearer" = [])))]
 pub(crate) async fn create(
-    _caller: Caller<Submit>,
+    caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     body: SpooledJson<NewTask>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let spec = spec_of(body.value)?;
     let shared = st.shared.clone();
-    let admitted = to_the_end(async move { submit::submit(&shared, spec).await }).await??;
+    let admitted = to_the_end(caller, async move { submit::submit(&shared, spec).await }).await??;
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -334,7 +334,7 @@ pub(crate) async fn cancel(
         caller.actor(),
         async move { cancel::cancel(&shared, id).await },
     );
-    match to_the_end(cancelled).await?? {
+    match to_the_end(caller, cancelled).await?? {
         Response::Task(info) => Ok(Json(TaskView::from(&*info))),
         _ => Err(ApiError::internal("unexpected answer to a cancel")),
     }
@@ -364,7 +364,7 @@ pub(crate) async fn retry(
         caller.actor(),
         async move { retry::retry(&shared, id).await },
     );
-    let admitted = to_the_end(retried).await??;
+    let admitted = to_the_end(caller, retried).await??;
     Ok((
         StatusCode::CREATED,
         Json(Created {
