@@ -165,13 +165,18 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest<Arc<ApiState>> for Spoole
             .acquire_owned()
             .await
             .map_err(|_| ApiError::internal("task parses are closed"))?;
-        let value = tokio::task::spawn_blocking(move || {
-            let file = writer.into_reader()?;
-            Ok::<_, fabric_store::StoreError>(serde_json::from_reader::<_, T>(BufReader::new(file)))
+        // The permit goes with the parse and comes back with its value: a
+        // client that hangs up mid-parse does not free it while the parse
+        // still runs (hang-ups could otherwise run any number at once).
+        let (parsed, permit) = tokio::task::spawn_blocking(move || {
+            let parsed = writer
+                .into_reader()
+                .map(|file| serde_json::from_reader::<_, T>(BufReader::new(file)));
+            (parsed, permit)
         })
         .await
-        .map_err(|e| ApiError::internal(format!("the body's reader failed: {e}")))??
-        .map_err(|e| {
+        .map_err(|e| ApiError::internal(format!("the body's reader failed: {e}")))?;
+        let value = parsed?.map_err(|e| {
             if e.is_data() {
                 ApiError::bad(format!("the JSON body does not fit: {e}"))
             } else {

@@ -10,11 +10,13 @@ use crate::Result;
 #[cfg(feature = "faults")]
 use crate::{Store, StoreError};
 
-/// Whether task writes fail.
+/// Whether task writes fail, and whether flushes do.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Faults {
     #[cfg(feature = "faults")]
     fail_writes: Arc<AtomicBool>,
+    #[cfg(feature = "faults")]
+    fail_flushes: Arc<AtomicBool>,
 }
 
 impl Faults {
@@ -28,6 +30,17 @@ impl Faults {
         }
         Ok(())
     }
+
+    /// An error when flushes are set to fail.
+    pub(crate) fn check_flush(&self) -> Result<()> {
+        #[cfg(feature = "faults")]
+        if self.fail_flushes.load(Ordering::Acquire) {
+            return Err(StoreError::Io(std::io::Error::other(
+                "injected flush failure",
+            )));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(feature = "faults")]
@@ -35,5 +48,11 @@ impl Store {
     /// From now on task writes (records and results) fail, or succeed again.
     pub fn fail_writes(&self, on: bool) {
         self.faults.fail_writes.store(on, Ordering::Release);
+    }
+
+    /// From now on flushes fail (what was written stays written), or
+    /// succeed again.
+    pub fn fail_flushes(&self, on: bool) {
+        self.faults.fail_flushes.store(on, Ordering::Release);
     }
 }

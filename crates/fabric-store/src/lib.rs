@@ -309,6 +309,7 @@ impl Store {
 
     /// Flushes everything written so far to disk.
     pub async fn flush(&self) -> Result<()> {
+        self.faults.check_flush()?;
         self.db.flush_async().await?;
         self.tally.flushed();
         Ok(())

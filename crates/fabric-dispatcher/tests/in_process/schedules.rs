@@ -19,7 +19,7 @@ const NOOP: &str = r#"(module (memory (export "memory") 1) (func (export "_start
 const SPIN: &str =
     r#"(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"#;
 
-async fn admin(c: &Cluster) -> Client {
+pub(crate) async fn admin(c: &Cluster) -> Client {
     let key = Identity::generate().expect("admin key");
     c.dispatcher
         .add_admin(&key.public(), "admin")
@@ -30,7 +30,7 @@ async fn admin(c: &Cluster) -> Client {
         .expect("admin connects")
 }
 
-fn every_2s(name: &str, task: TaskSpec, catch_up: CatchUpPolicy) -> ScheduleSpec {
+pub(crate) fn every_2s(name: &str, task: TaskSpec, catch_up: CatchUpPolicy) -> ScheduleSpec {
     ScheduleSpec {
         name: name.into(),
         cron: "*/2 * * * * *".into(),

@@ -89,3 +89,39 @@ async fn a_result_the_store_cannot_record_ends_the_wait_with_the_error_and_is_ru
     assert!(store.result(&id).expect("read").is_some());
     w.stop().await;
 }
+
+/// A schedule added while the store's flushes fail is stored all the
+/// same (only its flush failed); the caller hears the error, and the
+/// schedule fires once the store works, without another change to wake
+/// the ticks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_schedule_whose_flush_failed_still_fires() {
+    let mut c = Cluster::start(fast_heartbeats()).await;
+    let w = c.add_worker(1).await;
+    let admin = crate::schedules::admin(&c).await;
+    let noop = c
+        .module(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+        .await;
+    // Ticks with no schedule: nothing is due.
+    c.advance_keeping(Duration::from_secs(2), Duration::from_millis(500), &[w.key])
+        .await;
+    let store = c.dispatcher.store().clone();
+    store.fail_flushes(true);
+    let spec = crate::schedules::every_2s(
+        "tick",
+        fabric_proto::TaskSpec::wasm(noop),
+        fabric_proto::CatchUpPolicy::One,
+    );
+    let err = admin.add_schedule(spec).await.expect_err("its flush fails");
+    assert!(err.to_string().contains("injected flush failure"), "{err}");
+    store.fail_flushes(false);
+    admin.schedule("tick").await.expect("stored all the same");
+    c.advance_keeping(Duration::from_secs(6), Duration::from_millis(100), &[w.key])
+        .await;
+    let rec = admin.schedule("tick").await.expect("show");
+    assert!(
+        rec.runs.iter().any(|r| r.task.is_some()),
+        "no run in 6 s of a schedule every 2 s: {rec:?}"
+    );
+    w.stop().await;
+}

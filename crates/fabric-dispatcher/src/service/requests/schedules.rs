@@ -80,9 +80,7 @@ pub async fn add(shared: &Shared, spec: ScheduleSpec) -> Answer {
         created_ms: now,
     };
     shared.ledger.save_schedule(&rec)?;
-    shared.ledger.durable().await?;
-    // After the write is applied: in a group the store holds it only then.
-    note_next_due(shared)?;
+    durable_then_note(shared).await?;
     tracing::info!(schedule = %rec.spec.name, cron = %rec.spec.cron, tz = %rec.spec.tz, "schedule added");
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
@@ -180,8 +178,7 @@ pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer 
         }
         ScheduleAction::Remove => {
             shared.ledger.remove_schedule(name)?;
-            shared.ledger.durable().await?;
-            note_next_due(shared)?;
+            durable_then_note(shared).await?;
             tracing::info!(schedule = %name, "schedule removed");
             return Ok(Response::Schedule(Box::new(view(shared, rec))));
         }
@@ -191,8 +188,7 @@ pub async fn set(shared: &Shared, name: &str, action: ScheduleAction) -> Answer 
         }
     }
     shared.ledger.save_schedule(&rec)?;
-    shared.ledger.durable().await?;
-    note_next_due(shared)?;
+    durable_then_note(shared).await?;
     Ok(Response::Schedule(Box::new(view(shared, rec))))
 }
 
@@ -366,9 +362,22 @@ async fn fire(shared: &Shared, grace: u64) -> Result<(), RequestError> {
     note_next_due(shared)
 }
 
+/// Waits until the schedule writes before it are durable, then notes when
+/// the next schedule is due: in a group a write reaches this member's
+/// store only when applied, so a note taken before reads the store
+/// without it. When the wait fails the write may be stored all the same
+/// (on one dispatcher it is in sled, only its flush failed): the next tick
+/// reads the store rather than trust the old note.
+async fn durable_then_note(shared: &Shared) -> Result<(), RequestError> {
+    if let Err(e) = shared.ledger.durable().await {
+        shared.schedules_due.store(0, Ordering::Release);
+        return Err(e.into());
+    }
+    note_next_due(shared)
+}
+
 /// Remembers when the earliest unpaused schedule is due next, so that
-/// ticks before then read nothing. Called after the writes are durable:
-/// in a group they reach this member's store only when applied.
+/// ticks before then read nothing.
 fn note_next_due(shared: &Shared) -> Result<(), RequestError> {
     let next = shared
         .store
