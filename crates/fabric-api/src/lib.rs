@@ -121,7 +121,7 @@ pub(crate) struct ApiState {
     limiter: auth::Limiter,
     streams: slots::TokenSlots,
     requests: slots::TokenSlots,
-    module_checks: tokio::sync::Semaphore,
+    module_checks: Arc<tokio::sync::Semaphore>,
     json_parses: Arc<tokio::sync::Semaphore>,
     /// The largest task body.
     json_cap: u64,
@@ -173,7 +173,7 @@ fn router(shared: Arc<Shared>, cfg: &ApiConfig) -> (Router, Arc<ApiState>) {
         limiter: auth::Limiter::new(cfg.rate_limit),
         streams: slots::TokenSlots::streams(),
         requests: slots::TokenSlots::requests(cfg.max_requests_per_token),
-        module_checks: tokio::sync::Semaphore::new(uploads::MODULE_CHECKS),
+        module_checks: Arc::new(tokio::sync::Semaphore::new(uploads::MODULE_CHECKS)),
         json_parses: Arc::new(tokio::sync::Semaphore::new(spool::JSON_PARSES)),
         json_cap: json_cap as u64,
         body_timeout: cfg.body_timeout,

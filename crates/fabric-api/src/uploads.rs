@@ -40,7 +40,7 @@ pub(crate) const MODULE_CHECKS: usize = 2;
     ),
     security(("bearer" = [])))]
 pub(crate) async fn module(
-    _caller: Caller<Submit>,
+    caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     body: Body,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
@@ -56,14 +56,21 @@ pub(crate) async fn module(
         )
     })
     .await?;
-    let _checking = st
+    let checking = st
         .module_checks
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|_| ApiError::internal("module checks are closed"))?;
-    let bytes = tokio::task::spawn_blocking(move || writer.into_bytes())
-        .await
-        .map_err(|e| ApiError::internal(format!("the upload's reader failed: {e}")))??;
+    // The permit and the caller's slot go with the read and come back with
+    // its bytes: a client that hangs up does not free them while the read
+    // still runs (hang-ups could otherwise hold any number of modules in
+    // memory at once).
+    let (bytes, _checking, _caller) =
+        tokio::task::spawn_blocking(move || (writer.into_bytes(), checking, caller))
+            .await
+            .map_err(|e| ApiError::internal(format!("the upload's reader failed: {e}")))?;
+    let bytes = bytes?;
     match blobs::put(&st.shared, &bytes).await? {
         Response::Blob { sha } => Ok((
             StatusCode::CREATED,
@@ -88,7 +95,7 @@ pub(crate) async fn module(
     ),
     security(("bearer" = [])))]
 pub(crate) async fn blob(
-    _caller: Caller<Submit>,
+    caller: Caller<Submit>,
     State(st): State<Arc<ApiState>>,
     body: Body,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
@@ -100,9 +107,11 @@ pub(crate) async fn blob(
         )
     })
     .await?;
-    let stored = tokio::task::spawn_blocking(move || writer.finish())
+    // The caller's slot is held until the file is sealed, whoever hangs up.
+    let (stored, _caller) = tokio::task::spawn_blocking(move || (writer.finish(), caller))
         .await
-        .map_err(|e| ApiError::internal(format!("the upload's writer failed: {e}")))??;
+        .map_err(|e| ApiError::internal(format!("the upload's writer failed: {e}")))?;
+    let stored = stored?;
     blobs::replicate(&st.shared, &stored).await?;
     st.shared.durable().await?;
     Ok((
