@@ -53,7 +53,15 @@ pub struct SchedConfig {
     pub aging_ms: u64,
     /// A task refused this many times in a row is given up as failed.
     pub max_refused: u32,
+    /// Tasks held whole in memory past which a newly submitted task is
+    /// held cold (what placement needs, about 100 bytes, instead of its
+    /// whole record) and read back from the store when placement reaches
+    /// it: a deep queue costs what a restarted one does. 0: no limit.
+    pub hot_tasks: usize,
 }
+
+/// Default [`SchedConfig::hot_tasks`].
+pub const DEFAULT_HOT_TASKS: usize = 20_000;
 
 /// Default [`SchedConfig::aging_ms`]: 10 minutes.
 pub const DEFAULT_AGING_MS: u64 = 10 * 60 * 1000;
@@ -70,6 +78,7 @@ impl Default for SchedConfig {
             refusal_backoff_ms: 100,
             max_refused: 20,
             aging_ms: DEFAULT_AGING_MS,
+            hot_tasks: DEFAULT_HOT_TASKS,
         }
     }
 }
@@ -198,6 +207,16 @@ impl Scheduler {
             TaskState::Queued | TaskState::Scheduled
         ));
         self.enqueue(rec);
+    }
+
+    /// [`Scheduler::submit`] for a task whose record is stored as it is
+    /// here: past [`SchedConfig::hot_tasks`] it is held cold.
+    pub fn submit_stored(&mut self, rec: TaskRecord) {
+        let deep = self.cfg.hot_tasks > 0 && self.tasks.len() >= self.cfg.hot_tasks;
+        match deep.then(|| cold::ColdTask::submitted(&rec)).flatten() {
+            Some(task) => self.file_cold(task),
+            None => self.submit(rec),
+        }
     }
 
     /// A live task.

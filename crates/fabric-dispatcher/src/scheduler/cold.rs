@@ -169,6 +169,17 @@ impl ColdTask {
     }
 }
 
+impl ColdTask {
+    /// The cold entry of a task just submitted, as its record is stored
+    /// (its attempt number kept: nothing ran); `None` unless it waits in
+    /// the queue.
+    pub(crate) fn submitted(rec: &fabric_proto::TaskRecord) -> Option<Self> {
+        let q = QueuedRecord::of(rec);
+        q.waits_in_queue()
+            .then(|| Self(rec.id, Box::new(Cold::new(q))))
+    }
+}
+
 impl Scheduler {
     /// Reloads one queued task after a restart, cold (see
     /// [`Scheduler::restore`] for the attempt number it skips). A restart

@@ -8,6 +8,7 @@ mod harness;
 mod args;
 mod batches;
 mod cancel;
+mod deep_queue;
 mod delay;
 mod inputs;
 mod jobs;

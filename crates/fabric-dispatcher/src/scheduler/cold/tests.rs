@@ -182,3 +182,49 @@ fn placement_goes_on_from_the_cold_task_it_stopped_at_and_views_leave_it_cold() 
     assert!(s.place_on(2_000).is_empty(), "nothing to go on from");
     assert_eq!(s.cold_count(), 2);
 }
+
+/// Past `hot_tasks`, a submitted task is held cold: counted and queued in
+/// order, read back when placement reaches it, and run as attempt 1 (its
+/// first attempt still goes out unwritten).
+#[test]
+fn submits_past_the_hot_cap_are_held_cold_and_run_as_their_first_attempt() {
+    let mut s = Scheduler::new(SchedConfig {
+        hot_tasks: 2,
+        ..SchedConfig::default()
+    });
+    let records: Vec<TaskRecord> = (1..=4).map(|seq| stored(seq, Priority::Normal).0).collect();
+    for rec in &records {
+        s.submit_stored(rec.clone());
+    }
+    assert_eq!((s.live(), s.queued(), s.cold_count()), (4, 4, 2));
+    assert!(s.task(&tid(2)).is_some() && s.task(&tid(3)).is_none());
+    assert!(s.is_cold(&tid(3)) && s.is_cold(&tid(4)));
+    // Four slots, and memory for four tasks.
+    s.add_worker(W, &worker(4), &[], 2_000);
+    let mut leased: Vec<TaskRecord> = s.place(2_000);
+    assert_eq!(
+        leased.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [tid(1), tid(2)]
+    );
+    let wanted = s.wanted();
+    assert_eq!(wanted, [tid(3), tid(4)], "read back in queue order");
+    for id in wanted {
+        let rec = records.iter().find(|r| r.id == id).expect("stored").clone();
+        assert!(s.hydrate(rec));
+    }
+    leased.extend(s.place_on(2_000));
+    assert_eq!(leased.len(), 4);
+    for rec in &leased {
+        assert_eq!(rec.attempt, 1, "{rec:?}");
+        assert!(Scheduler::may_send_unwritten(rec), "{rec:?}");
+    }
+    // A task that waits on others is never held cold, nor one submitted
+    // below the cap.
+    let (rec, _) = stored(9, Priority::Normal);
+    let mut held = rec.clone();
+    held.state = TaskState::Waiting;
+    assert!(super::ColdTask::submitted(&held).is_none());
+    let mut s = Scheduler::new(SchedConfig::default());
+    s.submit_stored(rec);
+    assert_eq!(s.cold_count(), 0);
+}

@@ -147,7 +147,8 @@ pub async fn admit(
             let mut core = shared.core();
             let warning = core.sched.unmet_requirement(&rec);
             if rec.spec.after.is_empty() {
-                core.sched.submit(rec);
+                // Stored as it is here: held cold when the queue is deep.
+                core.sched.submit_stored(rec);
             } else {
                 let parents = super::after::classify(&core.sched, &shared.store, &rec.spec.after)?;
                 if let Some((parent, status)) = parents.failed {
