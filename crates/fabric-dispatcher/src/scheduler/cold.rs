@@ -1,4 +1,5 @@
-//! Queued tasks reloaded by a restart, held slim ("cold").
+//! Queued tasks held slim ("cold"): those reloaded by a restart, and
+//! those submitted while the queue is deep ([`Scheduler::submit_stored`]).
 //!
 //! A whole [`TaskRecord`] takes about 600 bytes in memory, so a restart
 //! with a million queued tasks would hold 1.4 GB and spend most of its
@@ -12,8 +13,9 @@
 //! cold task's whole record (a cancel, a listing) reads it the same way.
 //!
 //! A cold entry differs from its stored record only where the scheduler
-//! changed it in memory since the restart: the skipped attempt number
-//! (see [`Scheduler::restore`]), aging, and a delay that ran out. Those
+//! changed it in memory since it was made (at a restart or a submit): the
+//! skipped attempt number after a restart (see [`Scheduler::restore`]),
+//! aging, and a delay that ran out. Those
 //! are laid over the stored record when it is read back.
 
 use fabric_proto::{Priority, QueuedRecord, Sha256, TaskId, TaskKind, TaskRecord, TaskState};
@@ -126,7 +128,7 @@ impl Cold {
         }
     }
 
-    /// What changed in memory since the restart, laid over the stored
+    /// What changed in memory since the entry was made, laid over the stored
     /// record.
     fn lay_over(&self, rec: &mut TaskRecord) {
         rec.attempt = self.attempt;
@@ -206,7 +208,8 @@ impl Scheduler {
         self.queue.compact();
     }
 
-    /// Files a queued task made cold by [`ColdTask::of`].
+    /// Files a queued task made cold by [`ColdTask::of`] (a restart) or
+    /// [`ColdTask::submitted`] (a deep queue).
     pub fn file_cold(&mut self, ColdTask(id, cold): ColdTask) {
         self.queue.push_parts(cold.not_before_ms, cold.key(id));
         self.cold.insert(id, cold);

@@ -74,7 +74,7 @@ impl Scheduler {
                 continue;
             };
             if cold {
-                // Reloaded by a restart: its record is read back first
+                // Held cold (a restart, a deep queue): its record is read back first
                 // (`wanted`), then placement goes on from here.
                 self.want_from(key);
                 self.resume = Some(key);

@@ -6,9 +6,15 @@ use super::Scheduler;
 use super::worker::Need;
 
 impl Scheduler {
-    /// Why a queued task waits (`None` for a task that is not queued).
+    /// Why a queued task waits (`None` for a task that is not queued, or
+    /// one held cold: see [`Scheduler::why_waiting_of`]).
     pub fn why_waiting(&self, id: &TaskId, now: u64) -> Option<String> {
-        let rec = self.tasks.get(id)?;
+        self.why_waiting_of(self.tasks.get(id)?, now)
+    }
+
+    /// Why the task `rec` waits, for a record read back from the store (a
+    /// cold task's, with its cold entry laid over it).
+    pub fn why_waiting_of(&self, rec: &TaskRecord, now: u64) -> Option<String> {
         if rec.state == TaskState::Waiting {
             let parents: Vec<String> = rec.spec.after.iter().map(ToString::to_string).collect();
             return Some(format!(

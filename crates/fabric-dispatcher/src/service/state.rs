@@ -349,8 +349,13 @@ impl Shared {
                 // A cold task (`scheduler/cold.rs`) stays cold: what
                 // changed in memory is laid over its stored record.
                 Some(mut r) => {
-                    self.core().sched.overlay_cold(&mut r);
-                    (r, None)
+                    let core = self.core();
+                    let waiting = core
+                        .sched
+                        .overlay_cold(&mut r)
+                        .then(|| core.sched.why_waiting_of(&r, now))
+                        .flatten();
+                    (r, waiting)
                 }
                 None => return Ok(None),
             },

@@ -38,6 +38,12 @@ async fn tasks_held_cold_in_a_deep_queue_show_cancel_and_run_once() {
     // A cold one shows as queued, with its own input; one is cancelled.
     let last = c.client.status(ids[19]).await.expect("status");
     assert_eq!(last.state, TaskState::Queued, "{last:?}");
+    // And says why it waits, as a task held whole does.
+    assert_eq!(
+        last.waiting.as_deref(),
+        Some("no worker is registered"),
+        "{last:?}"
+    );
     let cancelled = c.client.cancel(ids[10]).await.expect("cancel");
     assert_eq!(cancelled.status, Some(TaskStatus::Cancelled));
     let w = c.add_worker(2).await;
