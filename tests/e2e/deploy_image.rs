@@ -61,12 +61,9 @@ fn base_image(sb: &Sandbox) {
     assert!(out.status.success(), "podman import: {}", describe(&out));
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback (see `harness/ports.rs`).
 fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    fabric_tests::harness::ports::free_port()
 }
 
 /// Removes the container when the test ends, however it ends.

@@ -202,11 +202,7 @@ pub async fn wait_running(client: &Client, id: fabric_proto::TaskId, timeout: Du
 /// A free UDP port on 127.0.0.1 (for a dispatcher that must come back on
 /// the same address).
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    super::ports::free_port()
 }
 
 /// A module that exits 0 at once.

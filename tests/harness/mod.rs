@@ -24,6 +24,7 @@ pub mod deadline;
 pub mod fake_dispatcher;
 pub mod group;
 pub mod native;
+pub mod ports;
 pub mod process;
 pub mod raw_http;
 pub mod readme;
