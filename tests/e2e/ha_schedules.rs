@@ -34,11 +34,6 @@ async fn fired_since(c: &Client, name: &str, after: u64, what: &str) -> usize {
     }
 }
 
-fn now_ms() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    u64::try_from(since.expect("after 1970").as_millis()).expect("ms fit")
-}
-
 #[test]
 fn a_schedule_added_or_resumed_in_a_group_fires() {
     let sb = Sandbox::new();
@@ -54,7 +49,7 @@ fn a_schedule_added_or_resumed_in_a_group_fires() {
             .unwrap();
         // The leader's ticks have seen no schedule yet, so nothing is due.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let added = now_ms();
+        let added = fabric_proto::now_ms();
         c.add_schedule(ScheduleSpec {
             name: "each-second".into(),
             cron: "* * * * * *".into(),
@@ -76,7 +71,7 @@ fn a_schedule_added_or_resumed_in_a_group_fires() {
             .expect("pause");
         // A tick sees it paused: nothing is due.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let resumed = now_ms();
+        let resumed = fabric_proto::now_ms();
         c.set_schedule("each-second", ScheduleAction::Resume)
             .await
             .expect("resume");

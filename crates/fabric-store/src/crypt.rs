@@ -147,22 +147,9 @@ impl Crypt {
 
     /// Opens a value [`Crypt::seal`] made with the same `aad`.
     pub(crate) fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-        let id = key_id(sealed).ok_or(OpenError::NotSealed)?;
-        if sealed.len() < HEADER + TAG {
-            return Err(OpenError::NotSealed);
-        }
-        self.keys()
-            .ciphers
-            .get(&id)
-            .ok_or(OpenError::UnknownKey(id))?
-            .decrypt(
-                Nonce::from_slice(&sealed[5..HEADER]),
-                Payload {
-                    msg: &sealed[HEADER..],
-                    aad,
-                },
-            )
-            .map_err(|_| OpenError::Tampered(id))
+        let mut plain = Vec::new();
+        self.open_into(aad, sealed, &mut plain)?;
+        Ok(plain)
     }
 
     /// [`Crypt::open`] into `buf` (its bytes replaced): a caller opening

@@ -23,24 +23,24 @@ impl Faults {
     /// An error when writes are set to fail.
     pub(crate) fn check(&self) -> Result<()> {
         #[cfg(feature = "faults")]
-        if self.fail_writes.load(Ordering::Acquire) {
-            return Err(StoreError::Io(std::io::Error::other(
-                "injected write failure",
-            )));
-        }
+        fail_if(&self.fail_writes, "injected write failure")?;
         Ok(())
     }
 
     /// An error when flushes are set to fail.
     pub(crate) fn check_flush(&self) -> Result<()> {
         #[cfg(feature = "faults")]
-        if self.fail_flushes.load(Ordering::Acquire) {
-            return Err(StoreError::Io(std::io::Error::other(
-                "injected flush failure",
-            )));
-        }
+        fail_if(&self.fail_flushes, "injected flush failure")?;
         Ok(())
     }
+}
+
+#[cfg(feature = "faults")]
+fn fail_if(on: &AtomicBool, what: &str) -> Result<()> {
+    if on.load(Ordering::Acquire) {
+        return Err(StoreError::Io(std::io::Error::other(what.to_owned())));
+    }
+    Ok(())
 }
 
 #[cfg(feature = "faults")]

@@ -18,10 +18,12 @@ type Blob = (Sha256, u64);
 /// Fuel, memory, timeout, output, disk.
 type LimitsRow = (u64, u64, u64, u64, u64);
 
-/// Written from borrows: a submit writes one per task.
-#[derive(Serialize)]
-struct RowRef<'a>(
-    &'a TaskId,
+/// The array: written from borrows (a submit writes one per task), read
+/// back owned. The type parameters are what differs between the two: the
+/// id, a module, a native kind, the labels and the job trace.
+#[derive(Serialize, Deserialize)]
+struct Row<Id, Module, Kind, Labels, Job>(
+    Id,
     u64,
     u8,
     u32,
@@ -30,36 +32,20 @@ struct RowRef<'a>(
     u8,
     Option<Blob>,
     // The module of a wasm task; a native task's kind is in the next field.
-    Option<&'a Sha256>,
-    Option<&'a TaskKind>,
+    Option<Module>,
+    Option<Kind>,
     Option<Blob>,
     LimitsRow,
     u8,
-    &'a [String],
-    Option<&'a str>,
+    Labels,
+    Option<Job>,
     Option<u64>,
 );
 
-/// Read back whole.
-#[derive(Deserialize)]
-struct Row(
-    TaskId,
-    u64,
-    u8,
-    u32,
-    u64,
-    u64,
-    u8,
-    Option<Blob>,
-    Option<Sha256>,
-    Option<TaskKind>,
-    Option<Blob>,
-    LimitsRow,
-    u8,
-    Vec<String>,
-    Option<String>,
-    Option<u64>,
-);
+/// What a submit writes.
+type RowRef<'a> = Row<&'a TaskId, &'a Sha256, &'a TaskKind, &'a [String], &'a str>;
+/// What a restart reads.
+type RowOwned = Row<TaskId, Sha256, TaskKind, Vec<String>, String>;
 
 /// Every state, by its number in a summary (append only).
 const STATES: [TaskState; 6] = [
@@ -107,7 +93,7 @@ impl QueuedRecord {
             native @ TaskKind::Command { .. } => (None, Some(native)),
         };
         let job = spec.trace.as_deref().filter(|t| t.starts_with("job-"));
-        crate::to_cbor(&RowRef(
+        crate::to_cbor::<RowRef<'_>>(&Row(
             &rec.id,
             rec.seq,
             number(&STATES, &rec.state),
@@ -136,12 +122,12 @@ impl QueuedRecord {
     /// Reads a summary in either form (see the module's doc).
     pub fn from_summary(bytes: &[u8]) -> Result<Self, CodecError> {
         match bytes.first() {
-            Some(0x80..=0x9f) => Self::from_row(crate::from_own_cbor(bytes)?),
+            Some(0x80..=0x9f) => Self::from_row(crate::from_own_cbor::<RowOwned>(bytes)?),
             _ => crate::from_own_cbor(bytes),
         }
     }
 
-    fn from_row(r: Row) -> Result<Self, CodecError> {
+    fn from_row(r: RowOwned) -> Result<Self, CodecError> {
         let kind = match (r.8, r.9) {
             (Some(module), None) => TaskKind::Wasm { module },
             (None, Some(native @ TaskKind::Command { .. })) => native,
