@@ -1,6 +1,10 @@
 //! Shared fixtures for Fabric's benches.
 
 use std::sync::Arc;
+
+/// The allocator `fabric` itself uses, so the benches measure the same.
+#[global_allocator]
+static ALLOCATOR: fabric_alloc::Fabric = fabric_alloc::Fabric;
 use std::time::{Duration, Instant};
 
 use fabric_client::Client;

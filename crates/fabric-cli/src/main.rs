@@ -27,6 +27,11 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// mimalloc, or the system allocator in the sandbox helper (see
+/// `fabric_alloc`).
+#[global_allocator]
+static ALLOCATOR: fabric_alloc::Fabric = fabric_alloc::Fabric;
+
 /// Marks an error as bad usage or bad input (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

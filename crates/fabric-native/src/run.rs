@@ -304,6 +304,9 @@ impl NativeRunner {
             .args(pre)
             .arg(&spec_path)
             .env_clear()
+            // The helper runs under the task's address-space limit, which
+            // mimalloc's up-front arena reservations would hit.
+            .env(fabric_alloc::SYSTEM_ALLOCATOR_VAR, "1")
             .envs(
                 task.secrets
                     .iter()
