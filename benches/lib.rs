@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-/// The allocator `fabric` itself uses, so the benches measure the same.
+/// The allocator `fabric` itself uses, so the benches that use this crate
+/// (all but `native_setup`) measure the same.
 #[global_allocator]
 static ALLOCATOR: fabric_alloc::Fabric = fabric_alloc::Fabric;
 use std::time::{Duration, Instant};

@@ -18,6 +18,31 @@ use fabric_tests::harness::sandbox::{Sandbox, describe, fabric_bin};
 /// Debian's Python (`.ci/run` installs it).
 const PY: &str = "/usr/bin/python3";
 
+/// The `fabric` processes turn transparent huge pages off for themselves
+/// (mimalloc's arenas would be resident in 2 MiB steps, `fabric_alloc`);
+/// the setting is inherited, so the sandbox helper turns it back on and a
+/// native task runs with the host's default, as this test process does.
+#[test]
+fn a_native_task_keeps_the_hosts_transparent_huge_pages() {
+    let thp = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("THP_enabled:"))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned())
+    };
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let host = thp(&own).expect("this kernel shows THP_enabled in /proc/self/status");
+    let c = Cluster::start(&["sh"]);
+    let out = c.run(&[], &["sh", "-c", "grep THP_enabled /proc/self/status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        thp(&text(&out.stdout)).as_deref(),
+        Some(host.as_str()),
+        "the task's THP setting differs from the host's: {}",
+        describe(&out)
+    );
+}
+
 #[test]
 fn a_task_sees_and_signals_no_host_process() {
     let c = Cluster::start(&["sh"]);

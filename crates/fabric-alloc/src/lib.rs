@@ -2,11 +2,13 @@
 //!
 //! mimalloc: glibc's malloc and free were a ninth of the cluster's time
 //! per task (BENCHMARKS.md). Tuned for a small footprint:
-//! - built without transparent huge pages (the sys crate's `no_thp`).
-//!   With them, mimalloc advises huge pages on its arenas, and on a kernel
-//!   whose THP mode is `madvise` every touched 2 MiB range became
-//!   resident whole: `fabric up` peaked at 120 MiB where glibc peaks at
-//!   49 (the `guest_floods` bound is 101); without, 52;
+//! - no transparent huge pages. With them every 2 MiB range of an arena
+//!   that mimalloc touched became resident whole: `fabric up` peaked at
+//!   120 MiB where glibc peaks at 49 (the `guest_floods` bound is 101);
+//!   without, 52. mimalloc is built with the sys crate's `no_thp` (no
+//!   `madvise(MADV_HUGEPAGE)` of its own, which a kernel in THP mode
+//!   `madvise` follows), and the process turns THP off for itself
+//!   (`PR_SET_THP_DISABLE`), which a kernel in mode `always` follows;
 //! - freed memory goes back to the OS at once (`purge_delay` 0, where v3
 //!   waits a second), so a burst's memory does not linger.
 //!
@@ -16,7 +18,10 @@
 //! refuses. So a process started with [`SYSTEM_ALLOCATOR_VAR`] set keeps
 //! the system allocator. The choice is made once, at the first
 //! allocation, before any thread can exist, and never changes; memory is
-//! always freed by the allocator that gave it.
+//! always freed by the allocator that gave it. (mimalloc's own start-up,
+//! a C constructor, still runs in such a process: it maps its page map,
+//! about 2 MiB, and reserves no arena.) Such a process also turns THP back
+//! on for itself, so the tasks the helper starts get the host's default.
 
 #![allow(unsafe_code)]
 
@@ -37,7 +42,7 @@ const MIMALLOC: u8 = 2;
 
 /// mimalloc v3's `mi_option_purge_delay` (its `mimalloc.h`; the sys crate
 /// does not name it): milliseconds before freed memory goes back to the
-/// OS, 10 by default.
+/// OS; v3's default is 1,000.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
@@ -77,16 +82,44 @@ fn decide() -> u8 {
     let c = if system {
         SYSTEM
     } else {
-        // SAFETY: plain option setters of mimalloc, callable at any time.
+        // SAFETY: an option setter of mimalloc, callable at any time, and
+        // a prctl on this process only; neither allocates.
         unsafe {
             libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
         MIMALLOC
     };
+    if system {
+        // Inherited from the worker: give the helper's tasks the host's
+        // default back. SAFETY: a prctl on this process only.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+        }
+    }
     // Two threads cannot race here (the first allocation comes before
     // any thread), and both would decide the same anyway.
     CHOICE.store(c, Ordering::Relaxed);
     c
+}
+
+/// Gives memory freed in bulk (a restart's reading) back to the system:
+/// mimalloc's, when this process allocates through [`Fabric`], and glibc's
+/// arenas (`malloc_trim`) in any case (a process whose global allocator is
+/// not [`Fabric`], or that chose the system allocator).
+pub fn give_back() {
+    // Not `decided()`: in a process that never allocated through `Fabric`
+    // nothing has chosen, and mimalloc holds nothing of Rust's.
+    if CHOICE.load(Ordering::Relaxed) == MIMALLOC {
+        // SAFETY: collects this thread's and abandoned free pages.
+        unsafe { libmimalloc_sys::mi_collect(true) };
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only hands free pages of glibc's arenas back to
+    // the kernel; it touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// The global allocator: `#[global_allocator] static A: fabric_alloc::Fabric = fabric_alloc::Fabric;`
@@ -151,10 +184,30 @@ mod tests {
         if let Ok(want) = std::env::var("FABRIC_ALLOC_TEST_EXPECT") {
             let got = format!("{:?}", choice());
             assert_eq!(got, want, "this process chose {got}");
+            // SAFETY: a read of an option; a heap-region check of a live
+            // box; a prctl read.
+            let (delay, in_mimalloc, no_thp) = unsafe {
+                let b = Box::new(7u64);
+                let p = (&*b as *const u64).cast::<c_void>();
+                (
+                    libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
+                    libmimalloc_sys::mi_is_in_heap_region(p),
+                    libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0),
+                )
+            };
             if choice() == Choice::Mimalloc {
-                // SAFETY: a read of an option.
-                let delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
                 assert_eq!(delay, 0, "the purge delay was not set");
+                assert!(in_mimalloc, "a Box is not in mimalloc's heap");
+                assert_eq!(no_thp, 1, "THP is not off");
+            } else {
+                // The parent set MIMALLOC_PURGE_DELAY=1234: reading it back
+                // through our index proves the index names purge_delay.
+                assert_eq!(
+                    delay, 1234,
+                    "index {MI_OPTION_PURGE_DELAY} is not purge_delay"
+                );
+                assert!(!in_mimalloc, "a Box is in mimalloc's heap");
+                assert_eq!(no_thp, 0, "THP is still off in the helper");
             }
             return;
         }
@@ -169,7 +222,8 @@ mod tests {
             .env("FABRIC_ALLOC_TEST_EXPECT", want)
             .env_remove(SYSTEM_ALLOCATOR_VAR);
             if system {
-                cmd.env(SYSTEM_ALLOCATOR_VAR, "1");
+                cmd.env(SYSTEM_ALLOCATOR_VAR, "1")
+                    .env("MIMALLOC_PURGE_DELAY", "1234");
             }
             let out = cmd.output().unwrap();
             assert!(

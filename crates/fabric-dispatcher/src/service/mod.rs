@@ -283,15 +283,10 @@ impl Dispatcher {
 
 /// Gives back to the system the memory a restart's reading freed: glibc
 /// keeps freed memory in its arenas (one per reader thread) otherwise, and
-/// a million records decoded leave much of it (issue 27: the RSS target).
+/// a million records decoded leave much of it (issue 27: the RSS target);
+/// under mimalloc (`fabric`), its free pages.
 fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only hands free pages of the allocator's own
-    // arenas back to the kernel; it touches no memory in use.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    fabric_alloc::give_back();
 }
 
 /// Reloads unfinished tasks into a fresh scheduler. Leases do not survive a
