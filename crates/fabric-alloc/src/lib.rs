@@ -9,8 +9,11 @@
 //!   `madvise(MADV_HUGEPAGE)` of its own, which a kernel in THP mode
 //!   `madvise` follows), and the process turns THP off for itself
 //!   (`PR_SET_THP_DISABLE`), which a kernel in mode `always` follows;
-//! - freed memory goes back to the OS at once (`purge_delay` 0, where v3
-//!   waits a second), so a burst's memory does not linger.
+//! - freed memory goes back to the OS after 10 ms (`purge_delay`, v2's
+//!   default; v3 waits a second), so a burst's memory does not linger.
+//!   At once (0) cost 5% of the cluster's throughput in page faults of
+//!   memory purged and touched again (BENCHMARKS.md). `MIMALLOC_PURGE_DELAY`
+//!   in the environment overrides it.
 //!
 //! The native sandbox's helper is the same binary, re-executed by the
 //! worker, and it runs under the task's address-space limit: mimalloc
@@ -44,6 +47,9 @@ const MIMALLOC: u8 = 2;
 /// does not name it): milliseconds before freed memory goes back to the
 /// OS; v3's default is 1,000.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Milliseconds before freed memory goes back to the OS.
+const PURGE_DELAY_MS: std::ffi::c_long = 10;
 
 static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
 
@@ -85,7 +91,10 @@ fn decide() -> u8 {
         // SAFETY: an option setter of mimalloc, callable at any time, and
         // a prctl on this process only; neither allocates.
         unsafe {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+            // An operator's `MIMALLOC_PURGE_DELAY` wins (mimalloc reads it).
+            if libc::getenv(c"MIMALLOC_PURGE_DELAY".as_ptr()).is_null() {
+                libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+            }
             libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
         MIMALLOC
@@ -196,7 +205,7 @@ mod tests {
                 )
             };
             if choice() == Choice::Mimalloc {
-                assert_eq!(delay, 0, "the purge delay was not set");
+                assert_eq!(delay, PURGE_DELAY_MS, "the purge delay was not set");
                 assert!(in_mimalloc, "a Box is not in mimalloc's heap");
                 assert_eq!(no_thp, 1, "THP is not off");
             } else {
@@ -220,7 +229,8 @@ mod tests {
                 "--nocapture",
             ])
             .env("FABRIC_ALLOC_TEST_EXPECT", want)
-            .env_remove(SYSTEM_ALLOCATOR_VAR);
+            .env_remove(SYSTEM_ALLOCATOR_VAR)
+            .env_remove("MIMALLOC_PURGE_DELAY");
             if system {
                 cmd.env(SYSTEM_ALLOCATOR_VAR, "1")
                     .env("MIMALLOC_PURGE_DELAY", "1234");
