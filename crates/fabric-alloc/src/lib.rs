@@ -58,7 +58,7 @@ static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
 pub enum Choice {
     /// glibc's malloc (the sandbox helper).
     System,
-    /// mimalloc, purging at once.
+    /// mimalloc, without huge pages, purging after 10 ms.
     Mimalloc,
 }
 
@@ -85,27 +85,23 @@ fn decide() -> u8 {
     // SAFETY: the name is a NUL-terminated literal; nothing sets the
     // environment before the first allocation.
     let system = unsafe { !libc::getenv(SYSTEM_ALLOCATOR_C.as_ptr()).is_null() };
-    let c = if system {
-        SYSTEM
-    } else {
-        // SAFETY: an option setter of mimalloc, callable at any time, and
-        // a prctl on this process only; neither allocates.
-        unsafe {
+    // SAFETY: an option setter of mimalloc, callable at any time, and
+    // prctls on this process only; none allocates.
+    let c = unsafe {
+        if system {
+            // THP off is inherited from the worker: give the helper's
+            // tasks the host's default back.
+            libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+            SYSTEM
+        } else {
             // An operator's `MIMALLOC_PURGE_DELAY` wins (mimalloc reads it).
             if libc::getenv(c"MIMALLOC_PURGE_DELAY".as_ptr()).is_null() {
                 libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
             }
             libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+            MIMALLOC
         }
-        MIMALLOC
     };
-    if system {
-        // Inherited from the worker: give the helper's tasks the host's
-        // default back. SAFETY: a prctl on this process only.
-        unsafe {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
-        }
-    }
     // Two threads cannot race here (the first allocation comes before
     // any thread), and both would decide the same anyway.
     CHOICE.store(c, Ordering::Relaxed);

@@ -281,14 +281,6 @@ impl Dispatcher {
     }
 }
 
-/// Gives back to the system the memory a restart's reading freed: glibc
-/// keeps freed memory in its arenas (one per reader thread) otherwise, and
-/// a million records decoded leave much of it (issue 27: the RSS target);
-/// under mimalloc (`fabric`), its free pages.
-fn trim_heap() {
-    fabric_alloc::give_back();
-}
-
 /// Reloads unfinished tasks into a fresh scheduler. Leases do not survive a
 /// restart: tasks that were running lost that attempt and go back to the
 /// queue, or are given up when lost too often (recorded, and flushed
@@ -353,7 +345,10 @@ async fn recover(
     let deps = deps::restore(&mut sched, store, ledger, cfg.clock.now_ms()).await?;
     ledger.durable().await?;
     if !take_over {
-        trim_heap();
+        // The memory the restart's reading freed goes back to the system:
+        // a million records decoded leave much of it in the allocator
+        // (issue 27: the RSS target).
+        fabric_alloc::give_back();
     }
     tracing::info!(
         tasks = count,
